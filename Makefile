@@ -1,0 +1,42 @@
+# The few commands everyone uses. `make test` and `make run` work on a fresh machine.
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+
+.PHONY: install build-dev format lint test test-rust test-python bench run
+
+## install: the package (Rust core built in release mode) and the test tools
+install:
+	$(PIP) install --quiet --editable '.[test]'
+
+## build-dev: rebuild the Rust core in place after editing rust/
+build-dev:
+	$(PIP) install --quiet --no-deps --editable .
+
+format:
+	cargo fmt
+	ruff format python tests benchmarks
+	ruff check --fix python tests benchmarks
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	ruff check python tests benchmarks
+	ruff format --check python tests benchmarks
+	mypy
+	$(PYTHON) -m mypy.stubtest artisync._core
+
+test-rust:
+	cargo test --release --no-default-features
+
+test-python:
+	$(PYTHON) -m pytest
+
+## test: everything CI runs
+test: install test-rust test-python
+
+## bench: the speed checks, each printed as a ratio measured side by side
+bench: install
+	$(PYTHON) benchmarks/bench_hash.py
+
+## run: the main job on the embedded defaults (until the daemon exists: the hash benchmark)
+run: bench

@@ -1,0 +1,121 @@
+"""The Rust core: everything that touches file bytes.
+
+Every function releases the GIL while it works; call it from asyncio with
+``await asyncio.to_thread(...)``, batching many files per call. An I/O failure raises
+the matching :class:`OSError` subclass (``FileNotFoundError``, ``PermissionError``,
+``IsADirectoryError``, ...) with ``filename`` set to the path it happened on.
+``threads=None`` uses one worker per core.
+"""
+
+import os
+from collections.abc import Sequence
+
+__version__: str
+
+StrPath = str | os.PathLike[str]
+
+class SymlinkLoopError(OSError):
+    """Following a symlink leads back to a directory that contains it (errno ELOOP).
+
+    ``filename`` is the symlink; the message names the directory it leads back to.
+    """
+
+class FileDigest:
+    """A file's MD5 and stat, as read by the core."""
+
+    @property
+    def path(self) -> str:
+        """The path as given (relative to the roots for :func:`copy_tree_and_hash`)."""
+    @property
+    def digest(self) -> str:
+        """Base64 of the 16 raw MD5 bytes: the entry digest W&B writes in manifests."""
+    @property
+    def md5_hex(self) -> str:
+        """The same MD5 as 32 lower-case hex digits: the store's blob name."""
+    @property
+    def size(self) -> int:
+        """The number of bytes hashed."""
+    @property
+    def mtime_ns(self) -> int:
+        """Modification time in nanoseconds, from the stat of the opened file."""
+    @property
+    def inode(self) -> int:
+        """Inode number, from the stat of the opened file."""
+
+class WalkEntry:
+    """One regular file found by :func:`walk`."""
+
+    @property
+    def path(self) -> str:
+        """Relative to the walked root, ``/``-separated."""
+    @property
+    def size(self) -> int:
+        """Size in bytes."""
+    @property
+    def mtime_ns(self) -> int:
+        """Modification time in nanoseconds."""
+    @property
+    def inode(self) -> int:
+        """Inode number."""
+
+class PartDigests:
+    """Per-part MD5s of a file and the S3 multipart ETag they give."""
+
+    @property
+    def parts(self) -> list[str]:
+        """Base64 MD5 of each part, ready for a ``Content-MD5`` header."""
+    @property
+    def etag(self) -> str:
+        """S3's ETag of the completed multipart upload, ``"<hex>-<count>"``, unquoted."""
+    @property
+    def part_size(self) -> int:
+        """The part size the file was cut by (the last part may be shorter)."""
+    @property
+    def size(self) -> int:
+        """The file's size in bytes."""
+
+def hash_files(paths: Sequence[StrPath], *, threads: int | None = None) -> list[FileDigest]:
+    """MD5, size, mtime_ns and inode of each file, in the order given.
+
+    Files are spread over ``threads`` workers and streamed through 1 MiB buffers.
+    If any file fails, the error of the first failing one (in input order) is raised.
+    """
+
+def copy_and_hash(src: StrPath, dst: StrPath, *, fsync: bool = False) -> FileDigest:
+    """Copy ``src`` to the new file ``dst`` and hash it in the same read pass.
+
+    ``dst`` must not exist (``FileExistsError``). Where the filesystem supports
+    reflinks (FICLONE) the copy shares extents and ``src`` is read once to hash it.
+    With ``fsync`` the copy is on disk before this returns. On failure ``dst`` is
+    removed. The digest's stat fields are those of ``src``.
+    """
+
+def copy_tree_and_hash(
+    src_root: StrPath,
+    dst_root: StrPath,
+    *,
+    follow_symlinks: bool = True,
+    threads: int | None = None,
+    fsync: bool = False,
+) -> list[FileDigest]:
+    """Copy every regular file under ``src_root`` into ``dst_root``, hashing each.
+
+    Results are sorted by path, relative to the roots. On failure the files already
+    copied stay in ``dst_root``, which the caller owns.
+    """
+
+def part_md5s(path: StrPath, part_size: int, *, threads: int | None = None) -> PartDigests:
+    """Per-part MD5s of ``path`` cut into ``part_size``-byte parts, hashed in parallel.
+
+    An empty file has one empty part. ``part_size`` must be at least 1 (``ValueError``).
+    """
+
+def walk(
+    root: StrPath, follow_symlinks: bool = True, *, threads: int | None = None
+) -> list[WalkEntry]:
+    """Every regular file under ``root`` with relative paths and stat, sorted by path.
+
+    With ``follow_symlinks``, symlinked files and directories are followed and a
+    symlink leading back to an enclosing directory raises :class:`SymlinkLoopError`;
+    without it, symlinks are skipped. Sockets, FIFOs and devices are skipped.
+    """

@@ -1,0 +1,49 @@
+"""The exceptions artisync raises.
+
+Everything artisync raises on purpose derives from :class:`ArtisyncError`, so a
+training script can catch the whole family in one place. I/O failures from the
+Rust core stay :class:`OSError` subclasses (``FileNotFoundError``,
+``PermissionError``, ...) with ``filename`` set, because that is what Python code
+already expects of file operations; :class:`SymlinkLoopError` is one of them.
+"""
+
+from __future__ import annotations
+
+from artisync._core import SymlinkLoopError
+
+__all__ = [
+    "ArtisyncError",
+    "InvalidInputError",
+    "ManifestError",
+    "NotFoundError",
+    "RegistryError",
+    "SymlinkLoopError",
+    "TypeConflictError",
+]
+
+
+class ArtisyncError(Exception):
+    """Base of every error artisync raises on purpose."""
+
+
+class InvalidInputError(ArtisyncError, ValueError):
+    """A name, alias, path, metadata value or submission that artisync cannot accept.
+
+    The message says which input was wrong and what a valid one looks like.
+    """
+
+
+class ManifestError(InvalidInputError):
+    """A manifest that is not valid ``artifact_manifest_v1`` JSON."""
+
+
+class RegistryError(ArtisyncError):
+    """The registry refused an operation or could not be read."""
+
+
+class TypeConflictError(RegistryError):
+    """An artifact name is already registered in the project with another type."""
+
+
+class NotFoundError(RegistryError, LookupError):
+    """A project, artifact, version, alias or run that does not exist."""

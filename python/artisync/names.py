@@ -1,0 +1,304 @@
+"""Validation of the names users give artisync, with Weights & Biases' rules.
+
+Artifact names, types, aliases, tags, project names, artifact entry paths and the
+``[entity/][project/]name[:alias]`` strings that ``Api().artifact`` and
+``use_artifact`` take are checked here, once, before anything reaches the spool, so a
+bad name fails in the training script with a message that names the value, the rule
+it broke and what is allowed.
+
+The rules are W&B's (``wandb/sdk/artifacts/_validators.py``, ``Artifact.__init__`` in
+``wandb/sdk/artifacts/artifact.py`` and ``validate_relpath`` in ``wandb/sdk/lib/paths.py``)
+so that anything artisync accepts W&B accepts too. Where artisync is stricter, the
+function's docstring says so.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Final
+
+from artisync.errors import InvalidInputError
+
+__all__ = [
+    "NAME_MAX_LENGTH",
+    "normalize_entry_path",
+    "parse_artifact_path",
+    "validate_alias",
+    "validate_artifact_name",
+    "validate_artifact_type",
+    "validate_project",
+    "validate_tag",
+]
+
+NAME_MAX_LENGTH: Final = 128
+"""Longest artifact name, artifact type or project name W&B accepts, in characters."""
+
+# W&B's `Artifact(name=...)` pattern. `fullmatch` rather than W&B's `re.match(...$)`,
+# which also lets a trailing newline through.
+_ARTIFACT_NAME_RE: Final = re.compile(r"[A-Za-z0-9_.\-]+")
+
+# W&B's tag pattern: words of letters, digits, `_` and `-` (Unicode `\w`), separated by
+# spaces.
+_TAG_RE: Final = re.compile(r"[-\w]+(?: +[-\w]+)*")
+
+_ALIAS_FORBIDDEN: Final = "/:"
+_TYPE_FORBIDDEN: Final = "/:"
+_PROJECT_FORBIDDEN: Final = "/\\#?%:\r\n"
+
+_REGISTRY_PREFIX: Final = "wandb-registry-"
+_RESERVED_TYPE_PREFIX: Final = "wandb-"
+# Artifact types W&B keeps for its own artifacts, with the artifact-name prefix they
+# reserve ("" reserves every name, so the type is unusable).
+_RESERVED_NAME_PREFIX_BY_TYPE: Final = {"job": "", "run_table": "run-", "code": "source-"}
+
+# W&B turns backslashes into separators only on Windows; elsewhere they are ordinary
+# characters in an entry path.
+_BACKSLASH_IS_SEPARATOR: Final = os.sep == "\\"
+
+
+def _fail(what: str, value: object, rule: str) -> InvalidInputError:
+    return InvalidInputError(f"Invalid {what} {value!r}: {rule}")
+
+
+def _require_str(what: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidInputError(f"Invalid {what} {value!r}: must be a str, not {type(value).__name__}")
+    return value
+
+
+def _forbidden_in(value: str, forbidden: str) -> str:
+    """The characters of ``forbidden`` that occur in ``value``, as a readable list."""
+    return ", ".join(repr(c) for c in forbidden if c in value)
+
+
+def validate_artifact_name(name: str) -> str:
+    """Return ``name`` if it is a valid artifact (collection) name, else raise.
+
+    W&B's rule: 1 to 128 characters, each an ASCII letter, digit, ``-``, ``_`` or ``.``.
+    artisync also refuses ``.`` and ``..``, which would name a directory rather than an
+    artifact wherever the name becomes part of a path.
+
+    Raises:
+        InvalidInputError: naming the bad value and the rule it broke.
+    """
+    _require_str("artifact name", name)
+    if not name:
+        raise _fail("artifact name", name, "must not be empty")
+    if len(name) > NAME_MAX_LENGTH:
+        raise _fail(
+            "artifact name",
+            f"{name[:NAME_MAX_LENGTH]}...",
+            f"is {len(name)} characters long; at most {NAME_MAX_LENGTH} are allowed",
+        )
+    if not _ARTIFACT_NAME_RE.fullmatch(name):
+        raise _fail(
+            "artifact name",
+            name,
+            "may only contain ASCII letters, digits, '-', '_' and '.' "
+            "(a version or alias goes after ':' only when referring to an artifact)",
+        )
+    if name in (".", ".."):
+        raise _fail("artifact name", name, "'.' and '..' are not allowed as names")
+    return name
+
+
+def validate_artifact_type(type_: str, name: str | None = None) -> str:
+    """Return ``type_`` if it is a valid artifact type, else raise.
+
+    W&B's rules: not empty, at most 128 characters, no ``/`` or ``:``, not starting with
+    the reserved prefix ``wandb-``, and not ``job`` (every ``job`` name is reserved).
+    When ``name`` is given, W&B's reserved name prefixes for its own types apply too:
+    type ``run_table`` may not name an artifact ``run-*``, type ``code`` not ``source-*``.
+
+    Raises:
+        InvalidInputError: naming the bad value and the rule it broke.
+    """
+    _require_str("artifact type", type_)
+    if not type_:
+        raise _fail("artifact type", type_, "must not be empty")
+    if len(type_) > NAME_MAX_LENGTH:
+        raise _fail(
+            "artifact type",
+            f"{type_[:NAME_MAX_LENGTH]}...",
+            f"is {len(type_)} characters long; at most {NAME_MAX_LENGTH} are allowed",
+        )
+    if bad := _forbidden_in(type_, _TYPE_FORBIDDEN):
+        raise _fail("artifact type", type_, f"must not contain {bad}")
+    if type_.startswith(_RESERVED_TYPE_PREFIX):
+        raise _fail(
+            "artifact type",
+            type_,
+            f"types starting with {_RESERVED_TYPE_PREFIX!r} are reserved for internal use; "
+            "choose another type",
+        )
+    reserved_prefix = _RESERVED_NAME_PREFIX_BY_TYPE.get(type_)
+    if reserved_prefix == "":
+        raise _fail("artifact type", type_, "is reserved for internal use; choose another type")
+    if reserved_prefix is not None and name is not None and name.startswith(reserved_prefix):
+        raise _fail(
+            "artifact type",
+            type_,
+            f"artifacts of this type named {reserved_prefix}* are reserved for internal use; "
+            f"rename {name!r} or choose another type",
+        )
+    return type_
+
+
+def validate_alias(alias: str) -> str:
+    """Return ``alias`` if it is a valid alias (``latest``, ``best``, ``v3``), else raise.
+
+    W&B's rule: no ``/`` and no ``:``, since both separate the parts of an artifact
+    path. artisync also refuses the empty alias, which could never be looked up.
+
+    Raises:
+        InvalidInputError: naming the bad value and the rule it broke.
+    """
+    _require_str("alias", alias)
+    if not alias:
+        raise _fail("alias", alias, "must not be empty")
+    if bad := _forbidden_in(alias, _ALIAS_FORBIDDEN):
+        raise _fail("alias", alias, f"must not contain {bad}")
+    return alias
+
+
+def validate_project(name: str) -> str:
+    """Return ``name`` if it is a valid project name, else raise.
+
+    W&B's rules: not empty, at most 128 characters, none of ``/ \\ # ? % :`` or line
+    breaks (they would break the project's URL). A registry project
+    (``wandb-registry-<registry>``) must have a non-empty registry part.
+
+    Raises:
+        InvalidInputError: naming the bad value and the rule it broke.
+    """
+    _require_str("project name", name)
+    if not name:
+        raise _fail("project name", name, "must not be empty")
+    if name == _REGISTRY_PREFIX:
+        raise _fail(
+            "project name",
+            name,
+            f"a registry project needs a registry name after {_REGISTRY_PREFIX!r}",
+        )
+    if len(name) > NAME_MAX_LENGTH:
+        raise _fail(
+            "project name",
+            f"{name[:NAME_MAX_LENGTH]}...",
+            f"is {len(name)} characters long; at most {NAME_MAX_LENGTH} are allowed",
+        )
+    if bad := _forbidden_in(name, _PROJECT_FORBIDDEN):
+        raise _fail("project name", name, f"must not contain {bad}")
+    return name
+
+
+def validate_tag(tag: str) -> str:
+    """Return ``tag`` if it is a valid artifact tag, else raise.
+
+    W&B's rule: one or more words of letters, digits, ``_`` or ``-`` (Unicode letters
+    count), separated by single or repeated spaces; no leading or trailing space.
+
+    Raises:
+        InvalidInputError: naming the bad value and the rule it broke.
+    """
+    _require_str("tag", tag)
+    if not _TAG_RE.fullmatch(tag):
+        raise _fail(
+            "tag",
+            tag,
+            "tags may only contain letters, digits, '-' and '_', in words separated by "
+            "spaces, with no leading or trailing space",
+        )
+    return tag
+
+
+def _entry_path_error(name: str, rule: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"Invalid artifact entry path {name!r}: {rule}; "
+        "use a path relative to the artifact root, such as 'dir/file.txt'"
+    )
+
+
+def normalize_entry_path(name: str) -> str:
+    """Return the artifact entry path ``name`` in the form W&B stores it.
+
+    The result uses ``/`` between components, with empty and ``.`` components dropped
+    (``./a//b/`` becomes ``a/b``). As in W&B, backslashes are separators only on
+    Windows. Rejected, as W&B rejects them: the empty path and ``.`` (the artifact root
+    itself), absolute paths, Windows drive or UNC paths on every OS (``C:x``, ``\\x``),
+    and any ``..`` component, even one that stays inside the root, so that no entry can
+    be written outside the download directory. artisync also rejects NUL bytes and
+    strings that cannot be encoded as UTF-8 (undecodable file names).
+
+    Raises:
+        InvalidInputError: naming the path and the rule it broke.
+    """
+    _require_str("artifact entry path", name)
+    if not name:
+        raise _entry_path_error(name, "must not be empty")
+    if "\0" in name:
+        raise _entry_path_error(name, "must not contain NUL bytes")
+    if not name.isascii():
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _entry_path_error(
+                name, "is not valid Unicode (an undecodable file name?)"
+            ) from None
+    path = name.replace("\\", "/") if _BACKSLASH_IS_SEPARATOR else name
+    if path[0] in "/\\":
+        raise _entry_path_error(name, "must not be absolute")
+    if path[1:2] == ":":
+        # Windows reads "X:" as a drive, so the entry would escape the download root there.
+        raise _entry_path_error(name, "must not start with a drive ('X:')")
+    parts = [part for part in path.split("/") if part and part != "."]
+    # A backslash is a separator on Windows, so "a\..\b" would traverse there as well.
+    if ".." in parts or ("\\" in path and ".." in re.split(r"[\\/]", path)):
+        raise _entry_path_error(name, "must not contain '..' components")
+    if not parts:
+        raise _entry_path_error(name, "names the artifact root itself, not an entry")
+    return "/".join(parts)
+
+
+def parse_artifact_path(path: str) -> tuple[str | None, str | None, str, str | None]:
+    """Split ``[[entity/]project/]name[:alias_or_version]`` into its four parts.
+
+    Parsing follows W&B's ``ArtifactPath.from_str`` (used by ``Api().artifact`` and
+    ``use_artifact``): everything after the first ``:`` is the alias or version, and the
+    part before it is split on ``/`` into one to three components. Missing parts are
+    ``None``: ``"name"`` gives ``(None, None, "name", None)`` and ``"project/name:v3"``
+    gives ``(None, "project", "name", "v3")``.
+
+    Unlike W&B, which sends empty components and aliases containing ``/`` to the server
+    to fail there, every part is validated here (name, project and alias rules of this
+    module; a non-empty entity).
+
+    Raises:
+        InvalidInputError: naming the string and what is wrong with it.
+    """
+    _require_str("artifact path", path)
+    collection, sep, alias = path.partition(":")
+    parts = collection.split("/")
+    if len(parts) > 3:
+        raise InvalidInputError(
+            f"Invalid artifact path {path!r}: has {len(parts)} '/'-separated parts; "
+            "expected [[entity/]project/]name[:alias], e.g. 'my-team/my-project/model:v3'"
+        )
+    if "" in parts:
+        raise InvalidInputError(
+            f"Invalid artifact path {path!r}: has an empty part; "
+            "expected [[entity/]project/]name[:alias], e.g. 'my-team/my-project/model:v3'"
+        )
+    if sep and not alias:
+        raise InvalidInputError(
+            f"Invalid artifact path {path!r}: nothing after ':'; "
+            "give an alias or version such as 'latest' or 'v3', or drop the ':'"
+        )
+    try:
+        entity = parts[-3] if len(parts) == 3 else None
+        project = validate_project(parts[-2]) if len(parts) >= 2 else None
+        name = validate_artifact_name(parts[-1])
+        alias_or_version = validate_alias(alias) if sep else None
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"Invalid artifact path {path!r}: {exc}") from None
+    return entity, project, name, alias_or_version

@@ -1,0 +1,197 @@
+"""The contract every registry backend keeps: its methods and its naming rules.
+
+The daemon and ``artisync.Api`` are written against :class:`Registry`, not against
+SQLite, so the PostgreSQL server backend can take the embedded one's place. Only
+plain Python values and the records of ``registry.model`` cross this boundary, and
+failures are ``artisync.errors`` types. The rules each method keeps are documented
+on the SQLite implementation, ``artisync.registry.sqlite.SqliteRegistry``.
+
+The functions below are the rules both backends share, so that they answer the same
+question the same way: a reference after the colon of ``project/name:ref`` is a
+version label (``v3``) or an alias (``best``, ``latest``); which aliases a caller
+may set; and the wording of "not found" messages that list what does exist.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from artisync.errors import InvalidInputError
+from artisync.registry.model import LATEST, Collection, CommitResult, Run, Version
+
+__all__ = [
+    "MAX_LISTED",
+    "Registry",
+    "describe_collections",
+    "describe_versions",
+    "parse_version_label",
+    "user_aliases",
+]
+
+
+@runtime_checkable
+class Registry(Protocol):
+    """Projects, runs, artifact versions, aliases and lineage: what a backend provides."""
+
+    def close(self) -> None:
+        """Release the backend's connections."""
+
+    def ensure_run(
+        self,
+        project: str,
+        entity: str | None,
+        run_id: str,
+        *,
+        name: str | None = None,
+        job_type: str | None = None,
+        group: str | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> Run:
+        """Create the run if new, else update the fields given; return it."""
+
+    def get_run(self, project: str, run_id: str, entity: str | None = None) -> Run:
+        """One run of a project."""
+
+    def list_runs(self, project: str, entity: str | None = None) -> list[Run]:
+        """A project's runs, oldest first."""
+
+    def commit_version(
+        self,
+        *,
+        submission_id: str,
+        project: str,
+        entity: str | None,
+        name: str,
+        type: str,
+        digest: str,
+        manifest_key: str,
+        size: int,
+        file_count: int,
+        description: str | None,
+        metadata: Mapping[str, Any],
+        aliases: Sequence[str],
+        tags: Sequence[str],
+        run_id: str | None,
+        ttl_seconds: float | None,
+    ) -> CommitResult:
+        """Commit a submission's version atomically and idempotently."""
+
+    def submission_result(self, submission_id: str) -> CommitResult | None:
+        """What committing a submission produced, or None."""
+
+    def get_version(
+        self, project: str, name: str, alias_or_version: str, entity: str | None = None
+    ) -> Version:
+        """A version by alias or ``vN`` label."""
+
+    def get_version_by_id(self, version_id: str) -> Version:
+        """A version by id."""
+
+    def list_versions(self, project: str, name: str, entity: str | None = None) -> list[Version]:
+        """A collection's committed versions, by index."""
+
+    def list_collections(
+        self, project: str, type: str | None = None, entity: str | None = None
+    ) -> list[Collection]:
+        """A project's artifact collections, by name."""
+
+    def set_aliases(self, version_id: str, aliases: Sequence[str]) -> Version:
+        """Replace a version's user aliases, moving them from other versions."""
+
+    def record_use(
+        self,
+        run_id: str,
+        version_id: str,
+        *,
+        project: str | None = None,
+        entity: str | None = None,
+    ) -> None:
+        """Record that a run used a version."""
+
+    def produced_by(self, version_id: str) -> Run | None:
+        """The run that created a version."""
+
+    def used_by(self, version_id: str) -> list[Run]:
+        """The runs that used a version."""
+
+    def logged_by_run(
+        self, run_id: str, *, project: str | None = None, entity: str | None = None
+    ) -> list[Version]:
+        """The versions a run logged."""
+
+    def used_by_run(
+        self, run_id: str, *, project: str | None = None, entity: str | None = None
+    ) -> list[Version]:
+        """The versions a run used."""
+
+
+_VERSION_LABEL = re.compile(r"v(0|[1-9][0-9]*)")
+
+MAX_LISTED = 20
+"""How many names a "not found" message lists before it says how many more exist."""
+
+
+def parse_version_label(ref: str) -> int | None:
+    """The index ``N`` when ``ref`` is a version label ``vN``, else None (an alias)."""
+    match = _VERSION_LABEL.fullmatch(ref)
+    return int(match.group(1)) if match else None
+
+
+def user_aliases(aliases: Iterable[str], *, artifact: str) -> list[str]:
+    """The aliases a caller asked for that the registry must store, in order, once each.
+
+    ``latest`` is dropped: the registry moves it itself to the highest version, and
+    W&B clients pass it with every ``log_artifact``, so asking for it is a no-op
+    rather than an error. An alias shaped like a version label (``v3``) is refused,
+    because ``name:v3`` must always mean version 3 and the alias could never be
+    reached. Other syntax (``/``, ``:``) is checked by the caller before it gets here.
+    """
+    kept: list[str] = []
+    for alias in aliases:
+        if alias == LATEST or alias in kept:
+            continue
+        if parse_version_label(alias) is not None:
+            raise InvalidInputError(
+                f"alias {alias!r} of artifact {artifact!r} looks like a version label; "
+                f"'{artifact}:{alias}' always means version {alias}, so pick another alias "
+                "(for example 'step-3' or 'best')"
+            )
+        kept.append(alias)
+    return kept
+
+
+def _listing(names: Sequence[str]) -> str:
+    shown = ", ".join(names[:MAX_LISTED])
+    more = len(names) - MAX_LISTED
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def describe_versions(
+    artifact: str, ref: str, indexes: Sequence[int], aliases: Sequence[str]
+) -> str:
+    """The message for a missing version or alias, listing what the collection has.
+
+    ``indexes`` must be sorted. With 100,000 versions the message shows the range and
+    the count, not every label.
+    """
+    if not indexes:
+        return f"artifact {artifact!r} has no committed version yet, so {ref!r} does not exist"
+    if len(indexes) == indexes[-1] - indexes[0] + 1:
+        versions = f"v{indexes[0]}" + (f" to v{indexes[-1]}" if len(indexes) > 1 else "")
+    else:
+        versions = _listing([f"v{i}" for i in indexes])
+    listed = _listing(sorted({*aliases, LATEST}))
+    return (
+        f"artifact {artifact!r} has no version or alias {ref!r}; "
+        f"it has {len(indexes)} version(s): {versions}; aliases: {listed}"
+    )
+
+
+def describe_collections(project: str, name: str, collections: Sequence[tuple[str, str]]) -> str:
+    """The message for a missing artifact name, listing the project's ``(name, type)``s."""
+    if not collections:
+        return f"artifact {name!r} not found: project {project!r} has no artifacts yet"
+    listed = _listing([f"{n} ({t})" for n, t in collections])
+    return f"artifact {name!r} not found in project {project!r}; it has: {listed}"

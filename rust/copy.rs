@@ -1,0 +1,251 @@
+//! Copy a file while hashing it, in one read pass: the snapshot of the "mutable" policy.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::io::AsRawFd;
+use std::path::Path;
+use std::sync::mpsc::sync_channel;
+use std::sync::Arc;
+use std::thread;
+
+use md5::{Digest, Md5};
+use rayon::prelude::*;
+
+use crate::error::{AtPath, CoreError, Result};
+use crate::hash::{
+    advise_sequential, md5_stream, mtime_ns_inode, open_regular, with_buffer, FileDigest, BUF_SIZE,
+};
+use crate::walk::walk;
+
+/// Buffers in flight between the reading/hashing thread and the writing thread.
+const PIPELINE_DEPTH: usize = 4;
+
+/// Copy `src` to the new file `dst` (which must not exist) and return the MD5 of the
+/// bytes copied, with `src`'s stat. Where the filesystem can share extents (FICLONE:
+/// btrfs, XFS) the copy is a reflink and `src` is read once, to hash it; elsewhere each
+/// chunk is read once, then hashed on this thread while another thread writes it.
+/// On any failure `dst` is removed: a half-written snapshot never stays behind.
+pub fn copy_and_hash(src: &Path, dst: &Path, fsync: bool) -> Result<FileDigest> {
+    let (src_file, meta) = open_regular(src)?;
+    let dst_file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(dst)
+        .at(dst)?;
+    let copied = copy_open_files(src, &src_file, dst, &dst_file, meta.len()).and_then(|d| {
+        if fsync {
+            dst_file.sync_all().at(dst)?;
+        }
+        Ok(d)
+    });
+    match copied {
+        Ok((md5, size)) => {
+            let (mtime_ns, inode) = mtime_ns_inode(&meta);
+            Ok(FileDigest {
+                path: src.to_path_buf(),
+                md5,
+                size,
+                mtime_ns,
+                inode,
+            })
+        }
+        Err(e) => {
+            drop(dst_file);
+            let _ = fs::remove_file(dst);
+            Err(e)
+        }
+    }
+}
+
+fn copy_open_files(
+    src: &Path,
+    src_file: &File,
+    dst: &Path,
+    dst_file: &File,
+    len: u64,
+) -> Result<([u8; 16], u64)> {
+    if reflink(src_file, dst_file) {
+        return md5_stream(src_file).at(src);
+    }
+    advise_sequential(src_file, len);
+    if len <= 2 * BUF_SIZE as u64 {
+        // Small files: a second thread would cost more than the write it overlaps.
+        return copy_small(src, src_file, dst, dst_file);
+    }
+    copy_pipelined(src, src_file, dst, dst_file)
+}
+
+/// Share the source's extents with the destination, if the filesystem can.
+fn reflink(src: &File, dst: &File) -> bool {
+    // FICLONE = _IOW(0x94, 9, int); any failure (EOPNOTSUPP on ext4, EXDEV across
+    // filesystems, ...) means "copy the bytes instead".
+    const FICLONE: libc::c_ulong = 0x4004_9409;
+    unsafe { libc::ioctl(dst.as_raw_fd(), FICLONE as _, src.as_raw_fd()) == 0 }
+}
+
+fn copy_small(
+    src: &Path,
+    mut src_file: &File,
+    dst: &Path,
+    mut dst_file: &File,
+) -> Result<([u8; 16], u64)> {
+    with_buffer(|buf| {
+        let mut hasher = Md5::new();
+        let mut total = 0u64;
+        loop {
+            let n = match src_file.read(buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(CoreError::io(src, e)),
+            };
+            hasher.update(&buf[..n]);
+            dst_file.write_all(&buf[..n]).at(dst)?;
+            total += n as u64;
+        }
+        Ok((hasher.finalize().into(), total))
+    })
+}
+
+/// Read each chunk once; hash it here while a writer thread writes the same buffer.
+fn copy_pipelined(
+    src: &Path,
+    mut src_file: &File,
+    dst: &Path,
+    mut dst_file: &File,
+) -> Result<([u8; 16], u64)> {
+    let (to_writer, writer_rx) = sync_channel::<(Arc<Vec<u8>>, usize)>(PIPELINE_DEPTH);
+    let (writer_tx, returned) = sync_channel::<io::Result<Arc<Vec<u8>>>>(PIPELINE_DEPTH);
+    thread::scope(|scope| {
+        scope.spawn(move || {
+            for (buf, n) in writer_rx {
+                let written = dst_file.write_all(&buf[..n]).map(|()| buf);
+                let failed = written.is_err();
+                if writer_tx.send(written).is_err() || failed {
+                    return;
+                }
+            }
+        });
+
+        let mut free: Vec<Vec<u8>> = (0..PIPELINE_DEPTH).map(|_| vec![0; BUF_SIZE]).collect();
+        let mut in_flight = 0usize;
+        let mut hasher = Md5::new();
+        let mut total = 0u64;
+        // Take back a buffer the writer has finished with, surfacing its write error.
+        let reclaim = |in_flight: &mut usize| -> Result<Vec<u8>> {
+            let back = returned.recv().map_err(|_| {
+                CoreError::io(
+                    dst,
+                    io::Error::other("the writer thread stopped unexpectedly"),
+                )
+            })?;
+            *in_flight -= 1;
+            let buf = back.at(dst)?;
+            // Our clone was dropped after hashing, so the writer's is the last one.
+            Ok(Arc::try_unwrap(buf).unwrap_or_else(|shared| shared.to_vec()))
+        };
+        loop {
+            let mut buf = match free.pop() {
+                Some(b) => b,
+                None => reclaim(&mut in_flight)?,
+            };
+            let n = loop {
+                match src_file.read(&mut buf) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(CoreError::io(src, e)),
+                }
+            };
+            if n == 0 {
+                break;
+            }
+            let shared = Arc::new(buf);
+            to_writer
+                .send((Arc::clone(&shared), n))
+                .map_err(|_| CoreError::io(dst, io::Error::other("the writer thread stopped")))?;
+            in_flight += 1;
+            hasher.update(&shared[..n]);
+            total += n as u64;
+        }
+        drop(to_writer);
+        while in_flight > 0 {
+            reclaim(&mut in_flight)?;
+        }
+        Ok((hasher.finalize().into(), total))
+    })
+}
+
+/// Copy every regular file under `src_root` into `dst_root` (created if missing),
+/// hashing each in the same pass, files spread over the current rayon pool. Each
+/// result's `path` is relative to the roots; results are sorted by it. On failure the
+/// files already copied stay: `dst_root` is the caller's staging area to remove.
+pub fn copy_tree_and_hash(
+    src_root: &Path,
+    dst_root: &Path,
+    follow_symlinks: bool,
+    fsync: bool,
+) -> Result<Vec<FileDigest>> {
+    let entries = walk(src_root, follow_symlinks)?;
+    fs::create_dir_all(dst_root).at(dst_root)?;
+    // Parents first, once each, so the parallel copies never race to create them.
+    let mut parents: Vec<&Path> = entries.iter().filter_map(|e| e.path.parent()).collect();
+    parents.sort_unstable();
+    parents.dedup();
+    for parent in parents.into_iter().filter(|p| !p.as_os_str().is_empty()) {
+        let dir = dst_root.join(parent);
+        fs::create_dir_all(&dir).at(&dir)?;
+    }
+    let results: Vec<Result<FileDigest>> = entries
+        .par_iter()
+        .map(|entry| {
+            let digest = copy_and_hash(
+                &src_root.join(&entry.path),
+                &dst_root.join(&entry.path),
+                fsync,
+            )?;
+            Ok(FileDigest {
+                path: entry.path.clone(),
+                ..digest
+            })
+        })
+        .collect();
+    results.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_are_identical_and_digests_match_for_every_size_class() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [0usize, 5, BUF_SIZE, 2 * BUF_SIZE + 1, 9 * BUF_SIZE + 3] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 253) as u8).collect();
+            let src = dir.path().join(format!("src{len}"));
+            let dst = dir.path().join(format!("dst{len}"));
+            fs::write(&src, &data).unwrap();
+            let d = copy_and_hash(&src, &dst, false).unwrap();
+            assert_eq!(fs::read(&dst).unwrap(), data);
+            assert_eq!(d.md5, <[u8; 16]>::from(Md5::digest(&data)));
+            assert_eq!(d.size, len as u64);
+        }
+    }
+
+    #[test]
+    fn an_existing_destination_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, dst) = (dir.path().join("a"), dir.path().join("b"));
+        fs::write(&src, b"new").unwrap();
+        fs::write(&dst, b"old").unwrap();
+        assert!(copy_and_hash(&src, &dst, false).is_err());
+        assert_eq!(fs::read(&dst).unwrap(), b"old");
+    }
+
+    #[test]
+    fn a_failed_copy_leaves_no_destination() {
+        let dir = tempfile::tempdir().unwrap();
+        let dst = dir.path().join("b");
+        assert!(copy_and_hash(&dir.path().join("missing"), &dst, false).is_err());
+        assert!(!dst.exists());
+    }
+}

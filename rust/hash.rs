@@ -1,0 +1,190 @@
+//! MD5 of whole files, as W&B records it, many files per call across threads.
+
+use std::cell::RefCell;
+use std::fs::{File, Metadata};
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use md5::{Digest, Md5};
+use rayon::prelude::*;
+
+use crate::error::{AtPath, CoreError, Result};
+
+/// Read buffer per thread: large enough that syscalls vanish next to the hash
+/// (MD5 runs at ~0.7 GB/s, a 1 MiB read from the page cache takes ~60 µs).
+pub const BUF_SIZE: usize = 1 << 20;
+
+/// Files larger than this get a sequential-readahead hint.
+const FADVISE_MIN: u64 = 4 * BUF_SIZE as u64;
+
+pub type Md5Digest = [u8; 16];
+
+/// What the core knows of one file after reading it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileDigest {
+    pub path: PathBuf,
+    pub md5: Md5Digest,
+    /// The number of bytes hashed (the file's length when it was read).
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub inode: u64,
+}
+
+/// The stat fields artisync records for a file: modification time in ns and inode.
+pub fn mtime_ns_inode(meta: &Metadata) -> (i64, u64) {
+    (meta.mtime() * 1_000_000_000 + meta.mtime_nsec(), meta.ino())
+}
+
+thread_local! {
+    // One buffer per worker thread, reused across files: allocating 1 MiB per
+    // 4 KiB file would cost more than hashing it.
+    static BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; BUF_SIZE]);
+}
+
+/// Run `f` with this thread's read buffer.
+pub fn with_buffer<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => f(&mut buf),
+        // Re-entered on the same thread (not expected): use a private buffer.
+        Err(_) => f(&mut vec![0; BUF_SIZE]),
+    })
+}
+
+/// Read `reader` to its end, returning the MD5 and the number of bytes read.
+pub fn md5_stream(mut reader: impl Read) -> io::Result<(Md5Digest, u64)> {
+    with_buffer(|buf| {
+        let mut hasher = Md5::new();
+        let mut total = 0u64;
+        loop {
+            match reader.read(buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    hasher.update(&buf[..n]);
+                    total += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((hasher.finalize().into(), total))
+    })
+}
+
+/// Tell the kernel a large file will be read front to back, so readahead grows.
+pub fn advise_sequential(file: &File, len: u64) {
+    if len >= FADVISE_MIN {
+        // Advice only: a failure changes nothing but speed.
+        unsafe {
+            libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_SEQUENTIAL);
+        }
+    }
+}
+
+/// Open `path` for reading and stat the opened file, refusing directories.
+pub fn open_regular(path: &Path) -> Result<(File, Metadata)> {
+    let file = File::open(path).at(path)?;
+    let meta = file.metadata().at(path)?;
+    if meta.is_dir() {
+        return Err(CoreError::errno(path, libc::EISDIR));
+    }
+    Ok((file, meta))
+}
+
+/// Hash one file. The stat comes from the opened file, so it describes the bytes read.
+pub fn hash_file(path: &Path) -> Result<FileDigest> {
+    let (file, meta) = open_regular(path)?;
+    advise_sequential(&file, meta.len());
+    let (md5, size) = md5_stream(&file).at(path)?;
+    let (mtime_ns, inode) = mtime_ns_inode(&meta);
+    Ok(FileDigest {
+        path: path.to_path_buf(),
+        md5,
+        size,
+        mtime_ns,
+        inode,
+    })
+}
+
+/// Hash many files on the current rayon pool. Results keep the order of `paths`;
+/// on failure the error of the first failing path (in that order) is returned.
+pub fn hash_files(paths: &[PathBuf]) -> Result<Vec<FileDigest>> {
+    let results: Vec<Result<FileDigest>> = paths.par_iter().map(|p| hash_file(p)).collect();
+    results.into_iter().collect()
+}
+
+/// Run `f` on a pool of `threads` workers, or on rayon's global pool (one worker per
+/// core) when `threads` is `None`.
+pub fn on_pool<R: Send>(threads: Option<usize>, f: impl FnOnce() -> Result<R> + Send) -> Result<R> {
+    match threads {
+        None => f(),
+        Some(0) => Err(CoreError::InvalidArgument(
+            "threads must be at least 1 (or None for one per core)".into(),
+        )),
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .map_err(|e| CoreError::InvalidArgument(format!("cannot start {n} threads: {e}")))?
+            .install(f),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn md5_of(data: &[u8]) -> Md5Digest {
+        Md5::digest(data).into()
+    }
+
+    #[test]
+    fn digests_match_a_one_shot_md5_around_the_buffer_size() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [0, 1, BUF_SIZE - 1, BUF_SIZE, BUF_SIZE + 1, 3 * BUF_SIZE + 7] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+            let path = dir.path().join(format!("f{len}"));
+            File::create(&path).unwrap().write_all(&data).unwrap();
+            let d = hash_file(&path).unwrap();
+            assert_eq!(d.md5, md5_of(&data), "len {len}");
+            assert_eq!(d.size, len as u64);
+        }
+    }
+
+    #[test]
+    fn hashing_a_directory_is_an_eisdir_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        match hash_file(dir.path()) {
+            Err(CoreError::Io { path, source }) => {
+                assert_eq!(path, dir.path());
+                assert_eq!(source.raw_os_error(), Some(libc::EISDIR));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn hash_files_keeps_input_order_and_reports_the_first_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..50)
+            .map(|i| {
+                let p = dir.path().join(format!("{i}"));
+                std::fs::write(&p, i.to_string()).unwrap();
+                p
+            })
+            .collect();
+        let out = hash_files(&paths).unwrap();
+        for (i, d) in out.iter().enumerate() {
+            assert_eq!(d.path, paths[i]);
+            assert_eq!(d.md5, md5_of(i.to_string().as_bytes()));
+        }
+        let mut bad = paths.clone();
+        bad.insert(10, dir.path().join("missing-a"));
+        bad.insert(20, dir.path().join("missing-b"));
+        match hash_files(&bad) {
+            Err(CoreError::Io { path, .. }) => assert!(path.ends_with("missing-a")),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

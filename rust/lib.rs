@@ -1,0 +1,12 @@
+//! artisync's core: everything that touches file bytes (hashing, copy-with-hash,
+//! tree walks, part digests). Synchronous and thin: owned paths in, plain data out;
+//! the Python package decides what to hash and when.
+
+pub mod copy;
+pub mod error;
+pub mod hash;
+pub mod parts;
+pub mod walk;
+
+#[cfg(feature = "python")]
+mod python;

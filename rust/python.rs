@@ -1,0 +1,240 @@
+//! The Python face of the core: argument conversion, GIL release, error mapping.
+//! Policy (what to hash, when to retry) stays in Python; this file only adapts.
+
+use std::ffi::OsStr;
+use std::io;
+use std::path::PathBuf;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use pyo3::create_exception;
+use pyo3::exceptions::{PyOSError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::error::CoreError;
+use crate::walk as tree;
+use crate::{copy, hash, parts};
+
+create_exception!(
+    _core,
+    SymlinkLoopError,
+    PyOSError,
+    "Following a symlink leads back to a directory that contains it (errno ELOOP)."
+);
+
+impl From<CoreError> for PyErr {
+    fn from(err: CoreError) -> PyErr {
+        match err {
+            // OSError(errno, strerror, filename) becomes the matching subclass
+            // (FileNotFoundError, PermissionError, ...) with `filename` set.
+            CoreError::Io { path, source } => match source.raw_os_error() {
+                Some(errno) => {
+                    PyOSError::new_err((errno, strerror(&source), path.into_os_string()))
+                }
+                None => PyOSError::new_err(format!("{}: {}", path.display(), source)),
+            },
+            CoreError::SymlinkLoop { link, target } => SymlinkLoopError::new_err((
+                libc::ELOOP,
+                format!("symlink loop: it leads back to {}", target.display()),
+                link.into_os_string(),
+            )),
+            CoreError::InvalidArgument(msg) => PyValueError::new_err(msg),
+        }
+    }
+}
+
+/// The OS's text for an error, without Rust's " (os error N)" suffix.
+fn strerror(err: &io::Error) -> String {
+    let text = err.to_string();
+    match text.rfind(" (os error ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
+/// A file's MD5 and stat, as read by the core.
+#[pyclass(frozen, module = "artisync._core")]
+pub struct FileDigest(hash::FileDigest);
+
+#[pymethods]
+impl FileDigest {
+    /// The path as given (relative to the root for tree calls).
+    #[getter]
+    fn path(&self) -> &OsStr {
+        self.0.path.as_os_str()
+    }
+    /// Base64 of the 16 raw MD5 bytes: the entry digest W&B writes in manifests.
+    #[getter]
+    fn digest(&self) -> String {
+        BASE64.encode(self.0.md5)
+    }
+    /// The same MD5 as 32 lower-case hex digits: the store's blob name.
+    #[getter]
+    fn md5_hex(&self) -> String {
+        parts::hex(&self.0.md5)
+    }
+    #[getter]
+    fn size(&self) -> u64 {
+        self.0.size
+    }
+    #[getter]
+    fn mtime_ns(&self) -> i64 {
+        self.0.mtime_ns
+    }
+    #[getter]
+    fn inode(&self) -> u64 {
+        self.0.inode
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "FileDigest(path={:?}, digest={:?}, size={})",
+            self.0.path,
+            BASE64.encode(self.0.md5),
+            self.0.size
+        )
+    }
+}
+
+/// One regular file found by `walk`.
+#[pyclass(frozen, module = "artisync._core")]
+pub struct WalkEntry(tree::WalkEntry);
+
+#[pymethods]
+impl WalkEntry {
+    /// Relative to the walked root, `/`-separated.
+    #[getter]
+    fn path(&self) -> &OsStr {
+        self.0.path.as_os_str()
+    }
+    #[getter]
+    fn size(&self) -> u64 {
+        self.0.size
+    }
+    #[getter]
+    fn mtime_ns(&self) -> i64 {
+        self.0.mtime_ns
+    }
+    #[getter]
+    fn inode(&self) -> u64 {
+        self.0.inode
+    }
+    fn __repr__(&self) -> String {
+        format!("WalkEntry(path={:?}, size={})", self.0.path, self.0.size)
+    }
+}
+
+/// Per-part MD5s of a file and the multipart ETag they give.
+#[pyclass(frozen, module = "artisync._core")]
+pub struct PartDigests(parts::PartDigests);
+
+#[pymethods]
+impl PartDigests {
+    /// Base64 MD5 of each part, ready for a `Content-MD5` header.
+    #[getter]
+    fn parts(&self) -> Vec<String> {
+        self.0.parts.iter().map(|p| BASE64.encode(p)).collect()
+    }
+    /// S3's ETag of the completed multipart upload, `"<hex>-<count>"` without quotes.
+    #[getter]
+    fn etag(&self) -> String {
+        self.0.etag()
+    }
+    #[getter]
+    fn part_size(&self) -> u64 {
+        self.0.part_size
+    }
+    #[getter]
+    fn size(&self) -> u64 {
+        self.0.size
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "PartDigests(size={}, part_size={}, etag={:?})",
+            self.0.size,
+            self.0.part_size,
+            self.0.etag()
+        )
+    }
+}
+
+/// MD5, size, mtime_ns and inode of each file, in the order given.
+#[pyfunction]
+#[pyo3(signature = (paths, *, threads=None))]
+fn hash_files(
+    py: Python<'_>,
+    paths: Vec<PathBuf>,
+    threads: Option<usize>,
+) -> PyResult<Vec<FileDigest>> {
+    let digests = py.detach(|| hash::on_pool(threads, || hash::hash_files(&paths)))?;
+    Ok(digests.into_iter().map(FileDigest).collect())
+}
+
+/// Copy `src` to the new file `dst` and hash it in the same read pass.
+#[pyfunction]
+#[pyo3(signature = (src, dst, *, fsync=false))]
+fn copy_and_hash(py: Python<'_>, src: PathBuf, dst: PathBuf, fsync: bool) -> PyResult<FileDigest> {
+    Ok(FileDigest(
+        py.detach(|| copy::copy_and_hash(&src, &dst, fsync))?,
+    ))
+}
+
+/// Copy every regular file under `src_root` into `dst_root`, hashing each in one pass.
+#[pyfunction]
+#[pyo3(signature = (src_root, dst_root, *, follow_symlinks=true, threads=None, fsync=false))]
+fn copy_tree_and_hash(
+    py: Python<'_>,
+    src_root: PathBuf,
+    dst_root: PathBuf,
+    follow_symlinks: bool,
+    threads: Option<usize>,
+    fsync: bool,
+) -> PyResult<Vec<FileDigest>> {
+    let digests = py.detach(|| {
+        hash::on_pool(threads, || {
+            copy::copy_tree_and_hash(&src_root, &dst_root, follow_symlinks, fsync)
+        })
+    })?;
+    Ok(digests.into_iter().map(FileDigest).collect())
+}
+
+/// Per-part MD5s of `path` cut into `part_size`-byte parts, and the multipart ETag.
+#[pyfunction]
+#[pyo3(signature = (path, part_size, *, threads=None))]
+fn part_md5s(
+    py: Python<'_>,
+    path: PathBuf,
+    part_size: u64,
+    threads: Option<usize>,
+) -> PyResult<PartDigests> {
+    Ok(PartDigests(py.detach(|| {
+        hash::on_pool(threads, || parts::part_md5s(&path, part_size))
+    })?))
+}
+
+/// Every regular file under `root`, with relative paths and stat, sorted by path.
+#[pyfunction]
+#[pyo3(signature = (root, follow_symlinks=true, *, threads=None))]
+fn walk(
+    py: Python<'_>,
+    root: PathBuf,
+    follow_symlinks: bool,
+    threads: Option<usize>,
+) -> PyResult<Vec<WalkEntry>> {
+    let entries = py.detach(|| hash::on_pool(threads, || tree::walk(&root, follow_symlinks)))?;
+    Ok(entries.into_iter().map(WalkEntry).collect())
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("SymlinkLoopError", m.py().get_type::<SymlinkLoopError>())?;
+    m.add_class::<FileDigest>()?;
+    m.add_class::<WalkEntry>()?;
+    m.add_class::<PartDigests>()?;
+    m.add_function(wrap_pyfunction!(hash_files, m)?)?;
+    m.add_function(wrap_pyfunction!(copy_and_hash, m)?)?;
+    m.add_function(wrap_pyfunction!(copy_tree_and_hash, m)?)?;
+    m.add_function(wrap_pyfunction!(part_md5s, m)?)?;
+    m.add_function(wrap_pyfunction!(walk, m)?)?;
+    Ok(())
+}
