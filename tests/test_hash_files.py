@@ -87,7 +87,7 @@ def test_results_keep_input_order_for_many_files(tmp_path: Path, threads: int | 
     results = hash_files(paths, threads=threads)
 
     assert [r.path for r in results] == [str(p) for p in paths]
-    for result, path in zip(results, paths):
+    for result, path in zip(results, paths, strict=True):
         assert_digest_of(result, path, path.read_bytes())
 
 

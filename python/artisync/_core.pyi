@@ -7,12 +7,25 @@ the matching :class:`OSError` subclass (``FileNotFoundError``, ``PermissionError
 ``threads=None`` uses one worker per core.
 """
 
-import os
 from collections.abc import Sequence
+from typing import final
+
+from _typeshed import StrPath
+
+__all__ = [
+    "FileDigest",
+    "PartDigests",
+    "SymlinkLoopError",
+    "WalkEntry",
+    "__version__",
+    "copy_and_hash",
+    "copy_tree_and_hash",
+    "hash_files",
+    "part_md5s",
+    "walk",
+]
 
 __version__: str
-
-StrPath = str | os.PathLike[str]
 
 class SymlinkLoopError(OSError):
     """Following a symlink leads back to a directory that contains it (errno ELOOP).
@@ -20,6 +33,7 @@ class SymlinkLoopError(OSError):
     ``filename`` is the symlink; the message names the directory it leads back to.
     """
 
+@final
 class FileDigest:
     """A file's MD5 and stat, as read by the core."""
 
@@ -42,6 +56,7 @@ class FileDigest:
     def inode(self) -> int:
         """Inode number, from the stat of the opened file."""
 
+@final
 class WalkEntry:
     """One regular file found by :func:`walk`."""
 
@@ -58,6 +73,7 @@ class WalkEntry:
     def inode(self) -> int:
         """Inode number."""
 
+@final
 class PartDigests:
     """Per-part MD5s of a file and the S3 multipart ETag they give."""
 

@@ -19,7 +19,7 @@ import binascii
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -28,6 +28,7 @@ from artisync.names import normalize_entry_path
 
 __all__ = [
     "MANIFEST_VERSION",
+    "STORAGE_LAYOUTS",
     "STORAGE_POLICY",
     "Manifest",
     "ManifestEntry",
@@ -85,6 +86,17 @@ class ManifestEntry:
     # Left out of the hash (not of equality) so entries stay hashable: dicts are not.
     extra: Mapping[str, Any] = field(default_factory=_no_extra, hash=False)
 
+    def __repr__(self) -> str:
+        # Only the fields that are set, as W&B shows entries; most have no ref or extra.
+        shown = [f"path={self.path!r}", f"digest={self.digest!r}", f"size={self.size!r}"]
+        if self.ref is not None:
+            shown.append(f"ref={self.ref!r}")
+        if self.birth_artifact_id is not None:
+            shown.append(f"birth_artifact_id={self.birth_artifact_id!r}")
+        if self.extra:
+            shown.append(f"extra={dict(self.extra)!r}")
+        return f"ManifestEntry({', '.join(shown)})"
+
 
 @dataclass(slots=True)
 class Manifest:
@@ -129,7 +141,7 @@ class Manifest:
         if self.storage_region is not None:
             config["storageRegion"] = self.storage_region
         contents: dict[str, Any] = {}
-        for path, entry in sorted(self.entries.items()):
+        for path, entry in sorted(self.entries.items(), key=itemgetter(0)):
             item: dict[str, Any] = {"digest": entry.digest}
             if entry.ref is not None:
                 item["ref"] = entry.ref
@@ -256,8 +268,7 @@ def _check_keys(
         names = ", ".join(repr(k) for k in sorted(unknown, key=str))
         known = ", ".join(repr(k) for k in sorted(allowed))
         raise ManifestError(
-            f"Invalid artifact manifest: {where} has unknown key(s) {names}; "
-            f"allowed are {known}"
+            f"Invalid artifact manifest: {where} has unknown key(s) {names}; allowed are {known}"
         )
 
 
@@ -293,7 +304,7 @@ def _read_entry(path: Any, item: Any) -> ManifestEntry:
         )
     if not isinstance(item, dict):
         raise _manifest_error(where, "must be a JSON object", item)
-    # Most entries carry only these keys; the set arithmetic is for the rest.
+    # A cheap test for the common case; _check_keys then says which key is wrong.
     if not item.keys() <= _ENTRY_KEYS or "digest" not in item:
         _check_keys(item, _ENTRY_KEYS, where, required=_ENTRY_REQUIRED)
 
@@ -308,9 +319,7 @@ def _read_entry(path: Any, item: Any) -> ManifestEntry:
         raise _manifest_error(f"{where}['ref']", "must be a non-empty string", ref)
     birth = item.get("birthArtifactID")
     if birth is not None and (not isinstance(birth, str) or not birth):
-        raise _manifest_error(
-            f"{where}['birthArtifactID']", "must be a non-empty string", birth
-        )
+        raise _manifest_error(f"{where}['birthArtifactID']", "must be a non-empty string", birth)
     extra: Mapping[str, Any] = _NO_EXTRA
     if "extra" in item:
         raw_extra = item["extra"]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import string
 from typing import Final
 
 from artisync.errors import InvalidInputError
@@ -55,6 +56,7 @@ _RESERVED_NAME_PREFIX_BY_TYPE: Final = {"job": "", "run_table": "run-", "code": 
 # W&B turns backslashes into separators only on Windows; elsewhere they are ordinary
 # characters in an entry path.
 _BACKSLASH_IS_SEPARATOR: Final = os.sep == "\\"
+_DRIVE_LETTERS: Final = frozenset(string.ascii_letters)
 
 
 def _fail(what: str, value: object, rule: str) -> InvalidInputError:
@@ -63,7 +65,9 @@ def _fail(what: str, value: object, rule: str) -> InvalidInputError:
 
 def _require_str(what: str, value: object) -> str:
     if not isinstance(value, str):
-        raise InvalidInputError(f"Invalid {what} {value!r}: must be a str, not {type(value).__name__}")
+        raise InvalidInputError(
+            f"Invalid {what} {value!r}: must be a str, not {type(value).__name__}"
+        )
     return value
 
 
@@ -225,7 +229,8 @@ def normalize_entry_path(name: str) -> str:
     The result uses ``/`` between components, with empty and ``.`` components dropped
     (``./a//b/`` becomes ``a/b``). As in W&B, backslashes are separators only on
     Windows. Rejected, as W&B rejects them: the empty path and ``.`` (the artifact root
-    itself), absolute paths, Windows drive or UNC paths on every OS (``C:x``, ``\\x``),
+    itself), absolute paths, Windows drive or UNC paths on every OS (``C:x``, ``\\x``;
+    like W&B's pathlib, only an ASCII letter before ``:`` makes a drive),
     and any ``..`` component, even one that stays inside the root, so that no entry can
     be written outside the download directory. artisync also rejects NUL bytes and
     strings that cannot be encoded as UTF-8 (undecodable file names).
@@ -248,9 +253,9 @@ def normalize_entry_path(name: str) -> str:
     path = name.replace("\\", "/") if _BACKSLASH_IS_SEPARATOR else name
     if path[0] in "/\\":
         raise _entry_path_error(name, "must not be absolute")
-    if path[1:2] == ":":
+    if path[1:2] == ":" and path[0] in _DRIVE_LETTERS:
         # Windows reads "X:" as a drive, so the entry would escape the download root there.
-        raise _entry_path_error(name, "must not start with a drive ('X:')")
+        raise _entry_path_error(name, "must not start with a drive letter and ':'")
     parts = [part for part in path.split("/") if part and part != "."]
     # A backslash is a separator on Windows, so "a\..\b" would traverse there as well.
     if ".." in parts or ("\\" in path and ".." in re.split(r"[\\/]", path)):

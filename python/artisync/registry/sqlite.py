@@ -96,16 +96,22 @@ class SqliteRegistry:
 
     def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if self._closed:
+            raise RegistryError(f"registry {self._path} is closed")
+        if conn is not None:
+            return conn
+        # Connect outside the guard: setting WAL may wait for another process's lock,
+        # and other threads that already have their connection must not wait with it.
+        try:
+            conn = connect(self._path, read_only=self._read_only, timeout=self._timeout)
+        except sqlite3.Error as exc:
+            raise self._registry_error(exc, "opening") from exc
         with self._guard:
             if self._closed:
+                conn.close()
                 raise RegistryError(f"registry {self._path} is closed")
-            if conn is None:
-                try:
-                    conn = connect(self._path, read_only=self._read_only, timeout=self._timeout)
-                except sqlite3.Error as exc:
-                    raise self._registry_error(exc, "opening") from exc
-                self._connections.append(conn)
-                self._local.conn = conn
+            self._connections.append(conn)
+        self._local.conn = conn
         return conn
 
     def _registry_error(self, exc: sqlite3.Error, doing: str) -> RegistryError:
@@ -124,8 +130,8 @@ class SqliteRegistry:
     def _transaction(self, doing: str, *, write: bool) -> Iterator[sqlite3.Connection]:
         if write and self._read_only:
             raise RegistryError(
-                f"registry {self._path} is open read-only, so it cannot be {doing}; "
-                "the daemon is the registry's only writer"
+                f"registry {self._path} is open read-only: {doing} needs the read-write "
+                "registry, which only the daemon opens"
             )
         conn = self._connection()
         # The process-wide lock queues this process's writers in order instead of

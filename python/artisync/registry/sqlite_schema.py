@@ -74,7 +74,9 @@ _V1 = (
     )""",
     # Serves "vN", "latest" (walk backwards from the top), max(idx)+1 and listing in order.
     "CREATE UNIQUE INDEX versions_by_index ON versions (collection_id, idx)",
-    "CREATE INDEX versions_by_digest ON versions (collection_id, digest)",
+    # idx included so "the lowest version with this digest" is one step, not a walk
+    # over the whole collection in index order (which the planner picks otherwise).
+    "CREATE INDEX versions_by_digest ON versions (collection_id, digest, idx)",
     "CREATE INDEX versions_by_run ON versions (run_id)",
     # One row per alias of a collection: the primary key is what makes an alias name
     # exactly one version, and moving it is a single upsert.
