@@ -17,6 +17,8 @@ __all__ = [
     "ManifestError",
     "NotFoundError",
     "RegistryError",
+    "RejectedError",
+    "SubmissionError",
     "SymlinkLoopError",
     "TypeConflictError",
 ]
@@ -35,6 +37,19 @@ class InvalidInputError(ArtisyncError, ValueError):
 
 class ManifestError(InvalidInputError):
     """A manifest that is not valid ``artifact_manifest_v1`` JSON."""
+
+
+class SubmissionError(InvalidInputError):
+    """A spool submission file that is malformed or of an unknown format version."""
+
+
+class RejectedError(ArtisyncError):
+    """The daemon rejected a logged artifact; the message is the daemon's reason."""
+
+    def __init__(self, reason: str, *, submission_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.submission_id = submission_id
 
 
 class RegistryError(ArtisyncError):

@@ -1,0 +1,105 @@
+"""artisync's configuration: one dataclass, built in one place.
+
+Sources, each overriding the one before: defaults (everything under ``ARTISYNC_HOME``),
+``$ARTISYNC_HOME/config.toml``, environment variables, then command-line flags. The SDK
+and the daemon both call :meth:`Config.load`, so they agree on where the spool and the
+socket are.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from artisync.errors import InvalidInputError
+
+__all__ = ["Config", "default_home"]
+
+# Environment variables and the fields they set.
+_ENV = {
+    "ARTISYNC_SPOOL": "spool",
+    "ARTISYNC_STORE": "store",
+    "ARTISYNC_SOCKET": "socket",
+    "ARTISYNC_REGISTRY": "registry",
+}
+
+
+def default_home() -> Path:
+    """``$ARTISYNC_HOME``, else ``$XDG_DATA_HOME/artisync`` (``~/.local/share/artisync``)."""
+    if home := os.environ.get("ARTISYNC_HOME"):
+        return Path(home)
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
+    return Path(data) / "artisync"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Where everything lives and how hard the daemon works."""
+
+    home: Path
+    spool: Path
+    store: str
+    socket: Path
+    registry: Path
+    # Submissions whose hash/upload stages run at once (commits are always one at a time).
+    pipeline_concurrency: int = 4
+    # Blob uploads in flight across all submissions.
+    upload_concurrency: int = 16
+
+    @classmethod
+    def defaults(cls, home: Path) -> Config:
+        """Everything under ``home``: the embedded defaults."""
+        return cls(
+            home=home,
+            spool=home / "spool",
+            store=str(home / "store"),
+            socket=home / "daemon.sock",
+            registry=home / "registry.db",
+        )
+
+    @classmethod
+    def load(cls, home: Path | str | None = None, **flags: Any) -> Config:
+        """Defaults, then ``config.toml``, then the environment, then ``flags``.
+
+        ``flags`` with a value of ``None`` are ignored, so argparse results pass as is.
+        """
+        root = Path(home) if home is not None else default_home()
+        config = cls.defaults(root)
+        toml_path = root / "config.toml"
+        if toml_path.exists():
+            try:
+                from_file = tomllib.loads(toml_path.read_text())
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+                raise InvalidInputError(f"{toml_path}: not valid TOML: {e}") from None
+            config = config._with(from_file, str(toml_path))
+        from_env = {field: os.environ[var] for var, field in _ENV.items() if var in os.environ}
+        config = config._with(from_env, "the environment")
+        return config._with({k: v for k, v in flags.items() if v is not None}, "the flags")
+
+    def _with(self, values: dict[str, Any], source: str) -> Config:
+        known = {f.name: f.type for f in fields(self)}
+        changes: dict[str, Any] = {}
+        for key, value in values.items():
+            if key not in known or key == "home":
+                raise InvalidInputError(
+                    f"{source}: unknown setting {key!r}; known: "
+                    f"{', '.join(k for k in known if k != 'home')}"
+                )
+            current = getattr(self, key)
+            if isinstance(current, Path):
+                changes[key] = Path(value)
+            elif isinstance(current, int):
+                try:
+                    changes[key] = int(value)
+                except (TypeError, ValueError):
+                    raise InvalidInputError(
+                        f"{source}: {key} must be an integer, not {value!r}"
+                    ) from None
+                if changes[key] < 1:
+                    raise InvalidInputError(f"{source}: {key} must be at least 1")
+            else:
+                changes[key] = str(value)
+        return replace(self, **changes)

@@ -1,0 +1,206 @@
+"""Expand and hash: from a submission's entries to the items of its manifest.
+
+Directories become their files (the Rust walk), ``file://`` references become one item
+per file, and every item whose digest the SDK did not already take is hashed by the
+Rust core in batches off the event loop. What the user did wrong (a file changed after
+logging, a path that escapes the spool, a reference over ``max_objects``) raises
+:class:`Rejected` with a sentence the user can act on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import posixpath
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from artisync import _core
+from artisync.manifest import md5_b64_to_hex
+from artisync.spool import DirEntry, FileEntry, ReferenceEntry, StagedEntry, Submission
+
+__all__ = ["DEFAULT_MAX_OBJECTS", "Item", "Rejected", "expand", "hash_items", "total_size"]
+
+DEFAULT_MAX_OBJECTS = 10_000
+# Files per call into the core: large enough to amortise the thread hop, small enough
+# that a huge directory shows progress and yields to the event loop.
+HASH_BATCH = 4096
+
+
+class Rejected(Exception):
+    """The submission cannot become a version; ``reason`` says why, for the user."""
+
+    def __init__(self, stage: str, reason: str) -> None:
+        super().__init__(reason)
+        self.stage = stage
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class Item:
+    """One manifest entry in the making."""
+
+    path: str
+    source: Path | None  # the local bytes, for items to hash or to store
+    size: int | None
+    digest: str | None = None  # base64 MD5 once known
+    stored: bool = True  # False for references: their bytes stay where they are
+    move: bool = False  # a staged snapshot the store may take by rename
+    ref: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    # What the stat must still say when the daemon reads the file (immutable policy).
+    expect_mtime_ns: int | None = None
+    expect_inode: int | None = None
+    logged_ns: int | None = None  # files under an immutable dir: not modified after this
+
+    @property
+    def md5_hex(self) -> str:
+        assert self.digest is not None
+        return md5_b64_to_hex(self.digest)
+
+
+def _join(prefix: str, rel: str) -> str:
+    return posixpath.join(prefix, rel) if prefix else rel
+
+
+def expand(sub: Submission, spool_root: Path) -> list[Item]:
+    """The items of a submission, one per manifest path. Blocking: run in a thread."""
+    items: list[Item] = []
+    for entry in sub.entries:
+        if isinstance(entry, StagedEntry):
+            items.append(_staged(entry, spool_root, sub.id))
+        elif isinstance(entry, FileEntry):
+            items.append(
+                Item(
+                    entry.path,
+                    Path(entry.local_path),
+                    entry.size,
+                    expect_mtime_ns=entry.mtime_ns,
+                    expect_inode=entry.inode,
+                )
+            )
+        elif isinstance(entry, DirEntry):
+            items.extend(_directory(entry, sub.created_ns))
+        else:
+            items.extend(_reference(entry))
+    seen: set[str] = set()
+    for item in items:
+        if item.path in seen:
+            raise Rejected("expand", f"two entries of the artifact are named {item.path!r}")
+        seen.add(item.path)
+    return items
+
+
+def _staged(entry: StagedEntry, spool_root: Path, sub_id: str) -> Item:
+    staging = (spool_root / "staging" / sub_id).resolve()
+    source = (spool_root / entry.staged).resolve()
+    if not source.is_relative_to(staging):
+        raise Rejected(
+            "validate",
+            f"entry {entry.path!r}: its snapshot {entry.staged!r} is outside this "
+            "submission's staging area",
+        )
+    return Item(entry.path, source, entry.size, digest=entry.digest, move=True)
+
+
+def _walk(root: Path, what: str) -> list[_core.WalkEntry]:
+    try:
+        return _core.walk(root)
+    except _core.SymlinkLoopError as e:
+        raise Rejected("expand", f"{what}: {e.strerror}: {e.filename}") from None
+    except OSError as e:
+        raise Rejected("expand", f"{what} cannot be listed: {e.strerror}: {e.filename}") from None
+
+
+def _directory(entry: DirEntry, logged_ns: int) -> list[Item]:
+    root = Path(entry.local_path)
+    return [
+        Item(
+            _join(entry.path, f.path),
+            root / f.path,
+            f.size,
+            expect_mtime_ns=f.mtime_ns,
+            expect_inode=f.inode,
+            logged_ns=logged_ns,
+        )
+        for f in _walk(root, f"directory {str(root)!r}")
+    ]
+
+
+def _reference(entry: ReferenceEntry) -> list[Item]:
+    uri = urlparse(entry.ref)
+    if uri.scheme != "file":
+        raise Rejected(
+            "expand",
+            f"reference {entry.ref!r}: {uri.scheme or 'scheme-less'} references are not "
+            "supported by this daemon yet (file:// is; s3://, gs:// and http(s):// come "
+            "with remote stores)",
+        )
+    path = Path(unquote(uri.path))
+    if not entry.checksum:
+        name = entry.path or path.name
+        return [Item(name, None, None, digest=entry.ref, stored=False, ref=entry.ref)]
+    if path.is_dir():
+        found = _walk(path, f"reference {entry.ref!r}")
+        limit = entry.max_objects or DEFAULT_MAX_OBJECTS
+        if len(found) > limit:
+            raise Rejected(
+                "expand",
+                f"reference {entry.ref!r} holds {len(found):,} files, more than "
+                f"max_objects={limit:,}; pass a larger max_objects to add_reference",
+            )
+        return [
+            Item(
+                _join(entry.path, f.path),
+                path / f.path,
+                f.size,
+                stored=False,
+                ref=(path / f.path).as_uri(),
+            )
+            for f in found
+        ]
+    if not path.exists():
+        raise Rejected("expand", f"reference {entry.ref!r}: no such file or directory")
+    name = entry.path or path.name
+    return [Item(name, path, None, stored=False, ref=path.as_uri())]
+
+
+async def hash_items(items: list[Item]) -> None:
+    """Hash every item without a digest, checking immutable files did not change."""
+    todo = [item for item in items if item.digest is None and item.source is not None]
+    for start in range(0, len(todo), HASH_BATCH):
+        batch = todo[start : start + HASH_BATCH]
+        paths = [item.source for item in batch if item.source is not None]
+        try:
+            digests = await asyncio.to_thread(_core.hash_files, paths)
+        except OSError as e:
+            raise Rejected("hash", f"{e.filename}: {e.strerror or e}") from None
+        for item, d in zip(batch, digests, strict=True):
+            _check_unchanged(item, d)
+            item.digest = d.digest
+            item.size = d.size
+
+
+def _check_unchanged(item: Item, d: _core.FileDigest) -> None:
+    changed: list[str] = []
+    if item.expect_inode is not None and d.inode != item.expect_inode:
+        changed.append("it was replaced by another file")
+    if item.size is not None and item.ref is None and d.size != item.size:
+        changed.append(f"its size went from {item.size} to {d.size} bytes")
+    if item.expect_mtime_ns is not None and d.mtime_ns != item.expect_mtime_ns:
+        changed.append("its modification time changed")
+    if item.logged_ns is not None and d.mtime_ns > item.logged_ns:
+        changed.append("it was modified after log_artifact")
+    if changed:
+        raise Rejected(
+            "hash",
+            f"{item.source} changed after it was logged with policy='immutable' "
+            f"({'; '.join(dict.fromkeys(changed))}). Log it with policy='mutable' to "
+            "snapshot it at log time, or leave it unchanged until the version is committed",
+        )
+
+
+def total_size(items: list[Item]) -> int:
+    """Bytes of content the version stores (references excluded)."""
+    return sum(item.size or 0 for item in items if item.stored)

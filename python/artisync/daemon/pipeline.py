@@ -1,0 +1,264 @@
+"""One submission's way from ``spool/work`` to a committed version, or to ``failed/``.
+
+validate → expand → hash → upload → manifest → (wait for its turn) → commit → receipt.
+
+Stages up to the manifest run concurrently across submissions (bounded); commits run
+one at a time, each after every earlier submission of its collection has finished.
+Each step is idempotent, so a daemon killed anywhere simply runs the submission again
+from ``work/``: hashes come back from the journal, blobs already stored are skipped,
+and the registry returns the version a submission already committed instead of making
+a second one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from artisync.daemon.crashpoints import crash_point
+from artisync.daemon.expand import Item, Rejected, expand, hash_items, total_size
+from artisync.daemon.ordering import CommitOrder
+from artisync.errors import InvalidInputError, RegistryError, SubmissionError, TypeConflictError
+from artisync.manifest import Manifest, ManifestEntry
+from artisync.registry import CommitResult, SqliteRegistry
+from artisync.spool import Spool, Submission, parse_name
+from artisync.store import Store, StoreUnavailableError
+
+__all__ = ["Pipeline", "StatusCallback"]
+
+T = TypeVar("T")
+
+log = logging.getLogger("artisync.daemon")
+
+StatusCallback = Callable[[str, str, dict[str, Any] | None], None]
+
+# Backoff for transient failures (store or registry unreachable): retried for as long
+# as it takes, holding back later versions of the same collection only.
+_BACKOFF_FIRST = 0.2
+_BACKOFF_MAX = 30.0
+
+
+@dataclass(slots=True)
+class _Prepared:
+    sub: Submission
+    items: list[Item]
+    digest: str
+    manifest_key: str
+
+
+class Pipeline:
+    """Runs submissions through the stages; shared by all of a daemon's tasks."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        store: Store,
+        registry: SqliteRegistry,
+        order: CommitOrder,
+        *,
+        concurrency: int,
+        settle: Callable[[str], Awaitable[None]],
+        on_status: StatusCallback,
+    ) -> None:
+        self.spool = spool
+        self.store = store
+        self.registry = registry
+        self.order = order
+        self._slots = asyncio.Semaphore(concurrency)
+        self._commit_lock = asyncio.Lock()
+        self._settle = settle
+        self._on_status = on_status
+
+    async def run(self, work_path: Path) -> dict[str, Any]:
+        """Process one claimed submission; returns its receipt or its rejection."""
+        seq, sub_id = parse_name(work_path.name)
+        try:
+            result = await self._run(work_path, seq, sub_id)
+        except Rejected as e:
+            result = await self._reject(work_path, seq, sub_id, e.stage, e.reason)
+        except asyncio.CancelledError:
+            raise  # shutdown: the submission stays in work/ and resumes next start
+        except Exception as e:  # a bug must not take the daemon down
+            log.exception("submission %s: internal error", sub_id)
+            reason = f"internal error in the daemon: {e!r}; the submission is kept in failed/"
+            result = await self._reject(work_path, seq, sub_id, "internal", reason)
+        finally:
+            await self.order.finish(seq)
+        return result
+
+    async def _run(self, work_path: Path, seq: str, sub_id: str) -> dict[str, Any]:
+        try:
+            data = await asyncio.to_thread(work_path.read_bytes)
+            sub = Submission.loads(data)
+        except SubmissionError as e:
+            raise Rejected("validate", str(e)) from None
+        if sub.id != sub_id:
+            raise Rejected("validate", f"the file name says id {sub_id} but the file {sub.id}")
+        await self.order.identify(seq, sub.collection_key)
+        done = await asyncio.to_thread(self.registry.submission_result, sub.id)
+        if done is None:
+            self._on_status(sub.id, "working", None)
+            async with self._slots:
+                prepared = await self._prepare(work_path, sub)
+            await self.order.wait_turn(seq)
+            await self._settle(seq)
+            await self.order.wait_turn(seq)  # settling may have admitted an earlier one
+            done = await self._retrying(sub.id, lambda: self._commit(prepared))
+            crash_point("after_commit")
+        receipt = _receipt(sub, seq, done)
+        await asyncio.to_thread(self.spool.complete, work_path, receipt)
+        crash_point("after_receipt")
+        log.info(
+            "submission %s: committed %s/%s:%s", sub.id, sub.project, sub.artifact.name,
+            receipt["version"],
+        )
+        self._on_status(sub.id, "committed", receipt)
+        return receipt
+
+    async def _prepare(self, work_path: Path, sub: Submission) -> _Prepared:
+        items = await asyncio.to_thread(expand, sub, self.spool.root)
+        journal = await asyncio.to_thread(self.spool.read_journal, work_path)
+        hashed: dict[str, list[Any]] = journal.get("hashed", {})
+        for item in items:
+            if item.digest is None and item.path in hashed:
+                item.digest, item.size = hashed[item.path]
+        needed = any(item.digest is None and item.source is not None for item in items)
+        await hash_items(items)
+        if needed:
+            journal["hashed"] = {
+                item.path: [item.digest, item.size] for item in items if item.source
+            }
+            await asyncio.to_thread(self.spool.write_journal, work_path, journal)
+        crash_point("after_hash")
+        await self._retrying(sub.id, lambda: self._upload(items))
+        crash_point("after_upload")
+        manifest = Manifest(
+            {
+                item.path: ManifestEntry(
+                    item.path, item.digest or "", item.size, ref=item.ref, extra=item.extra
+                )
+                for item in items
+            }
+        )
+        digest = manifest.digest()
+        data = json.dumps(manifest.to_json(), separators=(",", ":")).encode()
+        key = await self._retrying(sub.id, lambda: self.store.put_manifest(digest, data))
+        crash_point("after_manifest")
+        return _Prepared(sub, items, digest, key)
+
+    async def _upload(self, items: list[Item]) -> None:
+        unique: dict[str, Item] = {}
+        for item in items:
+            if item.stored:
+                unique.setdefault(item.md5_hex, item)
+        present = await self.store.has_blobs(list(unique))
+        todo = []
+        for md5_hex, item in unique.items():
+            if md5_hex in present:
+                continue
+            if item.source is None or not item.source.exists():
+                raise Rejected("upload", f"the content of {item.path!r} is gone: {item.source}")
+            todo.append((md5_hex, item.source, item.size or 0, item.move))
+        try:
+            await self.store.put_blobs(todo)
+        except StoreUnavailableError:
+            raise
+        except OSError as e:
+            raise Rejected("upload", f"{e.filename}: {e.strerror or e}") from None
+
+    async def _commit(self, p: _Prepared) -> CommitResult:
+        sub, art = p.sub, p.sub.artifact
+        async with self._commit_lock:
+            await self.store.sync()
+            try:
+                if sub.run is not None:
+                    run = sub.run
+                    await asyncio.to_thread(
+                        self.registry.ensure_run,
+                        sub.project,
+                        sub.entity,
+                        run.id,
+                        name=run.name,
+                        job_type=run.job_type,
+                        group=run.group,
+                        config=run.config,
+                    )
+                return await asyncio.to_thread(
+                    lambda: self.registry.commit_version(
+                        submission_id=sub.id,
+                        project=sub.project,
+                        entity=sub.entity,
+                        name=art.name,
+                        type=art.type,
+                        digest=p.digest,
+                        manifest_key=p.manifest_key,
+                        size=total_size(p.items),
+                        file_count=len(p.items),
+                        description=art.description,
+                        metadata=art.metadata,
+                        aliases=art.aliases,
+                        tags=art.tags,
+                        run_id=sub.run.id if sub.run else None,
+                        ttl_seconds=art.ttl_seconds,
+                    )
+                )
+            except (TypeConflictError, InvalidInputError) as e:
+                raise Rejected("commit", str(e)) from None
+
+    async def _retrying(self, sub_id: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """Run ``attempt`` until it stops failing transiently, with backoff and jitter."""
+        delay = _BACKOFF_FIRST
+        while True:
+            try:
+                return await attempt()
+            except (StoreUnavailableError, RegistryError) as e:
+                if isinstance(e, TypeConflictError):
+                    raise
+                log.warning("submission %s: %s; retrying in %.1fs", sub_id, e, delay)
+                self._on_status(sub_id, "retrying", {"reason": str(e)})
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, _BACKOFF_MAX)
+
+    async def _reject(
+        self, work_path: Path, seq: str, sub_id: str, stage: str, reason: str
+    ) -> dict[str, Any]:
+        error = {
+            "id": sub_id,
+            "status": "rejected",
+            "seq": seq,
+            "stage": stage,
+            "reason": reason,
+            "rejected_at": time.time(),
+        }
+        log.warning("submission %s: rejected at %s: %s", sub_id, stage, reason)
+        await asyncio.to_thread(self.spool.reject, work_path, error)
+        self._on_status(sub_id, "rejected", error)
+        return error
+
+
+def _receipt(sub: Submission, seq: str, done: CommitResult) -> dict[str, Any]:
+    v = done.version
+    return {
+        "id": sub.id,
+        "status": "committed",
+        "seq": seq,
+        "project": v.project,
+        "entity": v.entity,
+        "name": v.name,
+        "type": v.type,
+        "version": v.version,
+        "version_index": v.index,
+        "version_id": v.id,
+        "digest": v.digest,
+        "created": done.created,
+        "manifest_key": v.manifest_key,
+        "aliases": list(v.aliases),
+        "committed_at": time.time(),
+    }

@@ -1,0 +1,77 @@
+"""The daemon's Unix-socket API: HTTP/1.1 with JSON bodies, every path under ``/v1/``.
+
+- ``POST /v1/submissions`` ``{"tmp": "<id>.json"}``: accept a submission the client
+  wrote to ``spool/tmp``; the daemon numbers it, so acceptance order is commit order.
+- ``GET /v1/submissions/<id>?wait=<seconds>``: its status, long-polling up to ``wait``
+  seconds for it to be committed or rejected.
+- ``GET /v1/status``: the queue and what the daemon has done.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from artisync.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from artisync.daemon.service import Daemon
+
+__all__ = ["start_server"]
+
+# Long polls are capped so a forgotten client cannot hold a request forever.
+MAX_WAIT_SECONDS = 300.0
+DAEMON_KEY = web.AppKey("daemon", "Daemon")
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def submit(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON_KEY]
+    try:
+        body = await request.json()
+    except ValueError:
+        return _error(400, "the body must be JSON: {\"tmp\": \"<id>.json\"}")
+    tmp = body.get("tmp") if isinstance(body, dict) else None
+    if not isinstance(tmp, str):
+        return _error(400, "missing \"tmp\": the name of the submission file in spool/tmp")
+    try:
+        sub_id, seq = daemon.accept(tmp)
+    except InvalidInputError as e:
+        return _error(400, str(e))
+    return web.json_response({"id": sub_id, "seq": seq, "status": "queued"}, status=202)
+
+
+async def submission_status(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON_KEY]
+    try:
+        wait = min(float(request.query.get("wait", "0")), MAX_WAIT_SECONDS)
+    except ValueError:
+        return _error(400, "wait must be a number of seconds")
+    return web.json_response(await daemon.status_of(request.match_info["id"], wait))
+
+
+async def queue_status(request: web.Request) -> web.Response:
+    return web.json_response(request.app[DAEMON_KEY].queue_status())
+
+
+async def start_server(daemon: Daemon, socket_path: Path) -> web.AppRunner:
+    """Serve the API on ``socket_path`` (mode 0660); the caller cleans the runner up."""
+    app = web.Application(client_max_size=1 << 20)
+    app[DAEMON_KEY] = daemon
+    app.router.add_post("/v1/submissions", submit)
+    app.router.add_get("/v1/submissions/{id}", submission_status)
+    app.router.add_get("/v1/status", queue_status)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    # The daemon holds the home's lock, so a socket file left here is stale.
+    socket_path.unlink(missing_ok=True)
+    socket_path.parent.mkdir(parents=True, exist_ok=True)
+    await web.UnixSite(runner, str(socket_path)).start()
+    os.chmod(socket_path, 0o660)
+    return runner

@@ -1,0 +1,245 @@
+"""The daemon: owns the spool, the pipeline, the socket and the registry writes.
+
+Lifecycle as uvicorn does it: startup (lock the home, open store and registry, resume
+what a previous daemon left in ``work/``, take in ``new/``, serve the socket), a main
+loop (the spool watcher), and shutdown with a deadline, after which whatever is still
+running is cancelled; cancelled submissions stay in ``work/`` and resume next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import watchfiles
+
+from artisync.config import Config
+from artisync.daemon.crashpoints import crash_point
+from artisync.daemon.ordering import CommitOrder
+from artisync.daemon.pipeline import Pipeline
+from artisync.daemon.server import start_server
+from artisync.errors import ArtisyncError, InvalidInputError
+from artisync.registry import SqliteRegistry
+from artisync.spool import Spool, next_seq, parse_name, seq_time_ns
+from artisync.store import open_store
+
+__all__ = ["Daemon", "DaemonAlreadyRunningError"]
+
+log = logging.getLogger("artisync.daemon")
+
+# A client publishing into new/ takes its sequence number just before the rename; a
+# submission is committed no sooner than this long after its number was taken, and
+# only after new/ was scanned again, so a slightly slower earlier one is not overtaken.
+SETTLE_NS: Final = 200_000_000
+# How often new/ is rescanned even without an inotify event (events can be lost).
+RESCAN_MS: Final = 1000
+SHUTDOWN_DEADLINE: Final = 10.0
+TERMINAL: Final = ("committed", "rejected")
+
+
+class DaemonAlreadyRunningError(ArtisyncError):
+    """Another daemon holds this home's lock."""
+
+
+@dataclass(slots=True)
+class _State:
+    status: str
+    seq: str
+    result: dict[str, Any] | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Daemon:
+    """One node's daemon, on one ``ARTISYNC_HOME``."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.spool = Spool(config.spool)
+        self.order = CommitOrder()
+        self._states: dict[str, _State] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = asyncio.Event()
+        self._counts: Counter[str] = Counter()
+        self._lock_fd: int | None = None
+        self.pipeline: Pipeline | None = None
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        """Run until SIGTERM or SIGINT, then shut down within the deadline."""
+        self._lock_home()
+        store = open_store(self.config.store, self.config.home)
+        await store.cleanup_tmp()
+        registry = SqliteRegistry(self.config.registry)
+        self.pipeline = Pipeline(
+            self.spool,
+            store,
+            registry,
+            self.order,
+            concurrency=self.config.pipeline_concurrency,
+            settle=self._settle,
+            on_status=self._on_status,
+        )
+        for work_path in self.spool.in_work():
+            self._start(work_path)
+        self.scan()
+        runner = await start_server(self, self.config.socket)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stopping.set)
+        log.info(
+            "artisync daemon ready: home %s, store %s, socket %s",
+            self.config.home,
+            self.config.store,
+            self.config.socket,
+        )
+        try:
+            await self._watch()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            await runner.cleanup()
+            await self._drain()
+            registry.close()
+            self._unlock_home()
+            log.info("artisync daemon stopped")
+
+    def stop(self) -> None:
+        """Ask the daemon to shut down (what SIGTERM does)."""
+        self._stopping.set()
+
+    def _lock_home(self) -> None:
+        self.config.home.mkdir(parents=True, exist_ok=True)
+        path = self.config.home / "daemon.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise DaemonAlreadyRunningError(
+                f"another artisync daemon (pid {holder}) is running on {self.config.home}; "
+                "stop it first, or give this one another --home"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._lock_fd = fd
+
+    def _unlock_home(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    async def _drain(self) -> None:
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=SHUTDOWN_DEADLINE)
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    # -- intake ---------------------------------------------------------------------
+
+    async def _watch(self) -> None:
+        new = self.spool.folder("new")
+        async for _ in watchfiles.awatch(
+            new,
+            stop_event=self._stopping,
+            debounce=50,
+            step=10,
+            rust_timeout=RESCAN_MS,
+            yield_on_timeout=True,
+            recursive=False,
+        ):
+            self.scan()
+
+    def scan(self) -> None:
+        """Claim everything in ``new/``, in sequence order."""
+        for path in self.spool.pending():
+            work_path = self.spool.claim(path)
+            if work_path is not None:
+                crash_point("after_claim")
+                self._start(work_path)
+
+    def accept(self, tmp_name: str) -> tuple[str, str]:
+        """Take a submission a client wrote to ``spool/tmp``: number it and claim it."""
+        if "/" in tmp_name or not tmp_name.endswith(".json") or tmp_name.startswith("."):
+            raise InvalidInputError(f"{tmp_name!r} is not a submission file name")
+        sub_id = tmp_name.removesuffix(".json")
+        seq = next_seq()
+        work_path = self.spool.folder("work") / f"{seq}-{sub_id}.json"
+        try:
+            os.rename(self.spool.folder("tmp") / tmp_name, work_path)
+        except FileNotFoundError:
+            raise InvalidInputError(f"no submission {tmp_name!r} in spool/tmp") from None
+        crash_point("after_claim")
+        self._start(work_path)
+        return sub_id, seq
+
+    def _start(self, work_path: Path) -> None:
+        assert self.pipeline is not None
+        seq, sub_id = parse_name(work_path.name)
+        self.order.admit(seq)
+        self._states[sub_id] = _State("queued", seq)
+        self._counts["accepted"] += 1
+        task = asyncio.create_task(self.pipeline.run(work_path), name=f"submission-{sub_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _settle(self, seq: str) -> None:
+        wait_ns = seq_time_ns(seq) + SETTLE_NS - time.time_ns()
+        if wait_ns > 0:
+            await asyncio.sleep(wait_ns / 1e9)
+        self.scan()
+
+    # -- status ---------------------------------------------------------------------
+
+    def _on_status(self, sub_id: str, status: str, result: dict[str, Any] | None) -> None:
+        state = self._states.get(sub_id)
+        if state is None:
+            return
+        state.status = status
+        if status in TERMINAL:
+            state.result = result
+            self._counts[status] += 1
+            state.done.set()
+
+    async def status_of(self, sub_id: str, wait: float) -> dict[str, Any]:
+        """A submission's status, waiting up to ``wait`` seconds for it to finish."""
+        state = self._states.get(sub_id)
+        if state is None:
+            found = await asyncio.to_thread(self.spool.find_result, sub_id)
+            return found or {"id": sub_id, "status": "unknown"}
+        if wait > 0 and not state.done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(state.done.wait(), wait)
+        if state.result is not None:
+            return state.result
+        return {"id": sub_id, "status": state.status, "seq": state.seq}
+
+    def queue_status(self) -> dict[str, Any]:
+        """Counts since start, and the submissions not yet finished."""
+        active = [
+            {"id": sub_id, "status": s.status, "seq": s.seq}
+            for sub_id, s in self._states.items()
+            if s.status not in TERMINAL
+        ]
+        return {
+            "pid": os.getpid(),
+            "home": str(self.config.home),
+            "store": self.config.store,
+            "queued": sum(1 for s in active if s["status"] == "queued"),
+            "working": sum(1 for s in active if s["status"] != "queued"),
+            "accepted": self._counts["accepted"],
+            "committed": self._counts["committed"],
+            "rejected": self._counts["rejected"],
+            "active": sorted(active, key=lambda s: s["seq"]),
+        }

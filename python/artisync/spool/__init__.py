@@ -1,0 +1,33 @@
+"""The spool: the durable queue between the SDK and the node's daemon."""
+
+from artisync.spool.spool import FOLDERS, Spool, next_seq, parse_name, seq_time_ns
+from artisync.spool.submission import (
+    FORMAT,
+    FORMAT_VERSION,
+    ArtifactInfo,
+    DirEntry,
+    Entry,
+    FileEntry,
+    ReferenceEntry,
+    RunInfo,
+    StagedEntry,
+    Submission,
+)
+
+__all__ = [
+    "FOLDERS",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "ArtifactInfo",
+    "DirEntry",
+    "Entry",
+    "FileEntry",
+    "ReferenceEntry",
+    "RunInfo",
+    "Spool",
+    "StagedEntry",
+    "Submission",
+    "next_seq",
+    "parse_name",
+    "seq_time_ns",
+]

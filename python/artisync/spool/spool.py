@@ -1,0 +1,196 @@
+"""The spool: a maildir-style directory that is the durable queue between SDK and daemon.
+
+::
+
+    spool/tmp/<id>.json            being written by a client (not yet a submission)
+    spool/new/<seq>-<id>.json      submitted, waiting for the daemon
+    spool/work/<seq>-<id>.json     claimed by the daemon (+ <seq>-<id>.journal.json)
+    spool/done/<seq>-<id>.json     the receipt: the version it committed
+    spool/failed/<seq>-<id>.json   rejected (+ <seq>-<id>.error.json saying why)
+    spool/staging/<id>/            snapshots of "mutable" files, owned by the submission
+
+Every step is a write to a temporary name, an fsync, and a rename: a crash at any point
+leaves each submission in exactly one of the folders, whole. ``seq`` sorts in the order
+submissions were published: wall-clock nanoseconds (kept increasing within a process),
+then the process id and a per-process counter.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any, Final
+
+from artisync.spool.submission import Submission
+
+__all__ = ["FOLDERS", "Spool", "parse_name"]
+
+FOLDERS: Final = ("tmp", "new", "work", "done", "failed", "staging")
+
+_counter = itertools.count()
+_clock_lock = threading.Lock()
+_last_ns = 0
+
+
+def next_seq() -> str:
+    """A sequence number greater than any this process handed out before."""
+    global _last_ns
+    with _clock_lock:
+        _last_ns = max(time.time_ns(), _last_ns + 1)
+        now = _last_ns
+        count = next(_counter)
+    return f"{now:020d}.{os.getpid():010d}.{count:010d}"
+
+
+def seq_time_ns(seq: str) -> int:
+    """The wall-clock time a sequence number was taken at."""
+    return int(seq.split(".", 1)[0])
+
+
+def parse_name(name: str) -> tuple[str, str]:
+    """``(seq, id)`` from a spool file name ``<seq>-<id>.json``."""
+    stem = name.removesuffix(".json")
+    seq, _, sub_id = stem.partition("-")
+    return seq, sub_id
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see all of it or nothing."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class Spool:
+    """One spool directory. Clients and the daemon each open their own instance."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        for folder in FOLDERS:
+            (self.root / folder).mkdir(parents=True, exist_ok=True)
+
+    def folder(self, name: str) -> Path:
+        """One of :data:`FOLDERS`."""
+        return self.root / name
+
+    # -- the client's side ---------------------------------------------------------
+
+    def staging_dir(self, sub_id: str) -> Path:
+        """Where a submission's "mutable" snapshots go (created on first use)."""
+        path = self.root / "staging" / sub_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def write_tmp(self, submission: Submission) -> Path:
+        """Write a submission durably under ``tmp/``; it is not yet visible to the daemon."""
+        path = self.root / "tmp" / f"{submission.id}.json"
+        data = submission.dumps()
+        with open(path, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        return path
+
+    def publish(self, tmp_path: Path, seq: str | None = None) -> Path:
+        """Rename a written submission into ``new/``: from here on it will be processed.
+
+        The sequence number is taken at the last moment, so it orders submissions by
+        when they became visible, which is when ``log_artifact`` returns.
+        """
+        sub_id = tmp_path.name.removesuffix(".json")
+        target = self.root / "new" / f"{seq or next_seq()}-{sub_id}.json"
+        os.rename(tmp_path, target)
+        _fsync_dir(target.parent)
+        return target
+
+    def submit(self, submission: Submission) -> Path:
+        """Write and publish in one go: what the SDK does when the daemon is down."""
+        return self.publish(self.write_tmp(submission))
+
+    def find_result(self, sub_id: str) -> dict[str, Any] | None:
+        """The receipt or rejection of a finished submission, or ``None`` if not finished."""
+        for path in (self.root / "done").glob(f"*-{sub_id}.json"):
+            return dict(json.loads(path.read_bytes()))
+        for path in (self.root / "failed").glob(f"*-{sub_id}.error.json"):
+            return dict(json.loads(path.read_bytes()))
+        return None
+
+    # -- the daemon's side ---------------------------------------------------------
+
+    def pending(self) -> list[Path]:
+        """Submissions in ``new/``, in sequence order."""
+        return sorted(p for p in (self.root / "new").iterdir() if p.name.endswith(".json"))
+
+    def in_work(self) -> list[Path]:
+        """Claimed submissions (left by a daemon that stopped), in sequence order."""
+        return sorted(
+            p
+            for p in (self.root / "work").iterdir()
+            if p.name.endswith(".json") and not p.name.endswith(".journal.json")
+        )
+
+    def claim(self, path: Path) -> Path | None:
+        """Move a submission from ``new/`` to ``work/``; ``None`` if it is already gone."""
+        target = self.root / "work" / path.name
+        try:
+            os.rename(path, target)
+        except FileNotFoundError:
+            return None
+        _fsync_dir(target.parent)
+        return target
+
+    def journal_path(self, work_path: Path) -> Path:
+        """The progress journal kept beside a claimed submission."""
+        return work_path.with_name(work_path.name.removesuffix(".json") + ".journal.json")
+
+    def read_journal(self, work_path: Path) -> dict[str, Any]:
+        """The journal of a claimed submission, empty if none was written."""
+        try:
+            return dict(json.loads(self.journal_path(work_path).read_bytes()))
+        except FileNotFoundError:
+            return {}
+
+    def write_journal(self, work_path: Path, journal: dict[str, Any]) -> None:
+        """Replace a claimed submission's journal atomically."""
+        write_atomic(self.journal_path(work_path), json.dumps(journal).encode())
+
+    def complete(self, work_path: Path, receipt: dict[str, Any]) -> Path:
+        """Record a committed submission: the receipt goes to ``done/``, the rest away."""
+        done = self.root / "done" / work_path.name
+        write_atomic(done, json.dumps(receipt, indent=1).encode())
+        self._discard(work_path)
+        return done
+
+    def reject(self, work_path: Path, error: dict[str, Any]) -> Path:
+        """Record a rejected submission in ``failed/`` with an ``.error.json`` beside it."""
+        failed = self.root / "failed" / work_path.name
+        error_path = failed.with_name(failed.name.removesuffix(".json") + ".error.json")
+        write_atomic(error_path, json.dumps(error, indent=1).encode())
+        if work_path.exists():
+            os.replace(work_path, failed)
+            _fsync_dir(failed.parent)
+        self._discard(work_path)
+        return error_path
+
+    def _discard(self, work_path: Path) -> None:
+        _, sub_id = parse_name(work_path.name)
+        work_path.unlink(missing_ok=True)
+        self.journal_path(work_path).unlink(missing_ok=True)
+        shutil.rmtree(self.root / "staging" / sub_id, ignore_errors=True)

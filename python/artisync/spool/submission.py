@@ -1,0 +1,309 @@
+"""The submission: what the SDK hands the daemon for one ``log_artifact`` call.
+
+A submission is one JSON file in the spool. It names the artifact, the run that logged
+it, and its entries in one of four kinds, each saying how far the SDK got:
+
+- ``staged``: a "mutable" file already snapshotted into the spool's staging area, with
+  the digest taken in the same read pass (the daemon does not hash it again);
+- ``file``: an "immutable" file, recorded by path and stat; the daemon hashes it and
+  rejects the version if the stat no longer matches;
+- ``dir``: an "immutable" directory, recorded by path and the time it was logged; the
+  daemon lists and hashes it, rejecting files modified after that time;
+- ``reference``: a URI the daemon expands (``file://`` now; S3, GCS, HTTP later).
+
+The file carries ``format`` and ``format_version``; a version this code does not know
+is rejected, never guessed at.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final, Literal
+
+from artisync.errors import InvalidInputError, SubmissionError
+from artisync.names import (
+    normalize_entry_path,
+    validate_alias,
+    validate_artifact_name,
+    validate_artifact_type,
+    validate_project,
+    validate_tag,
+)
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "ArtifactInfo",
+    "DirEntry",
+    "Entry",
+    "FileEntry",
+    "ReferenceEntry",
+    "RunInfo",
+    "StagedEntry",
+    "Submission",
+]
+
+FORMAT: Final = "artisync.submission"
+FORMAT_VERSION: Final = 1
+
+Action = Literal["log", "upsert", "finish"]
+_ACTIONS: Final = ("log", "upsert", "finish")
+
+
+@dataclass(slots=True)
+class StagedEntry:
+    """A snapshot in the spool's staging area; ``staged`` is relative to the spool root."""
+
+    path: str
+    staged: str
+    digest: str
+    size: int
+    kind: Literal["staged"] = "staged"
+
+
+@dataclass(slots=True)
+class FileEntry:
+    """An immutable file: the daemon hashes it and checks the stat still matches."""
+
+    path: str
+    local_path: str
+    size: int
+    mtime_ns: int
+    inode: int
+    kind: Literal["file"] = "file"
+
+
+@dataclass(slots=True)
+class DirEntry:
+    """An immutable directory whose files go under ``path`` (``""`` for the root)."""
+
+    path: str
+    local_path: str
+    kind: Literal["dir"] = "dir"
+
+
+@dataclass(slots=True)
+class ReferenceEntry:
+    """A reference to expand; ``path`` is the name (or prefix) it is stored under.
+
+    ``path`` is ``""`` when the user gave no name: the daemon then names a single
+    object by its basename and stores a prefix's objects relative to the prefix.
+    """
+
+    path: str
+    ref: str
+    checksum: bool = True
+    max_objects: int | None = None
+    kind: Literal["reference"] = "reference"
+
+
+Entry = StagedEntry | FileEntry | DirEntry | ReferenceEntry
+_KINDS: Final[dict[str, type[Entry]]] = {
+    "staged": StagedEntry,
+    "file": FileEntry,
+    "dir": DirEntry,
+    "reference": ReferenceEntry,
+}
+
+
+@dataclass(slots=True)
+class RunInfo:
+    """The run that logged the artifact, as much of it as the registry should record."""
+
+    id: str
+    name: str | None = None
+    job_type: str | None = None
+    group: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class ArtifactInfo:
+    """The artifact's identity and the attributes its new version gets."""
+
+    name: str
+    type: str
+    description: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    ttl_seconds: float | None = None
+
+
+@dataclass(slots=True)
+class Submission:
+    """One ``log_artifact`` call, as written to the spool."""
+
+    id: str
+    created_ns: int
+    project: str
+    artifact: ArtifactInfo
+    entries: list[Entry]
+    entity: str | None = None
+    run: RunInfo | None = None
+    action: Action = "log"
+    distributed_id: str | None = None
+
+    @property
+    def collection_key(self) -> tuple[str | None, str, str]:
+        """What versions are ordered within: (entity, project, artifact name)."""
+        return (self.entity, self.project, self.artifact.name)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object written to the spool."""
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "id": self.id,
+            "created_ns": self.created_ns,
+            "project": self.project,
+            "entity": self.entity,
+            "run": None if self.run is None else asdict(self.run),
+            "action": self.action,
+            "distributed_id": self.distributed_id,
+            "artifact": asdict(self.artifact),
+            "entries": [asdict(e) for e in self.entries],
+        }
+
+    def dumps(self) -> bytes:
+        """The spool file's bytes; fails on metadata that is not JSON (names the key)."""
+        try:
+            return json.dumps(self.to_json(), allow_nan=False, separators=(",", ":")).encode()
+        except (TypeError, ValueError) as e:
+            raise InvalidInputError(
+                f"artifact {self.artifact.name!r}: metadata, config and description must be "
+                f"JSON-serialisable (str, int, float, bool, None, lists and dicts of them): {e}"
+            ) from None
+
+    @classmethod
+    def loads(cls, data: bytes) -> Submission:
+        """Parse and validate a spool file; any problem is a :class:`SubmissionError`."""
+        try:
+            obj = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise SubmissionError(f"the submission is not valid JSON: {e}") from None
+        return cls.from_json(obj)
+
+    @classmethod
+    def from_json(cls, obj: Any) -> Submission:
+        """Validate a decoded submission: format, version, fields, names and paths."""
+        if not isinstance(obj, dict):
+            raise SubmissionError("the submission must be a JSON object")
+        if obj.get("format") != FORMAT:
+            raise SubmissionError(f"not an artisync submission: format is {obj.get('format')!r}")
+        version = obj.get("format_version")
+        if version != FORMAT_VERSION:
+            raise SubmissionError(
+                f"unknown submission format_version {version!r}: this daemon reads version "
+                f"{FORMAT_VERSION}; upgrade the daemon to match the SDK that wrote it"
+            )
+        try:
+            artifact = ArtifactInfo(**_object(obj, "artifact"))
+            run_obj = obj.get("run")
+            run = None if run_obj is None else RunInfo(**_require_dict(run_obj, "run"))
+            entries = [_entry(i, e) for i, e in enumerate(_list(obj, "entries"))]
+            sub = cls(
+                id=_str(obj, "id"),
+                created_ns=_int(obj, "created_ns"),
+                project=_str(obj, "project"),
+                entity=obj.get("entity"),
+                run=run,
+                action=obj.get("action", "log"),
+                distributed_id=obj.get("distributed_id"),
+                artifact=artifact,
+                entries=entries,
+            )
+        except TypeError as e:
+            raise SubmissionError(f"malformed submission: {e}") from None
+        sub._validate()
+        return sub
+
+    def _validate(self) -> None:
+        if self.action not in _ACTIONS:
+            raise SubmissionError(f"unknown action {self.action!r}: expected one of {_ACTIONS}")
+        try:
+            validate_project(self.project)
+            validate_artifact_name(self.artifact.name)
+            validate_artifact_type(self.artifact.type, self.artifact.name)
+            for alias in self.artifact.aliases:
+                validate_alias(alias)
+            for tag in self.artifact.tags:
+                validate_tag(tag)
+            for entry in self.entries:
+                if not (isinstance(entry, DirEntry | ReferenceEntry) and entry.path == ""):
+                    entry.path = normalize_entry_path(entry.path)
+        except SubmissionError:
+            raise
+        except InvalidInputError as e:
+            raise SubmissionError(str(e)) from None
+        if not isinstance(self.artifact.metadata, dict):
+            raise SubmissionError("artifact metadata must be a JSON object")
+
+
+# JSON types of entry fields, checked once here so later stages can trust them.
+_FIELD_TYPES: Final[dict[str, type | tuple[type, ...]]] = {
+    "path": str,
+    "staged": str,
+    "digest": str,
+    "local_path": str,
+    "ref": str,
+    "kind": str,
+    "size": int,
+    "mtime_ns": int,
+    "inode": int,
+    "checksum": bool,
+    "max_objects": (int, type(None)),
+}
+
+
+def _entry(index: int, obj: Any) -> Entry:
+    item = _require_dict(obj, f"entries[{index}]")
+    kind = item.get("kind")
+    entry_type = _KINDS.get(kind) if isinstance(kind, str) else None
+    if entry_type is None:
+        raise SubmissionError(
+            f"entries[{index}]: unknown kind {kind!r}: expected one of {sorted(_KINDS)}"
+        )
+    for key, value in item.items():
+        expected = _FIELD_TYPES.get(key)
+        bad_bool = isinstance(value, bool) and expected is int
+        if expected is not None and (bad_bool or not isinstance(value, expected)):
+            raise SubmissionError(
+                f"entries[{index}] ({kind}): {key} has the wrong type ({type(value).__name__})"
+            )
+    try:
+        return entry_type(**item)
+    except TypeError as e:
+        raise SubmissionError(f"entries[{index}] ({kind}): {e}") from None
+
+
+def _require_dict(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise SubmissionError(f"{where} must be a JSON object, not {type(value).__name__}")
+    return value
+
+
+def _object(obj: dict[str, Any], key: str) -> dict[str, Any]:
+    return _require_dict(obj.get(key), key)
+
+
+def _list(obj: dict[str, Any], key: str) -> list[Any]:
+    value = obj.get(key)
+    if not isinstance(value, list):
+        raise SubmissionError(f"{key} must be a JSON list")
+    return value
+
+
+def _str(obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value:
+        raise SubmissionError(f"{key} must be a non-empty string")
+    return value
+
+
+def _int(obj: dict[str, Any], key: str) -> int:
+    value = obj.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise SubmissionError(f"{key} must be an integer")
+    return value
