@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.client
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +22,7 @@ from typing import Any
 
 from artisync.config import Config
 from artisync.registry import SqliteRegistry, Version
+from artisync.sdk.client import UnixHTTPConnection
 from artisync.spool import ArtifactInfo, Spool, StagedEntry, Submission, next_seq
 
 STARTUP_DEADLINE = 20.0
@@ -41,16 +40,6 @@ def wait_for(condition: Callable[[], Any], deadline: float = 30.0, what: str = "
             raise AssertionError(f"timed out after {deadline}s waiting for {what or condition}")
         time.sleep(delay)
         delay = min(delay * 2, 0.1)
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path) -> None:
-        super().__init__("localhost", timeout=60)
-        self._path = str(path)
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self._path)
 
 
 class DaemonProcess:
@@ -95,7 +84,7 @@ class DaemonProcess:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def request(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        conn = _UnixConnection(self.config.socket)
+        conn = UnixHTTPConnection(self.config.socket, timeout=60)
         try:
             payload = None if body is None else json.dumps(body)
             conn.request(method, path, body=payload, headers={"Content-Type": "application/json"})

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from daemon_harness import DaemonProcess, drop, result_of, short_home, staged_submission
 
 from artisync.spool import (
     ArtifactInfo,
@@ -21,6 +20,14 @@ from artisync.spool import (
     Spool,
     Submission,
     next_seq,
+)
+from daemon_harness import (
+    DaemonProcess,
+    drop,
+    result_of,
+    short_home,
+    staged_submission,
+    wait_for,
 )
 
 
@@ -37,7 +44,11 @@ def daemon() -> Iterator[DaemonProcess]:
 def _unprivileged() -> list[str]:
     if os.geteuid() != 0:
         return []
-    return [shutil.which("setpriv") or "setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+    return [
+        shutil.which("setpriv") or "setpriv",
+        "--bounding-set",
+        "-dac_override,-dac_read_search",
+    ]
 
 
 def _drop_raw(spool: Spool, sub_id: str, data: bytes) -> None:
@@ -64,7 +75,8 @@ def _reject(daemon: DaemonProcess, sub_id: str, data: bytes, reason: str) -> dic
     assert reason in result["reason"], result["reason"]
     failed = list(spool.folder("failed").glob(f"*-{sub_id}.error.json"))
     assert len(failed) == 1 and json.loads(failed[0].read_text())["reason"] == result["reason"]
-    assert list(spool.folder("failed").glob(f"*-{sub_id}.json")), "the submission file is kept"
+    # The error file is written first (crash-safe order), then the submission moves.
+    wait_for(lambda: list(spool.folder("failed").glob(f"*-{sub_id}.json")), what="failed/ file")
     # ... and the daemon still serves: a good submission goes through.
     good = staged_submission(spool, "proj", "good", {"ok": os.urandom(8)})
     drop(spool, good)

@@ -15,6 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from artisync.daemon.crashpoints import POINTS
+from artisync.spool import Spool
 from daemon_harness import (
     DaemonProcess,
     check_store_consistent,
@@ -24,9 +27,6 @@ from daemon_harness import (
     staged_submission,
     wait_for,
 )
-
-from artisync.daemon.crashpoints import POINTS
-from artisync.spool import Spool
 
 
 @pytest.fixture
@@ -79,7 +79,9 @@ def test_largest_first_loop_commits_in_log_order_while_the_daemon_runs(
     for i in range(20):
         # The first versions are the biggest, so they finish uploading last.
         payload = os.urandom((20 - i) * 256 * 1024)
-        sub = staged_submission(spool, "proj", "ckpt", {"model.bin": payload}, metadata={"index": i})
+        sub = staged_submission(
+            spool, "proj", "ckpt", {"model.bin": payload}, metadata={"index": i}
+        )
         drop(spool, sub)
         subs.append(sub)
     for sub in subs:
@@ -107,7 +109,10 @@ def test_kill_at_each_pipeline_step_then_restart_commits_exactly_once(
     spool = Spool(daemon.config.spool)
     subs = [
         staged_submission(
-            spool, "proj", "data", {"f.bin": os.urandom(1024 + i), "g.txt": b"shared"},
+            spool,
+            "proj",
+            "data",
+            {"f.bin": os.urandom(1024 + i), "g.txt": b"shared"},
             metadata={"index": i},
         )
         for i in range(4)
@@ -121,7 +126,11 @@ def test_kill_at_each_pipeline_step_then_restart_commits_exactly_once(
     for sub in subs:
         assert result_of(spool, sub.id)["status"] == "committed"
     _versions_in_log_order(daemon, [s.id for s in subs], "data")
-    assert not spool.in_work() and not list((spool.root / "staging").iterdir())
+    # The receipt lands in done/ just before the work file and staging go away.
+    wait_for(
+        lambda: not spool.in_work() and not list((spool.root / "staging").iterdir()),
+        what="work/ and staging/ to empty",
+    )
 
 
 def test_random_kills_under_load_lose_nothing_and_duplicate_nothing(

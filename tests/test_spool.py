@@ -53,7 +53,10 @@ def test_submission_round_trips_through_its_json() -> None:
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda o: o.update(format_version=FORMAT_VERSION + 1), "unknown submission format_version"),
+        (
+            lambda o: o.update(format_version=FORMAT_VERSION + 1),
+            "unknown submission format_version",
+        ),
         (lambda o: o.update(format="something"), "not an artisync submission"),
         (lambda o: o.pop("entries"), "entries must be a JSON list"),
         (lambda o: o["entries"].append({"kind": "blob"}), "unknown kind 'blob'"),
@@ -84,7 +87,7 @@ def test_malformed_json_is_a_submission_error() -> None:
 def test_non_json_metadata_fails_when_written_naming_the_artifact() -> None:
     sub = _submission()
     sub.artifact.metadata = {"when": object()}
-    with pytest.raises(ValueError, match="'data'.*JSON-serialisable"):
+    with pytest.raises(ValueError, match=r"'data'.*JSON-serialisable"):
         sub.dumps()
 
 

@@ -72,7 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     daemon = commands.add_parser("daemon", help="run the node's sync daemon in the foreground")
-    daemon.add_argument("--store", help="where blobs go: a path or file:// URL (default HOME/store)")
+    daemon.add_argument(
+        "--store", help="where blobs go: a path or file:// URL (default HOME/store)"
+    )
     daemon.add_argument("--socket", type=Path, help="the API socket (default HOME/daemon.sock)")
     daemon.add_argument("--spool", type=Path, help="the spool directory (default HOME/spool)")
     daemon.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])

@@ -101,6 +101,18 @@ def _staged(entry: StagedEntry, spool_root: Path, sub_id: str) -> Item:
             f"entry {entry.path!r}: its snapshot {entry.staged!r} is outside this "
             "submission's staging area",
         )
+    # The SDK does not fsync snapshots (a crash of the training script cannot lose
+    # them; only a power cut can): a snapshot cut short must not pass for its digest.
+    try:
+        size = source.stat().st_size
+    except FileNotFoundError:
+        size = entry.size  # already moved into the store before a restart
+    if size != entry.size:
+        raise Rejected(
+            "validate",
+            f"entry {entry.path!r}: its snapshot holds {size} bytes, not the {entry.size} "
+            "logged (the node lost power while it was written?); log the artifact again",
+        )
     return Item(entry.path, source, entry.size, digest=entry.digest, move=True)
 
 

@@ -116,7 +116,10 @@ class Pipeline:
         await asyncio.to_thread(self.spool.complete, work_path, receipt)
         crash_point("after_receipt")
         log.info(
-            "submission %s: committed %s/%s:%s", sub.id, sub.project, sub.artifact.name,
+            "submission %s: committed %s/%s:%s",
+            sub.id,
+            sub.project,
+            sub.artifact.name,
             receipt["version"],
         )
         self._on_status(sub.id, "committed", receipt)

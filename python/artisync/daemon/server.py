@@ -17,14 +17,14 @@ from aiohttp import web
 
 from artisync.errors import InvalidInputError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the service imports this module to start the server
     from artisync.daemon.service import Daemon
 
 __all__ = ["start_server"]
 
 # Long polls are capped so a forgotten client cannot hold a request forever.
 MAX_WAIT_SECONDS = 300.0
-DAEMON_KEY = web.AppKey("daemon", "Daemon")
+DAEMON_KEY: web.AppKey[Daemon] = web.AppKey("daemon")
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -36,10 +36,10 @@ async def submit(request: web.Request) -> web.Response:
     try:
         body = await request.json()
     except ValueError:
-        return _error(400, "the body must be JSON: {\"tmp\": \"<id>.json\"}")
+        return _error(400, 'the body must be JSON: {"tmp": "<id>.json"}')
     tmp = body.get("tmp") if isinstance(body, dict) else None
     if not isinstance(tmp, str):
-        return _error(400, "missing \"tmp\": the name of the submission file in spool/tmp")
+        return _error(400, 'missing "tmp": the name of the submission file in spool/tmp')
     try:
         sub_id, seq = daemon.accept(tmp)
     except InvalidInputError as e:

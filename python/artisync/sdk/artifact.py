@@ -1,0 +1,401 @@
+"""``Artifact``: W&B's artifact object, filled in the training script, logged by a run.
+
+An artifact is a draft until a run logs it: files, directories and references are
+added (each checked and, under the default ``mutable`` policy, snapshotted at once),
+then ``run.log_artifact`` hands it to the daemon, and ``wait()`` blocks until the
+daemon has committed it as a version (``v0``, ``v1``, ...) or rejected it. A logged
+artifact is fixed: adding to it, or logging it again, raises.
+
+Each artifact gets its submission id when it is made; the id names its staging area
+in the spool and, later, its submission.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from contextlib import AbstractContextManager
+from datetime import timedelta
+from pathlib import Path
+from typing import IO, Any, Final
+
+from artisync.errors import ArtisyncError, InvalidInputError, RejectedError
+from artisync.manifest import ManifestEntry
+from artisync.names import (
+    normalize_entry_path,
+    validate_alias,
+    validate_artifact_name,
+    validate_artifact_type,
+    validate_tag,
+)
+from artisync.sdk.client import DaemonClient
+from artisync.sdk.contents import Contents, EntryNotFoundError
+from artisync.sdk.manifest_view import (
+    AnyEntry,
+    ArtifactManifest,
+    PendingEntry,
+    read_committed_manifest,
+)
+from artisync.sdk.validation import require_json, require_json_object, str_list
+from artisync.spool import ArtifactInfo, RunInfo, Submission
+
+__all__ = ["Artifact", "ArtifactFinalizedError"]
+
+# Held while an artifact is claimed for logging: of two threads logging one artifact,
+# exactly one must fail.
+_LOG_LOCK: Final = threading.Lock()
+
+
+class ArtifactFinalizedError(ArtisyncError):
+    """The artifact was already logged: its content and attributes are fixed."""
+
+
+class Artifact:
+    """A set of files, directories and references that becomes one artifact version.
+
+    ``name`` is the artifact (collection) name, ``type`` its type, both checked with
+    W&B's rules now. ``metadata`` must be JSON: a value JSON cannot hold fails here, in
+    the training script, rather than in the daemon. See DESIGN.md for the path rules
+    and the ``mutable``/``immutable`` policies.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        type: str,
+        description: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._name = validate_artifact_name(name)
+        self._type = validate_artifact_type(type, name)
+        self._id = uuid.uuid4().hex
+        self._description: str | None = None
+        self._metadata: dict[str, Any] = {}
+        self._aliases: list[str] = []
+        self._tags: list[str] = []
+        self._ttl: timedelta | None = None
+        self._contents = Contents(self._name, self._id)
+        # Set when the artifact is logged; the result when wait() has it.
+        self._client: DaemonClient | None = None
+        self._result: dict[str, Any] | None = None
+        self._committed: ArtifactManifest | None = None
+        self.description = description
+        self.metadata = metadata if metadata is not None else {}
+
+    def __repr__(self) -> str:
+        if self.version is not None:
+            return f"<Artifact {self._name}:{self.version} ({self._type})>"
+        return f"<Artifact {self._name} ({self._type}, {self.state})>"
+
+    # -- attributes ------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The artifact (collection) name; the version is in :attr:`version`."""
+        return self._name
+
+    @property
+    def type(self) -> str:
+        """The artifact type, e.g. ``"model"`` or ``"dataset"``."""
+        return self._type
+
+    @property
+    def submission_id(self) -> str:
+        """The id of this artifact's submission (and of its staging area in the spool)."""
+        return self._id
+
+    @property
+    def description(self) -> str | None:
+        """Free text describing the artifact."""
+        return self._description
+
+    @description.setter
+    def description(self, value: str | None) -> None:
+        self._check_draft("change the description of")
+        if value is not None and not isinstance(value, str):
+            raise InvalidInputError(
+                f"Invalid description {value!r}: must be a str or None, not {type(value).__name__}"
+            )
+        self._description = value
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """User metadata: a JSON object (checked when set and again when logged)."""
+        return self._metadata
+
+    @metadata.setter
+    def metadata(self, value: dict[str, Any]) -> None:
+        self._check_draft("change the metadata of")
+        self._metadata = require_json_object(value, f"artifact {self._name!r} metadata")
+
+    @property
+    def aliases(self) -> list[str]:
+        """Aliases for the new version; after commit, those it has (with ``latest``)."""
+        if self._result is not None and isinstance(self._result.get("aliases"), list):
+            return list(self._result["aliases"])
+        return self._aliases
+
+    @aliases.setter
+    def aliases(self, value: list[str]) -> None:
+        self._check_draft("change the aliases of")
+        self._aliases = [validate_alias(a) for a in str_list(value, "aliases")]
+
+    @property
+    def tags(self) -> list[str]:
+        """Tags for the new version."""
+        return self._tags
+
+    @tags.setter
+    def tags(self, value: list[str]) -> None:
+        self._check_draft("change the tags of")
+        self._tags = [validate_tag(t) for t in str_list(value, "tags")]
+
+    @property
+    def ttl(self) -> timedelta | None:
+        """How long the version is kept; ``None`` keeps it until deleted."""
+        return self._ttl
+
+    @ttl.setter
+    def ttl(self, value: timedelta | None) -> None:
+        self._check_draft("change the ttl of")
+        if value is not None and (not isinstance(value, timedelta) or value <= timedelta(0)):
+            raise InvalidInputError(
+                f"Invalid ttl {value!r}: must be a positive datetime.timedelta, or None"
+            )
+        self._ttl = value
+
+    @property
+    def state(self) -> str:
+        """``"PENDING"`` until the version is committed, then ``"COMMITTED"`` (as W&B)."""
+        committed = self._result is not None and self._result.get("status") == "committed"
+        return "COMMITTED" if committed else "PENDING"
+
+    @property
+    def version(self) -> str | None:
+        """The committed version, ``"v0"``, ``"v1"``...; ``None`` before ``wait()``."""
+        return self._committed_field("version")
+
+    @property
+    def id(self) -> str | None:
+        """The committed version's registry id; ``None`` before ``wait()``."""
+        return self._committed_field("version_id")
+
+    @property
+    def digest(self) -> str | None:
+        """The artifact digest: the committed version's; before that, the digest of the
+        entries if all of them are hashed already (snapshots only), else ``None``."""
+        if self._client is not None or not self._contents.fully_hashed():
+            return self._committed_field("digest")
+        return self.manifest.digest()
+
+    def is_draft(self) -> bool:
+        """Whether the artifact has not been logged yet."""
+        return self._client is None
+
+    def _committed_field(self, key: str) -> str | None:
+        if self.state != "COMMITTED":
+            return None
+        assert self._result is not None
+        value = self._result.get(key)
+        return value if isinstance(value, str) else None
+
+    def _check_draft(self, action: str) -> None:
+        if self._client is not None:
+            raise ArtifactFinalizedError(
+                f"cannot {action} artifact {self._name!r}: it was already logged, so its "
+                "content and attributes are fixed. Create a new Artifact for a new version"
+            )
+
+    # -- content ---------------------------------------------------------------------
+
+    @property
+    def manifest(self) -> ArtifactManifest:
+        """The entries: those added so far, or after ``wait()`` the committed manifest.
+
+        Before commit, files of an ``immutable`` directory are listed on each access
+        and have no digest yet; a reference shows as one entry under its name.
+        """
+        if self.state != "COMMITTED":
+            return ArtifactManifest(self._contents.view())
+        if self._committed is None:
+            assert self._client is not None and self._result is not None
+            manifest = read_committed_manifest(
+                self._client.config.store, str(self._result.get("manifest_key"))
+            )
+            self._committed = ArtifactManifest(manifest.entries)
+        return self._committed
+
+    def get_entry(self, name: str) -> AnyEntry:
+        """The entry at path ``name``.
+
+        Raises:
+            EntryNotFoundError: (a ``KeyError``) no entry has that path.
+        """
+        path = normalize_entry_path(os.fspath(name))
+        if self.state == "COMMITTED":
+            entry = self.manifest.entries.get(path)
+        else:
+            entry = self._contents.get(path)
+        if entry is None:
+            raise EntryNotFoundError(f"Path not contained in artifact {self._name!r}: {path!r}")
+        return entry
+
+    def add_file(
+        self,
+        local_path: str | os.PathLike[str],
+        name: str | None = None,
+        policy: str = "mutable",
+        overwrite: bool = False,
+    ) -> PendingEntry:
+        """Add the file ``local_path`` as the entry ``name`` (default: its basename).
+
+        ``policy="mutable"`` snapshots it now, so it may change right after;
+        ``"immutable"`` records its stat and the daemon reads it later (the version is
+        rejected if it changed). An existing entry is replaced only with
+        ``overwrite=True``. Returns the new entry.
+        """
+        self._check_draft("add files to")
+        path = self._contents.add_file(local_path, name, policy, overwrite)
+        entry = self._contents.get(path)
+        assert entry is not None  # just added
+        return entry
+
+    def add_dir(
+        self, local_path: str | os.PathLike[str], name: str | None = None, policy: str = "mutable"
+    ) -> None:
+        """Add every file under ``local_path``, under the directory ``name`` (default: the
+        artifact root): ``add_dir("images")`` stores ``cat.png``, ``add_dir("images",
+        name="images")`` stores ``images/cat.png``.
+
+        ``policy="mutable"`` copies and hashes the tree now; ``"immutable"`` records only
+        the directory, which the daemon lists and hashes later.
+        """
+        self._check_draft("add directories to")
+        self._contents.add_dir(local_path, name, policy)
+
+    def new_file(
+        self, name: str, mode: str = "x", encoding: str | None = "utf-8"
+    ) -> AbstractContextManager[IO[Any]]:
+        """Write a new entry ``name``: a context manager yielding a file open for writing.
+
+        The file is written straight into the staging area; when the ``with`` block
+        ends it is hashed and becomes the entry, and if the block raises nothing is
+        added. ``mode`` is ``"x"`` (the default: fails if the entry exists) or ``"w"``
+        (replaces it), with ``"b"`` for bytes.
+        """
+        self._check_draft("add files to")
+        return self._contents.new_file(name, mode, encoding)
+
+    def add_reference(
+        self,
+        uri: str,
+        name: str | None = None,
+        checksum: bool = True,
+        max_objects: int | None = None,
+    ) -> None:
+        """Add a reference to ``uri`` (``file://``, ``s3://``, ``gs://``, ``http(s)://``).
+
+        The daemon expands it: one entry for an object or file, one per object under a
+        prefix or directory (at most ``max_objects``, default 10,000, or it rejects the
+        version). With ``checksum=False`` the URI itself is the entry's digest.
+        """
+        self._check_draft("add references to")
+        self._contents.add_reference(uri, name, checksum, max_objects)
+
+    def remove(self, item: str | os.PathLike[str] | AnyEntry) -> None:
+        """Remove the entry at path ``item``, or every entry under the directory ``item``.
+
+        Raises:
+            EntryNotFoundError: (a ``KeyError``) nothing matches ``item``.
+        """
+        self._check_draft("remove entries from")
+        raw = item.path if isinstance(item, ManifestEntry | PendingEntry) else item
+        self._contents.remove(normalize_entry_path(os.fspath(raw)))
+
+    # -- logging (called by Run) and waiting -------------------------------------------
+
+    def _submission(
+        self,
+        *,
+        project: str,
+        entity: str | None,
+        run: RunInfo | None,
+        aliases: list[str],
+        tags: list[str],
+        spool_root: Path,
+        client: DaemonClient,
+    ) -> Submission:
+        """The submission for this artifact, to be handed over through ``client``.
+
+        Claims the artifact: from here on it is fixed, unless the hand-over fails and
+        :meth:`_not_handed_over` makes it a draft again.
+        """
+        with _LOG_LOCK:
+            if self._client is not None:
+                raise ArtifactFinalizedError(
+                    f"artifact {self._name!r} was already logged (submission {self._id}); "
+                    "an artifact can be logged once. Create a new Artifact for a new version"
+                )
+            staged_in = self._contents.spool_root
+            if staged_in is not None and staged_in.resolve() != Path(spool_root).resolve():
+                raise InvalidInputError(
+                    f"artifact {self._name!r} snapshotted its files into the spool "
+                    f"{staged_in}, but the run logs to {spool_root}; create the artifact "
+                    "after artisync.init() so both use the same artisync home"
+                )
+            # Again: the dict may have been changed in place since it was set.
+            require_json(self._metadata, f"artifact {self._name!r} metadata")
+            info = ArtifactInfo(
+                name=self._name,
+                type=self._type,
+                description=self._description,
+                metadata=self._metadata,
+                aliases=list(dict.fromkeys([*aliases, *self._aliases])),
+                tags=list(dict.fromkeys([*tags, *self._tags])),
+                ttl_seconds=None if self._ttl is None else self._ttl.total_seconds(),
+            )
+            self._client = client
+        return Submission(
+            id=self._id,
+            # As late as possible: an immutable directory's files must not change after it.
+            created_ns=time.time_ns(),
+            project=project,
+            entity=entity,
+            run=run,
+            artifact=info,
+            entries=self._contents.entries(),
+        )
+
+    def _not_handed_over(self) -> None:
+        """The hand-over failed: the artifact is a draft again."""
+        self._client = None
+
+    def _handed_over(self) -> None:
+        """The daemon has the submission: its snapshots are the daemon's now."""
+        if self._contents.staging is not None:
+            self._contents.staging.release()
+
+    def wait(self, timeout: float | None = None) -> Artifact:
+        """Block until the logged version is committed; return this artifact.
+
+        Then :attr:`version`, :attr:`digest`, :attr:`id`, :attr:`aliases` and
+        :attr:`manifest` describe the committed version, and :attr:`state` is
+        ``"COMMITTED"``. Content identical to an existing version gives that version.
+
+        Raises:
+            RejectedError: the daemon rejected the version; the message says why.
+            TimeoutError: not committed within ``timeout`` seconds (it may be later).
+        """
+        if self._client is None:
+            raise ArtisyncError(
+                f"artifact {self._name!r} has not been logged: call "
+                "run.log_artifact(artifact) before artifact.wait()"
+            )
+        if self._result is None:
+            self._result = self._client.wait(self._id, timeout, f"artifact {self._name!r}")
+        if self._result.get("status") == "rejected":
+            reason = self._result.get("reason") or "the daemon gave no reason"
+            raise RejectedError(str(reason), submission_id=self._id)
+        return self

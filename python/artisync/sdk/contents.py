@@ -1,0 +1,276 @@
+"""What a draft artifact holds, and the rules for adding and removing entries.
+
+The entries are the submission's: files (snapshots and immutable files) keyed by their
+path in the artifact, and the directories and references the daemon will expand. The
+rules are W&B's path rules (DESIGN.md): ``add_file("checkpoints/model.h5")`` stores
+``model.h5``, ``add_dir("images")`` stores the directory's files at the root and
+``add_dir("images", name="images")`` under ``images/``. A path may be added once unless
+``overwrite=True``; every path goes through :func:`artisync.names.normalize_entry_path`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, Final
+
+from artisync.errors import ArtisyncError, InvalidInputError
+from artisync.names import normalize_entry_path
+from artisync.sdk.manifest_view import PendingEntry, pending_entries, reference_name
+from artisync.sdk.snapshot import (
+    Staging,
+    check_policy,
+    immutable_dir,
+    immutable_file,
+    local_dir,
+    local_file,
+)
+from artisync.sdk.validation import check_reference_uri
+from artisync.spool import DirEntry, Entry, FileEntry, ReferenceEntry, Spool, StagedEntry
+
+__all__ = ["Contents", "EntryNotFoundError"]
+
+# `new_file` modes: write-only and new, as W&B allows; "w" replaces an existing entry.
+NEW_FILE_MODES: Final = frozenset({"x", "xt", "xb", "w", "wt", "wb"})
+
+
+class EntryNotFoundError(ArtisyncError, KeyError):
+    """No entry of the artifact has the path (or directory prefix) asked for."""
+
+    def __str__(self) -> str:
+        # KeyError shows its argument's repr; this message is a sentence.
+        return str(self.args[0]) if self.args else ""
+
+
+class Contents:
+    """The entries of one draft artifact (``name``, submission ``sub_id``)."""
+
+    def __init__(self, name: str, sub_id: str) -> None:
+        self.name = name
+        self.sub_id = sub_id
+        self.files: dict[str, StagedEntry | FileEntry] = {}
+        # Entries the daemon expands into files: immutable directories, references.
+        self.expanded: list[DirEntry | ReferenceEntry] = []
+        self.staging: Staging | None = None
+
+    def entries(self) -> list[Entry]:
+        """The submission's entries."""
+        return [*self.files.values(), *self.expanded]
+
+    @property
+    def spool_root(self) -> Path | None:
+        """The spool the snapshots are in; ``None`` before the first one."""
+        return None if self.staging is None else self.staging.spool.root
+
+    def stage(self) -> Staging:
+        """The staging area, in the spool of the current run (or of the default home)."""
+        if self.staging is None:
+            # Imported here: run.py imports the artifact, and the spool to snapshot into
+            # is that of the run current when the first snapshot is taken.
+            from artisync.sdk.run import active_config
+
+            self.staging = Staging(Spool(active_config().spool), self.sub_id)
+        return self.staging
+
+    def view(self) -> dict[str, PendingEntry]:
+        """Every entry as ``artifact.manifest`` shows it before commit."""
+        return pending_entries(self.entries(), self.spool_root)
+
+    def get(self, path: str) -> PendingEntry | None:
+        """The entry at ``path``, listing immutable directories only if needed."""
+        if path in self.files:
+            return pending_entries([self.files[path]], self.spool_root)[path]
+        return self.view().get(path)
+
+    def fully_hashed(self) -> bool:
+        """Whether every entry's digest is known (only snapshots, nothing to expand)."""
+        return not self.expanded and all(isinstance(e, StagedEntry) for e in self.files.values())
+
+    # -- adding ----------------------------------------------------------------------
+
+    def add_file(
+        self, local_path: str | os.PathLike[str], name: str | None, policy: str, overwrite: bool
+    ) -> str:
+        """Add one file; return its path in the artifact."""
+        mode = check_policy(policy)
+        src = local_file(local_path)
+        path = normalize_entry_path(src.name if name is None else name)
+        self._check_free(path, overwrite)
+        if mode == "mutable":
+            self._put(self.stage().snapshot_file(src, path))
+        else:
+            self._put(immutable_file(src, path))
+        return path
+
+    def add_dir(self, local_path: str | os.PathLike[str], name: str | None, policy: str) -> None:
+        """Add a directory's files under ``name`` (the root when ``None``)."""
+        mode = check_policy(policy)
+        src = local_dir(local_path)
+        prefix = "" if name is None else normalize_entry_path(name)
+        if mode == "immutable":
+            self._check_immutable_dir(src, prefix)
+            self.expanded.append(immutable_dir(src, prefix))
+            return
+        stage = self.stage()
+        entries = stage.snapshot_dir(src, prefix)
+        try:
+            for entry in entries:
+                old = self.files.get(entry.path)
+                # As W&B's add_dir: the same content again is fine, other content is not.
+                same = isinstance(old, StagedEntry) and old.digest == entry.digest
+                if old is not None and not same:
+                    raise InvalidInputError(
+                        f"artifact {self.name!r} already has an entry {entry.path!r} with other "
+                        f"content than the file in {str(src)!r}; remove() it first to replace it"
+                    )
+                self._check_not_in_immutable_dir(entry.path)
+        except InvalidInputError:
+            stage.discard_tree(entries)
+            raise
+        for entry in entries:
+            self._put(entry)
+
+    def new_file(
+        self, name: str, mode: str, encoding: str | None
+    ) -> contextlib.AbstractContextManager[IO[Any]]:
+        """A file to write in the staging area; when it is closed it becomes the entry.
+
+        Name and mode are checked now, at the call, not when the ``with`` starts.
+        """
+        if mode not in NEW_FILE_MODES:
+            raise InvalidInputError(
+                f"Invalid mode {mode!r} for new_file: use 'x' or 'w' (text), 'xb' or 'wb' (bytes)"
+            )
+        path = normalize_entry_path(name)
+        replace = mode.startswith("w")
+        self._check_free(path, replace)
+        return self._writing(path, replace, "b" in mode, encoding)
+
+    @contextlib.contextmanager
+    def _writing(
+        self, path: str, replace: bool, binary: bool, encoding: str | None
+    ) -> Iterator[IO[Any]]:
+        stage = self.stage()
+        staged = stage.new_file_path(path)
+        entry: StagedEntry | None = None
+        try:
+            with open(staged, "xb" if binary else "x", encoding=None if binary else encoding) as f:
+                yield f
+            # Checked again: the block may have added the same path some other way.
+            self._check_free(path, replace)
+            entry = stage.adopt(staged, path)
+        finally:
+            if entry is None:
+                staged.unlink(missing_ok=True)
+        self._put(entry)
+
+    def add_reference(
+        self, uri: str, name: str | None, checksum: bool, max_objects: int | None
+    ) -> None:
+        """Record a reference for the daemon to expand."""
+        check_reference_uri(uri)
+        if not isinstance(checksum, bool):
+            raise InvalidInputError(f"Invalid checksum {checksum!r}: must be True or False")
+        if max_objects is not None and (
+            isinstance(max_objects, bool) or not isinstance(max_objects, int) or max_objects < 1
+        ):
+            raise InvalidInputError(
+                f"Invalid max_objects {max_objects!r}: must be a positive int, or None"
+            )
+        path = "" if name is None else normalize_entry_path(name)
+        entry = ReferenceEntry(path=path, ref=uri, checksum=checksum, max_objects=max_objects)
+        shown = reference_name(entry)
+        taken = shown in self.files or any(
+            isinstance(e, ReferenceEntry) and reference_name(e) == shown for e in self.expanded
+        )
+        if taken:
+            raise InvalidInputError(
+                f"artifact {self.name!r} already has an entry {shown!r}; pass another name= "
+                "for the reference, or remove() the existing entry first"
+            )
+        self.expanded.append(entry)
+
+    # -- removing --------------------------------------------------------------------
+
+    def remove(self, path: str) -> None:
+        """Remove the entry ``path`` or every entry under the directory ``path``."""
+        under = path + "/"
+        removed = [self.files.pop(k) for k in list(self.files) if k == path or k.startswith(under)]
+        kept = [
+            e
+            for e in self.expanded
+            if not (e.path == path or e.path.startswith(under))
+            and not (isinstance(e, ReferenceEntry) and reference_name(e) == path)
+        ]
+        matched = bool(removed) or len(kept) != len(self.expanded)
+        self.expanded = kept
+        if self.staging is not None:
+            self.staging.discard([e for e in removed if isinstance(e, StagedEntry)])
+        if not matched:
+            self._check_not_in_immutable_dir(path, action="remove")
+            raise EntryNotFoundError(
+                f"No such file or directory in artifact {self.name!r}: {path!r}"
+            )
+
+    # -- what may go where -----------------------------------------------------------
+
+    def _check_free(self, path: str, overwrite: bool) -> None:
+        """Raise unless ``path`` can be added (or, with ``overwrite``, replaced)."""
+        old = self.files.get(path)
+        if old is not None and not overwrite:
+            source = old.local_path if isinstance(old, FileEntry) else "a snapshot"
+            raise InvalidInputError(
+                f"artifact {self.name!r} already has an entry {path!r} (from {source}); "
+                "pass overwrite=True to replace it"
+            )
+        for e in self.expanded:
+            if isinstance(e, ReferenceEntry) and reference_name(e) == path:
+                raise InvalidInputError(
+                    f"artifact {self.name!r} already has a reference named {path!r}; "
+                    "remove() it first to replace it"
+                )
+        self._check_not_in_immutable_dir(path)
+
+    def _check_not_in_immutable_dir(self, path: str, action: str = "add") -> None:
+        """A path inside an immutable directory cannot be added or removed on its own:
+        the daemon lists the directory as it is, so it would come out twice or back."""
+        for e in self.expanded:
+            if not isinstance(e, DirEntry) or not (e.path == "" or path.startswith(e.path + "/")):
+                continue
+            rel = path[len(e.path) :].lstrip("/")
+            if os.path.lexists(os.path.join(e.local_path, rel)):
+                raise InvalidInputError(
+                    f"cannot {action} {path!r} in artifact {self.name!r}: it is part of the "
+                    f"directory {e.local_path!r} added with policy='immutable'. "
+                    "remove() the whole directory, or add it with policy='mutable'"
+                )
+
+    def _check_immutable_dir(self, src: Path, prefix: str) -> None:
+        for e in self.expanded:
+            if isinstance(e, DirEntry) and e.path == prefix and e.local_path == str(src):
+                raise InvalidInputError(
+                    f"artifact {self.name!r} already has the directory {str(src)!r} "
+                    f"under {prefix or 'its root'!r}"
+                )
+        # Cheap (one lexists per file already added), unlike listing the directory.
+        for path in self.files:
+            if prefix == "" or path.startswith(prefix + "/"):
+                rel = path[len(prefix) :].lstrip("/")
+                if os.path.lexists(src / rel):
+                    raise InvalidInputError(
+                        f"artifact {self.name!r} already has an entry {path!r}, which the "
+                        f"directory {str(src)!r} would add again; remove() it first"
+                    )
+
+    def _put(self, entry: StagedEntry | FileEntry) -> None:
+        old = self.files.pop(entry.path, None)
+        self.files[entry.path] = entry
+        same_file = (
+            isinstance(entry, StagedEntry)
+            and isinstance(old, StagedEntry)
+            and (entry.staged == old.staged)
+        )
+        if isinstance(old, StagedEntry) and not same_file and self.staging is not None:
+            self.staging.discard([old])

@@ -1,0 +1,154 @@
+"""What ``artifact.manifest`` shows: the entries added so far, then the committed ones.
+
+Before the version is committed, the entries are what the SDK knows: a snapshot's
+digest and size, an immutable file's size (its digest comes from the daemon), each file
+of an immutable directory (listed when asked, never at ``add_dir`` time), and each
+reference as one entry under its name. After ``wait()`` they are the committed
+manifest, read from the store by :func:`read_committed_manifest`.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from artisync import _core
+from artisync.errors import ArtisyncError, ManifestError
+from artisync.manifest import Manifest, ManifestEntry, artifact_digest
+from artisync.sdk.snapshot import join_entry_path
+from artisync.spool import DirEntry, Entry, FileEntry, ReferenceEntry, StagedEntry
+
+__all__ = [
+    "ArtifactManifest",
+    "PendingEntry",
+    "pending_entries",
+    "read_committed_manifest",
+    "reference_name",
+]
+
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
+
+
+def _no_extra() -> Mapping[str, Any]:
+    return _NO_EXTRA
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEntry:
+    """An entry of an artifact that is not committed yet.
+
+    The attributes are those of a committed :class:`~artisync.manifest.ManifestEntry`;
+    ``digest`` is ``None`` until the daemon has hashed the content (immutable files
+    and directories, references with ``checksum=True``), and ``size`` is ``None`` when
+    not known yet (references). ``local_path`` is where the content is read from: the
+    snapshot for a mutable entry, the original for an immutable one.
+    """
+
+    path: str
+    digest: str | None
+    size: int | None
+    ref: str | None = None
+    local_path: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=_no_extra)
+
+
+AnyEntry = ManifestEntry | PendingEntry
+
+
+class ArtifactManifest:
+    """An artifact's entries keyed by path, as ``artifact.manifest`` returns them."""
+
+    def __init__(self, entries: Mapping[str, AnyEntry]) -> None:
+        self._entries = entries
+
+    @property
+    def entries(self) -> Mapping[str, AnyEntry]:
+        """Entries keyed by their path inside the artifact."""
+        return self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._entries
+
+    def digest(self) -> str | None:
+        """The artifact digest of these entries, or ``None`` while some are unhashed."""
+        known: list[ManifestEntry] = []
+        for entry in self._entries.values():
+            if entry.digest is None:
+                return None
+            known.append(ManifestEntry(entry.path, entry.digest, entry.size))
+        return artifact_digest(known)
+
+    def __repr__(self) -> str:
+        return f"ArtifactManifest({len(self._entries)} entries)"
+
+
+def reference_name(entry: ReferenceEntry) -> str:
+    """The name a reference shows under before the daemon expands it."""
+    if entry.path:
+        return entry.path
+    uri = urlparse(entry.ref)
+    return posixpath.basename(unquote(uri.path).rstrip("/")) or uri.netloc or entry.ref
+
+
+def pending_entries(entries: Iterable[Entry], spool_root: Path | None) -> dict[str, PendingEntry]:
+    """The view of not-yet-committed entries; immutable directories are listed now."""
+    view: dict[str, PendingEntry] = {}
+    for entry in entries:
+        if isinstance(entry, StagedEntry):
+            local = None if spool_root is None else str(spool_root / entry.staged)
+            view[entry.path] = PendingEntry(entry.path, entry.digest, entry.size, None, local)
+        elif isinstance(entry, FileEntry):
+            view[entry.path] = PendingEntry(entry.path, None, entry.size, None, entry.local_path)
+        elif isinstance(entry, DirEntry):
+            root = Path(entry.local_path)
+            for f in _core.walk(root):
+                path = join_entry_path(entry.path, f.path)
+                view[path] = PendingEntry(path, None, f.size, None, str(root / f.path))
+        else:
+            name = reference_name(entry)
+            digest = None if entry.checksum else entry.ref
+            view[name] = PendingEntry(name, digest, None, entry.ref)
+    return view
+
+
+def read_committed_manifest(store: str, manifest_key: str) -> Manifest:
+    """The committed manifest at ``manifest_key`` in the store.
+
+    Only local stores (a path or a ``file://`` URL) are read for now; this is the one
+    place a remote store's reader plugs in.
+
+    Raises:
+        ArtisyncError: the store is remote, or the manifest is missing.
+        ManifestError: the manifest is not valid ``artifact_manifest_v1`` JSON.
+    """
+    uri = urlparse(store)
+    if uri.scheme in ("s3", "gs"):
+        raise ArtisyncError(
+            f"reading manifests from {uri.scheme}:// stores is not supported by this SDK yet "
+            f"(store {store!r}); the version itself is committed"
+        )
+    root = Path(unquote(uri.path)) if uri.scheme == "file" else Path(store)
+    path = root / manifest_key
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ArtisyncError(
+            f"the committed manifest {manifest_key!r} is missing from the store at {root}: "
+            "was the store moved or cleaned?"
+        ) from None
+    try:
+        return Manifest.from_json(json.loads(data))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ManifestError(f"the committed manifest {str(path)!r} is not JSON: {e}") from None

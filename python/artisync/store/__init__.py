@@ -1,0 +1,27 @@
+"""The store: where blobs and manifests live, content-addressed, behind one interface."""
+
+from artisync.store.base import (
+    BlobItem,
+    ObjectNotFoundError,
+    SourceChangedError,
+    Store,
+    StoreError,
+    StoreUnavailableError,
+    blob_key,
+    manifest_key,
+)
+from artisync.store.local import LocalStore
+from artisync.store.open import open_store
+
+__all__ = [
+    "BlobItem",
+    "LocalStore",
+    "ObjectNotFoundError",
+    "SourceChangedError",
+    "Store",
+    "StoreError",
+    "StoreUnavailableError",
+    "blob_key",
+    "manifest_key",
+    "open_store",
+]

@@ -1,0 +1,221 @@
+"""The store interface every backend implements, its errors, and its key layout.
+
+A store holds bytes by content: a blob's key is its MD5, a manifest's key is its
+artifact's digest. The layout is the same under every backend (local disk, S3, GCS)::
+
+    blobs/md5/<hex[:2]>/<hex>                     content, hex = MD5 of the bytes
+    manifests/<digest[:2]>/<digest>.json          a version's artifact_manifest_v1
+
+Every method is ``async`` because the daemon calls the store from its event loop and
+the remote backends are network clients; the local backend runs its blocking work in
+worker threads, many files per thread hop.
+
+Errors are split by whose fault they are, because the daemon acts differently on each:
+
+- the *source* (a file a submission names) is missing, unreadable or changed: an
+  :class:`OSError` naming the source path. The submission is rejected.
+- the *store* cannot be written or read (permission, disk full, network):
+  :class:`StoreUnavailableError`. The daemon retries with backoff until it works.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TypeAlias
+
+from artisync.errors import ArtisyncError, InvalidInputError
+
+__all__ = [
+    "BlobItem",
+    "ObjectNotFoundError",
+    "SourceChangedError",
+    "Store",
+    "StoreError",
+    "StoreUnavailableError",
+    "batches",
+    "blob_key",
+    "check_manifest_key",
+    "check_md5_hex",
+    "manifest_key",
+]
+
+# One blob to store: (md5_hex, source, size, move). ``size`` is what the caller hashed;
+# None skips the check that the source still has that size.
+BlobItem: TypeAlias = tuple[str, Path, int | None, bool]
+
+_MD5_HEX = re.compile(r"[0-9a-f]{32}")
+_MANIFEST_KEY = re.compile(r"manifests/([0-9a-f]{2})/(\1[0-9a-f]{30})\.json")
+
+
+class StoreError(ArtisyncError):
+    """Base of the errors the store layer raises on purpose."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be written or read right now: a transient failure to retry.
+
+    ``path`` is the key, file or URL the store failed on and ``reason`` the operating
+    system's (or server's) explanation, e.g. ``"Permission denied"``.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(
+            f"cannot use the store at {path}: {reason} (the daemon retries until this is "
+            "fixed: check the store's permissions, free space and mount)"
+        )
+        self.path = path
+        self.reason = reason
+
+    @classmethod
+    def from_os_error(cls, error: OSError, path: str | Path) -> StoreUnavailableError:
+        """Wrap an :class:`OSError` that happened on ``path`` inside the store."""
+        return cls(str(path), error.strerror or str(error))
+
+
+class ObjectNotFoundError(StoreError, LookupError):
+    """A blob or manifest key that the store does not hold."""
+
+    def __init__(self, key: str, url: str) -> None:
+        super().__init__(f"{key} is not in the store at {url}")
+        self.key = key
+
+
+class SourceChangedError(StoreError, OSError):
+    """A file no longer has the size it was hashed with: it changed after logging.
+
+    An :class:`OSError` with ``filename`` set, like every other problem with a source
+    file, so callers that reject a submission for a bad source reject this one too.
+    """
+
+    def __init__(self, path: str | Path, expected: int, actual: int) -> None:
+        reason = (
+            f"changed while being stored: it was hashed at {expected} bytes and now has "
+            f"{actual}; log it again once it is no longer being written"
+        )
+        super().__init__(None, reason, str(path))
+        self.expected = expected
+        self.actual = actual
+
+    def __str__(self) -> str:
+        return f"{self.filename}: {self.strerror}"
+
+
+def check_md5_hex(md5_hex: str) -> str:
+    """``md5_hex`` if it is 32 lower-case hex digits, else :class:`InvalidInputError`.
+
+    Keys are built from it, so anything else could name a path outside the layout.
+    """
+    if not _MD5_HEX.fullmatch(md5_hex):
+        raise InvalidInputError(
+            f"{md5_hex!r} is not an MD5 digest: expected 32 lower-case hex digits"
+        )
+    return md5_hex
+
+
+def blob_key(md5_hex: str) -> str:
+    """The key of the blob whose content has MD5 ``md5_hex``: ``blobs/md5/ab/ab…``."""
+    check_md5_hex(md5_hex)
+    return f"blobs/md5/{md5_hex[:2]}/{md5_hex}"
+
+
+def manifest_key(artifact_digest: str) -> str:
+    """The key of the manifest of the artifact with this digest (a hex MD5)."""
+    check_md5_hex(artifact_digest)
+    return f"manifests/{artifact_digest[:2]}/{artifact_digest}.json"
+
+
+def check_manifest_key(key: str) -> str:
+    """``key`` if :func:`manifest_key` could have made it, else :class:`InvalidInputError`."""
+    if not _MANIFEST_KEY.fullmatch(key):
+        raise InvalidInputError(
+            f"{key!r} is not a manifest key: expected manifests/<hex[:2]>/<32 hex>.json"
+        )
+    return key
+
+
+def batches(
+    items: Sequence[BlobItem], max_files: int, max_bytes: int
+) -> Iterator[Sequence[BlobItem]]:
+    """Consecutive slices of ``items`` to bound the work of one call.
+
+    Each has at most ``max_files`` items and ``max_bytes`` of content (or one blob).
+    """
+    start = 0
+    total = 0
+    for i, (_, _, size, _) in enumerate(items):
+        if i > start and (i - start >= max_files or total + (size or 0) > max_bytes):
+            yield items[start:i]
+            start, total = i, 0
+        total += size or 0
+    if start < len(items):
+        yield items[start:]
+
+
+class Store(ABC):
+    """Content-addressed storage for blobs and manifests; one per daemon.
+
+    Methods are safe to call concurrently from one event loop. Writes are atomic (a
+    reader sees a whole object or none) and idempotent (an object already present is
+    not written again), so a daemon killed anywhere may simply repeat them.
+    """
+
+    url: str
+    """Where the store is, as a URL (``file:///…``, ``s3://bucket/prefix``, …)."""
+
+    async def has_blob(self, md5_hex: str) -> bool:
+        """Whether the blob with this MD5 is in the store."""
+        return md5_hex in await self.has_blobs([md5_hex])
+
+    @abstractmethod
+    async def has_blobs(self, md5_hexes: Sequence[str]) -> set[str]:
+        """The subset of ``md5_hexes`` whose blobs are in the store."""
+
+    async def put_blob(
+        self, md5_hex: str, source: Path, size: int | None, *, move: bool = False
+    ) -> bool:
+        """Store the content of ``source`` as the blob ``md5_hex``.
+
+        Returns False, writing nothing and leaving ``source`` alone, when the blob is
+        already present. ``size`` is the size the caller hashed (None: unchecked); a
+        source of another size raises :class:`SourceChangedError`. ``move=True`` says
+        the caller owns ``source`` and the store may take it (rename it into place)
+        instead of copying it. See the module docstring for which errors mean what.
+        """
+        return await self.put_blobs([(md5_hex, source, size, move)]) == 1
+
+    @abstractmethod
+    async def put_blobs(self, items: Sequence[BlobItem]) -> int:
+        """:meth:`put_blob` for many ``(md5_hex, source, size, move)`` at once.
+
+        Returns how many blobs were newly written. On an error, the blobs stored before
+        it stay stored (and are found by :meth:`has_blobs` on a retry).
+        """
+
+    @abstractmethod
+    async def put_manifest(self, artifact_digest: str, data: bytes) -> str:
+        """Store a manifest's JSON under its artifact digest; returns its key.
+
+        A manifest already stored under that digest is kept as it is: the digest
+        identifies the content, and a committed version must not see its manifest change.
+        """
+
+    @abstractmethod
+    async def get_manifest(self, key: str) -> bytes:
+        """The bytes of the manifest at ``key`` (:class:`ObjectNotFoundError` if absent)."""
+
+    @abstractmethod
+    async def sync(self) -> None:
+        """Make everything written so far durable; the daemon calls it before a commit."""
+
+    @abstractmethod
+    async def cleanup_tmp(self) -> int:
+        """Remove what interrupted writes left behind; returns how many objects.
+
+        Called once when the daemon starts, before it writes anything.
+        """
+
+    async def close(self) -> None:  # noqa: B027 - a hook, empty where there is nothing to close
+        """Release connections and other resources; the store is unusable afterwards."""
