@@ -405,9 +405,9 @@ async def test_a_batch_is_on_disk_before_any_blob_gets_its_name_and_sync_syncs_a
     monkeypatch.setattr(store, "_syncfs", syncfs)
     monkeypatch.setattr(os, "replace", replace)
     files = [source(tmp_path / "src", f"file {i}".encode()) for i in range(3)]
-    _, staged = source(tmp_path / "staging", b"moved")
+    moved_md5, staged = source(tmp_path / "staging", b"moved")
 
-    await store.put_blobs([*((h, p, None, False) for h, p in files), ("a" * 32, staged, 5, True)])
+    await store.put_blobs([*((h, p, None, False) for h, p in files), (moved_md5, staged, 5, True)])
     await store.sync()
 
     assert events == ["syncfs", "rename", "rename", "rename", "rename", "syncfs"]

@@ -172,7 +172,7 @@ class LocalStore(Store):
                 md5_hex, source, size, move = item
                 directory = f"{blobs}/{md5_hex[:2]}"
                 final = f"{directory}/{md5_hex}"
-                if md5_hex in seen:
+                if md5_hex in seen or os.path.exists(final):
                     continue
                 seen.add(md5_hex)
                 self._ensure_dir(directory)
