@@ -19,6 +19,7 @@ import pytest
 
 from artisync.errors import InvalidInputError
 from artisync.store import (
+    BlobItem,
     LocalStore,
     ObjectNotFoundError,
     SourceChangedError,
@@ -579,3 +580,18 @@ def test_open_store_refuses_with_a_clear_error(tmp_path: Path, url: str, says: s
 
     assert says in str(caught.value)
     assert not any(tmp_path.iterdir()), "nothing is created for a refused URL"
+
+
+async def test_a_source_modified_after_hashing_is_refused_even_at_the_same_size(
+    tmp_path: Path,
+) -> None:
+    store = LocalStore(tmp_path / "store")
+    source = tmp_path / "weights.bin"
+    source.write_bytes(b"before")
+    hashed_at = source.stat().st_mtime_ns
+    md5_hex = hashlib.md5(b"before").hexdigest()
+    source.write_bytes(b"after!")  # same size, other bytes
+    os.utime(source, ns=(hashed_at + 1_000_000, hashed_at + 1_000_000))
+    with pytest.raises(SourceChangedError, match="modified after it was hashed"):
+        await store.put_blobs([BlobItem(md5_hex, source, 6, False, hashed_at)])
+    assert not await store.has_blobs([md5_hex])

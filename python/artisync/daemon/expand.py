@@ -53,6 +53,7 @@ class Item:
     expect_mtime_ns: int | None = None
     expect_inode: int | None = None
     logged_ns: int | None = None  # files under an immutable dir: not modified after this
+    hashed_mtime_ns: int | None = None  # the mtime the daemon hashed the file at
 
     @property
     def md5_hex(self) -> str:
@@ -192,6 +193,7 @@ async def hash_items(items: list[Item]) -> None:
             _check_unchanged(item, d)
             item.digest = d.digest
             item.size = d.size
+            item.hashed_mtime_ns = d.mtime_ns
 
 
 def _check_unchanged(item: Item, d: _core.FileDigest) -> None:

@@ -29,7 +29,7 @@ from artisync.errors import InvalidInputError, RegistryError, SubmissionError, T
 from artisync.manifest import Manifest, ManifestEntry
 from artisync.registry import CommitResult, SqliteRegistry
 from artisync.spool import Spool, Submission, parse_name
-from artisync.store import Store, StoreUnavailableError
+from artisync.store import BlobItem, Store, StoreUnavailableError
 
 __all__ = ["Pipeline", "StatusCallback"]
 
@@ -131,12 +131,14 @@ class Pipeline:
         hashed: dict[str, list[Any]] = journal.get("hashed", {})
         for item in items:
             if item.digest is None and item.path in hashed:
-                item.digest, item.size = hashed[item.path]
+                item.digest, item.size, item.hashed_mtime_ns = hashed[item.path]
         needed = any(item.digest is None and item.source is not None for item in items)
         await hash_items(items)
         if needed:
             journal["hashed"] = {
-                item.path: [item.digest, item.size] for item in items if item.source
+                item.path: [item.digest, item.size, item.hashed_mtime_ns]
+                for item in items
+                if item.source
             }
             await asyncio.to_thread(self.spool.write_journal, work_path, journal)
         crash_point("after_hash")
@@ -168,7 +170,7 @@ class Pipeline:
                 continue
             if item.source is None or not item.source.exists():
                 raise Rejected("upload", f"the content of {item.path!r} is gone: {item.source}")
-            todo.append((md5_hex, item.source, item.size or 0, item.move))
+            todo.append(BlobItem(md5_hex, item.source, item.size, item.move, item.hashed_mtime_ns))
         try:
             await self.store.put_blobs(todo)
         except StoreUnavailableError:

@@ -109,6 +109,7 @@ class Daemon:
                 loop.remove_signal_handler(sig)
             await runner.cleanup()
             await self._drain()
+            await store.close()
             registry.close()
             self._unlock_home()
             log.info("artisync daemon stopped")

@@ -24,7 +24,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TypeAlias
+from typing import NamedTuple
 
 from artisync.errors import ArtisyncError, InvalidInputError
 
@@ -42,9 +42,20 @@ __all__ = [
     "manifest_key",
 ]
 
-# One blob to store: (md5_hex, source, size, move). ``size`` is what the caller hashed;
-# None skips the check that the source still has that size.
-BlobItem: TypeAlias = tuple[str, Path, int | None, bool]
+
+class BlobItem(NamedTuple):
+    """One blob to store, and what its source looked like when it was hashed."""
+
+    md5_hex: str
+    source: Path
+    # The size the caller hashed; None skips the check that the source still has it.
+    size: int | None
+    # The source is a snapshot the store may take by rename.
+    move: bool = False
+    # The source's mtime when it was hashed: a source modified since (even to the same
+    # size) would store bytes under a digest that is not theirs, so it is refused.
+    mtime_ns: int | None = None
+
 
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
 _MANIFEST_KEY = re.compile(r"manifests/([0-9a-f]{2})/(\1[0-9a-f]{30})\.json")
@@ -90,10 +101,12 @@ class SourceChangedError(StoreError, OSError):
     file, so callers that reject a submission for a bad source reject this one too.
     """
 
-    def __init__(self, path: str | Path, expected: int, actual: int) -> None:
+    def __init__(
+        self, path: str | Path, expected: int, actual: int, what: str | None = None
+    ) -> None:
+        change = what or f"it was hashed at {expected} bytes and now has {actual}"
         reason = (
-            f"changed while being stored: it was hashed at {expected} bytes and now has "
-            f"{actual}; log it again once it is no longer being written"
+            f"changed while being stored: {change}; log it again once it is no longer being written"
         )
         super().__init__(None, reason, str(path))
         self.expected = expected
@@ -145,7 +158,8 @@ def batches(
     """
     start = 0
     total = 0
-    for i, (_, _, size, _) in enumerate(items):
+    for i, item in enumerate(items):
+        size = item[2]
         if i > start and (i - start >= max_files or total + (size or 0) > max_bytes):
             yield items[start:i]
             start, total = i, 0

@@ -168,8 +168,9 @@ class LocalStore(Store):
         tmps: set[str] = set()  # our files in tmp/ not yet renamed: removed on failure
         seen: set[str] = set()
         try:
-            for item in items:
-                md5_hex, source, size, move = item
+            for given in items:
+                item = BlobItem(*given)  # plain (md5_hex, source, size, move) tuples too
+                md5_hex, source, size, move, mtime_ns = item
                 directory = f"{blobs}/{md5_hex[:2]}"
                 final = f"{directory}/{md5_hex}"
                 if md5_hex in seen or os.path.exists(final):
@@ -182,7 +183,7 @@ class LocalStore(Store):
                 if move and _stat_source(src, size).st_dev == self._dev:
                     staged.append((src, final, item))
                 else:
-                    tmp = self._copy_to_tmp(md5_hex, src, size)
+                    tmp = self._copy_to_tmp(md5_hex, src, size, mtime_ns=mtime_ns)
                     tmps.add(tmp)
                     staged.append((tmp, final, item))
             self._flush([path for path, _, _ in staged])
@@ -196,12 +197,21 @@ class LocalStore(Store):
             for tmp in tmps:
                 _unlink_quietly(tmp)
 
-    def _copy_to_tmp(self, md5_hex: str, src: str, size: int | None, fsync: bool = False) -> str:
+    def _copy_to_tmp(
+        self,
+        md5_hex: str,
+        src: str,
+        size: int | None,
+        fsync: bool = False,
+        mtime_ns: int | None = None,
+    ) -> str:
         """Copy ``src`` into a new file in ``tmp/``; returns its path."""
         src_fd = os.open(src, _OPEN_SOURCE)  # the submission's fault if it fails: propagate
         try:
             st = os.fstat(src_fd)
             _check_source(src, st, size)
+            if mtime_ns is not None and st.st_mtime_ns != mtime_ns:
+                raise SourceChangedError(src, 0, 0, "it was modified after it was hashed")
             tmp = self._tmp_name(md5_hex)
             try:
                 dst_fd = os.open(tmp, _CREATE, 0o644)
@@ -218,6 +228,9 @@ class LocalStore(Store):
             except OSError as e:
                 _unlink_quietly(tmp)
                 raise StoreUnavailableError.from_os_error(e, tmp) from e
+            if os.fstat(src_fd).st_mtime_ns != st.st_mtime_ns:
+                _unlink_quietly(tmp)
+                raise SourceChangedError(src, 0, 0, "it was modified while it was copied")
             return tmp
         finally:
             os.close(src_fd)
@@ -231,7 +244,7 @@ class LocalStore(Store):
         if path in tmps:  # our own temporary file: only the store can be at fault
             self._made.clear()  # a fan-out directory may have been removed: recreate it
             raise StoreUnavailableError.from_os_error(error, final) from error
-        md5_hex, _, size, _ = item
+        md5_hex, size = item.md5_hex, item.size
         if error.errno == errno.EXDEV:  # another filesystem after all: copy
             # Rare (a bind mount of the same filesystem): one fsync, not a whole syncfs.
             tmp = self._copy_to_tmp(md5_hex, path, size, fsync=True)
