@@ -198,7 +198,7 @@ class Store(ABC):
         the caller owns ``source`` and the store may take it (rename it into place)
         instead of copying it. See the module docstring for which errors mean what.
         """
-        return await self.put_blobs([(md5_hex, source, size, move)]) == 1
+        return await self.put_blobs([BlobItem(md5_hex, source, size, move)]) == 1
 
     @abstractmethod
     async def put_blobs(self, items: Sequence[BlobItem]) -> int:
