@@ -34,9 +34,12 @@ test-python:
 ## test: everything CI runs
 test: install test-rust test-python
 
-## bench: the speed checks, each printed as a ratio measured side by side
+## bench: the speed checks, each printed as a ratio measured side by side (W&B is a peer)
 bench: install
+	$(PIP) install --quiet wandb
 	$(PYTHON) benchmarks/bench_hash.py
+	$(PYTHON) benchmarks/bench_write.py
 
-## run: the main job on the embedded defaults (until the daemon exists: the hash benchmark)
-run: bench
+## run: the main job on the embedded defaults: the daemon, with one logged example
+run: install
+	scripts/run.sh

@@ -94,27 +94,17 @@ def expand(sub: Submission, spool_root: Path) -> list[Item]:
 
 
 def _staged(entry: StagedEntry, spool_root: Path, sub_id: str) -> Item:
-    staging = (spool_root / "staging" / sub_id).resolve()
-    source = (spool_root / entry.staged).resolve()
-    if not source.is_relative_to(staging):
+    # Checked lexically: resolving 10,000 paths (a stat per component each) cost more
+    # than storing them. A snapshot cut short (the SDK does not fsync them; only a
+    # power cut loses bytes) is caught by the store, which checks each size.
+    parts = entry.staged.split("/")
+    if len(parts) < 3 or parts[:2] != ["staging", sub_id] or {"", ".", ".."} & set(parts):
         raise Rejected(
             "validate",
             f"entry {entry.path!r}: its snapshot {entry.staged!r} is outside this "
             "submission's staging area",
         )
-    # The SDK does not fsync snapshots (a crash of the training script cannot lose
-    # them; only a power cut can): a snapshot cut short must not pass for its digest.
-    try:
-        size = source.stat().st_size
-    except FileNotFoundError:
-        size = entry.size  # already moved into the store before a restart
-    if size != entry.size:
-        raise Rejected(
-            "validate",
-            f"entry {entry.path!r}: its snapshot holds {size} bytes, not the {entry.size} "
-            "logged (the node lost power while it was written?); log the artifact again",
-        )
-    return Item(entry.path, source, entry.size, digest=entry.digest, move=True)
+    return Item(entry.path, spool_root / entry.staged, entry.size, digest=entry.digest, move=True)
 
 
 def _walk(root: Path, what: str) -> list[_core.WalkEntry]:

@@ -53,6 +53,22 @@ class _Prepared:
     manifest_key: str
 
 
+class _Stopwatch:
+    """Seconds spent in each stage of one submission, for the log."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.laps[stage] = now - self._last
+        self._last = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{stage} {seconds:.3f}s" for stage, seconds in self.laps.items())
+
+
 class Pipeline:
     """Runs submissions through the stages; shared by all of a daemon's tasks."""
 
@@ -102,31 +118,37 @@ class Pipeline:
         if sub.id != sub_id:
             raise Rejected("validate", f"the file name says id {sub_id} but the file {sub.id}")
         await self.order.identify(seq, sub.collection_key)
+        watch = _Stopwatch()
         done = await asyncio.to_thread(self.registry.submission_result, sub.id)
         if done is None:
             self._on_status(sub.id, "working", None)
             async with self._slots:
-                prepared = await self._prepare(work_path, sub)
+                prepared = await self._prepare(work_path, sub, watch)
             await self.order.wait_turn(seq)
             await self._settle(seq)
             await self.order.wait_turn(seq)  # settling may have admitted an earlier one
+            watch.lap("turn")
             done = await self._retrying(sub.id, lambda: self._commit(prepared))
+            watch.lap("commit")
             crash_point("after_commit")
         receipt = _receipt(sub, seq, done)
         await asyncio.to_thread(self.spool.complete, work_path, receipt)
+        watch.lap("receipt")
         crash_point("after_receipt")
         log.info(
-            "submission %s: committed %s/%s:%s",
+            "submission %s: committed %s/%s:%s (%s)",
             sub.id,
             sub.project,
             sub.artifact.name,
             receipt["version"],
+            watch,
         )
         self._on_status(sub.id, "committed", receipt)
         return receipt
 
-    async def _prepare(self, work_path: Path, sub: Submission) -> _Prepared:
+    async def _prepare(self, work_path: Path, sub: Submission, watch: _Stopwatch) -> _Prepared:
         items = await asyncio.to_thread(expand, sub, self.spool.root)
+        watch.lap("expand")
         journal = await asyncio.to_thread(self.spool.read_journal, work_path)
         hashed: dict[str, list[Any]] = journal.get("hashed", {})
         for item in items:
@@ -141,8 +163,10 @@ class Pipeline:
                 if item.source
             }
             await asyncio.to_thread(self.spool.write_journal, work_path, journal)
+        watch.lap("hash")
         crash_point("after_hash")
         await self._retrying(sub.id, lambda: self._upload(items))
+        watch.lap("store")
         crash_point("after_upload")
         manifest = Manifest(
             {
@@ -155,6 +179,7 @@ class Pipeline:
         digest = manifest.digest()
         data = json.dumps(manifest.to_json(), separators=(",", ":")).encode()
         key = await self._retrying(sub.id, lambda: self.store.put_manifest(digest, data))
+        watch.lap("manifest")
         crash_point("after_manifest")
         return _Prepared(sub, items, digest, key)
 

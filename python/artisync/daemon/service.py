@@ -36,10 +36,11 @@ __all__ = ["Daemon", "DaemonAlreadyRunningError"]
 
 log = logging.getLogger("artisync.daemon")
 
-# A client publishing into new/ takes its sequence number just before the rename; a
-# submission is committed no sooner than this long after its number was taken, and
-# only after new/ was scanned again, so a slightly slower earlier one is not overtaken.
-SETTLE_NS: Final = 200_000_000
+# A client publishing into new/ takes its sequence number just before the rename (a
+# few microseconds apart); a submission is committed no sooner than this long after its
+# number was taken, and only after new/ was scanned again, so an earlier one still
+# being renamed is not overtaken. It is also the floor of a lone version's latency.
+SETTLE_NS: Final = 20_000_000
 # How often new/ is rescanned even without an inotify event (events can be lost).
 RESCAN_MS: Final = 1000
 SHUTDOWN_DEADLINE: Final = 10.0

@@ -18,7 +18,7 @@ is rejected, never guessed at.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Final, Literal
 
 from artisync.errors import InvalidInputError, SubmissionError
@@ -163,7 +163,7 @@ class Submission:
             "action": self.action,
             "distributed_id": self.distributed_id,
             "artifact": asdict(self.artifact),
-            "entries": [asdict(e) for e in self.entries],
+            "entries": [_entry_json(e) for e in self.entries],
         }
 
     def dumps(self) -> bytes:
@@ -255,6 +255,15 @@ _FIELD_TYPES: Final[dict[str, type | tuple[type, ...]]] = {
     "checksum": bool,
     "max_objects": (int, type(None)),
 }
+
+
+# Field names per entry class: ``asdict`` deep-copies every value and cost a third of
+# ``log_artifact`` on a 10,000-file directory; entries hold only scalars.
+_FIELDS: Final = {cls: tuple(f.name for f in fields(cls)) for cls in _KINDS.values()}
+
+
+def _entry_json(entry: Entry) -> dict[str, Any]:
+    return {name: getattr(entry, name) for name in _FIELDS[type(entry)]}
 
 
 def _entry(index: int, obj: Any) -> Entry:
