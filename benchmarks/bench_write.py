@@ -4,16 +4,27 @@
     python benchmarks/bench_write.py --quick    # small sizes: checks the script runs
 
 Peers: ``wandb.Artifact.add_dir`` (``pip install wandb``; its figures are skipped when
-it is missing), ``cp -r``, and ``md5sum`` followed by ``cp``. A real ``artisync daemon``
-runs on a scratch home with the local store. Every round writes fresh random content,
-so no figure is helped by deduplication. Best of ``--repeat`` rounds, interleaved.
+it is missing; it runs in a child process, because wandb leaves threads and a service
+behind), ``cp -r``, and ``md5sum`` followed by ``cp``. A real ``artisync daemon`` runs
+on a scratch home with the local store.
+
+How the figures stay fair on a shared, noisy machine:
+
+- the data is written once and every side reads the same files; each of our rounds
+  runs against a new daemon on an empty home (started untimed), so deduplication
+  never helps (new files per round kept the filesystem journal busy for minutes, and
+  rewriting them in place made ``cp -r`` 4x slower);
+- every call starts after a ``sync`` (untimed), so nobody pays for the writeback of
+  the one before;
+- ours and the peer alternate round by round; a figure's ratio is best time against
+  best time, and the median of the per-round ratios is printed beside it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -21,8 +32,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 
 import artisync
 from artisync.config import Config
@@ -30,18 +41,14 @@ from artisync.sdk.client import DaemonClient
 
 MiB = 1 << 20
 
-
-@dataclass
-class Figure:
-    name: str
-    ours: float  # seconds
-    peer: float  # seconds
-    target: float
-    unit: str
-
-    @property
-    def ratio(self) -> float:
-        return self.peer / self.ours
+# Times W&B's add_dir alone; the import is not part of the figure.
+_WANDB_ADD_DIR = """
+import sys, time, wandb
+artifact = wandb.Artifact("tree", "dataset")
+start = time.perf_counter()
+artifact.add_dir(sys.argv[1], policy=sys.argv[2])
+print(time.perf_counter() - start)
+"""
 
 
 @dataclass
@@ -54,246 +61,233 @@ FULL = Sizes(files=10_000, big=1024 * MiB)
 QUICK = Sizes(files=300, big=8 * MiB)
 
 
+@dataclass
+class Figure:
+    name: str
+    ours: list[float]  # seconds, one per round
+    peer: list[float]
+    target: float
+
+    @property
+    def ratio(self) -> float:
+        """Best peer time / best time of ours: noise only ever adds time."""
+        return min(self.peer) / min(self.ours)
+
+    @property
+    def median_ratio(self) -> float:
+        """The median of the per-round ratios (both sides of each saw the same machine)."""
+        return statistics.median(p / o for o, p in zip(self.ours, self.peer, strict=True))
+
+
 def make_tree(root: Path, count: int) -> Path:
-    root.mkdir(parents=True)
-    for i in range(count // 100 + 1):
-        (root / f"d{i:03d}").mkdir()
     for i in range(count):
-        (root / f"d{i // 100:03d}" / f"f{i:05d}.bin").write_bytes(os.urandom(4096))
+        directory = root / f"d{i // 100:03d}"
+        if i % 100 == 0:
+            directory.mkdir(parents=True)
+        (directory / f"f{i:05d}.bin").write_bytes(os.urandom(4096))
     return root
 
 
 def make_big(path: Path, size: int) -> Path:
-    chunk = os.urandom(MiB)
     with open(path, "wb") as f:
-        for i in range(size // MiB):
-            # Vary each MiB so the file is fresh content, cheaply.
-            f.write(i.to_bytes(8, "little") + chunk[8:])
+        for _ in range(size // MiB):
+            f.write(os.urandom(MiB))
     return path
+
+
+def wandb_version() -> str | None:
+    """wandb's version if it is installed (it is a peer, not a dependency)."""
+    try:
+        return version("wandb")
+    except PackageNotFoundError:
+        return None
 
 
 @contextmanager
 def daemon(home: Path) -> Iterator[Config]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "artisync.cli",
-            "--home",
-            str(home),
-            "daemon",
-            "--log-level",
-            "warning",
-        ],
-    )
-    config = Config.load(home)
-    client = DaemonClient(config)
-    deadline = time.monotonic() + 30
-    while client.queue_status() is None:
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise RuntimeError("the daemon did not start")
-        time.sleep(0.05)
-    try:
-        yield config
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    """A daemon on ``home``, logging (with per-stage timings) to home/daemon.log."""
+    home.mkdir(parents=True)
+    with open(home / "daemon.log", "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "artisync.cli", "--home", str(home), "daemon"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        config = Config.load(home)
+        deadline = time.monotonic() + 30
+        while DaemonClient(config).queue_status() is None:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"the daemon did not start; see {home / 'daemon.log'}")
+            time.sleep(0.05)
+        try:
+            yield config
+        finally:
+            proc.terminate()
+            proc.wait(30)
 
 
-def timed(fn: Callable[[], Any]) -> float:
+def timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
 
 
-def best(samples: list[float]) -> float:
-    return min(samples)
-
-
-def run_rounds(repeat: int, *fns: Callable[[int], float]) -> list[float]:
-    """Best time of each ``fn(round)`` over interleaved rounds.
-
-    Each call starts with nothing left to write back (``sync``, untimed): otherwise the
-    daemon's one ``syncfs`` per commit would also flush the test data written just
-    before, and any side would pay for the writeback of the one before it.
-    """
-    results: list[list[float]] = [[] for _ in fns]
-    for r in range(repeat):
+def rounds(repeat: int, *fns: Callable[[], float]) -> list[list[float]]:
+    """Each function's time per round; rounds interleave, each call after a sync."""
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
         for i, fn in enumerate(fns):
             os.sync()
-            results[i].append(fn(r))
-    return [best(s) for s in results]
+            times[i].append(fn())
+    return times
+
+
+class Bench:
+    """The figures of one run."""
+
+    def __init__(self, work: Path, sizes: Sizes, repeat: int) -> None:
+        self.work, self.sizes, self.repeat = work, sizes, repeat
+        self.tree = make_tree(work / "tree", sizes.files)
+        self.big = make_big(work / "big.bin", sizes.big)
+        self.homes = 0
+
+    @contextmanager
+    def fresh_run(self) -> Iterator[artisync.Run]:
+        """A run against a new daemon on an empty home (set up and torn down untimed)."""
+        self.homes += 1
+        home = self.work / f"h{self.homes}"
+        with daemon(home), artisync.init(project="bench", home=home) as run:
+            yield run
+        subprocess.run(["rm", "-rf", str(home)], check=True)
+
+    def log_dir(self, policy: str, wait: bool) -> Callable[[], float]:
+        def go() -> float:
+            with self.fresh_run() as run:
+                artifact = artisync.Artifact("tree", "dataset")
+
+                def call() -> None:
+                    artifact.add_dir(self.tree, policy=policy)
+                    run.log_artifact(artifact)
+                    if wait:
+                        artifact.wait()
+
+                os.sync()
+                seconds = timed(call)
+                artifact.wait()
+                return seconds
+
+        return go
+
+    def wandb_add_dir(self, policy: str) -> Callable[[], float]:
+        def go() -> float:
+            out = subprocess.run(
+                [sys.executable, "-c", _WANDB_ADD_DIR, str(self.tree), policy],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            return float(out.split()[-1])
+
+        return go
+
+    def cp_r(self) -> float:
+        dst = self.work / "cp"
+        seconds = timed(lambda: subprocess.run(["cp", "-r", str(self.tree), str(dst)]))
+        subprocess.run(["rm", "-rf", str(dst)], check=True)
+        return seconds
+
+    def log_big(self, policy: str) -> Callable[[], float]:
+        def go() -> float:
+            with self.fresh_run() as run:
+                artifact = artisync.Artifact("big", "model")
+                os.sync()
+                return timed(
+                    lambda: (
+                        artifact.add_file(self.big, policy=policy),
+                        run.log_artifact(artifact),
+                        artifact.wait(),
+                    )
+                )
+
+        return go
+
+    def md5sum_cp(self) -> float:
+        dst = self.work / "big-copy.bin"
+        seconds = timed(
+            lambda: (
+                subprocess.run(["md5sum", str(self.big)], check=True, capture_output=True),
+                subprocess.run(["cp", str(self.big), str(dst)], check=True),
+            )
+        )
+        dst.unlink()
+        return seconds
+
+    def figures(self, with_wandb: bool) -> list[Figure]:
+        n, out = f"{self.sizes.files:,}", []
+        if with_wandb:
+            for policy, target in (("immutable", 20.0), ("mutable", 3.0)):
+                ours, peer = rounds(
+                    self.repeat, self.log_dir(policy, wait=False), self.wandb_add_dir(policy)
+                )
+                name = f"add_dir({policy})+log_artifact, {n} files, vs wandb add_dir({policy})"
+                out.append(Figure(name, ours, peer, target))
+        mutable, immutable, peer = rounds(
+            self.repeat,
+            self.log_dir("mutable", wait=True),
+            self.log_dir("immutable", wait=True),
+            self.cp_r,
+        )
+        for policy, ours in (("mutable", mutable), ("immutable", immutable)):
+            out.append(Figure(f"{n} files of 4 KiB committed ({policy}) vs cp -r", ours, peer, 0.5))
+        mutable, immutable, peer = rounds(
+            self.repeat, self.log_big("mutable"), self.log_big("immutable"), self.md5sum_cp
+        )
+        mib = self.sizes.big // MiB
+        for policy, ours in (("mutable", mutable), ("immutable", immutable)):
+            name = f"one {mib} MiB file committed ({policy}) vs md5sum + cp"
+            out.append(Figure(name, ours, peer, 0.7))
+        return out
+
+
+def report(figures: list[Figure]) -> None:
+    width = max(len(f.name) for f in figures)
+    print(f"{'figure':<{width}}  {'artisync':>9}  {'peer':>9}  ratio  median  target")
+    for f in figures:
+        verdict = "ok" if f.ratio >= f.target else "MISSED"
+        print(
+            f"{f.name:<{width}}  {min(f.ours):8.3f}s  {min(f.peer):8.3f}s  {f.ratio:5.2f}  "
+            f"{f.median_ratio:6.2f}  >= {f.target:g} {verdict}"
+        )
+    print("(times: best round; ratio: best against best; median: of the per-round ratios)")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--dir", type=Path, default=None, help="scratch directory")
+    parser.add_argument("--quick", action="store_true", help="small sizes, to check it runs")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds per figure")
+    parser.add_argument("--dir", type=Path, default=None, help="scratch directory (in /tmp)")
+    parser.add_argument("--without-wandb", action="store_true", help="skip the W&B figures")
     args = parser.parse_args()
-    sizes = QUICK if args.quick else FULL
-    try:
-        os.environ.setdefault("WANDB_SILENT", "true")
-        os.environ.setdefault("WANDB_MODE", "offline")
-        import wandb
-    except ImportError:
-        wandb = None
-    figures: list[Figure] = []
+    peer_version = None if args.without_wandb else wandb_version()
+    os.environ.setdefault("WANDB_SILENT", "true")
+    os.environ.setdefault("WANDB_MODE", "offline")
     with tempfile.TemporaryDirectory(prefix="asb-", dir=args.dir or "/tmp") as tmp:
         work = Path(tmp)
-        os.environ["WANDB_DATA_DIR"] = str(work / "wandb-data")
-        os.environ["WANDB_CACHE_DIR"] = str(work / "wandb-cache")
-        os.environ["WANDB_DIR"] = str(work / "wandb")
-        home = work / "h"
-        trees = [make_tree(work / f"tree{r}", sizes.files) for r in range(args.repeat * 4)]
-        fresh = iter(trees)
-        with daemon(home), artisync.init(project="bench", home=home) as run:
-
-            def ours_log(policy: str) -> Callable[[int], float]:
-                def go(_: int) -> float:
-                    tree = next(fresh)
-                    artifact = artisync.Artifact("tree", "dataset")
-                    seconds = timed(
-                        lambda: (artifact.add_dir(tree, policy=policy), run.log_artifact(artifact))
-                    )
-                    artifact.wait()
-                    return seconds
-
-                return go
-
-            def ours_e2e(policy: str) -> Callable[[int], float]:
-                def go(_: int) -> float:
-                    tree = next(fresh)
-                    artifact = artisync.Artifact("tree", "dataset")
-                    return timed(
-                        lambda: (
-                            artifact.add_dir(tree, policy=policy),
-                            run.log_artifact(artifact),
-                            artifact.wait(),
-                        )
-                    )
-
-                return go
-
-            def wandb_add_dir(policy: str) -> Callable[[int], float]:
-                def go(r: int) -> float:
-                    assert wandb is not None
-                    artifact = wandb.Artifact("tree", "dataset")
-                    return timed(lambda: artifact.add_dir(str(trees[r]), policy=policy))
-
-                return go
-
-            def cp_r(r: int) -> float:
-                dst = work / f"cp{r}"
-                seconds = timed(
-                    lambda: subprocess.run(["cp", "-r", str(trees[r]), str(dst)], check=True)
-                )
-                shutil.rmtree(dst)
-                return seconds
-
-            n = sizes.files
-            if wandb is not None:
-                ours, peer = run_rounds(
-                    args.repeat, ours_log("immutable"), wandb_add_dir("immutable")
-                )
-                figures.append(
-                    Figure(
-                        f"add_dir(immutable)+log_artifact, {n:,} files, vs "
-                        f"wandb add_dir(immutable)",
-                        ours,
-                        peer,
-                        20,
-                        "s",
-                    )
-                )
-                ours, peer = run_rounds(args.repeat, ours_log("mutable"), wandb_add_dir("mutable"))
-                figures.append(
-                    Figure(
-                        f"add_dir(mutable)+log_artifact, {n:,} files, vs wandb add_dir(mutable)",
-                        ours,
-                        peer,
-                        3,
-                        "s",
-                    )
-                )
-            else:
-                print("wandb is not installed (pip install wandb): its figures are skipped")
-            ours_m, ours_i, peer = run_rounds(
-                args.repeat, ours_e2e("mutable"), ours_e2e("immutable"), cp_r
-            )
-            figures.append(
-                Figure(f"{n:,} files of 4 KiB committed (mutable) vs cp -r", ours_m, peer, 0.5, "s")
-            )
-            figures.append(
-                Figure(
-                    f"{n:,} files of 4 KiB committed (immutable) vs cp -r", ours_i, peer, 0.5, "s"
-                )
-            )
-
-            for r in range(args.repeat):
-                for side in ("mutable", "immutable", "peer"):
-                    make_big(work / f"big-{side}-{r}.bin", sizes.big)
-
-            def big_ours(policy: str) -> Callable[[int], float]:
-                def go(r: int) -> float:
-                    path = work / f"big-{policy}-{r}.bin"
-                    artifact = artisync.Artifact("big", "model")
-                    seconds = timed(
-                        lambda: (
-                            artifact.add_file(path, policy=policy),
-                            run.log_artifact(artifact),
-                            artifact.wait(),
-                        )
-                    )
-                    path.unlink()
-                    return seconds
-
-                return go
-
-            def md5sum_cp(r: int) -> float:
-                path = work / f"big-peer-{r}.bin"
-                dst = work / f"big-copy-{r}.bin"
-                seconds = timed(
-                    lambda: (
-                        subprocess.run(["md5sum", str(path)], check=True, capture_output=True),
-                        subprocess.run(["cp", str(path), str(dst)], check=True),
-                    )
-                )
-                path.unlink()
-                dst.unlink()
-                return seconds
-
-            ours_m, ours_i, peer = run_rounds(
-                args.repeat, big_ours("mutable"), big_ours("immutable"), md5sum_cp
-            )
-            mib = sizes.big // MiB
-            figures.append(
-                Figure(
-                    f"one {mib} MiB file committed (mutable) vs md5sum + cp", ours_m, peer, 0.7, "s"
-                )
-            )
-            figures.append(
-                Figure(
-                    f"one {mib} MiB file committed (immutable) vs md5sum + cp",
-                    ours_i,
-                    peer,
-                    0.7,
-                    "s",
-                )
-            )
-
+        for var, sub in (
+            ("WANDB_DIR", "wandb"),
+            ("WANDB_DATA_DIR", "wd"),
+            ("WANDB_CACHE_DIR", "wc"),
+        ):
+            os.environ[var] = str(work / sub)
+        bench = Bench(work, QUICK if args.quick else FULL, args.repeat)
+        figures = bench.figures(peer_version is not None)
+    if peer_version is None:
+        print("wandb is not installed (pip install wandb): its figures are skipped")
+    versions = f", wandb {peer_version}" if peer_version else ""
     print(
-        f"artisync {artisync.__version__}, {os.cpu_count()} cores, best of {args.repeat}"
-        + (f", wandb {wandb.__version__}" if wandb is not None else "")
+        f"artisync {artisync.__version__}, {os.cpu_count()} cores, {args.repeat} rounds{versions}"
     )
-    width = max(len(f.name) for f in figures)
-    print(f"{'figure':<{width}}  {'artisync':>10}  {'peer':>10}  ratio  target")
-    for f in figures:
-        verdict = "ok" if f.ratio >= f.target else "MISSED"
-        print(
-            f"{f.name:<{width}}  {f.ours:9.3f}s  {f.peer:9.3f}s  {f.ratio:5.2f}  "
-            f">= {f.target:g} {verdict}"
-        )
+    report(figures)
     return 0
 
 

@@ -24,3 +24,17 @@ def test_hash_benchmark_prints_every_figure_with_a_ratio_and_target() -> None:
     rows = [line for line in out.splitlines() if ">= " in line]
     assert len(rows) == 7, out
     assert all(line.rstrip().endswith(("ok", "MISSED")) for line in rows), out
+
+
+def test_write_benchmark_runs_end_to_end_against_a_real_daemon() -> None:
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "bench_write.py"), "--quick", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    rows = [line for line in out.splitlines() if ">= " in line]
+    # Two W&B figures only when wandb is installed (it is the peer, not a dependency).
+    assert len(rows) in (4, 6), out
+    assert all(line.rstrip().endswith(("ok", "MISSED")) for line in rows), out

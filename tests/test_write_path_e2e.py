@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -160,6 +161,10 @@ def test_a_rejected_version_raises_the_daemons_reason_in_wait(
         good = artisync.Artifact("weights", "model")
         good.add_file(path)
         assert run.log_artifact(good).wait(timeout=60).version == "v0"
+
+
+def test_the_socket_is_group_accessible_only(daemon: DaemonProcess) -> None:
+    assert stat.S_IMODE(os.stat(daemon.config.socket).st_mode) == 0o660
 
 
 def test_cli_logs_a_directory_waits_and_reports_status(
