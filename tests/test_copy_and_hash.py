@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import random
 from pathlib import Path
 
 import pytest
 
+import file_digests
 from artisync._core import FileDigest, copy_and_hash, copy_tree_and_hash
 
 MIB = 1 << 20
@@ -18,24 +17,12 @@ MIB = 1 << 20
 MTIME_NS = 1_600_000_000_987_654_321
 
 
-def b64_md5(data: bytes) -> str:
-    return base64.b64encode(hashlib.md5(data).digest()).decode()
-
-
 def write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    os.utime(path, ns=(MTIME_NS, MTIME_NS))
-    return path
+    return file_digests.write(path, data, MTIME_NS)
 
 
 def assert_digest_of_source(result: FileDigest, src: Path, data: bytes) -> None:
-    st = os.stat(src)
-    assert result.digest == b64_md5(data)
-    assert result.md5_hex == hashlib.md5(data).hexdigest()
-    assert result.size == len(data) == st.st_size
-    assert result.mtime_ns == st.st_mtime_ns == MTIME_NS
-    assert result.inode == st.st_ino
+    file_digests.assert_digest_of(result, src, data, MTIME_NS)
 
 
 @pytest.mark.parametrize(

@@ -23,15 +23,9 @@ from daemon_harness import (
     check_store_consistent,
     drop,
     result_of,
-    short_home,
     staged_submission,
     wait_for,
 )
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    yield from short_home()
 
 
 @pytest.fixture

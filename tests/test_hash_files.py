@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import errno
-import hashlib
 import json
 import os
 import random
@@ -15,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import file_digests
 from artisync._core import FileDigest, hash_files
 
 BUF = 1 << 20  # the core's read buffer: sizes around it catch off-by-one chunking
@@ -23,25 +22,13 @@ BUF = 1 << 20  # the core's read buffer: sizes around it catch off-by-one chunki
 MTIME_NS = 1_700_000_000_123_456_789
 
 
-def b64_md5(data: bytes) -> str:
-    return base64.b64encode(hashlib.md5(data).digest()).decode()
-
-
 def write(path: Path, data: bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    os.utime(path, ns=(MTIME_NS, MTIME_NS))
-    return path
+    return file_digests.write(path, data, MTIME_NS)
 
 
 def assert_digest_of(result: FileDigest, path: Path, data: bytes) -> None:
-    st = os.stat(path)
     assert result.path == str(path)
-    assert result.digest == b64_md5(data)
-    assert result.md5_hex == hashlib.md5(data).hexdigest()
-    assert result.size == len(data) == st.st_size
-    assert result.mtime_ns == st.st_mtime_ns == MTIME_NS
-    assert result.inode == st.st_ino
+    file_digests.assert_digest_of(result, path, data, MTIME_NS)
 
 
 @pytest.mark.parametrize(

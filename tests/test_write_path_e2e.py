@@ -6,8 +6,6 @@ multi-process ordering test, in separate client processes.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import stat
@@ -21,12 +19,8 @@ import pytest
 
 import artisync
 from artisync.errors import RejectedError
-from daemon_harness import DaemonProcess, check_store_consistent, short_home
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    yield from short_home()
+from daemon_harness import DaemonProcess, check_store_consistent
+from file_digests import b64_md5
 
 
 @pytest.fixture
@@ -35,10 +29,6 @@ def daemon(home: Path) -> Iterator[DaemonProcess]:
     d.start()
     yield d
     d.kill()
-
-
-def _b64md5(data: bytes) -> str:
-    return base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
 def test_loop_logged_versions_keep_log_order(daemon: DaemonProcess, tmp_path: Path) -> None:
@@ -125,7 +115,7 @@ def test_wait_works_when_the_daemon_starts_after_logging(home: Path, tmp_path: P
         assert artifact.version == "v0"
         entries = artifact.manifest.entries
         assert sorted(entries) == ["images/cat.png", "images/dog.png"]
-        assert entries["images/cat.png"].digest == _b64md5(b"cat.png")
+        assert entries["images/cat.png"].digest == b64_md5(b"cat.png")
     finally:
         daemon.kill()
 
