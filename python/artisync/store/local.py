@@ -24,14 +24,12 @@ Linux only (``copy_file_range``, ``sendfile``, ``syncfs``), like the daemon.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import errno
 import itertools
 import os
 import secrets
 import shutil
-import stat
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -48,6 +46,17 @@ from artisync.store.base import (
     check_md5_hex,
     manifest_key,
 )
+from artisync.store.files import (
+    CREATE,
+    NO_HARD_LINKS,
+    OPEN_SOURCE,
+    check_source,
+    close_quietly,
+    fill,
+    fsync_path,
+    stat_source,
+    unlink_quietly,
+)
 
 __all__ = ["LocalStore"]
 
@@ -55,15 +64,6 @@ __all__ = ["LocalStore"]
 # syncfs, few enough bytes to bound unflushed data and give cancellation points.
 BATCH_FILES = 4096
 BATCH_BYTES = 256 << 20
-
-_COPY_CHUNK = 1 << 30  # bytes per copy_file_range/sendfile call; the kernel may do fewer
-# copy_file_range cannot copy these (other filesystem, old kernel): sendfile can.
-_NO_COPY_FILE_RANGE = frozenset({errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP})
-# os.link refusing because the filesystem has no hard links, not for lack of permission.
-_NO_HARD_LINKS = frozenset({errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS})
-# O_NONBLOCK: opening a FIFO by mistake must fail later, not hang the worker thread.
-_OPEN_SOURCE = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
 
 def _load_syncfs() -> Callable[[int], int] | None:
@@ -180,7 +180,7 @@ class LocalStore(Store):
                 src = os.fspath(source)
                 # Predict EXDEV from st_dev to copy now, under this batch's one syncfs;
                 # a bind mount can still refuse the rename, handled in _rename.
-                if move and _stat_source(src, size).st_dev == self._dev:
+                if move and stat_source(src, size).st_dev == self._dev:
                     staged.append((src, final, item))
                 else:
                     tmp = self._copy_to_tmp(md5_hex, src, size, mtime_ns=mtime_ns)
@@ -195,7 +195,7 @@ class LocalStore(Store):
             if self._syncfs is None and staged:
                 self._renamed({os.path.dirname(final) for _, final, _ in staged})
             for tmp in tmps:
-                _unlink_quietly(tmp)
+                unlink_quietly(tmp)
 
     def _copy_to_tmp(
         self,
@@ -206,30 +206,30 @@ class LocalStore(Store):
         mtime_ns: int | None = None,
     ) -> str:
         """Copy ``src`` into a new file in ``tmp/``; returns its path."""
-        src_fd = os.open(src, _OPEN_SOURCE)  # the submission's fault if it fails: propagate
+        src_fd = os.open(src, OPEN_SOURCE)  # the submission's fault if it fails: propagate
         try:
             st = os.fstat(src_fd)
-            _check_source(src, st, size)
+            check_source(src, st, size)
             if mtime_ns is not None and st.st_mtime_ns != mtime_ns:
                 raise SourceChangedError(src, 0, 0, "it was modified after it was hashed")
             tmp = self._tmp_name(md5_hex)
             try:
-                dst_fd = os.open(tmp, _CREATE, 0o644)
+                dst_fd = os.open(tmp, CREATE, 0o644)
             except OSError as e:
                 raise StoreUnavailableError.from_os_error(e, tmp) from e
             try:
-                _fill(src_fd, dst_fd, src, tmp, size, st.st_size, fsync)
+                fill(src_fd, dst_fd, src, tmp, size, st.st_size, fsync)
             except BaseException:
-                _close_quietly(dst_fd)
-                _unlink_quietly(tmp)
+                close_quietly(dst_fd)
+                unlink_quietly(tmp)
                 raise
             try:
                 os.close(dst_fd)  # some filesystems (NFS) report a failed write only here
             except OSError as e:
-                _unlink_quietly(tmp)
+                unlink_quietly(tmp)
                 raise StoreUnavailableError.from_os_error(e, tmp) from e
             if os.fstat(src_fd).st_mtime_ns != st.st_mtime_ns:
-                _unlink_quietly(tmp)
+                unlink_quietly(tmp)
                 raise SourceChangedError(src, 0, 0, "it was modified while it was copied")
             return tmp
         finally:
@@ -266,7 +266,7 @@ class LocalStore(Store):
             return
         for path in paths:
             try:
-                _fsync_path(path)
+                fsync_path(path)
             except OSError as e:
                 raise StoreUnavailableError.from_os_error(e, path) from e
 
@@ -283,7 +283,7 @@ class LocalStore(Store):
             directories, self._unsynced_dirs = self._unsynced_dirs, set()
         try:
             for directory in sorted(directories):
-                _fsync_path(directory)
+                fsync_path(directory)
         except OSError as e:
             with self._lock:
                 self._unsynced_dirs |= directories  # the next sync tries them again
@@ -311,7 +311,7 @@ class LocalStore(Store):
         self._ensure_dir(directory)
         tmp = self._tmp_name(os.path.basename(final))
         try:
-            fd = os.open(tmp, _CREATE, 0o644)
+            fd = os.open(tmp, CREATE, 0o644)
             try:
                 view = memoryview(data)
                 while view:
@@ -320,7 +320,7 @@ class LocalStore(Store):
                 # would flush everything else dirty on the filesystem.
                 os.fsync(fd)
             except BaseException:
-                _close_quietly(fd)
+                close_quietly(fd)
                 raise
             os.close(fd)
             try:
@@ -330,14 +330,14 @@ class LocalStore(Store):
             except FileExistsError:
                 pass
             except OSError as e:
-                if e.errno not in _NO_HARD_LINKS:
+                if e.errno not in NO_HARD_LINKS:
                     raise
                 os.replace(tmp, final)
         except OSError as e:
             self._made.clear()
             raise StoreUnavailableError.from_os_error(e, e.filename or tmp) from e
         finally:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
         self._renamed({directory})
 
     def _cleanup_tmp(self) -> int:
@@ -369,100 +369,3 @@ class LocalStore(Store):
 
     def _tmp_name(self, name: str) -> str:
         return f"{self._tmp}/{name}.{self._token}.{next(self._names)}"
-
-
-def _stat_source(src: str, size: int | None) -> os.stat_result:
-    st = os.stat(src)  # a missing source is the submission's fault: propagate
-    _check_source(src, st, size)
-    return st
-
-
-def _check_source(src: str, st: os.stat_result, size: int | None) -> None:
-    if stat.S_ISDIR(st.st_mode):
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), src)
-    if not stat.S_ISREG(st.st_mode):
-        raise OSError(errno.EINVAL, "not a regular file", src)
-    if size is not None and st.st_size != size:
-        raise SourceChangedError(src, size, st.st_size)
-
-
-def _copy(src_fd: int, dst_fd: int, size: int) -> int:
-    """Copy the first ``size`` bytes in the kernel; fewer if the file got shorter.
-
-    Stopping at ``size`` spares the call that would find the end of the file: bytes
-    appended after the stat are not part of what was hashed anyway.
-    """
-    total = 0
-    use_copy_file_range = True
-    while total < size:
-        if use_copy_file_range:
-            try:
-                n = os.copy_file_range(src_fd, dst_fd, size - total)
-            except OSError as e:
-                if total or e.errno not in _NO_COPY_FILE_RANGE:
-                    raise
-                use_copy_file_range = False
-                continue
-            if n == 0 and total == 0:
-                # Some filesystems (procfs, older FUSE and NFS) answer 0 for a file
-                # that has bytes; sendfile reads them properly.
-                use_copy_file_range = False
-                continue
-        else:
-            n = os.sendfile(dst_fd, src_fd, None, size - total)
-        if n == 0:
-            break
-        total += n
-    return total
-
-
-def _fill(
-    src_fd: int, dst_fd: int, src: str, tmp: str, size: int | None, st_size: int, fsync: bool
-) -> None:
-    """Copy the source into the open temporary file, blaming errors on the right side."""
-    try:
-        copied = _copy(src_fd, dst_fd, st_size)
-    except OSError as e:
-        if _source_unreadable(src_fd):
-            raise OSError(e.errno, e.strerror, src) from e
-        raise StoreUnavailableError.from_os_error(e, tmp) from e
-    if copied != st_size:  # truncated while being copied
-        raise SourceChangedError(src, st_size, copied)
-    if fsync:
-        try:
-            os.fsync(dst_fd)
-        except OSError as e:
-            raise StoreUnavailableError.from_os_error(e, tmp) from e
-
-
-def _source_unreadable(src_fd: int) -> bool:
-    """Whether a failed copy was the source's fault: it cannot be read where it stopped.
-
-    copy_file_range and sendfile report read and write errors alike. Anything else is
-    blamed on the store, which makes the daemon retry: wrongly retrying a bad source
-    holds back one collection; wrongly rejecting on a full disk would lose a version.
-    """
-    try:
-        os.pread(src_fd, 1, os.lseek(src_fd, 0, os.SEEK_CUR))
-    except OSError:
-        return True
-    return False
-
-
-def _fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)  # fsync needs no write access
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _close_quietly(fd: int) -> None:
-    with contextlib.suppress(OSError):  # already failing: report the first error
-        os.close(fd)
-
-
-def _unlink_quietly(path: str) -> None:
-    # Cleanup must not hide the error that caused it; cleanup_tmp gets what is left.
-    with contextlib.suppress(OSError):
-        os.unlink(path)
