@@ -42,4 +42,4 @@ bench: install
 
 ## run: the main job on the embedded defaults: the daemon, with one logged example
 run: install
-	scripts/run.sh
+	PYTHON=$(PYTHON) scripts/run.sh

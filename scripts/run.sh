@@ -4,6 +4,8 @@
 # keeps running in the foreground until Ctrl-C or SIGTERM.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+python="${PYTHON:-python3}"
+artisync() { "$python" -m artisync.cli "$@"; }
 
 artisync daemon &
 daemon=$!
@@ -16,7 +18,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 
-python examples/train.py
+"$python" examples/train.py
 artisync status
 echo "The daemon keeps running (pid $daemon); Ctrl-C stops it."
 wait "$daemon"
