@@ -188,18 +188,19 @@ class Pipeline:
         for item in items:
             if item.stored:
                 unique.setdefault(item.md5_hex, item)
-        present = await self.store.has_blobs(list(unique))
-        todo = []
-        for md5_hex, item in unique.items():
-            if md5_hex in present:
-                continue
-            if item.source is None or not item.source.exists():
-                raise Rejected("upload", f"the content of {item.path!r} is gone: {item.source}")
-            todo.append(BlobItem(md5_hex, item.source, item.size, item.move, item.hashed_mtime_ns))
+        # The store skips blobs it already has (one stat each), including a snapshot
+        # it took by rename before a restart, whose source is gone by now.
+        todo = [
+            BlobItem(md5_hex, item.source, item.size, item.move, item.hashed_mtime_ns)
+            for md5_hex, item in unique.items()
+            if item.source is not None
+        ]
         try:
             await self.store.put_blobs(todo)
         except StoreUnavailableError:
             raise
+        except FileNotFoundError as e:
+            raise Rejected("upload", f"the content of {e.filename} is gone: {e.strerror}") from None
         except OSError as e:
             raise Rejected("upload", f"{e.filename}: {e.strerror or e}") from None
 
