@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -165,3 +167,33 @@ def test_a_second_daemon_on_the_same_home_refuses_to_start(daemon: DaemonProcess
     assert "another artisync daemon" in second.logs()
     assert daemon.request("GET", "/v1/status")[0] == 200
     wait_for(lambda: daemon.stop() == 0, what="a clean stop")
+
+
+def test_snapshots_of_a_script_killed_before_logging_are_removed_at_start(
+    daemon: DaemonProcess,
+) -> None:
+    spool = Spool(daemon.config.spool)
+    script = subprocess.run(
+        [sys.executable, "-c", _DRAFT_AND_DIE, str(daemon.home)], capture_output=True, text=True
+    )
+    staged = spool.root / "staging" / script.stdout.strip()
+    assert staged.is_dir(), script.stderr
+    logged = staged_submission(spool, "proj", "kept", {"a": b"1"})
+    drop(spool, logged)
+    daemon.start()
+    assert result_of(spool, logged.id)["status"] == "committed"
+    wait_for(lambda: not staged.exists(), what="the abandoned snapshot to go")
+
+
+# A training script that snapshots a file into a draft artifact, then dies (os._exit
+# skips every cleanup) before logging it.
+_DRAFT_AND_DIE = """
+import os, sys, tempfile, artisync
+run = artisync.init(project="proj", home=sys.argv[1])
+artifact = artisync.Artifact("draft", "dataset")
+with tempfile.NamedTemporaryFile(delete=False) as f:
+    f.write(b"weights")
+artifact.add_file(f.name)
+print(artifact.submission_id, flush=True)
+os._exit(0)
+"""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -135,3 +137,21 @@ def test_pending_lists_submissions_in_the_order_they_were_published(tmp_path: Pa
         ids.append(sub.id)
         spool.submit(sub)
     assert [parse_name(p.name)[1] for p in spool.pending()] == ids
+
+
+def test_staging_of_a_dead_process_is_abandoned_unless_a_submission_uses_it(
+    tmp_path: Path,
+) -> None:
+    spool = Spool(tmp_path)
+    mine = spool.staging_dir("a" * 32)
+    dead_pid = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
+    orphan, logged = spool.staging_dir("b" * 32), spool.staging_dir("c" * 32)
+    for path in (orphan, logged):
+        path.with_name(path.name + ".owner").write_text(dead_pid)
+    sub = _submission(id="c" * 32)
+    spool.submit(sub)
+    owner = orphan.with_name(orphan.name + ".owner")
+    assert spool.abandoned_staging(spool.submission_ids()) == [orphan, owner]
+    assert mine.exists()

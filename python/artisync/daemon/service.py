@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import shutil
 import signal
 import time
 from collections import Counter
@@ -44,6 +45,8 @@ SETTLE_NS: Final = 20_000_000
 # How often new/ is rescanned even without an inotify event (events can be lost).
 RESCAN_MS: Final = 1000
 SHUTDOWN_DEADLINE: Final = 10.0
+# How often staging/ is swept for snapshots of scripts that died before logging them.
+SWEEP_SECONDS: Final = 600.0
 TERMINAL: Final = ("committed", "rejected")
 
 
@@ -93,6 +96,7 @@ class Daemon:
         for work_path in self.spool.in_work():
             self._start(work_path)
         self.scan()
+        self.sweep_staging()
         runner = await start_server(self, self.config.socket)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -152,6 +156,7 @@ class Daemon:
 
     async def _watch(self) -> None:
         new = self.spool.folder("new")
+        next_sweep = time.monotonic() + SWEEP_SECONDS
         async for _ in watchfiles.awatch(
             new,
             stop_event=self._stopping,
@@ -162,6 +167,19 @@ class Daemon:
             recursive=False,
         ):
             self.scan()
+            if time.monotonic() >= next_sweep:
+                self.sweep_staging()
+                next_sweep = time.monotonic() + SWEEP_SECONDS
+
+    def sweep_staging(self) -> None:
+        """Remove snapshots left by training scripts that died before logging them."""
+        in_use = self.spool.submission_ids() | set(self._states)
+        for path in self.spool.abandoned_staging(in_use):
+            log.info("removing abandoned snapshots %s (their process is gone)", path)
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
     def scan(self) -> None:
         """Claim everything in ``new/``, in sequence order."""

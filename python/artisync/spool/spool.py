@@ -28,9 +28,11 @@ from typing import Any, Final
 
 from artisync.spool.submission import Submission
 
-__all__ = ["FOLDERS", "Spool", "parse_name"]
+__all__ = ["FOLDERS", "OWNER_SUFFIX", "Spool", "parse_name"]
 
 FOLDERS: Final = ("tmp", "new", "work", "done", "failed", "staging")
+# Beside each staging directory, <id>.owner: the pid of the process that made it.
+OWNER_SUFFIX: Final = ".owner"
 
 _counter = itertools.count()
 _clock_lock = threading.Lock()
@@ -57,6 +59,16 @@ def parse_name(name: str) -> tuple[str, str]:
     stem = name.removesuffix(".json")
     seq, _, sub_id = stem.partition("-")
     return seq, sub_id
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # alive, under another user
+    return True
 
 
 def _fsync_dir(path: Path) -> None:
@@ -93,10 +105,42 @@ class Spool:
     # -- the client's side ---------------------------------------------------------
 
     def staging_dir(self, sub_id: str) -> Path:
-        """Where a submission's "mutable" snapshots go (created on first use)."""
+        """Where a submission's "mutable" snapshots go (created on first use).
+
+        ``<id>.owner`` beside it records the process that made it, so the daemon can
+        tell the snapshots of a training script that was killed before logging them.
+        """
         path = self.root / "staging" / sub_id
-        path.mkdir(parents=True, exist_ok=True)
+        if not path.is_dir():
+            path.with_name(sub_id + OWNER_SUFFIX).write_text(str(os.getpid()))
+            path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def abandoned_staging(self, in_use: set[str]) -> list[Path]:
+        """Staging paths no submission refers to whose owning process is gone.
+
+        Both the snapshot directories and their ``.owner`` files are returned.
+        """
+        abandoned: list[Path] = []
+        for owner in (self.root / "staging").glob("*" + OWNER_SUFFIX):
+            sub_id = owner.name.removesuffix(OWNER_SUFFIX)
+            if sub_id in in_use:
+                continue
+            try:
+                pid = int(owner.read_text())
+            except (OSError, ValueError):
+                continue  # being written: leave it to the next sweep
+            if not _process_alive(pid):
+                directory = owner.with_name(sub_id)
+                abandoned.extend(p for p in (directory, owner) if p.exists())
+        return sorted(abandoned)
+
+    def submission_ids(self) -> set[str]:
+        """Ids of every submission not yet finished: in ``tmp/``, ``new/`` or ``work/``."""
+        ids = {p.name.removesuffix(".json") for p in (self.root / "tmp").iterdir()}
+        for folder in ("new", "work"):
+            ids.update(parse_name(p.name)[1] for p in (self.root / folder).glob("*-*.json"))
+        return {i.removesuffix(".journal") for i in ids}
 
     def write_tmp(self, submission: Submission) -> Path:
         """Write a submission durably under ``tmp/``; it is not yet visible to the daemon."""
@@ -194,3 +238,4 @@ class Spool:
         work_path.unlink(missing_ok=True)
         self.journal_path(work_path).unlink(missing_ok=True)
         shutil.rmtree(self.root / "staging" / sub_id, ignore_errors=True)
+        (self.root / "staging" / (sub_id + OWNER_SUFFIX)).unlink(missing_ok=True)
