@@ -16,7 +16,7 @@ import os
 import shutil
 import signal
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -48,6 +48,9 @@ SHUTDOWN_DEADLINE: Final = 10.0
 # How often staging/ is swept for snapshots of scripts that died before logging them.
 SWEEP_SECONDS: Final = 600.0
 TERMINAL: Final = ("committed", "rejected")
+# Finished submissions remembered in memory; older ones are answered from done/ and
+# failed/, so a daemon that runs for months does not grow with every version.
+REMEMBER_FINISHED: Final = 10_000
 
 
 class DaemonAlreadyRunningError(ArtisyncError):
@@ -73,6 +76,7 @@ class Daemon:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = asyncio.Event()
         self._counts: Counter[str] = Counter()
+        self._finished: deque[str] = deque()
         self._lock_fd: int | None = None
         self.pipeline: Pipeline | None = None
 
@@ -231,6 +235,9 @@ class Daemon:
             state.result = result
             self._counts[status] += 1
             state.done.set()
+            self._finished.append(sub_id)
+            if len(self._finished) > REMEMBER_FINISHED:
+                self._states.pop(self._finished.popleft(), None)
 
     async def status_of(self, sub_id: str, wait: float) -> dict[str, Any]:
         """A submission's status, waiting up to ``wait`` seconds for it to finish."""
