@@ -46,8 +46,6 @@ class Config:
     registry: Path
     # Submissions whose hash/upload stages run at once (commits are always one at a time).
     pipeline_concurrency: int = 4
-    # Blob uploads in flight across all submissions.
-    upload_concurrency: int = 16
 
     @classmethod
     def defaults(cls, home: Path) -> Config:

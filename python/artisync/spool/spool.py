@@ -138,9 +138,8 @@ class Spool:
     def submission_ids(self) -> set[str]:
         """Ids of every submission not yet finished: in ``tmp/``, ``new/`` or ``work/``."""
         ids = {p.name.removesuffix(".json") for p in (self.root / "tmp").iterdir()}
-        for folder in ("new", "work"):
-            ids.update(parse_name(p.name)[1] for p in (self.root / folder).glob("*-*.json"))
-        return {i.removesuffix(".journal") for i in ids}
+        ids.update(parse_name(p.name)[1] for p in [*self.pending(), *self.in_work()])
+        return ids
 
     def write_tmp(self, submission: Submission) -> Path:
         """Write a submission durably under ``tmp/``; it is not yet visible to the daemon."""
