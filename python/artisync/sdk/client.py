@@ -201,14 +201,17 @@ class DaemonClient:
         deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
         delay = BACKOFF_FIRST
         while True:
-            found = self.spool.find_result(sub_id)
-            if found is not None and found.get("status") in TERMINAL:
-                return found
             remaining = LONG_POLL_MAX if deadline is None else deadline - time.monotonic()
             asked = max(0.0, min(remaining, LONG_POLL_MAX))
             started = time.monotonic()
             last = self.status(sub_id, asked)
-            if last is not None and last.get("status") in TERMINAL:
+            if last is None:
+                # No daemon: its receipts are in the spool (a running daemon looks there
+                # itself for submissions it no longer holds in memory).
+                last_known = self.spool.find_result(sub_id)
+                if last_known is not None and last_known.get("status") in TERMINAL:
+                    return last_known
+            elif last.get("status") in TERMINAL:
                 return last
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(self._timeout_message(sub_id, timeout or 0.0, what, last))
