@@ -10,7 +10,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, suppress
 from pathlib import Path
 from typing import Any
 
@@ -522,10 +522,38 @@ def test_sqlite_registry_implements_the_registry_contract(registry: SqliteRegist
 
 
 def _populate(reg: SqliteRegistry, project: str, count: int) -> tuple[str, str]:
-    """A collection of ``count`` versions, each from its own run; returns (v0 id, run)."""
+    """A collection of ``count`` versions, each from its own run (some with a TTL, every
+    tenth deleted, a pending part per ten); returns (v0 id, run)."""
     first = commit(reg, "d0", project=project, run_id="r0", aliases=["best"]).version
     for i in range(1, count):
-        commit(reg, f"d{i}", project=project, run_id=f"r{i}")
+        version = commit(reg, f"d{i}", project=project, run_id=f"r{i}", ttl_seconds=i + 60).version
+        if i % 10 == 5:
+            reg.delete_version(version.id)
+        if i % 10 == 7:
+            reg.add_part(
+                submission_id=uuid.uuid4().hex,
+                project=project,
+                entity=None,
+                name="model",
+                type="model",
+                distributed_id=f"dist-{i}",
+                manifest_key=f"parts/{i}",
+                run_id=f"r{i}",
+                size=1,
+                file_count=1,
+            )
+    reg.add_part(
+        submission_id=uuid.uuid4().hex,
+        project=project,
+        entity=None,
+        name="model",
+        type="model",
+        distributed_id="dist",
+        manifest_key="parts/first",
+        run_id="r0",
+        size=1,
+        file_count=1,
+    )
     reg.record_use("r1", first.id, project=project)
     return first.id, "r0"
 
@@ -542,6 +570,11 @@ def _lookups(
         lambda: reg.used_by(version_id),
         lambda: reg.logged_by_run(run, project=project),
         lambda: reg.used_by_run("r1", project=project),
+        lambda: reg.writers(version_id),
+        lambda: reg.find_run(project, run),
+        lambda: reg.list_parts(project, "model", "dist"),
+        lambda: reg.expired_versions(0.0),
+        lambda: reg.get_version(project, "model", "v5"),  # deleted: the error lists versions
         lambda: reg.submission_result("unknown"),
         lambda: commit(reg, uuid.uuid4().hex, project=project, aliases=["best"]),
         lambda: commit(reg, "d0", project=project),
@@ -553,7 +586,8 @@ def test_lookups_use_indexes_not_table_scans(registry: SqliteRegistry, db_path: 
     statements: list[str] = []
     registry._connection().set_trace_callback(statements.append)
     for lookup in _lookups(registry, "proj", version_id, run):
-        lookup()
+        with suppress(NotFoundError):
+            lookup()
     registry._connection().set_trace_callback(None)
     queries = {s for s in statements if s.lstrip().upper().startswith("SELECT")}
     assert len(queries) > 10
@@ -581,6 +615,8 @@ def test_lookup_cost_does_not_grow_with_collection_size(registry: SqliteRegistry
         conn.set_progress_handler(tick, 1)
         try:
             lookup()
+        except NotFoundError:
+            pass
         finally:
             conn.set_progress_handler(None, 1)
         return counter[0]
@@ -589,3 +625,30 @@ def test_lookup_cost_does_not_grow_with_collection_size(registry: SqliteRegistry
     large_costs = [steps(f) for f in _lookups(registry, "large", large_id, large_run)]
     for n, (cheap, costly) in enumerate(zip(small_costs, large_costs, strict=True)):
         assert costly <= cheap * 1.2 + 20, f"lookup #{n}: {cheap} steps at 10, {costly} at 1000"
+
+
+def test_latest_stays_one_step_when_the_newest_versions_are_deleted(
+    registry: SqliteRegistry,
+) -> None:
+    conn = registry._connection()
+
+    def latest_steps(project: str, count: int) -> int:
+        ids = [commit(registry, f"d{i}", project=project).version.id for i in range(count)]
+        for version_id in ids[count // 2 :]:
+            registry.delete_version(version_id)
+        counter = [0]
+
+        def tick() -> int:
+            counter[0] += 1
+            return 0
+
+        conn.set_progress_handler(tick, 1)
+        try:
+            found = registry.get_version(project, "model", "latest")
+        finally:
+            conn.set_progress_handler(None, 1)
+        assert found.index == count // 2 - 1
+        return counter[0]
+
+    cheap, costly = latest_steps("small", 10), latest_steps("large", 1000)
+    assert costly <= cheap * 1.2 + 20, f"{cheap} steps with 5 deleted, {costly} with 500"

@@ -96,18 +96,40 @@ def write_manifest(home: Path, key: str, entries: dict[str, bytes]) -> Manifest:
     return manifest
 
 
-def receipt(artifact: artisync.Artifact, manifest: Manifest, index: int = 3) -> dict[str, Any]:
-    """A daemon's terminal answer for a committed submission."""
+def receipt(artifact: artisync.Artifact, manifest: Manifest, home: Path) -> dict[str, Any]:
+    """A daemon's terminal answer for a committed submission, committed in the registry
+    as the daemon would (the SDK reads the version from the registry)."""
+    from artisync.registry import SqliteRegistry
+
+    with SqliteRegistry(home / "registry.db") as registry:
+        done = registry.commit_version(
+            submission_id=artifact.submission_id,
+            project="proj",
+            entity=None,
+            name=artifact.name,
+            type=artifact.type,
+            digest=manifest.digest(),
+            manifest_key="manifests/m.json",
+            size=manifest.size(),
+            file_count=len(manifest),
+            description=None,
+            metadata={},
+            aliases=["best"],
+            tags=[],
+            run_id=None,
+            ttl_seconds=None,
+        )
+    v = done.version
     return {
         "id": artifact.submission_id,
         "status": "committed",
-        "version": f"v{index}",
-        "version_index": index,
-        "version_id": "ver-0123",
-        "digest": manifest.digest(),
-        "created": True,
-        "manifest_key": "manifests/m.json",
-        "aliases": ["latest", "best"],
+        "version": v.version,
+        "version_index": v.index,
+        "version_id": v.id,
+        "digest": v.digest,
+        "created": done.created,
+        "manifest_key": v.manifest_key,
+        "aliases": v.aliases,
     }
 
 
@@ -276,7 +298,7 @@ def test_wait_picks_up_a_receipt_written_to_spool_done(run: artisync.Run, home: 
     spool = spool_of(run)
 
     def fake_daemon() -> None:
-        spool.complete(claim(spool, artifact), receipt(artifact, manifest))
+        spool.complete(claim(spool, artifact), receipt(artifact, manifest, home))
 
     worker = threading.Thread(target=fake_daemon)
     worker.start()
@@ -284,9 +306,10 @@ def test_wait_picks_up_a_receipt_written_to_spool_done(run: artisync.Run, home: 
         assert artifact.wait(timeout=10) is artifact
     finally:
         worker.join()
-    assert (artifact.state, artifact.version, artifact.id) == ("COMMITTED", "v3", "ver-0123")
+    assert (artifact.state, artifact.version) == ("COMMITTED", "v0")
+    assert artifact.id is not None
     assert artifact.digest == manifest.digest()
-    assert artifact.aliases == ["latest", "best"]
+    assert sorted(artifact.aliases) == ["best", "latest"]
     assert artifact.manifest.entries == manifest.entries
     assert artifact.get_entry("model.h5").size == 7
 
@@ -393,7 +416,7 @@ def test_client_speaks_the_socket_contract(run: artisync.Run, home: Path) -> Non
         # Commit it while the client is inside a long poll.
         def commit_during_long_poll() -> None:
             wait_for(lambda: daemon.long_polls > 0)
-            daemon.finish(artifact.submission_id, receipt(artifact, manifest, index=0))
+            daemon.finish(artifact.submission_id, receipt(artifact, manifest, home))
 
         worker = threading.Thread(target=commit_during_long_poll)
         worker.start()

@@ -46,6 +46,12 @@ class Config:
     registry: Path
     # Submissions whose hash/upload stages run at once (commits are always one at a time).
     pipeline_concurrency: int = 4
+    # Seconds between the daemon's garbage collections, and how old an unreferenced
+    # blob must be before one removes it (an upload may be about to refer to it).
+    gc_interval: int = 3600
+    gc_grace: int = 3600
+    # Seconds between the daemon's looks for versions whose TTL has passed.
+    expire_interval: int = 60
 
     @classmethod
     def defaults(cls, home: Path) -> Config:

@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from artisync.daemon.crashpoints import crash_point
+from artisync.daemon.gate import Gate
 from artisync.daemon.expand import Item, Rejected, expand, hash_items, total_size
+from artisync.daemon.merge import Contribution, merge
 from artisync.daemon.ordering import CommitOrder
 from artisync.errors import InvalidInputError, RegistryError, SubmissionError, TypeConflictError
 from artisync.manifest import Manifest, ManifestEntry
@@ -51,6 +53,25 @@ class _Prepared:
     items: list[Item]
     digest: str
     manifest_key: str
+
+    def size(self) -> int:
+        return total_size(self.items)
+
+    def file_count(self) -> int:
+        return len(self.items)
+
+
+@dataclass(slots=True)
+class _Merged(_Prepared):
+    """A finished distributed version: the parts' entries merged with its own."""
+
+    manifest: Manifest
+
+    def size(self) -> int:
+        return self.manifest.size()
+
+    def file_count(self) -> int:
+        return len(self.manifest)
 
 
 class _Stopwatch:
@@ -89,6 +110,7 @@ class Pipeline:
         self.order = order
         self._slots = asyncio.Semaphore(concurrency)
         self._commit_lock = asyncio.Lock()
+        self.gate = Gate()
         self._settle = settle
         self._on_status = on_status
 
@@ -121,6 +143,7 @@ class Pipeline:
         await self.order.identify(seq, sub.collection_key)
         watch = _Stopwatch()
         done = await asyncio.to_thread(self.registry.submission_result, sub.id)
+        receipt: dict[str, Any] | None = None
         if done is None:
             self._on_status(sub.id, "working", None)
             async with self._slots:
@@ -129,10 +152,16 @@ class Pipeline:
             await self._settle(seq)
             await self.order.wait_turn(seq)  # settling may have admitted an earlier one
             watch.lap("turn")
-            done = await self._retrying(sub.id, lambda: self._commit(prepared))
+            if sub.action == "upsert":
+                await self._retrying(sub.id, lambda: self._add_part(prepared))
+                receipt = _part_receipt(sub, seq)
+            else:
+                done = await self._retrying(sub.id, lambda: self._commit(prepared))
             watch.lap("commit")
             crash_point("after_commit")
-        receipt = _receipt(sub, seq, done)
+        if receipt is None:
+            assert done is not None
+            receipt = _receipt(sub, seq, done)
         await asyncio.to_thread(self.spool.complete, work_path, receipt)
         watch.lap("receipt")
         crash_point("after_receipt")
@@ -141,7 +170,7 @@ class Pipeline:
             sub.id,
             sub.project,
             sub.artifact.name,
-            receipt["version"],
+            receipt["version"] or f"part of {sub.distributed_id!r}",
             watch,
         )
         self._on_status(sub.id, "committed", receipt)
@@ -189,7 +218,9 @@ class Pipeline:
             if item.source is not None
         ]
         try:
-            await self.store.put_blobs(todo)
+            # Shared with other uploads, exclusive of garbage collection (see daemon.gc).
+            async with self.gate.shared():
+                await self.store.put_blobs(todo)
         except StoreUnavailableError:
             raise
         except FileNotFoundError as e:
@@ -197,23 +228,78 @@ class Pipeline:
         except OSError as e:
             raise Rejected("upload", f"{e.filename}: {e.strerror or e}") from None
 
+    async def _ensure_run(self, sub: Submission) -> None:
+        if sub.run is not None:
+            run = sub.run
+            await asyncio.to_thread(
+                self.registry.ensure_run,
+                sub.project,
+                sub.entity,
+                run.id,
+                name=run.name,
+                job_type=run.job_type,
+                group=run.group,
+                config=run.config,
+            )
+
+    async def _add_part(self, p: _Prepared) -> None:
+        """Record an upserted part; ``finish_artifact`` merges it into a version."""
+        sub, art = p.sub, p.sub.artifact
+        assert sub.distributed_id is not None
+        async with self._commit_lock:
+            await self.store.sync()
+            try:
+                await self._ensure_run(sub)
+                await asyncio.to_thread(
+                    lambda: self.registry.add_part(
+                        submission_id=sub.id,
+                        project=sub.project,
+                        entity=sub.entity,
+                        name=art.name,
+                        type=art.type,
+                        distributed_id=sub.distributed_id,
+                        manifest_key=p.manifest_key,
+                        run_id=sub.run.id if sub.run else None,
+                        size=total_size(p.items),
+                        file_count=len(p.items),
+                    )
+                )
+            except (TypeConflictError, InvalidInputError) as e:
+                raise Rejected("commit", str(e)) from None
+
+    async def _merge_parts(self, p: _Prepared) -> _Prepared:
+        """For ``finish_artifact``: this submission's entries plus every part before it."""
+        sub = p.sub
+        assert sub.distributed_id is not None
+        parts = await asyncio.to_thread(
+            self.registry.list_parts,
+            sub.project,
+            sub.artifact.name,
+            sub.distributed_id,
+            sub.entity,
+        )
+        contributions = []
+        for i, part in enumerate(parts):
+            data = await self.store.get_manifest(part.manifest_key)
+            manifest = await asyncio.to_thread(lambda: Manifest.from_json(json.loads(data)))
+            who = f"run {part.run_id}" if part.run_id else "no run"
+            contributions.append(Contribution(f"part {i + 1} from {who}", manifest))
+        own = Manifest({item.path: _entry_of(item) for item in p.items})
+        contributions.append(Contribution("finish_artifact's own entries", own))
+        merged = merge(sub.artifact.name, sub.distributed_id, contributions)
+        data = json.dumps(merged.to_json(), separators=(",", ":")).encode()
+        digest = merged.digest()
+        key = await self.store.put_manifest(digest, data)
+        return _Merged(sub, p.items, digest, key, merged)
+
     async def _commit(self, p: _Prepared) -> CommitResult:
         sub, art = p.sub, p.sub.artifact
         async with self._commit_lock:
             await self.store.sync()
+            if sub.action == "finish":
+                p = await self._merge_parts(p)
             try:
-                if sub.run is not None:
-                    run = sub.run
-                    await asyncio.to_thread(
-                        self.registry.ensure_run,
-                        sub.project,
-                        sub.entity,
-                        run.id,
-                        name=run.name,
-                        job_type=run.job_type,
-                        group=run.group,
-                        config=run.config,
-                    )
+                await self._ensure_run(sub)
                 return await asyncio.to_thread(
                     lambda: self.registry.commit_version(
                         submission_id=sub.id,
@@ -223,14 +309,15 @@ class Pipeline:
                         type=art.type,
                         digest=p.digest,
                         manifest_key=p.manifest_key,
-                        size=total_size(p.items),
-                        file_count=len(p.items),
+                        size=p.size(),
+                        file_count=p.file_count(),
                         description=art.description,
                         metadata=art.metadata,
                         aliases=art.aliases,
                         tags=art.tags,
                         run_id=sub.run.id if sub.run else None,
                         ttl_seconds=art.ttl_seconds,
+                        distributed_id=sub.distributed_id if sub.action == "finish" else None,
                     )
                 )
             except (TypeConflictError, InvalidInputError) as e:
@@ -267,17 +354,32 @@ class Pipeline:
         return error
 
 
+def _entry_of(item: Item) -> ManifestEntry:
+    return ManifestEntry(item.path, item.digest or "", item.size, ref=item.ref, extra=item.extra)
+
+
 def _manifest_of(items: list[Item]) -> tuple[str, bytes]:
     """The artifact digest and W&B manifest JSON of a version's items."""
-    manifest = Manifest(
-        {
-            item.path: ManifestEntry(
-                item.path, item.digest or "", item.size, ref=item.ref, extra=item.extra
-            )
-            for item in items
-        }
-    )
+    manifest = Manifest({item.path: _entry_of(item) for item in items})
     return manifest.digest(), json.dumps(manifest.to_json(), separators=(",", ":")).encode()
+
+
+def _part_receipt(sub: Submission, seq: str) -> dict[str, Any]:
+    """What ``wait()`` gets for an upserted part: it is in, with no version of its own."""
+    return {
+        "id": sub.id,
+        "status": "committed",
+        "part": True,
+        "seq": seq,
+        "project": sub.project,
+        "entity": sub.entity,
+        "name": sub.artifact.name,
+        "type": sub.artifact.type,
+        "distributed_id": sub.distributed_id,
+        "version": None,
+        "version_id": None,
+        "committed_at": time.time(),
+    }
 
 
 def _receipt(sub: Submission, seq: str, done: CommitResult) -> dict[str, Any]:

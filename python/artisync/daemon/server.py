@@ -5,6 +5,8 @@
 - ``GET /v1/submissions/<id>?wait=<seconds>``: its status, long-polling up to ``wait``
   seconds for it to be committed or rejected.
 - ``GET /v1/status``: the queue and what the daemon has done.
+- ``POST /v1/gc`` ``{"dry_run": false, "grace_seconds": 3600}``: expire versions and
+  collect unreferenced blobs now; answers the report (``artisync gc``).
 """
 
 from __future__ import annotations
@@ -60,6 +62,21 @@ async def queue_status(request: web.Request) -> web.Response:
     return web.json_response(request.app[DAEMON_KEY].queue_status())
 
 
+async def collect_garbage(request: web.Request) -> web.Response:
+    daemon = request.app[DAEMON_KEY]
+    try:
+        body = await request.json()
+    except ValueError:
+        return _error(400, 'the body must be JSON: {"dry_run": false, "grace_seconds": 3600}')
+    if not isinstance(body, dict):
+        return _error(400, "the body must be a JSON object")
+    dry_run, grace = body.get("dry_run", False), body.get("grace_seconds")
+    if not isinstance(dry_run, bool) or not isinstance(grace, int | float) or grace < 0:
+        return _error(400, "dry_run must be a boolean and grace_seconds a number >= 0")
+    report = await daemon.collect_garbage(dry_run=dry_run, grace_seconds=float(grace))
+    return web.json_response(report.to_json())
+
+
 async def start_server(daemon: Daemon, socket_path: Path) -> web.AppRunner:
     """Serve the API on ``socket_path`` (mode 0660); the caller cleans the runner up."""
     app = web.Application(client_max_size=1 << 20)
@@ -67,6 +84,7 @@ async def start_server(daemon: Daemon, socket_path: Path) -> web.AppRunner:
     app.router.add_post("/v1/submissions", submit)
     app.router.add_get("/v1/submissions/{id}", submission_status)
     app.router.add_get("/v1/status", queue_status)
+    app.router.add_post("/v1/gc", collect_garbage)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     # The daemon holds the home's lock, so a socket file left here is stale.

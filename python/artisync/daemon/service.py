@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
 import os
 import shutil
 import signal
 import time
 from collections import Counter, deque
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -25,10 +25,12 @@ import watchfiles
 
 from artisync.config import Config
 from artisync.daemon.crashpoints import crash_point
+from artisync.daemon.gc import GcReport, collect, expire
+from artisync.daemon.home_lock import DaemonAlreadyRunningError, lock_home
 from artisync.daemon.ordering import CommitOrder
 from artisync.daemon.pipeline import Pipeline
 from artisync.daemon.server import start_server
-from artisync.errors import ArtisyncError, InvalidInputError
+from artisync.errors import InvalidInputError
 from artisync.registry import SqliteRegistry
 from artisync.spool import Spool, next_seq, parse_name, seq_time_ns
 from artisync.store import open_store
@@ -53,10 +55,6 @@ TERMINAL: Final = ("committed", "rejected")
 REMEMBER_FINISHED: Final = 10_000
 
 
-class DaemonAlreadyRunningError(ArtisyncError):
-    """Another daemon holds this home's lock."""
-
-
 @dataclass(slots=True)
 class _State:
     status: str
@@ -79,6 +77,7 @@ class Daemon:
         self._finished: deque[str] = deque()
         self._lock_fd: int | None = None
         self.pipeline: Pipeline | None = None
+        self._gc_lock = asyncio.Lock()
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -128,21 +127,7 @@ class Daemon:
         self._stopping.set()
 
     def _lock_home(self) -> None:
-        self.config.home.mkdir(parents=True, exist_ok=True)
-        path = self.config.home / "daemon.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise DaemonAlreadyRunningError(
-                f"another artisync daemon (pid {holder}) is running on {self.config.home}; "
-                "stop it first, or give this one another --home"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
-        self._lock_fd = fd
+        self._lock_fd = lock_home(self.config.home)
 
     def _unlock_home(self) -> None:
         if self._lock_fd is not None:
@@ -161,6 +146,8 @@ class Daemon:
     async def _watch(self) -> None:
         new = self.spool.folder("new")
         next_sweep = time.monotonic() + SWEEP_SECONDS
+        next_expiry = time.monotonic()
+        next_gc = time.monotonic() + self.config.gc_interval
         async for _ in watchfiles.awatch(
             new,
             stop_event=self._stopping,
@@ -171,9 +158,47 @@ class Daemon:
             recursive=False,
         ):
             self.scan()
-            if time.monotonic() >= next_sweep:
+            now = time.monotonic()
+            if now >= next_sweep:
                 self.sweep_staging()
-                next_sweep = time.monotonic() + SWEEP_SECONDS
+                next_sweep = now + SWEEP_SECONDS
+            if now >= next_expiry:
+                self._background(self._expire())
+                next_expiry = now + self.config.expire_interval
+            if now >= next_gc:
+                self._background(
+                    self.collect_garbage(dry_run=False, grace_seconds=self.config.gc_grace)
+                )
+                next_gc = now + self.config.gc_interval
+
+    def _background(self, work: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._housekeeping_done)
+
+    def _housekeeping_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("housekeeping failed: %s", task.exception())
+
+    async def _expire(self) -> None:
+        """Delete versions whose TTL has passed (blobs go at the next collection)."""
+        assert self.pipeline is not None
+        expired = await asyncio.to_thread(expire, self.pipeline.registry, time.time())
+        for name in expired:
+            log.info("version %s expired (its ttl passed): deleted", name)
+
+    async def collect_garbage(self, *, dry_run: bool, grace_seconds: float) -> GcReport:
+        """Expire versions and remove unreferenced blobs, with uploads held off."""
+        assert self.pipeline is not None
+        async with self._gc_lock, self.pipeline.gate.exclusive():
+            return await collect(
+                self.pipeline.store,
+                self.pipeline.registry,
+                self.spool,
+                grace_seconds=grace_seconds,
+                dry_run=dry_run,
+            )
 
     def sweep_staging(self) -> None:
         """Remove snapshots left by training scripts that died before logging them."""

@@ -14,21 +14,41 @@ may set; and the wording of "not found" messages that list what does exist.
 
 from __future__ import annotations
 
+import enum
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, runtime_checkable
 
 from artisync.errors import InvalidInputError
-from artisync.registry.model import LATEST, Collection, CommitResult, Run, Version
+from artisync.registry.model import LATEST, Collection, CommitResult, Part, Run, Version
 
 __all__ = [
     "MAX_LISTED",
+    "UNSET",
     "Registry",
+    "Unset",
     "describe_collections",
     "describe_versions",
     "parse_version_label",
     "user_aliases",
 ]
+
+
+class Unset(enum.Enum):
+    """The type of :data:`UNSET`."""
+
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = Unset.UNSET
+"""The default of ``update_version``'s arguments: "leave this field as it is".
+
+None cannot say that, because None is a value those fields take (no TTL, no
+description).
+"""
 
 
 @runtime_checkable
@@ -54,6 +74,23 @@ class Registry(Protocol):
     def get_run(self, project: str, run_id: str, entity: str | None = None) -> Run:
         """One run of a project."""
 
+    def find_run(self, project: str, run_id: str, entity: str | None = None) -> Run | None:
+        """One run of a project, or None if there is none."""
+
+    def set_run_summary(
+        self,
+        project: str,
+        run_id: str,
+        summary: Mapping[str, Any],
+        entity: str | None = None,
+    ) -> Run:
+        """Replace a run's summary."""
+
+    def set_run_state(
+        self, project: str, run_id: str, state: str, entity: str | None = None
+    ) -> Run:
+        """Set a run's state (``running``, ``finished``, ``crashed``)."""
+
     def list_runs(self, project: str, entity: str | None = None) -> list[Run]:
         """A project's runs, oldest first."""
 
@@ -75,11 +112,33 @@ class Registry(Protocol):
         tags: Sequence[str],
         run_id: str | None,
         ttl_seconds: float | None,
+        distributed_id: str | None = None,
     ) -> CommitResult:
         """Commit a submission's version atomically and idempotently."""
 
     def submission_result(self, submission_id: str) -> CommitResult | None:
-        """What committing a submission produced, or None."""
+        """What committing a submission produced (maybe deleted since), or None."""
+
+    def add_part(
+        self,
+        *,
+        submission_id: str,
+        project: str,
+        entity: str | None,
+        name: str,
+        type: str,
+        distributed_id: str,
+        manifest_key: str,
+        run_id: str | None,
+        size: int,
+        file_count: int,
+    ) -> None:
+        """Record a part of a distributed version, idempotently."""
+
+    def list_parts(
+        self, project: str, name: str, distributed_id: str, entity: str | None = None
+    ) -> list[Part]:
+        """The pending parts of a distributed version, in the order they were added."""
 
     def get_version(
         self, project: str, name: str, alias_or_version: str, entity: str | None = None
@@ -100,6 +159,25 @@ class Registry(Protocol):
     def set_aliases(self, version_id: str, aliases: Sequence[str]) -> Version:
         """Replace a version's user aliases, moving them from other versions."""
 
+    def update_version(
+        self,
+        version_id: str,
+        *,
+        description: str | Unset | None = UNSET,
+        metadata: Mapping[str, Any] | Unset = UNSET,
+        ttl_seconds: float | Unset | None = UNSET,
+    ) -> Version:
+        """Change a version's description, metadata or TTL; what is left out stays."""
+
+    def delete_version(self, version_id: str, *, delete_aliases: bool = False) -> Version:
+        """Delete a version (its number stays taken); return its tombstone."""
+
+    def expired_versions(self, now: float, limit: int = 1000) -> list[Version]:
+        """Live versions whose TTL ran out at or before ``now``."""
+
+    def live_manifest_keys(self) -> set[str]:
+        """Manifest keys of live versions and pending parts (what GC must keep)."""
+
     def record_use(
         self,
         run_id: str,
@@ -112,6 +190,9 @@ class Registry(Protocol):
 
     def produced_by(self, version_id: str) -> Run | None:
         """The run that created a version."""
+
+    def writers(self, version_id: str) -> list[Run]:
+        """Every run that logged a version: its creator, part writers, re-loggers."""
 
     def used_by(self, version_id: str) -> list[Run]:
         """The runs that used a version."""
@@ -169,13 +250,24 @@ def _listing(names: Sequence[str]) -> str:
 
 
 def describe_versions(
-    artifact: str, ref: str, indexes: Sequence[int], aliases: Sequence[str]
+    artifact: str,
+    ref: str,
+    indexes: Sequence[int],
+    aliases: Sequence[str],
+    *,
+    had_versions: bool = False,
 ) -> str:
     """The message for a missing version or alias, listing what the collection has.
 
-    ``indexes`` must be sorted. With 100,000 versions the message shows the range and
-    the count, not every label.
+    ``indexes`` (the live versions) must be sorted. With 100,000 versions the message
+    shows the range and the count, not every label. ``had_versions`` says that the
+    collection had versions, all deleted since.
     """
+    if not indexes and had_versions:
+        return (
+            f"artifact {artifact!r} has no versions left (all were deleted), "
+            f"so {ref!r} does not exist"
+        )
     if not indexes:
         return f"artifact {artifact!r} has no committed version yet, so {ref!r} does not exist"
     if len(indexes) == indexes[-1] - indexes[0] + 1:

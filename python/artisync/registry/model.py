@@ -14,9 +14,12 @@ from typing import Any
 __all__ = [
     "COMMITTED",
     "DEFAULT_ENTITY",
+    "DELETED",
     "LATEST",
+    "RUN_STATES",
     "Collection",
     "CommitResult",
+    "Part",
     "Project",
     "Run",
     "Version",
@@ -34,7 +37,19 @@ LATEST = "latest"
 """The alias the registry maintains itself: it always names the highest version."""
 
 COMMITTED = "COMMITTED"
-"""The state of a version whose content is all in the store (the only state so far)."""
+"""The state of a version whose content is all in the store: the only state reads show."""
+
+DELETED = "DELETED"
+"""The state of a deleted version's tombstone.
+
+A deleted version keeps its row so that its number is never given out again and so
+that committing its submission again (daemon crash recovery) finds it and does not
+bring it back. Only ``delete_version`` and ``submission_result`` return tombstones.
+"""
+
+RUN_STATES = ("running", "finished", "crashed")
+"""The states a run can be in: ``running`` from ``artisync.init`` until ``finish()``,
+then ``finished``, or ``crashed`` when it finished with a non-zero exit code."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +66,10 @@ class Run:
     """A training run, as far as lineage needs it.
 
     ``id`` is the run id the SDK chose (W&B's ``run.id``); ``group`` and
-    ``job_type`` follow ``artisync.init``; ``config`` is the run's config mapping.
+    ``job_type`` follow ``artisync.init``; ``config`` is the run's config mapping and
+    ``summary`` its summary (W&B's ``run.summary``: the last value of each metric).
+    ``state`` is one of :data:`RUN_STATES`. ``updated_at`` is when the run's record
+    last changed (its fields, summary or state, or a version it logged).
     """
 
     id: str
@@ -62,6 +80,9 @@ class Run:
     group: str | None
     config: dict[str, Any]
     created_at: float
+    summary: dict[str, Any] = field(default_factory=dict)
+    state: str = "running"
+    updated_at: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +107,11 @@ class Version:
 
     ``id`` is a registry-wide stable string. ``aliases`` includes ``"latest"`` when
     this is the collection's highest version. ``run_id`` is the run that created
-    the version (the first producer when identical content was logged again).
-    ``manifest_key`` is where the manifest lives in the store.
+    the version (the first producer when identical content was logged again; the
+    run that called ``finish_artifact`` for a version merged from parts).
+    ``manifest_key`` is where the manifest lives in the store. ``state`` is
+    :data:`COMMITTED`, or :data:`DELETED` for the tombstone of a deleted version
+    (which has no aliases).
     """
 
     id: str
@@ -108,6 +132,11 @@ class Version:
     run_id: str | None
     ttl_seconds: float | None
     state: str = field(default=COMMITTED)
+
+    @property
+    def expires_at(self) -> float | None:
+        """When the version's TTL runs out (seconds since the epoch), or None."""
+        return None if self.ttl_seconds is None else self.created_at + self.ttl_seconds
 
     @property
     def version(self) -> str:
@@ -131,3 +160,23 @@ class CommitResult:
 
     version: Version
     created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """A manifest a run upserted into a distributed version not yet finished.
+
+    W&B's ``upsert_artifact(artifact, distributed_id=...)``: many runs add parts of
+    one version under a shared ``distributed_id``; ``finish_artifact`` merges them
+    into one committed version, which consumes them. ``run_id`` is the run that
+    added the part (None when logged outside a run); ``size`` and ``file_count``
+    describe the part's own entries.
+    """
+
+    submission_id: str
+    distributed_id: str
+    manifest_key: str
+    run_id: str | None
+    size: int
+    file_count: int
+    created_at: float

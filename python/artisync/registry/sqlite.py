@@ -1,29 +1,30 @@
-"""The embedded registry: one SQLite file per node, written by the daemon alone.
+"""The embedded registry: one SQLite file per node.
 
-:class:`SqliteRegistry` owns the connections and transactions; the SQL lives in
-``sqlite_schema`` (tables, migrations), ``sqlite_queries`` (reads) and
-``sqlite_commit`` (writes). The daemon opens it read-write and may call it from
-``asyncio.to_thread`` workers; the SDK's ``Api`` opens the same file with
-``read_only=True`` from other processes at the same time (WAL keeps readers and the
-writer from blocking each other).
+:class:`SqliteRegistry` is the :class:`~artisync.registry.contract.Registry` on SQLite;
+its methods document the rules every backend keeps. The connections and transactions
+live in ``sqlite_connection``, the SQL in ``sqlite_schema`` (tables, migrations),
+``sqlite_queries`` (reads), ``sqlite_commit`` (commits, parts) and ``sqlite_edits``
+(edits and deletes). The daemon opens it read-write and calls it from
+``asyncio.to_thread`` workers; training scripts open the same file from their own
+processes to read, and to write their runs and edits, at the same time (WAL keeps
+readers and the writer from blocking each other, the busy timeout queues writers).
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-import threading
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from artisync.errors import NotFoundError, RegistryError
 from artisync.registry import sqlite_commit as writes
+from artisync.registry import sqlite_edits as edits
 from artisync.registry import sqlite_queries as reads
-from artisync.registry.model import DEFAULT_ENTITY, Collection, CommitResult, Run, Version
-from artisync.registry.sqlite_schema import check_readable, connect, migrate
+from artisync.registry.contract import UNSET, Unset
+from artisync.registry.model import DEFAULT_ENTITY, Collection, CommitResult, Part, Run, Version
+from artisync.registry.sqlite_connection import Connections
 
 __all__ = ["SqliteRegistry"]
 
@@ -32,11 +33,16 @@ class SqliteRegistry:
     """The registry in a SQLite file: projects, runs, versions, aliases and lineage.
 
     Each thread that uses the registry gets its own connection, so calls from
-    ``asyncio.to_thread`` workers never share one; writes from this process are
-    serialised by a lock before SQLite's own write lock, and every write is one
-    ``BEGIN IMMEDIATE`` transaction. Multi-statement reads run in one read
+    ``asyncio.to_thread`` workers never share one; every write is one ``BEGIN
+    IMMEDIATE`` transaction, and writers in other processes wait for each other (up
+    to ``timeout``) rather than fail. Multi-statement reads run in one read
     transaction, so they see one snapshot. Call :meth:`close` (or use ``with``) once
     no thread is using the registry any more.
+
+    A deleted version is gone from every read (by name, alias, label or id, in
+    lists, counts, lineage and deduplication) except two: :meth:`delete_version`
+    and :meth:`submission_result` return its tombstone, a :class:`Version` with
+    state ``DELETED``.
 
     ``entity=None`` everywhere means :data:`~artisync.registry.model.DEFAULT_ENTITY`.
     Failures of the database itself surface as :class:`~artisync.errors.RegistryError`.
@@ -47,41 +53,18 @@ class SqliteRegistry:
     ) -> None:
         """Open (read-write: create and migrate) the registry file at ``path``.
 
-        ``timeout`` is how long a statement waits for another process's write lock.
+        ``timeout`` is how long a write waits for another process's write lock.
         """
-        self._path = Path(path)
-        self._read_only = read_only
-        self._timeout = timeout
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._guard = threading.Lock()  # protects _connections and _closed
-        self._write_lock = threading.Lock()
-        self._closed = False
-        conn = self._connection()
-        try:
-            if read_only:
-                check_readable(conn, self._path)
-            else:
-                migrate(conn, self._path)
-        except sqlite3.Error as exc:
-            self.close()
-            raise self._registry_error(exc, "opening") from exc
-        except BaseException:
-            self.close()
-            raise
+        self._db = Connections(Path(path), read_only=read_only, timeout=timeout)
 
     @property
     def path(self) -> Path:
         """The registry file."""
-        return self._path
+        return self._db.path
 
     def close(self) -> None:
         """Close every thread's connection. Further calls raise ``RegistryError``."""
-        with self._guard:
-            self._closed = True
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
+        self._db.close()
 
     def __enter__(self) -> SqliteRegistry:
         return self
@@ -95,61 +78,8 @@ class SqliteRegistry:
         self.close()
 
     def _connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if self._closed:
-            raise RegistryError(f"registry {self._path} is closed")
-        if conn is not None:
-            return conn
-        # Connect outside the guard: setting WAL may wait for another process's lock,
-        # and other threads that already have their connection must not wait with it.
-        try:
-            conn = connect(self._path, read_only=self._read_only, timeout=self._timeout)
-        except sqlite3.Error as exc:
-            raise self._registry_error(exc, "opening") from exc
-        with self._guard:
-            if self._closed:
-                conn.close()
-                raise RegistryError(f"registry {self._path} is closed")
-            self._connections.append(conn)
-        self._local.conn = conn
-        return conn
-
-    def _registry_error(self, exc: sqlite3.Error, doing: str) -> RegistryError:
-        # Callers see RegistryError only: no sqlite3 type leaks out of the registry.
-        hint = ""
-        if "locked" in str(exc) or "busy" in str(exc):
-            hint = (
-                f"; another process held the write lock for over {self._timeout:g}s "
-                "(is a second daemon running on the same ARTISYNC_HOME?)"
-            )
-        elif "readonly" in str(exc):
-            hint = "; the daemon is the registry's only writer"
-        return RegistryError(f"registry {self._path}: {doing} failed: {exc}{hint}")
-
-    @contextmanager
-    def _transaction(self, doing: str, *, write: bool) -> Iterator[sqlite3.Connection]:
-        if write and self._read_only:
-            raise RegistryError(
-                f"registry {self._path} is open read-only: {doing} needs the read-write "
-                "registry, which only the daemon opens"
-            )
-        conn = self._connection()
-        # The process-wide lock queues this process's writers in order instead of
-        # leaving them to SQLite's busy-wait; BEGIN IMMEDIATE takes SQLite's write
-        # lock at once, so max(index)+1 and the submission check see no other writer.
-        lock: AbstractContextManager[object] = self._write_lock if write else nullcontext()
-        with lock:
-            try:
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-                try:
-                    yield conn
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            except sqlite3.Error as exc:
-                raise self._registry_error(exc, doing) from exc
+        """This thread's connection (tests read query plans through it)."""
+        return self._db.connection()
 
     # -- runs -------------------------------------------------------------------------
 
@@ -167,25 +97,68 @@ class SqliteRegistry:
         """Create the run (and its project) if new, else update the fields given; return it.
 
         Arguments left as None keep the stored values (a resumed run keeps its
-        config unless it passes a new one, which replaces it).
+        config unless it passes a new one, which replaces it). A new run is
+        ``running``; an existing run keeps its state and summary. The daemon calls
+        this at every commit and each training script at ``init``, from many
+        processes at once: they queue for the write lock, none fails.
         """
         entity = entity or DEFAULT_ENTITY
         fields = {"name": name, "job_type": job_type, "group": group, "config": config}
-        with self._transaction("writing a run", write=True) as conn:
+        with self._db.transaction("writing a run", write=True) as conn:
             key = writes.ensure_run(conn, entity, project, run_id, fields)
             return reads.runs_where(conn, "r.id = ?", (key,))[0]
 
     def get_run(self, project: str, run_id: str, entity: str | None = None) -> Run:
         """The run ``run_id`` of ``entity/project``; ``NotFoundError`` if there is none."""
-        with self._transaction("reading a run", write=False) as conn:
+        with self._db.transaction("reading a run", write=False) as conn:
             key = reads.find_run(conn, run_id, project, entity or DEFAULT_ENTITY)
             return reads.runs_where(conn, "r.id = ?", (key,))[0]
 
+    def find_run(self, project: str, run_id: str, entity: str | None = None) -> Run | None:
+        """The run ``run_id`` of ``entity/project``, or None if there is none."""
+        with self._db.transaction("reading a run", write=False) as conn:
+            return reads.run_record(conn, entity or DEFAULT_ENTITY, project, run_id)
+
     def list_runs(self, project: str, entity: str | None = None) -> list[Run]:
         """The project's runs, oldest first (empty for a project never used)."""
-        with self._transaction("listing runs", write=False) as conn:
+        with self._db.transaction("listing runs", write=False) as conn:
             where = "p.entity = ? AND p.name = ? ORDER BY r.id"
             return reads.runs_where(conn, where, (entity or DEFAULT_ENTITY, project))
+
+    def set_run_summary(
+        self,
+        project: str,
+        run_id: str,
+        summary: Mapping[str, Any],
+        entity: str | None = None,
+    ) -> Run:
+        """Replace the run's whole summary with ``summary``; return the run.
+
+        The summary must hold JSON values only (``InvalidInputError`` otherwise); an
+        unknown run is ``NotFoundError`` (``ensure_run`` records it first).
+        """
+        entity = entity or DEFAULT_ENTITY
+        with self._db.transaction("writing a run summary", write=True) as conn:
+            edits.set_run_summary(conn, entity, project, run_id, summary)
+            return self._run(conn, entity, project, run_id)
+
+    def set_run_state(
+        self, project: str, run_id: str, state: str, entity: str | None = None
+    ) -> Run:
+        """Set the run's state (``running``, ``finished`` or ``crashed``); return the run.
+
+        Another state is ``InvalidInputError``; an unknown run is ``NotFoundError``.
+        """
+        entity = entity or DEFAULT_ENTITY
+        with self._db.transaction("writing a run state", write=True) as conn:
+            edits.set_run_state(conn, entity, project, run_id, state)
+            return self._run(conn, entity, project, run_id)
+
+    @staticmethod
+    def _run(conn: sqlite3.Connection, entity: str, project: str, run_id: str) -> Run:
+        run = reads.run_record(conn, entity, project, run_id)
+        assert run is not None, "written in this transaction"
+        return run
 
     # -- versions ---------------------------------------------------------------------
 
@@ -207,21 +180,36 @@ class SqliteRegistry:
         tags: Sequence[str],
         run_id: str | None,
         ttl_seconds: float | None,
+        distributed_id: str | None = None,
     ) -> CommitResult:
         """Commit a submission's version, in one transaction; return it and whether it is new.
 
-        - The same ``submission_id`` again returns the first result, ``created`` included.
-        - A new version gets ``max(index) + 1`` in its collection (from 0); numbers are
-          assigned here, so a submission rejected earlier never takes one.
-        - Content (``digest``) identical to a committed version of the collection
-          creates nothing: that version gets the aliases and tags and is returned with
-          ``created=False``, and ``latest`` stays where it is.
+        - The same ``submission_id`` again returns the first result, ``created``
+          included, even if that version was deleted since (its tombstone: see
+          :meth:`submission_result`); a deleted version is never brought back.
+        - A new version gets ``max(index) + 1`` in its collection (from 0), counting
+          deleted versions, so a number is never reused; numbers are assigned here,
+          so a submission rejected earlier never takes one.
+        - Content (``digest``) identical to a live version of the collection creates
+          nothing: that version gets the aliases and tags and is returned with
+          ``created=False``, and ``latest`` stays where it is. A deleted version's
+          content logged again is a new version.
         - ``latest`` names the highest version by itself; passing it is a no-op. Other
           aliases move here from whichever version of the collection had them.
         - ``name`` has one type per project, else ``TypeConflictError``.
         - ``run_id`` records a "produced" edge, creating the run if it is unknown.
+        - ``ttl_seconds`` (positive, or None) makes the version expire that long after
+          its creation (:meth:`expired_versions`).
+        - ``distributed_id`` (``finish_artifact``) consumes the pending parts of that
+          id (:meth:`add_part`) in the same transaction, also when the content equals
+          an existing version's: a part added afterwards belongs to the next version.
+          The caller merges the parts' manifests into ``manifest_key`` beforehand and
+          must keep new parts out between :meth:`list_parts` and this call (the daemon
+          holds its commit lock). Each run that added a part becomes a writer of the
+          version (:meth:`writers`, :meth:`logged_by_run`); the version's creator
+          (:meth:`produced_by`, ``Version.run_id``) is the finishing run.
         """
-        with self._transaction("committing a version", write=True) as conn:
+        with self._db.transaction("committing a version", write=True) as conn:
             return writes.commit_version(
                 conn,
                 submission_id=submission_id,
@@ -239,57 +227,173 @@ class SqliteRegistry:
                 tags=tags,
                 run_id=run_id,
                 ttl_seconds=ttl_seconds,
+                distributed_id=distributed_id,
             )
 
     def submission_result(self, submission_id: str) -> CommitResult | None:
-        """What committing ``submission_id`` produced, or None if it has not committed."""
-        with self._transaction("reading a submission", write=False) as conn:
+        """What committing ``submission_id`` produced, or None if it has not committed.
+
+        When that version was deleted since, its tombstone is returned
+        (``result.version.state == "DELETED"``, no aliases): the submission did
+        commit, and committing it again changes nothing. Callers that report the
+        version to a user should say it was deleted rather than offer it.
+        Parts (:meth:`add_part`) are not submissions that commit: None for them.
+        """
+        with self._db.transaction("reading a submission", write=False) as conn:
             return writes.submission_result(conn, submission_id)
 
     def get_version(
         self, project: str, name: str, alias_or_version: str, entity: str | None = None
     ) -> Version:
-        """The version named by an alias (``latest``, ``best``) or a label (``v3``).
+        """The live version named by an alias (``latest``, ``best``) or a label (``v3``).
 
         ``NotFoundError`` lists the collection's versions and aliases, or the
         project's artifacts when ``name`` does not exist.
         """
-        with self._transaction("reading a version", write=False) as conn:
+        with self._db.transaction("reading a version", write=False) as conn:
             entity = entity or DEFAULT_ENTITY
             return reads.resolve_version(conn, entity, project, name, alias_or_version)
 
     def get_version_by_id(self, version_id: str) -> Version:
-        """The version with this id; ``NotFoundError`` if there is none."""
-        with self._transaction("reading a version", write=False) as conn:
-            return self._version_by_id(conn, version_id)
-
-    def _version_by_id(self, conn: sqlite3.Connection, version_id: str) -> Version:
-        found = reads.versions_where(conn, "v.id = ?", (version_id,))
-        if not found:
-            raise NotFoundError(f"no artifact version with id {version_id!r} in {self._path}")
-        return found[0]
+        """The live version with this id; ``NotFoundError`` if unknown or deleted
+        (the message says which)."""
+        with self._db.transaction("reading a version", write=False) as conn:
+            return reads.live_version(conn, version_id)
 
     def list_versions(self, project: str, name: str, entity: str | None = None) -> list[Version]:
-        """The committed versions of ``name``, by index; ``NotFoundError`` for unknown names."""
-        with self._transaction("listing versions", write=False) as conn:
+        """The live versions of ``name``, by index; ``NotFoundError`` for unknown names."""
+        with self._db.transaction("listing versions", write=False) as conn:
             return reads.list_versions(conn, entity or DEFAULT_ENTITY, project, name)
 
     def list_collections(
         self, project: str, type: str | None = None, entity: str | None = None
     ) -> list[Collection]:
-        """The project's artifact names (of ``type``, if given), sorted by name."""
-        with self._transaction("listing artifacts", write=False) as conn:
+        """The project's artifact names (of ``type``, if given), sorted by name.
+
+        A name is registered, with its type, by its first commit or part; its
+        ``version_count`` counts live versions, so it can be 0.
+        """
+        with self._db.transaction("listing artifacts", write=False) as conn:
             return reads.list_collections(conn, entity or DEFAULT_ENTITY, project, type)
 
     def set_aliases(self, version_id: str, aliases: Sequence[str]) -> Version:
         """Make ``aliases`` this version's aliases (moving them from other versions).
 
-        Aliases the version had and ``aliases`` omits are removed. ``latest`` is
-        accepted only for the highest version, where it is a no-op.
+        One transaction: aliases another version of the collection had move here,
+        aliases this version had and ``aliases`` omits are removed, and a bad alias
+        changes nothing. ``latest`` is never stored or moved: it is accepted only
+        for the highest version, where it is a no-op, and omitting it removes nothing.
         """
-        with self._transaction("setting aliases", write=True) as conn:
-            writes.set_aliases(conn, version_id, aliases)
-            return self._version_by_id(conn, version_id)
+        with self._db.transaction("setting aliases", write=True) as conn:
+            edits.set_aliases(conn, version_id, aliases)
+            return reads.live_version(conn, version_id)
+
+    def update_version(
+        self,
+        version_id: str,
+        *,
+        description: str | Unset | None = UNSET,
+        metadata: Mapping[str, Any] | Unset = UNSET,
+        ttl_seconds: float | Unset | None = UNSET,
+    ) -> Version:
+        """Change the given fields of a live version; return it.
+
+        An argument left out (:data:`~artisync.registry.contract.UNSET`) keeps its
+        value. ``description=None`` clears the description; ``metadata`` replaces
+        the whole mapping (JSON values only); ``ttl_seconds=None`` removes the TTL,
+        a positive number sets it, counted from the version's creation (so a TTL
+        already past makes the version expire at the next sweep). A deleted or
+        unknown version is ``NotFoundError``.
+        """
+        with self._db.transaction("editing a version", write=True) as conn:
+            edits.update_version(
+                conn,
+                version_id,
+                description=description,
+                metadata=metadata,
+                ttl_seconds=ttl_seconds,
+            )
+            return reads.live_version(conn, version_id)
+
+    def delete_version(self, version_id: str, *, delete_aliases: bool = False) -> Version:
+        """Delete the version; return its tombstone (state ``DELETED``).
+
+        A version with user aliases is refused (``InvalidInputError`` naming them)
+        unless ``delete_aliases=True``, which deletes them with it; ``latest`` does
+        not count. Afterwards ``latest`` names the highest remaining version (none
+        if none remain), the version is gone from every read and lineage query and
+        from deduplication, and its number is never given out again. Deleting a
+        deleted version returns its tombstone again; an unknown id is
+        ``NotFoundError``. The content stays in the store until garbage collection
+        finds no live version or pending part that needs it.
+        """
+        with self._db.transaction("deleting a version", write=True) as conn:
+            edits.delete_version(conn, version_id, delete_aliases=delete_aliases)
+            return reads.versions_where(conn, "v.id = ?", (version_id,))[0]
+
+    def expired_versions(self, now: float, limit: int = 1000) -> list[Version]:
+        """Up to ``limit`` live versions whose TTL ran out at or before ``now``
+        (``created_at + ttl_seconds <= now``), the longest expired first.
+
+        Reads an index of expiry times, so the cost does not depend on how many
+        versions have no TTL or expire later. Deleting them (``delete_version``
+        with ``delete_aliases=True``) takes them out of the next answer.
+        """
+        with self._db.transaction("listing expired versions", write=False) as conn:
+            return reads.expired_versions(conn, now, limit)
+
+    def live_manifest_keys(self) -> set[str]:
+        """The manifest keys of every live version and every pending part: what
+        garbage collection must keep. Reads every live version (it is a sweep)."""
+        with self._db.transaction("listing manifests", write=False) as conn:
+            return reads.live_manifest_keys(conn)
+
+    # -- parallel writers ---------------------------------------------------------------
+
+    def add_part(
+        self,
+        *,
+        submission_id: str,
+        project: str,
+        entity: str | None,
+        name: str,
+        type: str,
+        distributed_id: str,
+        manifest_key: str,
+        run_id: str | None,
+        size: int,
+        file_count: int,
+    ) -> None:
+        """Record a part (``upsert_artifact``) of the next version of ``distributed_id``.
+
+        The same ``submission_id`` again is a no-op, even after the part was merged.
+        ``name`` has one type per project, as for :meth:`commit_version`
+        (``TypeConflictError``); a new name is registered with this type. The run is
+        created if unknown. Parts take no version number; ``commit_version`` with the
+        same ``distributed_id`` merges and consumes them.
+        """
+        with self._db.transaction("adding a part", write=True) as conn:
+            writes.add_part(
+                conn,
+                submission_id=submission_id,
+                project=project,
+                entity=entity or DEFAULT_ENTITY,
+                name=name,
+                type=type,
+                distributed_id=distributed_id,
+                manifest_key=manifest_key,
+                run_id=run_id,
+                size=size,
+                file_count=file_count,
+            )
+
+    def list_parts(
+        self, project: str, name: str, distributed_id: str, entity: str | None = None
+    ) -> list[Part]:
+        """The pending parts of ``distributed_id``, in the order they were added
+        (empty when there are none, or the name is unknown)."""
+        with self._db.transaction("listing parts", write=False) as conn:
+            return reads.list_parts(conn, entity or DEFAULT_ENTITY, project, name, distributed_id)
 
     # -- lineage ----------------------------------------------------------------------
 
@@ -301,42 +405,47 @@ class SqliteRegistry:
         project: str | None = None,
         entity: str | None = None,
     ) -> None:
-        """Record that the run used the version (an input edge); repeating it is a no-op.
-
-        The run is found by id; pass ``project`` when two projects share that id.
-        """
-        with self._transaction("recording a use", write=True) as conn:
+        """Record that the run used the live version (an input edge); repeating it is a
+        no-op. The run is found by id; pass ``project`` when two projects share it."""
+        with self._db.transaction("recording a use", write=True) as conn:
             run = reads.find_run(conn, run_id, project, entity or DEFAULT_ENTITY)
-            self._version_by_id(conn, version_id)
+            reads.live_version_key(conn, version_id)
             writes.record_edge(conn, run, version_id, "used")
 
     def produced_by(self, version_id: str) -> Run | None:
-        """The run that created the version, or None if it was logged without one."""
-        with self._transaction("reading lineage", write=False) as conn:
-            run_key = self._version_run(conn, version_id)
+        """The run that created the version, or None if it was logged without one.
+
+        For a version merged from parts it is the run that finished it; the part
+        writers are in :meth:`writers`.
+        """
+        with self._db.transaction("reading lineage", write=False) as conn:
+            run_key = reads.live_version_key(conn, version_id).run
             return None if run_key is None else reads.runs_where(conn, "r.id = ?", (run_key,))[0]
 
-    def _version_run(self, conn: sqlite3.Connection, version_id: str) -> int | None:
-        row = conn.execute("SELECT run_id FROM versions WHERE id = ?", (version_id,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"no artifact version with id {version_id!r} in {self._path}")
-        return None if row[0] is None else int(row[0])
+    def writers(self, version_id: str) -> list[Run]:
+        """Every run that logged the version, in the order each first did: the runs
+        that added its parts, the run that created (or finished) it, and runs that
+        logged identical content again. The runs whose ``logged_by_run`` lists it."""
+        return self._version_runs(version_id, "produced")
 
     def used_by(self, version_id: str) -> list[Run]:
         """The runs that used the version, in the order they first used it."""
-        with self._transaction("reading lineage", write=False) as conn:
-            self._version_run(conn, version_id)
+        return self._version_runs(version_id, "used")
+
+    def _version_runs(self, version_id: str, direction: str) -> list[Run]:
+        with self._db.transaction("reading lineage", write=False) as conn:
+            reads.live_version_key(conn, version_id)
             return reads.runs_where(
                 conn,
-                "l.version_id = ? AND l.direction = 'used' ORDER BY l.id",
-                (version_id,),
+                "l.version_id = ? AND l.direction = ? ORDER BY l.id",
+                (version_id, direction),
                 join="JOIN lineage AS l ON l.run_id = r.id",
             )
 
     def _run_versions(
         self, run_id: str, project: str | None, entity: str | None, direction: str
     ) -> list[Version]:
-        with self._transaction("reading lineage", write=False) as conn:
+        with self._db.transaction("reading lineage", write=False) as conn:
             run = reads.find_run(conn, run_id, project, entity or DEFAULT_ENTITY)
             return reads.versions_where(
                 conn,
@@ -348,11 +457,12 @@ class SqliteRegistry:
     def logged_by_run(
         self, run_id: str, *, project: str | None = None, entity: str | None = None
     ) -> list[Version]:
-        """The versions the run logged (including identical content it logged again)."""
+        """The live versions the run logged: created, logged again as identical
+        content, or wrote a part of (distributed versions), in that order of events."""
         return self._run_versions(run_id, project, entity, "produced")
 
     def used_by_run(
         self, run_id: str, *, project: str | None = None, entity: str | None = None
     ) -> list[Version]:
-        """The versions the run used, in the order it first used them."""
+        """The live versions the run used, in the order it first used them."""
         return self._run_versions(run_id, project, entity, "used")

@@ -1,29 +1,33 @@
-"""Writing the SQLite registry: runs, version commits, aliases and lineage edges.
+"""Writing the SQLite registry: runs, version commits, parts and lineage edges.
 
 Every function runs inside the caller's ``BEGIN IMMEDIATE`` transaction and raises
 to abort it, so a commit is all-or-nothing: a rejected submission leaves no
-collection, version number, alias, tag or edge behind.
+collection, version number, alias, tag, edge or consumed part behind. Edits of
+committed versions (aliases, description, delete) live in ``sqlite_edits``.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from artisync.errors import InvalidInputError, NotFoundError, TypeConflictError
+from artisync.errors import InvalidInputError, TypeConflictError
 from artisync.registry.contract import user_aliases
-from artisync.registry.model import COMMITTED, LATEST, CommitResult
-from artisync.registry.sqlite_queries import latest_version_id, project_id, versions_where
+from artisync.registry.model import COMMITTED, CommitResult
+from artisync.registry.sqlite_queries import LIVE, project_id, versions_where
 
 __all__ = [
+    "add_part",
+    "check_ttl",
     "commit_version",
     "ensure_run",
+    "move_aliases",
     "record_edge",
-    "set_aliases",
     "submission_result",
     "to_json",
 ]
@@ -42,6 +46,23 @@ def to_json(value: Mapping[str, Any], *, what: str) -> str:
             f"{what} must hold only JSON values (str, int, float, bool, None, lists, dicts "
             f"with str keys; no NaN or infinity): {exc}"
         ) from exc
+
+
+def check_ttl(ttl_seconds: float | None, *, what: str) -> float | None:
+    """``ttl_seconds`` as a float (None: no TTL), or :class:`InvalidInputError`."""
+    if ttl_seconds is None:
+        return None
+    if (
+        isinstance(ttl_seconds, bool)
+        or not isinstance(ttl_seconds, int | float)
+        or not math.isfinite(ttl_seconds)
+        or ttl_seconds <= 0
+    ):
+        raise InvalidInputError(
+            f"ttl of {what} must be a positive number of seconds, or None to keep the "
+            f"version until it is deleted; got {ttl_seconds!r}"
+        )
+    return float(ttl_seconds)
 
 
 def _ensure_project(conn: sqlite3.Connection, entity: str, project: str) -> int:
@@ -66,7 +87,8 @@ def ensure_run(
 
     ``fields`` maps ``name``, ``job_type``, ``group`` and ``config`` to values; a
     None value keeps what is stored, so resuming a run with fewer arguments than
-    it started with loses nothing.
+    it started with loses nothing. A new run is ``running``; an existing one keeps
+    its state and summary. Either way ``updated_at`` becomes now.
     """
     pid = _ensure_project(conn, entity, project)
     config = fields.get("config")
@@ -74,10 +96,11 @@ def ensure_run(
     row = conn.execute(
         "SELECT id FROM runs WHERE project_id = ? AND run_id = ?", (pid, run_id)
     ).fetchone()
+    now = time.time()
     if row is None:
         cursor = conn.execute(
-            "INSERT INTO runs (project_id, run_id, name, job_type, group_name, config, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (project_id, run_id, name, job_type, group_name, config, created_at,"
+            " summary, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, '{}', 'running', ?)",
             (
                 pid,
                 run_id,
@@ -85,20 +108,34 @@ def ensure_run(
                 fields.get("job_type"),
                 fields.get("group"),
                 config_json or "{}",
-                time.time(),
+                now,
+                now,
             ),
         )
         return int(cursor.lastrowid or 0)
     conn.execute(
         "UPDATE runs SET name = coalesce(?, name), job_type = coalesce(?, job_type),"
-        " group_name = coalesce(?, group_name), config = coalesce(?, config) WHERE id = ?",
-        (fields.get("name"), fields.get("job_type"), fields.get("group"), config_json, row[0]),
+        " group_name = coalesce(?, group_name), config = coalesce(?, config), updated_at = ?"
+        " WHERE id = ?",
+        (
+            fields.get("name"),
+            fields.get("job_type"),
+            fields.get("group"),
+            config_json,
+            now,
+            row[0],
+        ),
     )
     return int(row[0])
 
 
 def submission_result(conn: sqlite3.Connection, submission_id: str) -> CommitResult | None:
-    """What committing ``submission_id`` produced, or None if it never committed."""
+    """What committing ``submission_id`` produced, or None if it never committed.
+
+    The version is returned even if it was deleted since (its tombstone, with state
+    ``DELETED``), so that a submission is answered the same way however often it is
+    asked, and a deleted version is never committed again from the same submission.
+    """
     row = conn.execute(
         "SELECT version_id, created FROM submissions WHERE submission_id = ?", (submission_id,)
     ).fetchone()
@@ -126,9 +163,10 @@ def _collection(conn: sqlite3.Connection, pid: int, project: str, name: str, typ
     return int(row[0])
 
 
-def _move_aliases(
+def move_aliases(
     conn: sqlite3.Connection, collection: int, version_id: str, aliases: Sequence[str]
 ) -> None:
+    """Point each alias at the version, taking it from whichever version had it."""
     # The (collection_id, alias) primary key makes each alias name one version; the
     # upsert moves it from wherever it was within the same transaction.
     conn.executemany(
@@ -165,20 +203,24 @@ def commit_version(
     tags: Sequence[str],
     run_id: str | None,
     ttl_seconds: float | None,
+    distributed_id: str | None,
 ) -> CommitResult:
     """Commit one submission; see ``SqliteRegistry.commit_version`` for the rules."""
     earlier = submission_result(conn, submission_id)
     if earlier is not None:
         return earlier
     metadata_json = to_json(metadata, what=f"metadata of artifact {name!r}")
+    ttl = check_ttl(ttl_seconds, what=f"artifact {name!r}")
     kept = user_aliases(aliases, artifact=name)
     pid = _ensure_project(conn, entity, project)
     collection = _collection(conn, pid, f"{entity}/{project}", name, type)
     run = None if run_id is None else ensure_run(conn, entity, project, run_id, {})
+    # Deleted versions are not in versions_by_digest: content logged again after a
+    # delete is a new version.
     row = conn.execute(
-        "SELECT id FROM versions WHERE collection_id = ? AND digest = ? AND state = ?"
-        " ORDER BY idx LIMIT 1",
-        (collection, digest, COMMITTED),
+        f"SELECT v.id FROM versions AS v WHERE v.collection_id = ? AND v.digest = ? AND {LIVE}"
+        " ORDER BY v.idx LIMIT 1",
+        (collection, digest),
     ).fetchone()
     created = row is None
     if row is not None:
@@ -192,10 +234,11 @@ def commit_version(
             (collection,),
         ).fetchone()
         version_id = uuid.uuid4().hex
+        now = time.time()
         conn.execute(
             "INSERT INTO versions (id, collection_id, idx, digest, manifest_key, size,"
-            " file_count, description, metadata, created_at, run_id, ttl_seconds, state)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " file_count, description, metadata, created_at, run_id, ttl_seconds, state,"
+            " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 version_id,
                 collection,
@@ -206,19 +249,26 @@ def commit_version(
                 file_count,
                 description,
                 metadata_json,
-                time.time(),
+                now,
                 run,
-                ttl_seconds,
+                ttl,
                 COMMITTED,
+                None if ttl is None else now + ttl,
             ),
         )
     conn.executemany(
         "INSERT INTO tags (version_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
         [(version_id, tag) for tag in dict.fromkeys(tags)],
     )
-    _move_aliases(conn, collection, version_id, kept)
-    if run is not None:
-        record_edge(conn, run, version_id, "produced")
+    move_aliases(conn, collection, version_id, kept)
+    writers = (
+        []
+        if distributed_id is None
+        else _consume_parts(conn, collection, distributed_id, version_id)
+    )
+    # Part writers first: they wrote before the run that finished the version.
+    for writer in [*writers, *([] if run is None else [run])]:
+        record_edge(conn, writer, version_id, "produced")
     conn.execute(
         "INSERT INTO submissions (submission_id, version_id, created, committed_at)"
         " VALUES (?, ?, ?, ?)",
@@ -227,34 +277,59 @@ def commit_version(
     return CommitResult(versions_where(conn, "v.id = ?", (version_id,))[0], created)
 
 
-def set_aliases(conn: sqlite3.Connection, version_id: str, aliases: Sequence[str]) -> None:
-    """Make ``aliases`` the version's user aliases: add or move these, drop the others.
-
-    ``latest`` is not a user alias: listing it is accepted for the highest version
-    (a no-op) and refused for any other, since the registry would have to move it
-    back at once; leaving it out never removes it.
-    """
-    row = conn.execute(
-        "SELECT v.collection_id, v.idx, c.name FROM versions AS v"
-        " JOIN collections AS c ON c.id = v.collection_id WHERE v.id = ? AND v.state = ?",
-        (version_id, COMMITTED),
-    ).fetchone()
-    if row is None:
-        raise NotFoundError(f"no committed version with id {version_id!r}")
-    collection, index, name = int(row[0]), int(row[1]), str(row[2])
-    if LATEST in aliases and latest_version_id(conn, collection) != version_id:
-        raise InvalidInputError(
-            f"cannot put alias 'latest' on {name}:v{index}: 'latest' always names the "
-            "highest version and moves by itself when a new version is committed; "
-            "use another alias (for example 'best' or 'production')"
-        )
-    kept = user_aliases(aliases, artifact=name)
-    current = [
-        str(r[0])
-        for r in conn.execute("SELECT alias FROM aliases WHERE version_id = ?", (version_id,))
-    ]
+def _consume_parts(
+    conn: sqlite3.Connection, collection: int, distributed_id: str, version_id: str
+) -> list[int]:
+    """Mark the pending parts of ``distributed_id`` as merged into the version; return
+    the internal keys of the runs that added them, in the order they were added."""
+    rows = conn.execute(
+        "SELECT id, run_id FROM parts"
+        " WHERE collection_id = ? AND distributed_id = ? AND version_id IS NULL ORDER BY id",
+        (collection, distributed_id),
+    ).fetchall()
     conn.executemany(
-        "DELETE FROM aliases WHERE collection_id = ? AND alias = ?",
-        [(collection, alias) for alias in current if alias not in kept],
+        "UPDATE parts SET version_id = ? WHERE id = ?", [(version_id, row[0]) for row in rows]
     )
-    _move_aliases(conn, collection, version_id, kept)
+    return [int(row[1]) for row in rows if row[1] is not None]
+
+
+def add_part(
+    conn: sqlite3.Connection,
+    *,
+    submission_id: str,
+    project: str,
+    entity: str,
+    name: str,
+    type: str,
+    distributed_id: str,
+    manifest_key: str,
+    run_id: str | None,
+    size: int,
+    file_count: int,
+) -> None:
+    """Record one upserted part; see ``SqliteRegistry.add_part`` for the rules."""
+    known = conn.execute("SELECT 1 FROM parts WHERE submission_id = ?", (submission_id,)).fetchone()
+    if known is not None:
+        return
+    if not isinstance(distributed_id, str) or not distributed_id:
+        raise InvalidInputError(
+            f"a part of artifact {name!r} needs a non-empty distributed_id (the id its "
+            f"writers share), got {distributed_id!r}"
+        )
+    pid = _ensure_project(conn, entity, project)
+    collection = _collection(conn, pid, f"{entity}/{project}", name, type)
+    run = None if run_id is None else ensure_run(conn, entity, project, run_id, {})
+    conn.execute(
+        "INSERT INTO parts (submission_id, collection_id, distributed_id, manifest_key, run_id,"
+        " size, file_count, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            submission_id,
+            collection,
+            distributed_id,
+            manifest_key,
+            run,
+            size,
+            file_count,
+            time.time(),
+        ),
+    )

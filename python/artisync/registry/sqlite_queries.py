@@ -11,22 +11,31 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 from artisync.errors import NotFoundError, RegistryError
 from artisync.registry.contract import describe_collections, describe_versions, parse_version_label
-from artisync.registry.model import COMMITTED, LATEST, Collection, Run, Version
+from artisync.registry.model import COMMITTED, LATEST, Collection, Part, Run, Version
 
 __all__ = [
+    "LIVE",
+    "VersionKey",
+    "expired_versions",
     "find_collection",
     "find_run",
     "latest_version_id",
     "list_collections",
+    "list_parts",
     "list_versions",
+    "live_manifest_keys",
+    "live_version",
+    "live_version_key",
     "load_run",
     "load_versions",
     "project_id",
     "resolve_version",
+    "run_record",
     "runs_where",
     "versions_where",
 ]
@@ -43,13 +52,18 @@ _VERSION_COLUMNS = """
 
 _RUN_COLUMNS = """
     SELECT r.run_id, p.name, p.entity, r.name, r.job_type, r.group_name, r.config,
-           r.created_at
+           r.created_at, r.summary, r.state, r.updated_at
     FROM runs AS r
     JOIN projects AS p ON p.id = r.project_id
 """
 
 # Comfortably under SQLite's bound-parameter limit (999 on old builds).
 _CHUNK = 500
+
+LIVE = f"v.state = '{COMMITTED}'"
+"""The condition for a live (not deleted) version, spelled as the partial indexes of
+``sqlite_schema`` spell it, so the planner can use them (a bound parameter would not
+match). Every read of versions by collection or digest includes it."""
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -95,11 +109,12 @@ def _collection_or_raise(conn: sqlite3.Connection, entity: str, project: str, na
 
 def latest_version_id(conn: sqlite3.Connection, collection: int) -> str | None:
     """The id of the collection's highest committed version (what ``latest`` names)."""
-    # Walks the (collection_id, idx) index from the top: one step unless the highest
-    # versions are in another state, so this stays cheap at any collection size.
+    # The partial index versions_live holds live versions only, so this is one step
+    # however many of the newest versions were deleted.
     row = conn.execute(
-        "SELECT id FROM versions WHERE collection_id = ? AND state = ? ORDER BY idx DESC LIMIT 1",
-        (collection, COMMITTED),
+        f"SELECT v.id FROM versions AS v WHERE v.collection_id = ? AND {LIVE}"
+        " ORDER BY v.idx DESC LIMIT 1",
+        (collection,),
     ).fetchone()
     return None if row is None else str(row[0])
 
@@ -163,6 +178,59 @@ def versions_where(
     return load_versions(conn, rows)
 
 
+class VersionKey(NamedTuple):
+    """What writes and lineage reads need of a live version, without loading it."""
+
+    collection: int
+    number: int
+    name: str
+    run: int | None
+
+    def label(self) -> str:
+        """``name:vN``, as messages name the version."""
+        return f"{self.name}:v{self.number}"
+
+
+def _deleted(version_id: str, label: str, deleted_at: float | None) -> NotFoundError:
+    when = "" if deleted_at is None else f" at {_utc(deleted_at)}"
+    return NotFoundError(
+        f"artifact version {label} (id {version_id!r}) was deleted{when}; nothing can be "
+        "read from it or changed on it any more, and its version number is not reused"
+    )
+
+
+def _utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def live_version_key(conn: sqlite3.Connection, version_id: str) -> VersionKey:
+    """The keys of a live version; :class:`NotFoundError` when unknown or deleted."""
+    row = conn.execute(
+        "SELECT v.collection_id, v.idx, c.name, v.run_id, v.state, v.deleted_at"
+        " FROM versions AS v JOIN collections AS c ON c.id = v.collection_id WHERE v.id = ?",
+        (version_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"no artifact version with id {version_id!r}")
+    key = VersionKey(int(row[0]), int(row[1]), str(row[2]), row[3])
+    if row[4] != COMMITTED:
+        raise _deleted(version_id, key.label(), row[5])
+    return key
+
+
+def live_version(conn: sqlite3.Connection, version_id: str) -> Version:
+    """The live version with this id; :class:`NotFoundError` when unknown or deleted."""
+    found = versions_where(conn, "v.id = ?", (version_id,))
+    if not found:
+        raise NotFoundError(f"no artifact version with id {version_id!r}")
+    if found[0].state != COMMITTED:
+        deleted_at = conn.execute(
+            "SELECT deleted_at FROM versions WHERE id = ?", (version_id,)
+        ).fetchone()[0]
+        raise _deleted(version_id, f"{found[0].name}:{found[0].version}", deleted_at)
+    return found[0]
+
+
 def resolve_version(
     conn: sqlite3.Connection, entity: str, project: str, name: str, ref: str
 ) -> Version:
@@ -174,8 +242,9 @@ def resolve_version(
     collection = _collection_or_raise(conn, entity, project, name)
     index = parse_version_label(ref)
     if index is not None:
-        where, params = "v.collection_id = ? AND v.idx = ? AND v.state = ?", (collection, index)
-        found = versions_where(conn, where, (*params, COMMITTED))
+        found = versions_where(
+            conn, f"v.collection_id = ? AND v.idx = ? AND {LIVE}", (collection, index)
+        )
     else:
         target = (
             latest_version_id(conn, collection)
@@ -192,15 +261,31 @@ def resolve_version(
     indexes = [
         int(row[0])
         for row in conn.execute(
-            "SELECT idx FROM versions WHERE collection_id = ? AND state = ? ORDER BY idx",
-            (collection, COMMITTED),
+            f"SELECT v.idx FROM versions AS v WHERE v.collection_id = ? AND {LIVE} ORDER BY v.idx",
+            (collection,),
         )
     ]
     aliases = [
         str(row[0])
         for row in conn.execute("SELECT alias FROM aliases WHERE collection_id = ?", (collection,))
     ]
-    raise NotFoundError(describe_versions(f"{entity}/{project}/{name}", ref, indexes, aliases))
+    had_versions = (
+        not indexes
+        and _scalar(conn, "SELECT 1 FROM versions WHERE collection_id = ? LIMIT 1", (collection,))
+        is not None
+    )
+    message = describe_versions(
+        f"{entity}/{project}/{name}", ref, indexes, aliases, had_versions=had_versions
+    )
+    if index is not None:
+        tombstone = conn.execute(
+            "SELECT deleted_at FROM versions WHERE collection_id = ? AND idx = ?",
+            (collection, index),
+        ).fetchone()
+        if tombstone is not None:
+            when = "" if tombstone[0] is None else f" at {_utc(tombstone[0])}"
+            message = f"{name}:{ref} was deleted{when} (numbers are not reused); {message}"
+    raise NotFoundError(message)
 
 
 def _scalar(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> str | None:
@@ -211,8 +296,7 @@ def _scalar(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> str | 
 def list_versions(conn: sqlite3.Connection, entity: str, project: str, name: str) -> list[Version]:
     """The committed versions of a collection, lowest index first."""
     collection = _collection_or_raise(conn, entity, project, name)
-    where = "v.collection_id = ? AND v.state = ? ORDER BY v.idx"
-    return versions_where(conn, where, (collection, COMMITTED))
+    return versions_where(conn, f"v.collection_id = ? AND {LIVE} ORDER BY v.idx", (collection,))
 
 
 def list_collections(
@@ -221,11 +305,11 @@ def list_collections(
     """The project's artifact collections (of one type, if given), by name."""
     sql = (
         "SELECT c.name, c.type, c.created_at,"
-        " (SELECT COUNT(*) FROM versions AS v WHERE v.collection_id = c.id AND v.state = ?)"
+        f" (SELECT COUNT(*) FROM versions AS v WHERE v.collection_id = c.id AND {LIVE})"
         " FROM collections AS c JOIN projects AS p ON p.id = c.project_id"
         " WHERE p.entity = ? AND p.name = ?"
     )
-    params: list[Any] = [COMMITTED, entity, project]
+    params: list[Any] = [entity, project]
     if type_ is not None:
         sql += " AND c.type = ?"
         params.append(type_)
@@ -235,9 +319,47 @@ def list_collections(
     ]
 
 
+def expired_versions(conn: sqlite3.Connection, now: float, limit: int) -> list[Version]:
+    """Live versions whose TTL ran out at or before ``now``, the longest expired first."""
+    # expires_at <= ? implies expires_at IS NOT NULL, so the partial index
+    # versions_expiring serves it: only versions with a TTL are ever looked at.
+    where = f"v.expires_at <= ? AND {LIVE} ORDER BY v.expires_at LIMIT ?"
+    return versions_where(conn, where, (now, limit))
+
+
+def live_manifest_keys(conn: sqlite3.Connection) -> set[str]:
+    """Manifest keys of every live version and every pending part."""
+    rows = conn.execute(
+        f"SELECT v.manifest_key FROM versions AS v WHERE {LIVE}"
+        " UNION SELECT manifest_key FROM parts WHERE version_id IS NULL"
+    )
+    return {str(row[0]) for row in rows}
+
+
+def list_parts(
+    conn: sqlite3.Connection, entity: str, project: str, name: str, distributed_id: str
+) -> list[Part]:
+    """The pending parts of ``distributed_id``, in the order they were added."""
+    found = find_collection(conn, entity, project, name)
+    if found is None:
+        return []
+    rows = conn.execute(
+        "SELECT pt.submission_id, pt.distributed_id, pt.manifest_key, r.run_id, pt.size,"
+        " pt.file_count, pt.created_at FROM parts AS pt LEFT JOIN runs AS r ON r.id = pt.run_id"
+        " WHERE pt.collection_id = ? AND pt.distributed_id = ? AND pt.version_id IS NULL"
+        " ORDER BY pt.id",
+        (found[0], distributed_id),
+    )
+    return [
+        Part(str(sub), str(did), str(key), run, int(size), int(count), float(created))
+        for sub, did, key, run, size, count, created in rows
+    ]
+
+
 def load_run(row: Sequence[Any]) -> Run:
     """Turn a row selected with the run columns into a :class:`Run`."""
-    run_id, project, entity, name, job_type, group, config, created_at = row
+    (run_id, project, entity, name, job_type, group, config, created_at) = row[:8]
+    summary, state, updated_at = row[8:]
     return Run(
         id=run_id,
         project=project,
@@ -247,6 +369,9 @@ def load_run(row: Sequence[Any]) -> Run:
         group=group,
         config=_json_object(config),
         created_at=float(created_at),
+        summary=_json_object(summary),
+        state=state,
+        updated_at=float(updated_at),
     )
 
 
@@ -256,6 +381,14 @@ def runs_where(
     """The runs matching ``where`` (over ``r``, ``p`` and ``join``'s tables)."""
     rows = conn.execute(f"{_RUN_COLUMNS} {join} WHERE {where}", params)
     return [load_run(row) for row in rows]
+
+
+def run_record(conn: sqlite3.Connection, entity: str, project: str, run_id: str) -> Run | None:
+    """The run ``run_id`` of ``entity/project``, or None."""
+    found = runs_where(
+        conn, "p.entity = ? AND p.name = ? AND r.run_id = ?", (entity, project, run_id)
+    )
+    return found[0] if found else None
 
 
 def find_run(conn: sqlite3.Connection, run_id: str, project: str | None, entity: str) -> int:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from artisync.errors import RegistryError
+from artisync.registry.model import COMMITTED
 
 __all__ = [
     "MIGRATIONS",
@@ -114,12 +116,59 @@ _V1 = (
 )
 
 
-def _migrate_to_v1(conn: sqlite3.Connection) -> None:
-    for statement in _V1:
-        conn.execute(statement)
+# Issue 4: runs get a summary and a state; versions can be deleted (kept as tombstones,
+# so numbers and submission ids keep their meaning) and expire; parallel writers add
+# parts. The partial indexes hold live versions only, so a collection whose newest
+# versions were deleted still finds `latest` and its count in one step, and expiry
+# reads only versions that have a TTL. Queries must spell the partial indexes'
+# conditions literally (state = 'COMMITTED'): SQLite does not match a bound parameter.
+_V2 = (
+    "ALTER TABLE runs ADD COLUMN summary TEXT NOT NULL DEFAULT '{}'",
+    "ALTER TABLE runs ADD COLUMN state TEXT NOT NULL DEFAULT 'running'"
+    " CHECK (state IN ('running', 'finished', 'crashed'))",
+    "ALTER TABLE runs ADD COLUMN updated_at REAL NOT NULL DEFAULT 0",
+    # A v1 registry did not record run states; its runs are finished in all likelihood
+    # (the SDK that started them predates the upgrade), and "running" forever would lie.
+    "UPDATE runs SET state = 'finished', updated_at = created_at",
+    "ALTER TABLE versions ADD COLUMN expires_at REAL",
+    "ALTER TABLE versions ADD COLUMN deleted_at REAL",
+    f"UPDATE versions SET expires_at = created_at + ttl_seconds"
+    f" WHERE ttl_seconds IS NOT NULL AND state = '{COMMITTED}'",
+    f"CREATE INDEX versions_live ON versions (collection_id, idx) WHERE state = '{COMMITTED}'",
+    "DROP INDEX versions_by_digest",
+    "CREATE INDEX versions_by_digest ON versions (collection_id, digest, idx)"
+    f" WHERE state = '{COMMITTED}'",
+    "CREATE INDEX versions_expiring ON versions (expires_at) WHERE expires_at IS NOT NULL",
+    # A rowid table: parts list in the order they were added. version_id stays NULL
+    # while the part is pending and names the version that consumed it afterwards;
+    # the row is kept so that adding the same submission again stays a no-op.
+    """CREATE TABLE parts (
+        id INTEGER PRIMARY KEY,
+        submission_id TEXT NOT NULL,
+        collection_id INTEGER NOT NULL REFERENCES collections (id),
+        distributed_id TEXT NOT NULL CHECK (distributed_id <> ''),
+        manifest_key TEXT NOT NULL,
+        run_id INTEGER REFERENCES runs (id),
+        size INTEGER NOT NULL,
+        file_count INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        version_id TEXT REFERENCES versions (id)
+    )""",
+    "CREATE UNIQUE INDEX parts_by_submission ON parts (submission_id)",
+    "CREATE INDEX parts_pending ON parts (collection_id, distributed_id, id)"
+    " WHERE version_id IS NULL",
+)
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migrate_to_v1,)
+def _run_all(statements: tuple[str, ...]) -> Callable[[sqlite3.Connection], None]:
+    def step(conn: sqlite3.Connection) -> None:
+        for statement in statements:
+            conn.execute(statement)
+
+    return step
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_run_all(_V1), _run_all(_V2))
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -129,6 +178,12 @@ def connect(path: Path, *, read_only: bool, timeout: float) -> sqlite3.Connectio
     Transactions are explicit (``isolation_level=None``): the registry issues
     ``BEGIN IMMEDIATE`` itself so that one commit is one transaction, rather than
     letting the sqlite3 module open and close them implicitly around statements.
+    ``timeout`` is SQLite's busy timeout: a writer that finds another process (the
+    daemon, another training script) holding the write lock waits for it up to that
+    long instead of failing. Every write takes the lock at ``BEGIN IMMEDIATE``, where
+    SQLite does wait; a deferred transaction that upgraded to writing later could get
+    ``SQLITE_BUSY`` at once, without waiting, whenever another process had written
+    since it started reading.
     ``check_same_thread`` is off only so that ``close()`` can close every thread's
     connection from one thread; each connection is otherwise used by its own thread.
     """
@@ -151,7 +206,7 @@ def connect(path: Path, *, read_only: bool, timeout: float) -> sqlite3.Connectio
             # WAL lets the SDK's readers in other processes read while the daemon
             # writes, and a reader never blocks a commit. The mode is stored in the
             # file, so read-only openers get it without being allowed to set it.
-            conn.execute("PRAGMA journal_mode = WAL")
+            _use_wal(conn, timeout)
             # FULL, not NORMAL: with WAL, NORMAL skips the fsync at commit, so a power
             # loss can undo the last commits after the daemon has already moved their
             # submissions to spool/done and told wait() "v3". The lost version would
@@ -162,6 +217,29 @@ def connect(path: Path, *, read_only: bool, timeout: float) -> sqlite3.Connectio
         conn.close()
         raise
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    # Switching a new file to WAL needs its exclusive lock, and SQLite answers "database
+    # is locked" at once, without the busy timeout, when another process opening the
+    # same new file holds it: many training scripts starting together on a fresh home
+    # do exactly that. Retry for as long as the busy timeout would have waited. Once
+    # the file is in WAL mode (the usual case) the first query answers, with no lock.
+    deadline = time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF not in _BUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

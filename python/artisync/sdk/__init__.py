@@ -1,21 +1,36 @@
-"""The SDK: W&B's Artifacts API for training scripts (``init``, ``Run``, ``Artifact``)."""
+"""The SDK: W&B's Artifacts API for training scripts (``init``, ``Run``, ``Artifact``, ``Api``)."""
 
+from artisync.sdk.api import Api, ArtifactCollection
 from artisync.sdk.artifact import Artifact, ArtifactFinalizedError
 from artisync.sdk.client import DaemonClient
 from artisync.sdk.contents import EntryNotFoundError
 from artisync.sdk.manifest_view import ArtifactManifest, PendingEntry
-from artisync.sdk.run import Run, current_run, finish, init, log_artifact
+from artisync.sdk.public_run import PublicRun
+from artisync.sdk.run import (
+    ResumeError,
+    Run,
+    current_run,
+    finish,
+    init,
+    log_artifact,
+    use_artifact,
+)
 
 __all__ = [
+    "Api",
     "Artifact",
+    "ArtifactCollection",
     "ArtifactFinalizedError",
     "ArtifactManifest",
     "DaemonClient",
     "EntryNotFoundError",
     "PendingEntry",
+    "PublicRun",
+    "ResumeError",
     "Run",
     "current_run",
     "finish",
     "init",
     "log_artifact",
+    "use_artifact",
 ]

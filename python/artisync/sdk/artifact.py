@@ -3,8 +3,10 @@
 An artifact is a draft until a run logs it: files, directories and references are
 added (each checked and, under the default ``mutable`` policy, snapshotted at once),
 then ``run.log_artifact`` hands it to the daemon, and ``wait()`` blocks until the
-daemon has committed it as a version (``v0``, ``v1``, ...) or rejected it. A logged
-artifact is fixed: adding to it, or logging it again, raises.
+daemon has committed it as a version (``v0``, ``v1``, ...) or rejected it. While it is
+pending nothing can change; once committed (after ``wait()``, or as returned by
+``Api().artifact()`` and ``run.use_artifact()``) its content is fixed, but its aliases,
+description, metadata and TTL can be edited and stored with ``save()``.
 
 Each artifact gets its submission id when it is made; the id names its staging area
 in the spool and, later, its submission.
@@ -17,10 +19,11 @@ import threading
 import time
 import uuid
 from contextlib import AbstractContextManager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, TYPE_CHECKING, Any, Final, Literal
 
+from artisync.config import Config
 from artisync.errors import ArtisyncError, InvalidInputError, RejectedError
 from artisync.manifest import ManifestEntry
 from artisync.names import (
@@ -30,6 +33,9 @@ from artisync.names import (
     validate_artifact_type,
     validate_tag,
 )
+from artisync.registry.contract import user_aliases
+from artisync.registry.model import Version
+from artisync.sdk import committed
 from artisync.sdk.client import DaemonClient
 from artisync.sdk.contents import Contents, EntryNotFoundError
 from artisync.sdk.manifest_view import (
@@ -38,8 +44,14 @@ from artisync.sdk.manifest_view import (
     PendingEntry,
     read_committed_manifest,
 )
+from artisync.sdk.registry_access import registry_for
 from artisync.sdk.validation import require_json, require_json_object, str_list
 from artisync.spool import ArtifactInfo, RunInfo, Submission
+from artisync.spool.submission import Action
+
+if TYPE_CHECKING:
+    from artisync.data_types import PartitionedTable, Table
+    from artisync.sdk.public_run import PublicRun
 
 __all__ = ["Artifact", "ArtifactFinalizedError"]
 
@@ -77,12 +89,33 @@ class Artifact:
         self._tags: list[str] = []
         self._ttl: timedelta | None = None
         self._contents = Contents(self._name, self._id)
-        # Set when the artifact is logged; the result when wait() has it.
+        # Set when the artifact is logged; the daemon's answer when wait() has it.
         self._client: DaemonClient | None = None
         self._result: dict[str, Any] | None = None
+        # Set once committed: the version as the registry has it, and whose home it is in.
+        self._version: Version | None = None
+        self._settings: Config | None = None
         self._committed: ArtifactManifest | None = None
         self.description = description
         self.metadata = metadata if metadata is not None else {}
+
+    @classmethod
+    def _from_version(cls, version: Version, settings: Config) -> Artifact:
+        """The committed ``version`` (what ``Api().artifact()`` returns)."""
+        artifact = cls(version.name, version.type)
+        artifact._adopt(version, settings)
+        return artifact
+
+    def _adopt(self, version: Version, settings: Config) -> None:
+        """Become the committed ``version``: its attributes replace the local ones."""
+        self._version, self._settings = version, settings
+        self._description = version.description
+        self._metadata = dict(version.metadata)
+        self._aliases = list(version.aliases)
+        self._tags = list(version.tags)
+        ttl = version.ttl_seconds
+        self._ttl = None if ttl is None else timedelta(seconds=ttl)
+        self._committed = None
 
     def __repr__(self) -> str:
         if self.version is not None:
@@ -97,6 +130,22 @@ class Artifact:
         return self._name
 
     @property
+    def qualified_name(self) -> str:
+        """``entity/project/name`` once committed, else the bare name."""
+        v = self._version
+        return self._name if v is None else f"{v.entity}/{v.project}/{v.name}"
+
+    @property
+    def project(self) -> str | None:
+        """The project the version is in; ``None`` before it is committed."""
+        return None if self._version is None else self._version.project
+
+    @property
+    def entity(self) -> str | None:
+        """The entity of the version's project; ``None`` before it is committed."""
+        return None if self._version is None else self._version.entity
+
+    @property
     def type(self) -> str:
         """The artifact type, e.g. ``"model"`` or ``"dataset"``."""
         return self._type
@@ -108,12 +157,12 @@ class Artifact:
 
     @property
     def description(self) -> str | None:
-        """Free text describing the artifact."""
+        """Free text describing the artifact (editable after commit; then ``save()``)."""
         return self._description
 
     @description.setter
     def description(self, value: str | None) -> None:
-        self._check_draft("change the description of")
+        self._check_editable("change the description of")
         if value is not None and not isinstance(value, str):
             raise InvalidInputError(
                 f"Invalid description {value!r}: must be a str or None, not {type(value).__name__}"
@@ -122,29 +171,28 @@ class Artifact:
 
     @property
     def metadata(self) -> dict[str, Any]:
-        """User metadata: a JSON object (checked when set and again when logged)."""
+        """User metadata: a JSON object (checked when set and again when stored)."""
         return self._metadata
 
     @metadata.setter
     def metadata(self, value: dict[str, Any]) -> None:
-        self._check_draft("change the metadata of")
+        self._check_editable("change the metadata of")
         self._metadata = require_json_object(value, f"artifact {self._name!r} metadata")
 
     @property
     def aliases(self) -> list[str]:
-        """Aliases for the new version; after commit, those it has (with ``latest``)."""
-        if self._result is not None and isinstance(self._result.get("aliases"), list):
-            return list(self._result["aliases"])
+        """Aliases: for a draft, those the new version gets; once committed, those it has
+        (with ``latest`` if it is the newest). Edit the list in place, then ``save()``."""
         return self._aliases
 
     @aliases.setter
     def aliases(self, value: list[str]) -> None:
-        self._check_draft("change the aliases of")
+        self._check_editable("change the aliases of")
         self._aliases = [validate_alias(a) for a in str_list(value, "aliases")]
 
     @property
     def tags(self) -> list[str]:
-        """Tags for the new version."""
+        """Tags for the new version; once committed, those it has."""
         return self._tags
 
     @tags.setter
@@ -154,12 +202,13 @@ class Artifact:
 
     @property
     def ttl(self) -> timedelta | None:
-        """How long the version is kept; ``None`` keeps it until deleted."""
+        """How long the version is kept after it was created; ``None`` keeps it until
+        deleted. The daemon deletes expired versions (with their aliases)."""
         return self._ttl
 
     @ttl.setter
     def ttl(self, value: timedelta | None) -> None:
-        self._check_draft("change the ttl of")
+        self._check_editable("change the ttl of")
         if value is not None and (not isinstance(value, timedelta) or value <= timedelta(0)):
             raise InvalidInputError(
                 f"Invalid ttl {value!r}: must be a positive datetime.timedelta, or None"
@@ -167,64 +216,101 @@ class Artifact:
         self._ttl = value
 
     @property
-    def state(self) -> str:
-        """``"PENDING"`` until the version is committed, then ``"COMMITTED"`` (as W&B)."""
-        committed = self._result is not None and self._result.get("status") == "committed"
-        return "COMMITTED" if committed else "PENDING"
+    def state(self) -> Literal["PENDING", "COMMITTED", "DELETED"]:
+        """``"PENDING"`` until the version is committed, then ``"COMMITTED"`` (as W&B);
+        ``"DELETED"`` after :meth:`delete`."""
+        if self._version is None:
+            return "PENDING"
+        return "DELETED" if self._version.state == "DELETED" else "COMMITTED"
 
     @property
     def version(self) -> str | None:
         """The committed version, ``"v0"``, ``"v1"``...; ``None`` before ``wait()``."""
-        return self._committed_field("version")
+        return None if self._version is None else self._version.version
 
     @property
     def id(self) -> str | None:
         """The committed version's registry id; ``None`` before ``wait()``."""
-        return self._committed_field("version_id")
+        return None if self._version is None else self._version.id
 
     @property
     def digest(self) -> str | None:
         """The artifact digest: the committed version's; before that, the digest of the
         entries if all of them are hashed already (snapshots only), else ``None``."""
+        if self._version is not None:
+            return self._version.digest
         if self._client is not None or not self._contents.fully_hashed():
-            return self._committed_field("digest")
+            return None
         return self.manifest.digest()
+
+    @property
+    def size(self) -> int | None:
+        """Total bytes of the committed version's entries; ``None`` before commit."""
+        return None if self._version is None else self._version.size
+
+    @property
+    def file_count(self) -> int | None:
+        """How many entries the committed version has; ``None`` before commit."""
+        return None if self._version is None else self._version.file_count
+
+    @property
+    def created_at(self) -> datetime | None:
+        """When the version was committed (UTC); ``None`` before."""
+        v = self._version
+        return None if v is None else datetime.fromtimestamp(v.created_at, UTC)
 
     def is_draft(self) -> bool:
         """Whether the artifact has not been logged yet."""
-        return self._client is None
-
-    def _committed_field(self, key: str) -> str | None:
-        if self.state != "COMMITTED":
-            return None
-        assert self._result is not None
-        value = self._result.get(key)
-        return value if isinstance(value, str) else None
+        return self._client is None and self._version is None
 
     def _check_draft(self, action: str) -> None:
-        if self._client is not None:
+        if not self.is_draft():
             raise ArtifactFinalizedError(
                 f"cannot {action} artifact {self._name!r}: it was already logged, so its "
-                "content and attributes are fixed. Create a new Artifact for a new version"
+                "content is fixed. Create a new Artifact for a new version"
             )
+
+    def _check_editable(self, action: str) -> None:
+        """Drafts and committed versions may change their attributes; pending ones not."""
+        if self._client is not None and self._version is None:
+            raise ArtifactFinalizedError(
+                f"cannot {action} artifact {self._name!r} while it is being committed: "
+                "call artifact.wait() first, then edit it and call artifact.save()"
+            )
+
+    def _require_committed(self, action: str) -> tuple[Version, Config]:
+        if self._version is None or self._settings is None:
+            hint = (
+                "log it with run.log_artifact() and call wait()"
+                if self.is_draft()
+                else "call artifact.wait() first"
+            )
+            raise ArtisyncError(f"cannot {action} artifact {self._name!r}: not committed; {hint}")
+        if self._version.state == "DELETED":
+            raise ArtisyncError(
+                f"cannot {action} {self._version.qualified_name}: the version was deleted"
+            )
+        return self._version, self._settings
 
     # -- content ---------------------------------------------------------------------
 
     @property
     def manifest(self) -> ArtifactManifest:
-        """The entries: those added so far, or after ``wait()`` the committed manifest.
+        """The entries: those added so far, or once committed the committed manifest.
 
         Before commit, files of an ``immutable`` directory are listed on each access
         and have no digest yet; a reference shows as one entry under its name.
+        Committed entries can ``download()`` themselves.
         """
-        if self.state != "COMMITTED":
+        if self._version is None:
             return ArtifactManifest(self._contents.view())
         if self._committed is None:
-            assert self._client is not None and self._result is not None
-            manifest = read_committed_manifest(
-                self._client.config.store, str(self._result.get("manifest_key"))
+            version, settings = self._version, self._settings
+            assert settings is not None
+            manifest = read_committed_manifest(settings.store, version.manifest_key)
+            self._committed = ArtifactManifest(
+                {p: committed.CommittedEntry(e, self) for p, e in manifest.entries.items()}
             )
-            self._committed = ArtifactManifest(manifest.entries)
         return self._committed
 
     def get_entry(self, name: str) -> AnyEntry:
@@ -234,8 +320,8 @@ class Artifact:
             EntryNotFoundError: (a ``KeyError``) no entry has that path.
         """
         path = normalize_entry_path(os.fspath(name))
-        if self.state == "COMMITTED":
-            entry = self.manifest.entries.get(path)
+        if self._version is not None:
+            entry: AnyEntry | None = self.manifest.entries.get(path)
         else:
             entry = self._contents.get(path)
         if entry is None:
@@ -326,6 +412,8 @@ class Artifact:
         tags: list[str],
         spool_root: Path,
         client: DaemonClient,
+        action: Action = "log",
+        distributed_id: str | None = None,
     ) -> Submission:
         """The submission for this artifact, to be handed over through ``client``.
 
@@ -333,7 +421,7 @@ class Artifact:
         :meth:`_not_handed_over` makes it a draft again.
         """
         with _LOG_LOCK:
-            if self._client is not None:
+            if not self.is_draft():
                 raise ArtifactFinalizedError(
                     f"artifact {self._name!r} was already logged (submission {self._id}); "
                     "an artifact can be logged once. Create a new Artifact for a new version"
@@ -366,6 +454,8 @@ class Artifact:
             run=run,
             artifact=info,
             entries=self._contents.entries(),
+            action=action,
+            distributed_id=distributed_id,
         )
 
     def _not_handed_over(self) -> None:
@@ -383,11 +473,15 @@ class Artifact:
         Then :attr:`version`, :attr:`digest`, :attr:`id`, :attr:`aliases` and
         :attr:`manifest` describe the committed version, and :attr:`state` is
         ``"COMMITTED"``. Content identical to an existing version gives that version.
+        A part given to ``upsert_artifact`` has no version of its own: ``wait()``
+        returns once the daemon has it, and the artifact stays ``"PENDING"``.
 
         Raises:
             RejectedError: the daemon rejected the version; the message says why.
             TimeoutError: not committed within ``timeout`` seconds (it may be later).
         """
+        if self._version is not None:
+            return self
         if self._client is None:
             raise ArtisyncError(
                 f"artifact {self._name!r} has not been logged: call "
@@ -398,4 +492,114 @@ class Artifact:
         if self._result.get("status") == "rejected":
             reason = self._result.get("reason") or "the daemon gave no reason"
             raise RejectedError(str(reason), submission_id=self._id)
+        version_id = self._result.get("version_id")
+        if isinstance(version_id, str):
+            settings = self._client.config
+            self._adopt(registry_for(settings).get_version_by_id(version_id), settings)
         return self
+
+    # -- committed versions: edits, lineage, downloads --------------------------------
+
+    def save(self) -> None:
+        """Store edits of a committed version's aliases, description, metadata and TTL.
+
+        ``latest`` stays where the registry puts it (on the newest version) whatever
+        the list says. On a draft, ``save()`` logs the artifact in the current run,
+        as W&B does.
+        """
+        if self.is_draft():
+            from artisync.sdk.run import log_artifact
+
+            log_artifact(self)
+            return
+        version, settings = self._require_committed("save")
+        require_json(self._metadata, f"artifact {self._name!r} metadata")
+        registry = registry_for(settings)
+        registry.update_version(
+            version.id,
+            description=self._description,
+            metadata=self._metadata,
+            ttl_seconds=None if self._ttl is None else self._ttl.total_seconds(),
+        )
+        wanted = user_aliases(self._aliases, artifact=self._name)
+        self._adopt(registry.set_aliases(version.id, wanted), settings)
+
+    def delete(self, delete_aliases: bool = False) -> None:
+        """Delete this version. One that still has aliases (other than ``latest``) is
+        refused unless ``delete_aliases=True``. Its number is never reused; its blobs
+        go at the next garbage collection if no other version shares them."""
+        version, settings = self._require_committed("delete")
+        self._version = registry_for(settings).delete_version(
+            version.id, delete_aliases=delete_aliases
+        )
+
+    def logged_by(self) -> PublicRun | None:
+        """The run that logged this version (``None`` if logged outside a run)."""
+        from artisync.sdk.public_run import PublicRun
+
+        version, settings = self._require_committed("find the run that logged")
+        run = registry_for(settings).produced_by(version.id)
+        return None if run is None else PublicRun(run, settings)
+
+    def used_by(self) -> list[PublicRun]:
+        """The runs that used this version, in the order they first used it."""
+        from artisync.sdk.public_run import PublicRun
+
+        version, settings = self._require_committed("find the runs that used")
+        return [PublicRun(r, settings) for r in registry_for(settings).used_by(version.id)]
+
+    def download(
+        self, root: str | os.PathLike[str] | None = None, path_prefix: str | None = None
+    ) -> str:
+        """Download the version's files into ``root`` (default ``./artifacts/<name>:<vN>``)
+        and return it. Every byte is checked against its digest; files already there
+        and unchanged since an earlier download are kept as they are."""
+        version, settings = self._require_committed("download")
+        target = committed.download_root(version, root)
+        entries = self.manifest.entries
+        committed.download(settings, entries, target, path_prefix)
+        return str(target)
+
+    def verify(self, root: str | os.PathLike[str] | None = None) -> None:
+        """Check that ``root`` holds exactly this version's files, re-hashing each.
+
+        Raises:
+            VerificationError: listing every missing, changed and unexpected file.
+        """
+        version, _ = self._require_committed("verify")
+        committed.verify(self.manifest.entries, committed.download_root(version, root))
+
+    def add(self, obj: Table | PartitionedTable, name: str) -> PendingEntry:
+        """Add a ``Table`` or ``PartitionedTable`` as the JSON entry ``name`` (W&B's
+        ``<name>.table.json`` / ``<name>.partitioned-table.json``)."""
+        from artisync import data_types
+
+        self._check_draft("add objects to")
+        path = data_types.entry_path(obj, name)
+        with self.new_file(path, mode="xb") as f:
+            f.write(data_types.to_json_bytes(obj))
+        return self._contents.get(normalize_entry_path(path))  # type: ignore[return-value]
+
+    def get(self, name: str) -> Table | PartitionedTable | None:
+        """The ``Table`` or ``PartitionedTable`` stored as ``name`` (with or without its
+        suffix); ``None`` if there is none, as in W&B."""
+        from artisync import data_types
+
+        version, settings = self._require_committed("read tables from")
+        entries = self.manifest.entries
+        for suffix in ("", data_types.TABLE_SUFFIX, data_types.PARTITIONED_TABLE_SUFFIX):
+            path = normalize_entry_path(name + suffix) if name else name
+            entry = entries.get(path)
+            if entry is None or not path.endswith(
+                (data_types.TABLE_SUFFIX, data_types.PARTITIONED_TABLE_SUFFIX)
+            ):
+                continue
+            return data_types.from_json_bytes(
+                committed.read_entry(settings, entries, path),
+                name=path,
+                read_entry=lambda p: committed.read_entry(settings, entries, p),
+                list_entries=lambda prefix: sorted(
+                    p for p in entries if p.startswith(prefix.rstrip("/") + "/")
+                ),
+            )
+        return None

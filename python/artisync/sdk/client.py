@@ -28,7 +28,7 @@ from typing import Any, Final, Literal
 from urllib.parse import quote
 
 from artisync.config import Config
-from artisync.errors import SubmissionError
+from artisync.errors import ArtisyncError, SubmissionError
 from artisync.spool import Spool, Submission
 
 __all__ = ["TERMINAL", "DaemonClient", "HandOver", "UnixHTTPConnection"]
@@ -42,6 +42,8 @@ SUBMIT_TIMEOUT: Final = 2.0
 # One long poll asks for at most this long, so a wait() with no timeout still re-checks
 # the spool now and then, and notices a daemon that stopped answering.
 LONG_POLL_MAX: Final = 30.0
+# A collection reads every live manifest; on a big store that takes minutes.
+GC_TIMEOUT: Final = 3600.0
 # Extra time the socket gets over the long poll it asked for, before we call it hung.
 LONG_POLL_SLACK: Final = 5.0
 # Backoff while the daemon is down (or does not know the submission yet).
@@ -144,6 +146,17 @@ class DaemonClient:
         except _UNREACHABLE:
             return None
         return answer if status == 200 and "status" in answer else None
+
+    def collect_garbage(self, *, dry_run: bool, grace_seconds: float) -> dict[str, Any] | None:
+        """Ask the daemon to collect garbage (``POST /v1/gc``) and return its report;
+        ``None`` when no daemon runs (the caller collects itself)."""
+        if self.queue_status() is None:
+            return None
+        body = {"dry_run": dry_run, "grace_seconds": grace_seconds}
+        status, answer = self._request("POST", "/v1/gc", body, GC_TIMEOUT)
+        if status != 200:
+            raise ArtisyncError(f"the daemon could not collect garbage: {answer.get('error')}")
+        return answer
 
     # -- handing over ----------------------------------------------------------------
 

@@ -13,6 +13,7 @@ uploads (the ``mutable`` snapshots were taken when the files were added).
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import posixpath
 import secrets
@@ -29,6 +30,7 @@ from artisync.errors import ArtisyncError, InvalidInputError
 from artisync.names import validate_alias, validate_project, validate_tag
 from artisync.sdk.artifact import Artifact
 from artisync.sdk.client import DaemonClient
+from artisync.sdk.registry_access import registry_for
 from artisync.sdk.validation import (
     check_run_id,
     optional_str,
@@ -37,17 +39,30 @@ from artisync.sdk.validation import (
     str_list,
 )
 from artisync.spool import RunInfo
+from artisync.spool.submission import Action
 
-__all__ = ["Run", "active_config", "current_run", "finish", "init", "log_artifact"]
+__all__ = [
+    "ResumeError",
+    "Run",
+    "active_config",
+    "current_run",
+    "finish",
+    "init",
+    "log_artifact",
+    "use_artifact",
+]
 
 RUN_ID_LENGTH: Final = 8
 _RUN_ID_ALPHABET: Final = string.ascii_lowercase + string.digits
 # W&B's accepted `resume` values.
 _RESUME_VALUES: Final = (None, True, False, "allow", "must", "never", "auto")
 DEFAULT_TYPE: Final = "unspecified"
+DEFAULT_PROJECT: Final = "uncategorized"  # W&B's project when none is given
+PROJECT_ENV: Final = "ARTISYNC_PROJECT"
 
 _lock = threading.Lock()
 _current: Run | None = None
+_exit_hook_installed = threading.Event()
 
 
 def current_run() -> Run | None:
@@ -74,7 +89,7 @@ def _run_config(config: object) -> dict[str, Any]:
 
 
 def init(
-    project: str,
+    project: str | None = None,
     entity: str | None = None,
     job_type: str | None = None,
     group: str | None = None,
@@ -87,14 +102,23 @@ def init(
 ) -> Run:
     """Start a run and make it the current one; usable as a context manager.
 
-    ``id`` defaults to 8 random lowercase letters and digits, as in W&B; ``name``
-    defaults to the id. ``home`` is the artisync home (default ``ARTISYNC_HOME``):
-    where the spool and the daemon's socket are. ``resume`` is recorded for now.
+    ``project`` defaults to ``ARTISYNC_PROJECT``, else ``"uncategorized"`` (W&B's
+    default). ``id`` defaults to 8 random lowercase letters and digits, as in W&B;
+    ``name`` defaults to the id. ``home`` is the artisync home (default
+    ``ARTISYNC_HOME``): where the spool, the daemon's socket and the registry are.
+
+    ``resume``: with ``"allow"`` (or ``True``, ``"auto"``, ``None``) an existing run
+    with this ``id`` is continued, keeping the name, group, job type, config and summary
+    it had unless given again; ``"must"`` fails when there is no such run, ``"never"``
+    (or ``False``) when there is one.
+
+    Raises:
+        ResumeError: ``resume`` says the run must (not) exist, and it does not (does).
     """
     global _current
     settings = Config.load(None if home is None else Path(home))
     run = Run(
-        project,
+        project or os.environ.get(PROJECT_ENV) or DEFAULT_PROJECT,
         entity=entity,
         job_type=job_type,
         group=group,
@@ -104,11 +128,19 @@ def init(
         config=config,
         settings=settings,
     )
+    run._start()
     with _lock:
         previous, _current = _current, run
     if previous is not None:
         previous.finish()
+    if not _exit_hook_installed.is_set():
+        _exit_hook_installed.set()
+        atexit.register(finish)
     return run
+
+
+class ResumeError(ArtisyncError):
+    """``init(resume=...)`` asked for a run that does not exist, or must not exist."""
 
 
 class Run:
@@ -138,12 +170,48 @@ class Run:
                 f"Invalid resume {resume!r}: use one of {', '.join(map(repr, _RESUME_VALUES))}"
             )
         self.resume = resume
+        self.resumed = False
         self.config: dict[str, Any] = _run_config(config)
+        self.summary: dict[str, Any] = {}
         self.settings = settings
         self.exit_code: int | None = None
         self._client = DaemonClient(settings)
         self._finished = False
         self._logged: list[Artifact] = []
+        self._given = {"name": name, "job_type": job_type, "group": group}
+
+    def _start(self) -> None:
+        """Record the run in the registry, resuming it if it exists and ``resume`` lets."""
+        registry = registry_for(self.settings)
+        existing = registry.find_run(self.project, self.id, entity=self.entity)
+        where = f"run {self.id!r} in project {self.project!r}"
+        if existing is None and self.resume == "must":
+            raise ResumeError(
+                f"resume='must' but there is no {where}: check the id, or use resume='allow' "
+                "to start it"
+            )
+        if existing is not None and self.resume in ("never", False):
+            raise ResumeError(
+                f"resume={self.resume!r} but {where} exists already: pick another id, or "
+                "use resume='allow' to continue it"
+            )
+        if existing is not None:
+            self.resumed = True
+            self.name = self._given["name"] or existing.name or self.id
+            self.job_type = self._given["job_type"] or existing.job_type
+            self.group = self._given["group"] or existing.group
+            self.config = {**existing.config, **self.config}
+            self.summary = dict(existing.summary)
+        registry.ensure_run(
+            self.project,
+            self.entity,
+            self.id,
+            name=self.name,
+            job_type=self.job_type,
+            group=self.group,
+            config=self.config,
+        )
+        registry.set_run_state(self.project, self.id, "running", entity=self.entity)
 
     def __repr__(self) -> str:
         state = "finished" if self._finished else "running"
@@ -165,8 +233,20 @@ class Run:
         """Whether :meth:`finish` was called."""
         return self._finished
 
+    @property
+    def path(self) -> str:
+        """``project/run_id``: what ``Api().run()`` takes."""
+        return f"{self.project}/{self.id}"
+
+    def log(self, data: Mapping[str, Any]) -> None:
+        """Record metrics; as in W&B, the summary keeps each key's last value."""
+        if not isinstance(data, Mapping):
+            raise InvalidInputError(f"run.log takes a dict, not {type(data).__name__}")
+        self.summary.update(data)
+
     def finish(self, exit_code: int | None = None) -> None:
-        """End the run. Logged artifacts are the daemon's already: nothing is waited for."""
+        """End the run: store its summary and state (``finished``, or ``crashed`` for a
+        non-zero exit code). Logged artifacts are the daemon's already: nothing waits."""
         global _current
         if self._finished:
             return
@@ -175,10 +255,81 @@ class Run:
         with _lock:
             if _current is self:
                 _current = None
+        require_json(self.summary, "run summary")
+        registry = registry_for(self.settings)
+        registry.set_run_summary(self.project, self.id, self.summary, entity=self.entity)
+        state = "crashed" if exit_code not in (None, 0) else "finished"
+        registry.set_run_state(self.project, self.id, state, entity=self.entity)
+
+    # -- lineage -----------------------------------------------------------------------
 
     def logged_artifacts(self) -> list[Artifact]:
-        """The artifacts this run logged, in the order it logged them."""
-        return list(self._logged)
+        """The committed versions this run logged (or wrote parts of), oldest first.
+
+        A version appears once the daemon has committed it (``artifact.wait()``)."""
+        registry = registry_for(self.settings)
+        versions = registry.logged_by_run(self.id, project=self.project, entity=self.entity)
+        return [Artifact._from_version(v, self.settings) for v in versions]
+
+    def used_artifacts(self) -> list[Artifact]:
+        """The versions this run used (``use_artifact``), in the order it used them."""
+        registry = registry_for(self.settings)
+        versions = registry.used_by_run(self.id, project=self.project, entity=self.entity)
+        return [Artifact._from_version(v, self.settings) for v in versions]
+
+    def use_artifact(
+        self,
+        artifact_or_name: Artifact | str,
+        type: str | None = None,
+        aliases: list[str] | None = None,
+        use_as: str | None = None,
+    ) -> Artifact:
+        """Record that this run uses a version, and return it (committed).
+
+        ``artifact_or_name`` is ``[[entity/]project/]name[:alias_or_vN]`` (this run's
+        project and ``latest`` by default) or an artifact that was logged (it is waited
+        for). ``type``, when given, must be the artifact's type. ``aliases`` and
+        ``use_as`` are accepted for W&B compatibility and not used.
+        """
+        del aliases, use_as
+        self._check_running("use artifacts")
+        if isinstance(artifact_or_name, Artifact):
+            artifact = artifact_or_name
+            if artifact.is_draft():
+                raise InvalidInputError(
+                    f"artifact {artifact.name!r} was never logged: log it first "
+                    "(run.log_artifact(artifact), then artifact.wait()), or pass its name"
+                )
+            artifact.wait()
+            if type is not None and artifact.type != type:
+                raise InvalidInputError(
+                    f"artifact {artifact.name!r} has type {artifact.type!r}, not {type!r}"
+                )
+        elif isinstance(artifact_or_name, str):
+            from artisync.sdk.api import Api
+
+            api = Api(home=self.settings.home, project=self.project, entity=self.entity)
+            artifact = api.artifact(artifact_or_name, type)
+        else:
+            raise InvalidInputError(
+                "use_artifact takes an artifact name such as 'dataset:latest' or an "
+                f"Artifact, not {artifact_or_name.__class__.__name__}"
+            )
+        version_id = artifact.id
+        assert version_id is not None  # committed
+        registry_for(self.settings).record_use(
+            self.id, version_id, project=self.project, entity=self.entity
+        )
+        return artifact
+
+    def _check_running(self, action: str) -> None:
+        if self._finished:
+            raise ArtisyncError(
+                f"run {self.id!r} is finished: {action} before run.finish(), or start "
+                "another run with artisync.init()"
+            )
+
+    # -- logging -----------------------------------------------------------------------
 
     def log_artifact(
         self,
@@ -201,17 +352,69 @@ class Run:
             ArtifactFinalizedError: the artifact was logged before.
             InvalidInputError: a bad alias, tag, path or metadata value, named.
         """
-        if self._finished:
-            raise ArtisyncError(
-                f"run {self.id!r} is finished: log artifacts before run.finish(), or start "
-                "another run with artisync.init()"
+        artifact = self._artifact(artifact_or_path, name, type)
+        return self._hand_over(artifact, aliases, tags, "log", None)
+
+    def upsert_artifact(
+        self,
+        artifact_or_path: Artifact | str | os.PathLike[str],
+        name: str | None = None,
+        type: str | None = None,
+        aliases: list[str] | str | None = None,
+        distributed_id: str | None = None,
+    ) -> Artifact:
+        """Add a part to the version that several runs build together (W&B's parallel
+        writers); the version is committed by :meth:`finish_artifact`.
+
+        ``distributed_id`` names the version being built; it defaults to the run's
+        ``group``. Parts are merged at finish: the same path with different content
+        from two parts rejects the version, naming the path.
+        """
+        artifact = self._artifact(artifact_or_path, name, type)
+        part_of = self._distributed_id(distributed_id, artifact, "upsert_artifact")
+        return self._hand_over(artifact, aliases, None, "upsert", part_of)
+
+    def finish_artifact(
+        self,
+        artifact_or_path: Artifact | str | os.PathLike[str],
+        name: str | None = None,
+        type: str | None = None,
+        aliases: list[str] | str | None = None,
+        distributed_id: str | None = None,
+    ) -> Artifact:
+        """Commit the version the parts of ``distributed_id`` (default: the run's
+        ``group``) make, with this artifact's own entries added, once every part logged
+        before this call is in. An upsert after this starts the next version."""
+        artifact = self._artifact(artifact_or_path, name, type)
+        part_of = self._distributed_id(distributed_id, artifact, "finish_artifact")
+        return self._hand_over(artifact, aliases, None, "finish", part_of)
+
+    def _distributed_id(self, given: str | None, artifact: Artifact, call: str) -> str:
+        chosen = given if given is not None else self.group
+        if chosen is None:
+            raise InvalidInputError(
+                f"{call} of artifact {artifact.name!r} needs a distributed_id, or a run group "
+                "(artisync.init(group=...)) to use as one: every writer of the version must "
+                "pass the same value"
             )
+        if not isinstance(chosen, str) or not chosen or "\n" in chosen:
+            raise InvalidInputError(f"Invalid distributed_id {chosen!r}: must be a non-empty str")
+        return chosen
+
+    def _hand_over(
+        self,
+        artifact: Artifact,
+        aliases: list[str] | str | None,
+        tags: list[str] | str | None,
+        action: Action,
+        distributed_id: str | None,
+    ) -> Artifact:
+        self._check_running("log artifacts")
         alias_list = ["latest"] if aliases is None else str_list(aliases, "aliases", single=True)
         alias_list = [validate_alias(a) for a in alias_list]
         tag_list = (
             [] if tags is None else [validate_tag(t) for t in str_list(tags, "tags", single=True)]
         )
-        artifact = self._artifact(artifact_or_path, name, type)
         require_json(self.config, "run config")
         submission = artifact._submission(
             project=self.project,
@@ -221,6 +424,8 @@ class Run:
             tags=tag_list,
             spool_root=self.settings.spool,
             client=self._client,
+            action=action,
+            distributed_id=distributed_id,
         )
         try:
             self._client.hand_over(submission)
@@ -289,6 +494,11 @@ def log_artifact(
     """:meth:`Run.log_artifact` on the current run (the last :func:`init`)."""
     run = _require_run("artisync.log_artifact()")
     return run.log_artifact(artifact_or_path, name=name, type=type, aliases=aliases, tags=tags)
+
+
+def use_artifact(artifact_or_name: Artifact | str, type: str | None = None) -> Artifact:
+    """:meth:`Run.use_artifact` on the current run."""
+    return _require_run("artisync.use_artifact()").use_artifact(artifact_or_name, type)
 
 
 def finish(exit_code: int | None = None) -> None:

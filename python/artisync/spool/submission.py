@@ -222,6 +222,16 @@ class Submission:
     def _validate(self) -> None:
         if self.action not in _ACTIONS:
             raise SubmissionError(f"unknown action {self.action!r}: expected one of {_ACTIONS}")
+        distributed = self.action != "log"
+        if distributed != (self.distributed_id is not None):
+            raise SubmissionError(
+                f"action {self.action!r} "
+                + ("needs a distributed_id" if distributed else "takes no distributed_id")
+            )
+        if self.distributed_id is not None and (
+            not isinstance(self.distributed_id, str) or not self.distributed_id
+        ):
+            raise SubmissionError(f"invalid distributed_id {self.distributed_id!r}")
         try:
             validate_project(self.project)
             validate_artifact_name(self.artifact.name)

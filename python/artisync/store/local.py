@@ -34,6 +34,7 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from artisync.store import local_listing
 from artisync.store.base import (
     BlobItem,
     ObjectNotFoundError,
@@ -154,6 +155,20 @@ class LocalStore(Store):
     async def cleanup_tmp(self) -> int:
         """Remove the files interrupted writes left in ``tmp/``; returns how many."""
         return await asyncio.to_thread(self._cleanup_tmp)
+
+    async def list_blobs(self) -> list[tuple[str, int, float]]:
+        return await asyncio.to_thread(local_listing.list_blobs, self._root)
+
+    async def delete_blobs(self, md5_hexes: Sequence[str]) -> None:
+        keys = local_listing.blob_keys(md5_hexes)
+        await asyncio.to_thread(local_listing.delete_files, self._root, keys)
+
+    async def list_manifests(self) -> list[tuple[str, float]]:
+        return await asyncio.to_thread(local_listing.list_manifests, self._root)
+
+    async def delete_manifests(self, keys: Sequence[str]) -> None:
+        checked = local_listing.manifest_keys(keys)
+        await asyncio.to_thread(local_listing.delete_files, self._root, checked)
 
     # -- blocking work, run in worker threads -----------------------------------------
 

@@ -1,4 +1,8 @@
-"""The ``artisync`` command: run the daemon, log a file or directory, show the queue."""
+"""The ``artisync`` command: run the daemon, log, and look at what the registry holds.
+
+The write side (``daemon``, ``log``, ``status``) is here; the read side (``ls``, ``get``,
+``lineage``, ``gc``) is in :mod:`artisync.cli.read`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from artisync.cli import read
 from artisync.config import Config
 from artisync.errors import ArtisyncError
 
@@ -100,6 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--socket", type=Path)
     status.add_argument("--json", action="store_true", help="machine-readable output")
     status.set_defaults(run=_status)
+
+    read.add_commands(commands)
     return parser
 
 
@@ -113,7 +120,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,44 @@
+"""The home's lock: one daemon (or one offline ``artisync gc``) per ``ARTISYNC_HOME``."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from artisync.errors import ArtisyncError
+
+__all__ = ["DaemonAlreadyRunningError", "lock_home", "locked_home"]
+
+
+class DaemonAlreadyRunningError(ArtisyncError):
+    """Another daemon holds the home's lock."""
+
+
+def lock_home(home: Path) -> int:
+    """Take ``home/daemon.lock`` (writing our pid in it); returns the fd to close."""
+    home.mkdir(parents=True, exist_ok=True)
+    fd = os.open(home / "daemon.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise DaemonAlreadyRunningError(
+            f"another artisync daemon (pid {holder}) is running on {home}; "
+            "stop it first, or give this one another --home"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+@contextmanager
+def locked_home(home: Path) -> Iterator[None]:
+    fd = lock_home(home)
+    try:
+        yield
+    finally:
+        os.close(fd)

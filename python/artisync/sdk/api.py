@@ -1,0 +1,227 @@
+"""``artisync.Api``: find versions, collections and runs after the fact, as W&B's
+public API does (``wandb.Api().artifact("project/name:alias")``, ``api.runs(...)``).
+
+Names are ``[entity/]project/name[:alias_or_vN]`` (``latest`` when no alias is
+given) and ``[entity/]project/run_id``; the project may be left out when
+``Api(project=...)``, ``ARTISYNC_PROJECT`` or the current run says which it is.
+Every lookup is one indexed registry query, however many versions there are.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from artisync.config import Config
+from artisync.errors import InvalidInputError, NotFoundError
+from artisync.names import parse_artifact_path, validate_artifact_type, validate_project
+from artisync.registry.model import LATEST, Collection
+from artisync.sdk.artifact import Artifact
+from artisync.sdk.public_run import PublicRun
+from artisync.sdk.registry_access import registry_for
+from artisync.sdk.run_filters import order_runs, run_matches
+from artisync.sdk.validation import check_run_id
+
+__all__ = ["Api", "ArtifactCollection"]
+
+PROJECT_ENV = "ARTISYNC_PROJECT"
+
+
+class ArtifactCollection:
+    """An artifact name in a project with its type: the versions ``v0, v1, ...``."""
+
+    def __init__(self, record: Collection, settings: Config) -> None:
+        self._record = record
+        self._settings = settings
+
+    def __repr__(self) -> str:
+        return f"<ArtifactCollection {self.entity}/{self.project}/{self.name} ({self.type})>"
+
+    @property
+    def name(self) -> str:
+        return self._record.name
+
+    @property
+    def type(self) -> str:
+        return self._record.type
+
+    @property
+    def project(self) -> str:
+        return self._record.project
+
+    @property
+    def entity(self) -> str:
+        return self._record.entity
+
+    @property
+    def version_count(self) -> int:
+        return self._record.version_count
+
+    def versions(self) -> list[Artifact]:
+        """Every committed version, oldest first."""
+        registry = registry_for(self._settings)
+        versions = registry.list_versions(self.project, self.name, entity=self.entity)
+        return [Artifact._from_version(v, self._settings) for v in versions]
+
+    artifacts = versions  # W&B's name for the same list
+
+
+class Api:
+    """Read access to the registry of an artisync home (default ``ARTISYNC_HOME``)."""
+
+    def __init__(
+        self,
+        *,
+        home: str | os.PathLike[str] | None = None,
+        project: str | None = None,
+        entity: str | None = None,
+    ) -> None:
+        from artisync.sdk.run import current_run
+
+        run = current_run()
+        if home is None and run is not None:
+            self.settings = run.settings
+        else:
+            self.settings = Config.load(None if home is None else Path(home))
+        self.project = project or os.environ.get(PROJECT_ENV) or (run and run.project) or None
+        self.entity = entity or (run.entity if run is not None else None)
+
+    def __repr__(self) -> str:
+        return f"<Api {self.settings.home}>"
+
+    @property
+    def _registry(self) -> Any:
+        return registry_for(self.settings)
+
+    # -- artifacts ---------------------------------------------------------------------
+
+    def artifact(self, name: str, type: str | None = None) -> Artifact:
+        """The version ``[entity/]project/name[:alias_or_vN]`` (``latest`` by default).
+
+        Raises:
+            NotFoundError: naming the versions and aliases (or artifacts) that exist.
+            InvalidInputError: a malformed name, or ``type`` is not the artifact's type.
+        """
+        entity, project, collection, ref = self._artifact_path(name)
+        version = self._registry.get_version(project, collection, ref or LATEST, entity=entity)
+        if type is not None and version.type != validate_artifact_type(type):
+            raise InvalidInputError(
+                f"artifact {version.qualified_name} has type {version.type!r}, not {type!r}"
+            )
+        return Artifact._from_version(version, self.settings)
+
+    def artifact_exists(self, name: str, type: str | None = None) -> bool:
+        """Whether :meth:`artifact` would find ``name``."""
+        try:
+            self.artifact(name, type)
+        except NotFoundError:
+            return False
+        return True
+
+    def artifacts(self, type_name: str, name: str, per_page: int = 50) -> list[Artifact]:
+        """Every committed version of ``[entity/]project/name`` of type ``type_name``."""
+        del per_page  # W&B pages from its server; the registry is local
+        entity, project, collection, ref = self._artifact_path(name)
+        if ref is not None:
+            raise InvalidInputError(
+                f"artifacts() takes a collection name without ':{ref}'; use artifact() for one "
+                "version"
+            )
+        versions = self._registry.list_versions(project, collection, entity=entity)
+        wanted = validate_artifact_type(type_name)
+        if versions and versions[0].type != wanted:
+            raise InvalidInputError(
+                f"artifact {project}/{collection} has type {versions[0].type!r}, not {wanted!r}"
+            )
+        return [Artifact._from_version(v, self.settings) for v in versions]
+
+    def artifact_collections(
+        self, project_name: str | None = None, type_name: str | None = None
+    ) -> list[ArtifactCollection]:
+        """The artifact names of a project (optionally of one type), by name."""
+        entity, project = self._project_path(project_name)
+        collections = self._registry.list_collections(project, type=type_name, entity=entity)
+        return [ArtifactCollection(c, self.settings) for c in collections]
+
+    def artifact_collection(self, type_name: str, name: str) -> ArtifactCollection:
+        """One artifact name of a project: ``[entity/]project/name``."""
+        entity, project, collection, _ = self._artifact_path(name)
+        for c in self._registry.list_collections(project, type=type_name, entity=entity):
+            if c.name == collection:
+                return ArtifactCollection(c, self.settings)
+        raise NotFoundError(
+            f"no artifact {collection!r} of type {type_name!r} in project {project!r}"
+        )
+
+    # -- runs --------------------------------------------------------------------------
+
+    def run(self, path: str) -> PublicRun:
+        """The run ``[entity/]project/run_id``.
+
+        Raises:
+            NotFoundError: the project has no run with that id.
+        """
+        if not isinstance(path, str):
+            raise InvalidInputError(f"Invalid run path {path!r}: expected a str")
+        parts = path.split("/")
+        if len(parts) > 3 or "" in parts:
+            raise InvalidInputError(
+                f"Invalid run path {path!r}: expected [entity/]project/run_id, e.g. "
+                "'my-project/ab12cd34'"
+            )
+        run_id = check_run_id(parts[-1])
+        entity, project = self._project_path("/".join(parts[:-1]) or None)
+        return PublicRun(self._registry.get_run(project, run_id, entity=entity), self.settings)
+
+    def runs(
+        self,
+        path: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        order: str = "+created_at",
+        per_page: int = 50,
+    ) -> list[PublicRun]:
+        """The runs of ``[entity/]project`` matching ``filters``, sorted by ``order``.
+
+        ``filters`` take W&B's MongoDB-style form on ``config.<key>``,
+        ``summary_metrics.<key>``, ``group``, ``job_type``, ``state``, ``name``,
+        ``id`` (operators ``$eq $ne $gt $gte $lt $lte $in $nin $exists $regex`` and
+        ``$and``/``$or``); ``order`` is a field with ``+`` or ``-``, such as
+        ``"-summary_metrics.val_acc"``.
+        """
+        del per_page
+        entity, project = self._project_path(path)
+        runs = self._registry.list_runs(project, entity=entity)
+        chosen = [r for r in runs if filters is None or run_matches(r, filters)]
+        return [PublicRun(r, self.settings) for r in order_runs(chosen, order)]
+
+    # -- names -------------------------------------------------------------------------
+
+    def _default_project(self, what: str) -> str:
+        if self.project is None:
+            raise InvalidInputError(
+                f"{what} names no project: write it as 'project/...' or pass "
+                f"Api(project=...) or set {PROJECT_ENV}"
+            )
+        return self.project
+
+    def _artifact_path(self, name: str) -> tuple[str | None, str, str, str | None]:
+        entity, project, collection, ref = parse_artifact_path(name)
+        return (
+            entity or self.entity,
+            project or self._default_project(f"artifact {name!r}"),
+            collection,
+            ref,
+        )
+
+    def _project_path(self, path: str | None) -> tuple[str | None, str]:
+        if path is None:
+            return self.entity, self._default_project("the call")
+        parts = path.split("/")
+        if len(parts) > 2 or "" in parts:
+            raise InvalidInputError(
+                f"Invalid project path {path!r}: expected [entity/]project, e.g. 'team/vision'"
+            )
+        entity = parts[0] if len(parts) == 2 else self.entity
+        return entity, validate_project(parts[-1])

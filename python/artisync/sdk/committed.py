@@ -1,0 +1,134 @@
+"""What a committed artifact adds to a draft: entries that download themselves, the
+default download root, and the calls into the download engine (``artisync.download``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from artisync.config import Config
+from artisync.errors import ArtisyncError
+from artisync.manifest import Manifest, ManifestEntry
+from artisync.registry.model import Version
+
+if TYPE_CHECKING:
+    from artisync.sdk.artifact import Artifact
+
+__all__ = ["CommittedEntry", "download", "download_root", "read_entry", "verify"]
+
+ARTIFACTS_DIR = "artifacts"
+"""Where downloads go by default, relative to the working directory (as W&B)."""
+
+
+class CommittedEntry:
+    """An entry of a committed version: a :class:`ManifestEntry` that can download."""
+
+    __slots__ = ("_artifact", "_entry")
+
+    def __init__(self, entry: ManifestEntry, artifact: Artifact) -> None:
+        self._entry = entry
+        self._artifact = artifact
+
+    def __repr__(self) -> str:
+        return repr(self._entry)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, CommittedEntry):
+            return self._entry == other._entry
+        if isinstance(other, ManifestEntry):
+            return self._entry == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._entry)
+
+    @property
+    def path(self) -> str:
+        return self._entry.path
+
+    @property
+    def digest(self) -> str:
+        return self._entry.digest
+
+    @property
+    def size(self) -> int | None:
+        return self._entry.size
+
+    @property
+    def ref(self) -> str | None:
+        return self._entry.ref
+
+    @property
+    def birth_artifact_id(self) -> str | None:
+        return self._entry.birth_artifact_id
+
+    @property
+    def extra(self) -> Mapping[str, Any]:
+        return self._entry.extra
+
+    @property
+    def manifest_entry(self) -> ManifestEntry:
+        """The plain manifest entry."""
+        return self._entry
+
+    def ref_target(self) -> str:
+        """The URI a reference entry points to."""
+        if self._entry.ref is None:
+            raise ArtisyncError(f"entry {self.path!r} is not a reference: it has no ref_target")
+        return self._entry.ref
+
+    def download(self, root: str | os.PathLike[str] | None = None) -> str:
+        """Download this one entry under ``root`` (default: the artifact's download
+        root) and return the file's path."""
+        artifact = self._artifact
+        version, settings = artifact._require_committed("download")
+        target = download_root(version, root)
+        download(settings, {self.path: self}, target, None)
+        return str(target / self.path)
+
+
+def download_root(version: Version, root: str | os.PathLike[str] | None) -> Path:
+    """``root``, or W&B's default ``./artifacts/<name>:<vN>``."""
+    if root is not None:
+        return Path(root)
+    return Path(ARTIFACTS_DIR) / f"{version.name}:{version.version}"
+
+
+def _manifest(entries: Mapping[str, Any]) -> Manifest:
+    plain = {
+        path: e.manifest_entry if isinstance(e, CommittedEntry) else e
+        for path, e in entries.items()
+    }
+    return Manifest(plain)
+
+
+def download(
+    settings: Config, entries: Mapping[str, Any], root: Path, path_prefix: str | None
+) -> None:
+    """Fetch ``entries`` (all of them, or those under ``path_prefix``) into ``root``."""
+    from artisync.download import download_manifest, open_cache
+
+    download_manifest(
+        settings.store,
+        _manifest(entries),
+        root,
+        path_prefix=path_prefix,
+        cache=open_cache(settings),
+    )
+
+
+def verify(entries: Mapping[str, Any], root: Path) -> None:
+    """Re-hash ``root`` against ``entries``; raises listing every difference."""
+    from artisync.download import verify_root
+
+    verify_root(_manifest(entries), root)
+
+
+def read_entry(settings: Config, entries: Mapping[str, Any], path: str) -> bytes:
+    """The content of one entry (small ones: tables), checked against its digest."""
+    from artisync.download import read_entry_bytes
+
+    return read_entry_bytes(settings.store, _manifest(entries).entries[path])

@@ -1,0 +1,104 @@
+"""Schema migrations: a registry written by an older artisync is brought forward, in one
+transaction, the first time a read-write registry opens it."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from artisync.errors import RegistryError
+from artisync.registry import DELETED, SCHEMA_VERSION, SqliteRegistry
+from artisync.registry.sqlite_schema import MIGRATIONS
+
+CREATED = 1_700_000_000.0
+
+
+def make_v1_registry(path: Path) -> None:
+    """A schema-1 registry (issue 3) with a run, a version with a TTL, one without."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("BEGIN")
+        MIGRATIONS[0](conn)
+        conn.execute("PRAGMA user_version = 1")
+        conn.execute("INSERT INTO projects VALUES (1, 'local', 'proj', ?)", (CREATED,))
+        conn.execute(
+            "INSERT INTO runs VALUES (1, 1, 'r1', 'exp', 'train', NULL, '{\"lr\": 1}', ?)",
+            (CREATED,),
+        )
+        conn.execute("INSERT INTO collections VALUES (1, 1, 'model', 'model', ?)", (CREATED,))
+        for idx, ttl in ((0, 60.0), (1, None)):
+            conn.execute(
+                "INSERT INTO versions VALUES (?, 1, ?, ?, ?, 1, 1, NULL, '{}', ?, 1, ?,"
+                " 'COMMITTED')",
+                (f"id{idx}", idx, f"d{idx}", f"m/{idx}", CREATED + idx, ttl),
+            )
+            conn.execute(
+                "INSERT INTO lineage (run_id, version_id, direction, created_at)"
+                " VALUES (1, ?, 'produced', ?)",
+                (f"id{idx}", CREATED),
+            )
+            conn.execute("INSERT INTO submissions VALUES (?, ?, 1, ?)", (f"s{idx}", f"id{idx}", 0))
+        conn.execute("INSERT INTO aliases VALUES (1, 'best', 'id0')")
+        conn.execute("COMMIT")
+
+
+def test_v1_registry_is_migrated_keeping_everything(tmp_path: Path) -> None:
+    path = tmp_path / "registry.db"
+    make_v1_registry(path)
+    with SqliteRegistry(path) as reg:
+        run = reg.get_run("proj", "r1")
+        assert (run.config, run.summary, run.state, run.updated_at) == (
+            {"lr": 1},
+            {},
+            "finished",
+            CREATED,
+        )
+        best = reg.get_version("proj", "model", "best")
+        assert (best.id, best.ttl_seconds, best.expires_at) == ("id0", 60.0, CREATED + 60)
+        assert [v.id for v in reg.expired_versions(CREATED + 60)] == ["id0"]
+        assert reg.get_version("proj", "model", "latest").id == "id1"
+        assert [v.id for v in reg.logged_by_run("r1")] == ["id0", "id1"]
+        result = reg.submission_result("s1")
+        assert result is not None and result.version.id == "id1"
+        # The new behaviour works on migrated data.
+        assert reg.delete_version("id1").state == DELETED
+        assert reg.get_version("proj", "model", "latest").id == "id0"
+        assert reg.live_manifest_keys() == {"m/0"}
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+
+
+def test_read_only_opener_asks_for_the_upgrade(tmp_path: Path) -> None:
+    path = tmp_path / "registry.db"
+    make_v1_registry(path)
+    with pytest.raises(RegistryError, match="start the daemon once"):
+        SqliteRegistry(path, read_only=True)
+
+
+def test_failed_migration_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "registry.db"
+    make_v1_registry(path)
+    with closing(sqlite3.connect(path)) as conn:
+        # Something in the way of the last steps of schema 2.
+        conn.execute("CREATE TABLE parts (x)")
+    with pytest.raises(RegistryError, match="parts already exists"):
+        SqliteRegistry(path)
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(runs)")]
+        assert "summary" not in columns and "state" not in columns
+        indexes = [row[0] for row in conn.execute("SELECT name FROM sqlite_master")]
+        assert "versions_live" not in indexes and "versions_by_digest" in indexes
+        conn.execute("DROP TABLE parts")
+    with SqliteRegistry(path) as reg:
+        assert reg.get_run("proj", "r1").state == "finished"
+
+
+def test_new_registry_runs_every_migration(tmp_path: Path) -> None:
+    with SqliteRegistry(tmp_path / "registry.db") as reg:
+        assert reg.ensure_run("proj", None, "r").state == "running"
+    with closing(sqlite3.connect(tmp_path / "registry.db")) as conn:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"parts", "versions_live", "versions_expiring", "parts_pending"} <= names
