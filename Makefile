@@ -38,6 +38,8 @@ test: install test-rust test-python
 bench: install
 	$(PIP) install --quiet wandb
 	$(PYTHON) benchmarks/bench_hash.py
+	$(PYTHON) benchmarks/bench_registry.py
+	$(PYTHON) benchmarks/bench_read.py
 	$(PYTHON) benchmarks/bench_write.py
 
 ## run: the main job on the embedded defaults: the daemon, with one logged example

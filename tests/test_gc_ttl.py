@@ -95,22 +95,24 @@ def test_gc_spares_blobs_of_submissions_still_in_the_spool(home: Path, tmp_path:
     store already from a deleted version. Collecting must not take it."""
     d = DaemonProcess(home)
     d.start()
-    with artisync.init(project="p", home=home) as run:
-        old = _log(run, "d", b"content again")
-    old.delete()
-    d.stop()
-    with artisync.init(project="p", home=home) as run:
-        waiting = artisync.Artifact("d", "dataset")
-        with waiting.new_file("f.bin", mode="wb") as f:
-            f.write(b"content again")
-        run.log_artifact(waiting)  # into the spool: no daemon
-    report = collect_garbage(Config.load(home), grace_seconds=0)
-    assert report.blobs_removed == 0
-    d.start()
-    waiting.wait(timeout=60)
-    out = Path(waiting.download(root=tmp_path / "out"))
-    assert (out / "f.bin").read_bytes() == b"content again"
-    d.kill()
+    try:
+        with artisync.init(project="p", home=home) as run:
+            old = _log(run, "d", b"content again")
+        old.delete()
+        d.stop()
+        with artisync.init(project="p", home=home) as run:
+            waiting = artisync.Artifact("d", "dataset")
+            with waiting.new_file("f.bin", mode="wb") as f:
+                f.write(b"content again")
+            run.log_artifact(waiting)  # into the spool: no daemon
+        report = collect_garbage(Config.load(home), grace_seconds=0)
+        assert report.blobs_removed == 0
+        d.start()
+        waiting.wait(timeout=60)
+        out = Path(waiting.download(root=tmp_path / "out"))
+        assert (out / "f.bin").read_bytes() == b"content again"
+    finally:
+        d.kill()
 
 
 def test_cli_gc_talks_to_the_daemon(daemon: DaemonProcess) -> None:

@@ -271,7 +271,7 @@ def test_live_manifest_keys_are_those_of_live_versions_and_pending_parts(
     doomed = commit(registry, "d1", manifest_key="m/deleted").version
     commit(registry, "d2", manifest_key="m/live")  # two versions may share a manifest
     registry.delete_version(doomed.id)
-    part = {"project": "proj", "entity": None, "name": "model", "type": "model"}
+    part: dict[str, Any] = {"project": "proj", "entity": None, "name": "model", "type": "model"}
     part |= {"run_id": None, "size": 1, "file_count": 1}
     registry.add_part(submission_id="p1", distributed_id="a", manifest_key="m/merged", **part)
     registry.add_part(submission_id="p2", distributed_id="b", manifest_key="m/pending", **part)

@@ -74,11 +74,12 @@ def test_summary_must_be_json(registry: SqliteRegistry) -> None:
 
 def test_summary_and_state_of_an_unknown_run_are_not_found(registry: SqliteRegistry) -> None:
     registry.ensure_run("proj", None, "r1")
-    for call in (
+    calls: list[Callable[[], object]] = [
         lambda: registry.set_run_summary("proj", "ghost", {}),
         lambda: registry.set_run_state("proj", "ghost", "finished"),
         lambda: registry.set_run_state("no-project", "r1", "finished"),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(NotFoundError, match=r"artisync\.init"):
             call()
 

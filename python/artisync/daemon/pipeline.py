@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from artisync.daemon.crashpoints import crash_point
-from artisync.daemon.gate import Gate
 from artisync.daemon.expand import Item, Rejected, expand, hash_items, total_size
+from artisync.daemon.gate import Gate
 from artisync.daemon.merge import Contribution, merge
 from artisync.daemon.ordering import CommitOrder
 from artisync.errors import InvalidInputError, RegistryError, SubmissionError, TypeConflictError
@@ -244,8 +244,8 @@ class Pipeline:
 
     async def _add_part(self, p: _Prepared) -> None:
         """Record an upserted part; ``finish_artifact`` merges it into a version."""
-        sub, art = p.sub, p.sub.artifact
-        assert sub.distributed_id is not None
+        sub, art, part_of = p.sub, p.sub.artifact, p.sub.distributed_id
+        assert part_of is not None
         async with self._commit_lock:
             await self.store.sync()
             try:
@@ -257,7 +257,7 @@ class Pipeline:
                         entity=sub.entity,
                         name=art.name,
                         type=art.type,
-                        distributed_id=sub.distributed_id,
+                        distributed_id=part_of,
                         manifest_key=p.manifest_key,
                         run_id=sub.run.id if sub.run else None,
                         size=total_size(p.items),
@@ -281,7 +281,7 @@ class Pipeline:
         contributions = []
         for i, part in enumerate(parts):
             data = await self.store.get_manifest(part.manifest_key)
-            manifest = await asyncio.to_thread(lambda: Manifest.from_json(json.loads(data)))
+            manifest = await asyncio.to_thread(_parse_manifest, data)
             who = f"run {part.run_id}" if part.run_id else "no run"
             contributions.append(Contribution(f"part {i + 1} from {who}", manifest))
         own = Manifest({item.path: _entry_of(item) for item in p.items})
@@ -352,6 +352,10 @@ class Pipeline:
         await asyncio.to_thread(self.spool.reject, work_path, error)
         self._on_status(sub_id, "rejected", error)
         return error
+
+
+def _parse_manifest(data: bytes) -> Manifest:
+    return Manifest.from_json(json.loads(data))
 
 
 def _entry_of(item: Item) -> ManifestEntry:

@@ -137,10 +137,9 @@ class SqliteRegistry:
         The summary must hold JSON values only (``InvalidInputError`` otherwise); an
         unknown run is ``NotFoundError`` (``ensure_run`` records it first).
         """
-        entity = entity or DEFAULT_ENTITY
         with self._db.transaction("writing a run summary", write=True) as conn:
-            edits.set_run_summary(conn, entity, project, run_id, summary)
-            return self._run(conn, entity, project, run_id)
+            key = edits.set_run_summary(conn, entity or DEFAULT_ENTITY, project, run_id, summary)
+            return reads.runs_where(conn, "r.id = ?", (key,))[0]
 
     def set_run_state(
         self, project: str, run_id: str, state: str, entity: str | None = None
@@ -149,16 +148,9 @@ class SqliteRegistry:
 
         Another state is ``InvalidInputError``; an unknown run is ``NotFoundError``.
         """
-        entity = entity or DEFAULT_ENTITY
         with self._db.transaction("writing a run state", write=True) as conn:
-            edits.set_run_state(conn, entity, project, run_id, state)
-            return self._run(conn, entity, project, run_id)
-
-    @staticmethod
-    def _run(conn: sqlite3.Connection, entity: str, project: str, run_id: str) -> Run:
-        run = reads.run_record(conn, entity, project, run_id)
-        assert run is not None, "written in this transaction"
-        return run
+            key = edits.set_run_state(conn, entity or DEFAULT_ENTITY, project, run_id, state)
+            return reads.runs_where(conn, "r.id = ?", (key,))[0]
 
     # -- versions ---------------------------------------------------------------------
 

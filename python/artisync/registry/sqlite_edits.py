@@ -126,36 +126,40 @@ def delete_version(conn: sqlite3.Connection, version_id: str, *, delete_aliases:
 
 def _update_run(
     conn: sqlite3.Connection, entity: str, project: str, run_id: str, column: str, value: str
-) -> None:
+) -> int:
     pid = project_id(conn, entity, project)
-    updated = 0
+    row = None
     if pid is not None:
-        updated = conn.execute(
-            f"UPDATE runs SET {column} = ?, updated_at = ? WHERE project_id = ? AND run_id = ?",
-            (value, time.time(), pid, run_id),
-        ).rowcount
-    if not updated:
+        row = conn.execute(
+            "SELECT id FROM runs WHERE project_id = ? AND run_id = ?", (pid, run_id)
+        ).fetchone()
+    if row is None:
         raise NotFoundError(
             f"run {run_id!r} not found in project '{entity}/{project}'; a run is recorded "
             "by artisync.init() (or ensure_run) before its summary or state can be set"
         )
+    conn.execute(
+        f"UPDATE runs SET {column} = ?, updated_at = ? WHERE id = ?", (value, time.time(), row[0])
+    )
+    return int(row[0])
 
 
 def set_run_summary(
     conn: sqlite3.Connection, entity: str, project: str, run_id: str, summary: Mapping[str, Any]
-) -> None:
-    """Replace the run's whole summary with ``summary`` (JSON values only)."""
+) -> int:
+    """Replace the run's whole summary with ``summary`` (JSON values only); return its key."""
     summary_json = to_json(summary, what=f"summary of run {run_id!r}")
-    _update_run(conn, entity, project, run_id, "summary", summary_json)
+    return _update_run(conn, entity, project, run_id, "summary", summary_json)
 
 
 def set_run_state(
     conn: sqlite3.Connection, entity: str, project: str, run_id: str, state: str
-) -> None:
-    """Set the run's state, one of :data:`~artisync.registry.model.RUN_STATES`."""
+) -> int:
+    """Set the run's state, one of :data:`~artisync.registry.model.RUN_STATES`; return
+    the run's key."""
     if state not in RUN_STATES:
         raise InvalidInputError(
             f"run state {state!r} of run {run_id!r} is not one artisync knows; "
             f"use one of {', '.join(map(repr, RUN_STATES))}"
         )
-    _update_run(conn, entity, project, run_id, "state", state)
+    return _update_run(conn, entity, project, run_id, "state", state)

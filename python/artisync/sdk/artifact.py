@@ -25,7 +25,6 @@ from typing import IO, TYPE_CHECKING, Any, Final, Literal
 
 from artisync.config import Config
 from artisync.errors import ArtisyncError, InvalidInputError, RejectedError
-from artisync.manifest import ManifestEntry
 from artisync.names import (
     normalize_entry_path,
     validate_alias,
@@ -397,7 +396,7 @@ class Artifact:
             EntryNotFoundError: (a ``KeyError``) nothing matches ``item``.
         """
         self._check_draft("remove entries from")
-        raw = item.path if isinstance(item, ManifestEntry | PendingEntry) else item
+        raw = item if isinstance(item, str | os.PathLike) else item.path
         self._contents.remove(normalize_entry_path(os.fspath(raw)))
 
     # -- logging (called by Run) and waiting -------------------------------------------
@@ -492,10 +491,18 @@ class Artifact:
         if self._result.get("status") == "rejected":
             reason = self._result.get("reason") or "the daemon gave no reason"
             raise RejectedError(str(reason), submission_id=self._id)
-        version_id = self._result.get("version_id")
-        if isinstance(version_id, str):
+        if isinstance(self._result.get("version_id"), str):
             settings = self._client.config
-            self._adopt(registry_for(settings).get_version_by_id(version_id), settings)
+            # By submission: a version deleted since its commit comes back as its
+            # tombstone (state "DELETED") rather than as "not found".
+            done = registry_for(settings).submission_result(self._id)
+            if done is None:
+                raise ArtisyncError(
+                    f"the daemon committed artifact {self._name!r} (submission {self._id}) "
+                    f"but the registry at {settings.registry} does not know it: does the "
+                    "daemon use another registry?"
+                )
+            self._adopt(done.version, settings)
         return self
 
     # -- committed versions: edits, lineage, downloads --------------------------------

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlparse
 from artisync import _core
 from artisync.errors import ArtisyncError, ManifestError
 from artisync.manifest import Manifest, ManifestEntry, artifact_digest
+from artisync.sdk.committed import CommittedEntry
 from artisync.sdk.snapshot import join_entry_path
 from artisync.spool import DirEntry, Entry, FileEntry, ReferenceEntry, StagedEntry
 
@@ -58,7 +59,7 @@ class PendingEntry:
     extra: Mapping[str, Any] = field(default_factory=_no_extra)
 
 
-AnyEntry = ManifestEntry | PendingEntry
+AnyEntry = ManifestEntry | PendingEntry | CommittedEntry
 
 
 class ArtifactManifest:
