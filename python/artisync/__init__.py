@@ -2,7 +2,9 @@
 
 from typing import Any
 
+from artisync import data_types
 from artisync._core import __version__
+from artisync.data_types import PartitionedTable, Table
 from artisync.errors import ArtisyncError
 from artisync.sdk import (
     Api,
@@ -23,6 +25,7 @@ __all__ = [
     "Run",
     "Table",
     "__version__",
+    "data_types",
     "finish",
     "init",
     "log_artifact",
@@ -34,9 +37,4 @@ def __getattr__(name: str) -> Any:
     # `artisync.run` is the current run, read when accessed, as `wandb.run` is.
     if name == "run":
         return current_run()
-    # The table types load on first use: they are not needed to log files.
-    if name in ("Table", "PartitionedTable"):
-        from artisync import data_types
-
-        return getattr(data_types, name)
     raise AttributeError(f"module 'artisync' has no attribute {name!r}")

@@ -72,7 +72,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="artisync", description=__doc__)
+    parser = argparse.ArgumentParser(prog="artisync", description=__doc__.split("\n")[0])
     parser.add_argument("--home", type=Path, help="ARTISYNC_HOME (default ~/.local/share/artisync)")
     commands = parser.add_subparsers(dest="command", required=True)
 

@@ -592,21 +592,25 @@ class Artifact:
         suffix); ``None`` if there is none, as in W&B."""
         from artisync import data_types
 
-        version, settings = self._require_committed("read tables from")
+        _, settings = self._require_committed("read tables from")
         entries = self.manifest.entries
-        for suffix in ("", data_types.TABLE_SUFFIX, data_types.PARTITIONED_TABLE_SUFFIX):
-            path = normalize_entry_path(name + suffix) if name else name
-            entry = entries.get(path)
-            if entry is None or not path.endswith(
-                (data_types.TABLE_SUFFIX, data_types.PARTITIONED_TABLE_SUFFIX)
-            ):
-                continue
-            return data_types.from_json_bytes(
-                committed.read_entry(settings, entries, path),
-                name=path,
-                read_entry=lambda p: committed.read_entry(settings, entries, p),
-                list_entries=lambda prefix: sorted(
-                    p for p in entries if p.startswith(prefix.rstrip("/") + "/")
-                ),
-            )
-        return None
+        base = normalize_entry_path(name)
+        for path in (base + data_types.TABLE_SUFFIX, base + data_types.PARTITIONED_TABLE_SUFFIX):
+            if path in entries:
+                break
+        else:
+            suffixes = (data_types.TABLE_SUFFIX, data_types.PARTITIONED_TABLE_SUFFIX)
+            if base not in entries or not base.endswith(suffixes):
+                return None
+            path = base
+
+        def read(entry_path: str) -> bytes:
+            return committed.read_entry(settings, entries, entry_path)
+
+        def under(prefix: str) -> list[str]:
+            start = prefix.rstrip("/") + "/"
+            return sorted(p for p in entries if p.startswith(start))
+
+        return data_types.from_json_bytes(
+            read(path), name=path, read_entry=read, list_entries=under
+        )
