@@ -45,7 +45,8 @@ def cli(daemon: DaemonProcess, *args: str) -> str:
     return done.stdout
 
 
-def test_ls_lists_collections_and_versions(daemon: DaemonProcess) -> None:
+def test_ls_lists_projects_collections_and_versions(daemon: DaemonProcess) -> None:
+    assert cli(daemon, "ls").split() == ["local/proj"]
     assert "raw" in cli(daemon, "ls", "proj") and "model" in cli(daemon, "ls", "proj")
     [entry] = json.loads(cli(daemon, "ls", "proj/raw", "--json"))
     assert entry["version"] == "v0" and sorted(entry["aliases"]) == ["golden", "latest"]

@@ -206,3 +206,21 @@ def test_default_project_and_module_level_use_artifact(
     monkeypatch.delenv("ARTISYNC_PROJECT")
     with artisync.init(home=daemon.home) as run:
         assert run.project == "uncategorized"
+
+
+def test_log_code_logs_the_sources(daemon: DaemonProcess, tmp_path: Path) -> None:
+    src = tmp_path / "proj"
+    (src / "pkg").mkdir(parents=True)
+    (src / ".git").mkdir()
+    (src / "train.py").write_text("print('hi')\n")
+    (src / "pkg" / "model.py").write_text("W = 1\n")
+    (src / "notes.txt").write_text("not code\n")
+    (src / ".git" / "config.py").write_text("hidden\n")
+    with artisync.init(project="proj", home=daemon.home) as run:
+        code = run.log_code(src, name="trainer")
+        assert code is not None
+        code.wait(timeout=60)
+        skipped = run.log_code(src, include_fn=lambda path, root: path.endswith(".cpp"))
+    assert skipped is None
+    assert code.type == "code" and code.name == "source-trainer"
+    assert sorted(code.manifest.entries) == ["pkg/model.py", "train.py"]

@@ -107,13 +107,17 @@ def validate_artifact_name(name: str) -> str:
     return name
 
 
-def validate_artifact_type(type_: str, name: str | None = None) -> str:
+def validate_artifact_type(
+    type_: str, name: str | None = None, *, allow_reserved_names: bool = False
+) -> str:
     """Return ``type_`` if it is a valid artifact type, else raise.
 
     W&B's rules: not empty, at most 128 characters, no ``/`` or ``:``, not starting with
     the reserved prefix ``wandb-``, and not ``job`` (every ``job`` name is reserved).
     When ``name`` is given, W&B's reserved name prefixes for its own types apply too:
-    type ``run_table`` may not name an artifact ``run-*``, type ``code`` not ``source-*``.
+    type ``run_table`` may not name an artifact ``run-*``, type ``code`` not ``source-*``
+    (unless ``allow_reserved_names``: artisync's own ``run.log_code`` makes ``source-*``
+    code artifacts, and the daemon accepts them, as W&B's server does).
 
     Raises:
         InvalidInputError: naming the bad value and the rule it broke.
@@ -139,7 +143,12 @@ def validate_artifact_type(type_: str, name: str | None = None) -> str:
     reserved_prefix = _RESERVED_NAME_PREFIX_BY_TYPE.get(type_)
     if reserved_prefix == "":
         raise _fail("artifact type", type_, "is reserved for internal use; choose another type")
-    if reserved_prefix is not None and name is not None and name.startswith(reserved_prefix):
+    if (
+        reserved_prefix is not None
+        and name is not None
+        and name.startswith(reserved_prefix)
+        and not allow_reserved_names
+    ):
         raise _fail(
             "artifact type",
             type_,

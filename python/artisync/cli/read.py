@@ -36,8 +36,15 @@ def _ls(args: argparse.Namespace) -> int:
 
     config = Config.load(args.home)
     registry = registry_for(config)
-    parts = args.path.split("/") if args.path else []
-    if not parts or len(parts) > 3 or "" in parts:
+    if not args.path:
+        projects = registry.list_projects()
+        if args.json:
+            _print_json([{"entity": p.entity, "project": p.name} for p in projects])
+        else:
+            print("\n".join(f"{p.entity}/{p.name}" for p in projects) or "no projects yet")
+        return 0
+    parts = args.path.split("/")
+    if len(parts) > 3 or "" in parts:
         print("artisync ls: give PROJECT or PROJECT/NAME (or ENTITY/PROJECT/NAME)", file=sys.stderr)
         return 2
     if len(parts) == 3:
@@ -116,7 +123,9 @@ def _gc(args: argparse.Namespace) -> int:
 
 def add_commands(commands: Any) -> None:
     """Add ``ls``, ``get``, ``lineage`` and ``gc`` to the ``artisync`` parser."""
-    ls = commands.add_parser("ls", help="list a project's artifacts, or an artifact's versions")
+    ls = commands.add_parser(
+        "ls", help="list projects, a project's artifacts, or an artifact's versions"
+    )
     ls.add_argument("path", nargs="?", help="PROJECT or PROJECT/NAME ([ENTITY/]...)")
     ls.add_argument("--type", help="only artifacts of this type (with PROJECT)")
     ls.add_argument("--json", action="store_true", help="machine-readable output")

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol, runtime_checkable
 
 from artisync.errors import InvalidInputError
-from artisync.registry.model import LATEST, Collection, CommitResult, Part, Run, Version
+from artisync.registry.model import LATEST, Collection, CommitResult, Part, Project, Run, Version
 
 __all__ = [
     "MAX_LISTED",
@@ -150,6 +150,9 @@ class Registry(Protocol):
 
     def list_versions(self, project: str, name: str, entity: str | None = None) -> list[Version]:
         """A collection's committed versions, by index."""
+
+    def list_projects(self) -> list[Project]:
+        """Every project with an artifact or a run, by entity and name."""
 
     def list_collections(
         self, project: str, type: str | None = None, entity: str | None = None

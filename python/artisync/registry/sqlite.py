@@ -23,7 +23,15 @@ from artisync.registry import sqlite_commit as writes
 from artisync.registry import sqlite_edits as edits
 from artisync.registry import sqlite_queries as reads
 from artisync.registry.contract import UNSET, Unset
-from artisync.registry.model import DEFAULT_ENTITY, Collection, CommitResult, Part, Run, Version
+from artisync.registry.model import (
+    DEFAULT_ENTITY,
+    Collection,
+    CommitResult,
+    Part,
+    Project,
+    Run,
+    Version,
+)
 from artisync.registry.sqlite_connection import Connections
 
 __all__ = ["SqliteRegistry"]
@@ -256,6 +264,14 @@ class SqliteRegistry:
         """The live versions of ``name``, by index; ``NotFoundError`` for unknown names."""
         with self._db.transaction("listing versions", write=False) as conn:
             return reads.list_versions(conn, entity or DEFAULT_ENTITY, project, name)
+
+    def list_projects(self) -> list[Project]:
+        """Every project with an artifact or a run, by entity and name."""
+        with self._db.transaction("listing projects", write=False) as conn:
+            rows = conn.execute(
+                "SELECT entity, name, created_at FROM projects ORDER BY entity, name"
+            ).fetchall()
+        return [Project(entity, name, created_at) for entity, name, created_at in rows]
 
     def list_collections(
         self, project: str, type: str | None = None, entity: str | None = None

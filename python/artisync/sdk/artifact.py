@@ -78,9 +78,11 @@ class Artifact:
         type: str,
         description: str | None = None,
         metadata: dict[str, Any] | None = None,
+        *,
+        _internal: bool = False,
     ) -> None:
         self._name = validate_artifact_name(name)
-        self._type = validate_artifact_type(type, name)
+        self._type = validate_artifact_type(type, name, allow_reserved_names=_internal)
         self._id = uuid.uuid4().hex
         self._description: str | None = None
         self._metadata: dict[str, Any] = {}
@@ -101,7 +103,7 @@ class Artifact:
     @classmethod
     def _from_version(cls, version: Version, settings: Config) -> Artifact:
         """The committed ``version`` (what ``Api().artifact()`` returns)."""
-        artifact = cls(version.name, version.type)
+        artifact = cls(version.name, version.type, _internal=True)
         artifact._adopt(version, settings)
         return artifact
 

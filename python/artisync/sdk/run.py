@@ -19,7 +19,7 @@ import posixpath
 import secrets
 import string
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
@@ -321,6 +321,26 @@ class Run:
             self.id, version_id, project=self.project, entity=self.entity
         )
         return artifact
+
+    def log_code(
+        self,
+        root: str | os.PathLike[str] = ".",
+        name: str | None = None,
+        include_fn: Callable[..., bool] | None = None,
+        exclude_fn: Callable[..., bool] | None = None,
+    ) -> Artifact | None:
+        """Log the source files under ``root`` as a ``code`` artifact (see
+        :mod:`artisync.sdk.log_code`); ``None`` when no file matched."""
+        from artisync.sdk import log_code
+
+        self._check_running("log code")
+        return log_code.log_code(
+            self,
+            root,
+            name,
+            include_fn or log_code.default_include,
+            exclude_fn or log_code.default_exclude,
+        )
 
     def _check_running(self, action: str) -> None:
         if self._finished:

@@ -235,7 +235,9 @@ class Submission:
         try:
             validate_project(self.project)
             validate_artifact_name(self.artifact.name)
-            validate_artifact_type(self.artifact.type, self.artifact.name)
+            validate_artifact_type(
+                self.artifact.type, self.artifact.name, allow_reserved_names=True
+            )
             for alias in self.artifact.aliases:
                 validate_alias(alias)
             for tag in self.artifact.tags:
