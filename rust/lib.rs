@@ -4,8 +4,10 @@
 
 pub mod copy;
 pub mod error;
+pub mod fetch;
 pub mod hash;
 pub mod parts;
+pub mod store;
 pub mod walk;
 
 #[cfg(feature = "python")]

@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 
 use crate::error::CoreError;
 use crate::walk as tree;
-use crate::{copy, hash, parts};
+use crate::{copy, fetch, hash, parts};
 
 create_exception!(
     _core,
@@ -157,6 +157,87 @@ impl PartDigests {
     }
 }
 
+/// What `copy_verify_many` did with one file.
+#[pyclass(frozen, module = "artisync._core")]
+pub struct PlacedFile(fetch::Placed);
+
+#[pymethods]
+impl PlacedFile {
+    /// The bytes had the expected MD5 and the destination now holds them.
+    #[getter]
+    fn written(&self) -> bool {
+        self.0.written
+    }
+    /// The MD5 of the bytes read from the source, as 32 lower-case hex digits.
+    #[getter]
+    fn md5_hex(&self) -> String {
+        parts::hex(&self.0.md5)
+    }
+    #[getter]
+    fn size(&self) -> u64 {
+        self.0.size
+    }
+    #[getter]
+    fn mtime_ns(&self) -> i64 {
+        self.0.mtime_ns
+    }
+    #[getter]
+    fn ctime_ns(&self) -> i64 {
+        self.0.ctime_ns
+    }
+    #[getter]
+    fn inode(&self) -> u64 {
+        self.0.inode
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "PlacedFile(written={}, md5_hex={:?}, size={})",
+            self.0.written,
+            parts::hex(&self.0.md5),
+            self.0.size
+        )
+    }
+}
+
+/// Copy each `(src, dst, md5_hex)` to a temporary name beside `dst` while hashing it,
+/// and rename it to `dst` only if its MD5 is `md5_hex`. One result per item: a
+/// `PlacedFile`, or the `OSError` that item failed with.
+#[pyfunction]
+#[pyo3(signature = (items, *, tag, threads=None))]
+fn copy_verify_many(
+    py: Python<'_>,
+    items: Vec<(PathBuf, PathBuf, String)>,
+    tag: String,
+    threads: Option<usize>,
+) -> PyResult<Vec<Py<PyAny>>> {
+    if tag.is_empty() || tag.contains('/') || tag.contains('\0') {
+        return Err(PyValueError::new_err(format!(
+            "tag {tag:?} must be a non-empty file-name fragment"
+        )));
+    }
+    let placements = items
+        .into_iter()
+        .map(|(src, dst, md5_hex)| {
+            let md5 = fetch::parse_md5_hex(&md5_hex).ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "{md5_hex:?} (for {}) is not an MD5: expected 32 hex digits",
+                    dst.display()
+                ))
+            })?;
+            Ok(fetch::Placement { src, dst, md5 })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let results =
+        py.detach(|| hash::on_pool(threads, || Ok(fetch::copy_verify_many(&placements, &tag))))?;
+    results
+        .into_iter()
+        .map(|r| match r {
+            Ok(placed) => Ok(Py::new(py, PlacedFile(placed))?.into_any()),
+            Err(e) => Ok(PyErr::from(e).into_value(py).into_any()),
+        })
+        .collect()
+}
+
 /// MD5, size, mtime_ns and inode of each file, in the order given.
 #[pyfunction]
 #[pyo3(signature = (paths, *, threads=None))]
@@ -231,10 +312,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FileDigest>()?;
     m.add_class::<WalkEntry>()?;
     m.add_class::<PartDigests>()?;
+    m.add_class::<PlacedFile>()?;
     m.add_function(wrap_pyfunction!(hash_files, m)?)?;
     m.add_function(wrap_pyfunction!(copy_and_hash, m)?)?;
     m.add_function(wrap_pyfunction!(copy_tree_and_hash, m)?)?;
     m.add_function(wrap_pyfunction!(part_md5s, m)?)?;
     m.add_function(wrap_pyfunction!(walk, m)?)?;
+    m.add_function(wrap_pyfunction!(copy_verify_many, m)?)?;
     Ok(())
 }

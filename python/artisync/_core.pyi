@@ -15,11 +15,13 @@ from _typeshed import StrPath
 __all__ = [
     "FileDigest",
     "PartDigests",
+    "PlacedFile",
     "SymlinkLoopError",
     "WalkEntry",
     "__version__",
     "copy_and_hash",
     "copy_tree_and_hash",
+    "copy_verify_many",
     "hash_files",
     "part_md5s",
     "walk",
@@ -90,6 +92,32 @@ class PartDigests:
     def size(self) -> int:
         """The file's size in bytes."""
 
+@final
+class PlacedFile:
+    """What :func:`copy_verify_many` did with one file."""
+
+    @property
+    def written(self) -> bool:
+        """The bytes had the expected MD5 and the destination now holds them.
+
+        When false, nothing was written and the destination is as it was.
+        """
+    @property
+    def md5_hex(self) -> str:
+        """The MD5 of the bytes read from the source, as 32 lower-case hex digits."""
+    @property
+    def size(self) -> int:
+        """The number of bytes read from the source."""
+    @property
+    def mtime_ns(self) -> int:
+        """The destination's modification time after the rename (0 if not written)."""
+    @property
+    def ctime_ns(self) -> int:
+        """The destination's status-change time after the rename (0 if not written)."""
+    @property
+    def inode(self) -> int:
+        """The destination's inode number (0 if not written)."""
+
 def hash_files(paths: Sequence[StrPath], *, threads: int | None = None) -> list[FileDigest]:
     """MD5, size, mtime_ns and inode of each file, in the order given.
 
@@ -118,6 +146,21 @@ def copy_tree_and_hash(
 
     Results are sorted by path, relative to the roots. On failure the files already
     copied stay in ``dst_root``, which the caller owns.
+    """
+
+def copy_verify_many(
+    items: Sequence[tuple[StrPath, StrPath, str]], *, tag: str, threads: int | None = None
+) -> list[PlacedFile | OSError]:
+    """Place verified copies: for each ``(src, dst, md5_hex)``, copy ``src`` to a
+    temporary file beside ``dst`` while hashing it, and rename it to ``dst`` (replacing
+    what is there) only if its MD5 is ``md5_hex``; otherwise remove it.
+
+    The temporary file is ``.artisync-<tag>-<index>.tmp`` in ``dst``'s directory, which
+    must exist; ``tag`` must make that name unique (``ValueError`` if it is empty or
+    holds a ``/``). Reflinks (FICLONE) are used where the filesystem has them. A source
+    modified while it is copied is an ``OSError``. Items are spread over ``threads``
+    workers; one result per item, in order: a :class:`PlacedFile`, or the ``OSError``
+    that item failed with (the other items go on). Nothing is fsynced.
     """
 
 def part_md5s(path: StrPath, part_size: int, *, threads: int | None = None) -> PartDigests:
