@@ -5,7 +5,9 @@ Run it against a daemon on the embedded defaults (``make run`` starts one):
     python examples/train.py
 
 It never waits for hashing or uploads inside the loop; at the end it waits for the
-versions and prints them.
+versions and prints them. Then an "evaluation" run reads the best checkpoint back,
+downloads it (verified) and records it as its input, so ``artisync lineage
+example/model:best`` shows both runs.
 """
 
 from __future__ import annotations
@@ -47,6 +49,15 @@ def main() -> None:
         for artifact in [dataset, *checkpoints]:
             artifact.wait(timeout=120)
             print(f"{run.project}/{artifact.name}:{artifact.version}  {artifact.digest}")
+        run.summary["loss"] = best_loss
+
+    with artisync.init(project="example", job_type="evaluate") as run:
+        best = run.use_artifact("model:best")
+        path = best.download(root=work / "best")
+        print(f"evaluating {best.name}:{best.version} (epoch {best.metadata['epoch']}) in {path}")
+        producer = best.logged_by()
+        assert producer is not None
+        print(f"  logged by run {producer.id} with config {producer.config}")
 
 
 if __name__ == "__main__":
