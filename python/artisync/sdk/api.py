@@ -17,6 +17,7 @@ from typing import Any
 from artisync.config import Config
 from artisync.errors import InvalidInputError, NotFoundError
 from artisync.names import parse_artifact_path, validate_artifact_type, validate_project
+from artisync.registry.contract import Registry
 from artisync.registry.model import LATEST, Collection
 from artisync.sdk.artifact import Artifact
 from artisync.sdk.public_run import PublicRun
@@ -85,14 +86,15 @@ class Api:
             self.settings = run.settings
         else:
             self.settings = Config.load(None if home is None else Path(home))
-        self.project = project or os.environ.get(PROJECT_ENV) or (run and run.project) or None
-        self.entity = entity or (run.entity if run is not None else None)
+        from_run = (run.project, run.entity) if run is not None else (None, None)
+        self.project: str | None = project or os.environ.get(PROJECT_ENV) or from_run[0]
+        self.entity: str | None = entity or from_run[1]
 
     def __repr__(self) -> str:
         return f"<Api {self.settings.home}>"
 
     @property
-    def _registry(self) -> Any:
+    def _registry(self) -> Registry:
         return registry_for(self.settings)
 
     # -- artifacts ---------------------------------------------------------------------
