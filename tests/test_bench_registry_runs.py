@@ -32,6 +32,6 @@ def test_registry_benchmark_prints_every_lookup_with_a_ratio_and_target(tmp_path
         timeout=120,
     ).stdout
     rows = [line for line in out.splitlines() if "<= " in line]
-    assert len(rows) == 8, out
+    assert len(rows) == 14, out
     assert all(line.rstrip().endswith(("ok", "MISSED")) for line in rows), out
     assert list(tmp_path.iterdir()) == [], "the scratch registries are removed"

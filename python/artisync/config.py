@@ -24,6 +24,7 @@ _ENV = {
     "ARTISYNC_STORE": "store",
     "ARTISYNC_SOCKET": "socket",
     "ARTISYNC_REGISTRY": "registry",
+    "ARTISYNC_CACHE_MAX_BYTES": "cache_max_bytes",
 }
 
 
@@ -52,6 +53,8 @@ class Config:
     gc_grace: int = 3600
     # Seconds between the daemon's looks for versions whose TTL has passed.
     expire_interval: int = 60
+    # The download cache (HOME/cache) of blobs from remote stores: its size bound.
+    cache_max_bytes: int = 10 << 30
 
     @classmethod
     def defaults(cls, home: Path) -> Config:

@@ -117,6 +117,7 @@ def download(
         root,
         path_prefix=path_prefix,
         cache=open_cache(settings),
+        home=settings.home,
     )
 
 
@@ -129,6 +130,7 @@ def verify(entries: Mapping[str, Any], root: Path) -> None:
 
 def read_entry(settings: Config, entries: Mapping[str, Any], path: str) -> bytes:
     """The content of one entry (small ones: tables), checked against its digest."""
-    from artisync.download import read_entry_bytes
+    from artisync.download import open_cache, read_entry_bytes
 
-    return read_entry_bytes(settings.store, _manifest(entries).entries[path])
+    entry = _manifest(entries).entries[path]
+    return read_entry_bytes(settings.store, entry, cache=open_cache(settings), home=settings.home)

@@ -1,0 +1,188 @@
+"""``download_manifest``: an artifact version's files into a directory, every byte verified.
+
+Where the bytes come from:
+
+- a blob of a local store (``file://`` or a path): straight from the store's blob file,
+  which is already local, content-addressed and was verified when it was stored; the
+  cache is not used (it would only duplicate the store on the same disk);
+- a blob of a remote store: through the local blob cache (``via_cache.py``);
+- a ``file://`` reference: the referenced file, which must still have the MD5 it was
+  logged with.
+
+Each file is a verified copy given its name by an atomic rename (``placing.py``);
+files already there and unchanged since a download wrote them are skipped without
+being read (``root_record.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from artisync.config import default_home
+from artisync.download.cache import BlobCache
+from artisync.download.errors import (
+    CorruptBlobError,
+    MissingContentError,
+    ReferenceChangedError,
+)
+from artisync.download.placing import DownloadReport, Failure, Placer, any_fatal, raise_first
+from artisync.download.plan import Task, check_supported, make_parents, make_task, select_entries
+from artisync.download.root_record import RootRecord
+from artisync.download.via_cache import DEFAULT_FETCHES, CachedBlobs, blob_location
+from artisync.manifest import Manifest
+from artisync.store.base import Store
+from artisync.store.local import LocalStore
+from artisync.store.open import open_store
+
+__all__ = ["download_manifest", "run_coroutine"]
+
+T = TypeVar("T")
+
+
+def download_manifest(
+    store: Store | str,
+    manifest: Manifest,
+    root: str | os.PathLike[str],
+    *,
+    path_prefix: str | None = None,
+    cache: BlobCache | None = None,
+    use_cache: bool | None = None,
+    concurrency: int | None = None,
+    home: Path | None = None,
+) -> DownloadReport:
+    """Download ``manifest``'s entries (those under ``path_prefix``) into ``root``.
+
+    Args:
+        store: The store holding the blobs: a :class:`Store`, or its URL as in
+            ``Config.store`` (a relative path is taken under ``home``).
+        manifest: The version's manifest.
+        root: The directory to fill (created if missing). Files of other entries
+            already there are left alone.
+        path_prefix: Only entries whose path starts with this string (as W&B).
+        cache: The blob cache, which also keeps the record of what was written under
+            each root; default :meth:`BlobCache.default` (``$ARTISYNC_HOME/cache``).
+        use_cache: Read blobs through the cache: ``None`` (default) does for remote
+            stores and not for a local one; ``True`` forces it (tests, benchmarks).
+        concurrency: Files copied at once (default one thread per core), and requests
+            in flight to a remote store (default 16).
+        home: ``ARTISYNC_HOME``, for a relative store URL (default: the environment's).
+
+    Returns:
+        What was written and what was skipped.
+
+    Raises:
+        UnsupportedEntryError: an entry cannot be downloaded yet (remote references,
+            ``checksum=False``); raised before anything is written.
+        CorruptBlobError: a blob's bytes do not have its MD5 (naming entry and blob).
+        ReferenceChangedError: a referenced file changed since it was logged.
+        MissingContentError: a blob or referenced file is gone.
+        OSError: the root cannot be written (``filename`` says where).
+
+    A problem with one entry's content (corrupt, missing, changed) leaves nothing
+    under that entry's name and every other entry downloaded; any other error (the
+    root or the store cannot be used) stops the download after the batch it happened
+    in. The first error is raised, with a note counting the others.
+    """
+    entries = select_entries(manifest, path_prefix)
+    check_supported(entries)
+    root_dir = os.path.abspath(root)
+    os.makedirs(root_dir, exist_ok=True)
+    cache = cache if cache is not None else BlobCache.default()
+    record = RootRecord.load(cache.roots_dir, root_dir)
+    report = DownloadReport(Path(root_dir), len(entries))
+    todo: list[Task] = []
+    for entry in entries:
+        if record.is_current(entry, f"{root_dir}/{entry.path}"):
+            report.skipped += 1
+        else:
+            todo.append(make_task(root_dir, entry))
+    if not todo:
+        return report
+    make_parents(todo)
+    placer = Placer(record, report, concurrency)
+    errors: list[Exception] = []
+    filled_cache = False
+    try:
+        refs = [t for t in todo if t.ref_file is not None]
+        blobs = [t for t in todo if t.ref_file is None]
+        if refs:
+            failures = placer.place([(t, t.ref_file or "") for t in refs])
+            errors.extend(_ref_error(f) for f in failures)
+        if blobs and not any_fatal(errors):
+            filled_cache = _place_blobs(
+                store, blobs, placer, cache, errors, use_cache, concurrency, home
+            )
+    finally:
+        record.save()
+        if filled_cache:
+            cache.trim()
+    raise_first(errors)
+    return report
+
+
+def _place_blobs(
+    store: Store | str,
+    tasks: list[Task],
+    placer: Placer,
+    cache: BlobCache,
+    errors: list[Exception],
+    use_cache: bool | None,
+    concurrency: int | None,
+    home: Path | None,
+) -> bool:
+    """Place the blob tasks; returns whether blobs were added to the cache."""
+    opened = open_store(store, home or default_home()) if isinstance(store, str) else store
+    if isinstance(opened, LocalStore) and not use_cache:
+        pairs = [(t, blob_location(opened, t.md5_hex)) for t in tasks]
+        errors.extend(_store_blob_error(opened, f) for f in placer.place(pairs))
+        return False
+    fetches = concurrency or DEFAULT_FETCHES
+    cached = CachedBlobs(opened, cache, errors, fetches=fetches, threads=concurrency)
+
+    async def through_cache() -> None:
+        try:
+            await cached.download(tasks, placer)
+        finally:
+            if opened is not store:
+                await opened.close()
+
+    run_coroutine(through_cache())
+    return cached.admitted
+
+
+def _store_blob_error(store: Store, failure: Failure) -> Exception:
+    task = failure.task
+    if failure.actual is not None:
+        return CorruptBlobError(task.entry.path, failure.source, task.md5_hex, failure.actual)
+    if failure.source_missing:
+        what = "the store has no blob for it"
+        return MissingContentError(task.entry.path, blob_location(store, task.md5_hex), what)
+    assert failure.error is not None
+    return failure.error
+
+
+def _ref_error(failure: Failure) -> Exception:
+    task = failure.task
+    if failure.actual is not None:
+        return ReferenceChangedError(task.entry.path, failure.source, task.md5_hex, failure.actual)
+    if failure.source_missing:
+        what = f"the file its reference {task.entry.ref} points to is gone"
+        return MissingContentError(task.entry.path, failure.source, what)
+    assert failure.error is not None
+    return failure.error
+
+
+def run_coroutine(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion from synchronous code, even when this thread already
+    runs an event loop (a notebook): then it runs in a loop of its own thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(1, thread_name_prefix="artisync-download") as pool:
+        return pool.submit(asyncio.run, coro).result()
