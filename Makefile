@@ -36,11 +36,12 @@ test: install test-rust test-python
 
 ## bench: the speed checks, each printed as a ratio measured side by side (W&B is a peer)
 bench: install
-	$(PIP) install --quiet wandb
+	$(PIP) install --quiet --editable '.[bench]'
 	$(PYTHON) benchmarks/bench_hash.py
 	$(PYTHON) benchmarks/bench_registry.py
 	$(PYTHON) benchmarks/bench_read.py
 	$(PYTHON) benchmarks/bench_write.py
+	$(PYTHON) benchmarks/bench_s3.py
 
 ## run: the main job on the embedded defaults: the daemon, with one logged example
 run: install

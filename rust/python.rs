@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 
 use crate::error::CoreError;
 use crate::walk as tree;
-use crate::{copy, fetch, hash, parts};
+use crate::{copy, fetch, hash, parts, store};
 
 create_exception!(
     _core,
@@ -305,6 +305,184 @@ fn walk(
     Ok(entries.into_iter().map(WalkEntry).collect())
 }
 
+/// What `put_blobs` did with one request.
+#[pyclass(frozen, module = "artisync._core")]
+pub struct BlobOutcome {
+    status: &'static str,
+    staged: Option<PathBuf>,
+    md5_hex: Option<String>,
+    hashed: Option<Py<FileDigest>>,
+    error: Option<Py<PyAny>>,
+    change: Option<(u64, u64, Option<&'static str>)>,
+}
+
+#[pymethods]
+impl BlobOutcome {
+    /// `stored`, `present`, `staged`, `not_stored`, or whose fault it failed by:
+    /// `source`, `changed` or `store`.
+    #[getter]
+    fn status(&self) -> &'static str {
+        self.status
+    }
+    /// For `staged`: the file a later call renames into place.
+    #[getter]
+    fn staged(&self) -> Option<&OsStr> {
+        self.staged.as_ref().map(|p| p.as_os_str())
+    }
+    /// The blob's MD5 as 32 lower-case hex digits, if known.
+    #[getter]
+    fn md5_hex(&self) -> Option<String> {
+        self.md5_hex.clone()
+    }
+    /// For a request without a digest: the MD5 and stat of what was read.
+    #[getter]
+    fn hashed(&self, py: Python<'_>) -> Option<Py<FileDigest>> {
+        self.hashed.as_ref().map(|h| h.clone_ref(py))
+    }
+    /// The `OSError` of a `source` or `store` failure, naming the file it concerns.
+    #[getter]
+    fn error(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.error.as_ref().map(|e| e.clone_ref(py))
+    }
+    /// For `changed`: the size expected and found, or (0, 0) and what changed.
+    #[getter]
+    fn change(&self) -> Option<(u64, u64, Option<&'static str>)> {
+        self.change
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "BlobOutcome(status={:?}, md5_hex={:?})",
+            self.status, self.md5_hex
+        )
+    }
+}
+
+/// `OSError(errno, strerror, filename)` for a failure of one request.
+fn request_error(py: Python<'_>, err: CoreError) -> Py<PyAny> {
+    if let CoreError::Io { path, source } = &err {
+        if source.raw_os_error().is_none() {
+            let errno = match source.kind() {
+                io::ErrorKind::InvalidInput => libc::EINVAL,
+                _ => libc::EIO,
+            };
+            let args = (errno, source.to_string(), path.clone().into_os_string());
+            return PyOSError::new_err(args).into_value(py).into_any();
+        }
+    }
+    PyErr::from(err).into_value(py).into_any()
+}
+
+impl BlobOutcome {
+    fn new(py: Python<'_>, outcome: store::Outcome) -> PyResult<Self> {
+        let (status, error, change) = match outcome.status {
+            store::Status::Stored => ("stored", None, None),
+            store::Status::Present => ("present", None, None),
+            store::Status::Staged => ("staged", None, None),
+            store::Status::NotStored => ("not_stored", None, None),
+            store::Status::Failed(store::Fault::Source(e)) => {
+                ("source", Some(request_error(py, e)), None)
+            }
+            store::Status::Failed(store::Fault::Store(e)) => {
+                ("store", Some(request_error(py, e)), None)
+            }
+            store::Status::Failed(store::Fault::Changed(c)) => {
+                ("changed", None, Some((c.expected, c.actual, c.what)))
+            }
+        };
+        Ok(BlobOutcome {
+            status,
+            staged: outcome.staged,
+            md5_hex: outcome.md5.as_ref().map(|m| parts::hex(m)),
+            hashed: outcome
+                .hashed
+                .map(|d| Py::new(py, FileDigest(d)))
+                .transpose()?,
+            error,
+            change,
+        })
+    }
+}
+
+/// Store many blobs in the local store's layout; one `BlobOutcome` per request.
+#[pyfunction]
+#[pyo3(signature = (blobs, tmp, requests, *, tag, name=true, syncfs=true, threads=None))]
+#[allow(clippy::too_many_arguments, clippy::type_complexity)] // the Python signature
+fn put_blobs(
+    py: Python<'_>,
+    blobs: PathBuf,
+    tmp: PathBuf,
+    requests: Vec<(PathBuf, Option<String>, Option<u64>, Option<i64>, bool)>,
+    tag: String,
+    name: bool,
+    syncfs: bool,
+    threads: Option<usize>,
+) -> PyResult<Vec<BlobOutcome>> {
+    if tag.is_empty() || tag.contains('/') || tag.contains('\0') {
+        return Err(PyValueError::new_err(format!(
+            "tag {tag:?} must be a non-empty file-name fragment"
+        )));
+    }
+    let requests = requests
+        .into_iter()
+        .map(|(source, md5_hex, size, mtime_ns, take)| {
+            let md5 = match md5_hex {
+                None => None,
+                Some(text) => Some(store::parse_md5_hex(&text).ok_or_else(|| {
+                    PyValueError::new_err(format!(
+                        "{text:?} (for {}) is not an MD5: expected 32 lower-case hex digits",
+                        source.display()
+                    ))
+                })?),
+            };
+            Ok(store::Request {
+                source,
+                md5,
+                size,
+                mtime_ns,
+                take,
+            })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let layout = store::Layout {
+        blobs,
+        tmp,
+        tag,
+        syncfs,
+    };
+    let outcomes =
+        py.detach(|| hash::on_pool(threads, || Ok(store::put_blobs(&layout, &requests, name))))?;
+    outcomes
+        .into_iter()
+        .map(|o| BlobOutcome::new(py, o))
+        .collect()
+}
+
+/// Name the copies `put_blobs(name=False)` staged: durable first, then renamed into
+/// place in order; how many, or the first failure as an `OSError` naming its path.
+#[pyfunction]
+#[pyo3(signature = (blobs, copies, *, syncfs=true))]
+fn name_blobs(
+    py: Python<'_>,
+    blobs: PathBuf,
+    copies: Vec<(String, PathBuf)>,
+    syncfs: bool,
+) -> PyResult<usize> {
+    let copies = copies
+        .into_iter()
+        .map(|(md5_hex, copy)| match store::parse_md5_hex(&md5_hex) {
+            Some(md5) => Ok((md5, copy)),
+            None => Err(PyValueError::new_err(format!(
+                "{md5_hex:?} (for {}) is not an MD5: expected 32 lower-case hex digits",
+                copy.display()
+            ))),
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    match py.detach(|| store::name_blobs(&blobs, syncfs, &copies)) {
+        (named, None) => Ok(named),
+        (_, Some(error)) => Err(error.into()),
+    }
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -313,11 +491,14 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<WalkEntry>()?;
     m.add_class::<PartDigests>()?;
     m.add_class::<PlacedFile>()?;
+    m.add_class::<BlobOutcome>()?;
     m.add_function(wrap_pyfunction!(hash_files, m)?)?;
     m.add_function(wrap_pyfunction!(copy_and_hash, m)?)?;
     m.add_function(wrap_pyfunction!(copy_tree_and_hash, m)?)?;
     m.add_function(wrap_pyfunction!(part_md5s, m)?)?;
     m.add_function(wrap_pyfunction!(walk, m)?)?;
     m.add_function(wrap_pyfunction!(copy_verify_many, m)?)?;
+    m.add_function(wrap_pyfunction!(put_blobs, m)?)?;
+    m.add_function(wrap_pyfunction!(name_blobs, m)?)?;
     Ok(())
 }

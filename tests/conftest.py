@@ -9,6 +9,8 @@ import pytest
 
 from daemon_harness import short_home
 
+pytest_plugins = ["servers"]
+
 
 @pytest.fixture
 def home() -> Iterator[Path]:

@@ -56,12 +56,18 @@ class DaemonProcess:
         env: dict[str, str] | None = None,
         wait_ready: bool = True,
         prefix: list[str] | None = None,
+        store: str | None = None,
     ) -> None:
-        """Start the daemon; ``prefix`` runs it under another command (e.g. setpriv)."""
+        """Start the daemon; ``prefix`` runs it under another command (e.g. setpriv);
+        ``store`` is given as ``--store`` (e.g. ``s3://bucket/prefix``), and again on
+        later starts."""
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("ARTISYNC_")}
         full_env.update(env or {})
         self._prefix = prefix if prefix is not None else getattr(self, "_prefix", [])
         command = [sys.executable, "-m", "artisync.cli", "--home", str(self.home), "daemon"]
+        self._store = store if store is not None else getattr(self, "_store", None)
+        if self._store is not None:
+            command += ["--store", self._store]
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [*self._prefix, *command],

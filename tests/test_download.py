@@ -158,20 +158,13 @@ def test_a_blob_missing_from_the_store_is_an_error_naming_entry_and_blob(
     assert isinstance(caught.value, LookupError)
 
 
-@pytest.mark.parametrize(
-    ("ref", "words"),
-    [
-        ("s3://bucket/key", "S3 references"),
-        ("gs://bucket/key", "GCS references"),
-        ("https://example.com/x", "HTTP references"),
-    ],
-)
-def test_remote_references_are_refused_by_name_before_anything_is_written(
+@pytest.mark.parametrize(("ref", "words"), [("s3://bucket/key", "S3"), ("gs://bucket/key", "GCS")])
+def test_bucket_references_without_checksum_are_refused_by_name_before_anything_is_written(
     tmp_path: Path, cache: BlobCache, ref: str, words: str
 ) -> None:
     store, manifest = build_version(tmp_path / "store", {"a.txt": b"a"})
-    manifest.entries["remote"] = ManifestEntry("remote", digest_of(b"r"), 1, ref=ref)
-    with pytest.raises(UnsupportedEntryError, match=f"'remote'.*{words}.*not supported yet"):
+    manifest.entries["remote"] = ManifestEntry("remote", ref, None, ref=ref)
+    with pytest.raises(UnsupportedEntryError, match=f"'remote'.*checksum=False.*{words}"):
         download_manifest(store, manifest, tmp_path / "out", cache=cache)
     assert not (tmp_path / "out" / "a.txt").exists()
 

@@ -8,9 +8,11 @@ import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -113,25 +115,58 @@ async def test_move_renames_the_source_into_place(store: LocalStore, tmp_path: P
     assert blob_path(store, md5_hex).read_bytes() == b"a staged snapshot"
 
 
-async def test_move_falls_back_to_a_copy_when_the_rename_crosses_filesystems(
-    store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+# In a private mount namespace (unprivileged: a user namespace maps us to root there),
+# the staging directory is bind-mounted elsewhere: same st_dev, yet the kernel refuses
+# a rename out of the bind mount with EXDEV.
+_BIND_MOUNT_CHILD = """
+import asyncio, json, os, sys
+from pathlib import Path
+from artisync.store import LocalStore
+
+root, md5_hex, staged = sys.argv[1:4]
+store = LocalStore(Path(root))
+stored = asyncio.run(store.put_blob(md5_hex, Path(staged), os.stat(staged).st_size, move=True))
+print(json.dumps({"stored": stored, "staged_inode": os.stat(staged).st_ino}))
+"""
+
+
+def test_move_falls_back_to_a_copy_when_the_rename_crosses_filesystems(tmp_path: Path) -> None:
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("needs unshare (util-linux) for a private bind mount")
+    root = tmp_path / "store"
+    LocalStore(root)
     md5_hex, staged = source(tmp_path / "staging", b"on another mount")
-    real_replace = os.replace
+    bound = tmp_path / "bound"
+    bound.mkdir()
+    command = [
+        unshare,
+        "--user",
+        "--map-root-user",
+        "--mount",
+        "sh",
+        "-c",
+        'mount --bind "$1" "$2" && shift 2 && exec "$@"',
+        "sh",
+        str(staged.parent),
+        str(bound),
+        sys.executable,
+        "-c",
+        _BIND_MOUNT_CHILD,
+        *(str(root), md5_hex, str(bound / staged.name)),
+    ]
+    child = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    if child.returncode != 0 and child.stderr.startswith(("unshare:", "mount:")):
+        pytest.skip(f"no private bind mount here: {child.stderr.strip()}")
+    assert child.returncode == 0, child.stderr
 
-    def replace(src: Any, dst: Any) -> None:
-        # What a bind mount does: same st_dev, yet the kernel refuses the rename.
-        if Path(src) == staged:
-            raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), str(src), str(dst))
-        real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", replace)
-
-    assert await store.put_blob(md5_hex, staged, 16, move=True)
-
-    assert blob_path(store, md5_hex).read_bytes() == b"on another mount"
-    assert blob_path(store, md5_hex).stat().st_ino != staged.stat().st_ino
-    assert tmp_entries(store) == []
+    report = json.loads(child.stdout)
+    assert report["stored"] is True
+    blob = root / "blobs" / "md5" / md5_hex[:2] / md5_hex
+    assert blob.read_bytes() == b"on another mount"
+    assert blob.stat().st_ino != report["staged_inode"], "copied, not renamed"
+    assert staged.exists(), "the snapshot stays where it was"
+    assert os.listdir(root / "tmp") == []
 
 
 async def test_move_from_another_filesystem_copies(store: LocalStore) -> None:
@@ -150,74 +185,100 @@ async def test_move_from_another_filesystem_copies(store: LocalStore) -> None:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def copy_file_range_that(then: Callable[[], None], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make copies go 1,000 bytes at a time and call ``then`` after the first chunk."""
-    real = os.copy_file_range
-    calls = 0
+# Run in a child process whose files may not grow past 1,000 bytes (RLIMIT_FSIZE; the
+# interpreter ignores SIGXFSZ): writing the copy fails midway, on the store's side.
+_FILE_SIZE_LIMIT_CHILD = """
+import asyncio, json, resource, sys
+from pathlib import Path
+from artisync.store import LocalStore, StoreUnavailableError
 
-    def copy_file_range(src: int, dst: int, count: int, *args: Any) -> int:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            then()
-        return real(src, dst, min(count, 1000), *args)
+root, md5_hex, source, size = sys.argv[1:5]
+store = LocalStore(Path(root))
+resource.setrlimit(resource.RLIMIT_FSIZE, (1000, resource.RLIM_INFINITY))
+try:
+    asyncio.run(store.put_blob(md5_hex, Path(source), int(size)))
+    report = ["no error"]
+except StoreUnavailableError as e:
+    report = ["StoreUnavailableError", e.path, e.reason]
+except OSError as e:
+    report = [type(e).__name__, e.filename, str(e)]
+print(json.dumps(report))
+"""
 
-    monkeypatch.setattr(os, "copy_file_range", copy_file_range)
 
-
+@pytest.mark.parametrize("size", [5000, 3 << 20], ids=["buffered", "in_kernel"])
 async def test_a_copy_that_fails_midway_leaves_no_blob_and_no_tmp_file(
-    store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    store: LocalStore, tmp_path: Path, size: int
 ) -> None:
-    md5_hex, path = source(tmp_path / "src", os.urandom(5000))
+    md5_hex, path = source(tmp_path / "src", os.urandom(size))
+    command = [sys.executable, "-c", _FILE_SIZE_LIMIT_CHILD]
+    command += [str(store.root), md5_hex, str(path), str(size)]
 
-    def disk_full() -> None:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    child = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True)
 
-    copy_file_range_that(disk_full, monkeypatch)
-
-    with pytest.raises(StoreUnavailableError) as caught:
-        await store.put_blob(md5_hex, path, 5000)
-
-    assert "No space left on device" in str(caught.value)
-    assert caught.value.path.startswith(str(store.root / "tmp"))
+    kind, failed_path, reason = json.loads(child.stdout)
+    assert kind == "StoreUnavailableError", "a failed write is the store's fault: retried"
+    assert failed_path.startswith(str(store.root / "tmp")) and reason == "File too large"
     assert not blob_path(store, md5_hex).exists()
     assert tmp_entries(store) == []
-    monkeypatch.undo()
-    assert await store.put_blob(md5_hex, path, 5000), "a retry succeeds"
+    assert await store.put_blob(md5_hex, path, size), "a retry succeeds"
 
 
-async def test_a_source_truncated_while_being_copied_leaves_no_blob_and_is_blamed(
-    store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def _short_sysfs_file() -> Path | None:
+    """A file whose stat says 4096 bytes but that reads shorter: sysfs attributes."""
+    for candidate in (
+        "/sys/kernel/mm/transparent_hugepage/enabled",
+        "/sys/kernel/mm/transparent_hugepage/defrag",
+        "/sys/power/state",
+        "/sys/kernel/profiling",
+    ):
+        path = Path(candidate)
+        try:
+            if path.stat().st_size == 4096 and 0 < len(path.read_bytes()) < 4096:
+                return path
+        except OSError:
+            continue
+    return None
+
+
+async def test_a_source_shorter_than_its_stat_leaves_no_blob_and_is_blamed(
+    store: LocalStore,
 ) -> None:
-    md5_hex, path = source(tmp_path / "src", os.urandom(5000))
-    copy_file_range_that(lambda: os.truncate(path, 1000), monkeypatch)
+    # A file cut while it is copied reads shorter than the stat taken before: the same
+    # as a sysfs attribute, whose stat always says 4096 bytes.
+    path = _short_sysfs_file()
+    if path is None:
+        pytest.skip("no sysfs attribute that reads shorter than its stat")
+    length = len(path.read_bytes())
 
     with pytest.raises(SourceChangedError) as caught:
-        await store.put_blob(md5_hex, path, 5000)
+        await store.put_blob("0" * 32, path, None)
 
     assert isinstance(caught.value, OSError), "the daemon rejects sources' OSErrors"
     assert caught.value.filename == str(path)
-    assert "5000" in str(caught.value) and "1000" in str(caught.value)
-    assert not blob_path(store, md5_hex).exists()
+    assert (caught.value.expected, caught.value.actual) == (4096, length)
+    assert f"hashed at 4096 bytes and now has {length}" in str(caught.value)
+    assert not blob_path(store, "0" * 32).exists()
     assert tmp_entries(store) == []
 
 
-async def test_a_read_error_on_the_source_is_blamed_on_the_source(
-    store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("hashed", [True, False], ids=["with_digest", "hashed_on_the_way"])
+async def test_a_fifo_is_blamed_on_the_source_without_hanging(
+    store: LocalStore, tmp_path: Path, hashed: bool
 ) -> None:
-    md5_hex, path = source(tmp_path / "src", b"bad sector")
-
-    def io_error(*args: Any) -> int:
-        raise OSError(errno.EIO, os.strerror(errno.EIO))
-
-    monkeypatch.setattr(os, "copy_file_range", io_error)
-    monkeypatch.setattr(os, "pread", io_error)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
 
     with pytest.raises(OSError) as caught:
-        await store.put_blob(md5_hex, path, 10)
+        if hashed:
+            await store.put_blob("0" * 32, fifo, None)
+        else:
+            async for _ in store.stage_files([(fifo, None)]):
+                pass
 
     assert not isinstance(caught.value, StoreUnavailableError)
-    assert (caught.value.errno, caught.value.filename) == (errno.EIO, str(path))
+    assert (caught.value.errno, caught.value.filename) == (errno.EINVAL, str(fifo))
+    assert "not a regular file" in str(caught.value)
     assert tmp_entries(store) == []
 
 
@@ -299,12 +360,10 @@ async def test_put_blobs_of_2000_small_files_is_one_batch(
         return await real_to_thread(func, *args, **kwargs)
 
     monkeypatch.setattr(asyncio, "to_thread", to_thread)
-    fsyncs = count_calls(os, "fsync", monkeypatch)
 
     assert await store.put_blobs(items) == 2000
 
     assert len(hops) == 1, "one thread hop for the whole batch, not one per file"
-    assert fsyncs == [], "one syncfs for the batch, not an fsync per file"
     for h, p in files:
         assert blob_path(store, h).read_bytes() == p.read_bytes()
     assert await store.has_blobs([h for h, _ in files]) == {h for h, _ in files}
@@ -371,75 +430,105 @@ async def test_missing_objects_and_foreign_keys_are_refused(store: LocalStore) -
 # -- durability and leftovers --------------------------------------------------------
 
 
-def count_calls(module: Any, name: str, monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Record the first argument of every call to ``module.name`` (still calling it)."""
-    real = getattr(module, name)
-    calls: list[Any] = []
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        calls.append(args[0] if args else None)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(module, name, wrapper)
+def traced(script: str, *args: str) -> list[tuple[str, str]]:
+    """Run ``script`` in a child under strace: its syncfs, fsync and rename calls in
+    order, each with the path it was about (the fd's, or the rename's target)."""
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("needs strace to watch the order of syscalls")
+    with tempfile.TemporaryDirectory() as out:
+        log = Path(out) / "trace"
+        command = [strace, "-f", "-qq", "-y", "-e", "signal=none", "-o", str(log)]
+        command += ["-e", "trace=syncfs,fsync,fdatasync,rename,renameat,renameat2"]
+        child = subprocess.run(
+            [*command, sys.executable, "-c", script, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if child.returncode != 0 and "ptrace" in child.stderr:
+            pytest.skip(f"strace cannot trace here: {child.stderr.strip()}")
+        assert child.returncode == 0, child.stderr
+        lines = log.read_text().splitlines()
+    calls = []
+    for line in lines:
+        # Calls on two threads at once are split: "name(args <unfinished ...>" first.
+        match = re.match(r"\d+\s+(\w+)\((.*?)(?:\)\s+=\s+0|\s*<unfinished \.\.\.>)$", line)
+        if match:
+            name, arguments = match.groups()
+            paths = re.findall(r'<([^>]*)>|"([^"]*)"', arguments)
+            about = [a or b for a, b in paths]
+            calls.append(("rename" if name.startswith("rename") else name, about[-1]))
     return calls
 
 
-async def test_a_batch_is_on_disk_before_any_blob_gets_its_name_and_sync_syncs_again(
-    store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+_DURABILITY_CHILD = """
+import asyncio, hashlib, sys
+from pathlib import Path
+from artisync.store import LocalStore
+
+root, src, syncfs = sys.argv[1], Path(sys.argv[2]), sys.argv[3] == "syncfs"
+
+async def main():
+    store = LocalStore(Path(root))
+    if not syncfs:
+        store._syncfs = None  # as where libc has no syncfs
+    files = []
+    for i in range(3):
+        data = f"file {i}".encode()
+        (src / str(i)).write_bytes(data)
+        files.append((hashlib.md5(data).hexdigest(), src / str(i), len(data), False))
+    (src / "moved").write_bytes(b"moved")
+    files.append((hashlib.md5(b"moved").hexdigest(), src / "moved", 5, True))
+    await store.put_blobs(files)
+    await store.put_manifest(hashlib.md5(b"artifact").hexdigest(), b"{}")
+    print("synced from here", file=sys.stderr, flush=True)
+    await store.sync()
+    await store.sync()
+
+asyncio.run(main())
+"""
+
+
+def test_a_batch_is_on_disk_before_any_blob_gets_its_name_and_sync_syncs_again(
+    tmp_path: Path,
 ) -> None:
     # Names before data would let a power cut leave empty files at final names, which
     # has_blobs would then report as present forever.
-    events: list[str] = []
-    real_syncfs = store._syncfs
-    assert real_syncfs is not None, "syncfs is in every Linux libc the daemon runs on"
+    root, src = tmp_path / "store", tmp_path / "src"
+    src.mkdir()
 
-    def syncfs(fd: int) -> int:
-        events.append("syncfs")
-        return real_syncfs(fd)
+    calls = traced(_DURABILITY_CHILD, str(root), str(src), "syncfs")
 
-    real_replace = os.replace
-
-    def replace(src: Any, dst: Any) -> None:
-        events.append("rename")
-        real_replace(src, dst)
-
-    monkeypatch.setattr(store, "_syncfs", syncfs)
-    monkeypatch.setattr(os, "replace", replace)
-    files = [source(tmp_path / "src", f"file {i}".encode()) for i in range(3)]
-    moved_md5, staged = source(tmp_path / "staging", b"moved")
-
-    await store.put_blobs([*((h, p, None, False) for h, p in files), (moved_md5, staged, 5, True)])
-    await store.sync()
-
-    assert events == ["syncfs", "rename", "rename", "rename", "rename", "syncfs"]
+    blobs = str(root / "blobs" / "md5")
+    order = [name for name, about in calls if name == "syncfs" or about.startswith(blobs)]
+    assert order == ["syncfs", "rename", "rename", "rename", "rename", "syncfs", "syncfs"]
+    assert [name for name, _ in calls].count("fsync") == 1, "the manifest's own fsync only"
 
 
-async def test_without_syncfs_each_file_and_each_renamed_into_directory_is_fsynced(
-    store: LocalStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_without_syncfs_each_file_and_each_renamed_into_directory_is_fsynced(
+    tmp_path: Path,
 ) -> None:
-    monkeypatch.setattr(store, "_syncfs", None)
-    files = [source(tmp_path / "src", f"file {i}".encode()) for i in range(3)]
-    digest = hashlib.md5(b"artifact").hexdigest()
-    fsyncs = count_calls(os, "fsync", monkeypatch)
+    root, src = tmp_path / "store", tmp_path / "src"
+    src.mkdir()
 
-    await store.put_blobs([(h, p, None, False) for h, p in files])
-    assert len(fsyncs) == 3, "each blob's data is durable before its name"
-    await store.put_manifest(digest, b"{}")
-    assert len(fsyncs) == 4
-    fsyncs.clear()
-    renamed_into = {blob_path(store, h).parent for h, _ in files}
-    renamed_into.add((store.root / manifest_key(digest)).parent)
-    opened = count_calls(os, "open", monkeypatch)
+    calls = traced(_DURABILITY_CHILD, str(root), str(src), "fsync")
 
-    await store.sync()
-
-    synced = {Path(p) for p in opened}
-    assert len(fsyncs) == len(opened)
-    assert renamed_into <= synced, "every directory that received a rename"
-    assert store.root / "blobs" / "md5" in synced, "and where new fan-out dirs were made"
-    fsyncs.clear()
-    await store.sync()
-    assert fsyncs == [], "nothing new, nothing to sync"
+    assert "syncfs" not in {name for name, _ in calls}
+    blobs = str(root / "blobs" / "md5")
+    renames = [i for i, (name, about) in enumerate(calls) if name == "rename"]
+    blob_renames = [i for i in renames if calls[i][1].startswith(blobs)]
+    assert len(blob_renames) == 4
+    synced_before = {about for name, about in calls[: blob_renames[0]] if name == "fsync"}
+    assert len(synced_before) == 4, "each blob's data is durable before any name"
+    assert str(src / "moved") in synced_before, "the moved snapshot too"
+    directories = {about for name, about in calls[renames[-1] + 1 :] if name == "fsync"}
+    renamed_into = {str(Path(calls[i][1]).parent) for i in blob_renames}
+    assert renamed_into <= directories, "every directory that received a rename"
+    assert blobs in directories, "and where new fan-out dirs were made"
+    assert str(root / "manifests") in directories, "and the manifest's"
+    tail = [name for name, _ in calls[renames[-1] + 1 :]]
+    assert tail.count("fsync") == len(directories), "the second sync has nothing to do"
 
 
 async def test_cleanup_tmp_removes_what_interrupted_writes_left(store: LocalStore) -> None:
@@ -566,8 +655,8 @@ def test_open_store_gives_a_local_store_for(tmp_path: Path, url: str, where: str
 @pytest.mark.parametrize(
     ("url", "says"),
     [
-        ("s3://bucket/prefix", "not supported yet (coming in the S3/GCS issue)"),
-        ("gs://bucket/prefix", "not supported yet (coming in the S3/GCS issue)"),
+        ("s3://Not_A_Bucket!/prefix", "is not a bucket name"),
+        ("gs://bucket/../prefix", "may not contain '.' or '..'"),
         ("http://example.com/store", "unknown scheme 'http'"),
         ("file://otherhost/store", "not host 'otherhost'"),
         ("file://relative", "not host 'relative'"),

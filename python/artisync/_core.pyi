@@ -8,11 +8,12 @@ the matching :class:`OSError` subclass (``FileNotFoundError``, ``PermissionError
 """
 
 from collections.abc import Sequence
-from typing import final
+from typing import Literal, final
 
 from _typeshed import StrPath
 
 __all__ = [
+    "BlobOutcome",
     "FileDigest",
     "PartDigests",
     "PlacedFile",
@@ -23,7 +24,9 @@ __all__ = [
     "copy_tree_and_hash",
     "copy_verify_many",
     "hash_files",
+    "name_blobs",
     "part_md5s",
+    "put_blobs",
     "walk",
 ]
 
@@ -118,6 +121,38 @@ class PlacedFile:
     def inode(self) -> int:
         """The destination's inode number (0 if not written)."""
 
+@final
+class BlobOutcome:
+    """What :func:`put_blobs` did with one request."""
+
+    @property
+    def status(
+        self,
+    ) -> Literal["stored", "present", "staged", "not_stored", "source", "changed", "store"]:
+        """``stored``: a new blob, named by this call. ``present``: the blob was there
+        already (or an earlier request of the call stores it); nothing was written.
+        ``staged`` (with ``name=False``): ready for a later call to name. ``not_stored``:
+        another request of the batch failed, so none was named. Else the request
+        failed, by the fault of its ``source`` (missing, unreadable, not a regular
+        file), because the source ``changed``, or by the ``store``'s.
+        """
+    @property
+    def staged(self) -> str | None:
+        """For ``staged``: the file to rename into place (a copy in ``tmp``, named by
+        :func:`name_blobs`, or the source of a ``move``)."""
+    @property
+    def md5_hex(self) -> str | None:
+        """The blob's MD5 (given, or taken while storing), if known."""
+    @property
+    def hashed(self) -> FileDigest | None:
+        """For a request without a digest: the MD5 and stat of the bytes read."""
+    @property
+    def error(self) -> OSError | None:
+        """For ``source`` and ``store``: the error, naming the file it happened on."""
+    @property
+    def change(self) -> tuple[int, int, str | None] | None:
+        """For ``changed``: the size expected and found, or ``(0, 0)`` and what changed."""
+
 def hash_files(paths: Sequence[StrPath], *, threads: int | None = None) -> list[FileDigest]:
     """MD5, size, mtime_ns and inode of each file, in the order given.
 
@@ -158,9 +193,51 @@ def copy_verify_many(
     The temporary file is ``.artisync-<tag>-<index>.tmp`` in ``dst``'s directory, which
     must exist; ``tag`` must make that name unique (``ValueError`` if it is empty or
     holds a ``/``). Reflinks (FICLONE) are used where the filesystem has them. A source
-    modified while it is copied is an ``OSError``. Items are spread over ``threads``
-    workers; one result per item, in order: a :class:`PlacedFile`, or the ``OSError``
-    that item failed with (the other items go on). Nothing is fsynced.
+    modified in place while it is copied is an ``OSError``; one replaced (renamed
+    over) or removed meanwhile is fine, its bytes were read whole. Items are spread
+    over ``threads`` workers; one result per item, in order: a :class:`PlacedFile`, or
+    the ``OSError`` that item failed with (the other items go on). Nothing is fsynced.
+    """
+
+def put_blobs(
+    blobs: StrPath,
+    tmp: StrPath,
+    requests: Sequence[tuple[StrPath, str | None, int | None, int | None, bool]],
+    *,
+    tag: str,
+    name: bool = True,
+    syncfs: bool = True,
+    threads: int | None = None,
+) -> list[BlobOutcome]:
+    """Store each ``(source, md5_hex, size, mtime_ns, move)`` as the blob
+    ``blobs/<md5_hex[:2]>/<md5_hex>``; one :class:`BlobOutcome` per request, in order.
+
+    A request whose blob exists is skipped. Else the source is copied into ``tmp``
+    (same filesystem; names carry ``tag``, which must be unique among the store's
+    writers): a file up to 1 MiB is read into a buffer and written from it, a larger
+    one copied in the kernel. With ``move`` the source itself is renamed into place if
+    it is on the store's filesystem. ``md5_hex=None`` hashes the source on the way (a
+    small file from the same buffer, a large one before it is copied) and skips the
+    copy if that blob exists. ``size`` and ``mtime_ns``, when given, must still be the
+    source's, and the source must not change while it is copied.
+
+    If no request failed, the batch is made durable (one ``syncfs``, or an ``fsync``
+    per file without ``syncfs``) and only then renamed into place, in request order,
+    stopping at a failed rename. If any request failed before that, none is named and
+    every temporary file is removed. With ``name=False`` the call stops before making
+    anything durable and reports each file to name as ``staged``. Requests are spread
+    over ``threads`` workers; a malformed ``md5_hex`` or ``tag`` is a ``ValueError``.
+    """
+
+def name_blobs(
+    blobs: StrPath, copies: Sequence[tuple[str, StrPath]], *, syncfs: bool = True
+) -> int:
+    """Name the copies :func:`put_blobs` staged (``name=False``), each ``(md5_hex,
+    copy)``: make them durable (one ``syncfs``, or an ``fsync`` each without it), then
+    rename each to ``blobs/<md5_hex[:2]>/<md5_hex>`` in order, replacing a blob stored
+    meanwhile (the same bytes). Returns how many were named. The first failure is
+    raised as the ``OSError`` it was, naming its path; the copies not named by then are
+    removed. A malformed ``md5_hex`` is a ``ValueError``.
     """
 
 def part_md5s(path: StrPath, part_size: int, *, threads: int | None = None) -> PartDigests:

@@ -25,6 +25,7 @@ _ENV = {
     "ARTISYNC_SOCKET": "socket",
     "ARTISYNC_REGISTRY": "registry",
     "ARTISYNC_CACHE_MAX_BYTES": "cache_max_bytes",
+    "ARTISYNC_UPLOAD_CONCURRENCY": "upload_concurrency",
 }
 
 
@@ -53,6 +54,8 @@ class Config:
     gc_grace: int = 3600
     # Seconds between the daemon's looks for versions whose TTL has passed.
     expire_interval: int = 60
+    # Requests in flight to a remote (S3, GCS) store, across all submissions.
+    upload_concurrency: int = 16
     # The download cache (HOME/cache) of blobs from remote stores: its size bound.
     cache_max_bytes: int = 10 << 30
 

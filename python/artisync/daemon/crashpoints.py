@@ -11,7 +11,7 @@ import os
 import signal
 from typing import Final
 
-__all__ = ["POINTS", "crash_point"]
+__all__ = ["POINTS", "STORE_POINTS", "crash_point"]
 
 # In pipeline order; the exactly-once test kills the daemon at each of them in turn.
 POINTS: Final = (
@@ -22,6 +22,9 @@ POINTS: Final = (
     "after_commit",
     "after_receipt",
 )
+
+# Inside the remote stores' multipart uploads (between parts): tests of resuming use it.
+STORE_POINTS: Final = ("after_part",)
 
 _target, _, _count = os.environ.get("ARTISYNC_CRASH_AT", "").partition(":")
 _remaining = int(_count or 1)

@@ -1,16 +1,22 @@
 """Expand and hash: from a submission's entries to the items of its manifest.
 
 Directories become their files (the Rust walk), ``file://`` references become one item
-per file, and every item whose digest the SDK did not already take is hashed by the
-Rust core in batches off the event loop. What the user did wrong (a file changed after
-logging, a path that escapes the spool, a reference over ``max_objects``) raises
-:class:`Rejected` with a sentence the user can act on.
+per file, ``s3://``, ``gs://`` and ``http(s)://`` references one item per object
+(:mod:`artisync.references`: listings, not downloads), and every item whose digest the
+SDK did not already take is hashed by the Rust core in batches off the event loop.
+What the user did wrong (a file changed after logging, a path that escapes the spool,
+a reference over ``max_objects``, a missing object or credential) raises
+:class:`Rejected` with a sentence the user can act on. A server that cannot be reached
+raises :class:`~artisync.references.ReferenceUnavailableError`, a
+:class:`~artisync.store.StoreUnavailableError`: transient, for the caller to retry.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import posixpath
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,11 +24,24 @@ from urllib.parse import unquote, urlparse
 
 from artisync import _core
 from artisync.manifest import md5_b64_to_hex
+from artisync.references import (
+    REMOTE_SCHEMES,
+    RefEntry,
+    ReferenceFailure,
+    ReferenceUnavailableError,
+)
+from artisync.references.remote import RemoteReferences
 from artisync.spool import DirEntry, FileEntry, ReferenceEntry, StagedEntry, Submission
 
 __all__ = ["DEFAULT_MAX_OBJECTS", "Item", "Rejected", "expand", "hash_items", "total_size"]
 
 DEFAULT_MAX_OBJECTS = 10_000
+# A remote reference is asked again this many times, after 0.5 s, 1 s, ..., before
+# the failure goes to the caller (a blip should not cost a backoff of the pipeline).
+REMOTE_ATTEMPTS = 3
+REMOTE_BACKOFF = 0.5
+
+log = logging.getLogger("artisync.daemon")
 # Files per call into the core: large enough to amortise the thread hop, small enough
 # that a huge directory shows progress and yields to the event loop.
 HASH_BATCH = 4096
@@ -68,8 +87,16 @@ def _join(prefix: str, rel: str) -> str:
 def expand(sub: Submission, spool_root: Path) -> list[Item]:
     """The items of a submission, one per manifest path. Blocking: run in a thread."""
     items: list[Item] = []
+    remote = [
+        e
+        for e in sub.entries
+        if isinstance(e, ReferenceEntry) and urlparse(e.ref).scheme.lower() in REMOTE_SCHEMES
+    ]
+    found = asyncio.run(_expand_remote(remote)) if remote else {}
     for entry in sub.entries:
-        if isinstance(entry, StagedEntry):
+        if isinstance(entry, ReferenceEntry) and id(entry) in found:
+            items.extend(found[id(entry)])
+        elif isinstance(entry, StagedEntry):
             items.append(_staged(entry, spool_root, sub.id))
         elif isinstance(entry, FileEntry):
             items.append(
@@ -131,14 +158,48 @@ def _directory(entry: DirEntry, logged_ns: int) -> list[Item]:
     ]
 
 
+async def _expand_remote(entries: list[ReferenceEntry]) -> dict[int, list[Item]]:
+    """The items of each remote reference, keyed by ``id(entry)``; one set of clients."""
+    found: dict[int, list[Item]] = {}
+    async with RemoteReferences() as refs:
+        for entry in entries:
+            for attempt in range(1, REMOTE_ATTEMPTS + 1):
+                try:
+                    objects = await refs.expand(
+                        entry.ref, entry.path, entry.checksum, entry.max_objects
+                    )
+                    break
+                except ReferenceFailure as e:
+                    raise Rejected("expand", str(e)) from None
+                except ReferenceUnavailableError as e:
+                    if attempt == REMOTE_ATTEMPTS:
+                        raise
+                    delay = REMOTE_BACKOFF * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
+                    log.warning("%s; asking again in %.1fs", e, delay)
+                    await asyncio.sleep(delay)
+            found[id(entry)] = [_remote_item(o) for o in objects]
+    return found
+
+
+def _remote_item(found: RefEntry) -> Item:
+    return Item(
+        found.path,
+        None,
+        found.size,
+        digest=found.digest,
+        stored=False,
+        ref=found.ref,
+        extra=found.extra,
+    )
+
+
 def _reference(entry: ReferenceEntry) -> list[Item]:
     uri = urlparse(entry.ref)
     if uri.scheme != "file":
         raise Rejected(
             "expand",
             f"reference {entry.ref!r}: {uri.scheme or 'scheme-less'} references are not "
-            "supported by this daemon yet (file:// is; s3://, gs:// and http(s):// come "
-            "with remote stores)",
+            "supported (file://, s3://, gs://, http:// and https:// are)",
         )
     path = Path(unquote(uri.path))
     if not entry.checksum:

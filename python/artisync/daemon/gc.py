@@ -198,7 +198,7 @@ def collect_garbage(
         return GcReport(**answer)
 
     async def here() -> GcReport:
-        store = open_store(config.store, config.home)
+        store = open_store(config.store, config.home, upload_concurrency=config.upload_concurrency)
         registry = SqliteRegistry(config.registry)
         try:
             return await collect(

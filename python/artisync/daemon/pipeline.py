@@ -4,6 +4,11 @@ validate → expand → hash → upload → manifest → (wait for its turn) →
 
 Stages up to the manifest run concurrently across submissions (bounded); commits run
 one at a time, each after every earlier submission of its collection has finished.
+Within a submission, work overlaps where nothing depends on it: a local store copies
+each file in the read that hashes it and names one batch while it copies the next;
+the manifest is built while the blobs go in (it is stored only after them); and
+snapshots are written back to disk while the submission is expanded.
+
 Each step is idempotent, so a daemon killed anywhere simply runs the submission again
 from ``work/``: hashes come back from the journal, blobs already stored are skipped,
 and the registry returns the version a submission already committed instead of making
@@ -13,6 +18,7 @@ a second one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -24,14 +30,16 @@ from typing import Any, TypeVar
 
 from artisync.daemon.crashpoints import crash_point
 from artisync.daemon.expand import Item, Rejected, expand, hash_items, total_size
+from artisync.daemon.expand import _check_unchanged as check_unchanged
 from artisync.daemon.gate import Gate
 from artisync.daemon.merge import Contribution, merge
 from artisync.daemon.ordering import CommitOrder
 from artisync.errors import InvalidInputError, RegistryError, SubmissionError, TypeConflictError
 from artisync.manifest import Manifest, ManifestEntry
 from artisync.registry import CommitResult, SqliteRegistry
-from artisync.spool import Spool, Submission, parse_name
-from artisync.store import BlobItem, Store, StoreUnavailableError
+from artisync.spool import Spool, StagedEntry, Submission, parse_name
+from artisync.store import BlobItem, LocalStore, Store, StoreUnavailableError
+from artisync.store.local import StagedFiles
 
 __all__ = ["Pipeline", "StatusCallback"]
 
@@ -177,38 +185,146 @@ class Pipeline:
         return receipt
 
     async def _prepare(self, work_path: Path, sub: Submission, watch: _Stopwatch) -> _Prepared:
-        items = await asyncio.to_thread(expand, sub, self.spool.root)
+        # The SDK writes snapshots without fsync: start writing them back now, while the
+        # submission is expanded, so the syncfs before they are named has little left.
+        writeback = None
+        if any(isinstance(entry, StagedEntry) for entry in sub.entries):
+            writeback = asyncio.ensure_future(self._write_back())
+        try:
+            return await self._prepare_items(work_path, sub, watch)
+        finally:
+            if writeback is not None:
+                await writeback
+
+    async def _write_back(self) -> None:
+        # Only ahead of time: the store syncs again before it names anything.
+        with contextlib.suppress(StoreUnavailableError):
+            await self.store.sync()
+
+    async def _prepare_items(
+        self, work_path: Path, sub: Submission, watch: _Stopwatch
+    ) -> _Prepared:
+        # Remote listings can fail transiently: retried like uploads, holding back only
+        # this collection.
+        items = await self._retrying(
+            sub.id, lambda: asyncio.to_thread(expand, sub, self.spool.root)
+        )
         watch.lap("expand")
         journal = await asyncio.to_thread(self.spool.read_journal, work_path)
         hashed: dict[str, list[Any]] = journal.get("hashed", {})
         for item in items:
             if item.digest is None and item.path in hashed:
                 item.digest, item.size, item.hashed_mtime_ns = hashed[item.path]
-        needed = any(item.digest is None and item.source is not None for item in items)
-        await hash_items(items)
-        if needed:
-            # Only what the daemon hashed itself; snapshots carry their digests already.
-            journal["hashed"] = {
-                item.path: [item.digest, item.size, item.hashed_mtime_ns]
-                for item in items
-                if item.hashed_mtime_ns is not None
-            }
-            await asyncio.to_thread(self.spool.write_journal, work_path, journal)
+        naming: asyncio.Future[set[int]] | None = None
+        if any(item.digest is None and item.source is not None for item in items):
+            naming = await self._retrying(sub.id, lambda: self._hash(work_path, journal, items))
         watch.lap("hash")
         crash_point("after_hash")
-        await self._retrying(sub.id, lambda: self._upload(items))
+        # Built while the blobs go in (the store works with the GIL released), stored
+        # only after them.
+        manifest = asyncio.ensure_future(asyncio.to_thread(_manifest_of, items))
+        try:
+            stored = set() if naming is None else await naming
+            await self._retrying(sub.id, lambda: self._upload(items, skip=stored))
+        except BaseException:
+            manifest.cancel()
+            raise
         watch.lap("store")
         crash_point("after_upload")
-        digest, data = await asyncio.to_thread(_manifest_of, items)
+        digest, data = await manifest
         key = await self._retrying(sub.id, lambda: self.store.put_manifest(digest, data))
         watch.lap("manifest")
         crash_point("after_manifest")
         return _Prepared(sub, items, digest, key)
 
-    async def _upload(self, items: list[Item]) -> None:
+    async def _hash(
+        self, work_path: Path, journal: dict[str, Any], items: list[Item]
+    ) -> asyncio.Future[set[int]] | None:
+        """Hash the items without a digest and journal them.
+
+        A local store copies each file in the same read that hashes it, a batch at a
+        time; each batch is named (made durable, then renamed into place) while the
+        next is copied and the journal written. The returned task gives the ids of
+        the items whose blobs those namings made sure are stored.
+        """
+        store = self.store
+        fused = [
+            (item, item.source)
+            for item in items
+            if item.digest is None and item.source is not None and item.stored
+        ]
+        namings: list[asyncio.Future[list[Item]]] = []
+        # Held until the journal names these digests, which then protects the blobs
+        # found already stored from garbage collection (see daemon.gc).
+        async with self.gate.shared():
+            try:
+                if fused and isinstance(store, LocalStore):
+                    await self._stage(store, fused, namings)
+                await hash_items(items)
+                # Only what the daemon hashed; snapshots carry their digests already.
+                journal["hashed"] = {
+                    item.path: [item.digest, item.size, item.hashed_mtime_ns]
+                    for item in items
+                    if item.hashed_mtime_ns is not None
+                }
+                await asyncio.to_thread(self.spool.write_journal, work_path, journal)
+            except BaseException:
+                if namings:
+                    # Their copies are good blobs: let them finish rather than leave them.
+                    await asyncio.wait(namings)
+                raise
+        return asyncio.ensure_future(_union(namings)) if namings else None
+
+    async def _stage(
+        self,
+        store: LocalStore,
+        fused: list[tuple[Item, Path]],
+        namings: list[asyncio.Future[list[Item]]],
+    ) -> None:
+        """Hash and copy ``fused`` a batch at a time, checking each file against what
+        was logged, and start naming each batch."""
+        done = 0
+        files = [(src, item.size) for item, src in fused]
+        try:
+            async with contextlib.aclosing(store.stage_files(files)) as batches:
+                async for staged in batches:
+                    batch = fused[done : done + len(staged.digests)]
+                    done += len(batch)
+                    try:
+                        for (item, _), d in zip(batch, staged.digests, strict=True):
+                            check_unchanged(item, d)
+                            item.digest, item.size = d.digest, d.size
+                            item.hashed_mtime_ns = d.mtime_ns
+                    except BaseException:
+                        await store.discard_staged(staged)
+                        raise
+                    items = [item for item, _ in batch]
+                    namings.append(asyncio.ensure_future(self._name(store, staged, items)))
+        except StoreUnavailableError:
+            raise
+        except OSError as e:
+            raise Rejected("hash", f"{e.filename}: {e.strerror or e}") from None
+
+    async def _name(self, store: LocalStore, staged: StagedFiles, items: list[Item]) -> list[Item]:
+        """Name a staged batch; its ``items``, whose blobs are now stored. If the store
+        fails, none: the upload stage stores them from their sources, with retries.
+
+        It needs no gate of its own: it only adds blobs, and those that staging found
+        stored already are protected by the journal :meth:`_hash` wrote under the gate.
+        """
+        try:
+            await store.put_staged(staged)
+        except StoreUnavailableError as e:
+            log.warning("naming staged copies failed (%s); storing from the sources", e)
+            await store.discard_staged(staged)
+            return []
+        return items
+
+    async def _upload(self, items: list[Item], skip: set[int]) -> None:
+        """Store the blobs of ``items`` but those (by ``id``) in ``skip``, stored already."""
         unique: dict[str, Item] = {}
         for item in items:
-            if item.stored:
+            if item.stored and id(item) not in skip:
                 unique.setdefault(item.md5_hex, item)
         # The store skips blobs it already has (one stat each), including a snapshot
         # it took by rename before a restart, whose source is gone by now.
@@ -217,6 +333,8 @@ class Pipeline:
             for md5_hex, item in unique.items()
             if item.source is not None
         ]
+        if not todo:
+            return
         try:
             # Shared with other uploads, exclusive of garbage collection (see daemon.gc).
             async with self.gate.shared():
@@ -352,6 +470,10 @@ class Pipeline:
         await asyncio.to_thread(self.spool.reject, work_path, error)
         self._on_status(sub_id, "rejected", error)
         return error
+
+
+async def _union(namings: list[asyncio.Future[list[Item]]]) -> set[int]:
+    return {id(item) for named in await asyncio.gather(*namings) for item in named}
 
 
 def _parse_manifest(data: bytes) -> Manifest:

@@ -84,7 +84,11 @@ class Daemon:
     async def serve(self) -> None:
         """Run until SIGTERM or SIGINT, then shut down within the deadline."""
         self._lock_home()
-        store = open_store(self.config.store, self.config.home)
+        store = open_store(
+            self.config.store,
+            self.config.home,
+            upload_concurrency=self.config.upload_concurrency,
+        )
         await store.cleanup_tmp()
         registry = SqliteRegistry(self.config.registry)
         self.pipeline = Pipeline(

@@ -7,7 +7,10 @@ Where the bytes come from:
   cache is not used (it would only duplicate the store on the same disk);
 - a blob of a remote store: through the local blob cache (``via_cache.py``);
 - a ``file://`` reference: the referenced file, which must still have the MD5 it was
-  logged with.
+  logged with;
+- an ``s3://``, ``gs://`` or ``http(s)://`` reference: the version it recorded, fetched
+  from its server into the cache's ``tmp/`` (its ETag checked by the server's answer,
+  its MD5 too where the digest is one), then placed like any other file.
 
 Each file is a verified copy given its name by an atomic rename (``placing.py``);
 files already there and unchanged since a download wrote them are skipped without
@@ -17,21 +20,30 @@ being read (``root_record.py``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from artisync import _core
 from artisync.config import default_home
 from artisync.download.cache import BlobCache
 from artisync.download.errors import (
+    ContentMismatchError,
     CorruptBlobError,
     MissingContentError,
     ReferenceChangedError,
 )
 from artisync.download.placing import DownloadReport, Failure, Placer, any_fatal, raise_first
-from artisync.download.plan import Task, check_supported, make_parents, make_task, select_entries
+from artisync.download.plan import (
+    Task,
+    check_downloadable,
+    make_parents,
+    make_task,
+    select_entries,
+)
 from artisync.download.root_record import RootRecord
 from artisync.download.via_cache import DEFAULT_FETCHES, CachedBlobs, blob_location
 from artisync.manifest import Manifest
@@ -39,9 +51,26 @@ from artisync.store.base import Store
 from artisync.store.local import LocalStore
 from artisync.store.open import open_store
 
-__all__ = ["download_manifest", "run_coroutine"]
+__all__ = ["RemoteReferenceChangedError", "download_manifest", "run_coroutine"]
 
 T = TypeVar("T")
+
+
+class RemoteReferenceChangedError(ReferenceChangedError):
+    """An ``s3://``, ``gs://`` or ``http(s)://`` reference is no longer the version that
+    was logged (another ETag, size or MD5); ``expected``/``actual`` are what differs."""
+
+    def __init__(self, path: str, source: str, expected: str, actual: str, what: str) -> None:
+        ContentMismatchError.__init__(
+            self,
+            path,
+            source,
+            expected,
+            actual,
+            f"entry {path!r}: {what}. Nothing was written for this entry; references point "
+            "at objects artisync does not keep, so log a new version to capture the "
+            "current content",
+        )
 
 
 def download_manifest(
@@ -76,11 +105,14 @@ def download_manifest(
         What was written and what was skipped.
 
     Raises:
-        UnsupportedEntryError: an entry cannot be downloaded yet (remote references,
-            ``checksum=False``); raised before anything is written.
+        UnsupportedEntryError: an entry cannot be downloaded (a file or bucket
+            reference logged with ``checksum=False``); raised before anything is written.
         CorruptBlobError: a blob's bytes do not have its MD5 (naming entry and blob).
-        ReferenceChangedError: a referenced file changed since it was logged.
-        MissingContentError: a blob or referenced file is gone.
+        ReferenceChangedError: a referenced file or object changed since it was logged
+            (:class:`RemoteReferenceChangedError` for S3, GCS and HTTP).
+        MissingContentError: a blob, referenced file or recorded object version is gone.
+        ReferenceFailure: a remote reference cannot be read (credentials, permissions).
+        ReferenceUnavailableError: its server cannot be reached now.
         OSError: the root cannot be written (``filename`` says where).
 
     A problem with one entry's content (corrupt, missing, changed) leaves nothing
@@ -89,7 +121,7 @@ def download_manifest(
     in. The first error is raised, with a note counting the others.
     """
     entries = select_entries(manifest, path_prefix)
-    check_supported(entries)
+    check_downloadable(entries)
     root_dir = os.path.abspath(root)
     os.makedirs(root_dir, exist_ok=True)
     cache = cache if cache is not None else BlobCache.default()
@@ -109,10 +141,13 @@ def download_manifest(
     filled_cache = False
     try:
         refs = [t for t in todo if t.ref_file is not None]
-        blobs = [t for t in todo if t.ref_file is None]
+        remote = [t for t in todo if t.remote]
+        blobs = [t for t in todo if t.ref_file is None and not t.remote]
         if refs:
             failures = placer.place([(t, t.ref_file or "") for t in refs])
             errors.extend(_ref_error(f) for f in failures)
+        if remote and not any_fatal(errors):
+            _place_remote(remote, placer, cache, errors, concurrency)
         if blobs and not any_fatal(errors):
             filled_cache = _place_blobs(
                 store, blobs, placer, cache, errors, use_cache, concurrency, home
@@ -153,6 +188,93 @@ def _place_blobs(
 
     run_coroutine(through_cache())
     return cached.admitted
+
+
+def _place_remote(
+    tasks: list[Task],
+    placer: Placer,
+    cache: BlobCache,
+    errors: list[Exception],
+    concurrency: int | None,
+) -> None:
+    """Fetch the remote references' recorded versions and place them."""
+    fetched = run_coroutine(_fetch_remote(tasks, cache, errors, concurrency or DEFAULT_FETCHES))
+    try:
+        if not fetched:
+            return
+        digests = _core.hash_files([tmp for _, tmp in fetched], threads=concurrency)
+        pairs: list[tuple[Task, str]] = []
+        for (task, tmp), digest in zip(fetched, digests, strict=True):
+            entry, ref = task.entry, task.entry.ref or ""
+            if task.md5_hex and digest.md5_hex != task.md5_hex:
+                what = f"{ref} now has MD5 {digest.md5_hex}, not {task.md5_hex} as logged"
+                errors.append(
+                    RemoteReferenceChangedError(entry.path, ref, task.md5_hex, digest.md5_hex, what)
+                )
+            elif entry.size is not None and digest.size != entry.size:
+                what = f"{ref} now has {digest.size} bytes, not {entry.size} as logged"
+                errors.append(
+                    RemoteReferenceChangedError(
+                        entry.path, ref, str(entry.size), str(digest.size), what
+                    )
+                )
+            else:
+                task.md5_hex = digest.md5_hex
+                pairs.append((task, tmp))
+        for failure in placer.place(pairs):
+            assert failure.error is not None  # the MD5 was just taken: only I/O can fail
+            errors.append(failure.error)
+    finally:
+        for _, tmp in fetched:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+
+
+async def _fetch_remote(
+    tasks: list[Task], cache: BlobCache, errors: list[Exception], fetches: int
+) -> list[tuple[Task, str]]:
+    """Fetch each task's recorded version into the cache's ``tmp/``; errors appended."""
+    # Imported here: the S3 and GCS clients load only for downloads that need them.
+    from artisync.references import (
+        ReferenceChangedError as Changed,
+    )
+    from artisync.references import (
+        ReferenceNotFoundError,
+    )
+    from artisync.references.remote import RemoteReferences
+
+    slots = asyncio.Semaphore(fetches)
+
+    async def one(refs: RemoteReferences, task: Task) -> str:
+        tmp = cache.new_tmp("ref")
+        entry = task.entry
+        try:
+            async with slots:
+                await refs.fetch(entry.ref or "", entry.digest, dict(entry.extra), Path(tmp))
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return tmp
+
+    async with RemoteReferences() as refs:
+        results = await asyncio.gather(*(one(refs, t) for t in tasks), return_exceptions=True)
+    got: list[tuple[Task, str]] = []
+    for task, result in zip(tasks, results, strict=True):
+        path, ref = task.entry.path, task.entry.ref or ""
+        if isinstance(result, str):
+            got.append((task, result))
+        elif isinstance(result, ReferenceNotFoundError):
+            errors.append(MissingContentError(path, ref, str(result)))
+        elif isinstance(result, Changed):
+            errors.append(
+                RemoteReferenceChangedError(path, ref, result.expected, result.actual, str(result))
+            )
+        elif isinstance(result, Exception):
+            errors.append(result)  # credentials, an unreachable server: not one entry's fault
+        else:
+            raise result
+    return got
 
 
 def _store_blob_error(store: Store, failure: Failure) -> Exception:

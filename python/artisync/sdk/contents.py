@@ -18,6 +18,7 @@ from typing import IO, Any, Final
 
 from artisync.errors import ArtisyncError, InvalidInputError
 from artisync.names import normalize_entry_path
+from artisync.references.uri import REMOTE_SCHEMES, parse_remote
 from artisync.sdk.manifest_view import PendingEntry, pending_entries, reference_name
 from artisync.sdk.snapshot import (
     Staging,
@@ -171,6 +172,8 @@ class Contents:
     ) -> None:
         """Record a reference for the daemon to expand."""
         check_reference_uri(uri)
+        if uri.split(":", 1)[0].lower() in REMOTE_SCHEMES:
+            parse_remote(uri)  # a bad version (?versionId=, #generation) fails here, not later
         if not isinstance(checksum, bool):
             raise InvalidInputError(f"Invalid checksum {checksum!r}: must be True or False")
         if max_objects is not None and (

@@ -10,7 +10,6 @@ manifest, read from the store by :func:`read_committed_manifest`.
 from __future__ import annotations
 
 import json
-import posixpath
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from urllib.parse import unquote, urlparse
 from artisync import _core
 from artisync.errors import ArtisyncError, ManifestError
 from artisync.manifest import Manifest, ManifestEntry, artifact_digest
+from artisync.references.uri import default_name, unchecked_digest
 from artisync.sdk.committed import CommittedEntry
 from artisync.sdk.snapshot import join_entry_path
 from artisync.spool import DirEntry, Entry, FileEntry, ReferenceEntry, StagedEntry
@@ -96,11 +96,10 @@ class ArtifactManifest:
 
 
 def reference_name(entry: ReferenceEntry) -> str:
-    """The name a reference shows under before the daemon expands it."""
-    if entry.path:
-        return entry.path
-    uri = urlparse(entry.ref)
-    return posixpath.basename(unquote(uri.path).rstrip("/")) or uri.netloc or entry.ref
+    """The name a reference shows under before the daemon expands it: its ``name``,
+    else the name the daemon gives the object it names (a prefix's objects are then
+    named relative to it)."""
+    return entry.path or default_name(entry.ref)
 
 
 def pending_entries(entries: Iterable[Entry], spool_root: Path | None) -> dict[str, PendingEntry]:
@@ -119,7 +118,7 @@ def pending_entries(entries: Iterable[Entry], spool_root: Path | None) -> dict[s
                 view[path] = PendingEntry(path, None, f.size, None, str(root / f.path))
         else:
             name = reference_name(entry)
-            digest = None if entry.checksum else entry.ref
+            digest = None if entry.checksum else unchecked_digest(entry.ref)
             view[name] = PendingEntry(name, digest, None, entry.ref)
     return view
 

@@ -1,39 +1,53 @@
 """The local-disk store: a directory with the common layout, for ``file://`` URLs.
 
-How a blob gets in, crash-safe without one fsync per file:
+How a blob gets in, crash-safe without one fsync per file: the Rust core
+(``_core.put_blobs``) takes a batch of files per call, spread over the cores with the
+GIL released, and reports an outcome per file, from which this module raises exactly
+what the daemon expects (a bad source names the file; the store's own failure is a
+:class:`StoreUnavailableError`):
 
-1. copy each source into ``tmp/`` in the kernel (``copy_file_range``, which reflinks on
-   XFS/btrfs, else ``sendfile``); with ``move``, use the caller's file where it is if it
-   is on the store's filesystem;
+1. copy each source into ``tmp/``: a small file (up to 1 MiB) is read into a buffer
+   and written from it, a large one is copied in the kernel (``copy_file_range``,
+   which reflinks on XFS/btrfs); with ``move``, use the caller's file where it is if it
+   is on the store's filesystem. :meth:`LocalStore.stage_files` takes files without a
+   digest: each is hashed on the way (a small one from the same buffer, so it is read
+   once) and copied only if its blob is not stored yet;
 2. one ``syncfs(2)`` per batch, so the bytes are on disk *before* any name points at
    them (else ext4's delayed allocation lets a power cut leave an empty file at a final
    name, which :meth:`has_blobs` would then trust forever);
-3. ``os.replace`` each into ``blobs/md5/<hex[:2]>/<hex>``; :meth:`LocalStore.sync`,
-   before the registry commit, makes these renames durable.
+3. rename each into ``blobs/md5/<hex[:2]>/<hex>``; :meth:`LocalStore.sync`, before the
+   registry commit, makes these renames durable.
 
-Measured on the project's 2-core VM (ext4 on virtio): ``syncfs`` with nothing dirty
-takes 0.1 ms; after writing 10,000 4-KiB files ~50 ms (a third of ``cp -r`` of them),
-where an fsync per file costs ~0.23 ms each, 2.3 s for 10,000. Its catch: it also
-flushes other programs' dirty data on the filesystem (1 GiB of it added ~0.5 s).
-Without ``syncfs``, each file is fsynced before its rename and each directory that got
-a rename is fsynced by ``sync``.
+If any file of a batch fails before step 3, none is named and its temporary files go.
+:meth:`LocalStore.stage_files` stops after step 1 so that the caller can check the
+digests and name one batch (:meth:`LocalStore.put_staged`) while it copies the next.
 
-Linux only (``copy_file_range``, ``sendfile``, ``syncfs``), like the daemon.
+Measured on the project's 2-core VM (ext4 on virtio), for 10,000 4-KiB files: the
+copies cost about what ``cp -r`` of them does (creating the inodes dominates: the kernel
+spends a third of it in ext4's inode allocator); the ``syncfs`` ~50 ms (with nothing
+dirty, 0.1 ms), where an fsync per file costs ~0.23 ms each, 2.3 s; the renames ~60 ms
+(cross-directory renames take one lock per filesystem, so threads do not help them).
+Its catch: ``syncfs`` also flushes other programs' dirty data on the filesystem (1 GiB
+of it added ~0.5 s). Without ``syncfs``, each file is fsynced before its rename and
+each directory that got a rename is fsynced by ``sync``.
+
+Linux only (``copy_file_range``, ``syncfs``), like the daemon.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
-import errno
 import itertools
 import os
 import secrets
 import shutil
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from artisync import _core
 from artisync.store import local_listing
 from artisync.store.base import (
     BlobItem,
@@ -47,24 +61,26 @@ from artisync.store.base import (
     check_md5_hex,
     manifest_key,
 )
-from artisync.store.files import (
-    CREATE,
-    NO_HARD_LINKS,
-    OPEN_SOURCE,
-    check_source,
-    close_quietly,
-    fill,
-    fsync_path,
-    stat_source,
-    unlink_quietly,
-)
+from artisync.store.files import CREATE, NO_HARD_LINKS, close_quietly, fsync_path, unlink_quietly
 
-__all__ = ["LocalStore"]
+__all__ = ["LocalStore", "StagedFiles"]
+
+# What _core.put_blobs takes per blob: (source, md5_hex or None to hash it, size,
+# mtime_ns, move).
+_Request = tuple[Path, str | None, int | None, int | None, bool]
 
 # Per worker-thread call: enough files to amortise the thread hop and the batch's one
 # syncfs, few enough bytes to bound unflushed data and give cancellation points.
 BATCH_FILES = 4096
 BATCH_BYTES = 256 << 20
+
+
+@dataclass(slots=True)
+class StagedFiles:
+    """A batch :meth:`LocalStore.stage_files` copied into ``tmp/``, not named yet."""
+
+    digests: list[_core.FileDigest]  # one per file, in order
+    files: list[tuple[str, str]]  # (md5_hex, copy in tmp/) of each to name
 
 
 def _load_syncfs() -> Callable[[int], int] | None:
@@ -89,13 +105,13 @@ class LocalStore(Store):
         self.url = self.root.as_uri()
         self._root = str(self.root)
         self._tmp = os.path.join(self._root, "tmp")
+        self._blobs = os.path.join(self._root, "blobs", "md5")
         try:
             for sub in ("blobs/md5", "manifests", "tmp"):
                 os.makedirs(os.path.join(self._root, sub), exist_ok=True)
-            self._dev = os.stat(self._root).st_dev
         except OSError as e:
             raise StoreUnavailableError.from_os_error(e, e.filename or self._root) from e
-        # Fan-out directories known to exist: at most 512 mkdirs in a process's life.
+        # Manifest fan-out directories known to exist: at most 256 mkdirs in a life.
         self._made: set[str] = set()
         # tmp names are unique across processes and hosts sharing the directory.
         self._token = f"{os.getpid()}.{secrets.token_hex(4)}"
@@ -118,12 +134,39 @@ class LocalStore(Store):
 
     async def put_blobs(self, items: Sequence[BlobItem]) -> int:
         """Store many blobs, one worker-thread call per batch; returns how many were new."""
-        for item in items:
-            check_md5_hex(item[0])  # all of them before writing any
+        unique: dict[str, BlobItem] = {}
+        for given in items:
+            # Plain (md5_hex, source, size, move) tuples too.
+            item = given if isinstance(given, BlobItem) else BlobItem(*given)
+            unique.setdefault(check_md5_hex(item.md5_hex), item)  # all before writing any
         written = 0
-        for batch in batches(items, BATCH_FILES, BATCH_BYTES):
+        for batch in batches(list(unique.values()), BATCH_FILES, BATCH_BYTES):
             written += await asyncio.to_thread(self._put_batch, batch)
         return written
+
+    async def stage_files(
+        self, files: Sequence[tuple[Path, int | None]]
+    ) -> AsyncGenerator[StagedFiles, None]:
+        """Hash each ``(path, size)`` and copy it into ``tmp/`` unless its blob is stored;
+        yields each batch as it is done, to name with :meth:`put_staged`.
+
+        A small file is read once, for both; a large one is hashed, then copied in the
+        kernel. Nothing is named here, so the caller can check the digests first, and
+        name one batch while the next is copied. ``size`` only sizes the batches.
+        Errors are those of :meth:`put_blobs`; a bad source anywhere in a batch wins
+        over a failure of the store, and leaves nothing of that batch behind.
+        """
+        for start, end in _ranges([size for _, size in files], BATCH_FILES, BATCH_BYTES):
+            yield await asyncio.to_thread(self._stage_batch, files[start:end])
+
+    async def put_staged(self, staged: StagedFiles) -> int:
+        """Name a batch :meth:`stage_files` copied: one ``syncfs``, then the renames;
+        returns how many blobs were new. Any failure is the store's."""
+        return await asyncio.to_thread(self._name_batch, staged.files)
+
+    async def discard_staged(self, staged: StagedFiles) -> None:
+        """Remove what :meth:`stage_files` copied (what :meth:`put_staged` named stays)."""
+        await asyncio.to_thread(_unlink_all, [tmp for _, tmp in staged.files])
 
     async def put_manifest(self, artifact_digest: str, data: bytes) -> str:
         """Store a manifest (kept as is if already there); returns its key."""
@@ -173,117 +216,60 @@ class LocalStore(Store):
     # -- blocking work, run in worker threads -----------------------------------------
 
     def _present(self, md5_hexes: list[str]) -> set[str]:
-        blobs = os.path.join(self._root, "blobs", "md5")
-        exists = os.path.exists
+        blobs, exists = self._blobs, os.path.exists
         return {h for h in md5_hexes if exists(f"{blobs}/{check_md5_hex(h)[:2]}/{h}")}
 
     def _put_batch(self, items: Sequence[BlobItem]) -> int:
-        blobs = os.path.join(self._root, "blobs", "md5")
-        staged: list[tuple[str, str, BlobItem]] = []  # (file to rename, final name, item)
-        tmps: set[str] = set()  # our files in tmp/ not yet renamed: removed on failure
-        seen: set[str] = set()
+        requests = [
+            (item.source, item.md5_hex, item.size, item.mtime_ns, item.move) for item in items
+        ]
+        outcomes = self._put(requests)
+        _raise_first_failure(outcomes, [item.source for item in items])
+        return self._count_stored(outcomes)
+
+    def _stage_batch(self, files: Sequence[tuple[Path, int | None]]) -> StagedFiles:
+        requests = [(path, None, None, None, False) for path, _ in files]
+        outcomes = self._put(requests, name=False)
+        _raise_first_failure(outcomes, [path for path, _ in files])
+        staged = StagedFiles([], [])
+        for outcome in outcomes:
+            digest = outcome.hashed
+            assert digest is not None, "a request without a digest is read"
+            staged.digests.append(digest)
+            if outcome.status == "staged":
+                assert outcome.staged is not None
+                staged.files.append((digest.md5_hex, outcome.staged))
+        return staged
+
+    def _name_batch(self, files: Sequence[tuple[str, str]]) -> int:
+        syncfs = self._syncfs is not None
         try:
-            for given in items:
-                item = BlobItem(*given)  # plain (md5_hex, source, size, move) tuples too
-                md5_hex, source, size, move, mtime_ns = item
-                directory = f"{blobs}/{md5_hex[:2]}"
-                final = f"{directory}/{md5_hex}"
-                if md5_hex in seen or os.path.exists(final):
-                    continue
-                seen.add(md5_hex)
-                self._ensure_dir(directory)
-                src = os.fspath(source)
-                # Predict EXDEV from st_dev to copy now, under this batch's one syncfs;
-                # a bind mount can still refuse the rename, handled in _rename.
-                if move and stat_source(src, size).st_dev == self._dev:
-                    staged.append((src, final, item))
-                else:
-                    tmp = self._copy_to_tmp(md5_hex, src, size, mtime_ns=mtime_ns)
-                    tmps.add(tmp)
-                    staged.append((tmp, final, item))
-            self._flush([path for path, _, _ in staged])
-            for path, final, item in staged:
-                self._rename(path, final, item, tmps)
-                tmps.discard(path)
-            return len(staged)
+            named = _core.name_blobs(self._blobs, files, syncfs=syncfs)
+        except OSError as e:  # our own files: only the store can be at fault
+            raise StoreUnavailableError.from_os_error(e, e.filename or self._blobs) from e
         finally:
-            if self._syncfs is None and staged:
-                self._renamed({os.path.dirname(final) for _, final, _ in staged})
-            for tmp in tmps:
-                unlink_quietly(tmp)
+            if not syncfs:
+                self._renamed({self._blobs, *(f"{self._blobs}/{h[:2]}" for h, _ in files)})
+        return named
 
-    def _copy_to_tmp(
-        self,
-        md5_hex: str,
-        src: str,
-        size: int | None,
-        fsync: bool = False,
-        mtime_ns: int | None = None,
-    ) -> str:
-        """Copy ``src`` into a new file in ``tmp/``; returns its path."""
-        src_fd = os.open(src, OPEN_SOURCE)  # the submission's fault if it fails: propagate
-        try:
-            st = os.fstat(src_fd)
-            check_source(src, st, size)
-            if mtime_ns is not None and st.st_mtime_ns != mtime_ns:
-                raise SourceChangedError(src, 0, 0, "it was modified after it was hashed")
-            tmp = self._tmp_name(md5_hex)
-            try:
-                dst_fd = os.open(tmp, CREATE, 0o644)
-            except OSError as e:
-                raise StoreUnavailableError.from_os_error(e, tmp) from e
-            try:
-                fill(src_fd, dst_fd, src, tmp, size, st.st_size, fsync)
-            except BaseException:
-                close_quietly(dst_fd)
-                unlink_quietly(tmp)
-                raise
-            try:
-                os.close(dst_fd)  # some filesystems (NFS) report a failed write only here
-            except OSError as e:
-                unlink_quietly(tmp)
-                raise StoreUnavailableError.from_os_error(e, tmp) from e
-            if os.fstat(src_fd).st_mtime_ns != st.st_mtime_ns:
-                unlink_quietly(tmp)
-                raise SourceChangedError(src, 0, 0, "it was modified while it was copied")
-            return tmp
-        finally:
-            os.close(src_fd)
+    def _put(self, requests: Sequence[_Request], name: bool = True) -> list[_core.BlobOutcome]:
+        return _core.put_blobs(
+            self._blobs,
+            self._tmp,
+            requests,
+            tag=f"{self._token}.{next(self._names)}",
+            name=name,
+            syncfs=self._syncfs is not None,
+        )
 
-    def _rename(self, path: str, final: str, item: BlobItem, tmps: set[str]) -> None:
-        try:
-            os.replace(path, final)
-            return
-        except OSError as e:
-            error = e
-        if path in tmps:  # our own temporary file: only the store can be at fault
-            self._made.clear()  # a fan-out directory may have been removed: recreate it
-            raise StoreUnavailableError.from_os_error(error, final) from error
-        md5_hex, size = item.md5_hex, item.size
-        if error.errno == errno.EXDEV:  # another filesystem after all: copy
-            # Rare (a bind mount of the same filesystem): one fsync, not a whole syncfs.
-            tmp = self._copy_to_tmp(md5_hex, path, size, fsync=True)
-            tmps.add(tmp)
-            self._rename(tmp, final, item, tmps)
-            tmps.discard(tmp)
-        elif error.errno == errno.ENOENT and not os.path.lexists(path):
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path) from error
-        else:
-            self._made.clear()
-            raise StoreUnavailableError.from_os_error(error, final) from error
-
-    def _flush(self, paths: list[str]) -> None:
-        """Put the data of ``paths`` on disk, before any final name points at it."""
-        if not paths:
-            return
-        if self._syncfs is not None:
-            self._sync_filesystem()
-            return
-        for path in paths:
-            try:
-                fsync_path(path)
-            except OSError as e:
-                raise StoreUnavailableError.from_os_error(e, path) from e
+    def _count_stored(self, outcomes: list[_core.BlobOutcome]) -> int:
+        """How many blobs were new; without syncfs, remember where they were renamed."""
+        stored = [o for o in outcomes if o.status == "stored"]
+        if self._syncfs is None and stored:
+            # The fan-out directories, and where a new one may have been made.
+            fanout = {f"{self._blobs}/{(o.md5_hex or '')[:2]}" for o in stored}
+            self._renamed({self._blobs, *fanout})
+        return len(stored)
 
     def _renamed(self, directories: set[str]) -> None:
         if self._syncfs is None and directories:
@@ -384,3 +370,40 @@ class LocalStore(Store):
 
     def _tmp_name(self, name: str) -> str:
         return f"{self._tmp}/{name}.{self._token}.{next(self._names)}"
+
+
+def _ranges(
+    sizes: Sequence[int | None], max_files: int, max_bytes: int
+) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of consecutive batches, as :func:`batches` cuts them."""
+    start = total = 0
+    for i, size in enumerate(sizes):
+        if i > start and (i - start >= max_files or total + (size or 0) > max_bytes):
+            yield start, i
+            start, total = i, 0
+        total += size or 0
+    if start < len(sizes):
+        yield start, len(sizes)
+
+
+def _unlink_all(paths: list[str]) -> None:
+    for path in paths:
+        unlink_quietly(path)
+
+
+def _raise_first_failure(outcomes: list[_core.BlobOutcome], sources: Sequence[Path]) -> None:
+    """Raise for the first failed request: a bad source first (the submission's fault,
+    rejected), else the store's failure (retried)."""
+    for outcome, source in zip(outcomes, sources, strict=True):
+        if outcome.status == "source":
+            assert outcome.error is not None
+            raise outcome.error
+        if outcome.status == "changed":
+            assert outcome.change is not None
+            expected, actual, what = outcome.change
+            raise SourceChangedError(source, expected, actual, what)
+    for outcome in outcomes:
+        if outcome.status == "store":
+            error = outcome.error
+            assert error is not None
+            raise StoreUnavailableError.from_os_error(error, error.filename)

@@ -31,10 +31,7 @@ def _walk_fanout(root: str) -> list[tuple[str, os.stat_result]]:
 def list_blobs(store_root: str) -> list[tuple[str, int, float]]:
     """``(md5_hex, size, mtime)`` of every blob under ``store_root``."""
     blobs = os.path.join(store_root, "blobs", "md5")
-    return [
-        (name.rpartition("/")[2], st.st_size, st.st_mtime)
-        for name, st in _walk_fanout(blobs)
-    ]
+    return [(name.rpartition("/")[2], st.st_size, st.st_mtime) for name, st in _walk_fanout(blobs)]
 
 
 def list_manifests(store_root: str) -> list[tuple[str, float]]:

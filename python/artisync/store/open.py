@@ -3,6 +3,9 @@
 Accepted: ``file:///abs/path`` (``file://localhost/abs/path`` too) and a plain path;
 ``~`` is expanded and a relative path is taken under ``ARTISYNC_HOME``, so that
 ``store = "store"`` in ``config.toml`` means the same thing wherever the daemon starts.
+``s3://bucket[/prefix]`` and ``gs://bucket[/prefix]`` open a bucket, checked at once
+(credentials, bucket, endpoint), with the journal of their unfinished uploads in
+``ARTISYNC_HOME/uploads``. Their client libraries are imported only then.
 """
 
 from __future__ import annotations
@@ -19,14 +22,17 @@ __all__ = ["open_store"]
 
 # "scheme://": a plain path may contain ':' ("runs/a:b"), but never this.
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
-_COMING = {"s3": "S3", "gs": "GCS"}
 
 
-def open_store(url: str, home: Path) -> Store:
+def open_store(url: str, home: Path, *, upload_concurrency: int | None = None) -> Store:
     """The store at ``url``; relative paths are under ``home`` (``ARTISYNC_HOME``).
 
-    Raises :class:`InvalidInputError` for a URL artisync cannot use, and
-    :class:`~artisync.store.StoreUnavailableError` if the directory cannot be created.
+    ``upload_concurrency`` bounds the requests in flight to a bucket (default 16).
+
+    Raises :class:`InvalidInputError` for a URL artisync cannot use,
+    :class:`~artisync.store.StoreUnavailableError` if the directory cannot be created,
+    and :class:`~artisync.store.remote.StoreAccessError` if a bucket cannot be used
+    as configured (credentials, bucket, endpoint), saying what to set.
     """
     if not url.strip():
         raise InvalidInputError("the store URL is empty: give a directory or file:///path")
@@ -36,13 +42,20 @@ def open_store(url: str, home: Path) -> Store:
     scheme = match.group(1).lower()
     if scheme == "file":
         return LocalStore(_file_url_path(url))
-    if scheme in _COMING:
-        raise InvalidInputError(
-            f"store {url!r}: {_COMING[scheme]} stores are not supported yet (coming in the "
-            "S3/GCS issue); use a directory or a file:///path URL for now"
-        )
+    if scheme in ("s3", "gs"):
+        from artisync.store.remote import DEFAULT_CONCURRENCY
+
+        concurrency = upload_concurrency or DEFAULT_CONCURRENCY
+        if scheme == "s3":
+            from artisync.store.s3 import S3Store
+
+            return S3Store.open(url, state_dir=home / "uploads" / "s3", concurrency=concurrency)
+        from artisync.store.gcs import GCSStore
+
+        return GCSStore.open(url, state_dir=home / "uploads" / "gcs", concurrency=concurrency)
     raise InvalidInputError(
-        f"store {url!r}: unknown scheme {scheme!r}; use a directory or a file:///path URL"
+        f"store {url!r}: unknown scheme {scheme!r}; use a directory, a file:///path, "
+        "s3://bucket/prefix or gs://bucket/prefix URL"
     )
 
 

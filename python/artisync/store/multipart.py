@@ -1,0 +1,269 @@
+"""S3 multipart uploads that survive anything: checked parts, a journal, resumption.
+
+A file of at least the threshold goes up in parts:
+
+1. the Rust core hashes its parts (``_core.part_md5s``, in parallel, GIL released):
+   each part is sent with its ``Content-MD5``, and their digests give the ETag the
+   completed object must have;
+2. the journal (:mod:`artisync.store.journal`) is read: an upload of this blob begun
+   by an earlier run (a daemon killed, a store outage) is checked against the server's
+   ListParts, and every part the server holds with the right MD5 and size is kept;
+   otherwise a new upload is created and journaled;
+3. the missing parts are streamed from the file (never read whole), concurrently,
+   under the store's request bound; each is journaled with its ETag once the server
+   has it;
+4. if the file is unchanged (size and mtime), the upload is completed: the object
+   appears whole, at once; the journal entry goes.
+
+A failure of the store leaves the upload and its journal for the next attempt, which
+sends only what is missing. A changed source aborts the upload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from artisync import _core
+from artisync.daemon.crashpoints import crash_point
+from artisync.errors import InvalidInputError
+from artisync.store.base import SourceChangedError, StoreUnavailableError
+from artisync.store.remote import content_changed, first_failure
+from artisync.store.s3_errors import code_of, etag_matches, status_of
+from artisync.store.source import SourceFile, SourceRange
+
+if TYPE_CHECKING:
+    from artisync.store.s3 import S3Store
+
+__all__ = [
+    "DEFAULT_PART_SIZE",
+    "DEFAULT_THRESHOLD",
+    "MIN_PART_SIZE",
+    "STALE_UPLOAD_SECONDS",
+    "MultipartUploader",
+]
+
+log = logging.getLogger("artisync.store")
+
+DEFAULT_THRESHOLD = 64 << 20
+DEFAULT_PART_SIZE = 32 << 20
+MIN_PART_SIZE = 5 << 20  # S3's minimum for every part but the last
+MAX_PARTS = 10_000
+STALE_UPLOAD_SECONDS = 7 * 24 * 3600.0
+"""An unfinished upload untouched this long is aborted by ``cleanup_tmp``."""
+
+
+class MultipartUploader:
+    """Uploads large blobs of one :class:`~artisync.store.s3.S3Store` in parts."""
+
+    def __init__(self, store: S3Store, threshold: int, part_size: int) -> None:
+        if part_size < MIN_PART_SIZE:
+            raise InvalidInputError(f"part_size must be at least 5 MiB, not {part_size}")
+        if threshold < 1:
+            raise InvalidInputError(f"multipart_threshold must be positive, not {threshold}")
+        self.store = store
+        self.threshold = threshold
+        self.part_size = part_size
+        self.parts_sent = 0  # parts uploaded by this process (tests count them)
+
+    def part_size_for(self, size: int) -> int:
+        """The configured part size, raised to keep ``size`` within 10,000 parts."""
+        if size <= self.part_size * MAX_PARTS:
+            return self.part_size
+        mib = 1 << 20
+        return -(-size // MAX_PARTS // mib) * mib + mib
+
+    async def upload(self, md5_hex: str, name: str, source: SourceFile) -> None:
+        """Upload ``source`` as the object ``name``, resuming a journaled upload."""
+        store, journal = self.store, self.store.journal
+        entry = await asyncio.to_thread(journal.load, md5_hex, name)
+        if entry is not None and entry.get("size") != source.size:
+            await self._abort(name, entry.get("upload_id"))
+            await asyncio.to_thread(journal.remove, md5_hex)
+            entry = None
+        part_size = int(entry["part_size"]) if entry else self.part_size_for(source.size)
+        digests = await asyncio.to_thread(_core.part_md5s, source.path, part_size)
+        if digests.size != source.size:
+            raise SourceChangedError(source.path, source.size, digests.size)
+        upload_id, done = await self._resume(md5_hex, name, entry, digests, part_size)
+        if upload_id is None:
+            async with store._requests:
+                created = await store.call("create_multipart_upload", name, Key=name)
+            upload_id = str(created["UploadId"])
+            done = {}
+        state = {"upload_id": upload_id, "part_size": part_size, "size": source.size}
+        saving = asyncio.Lock()
+
+        async def save() -> None:
+            async with saving:
+                parts = {str(n): etag for n, etag in sorted(done.items())}
+                await asyncio.to_thread(journal.save, md5_hex, name, {**state, "parts": parts})
+
+        await save()
+        missing = [n for n in range(1, len(digests.parts) + 1) if n not in done]
+
+        async def send(number: int) -> bool:
+            etag = await self._send_part(name, upload_id, number, source, digests, part_size)
+            done[number] = etag
+            await save()
+            crash_point("after_part")
+            return True
+
+        try:
+            await first_failure([send(n) for n in missing])
+            await asyncio.to_thread(source.check_unchanged)
+        except OSError:
+            # The source's fault: this upload can never complete.
+            await self._abort(name, upload_id)
+            await asyncio.to_thread(journal.remove, md5_hex)
+            raise
+        await self._complete(md5_hex, name, upload_id, done, digests.etag)
+
+    async def _send_part(
+        self,
+        name: str,
+        upload_id: str,
+        number: int,
+        source: SourceFile,
+        digests: _core.PartDigests,
+        part_size: int,
+    ) -> str:
+        offset = (number - 1) * part_size
+        body = SourceRange(source, offset, min(part_size, source.size - offset))
+        async with self.store._requests:
+            try:
+                answer = await self.store.call(
+                    "upload_part",
+                    name,
+                    Key=name,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=body,
+                    ContentMD5=digests.parts[number - 1],
+                    ContentLength=body.length,
+                )
+            except StoreUnavailableError as e:
+                if body.error is not None:
+                    raise body.error from None
+                if code_of(e) in ("BadDigest", "InvalidDigest"):
+                    raise content_changed(str(source.path), source.size) from None
+                raise
+        self.parts_sent += 1
+        if not etag_matches(answer, base64.b64decode(digests.parts[number - 1]).hex()):
+            raise content_changed(str(source.path), source.size)
+        return str(answer["ETag"])
+
+    async def _resume(
+        self,
+        md5_hex: str,
+        name: str,
+        entry: dict[str, Any] | None,
+        digests: _core.PartDigests,
+        part_size: int,
+    ) -> tuple[str | None, dict[int, str]]:
+        """The journaled upload id and the parts the server holds intact, or None."""
+        if entry is None or not isinstance(entry.get("upload_id"), str):
+            return None, {}
+        upload_id = entry["upload_id"]
+        try:
+            listed = await self._list_parts(name, upload_id)
+        except StoreUnavailableError as e:
+            if code_of(e) != "NoSuchUpload" and status_of(e) != 404:
+                raise
+            await asyncio.to_thread(self.store.journal.remove, md5_hex)
+            return None, {}
+        done: dict[int, str] = {}
+        for number, (etag, size) in listed.items():
+            if not 1 <= number <= len(digests.parts):
+                continue
+            expected_size = min(part_size, digests.size - (number - 1) * part_size)
+            expected_etag = base64.b64decode(digests.parts[number - 1]).hex()
+            if size == expected_size and etag.strip('"') == expected_etag:
+                done[number] = etag
+        log.info(
+            "resuming the upload of %s: %d of %d parts already stored",
+            name,
+            len(done),
+            len(digests.parts),
+        )
+        return upload_id, done
+
+    async def _list_parts(self, name: str, upload_id: str) -> dict[int, tuple[str, int]]:
+        parts: dict[int, tuple[str, int]] = {}
+        params: dict[str, Any] = {"Key": name, "UploadId": upload_id, "MaxParts": 1000}
+        while True:
+            async with self.store._requests:
+                page = await self.store.call("list_parts", name, **params)
+            for p in page.get("Parts", ()):
+                parts[int(p["PartNumber"])] = (str(p["ETag"]), int(p["Size"]))
+            if not page.get("IsTruncated"):
+                return parts
+            params["PartNumberMarker"] = page["NextPartNumberMarker"]
+
+    async def _complete(
+        self, md5_hex: str, name: str, upload_id: str, done: dict[int, str], etag: str
+    ) -> None:
+        store = self.store
+        parts = [{"PartNumber": n, "ETag": done[n]} for n in sorted(done)]
+        async with store._requests:
+            try:
+                answer = await store.call(
+                    "complete_multipart_upload",
+                    name,
+                    Key=name,
+                    UploadId=upload_id,
+                    MultipartUpload={"Parts": parts},
+                )
+            except StoreUnavailableError as e:
+                code = code_of(e)
+                if code == "NoSuchUpload" and await store._exists_unbounded(name):
+                    answer = {}  # completed by an attempt whose answer was lost
+                elif code in ("NoSuchUpload", "InvalidPart", "InvalidPartOrder"):
+                    await asyncio.to_thread(store.journal.remove, md5_hex)
+                    raise
+                else:
+                    raise
+        got = str(answer.get("ETag", "")).strip('"')
+        if got and got != etag:
+            log.warning("%s: the server's ETag %s is not the expected %s", name, got, etag)
+        await asyncio.to_thread(store.journal.remove, md5_hex)
+
+    async def _abort(self, name: str, upload_id: object) -> bool:
+        """Abort an upload (an unknown one is fine); whether the server agreed."""
+        if not isinstance(upload_id, str):
+            return False
+        try:
+            async with self.store._requests:
+                await self.store.call("abort_multipart_upload", name, Key=name, UploadId=upload_id)
+        except StoreUnavailableError as e:
+            if code_of(e) == "NoSuchUpload" or status_of(e) == 404:
+                return True
+            log.warning("could not abort the upload of %s: %s", name, e)
+            return False
+        return True
+
+    async def cleanup(self, stale_seconds: float) -> int:
+        """Abort uploads that will not be finished; see ``S3Store.cleanup_tmp``."""
+        store, journal = self.store, self.store.journal
+        removed = 0
+        now = time.time()
+        known: set[str] = set()
+        try:
+            for md5_hex, entry in list(journal.entries()):
+                name, upload_id = str(entry.get("key")), entry.get("upload_id")
+                finished = await store._exists_unbounded(name)
+                if finished or now - float(entry.get("updated", 0)) > stale_seconds:
+                    if await self._abort(name, upload_id):
+                        await asyncio.to_thread(journal.remove, md5_hex)
+                        removed += 1
+                elif isinstance(upload_id, str):
+                    known.add(upload_id)
+            async for key, upload_id, initiated in store.list_uploads():
+                if upload_id not in known and now - initiated > stale_seconds:
+                    removed += await self._abort(key, upload_id)
+        except StoreUnavailableError as e:
+            log.warning("cleaning up unfinished uploads in %s stopped: %s", store.url, e)
+        return removed

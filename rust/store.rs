@@ -1,0 +1,1158 @@
+//! The local store's batch put: many blobs per call, their bytes on disk before any
+//! gets its final name, each failure reported on its item and blamed on the right side.
+//!
+//! For each request, spread over the rayon pool: skip it if its blob is already there;
+//! else copy its source into `tmp/` (a small file is read into a buffer and written; a
+//! large one is copied in the kernel), or, for a snapshot the store may take, plan to
+//! rename the source itself. A request without a digest is hashed on the way: a small
+//! file is read once for both, a large one is hashed before it is copied. Then, if no
+//! request failed, one `syncfs` (or an `fsync` per file where the caller asks for it),
+//! and the renames into `blobs/md5/<hex[:2]>/<hex>`, in request order.
+//!
+//! Whose fault a failure is decides what the daemon does, so it is kept exact: the
+//! source (missing, unreadable, not a regular file, changed) is the submission's
+//! fault; anything in the store's directory is the store's.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ffi::OsString;
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use md5::{Digest, Md5};
+use rayon::prelude::*;
+
+use crate::error::CoreError;
+use crate::hash::{
+    advise_sequential, mtime_ns_inode, with_buffer, FileDigest, Md5Digest, BUF_SIZE,
+};
+use crate::parts::hex;
+
+/// Files up to this size are read into the thread's buffer once, hashed from it and
+/// written from it; larger ones go through the kernel (`copy_file_range`).
+pub const SMALL: u64 = BUF_SIZE as u64;
+
+/// One blob to store.
+#[derive(Clone, Debug)]
+pub struct Request {
+    pub source: PathBuf,
+    /// The MD5 the caller took; `None` hashes the source while storing it.
+    pub md5: Option<Md5Digest>,
+    /// The size the caller hashed: a source of another size is refused.
+    pub size: Option<u64>,
+    /// The mtime the caller hashed at: a source modified since is refused.
+    pub mtime_ns: Option<i64>,
+    /// The caller owns the source (a snapshot): rename it into place when it is on the
+    /// store's filesystem, instead of copying it.
+    pub take: bool,
+}
+
+/// Where a store keeps its blobs and temporary files, and how it makes them durable.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    /// `blobs/md5` under the store's root.
+    pub blobs: PathBuf,
+    /// The store's `tmp/`, on the same filesystem.
+    pub tmp: PathBuf,
+    /// Unique to this call among every writer of the store: temporary names carry it.
+    pub tag: String,
+    /// `syncfs` once for the batch; false: `fsync` each file before its rename (the
+    /// caller then syncs the directories that received renames).
+    pub syncfs: bool,
+}
+
+/// Where the blob with MD5 `md5` lives under `blobs` (`blobs/md5` of a store).
+pub fn blob_path(blobs: &Path, md5: &Md5Digest) -> PathBuf {
+    let name = hex(md5);
+    blobs.join(&name[..2]).join(name)
+}
+
+impl Layout {
+    pub fn blob_path(&self, md5: &Md5Digest) -> PathBuf {
+        blob_path(&self.blobs, md5)
+    }
+
+    fn tmp_path(&self, md5: &Md5Digest, index: usize) -> PathBuf {
+        let mut name = OsString::from(hex(md5));
+        name.push(format!(".{}.{index}", self.tag));
+        self.tmp.join(name)
+    }
+}
+
+/// The 16 bytes of an MD5 written as 32 lower-case hex digits; `None` otherwise.
+pub fn parse_md5_hex(text: &str) -> Option<Md5Digest> {
+    let digits = text.as_bytes();
+    if digits.len() != 32 {
+        return None;
+    }
+    let value = |d: u8| match d {
+        b'0'..=b'9' => Some(d - b'0'),
+        b'a'..=b'f' => Some(d - b'a' + 10),
+        _ => None,
+    };
+    let mut md5 = [0u8; 16];
+    for (byte, pair) in md5.iter_mut().zip(digits.chunks_exact(2)) {
+        *byte = value(pair[0])? << 4 | value(pair[1])?;
+    }
+    Some(md5)
+}
+
+/// How a source changed since the caller looked at it.
+#[derive(Debug)]
+pub struct Change {
+    pub expected: u64,
+    pub actual: u64,
+    /// What changed, when it is not the size (`expected` and `actual` are then 0).
+    pub what: Option<&'static str>,
+}
+
+/// Why a request was not stored.
+#[derive(Debug)]
+pub enum Fault {
+    /// The source is missing, unreadable or not a regular file (names the source).
+    Source(CoreError),
+    /// The source is not what the caller hashed, or changed while it was copied.
+    Changed(Change),
+    /// The store could not be written (names the file or directory in the store).
+    Store(CoreError),
+}
+
+/// What became of one request.
+#[derive(Debug)]
+pub enum Status {
+    /// A new blob, named in this call.
+    Stored,
+    /// The blob was already in the store (or named by an earlier request of the call):
+    /// nothing was written and the source was left alone.
+    Present,
+    /// Ready to be named, by a later call that takes `Outcome::staged` (asked for with
+    /// `name: false`).
+    Staged,
+    /// Another request of the batch failed, so none was named; nothing of this one is
+    /// left behind.
+    NotStored,
+    Failed(Fault),
+}
+
+/// One result per request.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The blob's MD5: the caller's, or the one taken here; `None` if the source
+    /// failed before it was read.
+    pub md5: Option<Md5Digest>,
+    /// For requests without a digest: what was read (its MD5 and the source's stat).
+    pub hashed: Option<FileDigest>,
+    pub status: Status,
+    /// For `Staged`: the file to rename into place (a copy in `tmp/`, or the source).
+    pub staged: Option<PathBuf>,
+}
+
+/// What the first pass made of a request, before anything is named.
+enum Plan {
+    Present,
+    /// Rename this file of ours in `tmp/`.
+    Tmp(PathBuf),
+    /// Rename the caller's source itself.
+    Take,
+    Failed(Fault),
+}
+
+struct Staged {
+    md5: Option<Md5Digest>,
+    hashed: Option<FileDigest>,
+    plan: Plan,
+}
+
+impl Staged {
+    fn failed(md5: Option<Md5Digest>, hashed: Option<FileDigest>, fault: Fault) -> Self {
+        Staged {
+            md5,
+            hashed,
+            plan: Plan::Failed(fault),
+        }
+    }
+
+    fn outcome(self, status: Status, staged: Option<PathBuf>) -> Outcome {
+        Outcome {
+            md5: self.md5,
+            hashed: self.hashed,
+            status,
+            staged,
+        }
+    }
+}
+
+/// Store every request (see the module docs), on the current rayon pool. Never fails as
+/// a whole: each outcome says what became of its request. If any request fails before
+/// the renames, nothing of the batch is named and its temporary files are removed; a
+/// rename that fails stops the renames there (those done stay done).
+///
+/// With `name: false` the call stops before making anything durable: each request to
+/// store is `Staged`, and a later call takes its `staged` file (`take: true`).
+pub fn put_blobs(layout: &Layout, requests: &[Request], name: bool) -> Vec<Outcome> {
+    let dev = match fs::metadata(&layout.blobs) {
+        Ok(meta) => meta.dev(),
+        Err(e) => return all_failed(requests, || store_fault(&layout.blobs, copy_of(&e))),
+    };
+    let mut staged: Vec<Staged> = requests
+        .par_iter()
+        .enumerate()
+        .map(|(index, request)| stage(layout, dev, index, request))
+        .collect();
+    drop_duplicates(&mut staged);
+    if staged.iter().any(|s| matches!(s.plan, Plan::Failed(_))) {
+        return abandon(staged, None);
+    }
+    if !name {
+        return hand_over(requests, staged);
+    }
+    if let Err((path, error)) = make_durable(layout, requests, &staged) {
+        return abandon(staged, Some((&path, &error)));
+    }
+    name_all(layout, requests, staged)
+}
+
+fn all_failed(requests: &[Request], fault: impl Fn() -> Fault) -> Vec<Outcome> {
+    let failed = |r: &Request| Outcome {
+        md5: r.md5,
+        hashed: None,
+        status: Status::Failed(fault()),
+        staged: None,
+    };
+    requests.iter().map(failed).collect()
+}
+
+/// The same error again, for a failure that every request of the batch shares.
+fn copy_of(error: &io::Error) -> io::Error {
+    match error.raw_os_error() {
+        Some(errno) => io::Error::from_raw_os_error(errno),
+        None => io::Error::new(error.kind(), error.to_string()),
+    }
+}
+
+fn store_fault(path: &Path, error: io::Error) -> Fault {
+    Fault::Store(CoreError::io(path, error))
+}
+
+fn source_fault(path: &Path, error: io::Error) -> Fault {
+    Fault::Source(CoreError::io(path, error))
+}
+
+fn changed_size(expected: u64, actual: u64) -> Fault {
+    Fault::Changed(Change {
+        expected,
+        actual,
+        what: None,
+    })
+}
+
+fn changed(what: &'static str) -> Fault {
+    Fault::Changed(Change {
+        expected: 0,
+        actual: 0,
+        what: Some(what),
+    })
+}
+
+/// The first pass over one request: everything but naming.
+fn stage(layout: &Layout, dev: u64, index: usize, request: &Request) -> Staged {
+    let md5 = request.md5;
+    if let Some(md5) = &md5 {
+        // A snapshot taken by rename before a restart has no source any more: the blob
+        // being there is the whole answer.
+        if exists(&layout.blob_path(md5)) {
+            return Staged {
+                md5: Some(*md5),
+                hashed: None,
+                plan: Plan::Present,
+            };
+        }
+        if request.take {
+            match fs::metadata(&request.source) {
+                Err(e) => {
+                    return Staged::failed(Some(*md5), None, source_fault(&request.source, e))
+                }
+                Ok(meta) => {
+                    if let Err(fault) = check_source(&request.source, &meta, request.size) {
+                        return Staged::failed(Some(*md5), None, fault);
+                    }
+                    // On the store's filesystem it is renamed later; on another it is
+                    // copied now, under this batch's one syncfs (a bind mount can still
+                    // refuse the rename: see `take`).
+                    if meta.dev() == dev {
+                        return Staged {
+                            md5: Some(*md5),
+                            hashed: None,
+                            plan: Plan::Take,
+                        };
+                    }
+                }
+            }
+        }
+    }
+    match copy_to_tmp(layout, index, request) {
+        Ok((md5, hashed, plan)) => Staged {
+            md5: Some(md5),
+            hashed,
+            plan,
+        },
+        Err((hashed, fault)) => {
+            Staged::failed(md5.or(hashed.as_ref().map(|h| h.md5)), hashed, fault)
+        }
+    }
+}
+
+fn exists(path: &Path) -> bool {
+    fs::metadata(path).is_ok()
+}
+
+fn check_source(path: &Path, meta: &Metadata, size: Option<u64>) -> Result<(), Fault> {
+    if meta.is_dir() {
+        return Err(source_fault(
+            path,
+            io::Error::from_raw_os_error(libc::EISDIR),
+        ));
+    }
+    if !meta.is_file() {
+        return Err(Fault::Source(CoreError::io(
+            path,
+            io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+        )));
+    }
+    match size {
+        Some(size) if size != meta.len() => Err(changed_size(size, meta.len())),
+        _ => Ok(()),
+    }
+}
+
+type Copied = (Md5Digest, Option<FileDigest>, Plan);
+type CopyError = (Option<FileDigest>, Fault);
+
+/// Copy the request's source into a new file in `tmp/`, hashing it first if it has no
+/// digest; a source whose digest turns out to be stored already is not copied.
+fn copy_to_tmp(layout: &Layout, index: usize, request: &Request) -> Result<Copied, CopyError> {
+    let src = &request.source;
+    let fail = |fault| (None, fault);
+    // O_NONBLOCK: a FIFO given by mistake must fail below, not hang this thread.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(src)
+        .map_err(|e| fail(source_fault(src, e)))?;
+    let meta = file.metadata().map_err(|e| fail(source_fault(src, e)))?;
+    check_source(src, &meta, request.size).map_err(fail)?;
+    let (mtime_ns, inode) = mtime_ns_inode(&meta);
+    if request.mtime_ns.is_some_and(|m| m != mtime_ns) {
+        return Err(fail(changed("it was modified after it was hashed")));
+    }
+    let len = meta.len();
+    advise_sequential(&file, len);
+    let source = Source {
+        path: src,
+        file: &file,
+        len,
+        mtime_ns,
+    };
+    let read = |md5| FileDigest {
+        path: src.clone(),
+        md5,
+        size: len,
+        mtime_ns,
+        inode,
+    };
+    if len <= SMALL {
+        with_buffer(|buf| {
+            let bytes = source.read_all(&mut buf[..len as usize]).map_err(fail)?;
+            let (md5, hashed) = match request.md5 {
+                Some(md5) => (md5, None),
+                None => {
+                    let md5 = Md5::digest(bytes).into();
+                    (md5, Some(read(md5)))
+                }
+            };
+            let fail = |fault| (hashed.clone(), fault);
+            source.check_unmodified().map_err(fail)?;
+            if hashed.is_some() && exists(&layout.blob_path(&md5)) {
+                return Ok((md5, hashed, Plan::Present));
+            }
+            let tmp = layout.tmp_path(&md5, index);
+            write_tmp(&tmp, |mut out| {
+                out.write_all(bytes).map_err(|e| store_fault(&tmp, e))
+            })
+            .map_err(fail)?;
+            Ok((md5, hashed, Plan::Tmp(tmp)))
+        })
+    } else {
+        let (md5, hashed) = match request.md5 {
+            Some(md5) => (md5, None),
+            None => {
+                let md5 = source.hash().map_err(fail)?;
+                (md5, Some(read(md5)))
+            }
+        };
+        let fail = |fault| (hashed.clone(), fault);
+        if hashed.is_some() && exists(&layout.blob_path(&md5)) {
+            source.check_unmodified().map_err(fail)?;
+            return Ok((md5, hashed, Plan::Present));
+        }
+        let tmp = layout.tmp_path(&md5, index);
+        write_tmp(&tmp, |out| source.copy_into(out, &tmp)).map_err(fail)?;
+        if let Err(fault) = source.check_unmodified() {
+            let _ = fs::remove_file(&tmp);
+            return Err(fail(fault));
+        }
+        Ok((md5, hashed, Plan::Tmp(tmp)))
+    }
+}
+
+/// Create `tmp` and fill it with `fill`, which blames its own failures; the file is
+/// removed on any failure, and failing to create or close it is the store's fault.
+fn write_tmp(tmp: &Path, fill: impl FnOnce(&File) -> Result<(), Fault>) -> Result<(), Fault> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(tmp)
+        .map_err(|e| store_fault(tmp, e))?;
+    let written = fill(&file).and_then(|()| {
+        // Some filesystems (NFS) report a failed write only when the file is closed.
+        close(file).map_err(|e| store_fault(tmp, e))
+    });
+    if written.is_err() {
+        let _ = fs::remove_file(tmp);
+    }
+    written
+}
+
+fn close(file: File) -> io::Result<()> {
+    let fd = std::os::unix::io::IntoRawFd::into_raw_fd(file);
+    if unsafe { libc::close(fd) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// An opened source and the stat it was opened with.
+struct Source<'a> {
+    path: &'a Path,
+    file: &'a File,
+    len: u64,
+    mtime_ns: i64,
+}
+
+impl Source<'_> {
+    /// Fill `buf` (the file's length, at most `SMALL`) from the start of the file.
+    fn read_all<'b>(&self, buf: &'b mut [u8]) -> Result<&'b [u8], Fault> {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match self.file.read_at(&mut buf[filled..], filled as u64) {
+                Ok(0) => return Err(changed_size(self.len, filled as u64)),
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(source_fault(self.path, e)),
+            }
+        }
+        Ok(buf)
+    }
+
+    /// The MD5 of the file's first `len` bytes (what the stat said it holds).
+    fn hash(&self) -> Result<Md5Digest, Fault> {
+        let (md5, n) = crate::hash::md5_stream(self.file.take(self.len))
+            .map_err(|e| source_fault(self.path, e))?;
+        if n != self.len {
+            return Err(changed_size(self.len, n));
+        }
+        Ok(md5)
+    }
+
+    /// The bytes copied must be the bytes hashed: a source modified meanwhile is refused.
+    fn check_unmodified(&self) -> Result<(), Fault> {
+        let meta = self
+            .file
+            .metadata()
+            .map_err(|e| source_fault(self.path, e))?;
+        if mtime_ns_inode(&meta).0 != self.mtime_ns {
+            return Err(changed("it was modified while it was copied"));
+        }
+        Ok(())
+    }
+
+    /// Copy the file's first `len` bytes into `out` in the kernel (`copy_file_range`,
+    /// which reflinks where it can), through the buffer where the kernel cannot.
+    fn copy_into(&self, out: &File, tmp: &Path) -> Result<(), Fault> {
+        let mut offset = 0u64;
+        let mut in_kernel = true;
+        while offset < self.len {
+            let want = (self.len - offset).min(1 << 30) as usize;
+            if in_kernel {
+                let mut from = offset as libc::loff_t;
+                let n = unsafe {
+                    libc::copy_file_range(
+                        self.file.as_raw_fd(),
+                        &mut from,
+                        out.as_raw_fd(),
+                        std::ptr::null_mut(),
+                        want,
+                        0,
+                    )
+                };
+                if n < 0 {
+                    let e = io::Error::last_os_error();
+                    let unsupported = [libc::EXDEV, libc::ENOSYS, libc::EINVAL, libc::EOPNOTSUPP];
+                    if e.kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    if offset == 0 && unsupported.contains(&e.raw_os_error().unwrap_or(0)) {
+                        in_kernel = false;
+                        continue;
+                    }
+                    return Err(self.blame(offset, e, tmp));
+                }
+                if n == 0 {
+                    if offset == 0 {
+                        // Some filesystems (procfs, older FUSE and NFS) answer 0 for a
+                        // file that has bytes: read them ourselves.
+                        in_kernel = false;
+                        continue;
+                    }
+                    return Err(changed_size(self.len, offset));
+                }
+                offset += n as u64;
+            } else {
+                offset = self.copy_through_buffer(offset, out, tmp)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn copy_through_buffer(
+        &self,
+        mut offset: u64,
+        mut out: &File,
+        tmp: &Path,
+    ) -> Result<u64, Fault> {
+        with_buffer(|buf| {
+            while offset < self.len {
+                let want = ((self.len - offset) as usize).min(buf.len());
+                let n = match self.file.read_at(&mut buf[..want], offset) {
+                    Ok(0) => return Err(changed_size(self.len, offset)),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(source_fault(self.path, e)),
+                };
+                out.write_all(&buf[..n]).map_err(|e| store_fault(tmp, e))?;
+                offset += n as u64;
+            }
+            Ok(offset)
+        })
+    }
+
+    /// `copy_file_range` reports read and write errors alike: the source is at fault
+    /// if it cannot be read where the copy stopped, else the store is. Wrongly blaming
+    /// the store holds back one collection with retries; wrongly blaming the source
+    /// would reject a version for a full disk.
+    fn blame(&self, offset: u64, error: io::Error, tmp: &Path) -> Fault {
+        let mut probe = [0u8; 1];
+        match self.file.read_at(&mut probe, offset) {
+            Err(_) => source_fault(self.path, error),
+            Ok(_) => store_fault(tmp, error),
+        }
+    }
+}
+
+/// A later request for a blob an earlier one stores is `Present`: its copy goes.
+fn drop_duplicates(staged: &mut [Staged]) {
+    let mut first: HashMap<Md5Digest, usize> = HashMap::new();
+    for (i, s) in staged.iter_mut().enumerate() {
+        let Some(md5) = s.md5 else { continue };
+        if !matches!(s.plan, Plan::Tmp(_) | Plan::Take) {
+            continue;
+        }
+        if first.insert(md5, i).is_some() {
+            if let Plan::Tmp(tmp) = &s.plan {
+                let _ = fs::remove_file(tmp);
+            }
+            s.plan = Plan::Present;
+        }
+    }
+}
+
+/// Stop before naming: report each file to rename, for a later call to take.
+fn hand_over(requests: &[Request], staged: Vec<Staged>) -> Vec<Outcome> {
+    let outcome = |(mut s, request): (Staged, &Request)| {
+        match std::mem::replace(&mut s.plan, Plan::Present) {
+            Plan::Tmp(tmp) => s.outcome(Status::Staged, Some(tmp)),
+            Plan::Take => s.outcome(Status::Staged, Some(request.source.clone())),
+            _ => s.outcome(Status::Present, None), // a batch with a failure is abandoned
+        }
+    };
+    staged.into_iter().zip(requests).map(outcome).collect()
+}
+
+/// Name nothing of the batch: remove its temporary files; the requests to name are
+/// `NotStored`, or fail with `failure` when the batch could not be made durable.
+fn abandon(staged: Vec<Staged>, failure: Option<(&Path, &io::Error)>) -> Vec<Outcome> {
+    let not_named = || match failure {
+        Some((path, error)) => Status::Failed(store_fault(path, copy_of(error))),
+        None => Status::NotStored,
+    };
+    let outcome = |mut s: Staged| {
+        let status = match std::mem::replace(&mut s.plan, Plan::Present) {
+            Plan::Present => Status::Present,
+            Plan::Tmp(tmp) => {
+                let _ = fs::remove_file(tmp);
+                not_named()
+            }
+            Plan::Take => not_named(),
+            Plan::Failed(fault) => Status::Failed(fault),
+        };
+        s.outcome(status, None)
+    };
+    staged.into_iter().map(outcome).collect()
+}
+
+/// Put the bytes of every file about to be named on disk: one `syncfs` on the store's
+/// filesystem, or an `fsync` of each file.
+fn make_durable(
+    layout: &Layout,
+    requests: &[Request],
+    staged: &[Staged],
+) -> Result<(), (PathBuf, io::Error)> {
+    let to_name: Vec<&Path> = staged
+        .iter()
+        .zip(requests)
+        .filter_map(|(s, r)| match &s.plan {
+            Plan::Tmp(tmp) => Some(tmp.as_path()),
+            Plan::Take => Some(r.source.as_path()),
+            _ => None,
+        })
+        .collect();
+    if to_name.is_empty() {
+        return Ok(());
+    }
+    if layout.syncfs {
+        return syncfs(&layout.blobs).map_err(|e| (layout.blobs.clone(), e));
+    }
+    to_name
+        .par_iter()
+        .try_for_each(|path| fsync_path(path).map_err(|e| (path.to_path_buf(), e)))
+}
+
+/// `syncfs(2)`: write out everything dirty on the filesystem holding `path`. A
+/// writeback error anywhere on it (EIO, ENOSPC) surfaces here.
+pub fn syncfs(path: &Path) -> io::Result<()> {
+    let dir = File::open(path)?;
+    if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn fsync_path(path: &Path) -> io::Result<()> {
+    File::open(path)?.sync_all()
+}
+
+/// Give every staged file its blob name, in request order; stop at the first failure.
+fn name_all(layout: &Layout, requests: &[Request], staged: Vec<Staged>) -> Vec<Outcome> {
+    let mut made: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut stopped = false;
+    let mut name = |mut s: Staged, request: &Request| {
+        let status = match std::mem::replace(&mut s.plan, Plan::Present) {
+            Plan::Present => Status::Present,
+            Plan::Failed(fault) => Status::Failed(fault),
+            Plan::Tmp(tmp) if stopped => {
+                let _ = fs::remove_file(tmp);
+                Status::NotStored
+            }
+            Plan::Take if stopped => Status::NotStored,
+            plan => {
+                let md5 = s.md5.expect("a staged file has a digest");
+                let blob = layout.blob_path(&md5);
+                let named = make_dir(&blob, &mut made)
+                    .map_err(Fault::Store)
+                    .and_then(|()| match &plan {
+                        Plan::Tmp(tmp) => rename_ours(tmp, &blob),
+                        _ => take(layout, &request.source, &md5, &blob),
+                    });
+                stopped = named.is_err();
+                named.map_or_else(Status::Failed, |()| Status::Stored)
+            }
+        };
+        s.outcome(status, None)
+    };
+    staged
+        .into_iter()
+        .zip(requests)
+        .map(|(s, request)| name(s, request))
+        .collect()
+}
+
+/// Name copies a `put_blobs` call with `name: false` staged in `tmp/`, each `(md5,
+/// copy)`: make them durable (one `syncfs`, or an `fsync` each), then rename each to
+/// its blob name (replacing one stored meanwhile: the same bytes), in order. Returns how
+/// many were named: all, or those before the first failure, which is returned too. A
+/// copy that was not named is removed. Every failure is the store's: the copies are its
+/// own files.
+pub fn name_blobs(
+    blobs: &Path,
+    syncfs_once: bool,
+    copies: &[(Md5Digest, PathBuf)],
+) -> (usize, Option<CoreError>) {
+    let durable = if syncfs_once {
+        syncfs(blobs).map_err(|e| CoreError::io(blobs, e))
+    } else {
+        copies
+            .par_iter()
+            .try_for_each(|(_, copy)| fsync_path(copy).map_err(|e| CoreError::io(copy, e)))
+    };
+    let mut made: BTreeSet<PathBuf> = BTreeSet::new();
+    let mut named = 0;
+    let mut failure = durable.err();
+    if failure.is_none() {
+        for (md5, copy) in copies {
+            let blob = blob_path(blobs, md5);
+            let renamed = make_dir(&blob, &mut made)
+                .and_then(|()| fs::rename(copy, &blob).map_err(|e| CoreError::io(&blob, e)));
+            if let Err(e) = renamed {
+                failure = Some(e);
+                break;
+            }
+            named += 1;
+        }
+    }
+    for (_, copy) in &copies[named..] {
+        let _ = fs::remove_file(copy);
+    }
+    (named, failure)
+}
+
+/// The blob's fan-out directory, created once per call.
+fn make_dir(blob: &Path, made: &mut BTreeSet<PathBuf>) -> Result<(), CoreError> {
+    let dir = blob.parent().expect("a blob path has a parent");
+    if made.contains(dir) {
+        return Ok(());
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(CoreError::io(dir, e)),
+    }
+    made.insert(dir.to_path_buf());
+    Ok(())
+}
+
+fn rename_ours(tmp: &Path, blob: &Path) -> Result<(), Fault> {
+    fs::rename(tmp, blob).map_err(|e| {
+        let _ = fs::remove_file(tmp);
+        store_fault(blob, e)
+    })
+}
+
+/// Rename the caller's source into place; across filesystems after all (a bind mount
+/// of the same one), copy it with one `fsync` rather than another `syncfs`.
+fn take(layout: &Layout, source: &Path, md5: &Md5Digest, blob: &Path) -> Result<(), Fault> {
+    let error = match fs::rename(source, blob) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    match error.raw_os_error() {
+        Some(libc::EXDEV) => {
+            let request = Request {
+                source: source.to_path_buf(),
+                md5: Some(*md5),
+                size: None,
+                mtime_ns: None,
+                take: false,
+            };
+            let tmp = match copy_to_tmp(layout, usize::MAX, &request) {
+                Ok((_, _, Plan::Tmp(tmp))) => tmp,
+                Ok(_) => unreachable!("a request with a digest is always copied"),
+                Err((_, fault)) => return Err(fault),
+            };
+            if let Err(e) = fsync_path(&tmp) {
+                let _ = fs::remove_file(&tmp);
+                return Err(store_fault(&tmp, e));
+            }
+            rename_ours(&tmp, blob)
+        }
+        Some(libc::ENOENT) if !exists(source) => Err(source_fault(source, error)),
+        _ => Err(store_fault(blob, error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    struct Store {
+        _dir: tempfile::TempDir,
+        root: PathBuf,
+        layout: Layout,
+    }
+
+    fn store() -> Store {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let layout = Layout {
+            blobs: root.join("blobs"),
+            tmp: root.join("tmp"),
+            tag: "test".into(),
+            syncfs: true,
+        };
+        fs::create_dir(&layout.blobs).unwrap();
+        fs::create_dir(&layout.tmp).unwrap();
+        fs::create_dir(root.join("src")).unwrap();
+        Store {
+            _dir: dir,
+            root,
+            layout,
+        }
+    }
+
+    impl Store {
+        fn source(&self, name: &str, data: &[u8]) -> (PathBuf, Md5Digest) {
+            let path = self.root.join("src").join(name);
+            fs::write(&path, data).unwrap();
+            (path, Md5::digest(data).into())
+        }
+        fn tmp_entries(&self) -> usize {
+            fs::read_dir(&self.layout.tmp).unwrap().count()
+        }
+        fn blob(&self, md5: &Md5Digest) -> Option<Vec<u8>> {
+            fs::read(self.layout.blob_path(md5)).ok()
+        }
+    }
+
+    fn request(source: &Path, md5: Option<Md5Digest>) -> Request {
+        Request {
+            source: source.to_path_buf(),
+            md5,
+            size: None,
+            mtime_ns: None,
+            take: false,
+        }
+    }
+
+    fn data(len: usize, seed: u8) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8 ^ seed).collect()
+    }
+
+    #[test]
+    fn every_size_class_is_stored_under_its_md5_with_its_content() {
+        let s = store();
+        let sizes = [
+            0,
+            5,
+            SMALL as usize,
+            SMALL as usize + 1,
+            3 * SMALL as usize + 7,
+        ];
+        let sources: Vec<_> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &len)| s.source(&format!("f{i}"), &data(len, i as u8)))
+            .collect();
+        let requests: Vec<_> = sources.iter().map(|(p, m)| request(p, Some(*m))).collect();
+
+        let outcomes = put_blobs(&s.layout, &requests, true);
+
+        for ((path, md5), outcome) in sources.iter().zip(&outcomes) {
+            assert!(matches!(outcome.status, Status::Stored), "{outcome:?}");
+            assert_eq!(s.blob(md5).unwrap(), fs::read(path).unwrap());
+        }
+        assert_eq!(s.tmp_entries(), 0);
+        let again = put_blobs(&s.layout, &requests, true);
+        assert!(again.iter().all(|o| matches!(o.status, Status::Present)));
+    }
+
+    #[test]
+    fn a_request_without_a_digest_is_hashed_and_duplicates_are_stored_once() {
+        let s = store();
+        let (small, small_md5) = s.source("small", b"read once");
+        let (twin, _) = s.source("twin", b"read once");
+        let (large, large_md5) = s.source("large", &data(2 * SMALL as usize + 3, 7));
+        let requests = [
+            request(&small, None),
+            request(&twin, None),
+            request(&large, None),
+        ];
+
+        let outcomes = put_blobs(&s.layout, &requests, true);
+
+        let statuses: Vec<_> = outcomes.iter().map(|o| format!("{:?}", o.status)).collect();
+        assert_eq!(statuses, ["Stored", "Present", "Stored"]);
+        for (outcome, md5) in outcomes.iter().zip([small_md5, small_md5, large_md5]) {
+            let hashed = outcome.hashed.as_ref().unwrap();
+            assert_eq!((outcome.md5, hashed.md5), (Some(md5), md5));
+        }
+        assert_eq!(outcomes[2].hashed.as_ref().unwrap().size, 2 * SMALL + 3);
+        assert_eq!(s.blob(&large_md5).unwrap(), fs::read(&large).unwrap());
+        assert_eq!(s.tmp_entries(), 0);
+        let again = put_blobs(&s.layout, &[request(&small, None)], false);
+        assert!(
+            matches!(again[0].status, Status::Present),
+            "nothing is copied"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_on_the_same_filesystem_is_renamed_into_place() {
+        let s = store();
+        let (path, md5) = s.source("snapshot", b"staged");
+        let inode = fs::metadata(&path).unwrap().ino();
+        let take = Request {
+            take: true,
+            size: Some(6),
+            ..request(&path, Some(md5))
+        };
+
+        let outcomes = put_blobs(&s.layout, &[take], true);
+
+        assert!(matches!(outcomes[0].status, Status::Stored));
+        assert!(!path.exists());
+        let blob = s.layout.blob_path(&md5);
+        assert_eq!(fs::metadata(blob).unwrap().ino(), inode);
+    }
+
+    #[test]
+    fn staging_names_nothing_until_a_later_call_takes_the_copies() {
+        let s = store();
+        let (path, md5) = s.source("f", b"copied now, named later");
+
+        let staged = put_blobs(&s.layout, &[request(&path, None)], false);
+
+        assert!(matches!(staged[0].status, Status::Staged));
+        assert!(s.blob(&md5).is_none());
+        let copy = staged[0].staged.clone().unwrap();
+        assert!(copy.starts_with(&s.layout.tmp));
+        let take = Request {
+            take: true,
+            ..request(&copy, Some(md5))
+        };
+        let named = put_blobs(&s.layout, &[take], true);
+        assert!(matches!(named[0].status, Status::Stored));
+        assert_eq!(s.blob(&md5).unwrap(), b"copied now, named later");
+        assert_eq!(s.tmp_entries(), 0);
+    }
+
+    #[test]
+    fn naming_staged_copies_stops_at_a_failure_and_removes_what_is_left() {
+        let s = store();
+        let files = [b"first".as_slice(), b"second", b"third"];
+        let requests: Vec<_> = files
+            .iter()
+            .enumerate()
+            .map(|(i, data)| request(&s.source(&format!("f{i}"), data).0, None))
+            .collect();
+        let staged = put_blobs(&s.layout, &requests, false);
+        let copies: Vec<_> = staged
+            .iter()
+            .map(|o| (o.md5.unwrap(), o.staged.clone().unwrap()))
+            .collect();
+        fs::remove_file(&copies[1].1).unwrap(); // gone before it is named
+
+        let (named, failure) = name_blobs(&s.layout.blobs, true, &copies);
+
+        assert_eq!(named, 1);
+        match failure {
+            Some(CoreError::Io { path, source }) => {
+                assert_eq!(path, s.layout.blob_path(&copies[1].0));
+                assert_eq!(source.raw_os_error(), Some(libc::ENOENT));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(s.blob(&copies[0].0).unwrap(), b"first");
+        assert!(s.blob(&copies[2].0).is_none());
+        assert_eq!(s.tmp_entries(), 0, "the copy not named is removed");
+    }
+
+    #[test]
+    fn one_failed_request_names_nothing_of_the_batch_and_leaves_no_copy() {
+        let s = store();
+        let (good, good_md5) = s.source("good", b"fine");
+        let missing = s.root.join("src").join("missing");
+        let requests = [
+            request(&good, Some(good_md5)),
+            request(&missing, Some([0; 16])),
+        ];
+
+        let outcomes = put_blobs(&s.layout, &requests, true);
+
+        assert!(matches!(outcomes[0].status, Status::NotStored));
+        match &outcomes[1].status {
+            Status::Failed(Fault::Source(CoreError::Io { path, source })) => {
+                assert_eq!(path, &missing);
+                assert_eq!(source.raw_os_error(), Some(libc::ENOENT));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(s.blob(&good_md5).is_none());
+        assert_eq!(s.tmp_entries(), 0);
+    }
+
+    #[test]
+    fn a_source_that_is_not_what_was_hashed_is_refused() {
+        let s = store();
+        let (path, md5) = s.source("f", b"twelve bytes");
+        let mtime_ns = mtime_ns_inode(&fs::metadata(&path).unwrap()).0;
+        let fifo = s.root.join("src").join("fifo");
+        let c_fifo = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o644) }, 0);
+        let cases = [
+            Request {
+                size: Some(4),
+                ..request(&path, Some(md5))
+            },
+            Request {
+                mtime_ns: Some(mtime_ns + 1),
+                ..request(&path, Some(md5))
+            },
+            request(&s.root, None),
+            request(&fifo, None),
+        ];
+
+        let found: Vec<String> = cases
+            .iter()
+            .map(|r| {
+                match put_blobs(&s.layout, std::slice::from_ref(r), true)
+                    .remove(0)
+                    .status
+                {
+                    Status::Failed(Fault::Changed(c)) => {
+                        format!("{} {} {:?}", c.expected, c.actual, c.what)
+                    }
+                    Status::Failed(Fault::Source(CoreError::Io { source, .. })) => {
+                        source.to_string()
+                    }
+                    other => format!("{other:?}"),
+                }
+            })
+            .collect();
+
+        assert_eq!(found[0], "4 12 None");
+        assert_eq!(
+            found[1],
+            "0 0 Some(\"it was modified after it was hashed\")"
+        );
+        assert!(found[2].starts_with("Is a directory"), "{}", found[2]);
+        assert_eq!(found[3], "not a regular file");
+        assert_eq!(s.tmp_entries(), 0);
+    }
+
+    #[test]
+    fn a_missing_tmp_directory_is_the_stores_fault_naming_the_copy() {
+        let s = store();
+        let (path, md5) = s.source("f", b"data");
+        fs::remove_dir(&s.layout.tmp).unwrap();
+
+        let outcome = put_blobs(&s.layout, &[request(&path, Some(md5))], true).remove(0);
+
+        match outcome.status {
+            Status::Failed(Fault::Store(CoreError::Io { path, .. })) => {
+                assert!(path.starts_with(&s.layout.tmp), "{path:?}")
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_syncfs_each_copy_is_fsynced_and_stored() {
+        let mut s = store();
+        s.layout.syncfs = false;
+        let (path, md5) = s.source("f", b"fsynced");
+
+        let outcomes = put_blobs(&s.layout, &[request(&path, Some(md5))], true);
+
+        assert!(matches!(outcomes[0].status, Status::Stored));
+        assert_eq!(s.blob(&md5).unwrap(), b"fsynced");
+    }
+
+    fn open_source(s: &Store, len: usize) -> (PathBuf, File) {
+        let (path, _) = s.source("big", &data(len, 3));
+        let file = File::open(&path).unwrap();
+        (path, file)
+    }
+
+    #[test]
+    fn a_source_shorter_than_its_stat_is_a_change_not_a_short_blob() {
+        let s = store();
+        let (path, file) = open_source(&s, 3 << 20);
+        let source = Source {
+            path: &path,
+            file: &file,
+            len: 4 << 20, // what the stat said before the file was cut
+            mtime_ns: 0,
+        };
+        let tmp = s.layout.tmp.join("out");
+        let out = File::create(&tmp).unwrap();
+
+        match source.copy_into(&out, &tmp) {
+            Err(Fault::Changed(c)) => assert_eq!((c.expected, c.actual), (4 << 20, 3 << 20)),
+            other => panic!("unexpected {other:?}"),
+        }
+        let mut buf = vec![0; 5 << 20];
+        assert!(matches!(
+            source.read_all(&mut buf[..4 << 20]),
+            Err(Fault::Changed(Change { actual, .. })) if actual == 3 << 20
+        ));
+    }
+
+    #[test]
+    fn a_failed_kernel_copy_is_blamed_on_the_side_that_cannot_be_used() {
+        let s = store();
+        let (path, _) = open_source(&s, 2 << 20);
+        let tmp = s.layout.tmp.join("out");
+        fs::write(&tmp, b"").unwrap();
+        // The source cannot be read (opened write-only): its fault.
+        let unreadable = OpenOptions::new().write(true).open(&path).unwrap();
+        let writable = OpenOptions::new().write(true).open(&tmp).unwrap();
+        let source = Source {
+            path: &path,
+            file: &unreadable,
+            len: 2 << 20,
+            mtime_ns: 0,
+        };
+        assert!(matches!(
+            source.copy_into(&writable, &tmp),
+            Err(Fault::Source(CoreError::Io { path: p, .. })) if p == path
+        ));
+        // The copy cannot be written (opened read-only): the store's fault.
+        let readable = File::open(&path).unwrap();
+        let read_only = File::open(&tmp).unwrap();
+        let source = Source {
+            file: &readable,
+            ..source
+        };
+        assert!(matches!(
+            source.copy_into(&read_only, &tmp),
+            Err(Fault::Store(CoreError::Io { path: p, .. })) if p == tmp
+        ));
+    }
+
+    #[test]
+    fn an_unreadable_source_is_its_own_fault() {
+        if unsafe { libc::geteuid() } == 0 {
+            return; // root reads anything: covered by the Python tests with dropped caps
+        }
+        let s = store();
+        let (path, md5) = s.source("secret", b"data");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).unwrap();
+
+        let outcome = put_blobs(&s.layout, &[request(&path, Some(md5))], true).remove(0);
+
+        assert!(matches!(outcome.status, Status::Failed(Fault::Source(_))));
+    }
+
+    #[test]
+    fn md5_hex_parses_lower_case_digits_only() {
+        let md5: Md5Digest = Md5::digest(b"x").into();
+        assert_eq!(parse_md5_hex(&hex(&md5)), Some(md5));
+        assert_eq!(parse_md5_hex(&hex(&md5).to_uppercase()), None);
+        assert_eq!(parse_md5_hex("0123"), None);
+        assert_eq!(parse_md5_hex(&"g".repeat(32)), None);
+    }
+}
