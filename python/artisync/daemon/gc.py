@@ -26,6 +26,7 @@ from artisync.config import Config
 from artisync.errors import ArtisyncError, ManifestError, SubmissionError
 from artisync.manifest import Manifest, md5_b64_to_hex
 from artisync.registry.contract import Registry
+from artisync.registry.model import Version
 from artisync.spool import Spool, StagedEntry, Submission
 from artisync.store import Store
 from artisync.store.base import ObjectNotFoundError
@@ -75,9 +76,9 @@ def _human(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-def expire(registry: Registry, now: float, *, dry_run: bool = False) -> list[str]:
-    """Delete every version whose TTL has passed; returns their qualified names."""
-    removed: list[str] = []
+def expire(registry: Registry, now: float, *, dry_run: bool = False) -> list[Version]:
+    """Delete every version whose TTL has passed; returns them (as they were)."""
+    removed: list[Version] = []
     while True:
         batch = registry.expired_versions(now)
         if not batch:
@@ -85,7 +86,7 @@ def expire(registry: Registry, now: float, *, dry_run: bool = False) -> list[str
         for version in batch:
             if not dry_run:
                 registry.delete_version(version.id, delete_aliases=True)
-            removed.append(version.qualified_name)
+            removed.append(version)
         if dry_run:
             return removed
 
@@ -139,17 +140,12 @@ async def collect(
     ``grace_seconds``. The caller holds the upload gate (or the home's lock)."""
     now = time.time() if now is None else now
     report = GcReport(dry_run=dry_run)
-    report.expired = await asyncio.to_thread(expire, registry, now, dry_run=dry_run)
+    expired = await asyncio.to_thread(expire, registry, now, dry_run=dry_run)
+    report.expired = [v.qualified_name for v in expired]
     keys = await asyncio.to_thread(registry.live_manifest_keys)
-    if dry_run and report.expired:
+    if dry_run:
         # Nothing was deleted: count as if the expired versions were gone.
-        expired_keys = {
-            v.manifest_key
-            for name in report.expired
-            for v in [_version_named(registry, name)]
-            if v is not None
-        }
-        keys = keys - expired_keys
+        keys -= {v.manifest_key for v in expired}
     live = await _referenced(store, keys)
     live |= await asyncio.to_thread(spool_digests, spool)
     cutoff = now - grace_seconds
@@ -171,15 +167,6 @@ async def collect(
         await store.delete_manifests(stale)
     log.info("garbage collection: %s", report.describe().replace("\n", "; "))
     return report
-
-
-def _version_named(registry: Registry, qualified: str) -> Any:
-    entity, project, rest = qualified.split("/", 2)
-    name, _, label = rest.partition(":")
-    try:
-        return registry.get_version(project, name, label, entity=entity)
-    except ArtisyncError:
-        return None
 
 
 def collect_garbage(

@@ -189,8 +189,8 @@ class Daemon:
         """Delete versions whose TTL has passed (blobs go at the next collection)."""
         assert self.pipeline is not None
         expired = await asyncio.to_thread(expire, self.pipeline.registry, time.time())
-        for name in expired:
-            log.info("version %s expired (its ttl passed): deleted", name)
+        for version in expired:
+            log.info("version %s expired (its ttl passed): deleted", version.qualified_name)
 
     async def collect_garbage(self, *, dry_run: bool, grace_seconds: float) -> GcReport:
         """Expire versions and remove unreferenced blobs, with uploads held off."""

@@ -607,7 +607,9 @@ class Artifact:
             path = base
 
         def read(entry_path: str) -> bytes:
-            return committed.read_entry(settings, entries, entry_path)
+            entry = entries[entry_path]
+            assert not isinstance(entry, PendingEntry)  # committed
+            return committed.read_entry(settings, entry)
 
         def under(prefix: str) -> list[str]:
             start = prefix.rstrip("/") + "/"

@@ -128,9 +128,9 @@ def verify(entries: Mapping[str, Any], root: Path) -> None:
     verify_root(_manifest(entries), root)
 
 
-def read_entry(settings: Config, entries: Mapping[str, Any], path: str) -> bytes:
+def read_entry(settings: Config, entry: CommittedEntry | ManifestEntry) -> bytes:
     """The content of one entry (small ones: tables), checked against its digest."""
     from artisync.download import open_cache, read_entry_bytes
 
-    entry = _manifest(entries).entries[path]
-    return read_entry_bytes(settings.store, entry, cache=open_cache(settings), home=settings.home)
+    plain = entry.manifest_entry if isinstance(entry, CommittedEntry) else entry
+    return read_entry_bytes(settings.store, plain, cache=open_cache(settings), home=settings.home)

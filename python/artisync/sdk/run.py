@@ -390,9 +390,7 @@ class Run:
         ``group``. Parts are merged at finish: the same path with different content
         from two parts rejects the version, naming the path.
         """
-        artifact = self._artifact(artifact_or_path, name, type)
-        part_of = self._distributed_id(distributed_id, artifact, "upsert_artifact")
-        return self._hand_over(artifact, aliases, None, "upsert", part_of)
+        return self._distributed(artifact_or_path, name, type, aliases, distributed_id, "upsert")
 
     def finish_artifact(
         self,
@@ -405,9 +403,21 @@ class Run:
         """Commit the version the parts of ``distributed_id`` (default: the run's
         ``group``) make, with this artifact's own entries added, once every part logged
         before this call is in. An upsert after this starts the next version."""
-        artifact = self._artifact(artifact_or_path, name, type)
-        part_of = self._distributed_id(distributed_id, artifact, "finish_artifact")
-        return self._hand_over(artifact, aliases, None, "finish", part_of)
+        return self._distributed(artifact_or_path, name, type, aliases, distributed_id, "finish")
+
+    def _distributed(
+        self,
+        artifact_or_path: Artifact | str | os.PathLike[str],
+        name: str | None,
+        type_: str | None,
+        aliases: list[str] | str | None,
+        given: str | None,
+        action: Action,
+    ) -> Artifact:
+        """``upsert_artifact`` / ``finish_artifact``: a part or a finish of ``given``."""
+        artifact = self._artifact(artifact_or_path, name, type_)
+        part_of = self._distributed_id(given, artifact, f"{action}_artifact")
+        return self._hand_over(artifact, aliases, None, action, part_of)
 
     def _distributed_id(self, given: str | None, artifact: Artifact, call: str) -> str:
         chosen = given if given is not None else self.group

@@ -231,21 +231,21 @@ class Store(ABC):
         Called once when the daemon starts, before it writes anything.
         """
 
+    @abstractmethod
     async def list_blobs(self) -> list[tuple[str, int, float]]:
         """Every blob as ``(md5_hex, size, mtime)``: what garbage collection looks at."""
-        raise NotImplementedError(f"{type(self).__name__} cannot list its blobs yet")
 
+    @abstractmethod
     async def delete_blobs(self, md5_hexes: Sequence[str]) -> None:
         """Remove these blobs (missing ones are ignored)."""
-        raise NotImplementedError(f"{type(self).__name__} cannot delete blobs yet")
 
+    @abstractmethod
     async def list_manifests(self) -> list[tuple[str, float]]:
         """Every manifest as ``(key, mtime)``."""
-        raise NotImplementedError(f"{type(self).__name__} cannot list its manifests yet")
 
+    @abstractmethod
     async def delete_manifests(self, keys: Sequence[str]) -> None:
         """Remove these manifests (missing ones are ignored)."""
-        raise NotImplementedError(f"{type(self).__name__} cannot delete manifests yet")
 
     async def close(self) -> None:  # noqa: B027 - a hook, empty where there is nothing to close
         """Release connections and other resources; the store is unusable afterwards."""
