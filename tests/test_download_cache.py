@@ -70,6 +70,18 @@ class ReadThroughStore(Store):
     async def cleanup_tmp(self) -> int:
         return await self.local.cleanup_tmp()
 
+    async def list_blobs(self) -> list[tuple[str, int, float]]:
+        return await self.local.list_blobs()
+
+    async def delete_blobs(self, md5_hexes: Sequence[str]) -> None:
+        await self.local.delete_blobs(md5_hexes)
+
+    async def list_manifests(self) -> list[tuple[str, float]]:
+        return await self.local.list_manifests()
+
+    async def delete_manifests(self, keys: Sequence[str]) -> None:
+        await self.local.delete_manifests(keys)
+
 
 def remote_version(tmp_path: Path, files: dict[str, bytes]) -> tuple[ReadThroughStore, Manifest]:
     local, manifest = build_version(tmp_path / "store", files)
