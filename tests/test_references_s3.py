@@ -137,6 +137,10 @@ async def test_over_max_objects_names_the_prefix_and_the_count(s3: S3) -> None:
     assert "holds 5 objects, more than max_objects=4" in str(e.value)
 
 
+# moto copies every version in the bucket for each page of ListObjectVersions (about
+# 1 s a page here at 10,000 objects) and takes 10,000 PUTs first: past the default
+# timeout on a busy machine.
+@pytest.mark.timeout(360)
 async def test_ten_thousand_versioned_objects_take_few_list_requests(
     s3: S3, counting_proxy: Callable[[str], CountingProxy], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,19 +8,21 @@ import base64
 import hashlib
 import json
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 
 from artisync.download import BlobCache, download_manifest
 from artisync.manifest import Manifest, ManifestEntry
 from artisync.store import BlobItem, ObjectNotFoundError, SourceChangedError, open_store
-from artisync.store.base import StoreUnavailableError
+from artisync.store.base import StoreAccessError, StoreUnavailableError
 from artisync.store.gcs import GCSStore
 from artisync.store.gcs_errors import on_gce
-from artisync.store.remote import StoreAccessError
 from servers import GCS, ServerProcess, ThreadServer
 
 KiB = 1 << 10
@@ -80,6 +82,68 @@ async def test_small_and_resumable_blobs_round_trip(gcs: GCS, bucket: str, tmp_p
         meta = stored[f"team/a/blobs/md5/{item.md5_hex[:2]}/{item.md5_hex}"]
         assert base64.b64decode(meta["md5Hash"]).hex() == item.md5_hex
     assert not any((tmp_path / "uploads").glob("*.json"))
+
+
+def test_each_event_loop_gets_its_own_client_closed_when_the_loop_ends(
+    gcs: GCS, bucket: str, tmp_path: Path
+) -> None:
+    """Downloads run one ``asyncio.run`` per call on one store: a loop's HTTP session
+    must not outlive it (unclosed sockets), nor be used by the next loop."""
+    store = small_store(f"gs://{bucket}/loops", tmp_path / "uploads")
+    items = [blob(tmp_path / f"f{i}", b"loop %d" % i) for i in range(4)]
+
+    async def put(item: BlobItem) -> aiohttp.ClientSession:
+        session = await store.session()
+        assert await store.put_blobs([item]) == 1
+        assert await store.session() is session, "one session per loop"
+        return session
+
+    first = asyncio.run(put(items[0]))
+    assert first.closed, "closed by its own loop as that loop shut down"
+    second = asyncio.run(put(items[1]))
+    assert second is not first and second.closed
+
+    # Two loops at once (two threads): each uses its own session, both are closed.
+    both = threading.Barrier(2, timeout=30)
+
+    async def put_together(item: BlobItem) -> aiohttp.ClientSession:
+        session = await store.session()
+        both.wait()  # both loops hold a session now
+        assert await store.put_blobs([item]) == 1
+        return session
+
+    with ThreadPoolExecutor(2) as pool:
+        sessions = list(pool.map(lambda i: asyncio.run(put_together(i)), items[2:]))
+    assert sessions[0] is not sessions[1] and all(s.closed for s in sessions)
+    names = set(objects(gcs, bucket))
+    assert {f"loops/blobs/md5/{i.md5_hex[:2]}/{i.md5_hex}" for i in items} <= names
+
+
+async def test_close_closes_the_client_of_another_loop_on_that_loop(
+    gcs: GCS, bucket: str, tmp_path: Path
+) -> None:
+    store = small_store(f"gs://{bucket}/other", tmp_path / "uploads")
+    opened = threading.Event()
+    finish = threading.Event()
+
+    async def hold() -> aiohttp.ClientSession:
+        session = await store.session()
+        opened.set()
+        while not finish.is_set() and not session.closed:
+            await asyncio.sleep(0.01)
+        return session
+
+    with ThreadPoolExecutor(1) as pool:
+        other = pool.submit(asyncio.run, hold())
+        assert await asyncio.to_thread(opened.wait, 30)
+        mine = await store.session()
+        await store.close()
+        assert mine.closed
+        try:
+            session = await asyncio.wrap_future(other)
+        finally:
+            finish.set()
+    assert session.closed
 
 
 class Killed(BaseException):

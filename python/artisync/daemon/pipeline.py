@@ -34,7 +34,14 @@ from artisync.daemon.expand import _check_unchanged as check_unchanged
 from artisync.daemon.gate import Gate
 from artisync.daemon.merge import Contribution, merge
 from artisync.daemon.ordering import CommitOrder
-from artisync.errors import InvalidInputError, RegistryError, SubmissionError, TypeConflictError
+from artisync.disk_full import disk_full_cause, disk_full_error
+from artisync.errors import (
+    DiskFullError,
+    InvalidInputError,
+    RegistryError,
+    SubmissionError,
+    TypeConflictError,
+)
 from artisync.manifest import Manifest, ManifestEntry
 from artisync.registry import CommitResult, SqliteRegistry
 from artisync.spool import Spool, StagedEntry, Submission, parse_name
@@ -53,6 +60,9 @@ StatusCallback = Callable[[str, str, dict[str, Any] | None], None]
 # as it takes, holding back later versions of the same collection only.
 _BACKOFF_FIRST = 0.2
 _BACKOFF_MAX = 30.0
+# A full disk is retried at least this often: freeing space is the user's next move,
+# and a failed write costs next to nothing.
+_DISK_FULL_BACKOFF_MAX = 5.0
 
 
 @dataclass(slots=True)
@@ -170,7 +180,10 @@ class Pipeline:
         if receipt is None:
             assert done is not None
             receipt = _receipt(sub, seq, done)
-        await asyncio.to_thread(self.spool.complete, work_path, receipt)
+        # Committed: a full disk must delay the receipt, never turn it into a rejection.
+        await self._retrying(
+            sub.id, lambda: asyncio.to_thread(self.spool.complete, work_path, receipt)
+        )
         watch.lap("receipt")
         crash_point("after_receipt")
         log.info(
@@ -278,7 +291,7 @@ class Pipeline:
     async def _stage(
         self,
         store: LocalStore,
-        fused: list[tuple[Item, Path]],
+        fused: list[tuple[Item, str | Path]],
         namings: list[asyncio.Future[list[Item]]],
     ) -> None:
         """Hash and copy ``fused`` a batch at a time, checking each file against what
@@ -442,18 +455,43 @@ class Pipeline:
                 raise Rejected("commit", str(e)) from None
 
     async def _retrying(self, sub_id: str, attempt: Callable[[], Awaitable[T]]) -> T:
-        """Run ``attempt`` until it stops failing transiently, with backoff and jitter."""
+        """Run ``attempt`` until it stops failing transiently, with backoff and jitter.
+
+        Transient: the store or the registry unavailable, and a full disk (``ENOSPC``,
+        ``EDQUOT``) wherever the daemon writes (store, spool, registry). A full disk
+        is logged once, naming the filesystem, then retried quietly with a shorter
+        ceiling, so the submission goes on soon after space is freed.
+        """
         delay = _BACKOFF_FIRST
+        disk_full = False
         while True:
             try:
-                return await attempt()
-            except (StoreUnavailableError, RegistryError) as e:
+                result = await attempt()
+            except (StoreUnavailableError, RegistryError, OSError) as e:
                 if isinstance(e, TypeConflictError):
                     raise
-                log.warning("submission %s: %s; retrying in %.1fs", sub_id, e, delay)
+                full = disk_full_cause(e) is not None
+                if not full and isinstance(e, OSError):
+                    raise  # a bad source file: the submission's fault, not transient
                 self._on_status(sub_id, "retrying", {"reason": str(e)})
+                if full and not disk_full:
+                    log.warning(
+                        "submission %s: %s; the daemon waits for space and retries",
+                        sub_id,
+                        _disk_full_detail(e),
+                    )
+                elif full:
+                    log.debug("submission %s: still no space (%s)", sub_id, e)
+                else:
+                    log.warning("submission %s: %s; retrying in %.1fs", sub_id, e, delay)
+                disk_full = disk_full or full
+                ceiling = _DISK_FULL_BACKOFF_MAX if full else _BACKOFF_MAX
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-                delay = min(delay * 2, _BACKOFF_MAX)
+                delay = min(delay * 2, ceiling)
+            else:
+                if disk_full:
+                    log.info("submission %s: there is space again; going on", sub_id)
+                return result
 
     async def _reject(
         self, work_path: Path, seq: str, sub_id: str, stage: str, reason: str
@@ -467,9 +505,19 @@ class Pipeline:
             "rejected_at": time.time(),
         }
         log.warning("submission %s: rejected at %s: %s", sub_id, stage, reason)
-        await asyncio.to_thread(self.spool.reject, work_path, error)
+        await self._retrying(sub_id, lambda: asyncio.to_thread(self.spool.reject, work_path, error))
         self._on_status(sub_id, "rejected", error)
         return error
+
+
+def _disk_full_detail(e: BaseException) -> str:
+    """What a full disk stopped, and on which filesystem, for the one warning."""
+    cause = disk_full_cause(e)
+    if isinstance(cause, DiskFullError):
+        return str(cause)
+    if isinstance(cause, OSError) and cause.filename:
+        return str(disk_full_error(cause, f"disk full ({e})"))
+    return f"disk full: {e}"
 
 
 async def _union(namings: list[asyncio.Future[list[Item]]]) -> set[int]:

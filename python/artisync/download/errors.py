@@ -33,8 +33,16 @@ class DownloadError(ArtisyncError):
 
 
 class UnsupportedEntryError(DownloadError):
-    """An entry this version of artisync cannot download: a remote reference
-    (``s3://``, ``gs://``, ``http(s)://``) or a reference logged with ``checksum=False``.
+    """An entry that cannot be downloaded, or whose file cannot be checked.
+
+    Downloads refuse references that recorded nothing to fetch or check: an ``s3://``
+    or ``gs://`` reference logged with ``checksum=False`` (no version was recorded), a
+    ``file://`` one logged with ``checksum=False`` (no digest), a ``file://`` URL naming
+    another host, and schemes artisync does not read. Every other reference downloads:
+    remote ones are fetched in the version they recorded. Checking files by their MD5
+    (:func:`~artisync.download.verify_root`, reading one entry's bytes) also refuses
+    ``s3://`` and ``http(s)://`` references, whose digest is their server's ETag (or
+    URL), not an MD5 of the bytes.
 
     Raised before anything is written. ``paths`` lists every such entry.
     """

@@ -13,12 +13,11 @@ from types import TracebackType
 from typing import Any, Final
 
 import aiohttp
-from aiobotocore.session import AioSession
 
 from artisync.references.gcs import GCSReferences
 from artisync.references.http import HTTPReferences
-from artisync.references.s3 import S3References, new_s3_client
-from artisync.references.uri import RefEntry, object_name, parse_remote
+from artisync.references.s3 import S3References, enter_s3_client
+from artisync.references.uri import RefEntry, RemoteURI, object_name, parse_remote
 
 __all__ = ["DEFAULT_MAX_OBJECTS", "RemoteReferences"]
 
@@ -66,7 +65,7 @@ class RemoteReferences:
             return [RefEntry(object_name(ref, name, None), ref.base, ref.base, None)]
         limit = max_objects or DEFAULT_MAX_OBJECTS
         if ref.scheme == "s3":
-            return await (await self._s3_refs()).expand(ref, name, limit)
+            return await (await self._s3_refs(ref)).expand(ref, name, limit)
         if ref.scheme == "gs":
             return await (await self._gcs_refs()).expand(ref, name, limit)
         return await (await self._http_refs()).expand(ref, name)
@@ -81,9 +80,10 @@ class RemoteReferences:
             ReferenceFailure: any other problem the user has to fix (credentials, …).
             ReferenceUnavailableError: the server cannot be reached now.
         """
-        scheme = parse_remote(ref).scheme
+        parsed = parse_remote(ref)
+        scheme = parsed.scheme
         if scheme == "s3":
-            return await (await self._s3_refs()).fetch(ref, digest, extra, dest)
+            return await (await self._s3_refs(parsed)).fetch(ref, digest, extra, dest)
         if scheme == "gs":
             return await (await self._gcs_refs()).fetch(ref, digest, extra, dest)
         return await (await self._http_refs()).fetch(ref, digest, extra, dest)
@@ -95,10 +95,9 @@ class RemoteReferences:
             )
         return self._session
 
-    async def _s3_refs(self) -> S3References:
+    async def _s3_refs(self, ref: RemoteURI) -> S3References:
         if self._s3 is None:
-            client = await self._stack.enter_async_context(new_s3_client(AioSession()))
-            self._s3 = S3References(client)
+            self._s3 = S3References(await enter_s3_client(self._stack, ref))
         return self._s3
 
     async def _gcs_refs(self) -> GCSReferences:

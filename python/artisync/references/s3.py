@@ -17,6 +17,7 @@ selects another S3 server, addressed path-style.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from pathlib import Path
 from typing import Any, Final
@@ -25,6 +26,7 @@ import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.session import AioSession
 from botocore import exceptions as boto_errors
+from botocore.loaders import create_loader
 
 from artisync.references.errors import (
     ReferenceAccessError,
@@ -36,7 +38,7 @@ from artisync.references.errors import (
 )
 from artisync.references.uri import RefEntry, RemoteURI, object_name, prefix_of
 
-__all__ = ["LIST_PAGE", "S3References", "new_s3_client"]
+__all__ = ["LIST_PAGE", "S3References", "enter_s3_client", "new_s3_client", "new_session"]
 
 LIST_PAGE: Final = 1000
 """Objects per list request: S3's maximum."""
@@ -87,6 +89,32 @@ def endpoint_url() -> str | None:
         if value := os.environ.get(name):
             return value
     return None
+
+
+# botocore's service data (S3's model and endpoint rules are large JSON files), parsed
+# once per process: a new session parses them again. Opening a client took 45-90 ms
+# that way and 3-12 ms with this loader (measured on 2 busy cores), per expansion.
+_LOADER: Final = create_loader()
+
+
+def new_session() -> AioSession:
+    """A new aiobotocore session (credentials, profile and region read now) that shares
+    the process's parsed service data."""
+    session = AioSession()
+    session.register_component("data_loader", _LOADER)
+    return session
+
+
+async def enter_s3_client(stack: contextlib.AsyncExitStack, ref: RemoteURI) -> Any:
+    """A new S3 client, closed with ``stack``; a configuration that cannot give one (a
+    profile that does not exist) is the :class:`ReferenceFailure` saying so, for ``ref``."""
+    try:
+        return await stack.enter_async_context(new_s3_client(new_session()))
+    except Exception as e:
+        translated = _translate(e, ref, None)
+        if translated is e:
+            raise
+        raise translated from e
 
 
 def new_s3_client(session: AioSession) -> Any:
@@ -267,8 +295,11 @@ def _translate(e: Exception, ref: RemoteURI, version: str | None) -> Exception:
     if isinstance(e, boto_errors.NoCredentialsError | boto_errors.PartialCredentialsError):
         return ReferenceAccessError(uri, f"no AWS credentials to read {uri}: {_CREDENTIALS_HELP}")
     if isinstance(e, boto_errors.ProfileNotFound):
+        where = os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config"
         return ReferenceAccessError(
-            uri, f"cannot read {uri}: {e}; set AWS_PROFILE to a profile in ~/.aws/config"
+            uri,
+            f"cannot read {uri}: {e}; set AWS_PROFILE to a profile in {where} (or unset "
+            "it for the default credentials)",
         )
     if isinstance(e, boto_errors.ClientError):
         code = _code(e)

@@ -308,7 +308,7 @@ class Artifact:
         if self._committed is None:
             version, settings = self._version, self._settings
             assert settings is not None
-            manifest = read_committed_manifest(settings.store, version.manifest_key)
+            manifest = read_committed_manifest(settings.store, version.manifest_key, settings.home)
             self._committed = ArtifactManifest(
                 {p: committed.CommittedEntry(e, self) for p, e in manifest.entries.items()}
             )

@@ -18,12 +18,14 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from artisync import _core
+from artisync.download.downloader import run_coroutine
 from artisync.errors import ArtisyncError, ManifestError
 from artisync.manifest import Manifest, ManifestEntry, artifact_digest
 from artisync.references.uri import default_name, unchecked_digest
 from artisync.sdk.committed import CommittedEntry
 from artisync.sdk.snapshot import join_entry_path
 from artisync.spool import DirEntry, Entry, FileEntry, ReferenceEntry, StagedEntry
+from artisync.store import ObjectNotFoundError, open_store
 
 __all__ = [
     "ArtifactManifest",
@@ -123,22 +125,18 @@ def pending_entries(entries: Iterable[Entry], spool_root: Path | None) -> dict[s
     return view
 
 
-def read_committed_manifest(store: str, manifest_key: str) -> Manifest:
-    """The committed manifest at ``manifest_key`` in the store.
-
-    Only local stores (a path or a ``file://`` URL) are read for now; this is the one
-    place a remote store's reader plugs in.
+def read_committed_manifest(store: str, manifest_key: str, home: Path) -> Manifest:
+    """The committed manifest at ``manifest_key`` in the store (``home`` places a
+    relative store path and a remote store's state).
 
     Raises:
-        ArtisyncError: the store is remote, or the manifest is missing.
+        ArtisyncError: the manifest is missing, or the remote store cannot be read.
         ManifestError: the manifest is not valid ``artifact_manifest_v1`` JSON.
     """
     uri = urlparse(store)
     if uri.scheme in ("s3", "gs"):
-        raise ArtisyncError(
-            f"reading manifests from {uri.scheme}:// stores is not supported by this SDK yet "
-            f"(store {store!r}); the version itself is committed"
-        )
+        data = run_coroutine(_remote_manifest(store, manifest_key, home))
+        return _parse(data, f"{store.rstrip('/')}/{manifest_key}")
     root = Path(unquote(uri.path)) if uri.scheme == "file" else Path(store)
     path = root / manifest_key
     try:
@@ -148,7 +146,24 @@ def read_committed_manifest(store: str, manifest_key: str) -> Manifest:
             f"the committed manifest {manifest_key!r} is missing from the store at {root}: "
             "was the store moved or cleaned?"
         ) from None
+    return _parse(data, str(path))
+
+
+async def _remote_manifest(store: str, manifest_key: str, home: Path) -> bytes:
+    opened = open_store(store, home)
+    try:
+        return await opened.get_manifest(manifest_key)
+    except ObjectNotFoundError:
+        raise ArtisyncError(
+            f"the committed manifest {manifest_key!r} is missing from the store at {store}: "
+            "was the bucket or prefix cleaned?"
+        ) from None
+    finally:
+        await opened.close()
+
+
+def _parse(data: bytes, where: str) -> Manifest:
     try:
         return Manifest.from_json(json.loads(data))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ManifestError(f"the committed manifest {str(path)!r} is not JSON: {e}") from None
+        raise ManifestError(f"the committed manifest {where!r} is not JSON: {e}") from None

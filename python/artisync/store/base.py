@@ -16,6 +16,9 @@ Errors are split by whose fault they are, because the daemon acts differently on
   :class:`OSError` naming the source path. The submission is rejected.
 - the *store* cannot be written or read (permission, disk full, network):
   :class:`StoreUnavailableError`. The daemon retries with backoff until it works.
+- the store cannot be used *as configured* (no or wrong credentials, a bucket that
+  does not exist): :class:`StoreAccessError`, when the store is opened. The daemon
+  refuses to start, saying what to set.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ __all__ = [
     "ObjectNotFoundError",
     "SourceChangedError",
     "Store",
+    "StoreAccessError",
     "StoreError",
     "StoreUnavailableError",
     "batches",
@@ -47,7 +51,7 @@ class BlobItem(NamedTuple):
     """One blob to store, and what its source looked like when it was hashed."""
 
     md5_hex: str
-    source: Path
+    source: str | Path
     # The size the caller hashed; None skips the check that the source still has it.
     size: int | None
     # The source is a snapshot the store may take by rename.
@@ -84,6 +88,15 @@ class StoreUnavailableError(StoreError):
     def from_os_error(cls, error: OSError, path: str | Path) -> StoreUnavailableError:
         """Wrap an :class:`OSError` that happened on ``path`` inside the store."""
         return cls(str(path), error.strerror or str(error))
+
+
+class StoreAccessError(StoreError):
+    """The store cannot be used as configured: no or wrong credentials, a bucket that
+    does not exist, an endpoint that does not answer.
+
+    Raised when the store is opened (the daemon refuses to start), with a message that
+    says what to set. Unlike :class:`StoreUnavailableError`, retrying cannot help.
+    """
 
 
 class ObjectNotFoundError(StoreError, LookupError):

@@ -34,6 +34,7 @@ import json
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -52,8 +53,8 @@ from artisync.store.base import (
     manifest_key,
 )
 from artisync.store.gcs_errors import (
-    CREDENTIAL_HINT,
     ENV_CREDENTIALS,
+    check_bucket,
     check_credential_file,
     describe,
     raise_for_status,
@@ -62,11 +63,10 @@ from artisync.store.gcs_errors import (
 )
 from artisync.store.gcs_upload import DEFAULT_CHUNK_SIZE, ResumableUploader
 from artisync.store.journal import UploadJournal
-from artisync.store.multipart import DEFAULT_THRESHOLD
+from artisync.store.part_sizes import DEFAULT_THRESHOLD
 from artisync.store.remote import (
     DEFAULT_CONCURRENCY,
     RemoteStore,
-    StoreAccessError,
     content_changed,
     first_failure,
     parse_bucket_url,
@@ -80,6 +80,16 @@ __all__ = ["GCSStore"]
 T = TypeVar("T")
 
 _READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class _Client:
+    """One event loop's connection to GCS: the HTTP session, the library's client on
+    it, and the token that authorizes its requests (None on an emulator)."""
+
+    session: aiohttp.ClientSession
+    storage: Storage
+    token: Token | None
 
 
 class GCSStore(RemoteStore):
@@ -114,10 +124,6 @@ class GCSStore(RemoteStore):
         self.emulated, self.api_root = init_api_root(None)
         self.journal = UploadJournal(state_dir, self.url)
         self.resumable = ResumableUploader(self, resumable_threshold, chunk_size)
-        self._session: aiohttp.ClientSession | None = None
-        self._storage: Storage | None = None
-        self._token: Token | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     def open(cls, url: str, *, state_dir: Path, check: bool = True, **options: Any) -> GCSStore:
@@ -130,42 +136,39 @@ class GCSStore(RemoteStore):
 
     # -- the client --------------------------------------------------------------------
 
+    async def _open_client(self, stack: contextlib.AsyncExitStack) -> _Client:
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=self.concurrency + 8),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120),
+        )
+        stack.push_async_callback(session.close)
+        token = None if self.emulated else self._new_token(session)
+        return _Client(session, Storage(session=session, token=token), token)  # type: ignore[arg-type]
+
+    async def _client(self) -> _Client:
+        client: _Client = await self.loop_client()
+        return client
+
     async def storage(self) -> Storage:
         """gcloud-aio-storage's client on the running loop, made on first use."""
-        loop = asyncio.get_running_loop()
-        if self._storage is None or self._client_loop is not loop:
-            session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.concurrency + 8),
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120),
-            )
-            self._token = None if self.emulated else self._new_token(session)
-            self._storage = Storage(session=session, token=self._token)  # type: ignore[arg-type]
-            self._session, self._client_loop = session, loop
-        self._bind()
-        return self._storage
+        return (await self._client()).storage
 
     def _new_token(self, session: aiohttp.ClientSession) -> Token:
         return Token(service_file=self.service_file, session=session, scopes=SCOPES)  # type: ignore[arg-type]
 
     async def session(self) -> aiohttp.ClientSession:
-        await self.storage()
-        assert self._session is not None
-        return self._session
+        """The running loop's HTTP session, for requests of our own."""
+        return (await self._client()).session
 
     async def headers(self) -> dict[str, str]:
         """Authorization for our own requests (none on an emulator)."""
-        if self._token is None:
+        token = (await self._client()).token
+        if token is None:
             return {}
         try:
-            return {"Authorization": f"Bearer {await self._token.get()}"}
+            return {"Authorization": f"Bearer {await token.get()}"}
         except Exception as e:  # gcloud-aio-auth raises bare Exceptions too
             raise StoreUnavailableError(self.url, f"cannot get a Google access token: {e}") from e
-
-    async def close(self) -> None:
-        """Close the HTTP session."""
-        session, self._session, self._storage = self._session, None, None
-        if session is not None:
-            await session.close()
 
     async def call(self, name: str, attempt: Callable[[], Awaitable[T]]) -> T:
         """One request about object ``name`` (or the bucket), retried a few times on
@@ -186,35 +189,9 @@ class GCSStore(RemoteStore):
     async def _check_access(self) -> None:
         if not self.emulated:
             check_credential_file(self.service_file or os.environ.get(ENV_CREDENTIALS))
-        storage = await self.storage()
+        client = await self._client()
         try:
-            if self._token is not None:
-                try:
-                    await self._token.refresh(timeout=10)
-                except Exception as e:
-                    raise StoreAccessError(
-                        f"store {self.url}: the Google credentials were refused or the "
-                        f"token service did not answer: {describe(e)}; {CREDENTIAL_HINT}"
-                    ) from None
-            await storage.get_bucket_metadata(self.bucket, timeout=15)
-        except aiohttp.ClientResponseError as e:
-            if e.status == 404:
-                raise StoreAccessError(
-                    f"store {self.url}: bucket {self.bucket!r} does not exist at "
-                    f"{self.api_root}: create it, or fix the URL"
-                ) from None
-            if e.status in (401, 403):
-                raise StoreAccessError(
-                    f"store {self.url}: access denied to bucket {self.bucket!r} (HTTP "
-                    f"{e.status}): the credentials are wrong or lack storage.buckets.get; "
-                    f"{CREDENTIAL_HINT}"
-                ) from None
-            raise StoreAccessError(f"store {self.url}: {describe(e)}") from None
-        except (aiohttp.ClientError, OSError, TimeoutError) as e:
-            hint = "check STORAGE_EMULATOR_HOST" if self.emulated else "check the network"
-            raise StoreAccessError(
-                f"store {self.url}: cannot reach {self.api_root}: {describe(e)}; {hint}"
-            ) from None
+            await check_bucket(self, client.storage, client.token)
         finally:
             await self.close()
 

@@ -1,20 +1,28 @@
 """What the GCS store needs to judge failures and credentials: HTTP statuses, which
-failures are transient, and the checks of credentials made before any network."""
+failures are transient, the checks of credentials made before any network, and the
+check of credentials and bucket when the store opens."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
 
-from artisync.store.base import StoreUnavailableError
-from artisync.store.remote import StoreAccessError
+from artisync.store.base import StoreAccessError, StoreUnavailableError
+
+if TYPE_CHECKING:
+    from gcloud.aio.auth import Token
+    from gcloud.aio.storage import Storage
+
+    from artisync.store.gcs import GCSStore
 
 __all__ = [
     "CREDENTIAL_HINT",
     "ENV_CREDENTIALS",
+    "check_bucket",
     "check_credential_file",
     "describe",
     "on_gce",
@@ -59,6 +67,39 @@ def check_credential_file(path: str | None) -> None:
     if adc.exists() or on_gce():
         return
     raise StoreAccessError(f"no Google Cloud credentials found: {CREDENTIAL_HINT}")
+
+
+async def check_bucket(store: GCSStore, storage: Storage, token: Token | None) -> None:
+    """Raise :class:`StoreAccessError`, saying what to set, unless the credentials get a
+    token and ``store``'s bucket answers."""
+    try:
+        if token is not None:
+            try:
+                await token.refresh(timeout=10)
+            except Exception as e:  # gcloud-aio-auth raises bare Exceptions too
+                raise StoreAccessError(
+                    f"store {store.url}: the Google credentials were refused or the "
+                    f"token service did not answer: {describe(e)}; {CREDENTIAL_HINT}"
+                ) from None
+        await storage.get_bucket_metadata(store.bucket, timeout=15)
+    except aiohttp.ClientResponseError as e:
+        if e.status == 404:
+            raise StoreAccessError(
+                f"store {store.url}: bucket {store.bucket!r} does not exist at "
+                f"{store.api_root}: create it, or fix the URL"
+            ) from None
+        if e.status in (401, 403):
+            raise StoreAccessError(
+                f"store {store.url}: access denied to bucket {store.bucket!r} (HTTP "
+                f"{e.status}): the credentials are wrong or lack storage.buckets.get; "
+                f"{CREDENTIAL_HINT}"
+            ) from None
+        raise StoreAccessError(f"store {store.url}: {describe(e)}") from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as e:
+        hint = "check STORAGE_EMULATOR_HOST" if store.emulated else "check the network"
+        raise StoreAccessError(
+            f"store {store.url}: cannot reach {store.api_root}: {describe(e)}; {hint}"
+        ) from None
 
 
 def on_gce() -> bool:

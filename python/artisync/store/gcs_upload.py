@@ -38,6 +38,7 @@ from artisync.daemon.crashpoints import crash_point
 from artisync.errors import InvalidInputError
 from artisync.store.base import SourceChangedError, StoreUnavailableError
 from artisync.store.gcs_errors import raise_for_status
+from artisync.store.part_sizes import DEFAULT_PART_SIZE, PART_QUANTUM
 from artisync.store.source import SourceFile, SourceRange
 
 if TYPE_CHECKING:
@@ -47,8 +48,8 @@ __all__ = ["DEFAULT_CHUNK_SIZE", "ResumableUploader"]
 
 log = logging.getLogger("artisync.store")
 
-DEFAULT_CHUNK_SIZE = 32 << 20
-_QUANTUM = 256 << 10  # GCS wants every chunk but the last in multiples of this
+DEFAULT_CHUNK_SIZE = DEFAULT_PART_SIZE
+_QUANTUM = PART_QUANTUM
 _STALE_SECONDS = 6 * 24 * 3600.0  # GCS expires sessions after a week
 
 

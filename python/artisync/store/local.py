@@ -67,11 +67,11 @@ __all__ = ["LocalStore", "StagedFiles"]
 
 # What _core.put_blobs takes per blob: (source, md5_hex or None to hash it, size,
 # mtime_ns, move).
-_Request = tuple[Path, str | None, int | None, int | None, bool]
+_Request = tuple[str | Path, str | None, int | None, int | None, bool]
 
 # Per worker-thread call: enough files to amortise the thread hop and the batch's one
 # syncfs, few enough bytes to bound unflushed data and give cancellation points.
-BATCH_FILES = 4096
+BATCH_FILES = 16384
 BATCH_BYTES = 256 << 20
 
 
@@ -145,7 +145,7 @@ class LocalStore(Store):
         return written
 
     async def stage_files(
-        self, files: Sequence[tuple[Path, int | None]]
+        self, files: Sequence[tuple[str | Path, int | None]]
     ) -> AsyncGenerator[StagedFiles, None]:
         """Hash each ``(path, size)`` and copy it into ``tmp/`` unless its blob is stored;
         yields each batch as it is done, to name with :meth:`put_staged`.
@@ -227,7 +227,7 @@ class LocalStore(Store):
         _raise_first_failure(outcomes, [item.source for item in items])
         return self._count_stored(outcomes)
 
-    def _stage_batch(self, files: Sequence[tuple[Path, int | None]]) -> StagedFiles:
+    def _stage_batch(self, files: Sequence[tuple[str | Path, int | None]]) -> StagedFiles:
         requests = [(path, None, None, None, False) for path, _ in files]
         outcomes = self._put(requests, name=False)
         _raise_first_failure(outcomes, [path for path, _ in files])
@@ -391,7 +391,7 @@ def _unlink_all(paths: list[str]) -> None:
         unlink_quietly(path)
 
 
-def _raise_first_failure(outcomes: list[_core.BlobOutcome], sources: Sequence[Path]) -> None:
+def _raise_first_failure(outcomes: list[_core.BlobOutcome], sources: Sequence[str | Path]) -> None:
     """Raise for the first failed request: a bad source first (the submission's fault,
     rejected), else the store's failure (retried)."""
     for outcome, source in zip(outcomes, sources, strict=True):

@@ -1,6 +1,7 @@
 """S3 multipart uploads that survive anything: checked parts, a journal, resumption.
 
-A file of at least the threshold goes up in parts:
+A file of at least the threshold goes up in parts (both sizes:
+:mod:`artisync.store.part_sizes`, with their environment knobs):
 
 1. the Rust core hashes its parts (``_core.part_md5s``, in parallel, GIL released):
    each part is sent with its ``Content-MD5``, and their digests give the ETag the
@@ -31,6 +32,7 @@ from artisync import _core
 from artisync.daemon.crashpoints import crash_point
 from artisync.errors import InvalidInputError
 from artisync.store.base import SourceChangedError, StoreUnavailableError
+from artisync.store.part_sizes import DEFAULT_PART_SIZE, DEFAULT_THRESHOLD, MIN_PART_SIZE
 from artisync.store.remote import content_changed, first_failure
 from artisync.store.s3_errors import code_of, etag_matches, status_of
 from artisync.store.source import SourceFile, SourceRange
@@ -48,9 +50,6 @@ __all__ = [
 
 log = logging.getLogger("artisync.store")
 
-DEFAULT_THRESHOLD = 64 << 20
-DEFAULT_PART_SIZE = 32 << 20
-MIN_PART_SIZE = 5 << 20  # S3's minimum for every part but the last
 MAX_PARTS = 10_000
 STALE_UPLOAD_SECONDS = 7 * 24 * 3600.0
 """An unfinished upload untouched this long is aborted by ``cleanup_tmp``."""

