@@ -31,7 +31,7 @@ def open_store(url: str, home: Path, *, upload_concurrency: int | None = None) -
 
     Raises :class:`InvalidInputError` for a URL artisync cannot use,
     :class:`~artisync.store.StoreUnavailableError` if the directory cannot be created,
-    and :class:`~artisync.store.remote.StoreAccessError` if a bucket cannot be used
+    and :class:`~artisync.store.StoreAccessError` if a bucket cannot be used
     as configured (credentials, bucket, endpoint), saying what to set.
     """
     if not url.strip():

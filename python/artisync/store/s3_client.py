@@ -26,7 +26,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from artisync.store.remote import StoreAccessError
+from artisync.store.base import StoreAccessError
 from artisync.store.s3_errors import CREDENTIAL_HINT, describe
 
 __all__ = ["ATTEMPTS", "check_access", "endpoint_of", "new_client", "new_session"]
