@@ -14,6 +14,7 @@ use crate::error::{AtPath, CoreError, Result};
 use crate::hash::{
     advise_sequential, md5_stream, mtime_ns_inode, open_regular, with_buffer, FileDigest, BUF_SIZE,
 };
+use crate::progress::{self, Counted, Counter};
 use crate::walk::walk;
 
 /// Copy `src` to the new file `dst` (which must not exist) and return the MD5 of the
@@ -23,20 +24,33 @@ use crate::walk::walk;
 /// `copy_in_kernel_while_hashing`).
 /// On any failure `dst` is removed: a half-written snapshot never stays behind.
 pub fn copy_and_hash(src: &Path, dst: &Path, fsync: bool) -> Result<FileDigest> {
+    copy_and_hash_counted(src, dst, fsync, None)
+}
+
+/// `copy_and_hash`, adding the bytes hashed to `progress` as they go (every buffer)
+/// and the file once it is copied.
+pub fn copy_and_hash_counted(
+    src: &Path,
+    dst: &Path,
+    fsync: bool,
+    progress: Option<&Counter>,
+) -> Result<FileDigest> {
     let (src_file, meta) = open_regular(src)?;
     let dst_file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(dst)
         .at(dst)?;
-    let copied = copy_open_files(src, &src_file, dst, &dst_file, meta.len()).and_then(|d| {
-        if fsync {
-            dst_file.sync_all().at(dst)?;
-        }
-        Ok(d)
-    });
+    let copied =
+        copy_open_files(src, &src_file, dst, &dst_file, meta.len(), progress).and_then(|d| {
+            if fsync {
+                dst_file.sync_all().at(dst)?;
+            }
+            Ok(d)
+        });
     match copied {
         Ok((md5, size)) => {
+            progress::add_file(progress);
             let (mtime_ns, inode) = mtime_ns_inode(&meta);
             Ok(FileDigest {
                 path: src.to_path_buf(),
@@ -60,16 +74,17 @@ fn copy_open_files(
     dst: &Path,
     dst_file: &File,
     len: u64,
+    progress: Option<&Counter>,
 ) -> Result<([u8; 16], u64)> {
     if reflink(src_file, dst_file) {
-        return md5_stream(src_file).at(src);
+        return md5_stream(Counted::new(src_file, progress)).at(src);
     }
     advise_sequential(src_file, len);
     if len <= 2 * BUF_SIZE as u64 {
         // Small files: a second thread would cost more than the write it overlaps.
-        return copy_small(src, src_file, dst, dst_file);
+        return copy_small(src, src_file, dst, dst_file, progress);
     }
-    copy_in_kernel_while_hashing(src, src_file, dst, dst_file)
+    copy_in_kernel_while_hashing(src, src_file, dst, dst_file, progress)
 }
 
 /// Hash with positional reads here while the kernel copies the same pages on another
@@ -83,6 +98,7 @@ fn copy_in_kernel_while_hashing(
     src_file: &File,
     dst: &Path,
     dst_file: &File,
+    progress: Option<&Counter>,
 ) -> Result<([u8; 16], u64)> {
     thread::scope(|scope| {
         let copier = scope.spawn(move || {
@@ -98,6 +114,8 @@ fn copy_in_kernel_while_hashing(
                     Ok(n) => {
                         hasher.update(&buf[..n]);
                         offset += n as u64;
+                        // Counts what is hashed: the kernel's copy keeps pace with it.
+                        progress::add_bytes(progress, n as u64);
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => return Err(CoreError::io(src, e)),
@@ -134,6 +152,7 @@ fn copy_small(
     mut src_file: &File,
     dst: &Path,
     mut dst_file: &File,
+    progress: Option<&Counter>,
 ) -> Result<([u8; 16], u64)> {
     with_buffer(|buf| {
         let mut hasher = Md5::new();
@@ -148,6 +167,7 @@ fn copy_small(
             hasher.update(&buf[..n]);
             dst_file.write_all(&buf[..n]).at(dst)?;
             total += n as u64;
+            progress::add_bytes(progress, n as u64);
         }
         Ok((hasher.finalize().into(), total))
     })
@@ -157,11 +177,13 @@ fn copy_small(
 /// hashing each in the same pass, files spread over the current rayon pool. Each
 /// result's `path` is relative to the roots; results are sorted by it. On failure the
 /// files already copied stay: `dst_root` is the caller's staging area to remove.
+/// Bytes and files are added to `progress` as they are copied.
 pub fn copy_tree_and_hash(
     src_root: &Path,
     dst_root: &Path,
     follow_symlinks: bool,
     fsync: bool,
+    progress: Option<&Counter>,
 ) -> Result<Vec<FileDigest>> {
     let entries = walk(src_root, follow_symlinks)?;
     fs::create_dir_all(dst_root).at(dst_root)?;
@@ -176,10 +198,11 @@ pub fn copy_tree_and_hash(
     let results: Vec<Result<FileDigest>> = entries
         .par_iter()
         .map(|entry| {
-            let digest = copy_and_hash(
+            let digest = copy_and_hash_counted(
                 &src_root.join(&entry.path),
                 &dst_root.join(&entry.path),
                 fsync,
+                progress,
             )?;
             Ok(FileDigest {
                 path: entry.path.clone(),
@@ -202,8 +225,10 @@ mod tests {
             let src = dir.path().join(format!("src{len}"));
             let dst = dir.path().join(format!("dst{len}"));
             fs::write(&src, &data).unwrap();
-            let d = copy_and_hash(&src, &dst, false).unwrap();
+            let counter = Counter::new();
+            let d = copy_and_hash_counted(&src, &dst, false, Some(&counter)).unwrap();
             assert_eq!(fs::read(&dst).unwrap(), data);
+            assert_eq!((counter.bytes(), counter.files()), (len as u64, 1));
             assert_eq!(d.md5, <[u8; 16]>::from(Md5::digest(&data)));
             assert_eq!(d.size, len as u64);
         }

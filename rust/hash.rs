@@ -11,6 +11,7 @@ use md5::{Digest, Md5};
 use rayon::prelude::*;
 
 use crate::error::{AtPath, CoreError, Result};
+use crate::progress::{self, Counted, Counter};
 
 /// Read buffer per thread: large enough that syscalls vanish next to the hash
 /// (MD5 runs at ~0.7 GB/s, a 1 MiB read from the page cache takes ~60 µs).
@@ -93,10 +94,12 @@ pub fn open_regular(path: &Path) -> Result<(File, Metadata)> {
 }
 
 /// Hash one file. The stat comes from the opened file, so it describes the bytes read.
-pub fn hash_file(path: &Path) -> Result<FileDigest> {
+/// Bytes are added to `progress` as they are hashed (every buffer), the file once done.
+pub fn hash_file(path: &Path, progress: Option<&Counter>) -> Result<FileDigest> {
     let (file, meta) = open_regular(path)?;
     advise_sequential(&file, meta.len());
-    let (md5, size) = md5_stream(&file).at(path)?;
+    let (md5, size) = md5_stream(Counted::new(&file, progress)).at(path)?;
+    progress::add_file(progress);
     let (mtime_ns, inode) = mtime_ns_inode(&meta);
     Ok(FileDigest {
         path: path.to_path_buf(),
@@ -109,8 +112,9 @@ pub fn hash_file(path: &Path) -> Result<FileDigest> {
 
 /// Hash many files on the current rayon pool. Results keep the order of `paths`;
 /// on failure the error of the first failing path (in that order) is returned.
-pub fn hash_files(paths: &[PathBuf]) -> Result<Vec<FileDigest>> {
-    let results: Vec<Result<FileDigest>> = paths.par_iter().map(|p| hash_file(p)).collect();
+pub fn hash_files(paths: &[PathBuf], progress: Option<&Counter>) -> Result<Vec<FileDigest>> {
+    let results: Vec<Result<FileDigest>> =
+        paths.par_iter().map(|p| hash_file(p, progress)).collect();
     results.into_iter().collect()
 }
 
@@ -146,7 +150,7 @@ mod tests {
             let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
             let path = dir.path().join(format!("f{len}"));
             File::create(&path).unwrap().write_all(&data).unwrap();
-            let d = hash_file(&path).unwrap();
+            let d = hash_file(&path, None).unwrap();
             assert_eq!(d.md5, md5_of(&data), "len {len}");
             assert_eq!(d.size, len as u64);
         }
@@ -155,7 +159,7 @@ mod tests {
     #[test]
     fn hashing_a_directory_is_an_eisdir_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
-        match hash_file(dir.path()) {
+        match hash_file(dir.path(), None) {
             Err(CoreError::Io { path, source }) => {
                 assert_eq!(path, dir.path());
                 assert_eq!(source.raw_os_error(), Some(libc::EISDIR));
@@ -174,7 +178,10 @@ mod tests {
                 p
             })
             .collect();
-        let out = hash_files(&paths).unwrap();
+        let counter = Counter::new();
+        let out = hash_files(&paths, Some(&counter)).unwrap();
+        let total: usize = (0..50).map(|i: usize| i.to_string().len()).sum();
+        assert_eq!((counter.bytes(), counter.files()), (total as u64, 50));
         for (i, d) in out.iter().enumerate() {
             assert_eq!(d.path, paths[i]);
             assert_eq!(d.md5, md5_of(i.to_string().as_bytes()));
@@ -182,7 +189,7 @@ mod tests {
         let mut bad = paths.clone();
         bad.insert(10, dir.path().join("missing-a"));
         bad.insert(20, dir.path().join("missing-b"));
-        match hash_files(&bad) {
+        match hash_files(&bad, None) {
             Err(CoreError::Io { path, .. }) => assert!(path.ends_with("missing-a")),
             other => panic!("unexpected {other:?}"),
         }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod fetch;
 pub mod hash;
 pub mod parts;
+pub mod progress;
 pub mod store;
 pub mod walk;
 

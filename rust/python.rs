@@ -4,6 +4,7 @@
 use std::ffi::OsStr;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
@@ -13,7 +14,7 @@ use pyo3::prelude::*;
 
 use crate::error::CoreError;
 use crate::walk as tree;
-use crate::{copy, fetch, hash, parts, store};
+use crate::{copy, fetch, hash, parts, progress, store};
 
 create_exception!(
     _core,
@@ -238,30 +239,81 @@ fn copy_verify_many(
         .collect()
 }
 
+/// Bytes and files done so far by the calls it is given to (`progress=`): the core
+/// adds while the call runs, with the GIL released, and Python reads at any time.
+#[pyclass(frozen, module = "artisync._core")]
+pub struct Progress(Arc<progress::Counter>);
+
+#[pymethods]
+impl Progress {
+    #[new]
+    fn new() -> Self {
+        Progress(Arc::new(progress::Counter::new()))
+    }
+    /// Bytes read (hashed, or copied while hashed) so far.
+    #[getter]
+    fn bytes(&self) -> u64 {
+        self.0.bytes()
+    }
+    /// Files finished so far.
+    #[getter]
+    fn files(&self) -> u64 {
+        self.0.files()
+    }
+    /// Add work done outside the core (e.g. bytes a Python upload loop sent).
+    #[pyo3(signature = (bytes, files=0))]
+    fn add(&self, bytes: u64, files: u64) {
+        self.0.add_bytes(bytes);
+        self.0.add_files(files);
+    }
+    fn __repr__(&self) -> String {
+        format!(
+            "Progress(bytes={}, files={})",
+            self.0.bytes(),
+            self.0.files()
+        )
+    }
+}
+
+/// The counter behind an optional `progress=` argument, to move into a GIL-free call.
+fn counter_of(progress: Option<&Bound<'_, Progress>>) -> Option<Arc<progress::Counter>> {
+    progress.map(|p| Arc::clone(&p.get().0))
+}
+
 /// MD5, size, mtime_ns and inode of each file, in the order given.
 #[pyfunction]
-#[pyo3(signature = (paths, *, threads=None))]
+#[pyo3(signature = (paths, *, threads=None, progress=None))]
 fn hash_files(
     py: Python<'_>,
     paths: Vec<PathBuf>,
     threads: Option<usize>,
+    progress: Option<&Bound<'_, Progress>>,
 ) -> PyResult<Vec<FileDigest>> {
-    let digests = py.detach(|| hash::on_pool(threads, || hash::hash_files(&paths)))?;
+    let counter = counter_of(progress);
+    let digests =
+        py.detach(|| hash::on_pool(threads, || hash::hash_files(&paths, counter.as_deref())))?;
     Ok(digests.into_iter().map(FileDigest).collect())
 }
 
 /// Copy `src` to the new file `dst` and hash it in the same read pass.
 #[pyfunction]
-#[pyo3(signature = (src, dst, *, fsync=false))]
-fn copy_and_hash(py: Python<'_>, src: PathBuf, dst: PathBuf, fsync: bool) -> PyResult<FileDigest> {
-    Ok(FileDigest(
-        py.detach(|| copy::copy_and_hash(&src, &dst, fsync))?,
-    ))
+#[pyo3(signature = (src, dst, *, fsync=false, progress=None))]
+fn copy_and_hash(
+    py: Python<'_>,
+    src: PathBuf,
+    dst: PathBuf,
+    fsync: bool,
+    progress: Option<&Bound<'_, Progress>>,
+) -> PyResult<FileDigest> {
+    let counter = counter_of(progress);
+    Ok(FileDigest(py.detach(|| {
+        copy::copy_and_hash_counted(&src, &dst, fsync, counter.as_deref())
+    })?))
 }
 
 /// Copy every regular file under `src_root` into `dst_root`, hashing each in one pass.
 #[pyfunction]
-#[pyo3(signature = (src_root, dst_root, *, follow_symlinks=true, threads=None, fsync=false))]
+#[pyo3(signature = (src_root, dst_root, *, follow_symlinks=true, threads=None, fsync=false, progress=None))]
 fn copy_tree_and_hash(
     py: Python<'_>,
     src_root: PathBuf,
@@ -269,10 +321,18 @@ fn copy_tree_and_hash(
     follow_symlinks: bool,
     threads: Option<usize>,
     fsync: bool,
+    progress: Option<&Bound<'_, Progress>>,
 ) -> PyResult<Vec<FileDigest>> {
+    let counter = counter_of(progress);
     let digests = py.detach(|| {
         hash::on_pool(threads, || {
-            copy::copy_tree_and_hash(&src_root, &dst_root, follow_symlinks, fsync)
+            copy::copy_tree_and_hash(
+                &src_root,
+                &dst_root,
+                follow_symlinks,
+                fsync,
+                counter.as_deref(),
+            )
         })
     })?;
     Ok(digests.into_iter().map(FileDigest).collect())
@@ -405,7 +465,7 @@ impl BlobOutcome {
 
 /// Store many blobs in the local store's layout; one `BlobOutcome` per request.
 #[pyfunction]
-#[pyo3(signature = (blobs, tmp, requests, *, tag, name=true, syncfs=true, threads=None))]
+#[pyo3(signature = (blobs, tmp, requests, *, tag, name=true, syncfs=true, threads=None, hashed=None, stored=None))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)] // the Python signature
 fn put_blobs(
     py: Python<'_>,
@@ -416,6 +476,8 @@ fn put_blobs(
     name: bool,
     syncfs: bool,
     threads: Option<usize>,
+    hashed: Option<&Bound<'_, Progress>>,
+    stored: Option<&Bound<'_, Progress>>,
 ) -> PyResult<Vec<BlobOutcome>> {
     if tag.is_empty() || tag.contains('/') || tag.contains('\0') {
         return Err(PyValueError::new_err(format!(
@@ -448,6 +510,8 @@ fn put_blobs(
         tmp,
         tag,
         syncfs,
+        hashed: counter_of(hashed),
+        stored: counter_of(stored),
     };
     let outcomes =
         py.detach(|| hash::on_pool(threads, || Ok(store::put_blobs(&layout, &requests, name))))?;
@@ -492,6 +556,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PartDigests>()?;
     m.add_class::<PlacedFile>()?;
     m.add_class::<BlobOutcome>()?;
+    m.add_class::<Progress>()?;
     m.add_function(wrap_pyfunction!(hash_files, m)?)?;
     m.add_function(wrap_pyfunction!(copy_and_hash, m)?)?;
     m.add_function(wrap_pyfunction!(copy_tree_and_hash, m)?)?;

@@ -20,6 +20,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use md5::{Digest, Md5};
 use rayon::prelude::*;
@@ -29,6 +30,7 @@ use crate::hash::{
     advise_sequential, mtime_ns_inode, with_buffer, FileDigest, Md5Digest, BUF_SIZE,
 };
 use crate::parts::hex;
+use crate::progress::{self, Counted, Counter};
 
 /// Files up to this size are read into the thread's buffer once, hashed from it and
 /// written from it; larger ones go through the kernel (`copy_file_range`).
@@ -61,6 +63,10 @@ pub struct Layout {
     /// `syncfs` once for the batch; false: `fsync` each file before its rename (the
     /// caller then syncs the directories that received renames).
     pub syncfs: bool,
+    /// Bytes (and files) hashed and stored so far, for a caller showing progress: they
+    /// move while one large file is hashed and copied.
+    pub hashed: Option<Arc<Counter>>,
+    pub stored: Option<Arc<Counter>>,
 }
 
 /// Where the blob with MD5 `md5` lives under `blobs` (`blobs/md5` of a store).
@@ -72,6 +78,12 @@ pub fn blob_path(blobs: &Path, md5: &Md5Digest) -> PathBuf {
 impl Layout {
     pub fn blob_path(&self, md5: &Md5Digest) -> PathBuf {
         blob_path(&self.blobs, md5)
+    }
+
+    /// One more blob of `len` bytes is in (or found already stored).
+    fn count_stored(&self, len: u64) {
+        progress::add_bytes(self.stored.as_deref(), len);
+        progress::add_file(self.stored.as_deref());
     }
 
     fn tmp_path(&self, md5: &Md5Digest, index: usize) -> PathBuf {
@@ -261,8 +273,12 @@ fn stage(layout: &Layout, dev: u64, index: usize, request: &Request) -> Staged {
     let md5 = request.md5;
     if let Some(md5) = &md5 {
         // A snapshot taken by rename before a restart has no source any more: the blob
-        // being there is the whole answer.
-        if exists(&layout.blob_path(md5)) {
+        // being there is the whole answer, if it has the size the caller recorded (a
+        // wrong size would otherwise go into the manifest unchecked).
+        if let Ok(blob) = fs::metadata(layout.blob_path(md5)) {
+            if let Some(size) = request.size.filter(|&size| size != blob.len()) {
+                return Staged::failed(Some(*md5), None, changed_size(size, blob.len()));
+            }
             return Staged {
                 md5: Some(*md5),
                 hashed: None,
@@ -369,12 +385,15 @@ fn copy_to_tmp(layout: &Layout, index: usize, request: &Request) -> Result<Copie
                 Some(md5) => (md5, None),
                 None => {
                     let md5 = Md5::digest(bytes).into();
+                    progress::add_bytes(layout.hashed.as_deref(), len);
+                    progress::add_file(layout.hashed.as_deref());
                     (md5, Some(read(md5)))
                 }
             };
             let fail = |fault| (hashed.clone(), fault);
             source.check_unmodified().map_err(fail)?;
             if hashed.is_some() && exists(&layout.blob_path(&md5)) {
+                layout.count_stored(len);
                 return Ok((md5, hashed, Plan::Present));
             }
             let tmp = layout.tmp_path(&md5, index);
@@ -382,27 +401,32 @@ fn copy_to_tmp(layout: &Layout, index: usize, request: &Request) -> Result<Copie
                 out.write_all(bytes).map_err(|e| store_fault(&tmp, e))
             })
             .map_err(fail)?;
+            layout.count_stored(len);
             Ok((md5, hashed, Plan::Tmp(tmp)))
         })
     } else {
         let (md5, hashed) = match request.md5 {
             Some(md5) => (md5, None),
             None => {
-                let md5 = source.hash().map_err(fail)?;
+                let md5 = source.hash(layout.hashed.as_deref()).map_err(fail)?;
+                progress::add_file(layout.hashed.as_deref());
                 (md5, Some(read(md5)))
             }
         };
         let fail = |fault| (hashed.clone(), fault);
         if hashed.is_some() && exists(&layout.blob_path(&md5)) {
             source.check_unmodified().map_err(fail)?;
+            layout.count_stored(len);
             return Ok((md5, hashed, Plan::Present));
         }
         let tmp = layout.tmp_path(&md5, index);
-        write_tmp(&tmp, |out| source.copy_into(out, &tmp)).map_err(fail)?;
+        let stored = layout.stored.as_deref();
+        write_tmp(&tmp, |out| source.copy_into(out, &tmp, stored)).map_err(fail)?;
         if let Err(fault) = source.check_unmodified() {
             let _ = fs::remove_file(&tmp);
             return Err(fail(fault));
         }
+        progress::add_file(stored);
         Ok((md5, hashed, Plan::Tmp(tmp)))
     }
 }
@@ -459,8 +483,8 @@ impl Source<'_> {
     }
 
     /// The MD5 of the file's first `len` bytes (what the stat said it holds).
-    fn hash(&self) -> Result<Md5Digest, Fault> {
-        let (md5, n) = crate::hash::md5_stream(self.file.take(self.len))
+    fn hash(&self, hashed: Option<&Counter>) -> Result<Md5Digest, Fault> {
+        let (md5, n) = crate::hash::md5_stream(Counted::new(self.file.take(self.len), hashed))
             .map_err(|e| source_fault(self.path, e))?;
         if n != self.len {
             return Err(changed_size(self.len, n));
@@ -482,7 +506,7 @@ impl Source<'_> {
 
     /// Copy the file's first `len` bytes into `out` in the kernel (`copy_file_range`,
     /// which reflinks where it can), through the buffer where the kernel cannot.
-    fn copy_into(&self, out: &File, tmp: &Path) -> Result<(), Fault> {
+    fn copy_into(&self, out: &File, tmp: &Path, stored: Option<&Counter>) -> Result<(), Fault> {
         let mut offset = 0u64;
         let mut in_kernel = true;
         while offset < self.len {
@@ -521,8 +545,9 @@ impl Source<'_> {
                     return Err(changed_size(self.len, offset));
                 }
                 offset += n as u64;
+                progress::add_bytes(stored, n as u64);
             } else {
-                offset = self.copy_through_buffer(offset, out, tmp)?;
+                offset = self.copy_through_buffer(offset, out, tmp, stored)?;
             }
         }
         Ok(())
@@ -533,6 +558,7 @@ impl Source<'_> {
         mut offset: u64,
         mut out: &File,
         tmp: &Path,
+        stored: Option<&Counter>,
     ) -> Result<u64, Fault> {
         with_buffer(|buf| {
             while offset < self.len {
@@ -545,6 +571,7 @@ impl Source<'_> {
                 };
                 out.write_all(&buf[..n]).map_err(|e| store_fault(tmp, e))?;
                 offset += n as u64;
+                progress::add_bytes(stored, n as u64);
             }
             Ok(offset)
         })
@@ -802,6 +829,8 @@ mod tests {
             tmp: root.join("tmp"),
             tag: "test".into(),
             syncfs: true,
+            hashed: None,
+            stored: None,
         };
         fs::create_dir(&layout.blobs).unwrap();
         fs::create_dir(&layout.tmp).unwrap();
@@ -1090,7 +1119,7 @@ mod tests {
         let tmp = s.layout.tmp.join("out");
         let out = File::create(&tmp).unwrap();
 
-        match source.copy_into(&out, &tmp) {
+        match source.copy_into(&out, &tmp, None) {
             Err(Fault::Changed(c)) => assert_eq!((c.expected, c.actual), (4 << 20, 3 << 20)),
             other => panic!("unexpected {other:?}"),
         }
@@ -1117,7 +1146,7 @@ mod tests {
             mtime_ns: 0,
         };
         assert!(matches!(
-            source.copy_into(&writable, &tmp),
+            source.copy_into(&writable, &tmp, None),
             Err(Fault::Source(CoreError::Io { path: p, .. })) if p == path
         ));
         // The copy cannot be written (opened read-only): the store's fault.
@@ -1128,7 +1157,7 @@ mod tests {
             ..source
         };
         assert!(matches!(
-            source.copy_into(&read_only, &tmp),
+            source.copy_into(&read_only, &tmp, None),
             Err(Fault::Store(CoreError::Io { path: p, .. })) if p == tmp
         ));
     }

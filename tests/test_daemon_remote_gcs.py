@@ -121,8 +121,8 @@ def test_a_daemon_killed_mid_resumable_upload_resumes_from_the_journaled_offset(
     result = result_of(spool, sub.id)
     assert result["status"] == "committed", daemon.logs()
     # Two chunks were committed by the server before the kill: sending resumes after them.
-    assert f"resuming the upload of {_blob(md5_hex)} at byte {2 * CHUNK} of" in daemon.logs()
-    assert "starting again" not in daemon.logs()
+    assert f"key={_blob(md5_hex)} offset={2 * CHUNK} " in daemon.logs()
+    assert "event=upload_restarted" not in daemon.logs()
     with daemon.registry() as registry:
         versions = registry.list_versions("proj", "ckpt")
     assert [v.version for v in versions] == ["v0"], "committed exactly once"

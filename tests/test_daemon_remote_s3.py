@@ -102,7 +102,7 @@ def test_a_daemon_killed_mid_multipart_upload_resumes_without_resending_finished
     assert not set(sent_after) & held, "a part the server held was sent again"
     assert sorted(sent_after) == sorted(set(range(1, PARTS + 1)) - held), "each missing part once"
     assert proxy.count("POST", "uploads") == 0, "the journaled upload was completed, not a new one"
-    assert "already stored" in daemon.logs()
+    assert "event=upload_resumed" in daemon.logs()
 
     with daemon.registry() as registry:
         versions = registry.list_versions("proj", "ckpt")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from artisync import _core
-from artisync.store import LocalStore, StoreUnavailableError
+from artisync.store import LocalStore, SourceChangedError, StoreUnavailableError
 from artisync.store import local as local_module
 from artisync.store.local import StagedFiles
 
@@ -159,3 +159,17 @@ async def test_put_blobs_reports_one_outcome_per_request_in_order(tmp_path: Path
         )
     with pytest.raises(ValueError, match="tag"):
         _core.put_blobs(store_root / "blobs", store_root / "tmp", [], tag="a/b")
+
+
+async def test_a_stored_blob_of_another_size_than_recorded_is_refused(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    """A snapshot whose recorded size is wrong must not commit just because a blob with
+    its digest is stored: the manifest would carry the wrong size."""
+    ((path, size),) = files_in(tmp_path / "src", [b"twelve bytes"])
+    md5_hex = hashlib.md5(b"twelve bytes").hexdigest()
+    await store.put_blobs([(md5_hex, path, size)])
+    with pytest.raises(SourceChangedError, match="13"):
+        await store.put_blobs([(md5_hex, path, size + 1, True)])
+    assert await store.put_blobs([(md5_hex, path, size, True)]) == 0  # right size: present
+    assert blob(store, b"twelve bytes").read_bytes() == b"twelve bytes"

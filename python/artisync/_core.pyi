@@ -17,6 +17,7 @@ __all__ = [
     "FileDigest",
     "PartDigests",
     "PlacedFile",
+    "Progress",
     "SymlinkLoopError",
     "WalkEntry",
     "__version__",
@@ -153,20 +154,45 @@ class BlobOutcome:
     def change(self) -> tuple[int, int, str | None] | None:
         """For ``changed``: the size expected and found, or ``(0, 0)`` and what changed."""
 
-def hash_files(paths: Sequence[StrPath], *, threads: int | None = None) -> list[FileDigest]:
+@final
+class Progress:
+    """Bytes and files done so far by the calls it is passed to as ``progress=``.
+
+    The core adds to it while the call runs (every 1 MiB buffer, with the GIL
+    released), so another thread sees the hashing of one large file move before the
+    call returns. Counts only grow; one counter may be shared by many calls.
+    """
+
+    def __init__(self) -> None: ...
+    @property
+    def bytes(self) -> int:
+        """Bytes read (hashed, or copied while hashed) so far."""
+    @property
+    def files(self) -> int:
+        """Files finished so far."""
+    def add(self, bytes: int, files: int = 0) -> None:
+        """Add work done outside the core, e.g. the bytes a Python upload loop sent."""
+
+def hash_files(
+    paths: Sequence[StrPath], *, threads: int | None = None, progress: Progress | None = None
+) -> list[FileDigest]:
     """MD5, size, mtime_ns and inode of each file, in the order given.
 
     Files are spread over ``threads`` workers and streamed through 1 MiB buffers.
     If any file fails, the error of the first failing one (in input order) is raised.
+    ``progress`` counts the bytes as they are hashed and each file when done.
     """
 
-def copy_and_hash(src: StrPath, dst: StrPath, *, fsync: bool = False) -> FileDigest:
+def copy_and_hash(
+    src: StrPath, dst: StrPath, *, fsync: bool = False, progress: Progress | None = None
+) -> FileDigest:
     """Copy ``src`` to the new file ``dst`` and hash it in the same read pass.
 
     ``dst`` must not exist (``FileExistsError``). Where the filesystem supports
     reflinks (FICLONE) the copy shares extents and ``src`` is read once to hash it.
     With ``fsync`` the copy is on disk before this returns. On failure ``dst`` is
-    removed. The digest's stat fields are those of ``src``.
+    removed. The digest's stat fields are those of ``src``. ``progress`` counts the
+    bytes as they are hashed and the file once copied.
     """
 
 def copy_tree_and_hash(
@@ -176,11 +202,13 @@ def copy_tree_and_hash(
     follow_symlinks: bool = True,
     threads: int | None = None,
     fsync: bool = False,
+    progress: Progress | None = None,
 ) -> list[FileDigest]:
     """Copy every regular file under ``src_root`` into ``dst_root``, hashing each.
 
     Results are sorted by path, relative to the roots. On failure the files already
-    copied stay in ``dst_root``, which the caller owns.
+    copied stay in ``dst_root``, which the caller owns. ``progress`` counts bytes and
+    files as they are copied.
     """
 
 def copy_verify_many(
@@ -208,6 +236,8 @@ def put_blobs(
     name: bool = True,
     syncfs: bool = True,
     threads: int | None = None,
+    hashed: Progress | None = None,
+    stored: Progress | None = None,
 ) -> list[BlobOutcome]:
     """Store each ``(source, md5_hex, size, mtime_ns, move)`` as the blob
     ``blobs/<md5_hex[:2]>/<md5_hex>``; one :class:`BlobOutcome` per request, in order.
@@ -227,6 +257,8 @@ def put_blobs(
     every temporary file is removed. With ``name=False`` the call stops before making
     anything durable and reports each file to name as ``staged``. Requests are spread
     over ``threads`` workers; a malformed ``md5_hex`` or ``tag`` is a ``ValueError``.
+    ``hashed`` and ``stored``, when given, count the bytes and files hashed and
+    written (or found stored) as the call goes, a large file's every MiB.
     """
 
 def name_blobs(

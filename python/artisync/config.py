@@ -58,6 +58,8 @@ class Config:
     upload_concurrency: int = 16
     # The download cache (HOME/cache) of blobs from remote stores: its size bound.
     cache_max_bytes: int = 10 << 30
+    # HOST:PORT where the daemon also serves GET /metrics over TCP ("": socket only).
+    metrics_addr: str = ""
 
     @classmethod
     def defaults(cls, home: Path) -> Config:

@@ -13,6 +13,7 @@ from artisync._core import SymlinkLoopError
 
 __all__ = [
     "ArtisyncError",
+    "DiskFullError",
     "InvalidInputError",
     "ManifestError",
     "NotFoundError",
@@ -62,3 +63,31 @@ class TypeConflictError(RegistryError):
 
 class NotFoundError(RegistryError, LookupError):
     """A project, artifact, version, alias or run that does not exist."""
+
+
+class DiskFullError(ArtisyncError, OSError):
+    """A write failed because its filesystem is full or the user's quota is used up.
+
+    An :class:`OSError` with ``errno`` (``ENOSPC`` or ``EDQUOT``) and ``filename`` (the
+    path being written) set, so code that handles file errors still catches it. It also
+    names the filesystem: ``mount_point``, ``fstype`` and ``free_bytes``. Whatever was
+    half-written is removed before it is raised; free space and call again.
+    """
+
+    def __init__(
+        self,
+        code: int,
+        path: str,
+        message: str,
+        *,
+        mount_point: str,
+        fstype: str,
+        free_bytes: int | None,
+    ) -> None:
+        super().__init__(code, message, path)
+        self.mount_point = mount_point
+        self.fstype = fstype
+        self.free_bytes = free_bytes
+
+    def __str__(self) -> str:
+        return str(self.strerror)

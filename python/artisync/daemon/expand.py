@@ -14,7 +14,6 @@ raises :class:`~artisync.references.ReferenceUnavailableError`, a
 from __future__ import annotations
 
 import asyncio
-import logging
 import posixpath
 import random
 from dataclasses import dataclass, field
@@ -22,7 +21,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from artisync import _core
+from artisync import _core, tracking
+from artisync.logs import get_logger
 from artisync.manifest import md5_b64_to_hex
 from artisync.references import (
     REMOTE_SCHEMES,
@@ -41,7 +41,7 @@ DEFAULT_MAX_OBJECTS = 10_000
 REMOTE_ATTEMPTS = 3
 REMOTE_BACKOFF = 0.5
 
-log = logging.getLogger("artisync.daemon")
+log = get_logger("artisync.daemon")
 # Files per call into the core: large enough to amortise the thread hop, small enough
 # that a huge directory shows progress and yields to the event loop.
 HASH_BATCH = 4096
@@ -179,7 +179,7 @@ async def _expand_remote(entries: list[ReferenceEntry]) -> dict[int, list[Item]]
                     if attempt == REMOTE_ATTEMPTS:
                         raise
                     delay = REMOTE_BACKOFF * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
-                    log.warning("%s; asking again in %.1fs", e, delay)
+                    log.warning("reference_retry", ref=entry.ref, error=str(e), delay=delay)
                     await asyncio.sleep(delay)
             found[id(entry)] = [_remote_item(o) for o in objects]
     return found
@@ -241,7 +241,9 @@ async def hash_items(items: list[Item]) -> None:
         batch = todo[start : start + HASH_BATCH]
         paths = [item.source for item in batch if item.source is not None]
         try:
-            digests = await asyncio.to_thread(_core.hash_files, paths)
+            digests = await asyncio.to_thread(
+                _core.hash_files, paths, progress=tracking.hash_progress()
+            )
         except OSError as e:
             raise Rejected("hash", f"{e.filename}: {e.strerror or e}") from None
         for item, d in zip(batch, digests, strict=True):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -24,6 +23,7 @@ from typing import Any, Final
 
 from artisync.config import Config
 from artisync.errors import ArtisyncError, ManifestError, SubmissionError
+from artisync.logs import get_logger
 from artisync.manifest import Manifest, md5_b64_to_hex
 from artisync.registry.contract import Registry
 from artisync.registry.model import Version
@@ -33,7 +33,7 @@ from artisync.store.base import ObjectNotFoundError
 
 __all__ = ["DEFAULT_GRACE_SECONDS", "GcReport", "collect", "collect_garbage", "expire"]
 
-log = logging.getLogger("artisync.gc")
+log = get_logger("artisync.gc")
 
 DEFAULT_GRACE_SECONDS: Final = 3600.0
 """Unreferenced blobs younger than this are kept (an upload may be about to use them)."""
@@ -115,7 +115,7 @@ async def _referenced(store: Store, manifest_keys: Iterable[str]) -> set[str]:
         try:
             data = await store.get_manifest(key)
         except ObjectNotFoundError:
-            log.warning("manifest %s of a live version is missing from the store", key)
+            log.warning("live_manifest_missing", manifest=key)
             continue
         try:
             manifest = Manifest.from_json(json.loads(data))
@@ -165,7 +165,16 @@ async def collect(
     if not dry_run:
         await store.delete_blobs(doomed)
         await store.delete_manifests(stale)
-    log.info("garbage collection: %s", report.describe().replace("\n", "; "))
+    log.info(
+        "garbage_collected",
+        dry_run=dry_run,
+        blobs_removed=report.blobs_removed,
+        bytes_freed=report.bytes_freed,
+        manifests_removed=report.manifests_removed,
+        blobs_live=report.blobs_live,
+        blobs_kept_young=report.blobs_kept_young,
+        expired=report.expired or None,
+    )
     return report
 
 

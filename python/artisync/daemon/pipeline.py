@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
-import logging
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -28,12 +29,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from artisync import tracking
 from artisync.daemon.crashpoints import crash_point
 from artisync.daemon.expand import Item, Rejected, expand, hash_items, total_size
 from artisync.daemon.expand import _check_unchanged as check_unchanged
 from artisync.daemon.gate import Gate
 from artisync.daemon.merge import Contribution, merge
+from artisync.daemon.metrics import DaemonMetrics
 from artisync.daemon.ordering import CommitOrder
+from artisync.daemon.progress import ProgressBoard, SubmissionProgress
 from artisync.disk_full import disk_full_cause, disk_full_error
 from artisync.errors import (
     DiskFullError,
@@ -42,6 +46,7 @@ from artisync.errors import (
     SubmissionError,
     TypeConflictError,
 )
+from artisync.logs import get_logger
 from artisync.manifest import Manifest, ManifestEntry
 from artisync.registry import CommitResult, SqliteRegistry
 from artisync.spool import Spool, StagedEntry, Submission, parse_name
@@ -52,7 +57,7 @@ __all__ = ["Pipeline", "StatusCallback"]
 
 T = TypeVar("T")
 
-log = logging.getLogger("artisync.daemon")
+log = get_logger("artisync.daemon")
 
 StatusCallback = Callable[[str, str, dict[str, Any] | None], None]
 
@@ -92,22 +97,6 @@ class _Merged(_Prepared):
         return len(self.manifest)
 
 
-class _Stopwatch:
-    """Seconds spent in each stage of one submission, for the log."""
-
-    def __init__(self) -> None:
-        self.laps: dict[str, float] = {}
-        self._last = time.perf_counter()
-
-    def lap(self, stage: str) -> None:
-        now = time.perf_counter()
-        self.laps[stage] = now - self._last
-        self._last = now
-
-    def __str__(self) -> str:
-        return ", ".join(f"{stage} {seconds:.3f}s" for stage, seconds in self.laps.items())
-
-
 class Pipeline:
     """Runs submissions through the stages; shared by all of a daemon's tasks."""
 
@@ -130,11 +119,16 @@ class Pipeline:
         self._commit_lock = asyncio.Lock()
         self.gate = Gate()
         self._settle = settle
-        self._on_status = on_status
+        # What each submission is doing (GET /v1/progress) and the metrics (GET /metrics).
+        self.progress = ProgressBoard()
+        self.metrics = DaemonMetrics(self.progress, store.url)
+        self._on_status = self.progress.observe(on_status)
 
     async def run(self, work_path: Path) -> dict[str, Any]:
         """Process one claimed submission; returns its receipt or its rejection."""
         seq, sub_id = parse_name(work_path.name)
+        # Log lines and byte counters down the stack know the submission from here on.
+        token = tracking.enter(self.progress.claimed(sub_id, seq).tracked)
         try:
             result = await self._run(work_path, seq, sub_id)
         except Rejected as e:
@@ -142,11 +136,13 @@ class Pipeline:
         except asyncio.CancelledError:
             raise  # shutdown: the submission stays in work/ and resumes next start
         except Exception as e:  # a bug must not take the daemon down
-            log.exception("submission %s: internal error", sub_id)
+            log.exception("internal_error", sub=sub_id)
             reason = f"internal error in the daemon: {e!r}; the submission is kept in failed/"
             result = await self._reject(work_path, seq, sub_id, "internal", reason)
         finally:
             await self.order.finish(seq)
+            self.progress.forget(sub_id)
+            tracking.leave(token)
         return result
 
     async def _run(self, work_path: Path, seq: str, sub_id: str) -> dict[str, Any]:
@@ -159,12 +155,13 @@ class Pipeline:
         if sub.id != sub_id:
             raise Rejected("validate", f"the file name says id {sub_id} but the file {sub.id}")
         await self.order.identify(seq, sub.collection_key)
-        watch = _Stopwatch()
+        watch = self.progress.identify(sub)
         done = await asyncio.to_thread(self.registry.submission_result, sub.id)
         receipt: dict[str, Any] | None = None
         if done is None:
             self._on_status(sub.id, "working", None)
             async with self._slots:
+                watch.begin("expand")
                 prepared = await self._prepare(work_path, sub, watch)
             await self.order.wait_turn(seq)
             await self._settle(seq)
@@ -187,17 +184,21 @@ class Pipeline:
         watch.lap("receipt")
         crash_point("after_receipt")
         log.info(
-            "submission %s: committed %s/%s:%s (%s)",
-            sub.id,
-            sub.project,
-            sub.artifact.name,
-            receipt["version"] or f"part of {sub.distributed_id!r}",
-            watch,
+            "committed",
+            sub=sub.id,
+            project=sub.project,
+            name=sub.artifact.name,
+            version=receipt["version"],
+            part_of=sub.distributed_id if receipt.get("part") else None,
+            created=receipt.get("created"),
+            seconds=watch.seconds_since_accepted(),
         )
         self._on_status(sub.id, "committed", receipt)
         return receipt
 
-    async def _prepare(self, work_path: Path, sub: Submission, watch: _Stopwatch) -> _Prepared:
+    async def _prepare(
+        self, work_path: Path, sub: Submission, watch: SubmissionProgress
+    ) -> _Prepared:
         # The SDK writes snapshots without fsync: start writing them back now, while the
         # submission is expanded, so the syncfs before they are named has little left.
         writeback = None
@@ -215,7 +216,7 @@ class Pipeline:
             await self.store.sync()
 
     async def _prepare_items(
-        self, work_path: Path, sub: Submission, watch: _Stopwatch
+        self, work_path: Path, sub: Submission, watch: SubmissionProgress
     ) -> _Prepared:
         # Remote listings can fail transiently: retried like uploads, holding back only
         # this collection.
@@ -228,6 +229,7 @@ class Pipeline:
         for item in items:
             if item.digest is None and item.path in hashed:
                 item.digest, item.size, item.hashed_mtime_ns = hashed[item.path]
+        watch.sized(items)
         naming: asyncio.Future[set[int]] | None = None
         if any(item.digest is None and item.source is not None for item in items):
             naming = await self._retrying(sub.id, lambda: self._hash(work_path, journal, items))
@@ -328,7 +330,8 @@ class Pipeline:
         try:
             await store.put_staged(staged)
         except StoreUnavailableError as e:
-            log.warning("naming staged copies failed (%s); storing from the sources", e)
+            log.warning("naming_failed", error=str(e), then="storing from the sources")
+            self.progress.store_failed(e)
             await store.discard_staged(staged)
             return []
         return items
@@ -474,23 +477,20 @@ class Pipeline:
                 if not full and isinstance(e, OSError):
                     raise  # a bad source file: the submission's fault, not transient
                 self._on_status(sub_id, "retrying", {"reason": str(e)})
+                self.progress.retried(sub_id, e)
                 if full and not disk_full:
-                    log.warning(
-                        "submission %s: %s; the daemon waits for space and retries",
-                        sub_id,
-                        _disk_full_detail(e),
-                    )
+                    log.warning("disk_full", sub=sub_id, error=_disk_full_detail(e), then="waiting")
                 elif full:
-                    log.debug("submission %s: still no space (%s)", sub_id, e)
+                    log.debug("still_no_space", sub=sub_id, error=str(e))
                 else:
-                    log.warning("submission %s: %s; retrying in %.1fs", sub_id, e, delay)
+                    log.warning("retrying", sub=sub_id, error=str(e), delay=delay)
                 disk_full = disk_full or full
                 ceiling = _DISK_FULL_BACKOFF_MAX if full else _BACKOFF_MAX
                 await asyncio.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, ceiling)
             else:
                 if disk_full:
-                    log.info("submission %s: there is space again; going on", sub_id)
+                    log.info("space_again", sub=sub_id)
                 return result
 
     async def _reject(
@@ -504,7 +504,7 @@ class Pipeline:
             "reason": reason,
             "rejected_at": time.time(),
         }
-        log.warning("submission %s: rejected at %s: %s", sub_id, stage, reason)
+        log.warning("rejected", sub=sub_id, stage=stage, reason=reason)
         await self._retrying(sub_id, lambda: asyncio.to_thread(self.spool.reject, work_path, error))
         self._on_status(sub_id, "rejected", error)
         return error
@@ -515,8 +515,13 @@ def _disk_full_detail(e: BaseException) -> str:
     cause = disk_full_cause(e)
     if isinstance(cause, DiskFullError):
         return str(cause)
-    if isinstance(cause, OSError) and cause.filename:
-        return str(disk_full_error(cause, f"disk full ({e})"))
+    # The file written: the OS error's, else the store's (write errors carry none).
+    path = cause.filename if isinstance(cause, OSError) else None
+    path = path or getattr(e, "path", None)
+    if path:
+        code = cause.errno if isinstance(cause, OSError) and cause.errno else errno.ENOSPC
+        full = OSError(code, os.strerror(code), path)
+        return str(disk_full_error(full, "the daemon cannot write to the store or spool"))
     return f"disk full: {e}"
 
 

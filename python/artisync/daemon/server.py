@@ -5,6 +5,9 @@
 - ``GET /v1/submissions/<id>?wait=<seconds>``: its status, long-polling up to ``wait``
   seconds for it to be committed or rejected.
 - ``GET /v1/status``: the queue and what the daemon has done.
+- ``GET /v1/progress``: each submission's stage, bytes hashed and stored against its
+  totals, throughput and ETA (``artisync status`` draws it as bars).
+- ``GET /metrics``: Prometheus text; also over TCP, alone, with ``--metrics-addr``.
 - ``POST /v1/gc`` ``{"dry_run": false, "grace_seconds": 3600}``: expire versions and
   collect unreferenced blobs now; answers the report (``artisync gc``).
 """
@@ -17,12 +20,16 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from artisync.errors import InvalidInputError
+from artisync.daemon.metrics import CONTENT_TYPE
+from artisync.errors import ArtisyncError, InvalidInputError
+from artisync.logs import get_logger
 
 if TYPE_CHECKING:  # the service imports this module to start the server
     from artisync.daemon.service import Daemon
 
-__all__ = ["start_server"]
+__all__ = ["parse_address", "start_server"]
+
+log = get_logger("artisync.daemon")
 
 # Long polls are capped so a forgotten client cannot hold a request forever.
 MAX_WAIT_SECONDS = 300.0
@@ -45,7 +52,9 @@ async def submit(request: web.Request) -> web.Response:
     try:
         sub_id, seq = daemon.accept(tmp)
     except InvalidInputError as e:
+        log.warning("refused", tmp=tmp, reason=str(e))
         return _error(400, str(e))
+    log.info("accepted", sub=sub_id, seq=seq, route="socket")
     return web.json_response({"id": sub_id, "seq": seq, "status": "queued"}, status=202)
 
 
@@ -60,6 +69,62 @@ async def submission_status(request: web.Request) -> web.Response:
 
 async def queue_status(request: web.Request) -> web.Response:
     return web.json_response(request.app[DAEMON_KEY].queue_status())
+
+
+async def progress(request: web.Request) -> web.Response:
+    pipeline = request.app[DAEMON_KEY].pipeline
+    if pipeline is None:
+        return _error(503, "the daemon is starting; ask again in a moment")
+    return web.json_response(pipeline.progress.snapshot())
+
+
+async def metrics(request: web.Request) -> web.Response:
+    pipeline = request.app[DAEMON_KEY].pipeline
+    if pipeline is None:
+        return _error(503, "the daemon is starting; ask again in a moment")
+    return web.Response(body=pipeline.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """``(host, port)`` of ``HOST:PORT`` (``[::1]:PORT`` for IPv6), else
+    :class:`InvalidInputError` saying what is expected."""
+    host, colon, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not colon or not host or not port.isdigit() or int(port) > 65535:
+        raise InvalidInputError(
+            f"metrics address {text!r} is not HOST:PORT; use e.g. --metrics-addr 127.0.0.1:9464"
+        )
+    return host, int(port)
+
+
+async def _serve_metrics_over_tcp(app: web.Application, daemon: Daemon) -> None:
+    """With ``metrics_addr`` set, serve ``GET /metrics`` alone on that TCP address (the
+    rest of the API stays on the socket, whose file mode guards it); it stops with
+    ``app``."""
+    if not daemon.config.metrics_addr:
+        return
+    host, port = parse_address(daemon.config.metrics_addr)
+    tcp = web.Application()
+    tcp[DAEMON_KEY] = daemon
+    tcp.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(tcp, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as e:
+        await runner.cleanup()
+        # uvloop's strerror is a sentence of its own; the errno's text is the point.
+        reason = os.strerror(e.errno) if e.errno else str(e)
+        raise ArtisyncError(
+            f"cannot serve metrics on {daemon.config.metrics_addr}: {reason}; "
+            "choose another --metrics-addr (or metrics_addr in config.toml)"
+        ) from None
+    log.info("metrics_listening", address=daemon.config.metrics_addr)
+
+    async def stop(_: web.Application) -> None:
+        await runner.cleanup()
+
+    app.on_cleanup.append(stop)
 
 
 async def collect_garbage(request: web.Request) -> web.Response:
@@ -85,6 +150,9 @@ async def start_server(daemon: Daemon, socket_path: Path) -> web.AppRunner:
     app.router.add_get("/v1/submissions/{id}", submission_status)
     app.router.add_get("/v1/status", queue_status)
     app.router.add_post("/v1/gc", collect_garbage)
+    app.router.add_get("/v1/progress", progress)
+    app.router.add_get("/metrics", metrics)
+    await _serve_metrics_over_tcp(app, daemon)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     # The daemon holds the home's lock, so a socket file left here is stale.

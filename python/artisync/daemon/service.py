@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import shutil
 import signal
@@ -31,13 +30,14 @@ from artisync.daemon.ordering import CommitOrder
 from artisync.daemon.pipeline import Pipeline
 from artisync.daemon.server import start_server
 from artisync.errors import InvalidInputError
+from artisync.logs import get_logger
 from artisync.registry import SqliteRegistry
 from artisync.spool import Spool, next_seq, parse_name, seq_time_ns
 from artisync.store import open_store
 
 __all__ = ["Daemon", "DaemonAlreadyRunningError"]
 
-log = logging.getLogger("artisync.daemon")
+log = get_logger("artisync.daemon")
 
 # A client publishing into new/ takes its sequence number just before the rename (a
 # few microseconds apart); a submission is committed no sooner than this long after its
@@ -108,12 +108,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
-        log.info(
-            "artisync daemon ready: home %s, store %s, socket %s",
-            self.config.home,
-            self.config.store,
-            self.config.socket,
-        )
+        log.info("ready", home=self.config.home, store=self.config.store, socket=self.config.socket)
         try:
             await self._watch()
         finally:
@@ -124,7 +119,7 @@ class Daemon:
             await store.close()
             registry.close()
             self._unlock_home()
-            log.info("artisync daemon stopped")
+            log.info("stopped")
 
     def stop(self) -> None:
         """Ask the daemon to shut down (what SIGTERM does)."""
@@ -183,14 +178,14 @@ class Daemon:
     def _housekeeping_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("housekeeping failed: %s", task.exception())
+            log.error("housekeeping_failed", error=repr(task.exception()))
 
     async def _expire(self) -> None:
         """Delete versions whose TTL has passed (blobs go at the next collection)."""
         assert self.pipeline is not None
         expired = await asyncio.to_thread(expire, self.pipeline.registry, time.time())
         for version in expired:
-            log.info("version %s expired (its ttl passed): deleted", version.qualified_name)
+            log.info("expired", version=version.qualified_name, why="its ttl passed")
 
     async def collect_garbage(self, *, dry_run: bool, grace_seconds: float) -> GcReport:
         """Expire versions and remove unreferenced blobs, with uploads held off."""
@@ -208,7 +203,7 @@ class Daemon:
         """Remove snapshots left by training scripts that died before logging them."""
         in_use = self.spool.submission_ids() | set(self._states)
         for path in self.spool.abandoned_staging(in_use):
-            log.info("removing abandoned snapshots %s (their process is gone)", path)
+            log.info("abandoned_snapshots_removed", path=path, why="their process is gone")
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from artisync.config import Config, default_home
+from artisync.disk_full import explaining_disk_full
 from artisync.store.base import blob_key
 
 __all__ = ["DEFAULT_MAX_BYTES", "TOUCH_AFTER", "BlobCache", "open_cache"]
@@ -110,7 +111,8 @@ class BlobCache:
 
     def new_tmp(self, md5_hex: str) -> str:
         """A fresh path in the cache's ``tmp/`` to fetch a blob into."""
-        self._ensure_dir(self._tmp)
+        with explaining_disk_full("cannot prepare the download cache", self._tmp):
+            self._ensure_dir(self._tmp)
         self._names += 1
         return f"{self._tmp}/{md5_hex}.{self._token}.{self._names}"
 
@@ -122,8 +124,16 @@ class BlobCache:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             return False
-        self._ensure_dir(os.path.dirname(self.blob_path(md5_hex)))
-        os.replace(tmp, self.blob_path(md5_hex))
+        try:
+            doing = f"cannot keep blob {md5_hex} in the download cache"
+            with explaining_disk_full(doing, self.blob_path(md5_hex)):
+                self._ensure_dir(os.path.dirname(self.blob_path(md5_hex)))
+                os.replace(tmp, self.blob_path(md5_hex))
+        except BaseException:
+            # Not admitted: the fetched copy must not wait a day in tmp/ for the sweep.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
         if self._usage is not None:
             self._usage += size
         return True
@@ -151,7 +161,10 @@ class BlobCache:
         if not self.directory.exists():
             self._usage = 0
             return 0
-        with open(f"{self._dir}/trim.lock", "a") as lock:
+        with (
+            explaining_disk_full("cannot lock the download cache", f"{self._dir}/trim.lock"),
+            open(f"{self._dir}/trim.lock", "a") as lock,
+        ):
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
             files = self._scan()
             total = sum(size for _, size, _ in files)

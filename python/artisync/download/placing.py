@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from artisync import _core
+from artisync import _core, disk_full
 from artisync.download.errors import DownloadError
 from artisync.download.plan import Task
 from artisync.download.root_record import RootRecord
@@ -141,4 +141,5 @@ def raise_first(errors: list[Exception]) -> None:
         others = "; ".join(str(e) for e in errors[1:4])
         more = f"; and {len(errors) - 4} more" if len(errors) > 4 else ""
         first.add_note(f"{len(errors) - 1} other entries failed too: {others}{more}")
-    raise first
+    # A full download root or cache names its filesystem and says what to do.
+    raise disk_full.explained(first, "cannot download")

@@ -135,6 +135,15 @@ class DaemonClient:
             return None
         return answer if status == 200 else None
 
+    def progress(self) -> dict[str, Any] | None:
+        """The daemon's ``GET /v1/progress`` (each submission's stage, bytes, rate and
+        ETA), or ``None`` if no daemon answers."""
+        try:
+            status, answer = self._request("GET", "/v1/progress", None, SUBMIT_TIMEOUT)
+        except _UNREACHABLE:
+            return None
+        return answer if status == 200 else None
+
     def status(self, sub_id: str, wait: float = 0.0) -> dict[str, Any] | None:
         """A submission's status from the daemon, long-polling up to ``wait`` seconds.
 

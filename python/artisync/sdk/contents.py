@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Final
 
+from artisync.disk_full import explaining_disk_full
 from artisync.errors import ArtisyncError, InvalidInputError
 from artisync.names import normalize_entry_path
 from artisync.references.uri import REMOTE_SCHEMES, parse_remote
@@ -157,7 +158,10 @@ class Contents:
         staged = stage.new_file_path(path)
         entry: StagedEntry | None = None
         try:
-            with open(staged, "xb" if binary else "x", encoding=None if binary else encoding) as f:
+            with (
+                explaining_disk_full(f"cannot write {path!r} into the spool", staged),
+                open(staged, "xb" if binary else "x", encoding=None if binary else encoding) as f,
+            ):
                 yield f
             # Checked again: the block may have added the same path some other way.
             self._check_free(path, replace)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 from artisync import _core
+from artisync.disk_full import explaining_disk_full
 from artisync.errors import InvalidInputError
 from artisync.spool import DirEntry, FileEntry, Spool, StagedEntry
 
@@ -144,20 +145,30 @@ class Staging:
         return staged.relative_to(self.spool.root).as_posix()
 
     def snapshot_file(self, src: Path, path: str) -> StagedEntry:
-        """Copy ``src`` into the area and hash it in one pass."""
-        dst = self._new_path(src.name)
-        d = _core.copy_and_hash(src, dst, fsync=_FSYNC_SNAPSHOTS)
+        """Copy ``src`` into the area and hash it in one pass.
+
+        Raises :class:`~artisync.errors.DiskFullError` if the spool's filesystem fills
+        up; the core has removed the partial copy by then.
+        """
+        with explaining_disk_full(f"cannot snapshot {src} into the spool"):
+            dst = self._new_path(src.name)
+            d = _core.copy_and_hash(src, dst, fsync=_FSYNC_SNAPSHOTS)
         return StagedEntry(path=path, staged=self.relative(dst), digest=d.digest, size=d.size)
 
     def snapshot_dir(self, src: Path, prefix: str) -> list[StagedEntry]:
-        """Copy every file under ``src`` into the area, hashing each, in path order."""
-        dst = self._new_path(f"{src.name or 'root'}.d")
-        try:
-            digests = _core.copy_tree_and_hash(src, dst, fsync=_FSYNC_SNAPSHOTS)
-        except BaseException:
-            # The core leaves what it copied before failing; nothing refers to it.
-            shutil.rmtree(dst, ignore_errors=True)
-            raise
+        """Copy every file under ``src`` into the area, hashing each, in path order.
+
+        On any failure, a full disk included (:class:`~artisync.errors.DiskFullError`),
+        nothing of the copy is left.
+        """
+        with explaining_disk_full(f"cannot snapshot the directory {src} into the spool"):
+            dst = self._new_path(f"{src.name or 'root'}.d")
+            try:
+                digests = _core.copy_tree_and_hash(src, dst, fsync=_FSYNC_SNAPSHOTS)
+            except BaseException:
+                # The core leaves what it copied before failing; nothing refers to it.
+                shutil.rmtree(dst, ignore_errors=True)
+                raise
         base = self.relative(dst)
         return [
             StagedEntry(

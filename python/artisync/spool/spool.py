@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
+from artisync.disk_full import disk_full_error, explaining_disk_full, is_disk_full
 from artisync.spool.submission import Submission
 
 __all__ = ["FOLDERS", "OWNER_SUFFIX", "Spool", "parse_name"]
@@ -79,14 +80,34 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _write_durably(path: Path, data: bytes) -> None:
+    """Create ``path`` with ``data`` and fsync it; on any failure remove it again."""
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        # Half a file must not stay: in tmp/ it would pass for a submission being
+        # written, and its blocks are what a full disk needs back.
+        path.unlink(missing_ok=True)
+        raise
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see all of it or nothing."""
+    """Write ``data`` to ``path`` so that readers see all of it or nothing.
+
+    A full filesystem raises :class:`~artisync.errors.DiskFullError` and leaves
+    ``path`` as it was (the daemon retries such writes until there is space).
+    """
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with explaining_disk_full(f"cannot write {path.name} in the spool", path):
+        _write_durably(tmp, data)
+        try:
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     _fsync_dir(path.parent)
 
 
@@ -112,25 +133,37 @@ class Spool:
         """
         path = self.root / "staging" / sub_id
         if not path.is_dir():
-            path.with_name(sub_id + OWNER_SUFFIX).write_text(str(os.getpid()))
-            path.mkdir(parents=True, exist_ok=True)
+            owner = path.with_name(sub_id + OWNER_SUFFIX)
+            doing = f"cannot make the staging area of {sub_id} in the spool"
+            with explaining_disk_full(doing, owner):
+                try:
+                    owner.write_text(str(os.getpid()))
+                    path.mkdir(parents=True, exist_ok=True)
+                except BaseException:
+                    # An empty owner file would look "being written" to every sweep.
+                    owner.unlink(missing_ok=True)
+                    raise
         return path
 
     def abandoned_staging(self, in_use: set[str]) -> list[Path]:
-        """Staging paths no submission refers to whose owning process is gone.
+        """Staging paths no submission refers to: their owning process is gone, or
+        their submission is finished (a daemon killed while rejecting it left them).
 
         Both the snapshot directories and their ``.owner`` files are returned.
         """
         abandoned: list[Path] = []
+        finished: set[str] | None = None  # listed only if something may be left over
         for owner in (self.root / "staging").glob("*" + OWNER_SUFFIX):
             sub_id = owner.name.removesuffix(OWNER_SUFFIX)
             if sub_id in in_use:
                 continue
+            if finished is None:
+                finished = self._finished_ids()
             try:
-                pid = int(owner.read_text())
+                gone = sub_id in finished or not _process_alive(int(owner.read_text()))
             except (OSError, ValueError):
                 continue  # being written: leave it to the next sweep
-            if not _process_alive(pid):
+            if gone:
                 directory = owner.with_name(sub_id)
                 abandoned.extend(p for p in (directory, owner) if p.exists())
         return sorted(abandoned)
@@ -142,13 +175,15 @@ class Spool:
         return ids
 
     def write_tmp(self, submission: Submission) -> Path:
-        """Write a submission durably under ``tmp/``; it is not yet visible to the daemon."""
+        """Write a submission durably under ``tmp/``; it is not yet visible to the daemon.
+
+        Raises :class:`~artisync.errors.DiskFullError` if the spool's filesystem is
+        full; nothing is left in ``tmp/`` then.
+        """
         path = self.root / "tmp" / f"{submission.id}.json"
         data = submission.dumps()
-        with open(path, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+        with explaining_disk_full(f"cannot write submission {submission.id} to the spool", path):
+            _write_durably(path, data)
         return path
 
     def publish(self, tmp_path: Path, seq: str | None = None) -> Path:
@@ -159,7 +194,15 @@ class Spool:
         """
         sub_id = tmp_path.name.removesuffix(".json")
         target = self.root / "new" / f"{seq or next_seq()}-{sub_id}.json"
-        os.rename(tmp_path, target)
+        try:
+            os.rename(tmp_path, target)
+        except OSError as e:
+            if not is_disk_full(e):
+                raise
+            # A directory that must grow to take the name. The written file stays in
+            # tmp/ for nobody: remove it, so the caller's retry starts clean.
+            tmp_path.unlink(missing_ok=True)
+            raise disk_full_error(e, f"cannot publish submission {sub_id}", target) from e
         _fsync_dir(target.parent)
         return target
 
@@ -233,8 +276,24 @@ class Spool:
         return error_path
 
     def _discard(self, work_path: Path) -> None:
+        """Remove what a finished submission leaves behind, its work file last.
+
+        A daemon killed half-way through still has the work file at its next start:
+        it finishes the submission again (the registry answers at once, and a part's
+        blobs are all stored) and comes back here. Removing the work file first left
+        snapshots nothing referred to any more.
+        """
         _, sub_id = parse_name(work_path.name)
-        work_path.unlink(missing_ok=True)
-        self.journal_path(work_path).unlink(missing_ok=True)
         shutil.rmtree(self.root / "staging" / sub_id, ignore_errors=True)
         (self.root / "staging" / (sub_id + OWNER_SUFFIX)).unlink(missing_ok=True)
+        self.journal_path(work_path).unlink(missing_ok=True)
+        work_path.unlink(missing_ok=True)
+
+    def _finished_ids(self) -> set[str]:
+        """Ids of submissions with a receipt in ``done/`` or a rejection in ``failed/``."""
+        ids = {parse_name(p.name)[1] for p in (self.root / "done").glob("*.json")}
+        ids.update(
+            parse_name(p.name.removesuffix(".error.json") + ".json")[1]
+            for p in (self.root / "failed").glob("*.error.json")
+        )
+        return ids

@@ -18,6 +18,7 @@ is rejected, never guessed at.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Final, Literal
 
@@ -29,6 +30,17 @@ from artisync.names import (
     validate_artifact_type,
     validate_project,
     validate_tag,
+)
+from artisync.spool.field_checks import (
+    INT64_MAX,
+    UINT64_MAX,
+    check_digest,
+    check_int,
+    check_optional_str,
+    check_str_list,
+    check_ttl,
+    check_unknown_keys,
+    strict_json,
 )
 
 __all__ = [
@@ -179,11 +191,7 @@ class Submission:
     @classmethod
     def loads(cls, data: bytes) -> Submission:
         """Parse and validate a spool file; any problem is a :class:`SubmissionError`."""
-        try:
-            obj = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise SubmissionError(f"the submission is not valid JSON: {e}") from None
-        return cls.from_json(obj)
+        return cls.from_json(strict_json(data))
 
     @classmethod
     def from_json(cls, obj: Any) -> Submission:
@@ -193,11 +201,13 @@ class Submission:
         if obj.get("format") != FORMAT:
             raise SubmissionError(f"not an artisync submission: format is {obj.get('format')!r}")
         version = obj.get("format_version")
-        if version != FORMAT_VERSION:
+        # type() first: True and 1.0 equal 1 in Python, but are not version 1.
+        if type(version) is not int or version != FORMAT_VERSION:
             raise SubmissionError(
                 f"unknown submission format_version {version!r}: this daemon reads version "
                 f"{FORMAT_VERSION}; upgrade the daemon to match the SDK that wrote it"
             )
+        check_unknown_keys(obj)
         try:
             artifact = ArtifactInfo(**_object(obj, "artifact"))
             run_obj = obj.get("run")
@@ -220,6 +230,7 @@ class Submission:
         return sub
 
     def _validate(self) -> None:
+        self._check_fields()
         if self.action not in _ACTIONS:
             raise SubmissionError(f"unknown action {self.action!r}: expected one of {_ACTIONS}")
         distributed = self.action != "log"
@@ -251,6 +262,30 @@ class Submission:
             raise SubmissionError(str(e)) from None
         if not isinstance(self.artifact.metadata, dict):
             raise SubmissionError("artifact metadata must be a JSON object")
+
+    def _check_fields(self) -> None:
+        """Types and ranges the dataclasses do not enforce (see ``field_checks``)."""
+        check_int(self.created_ns, "created_ns", 0, INT64_MAX)
+        check_optional_str(self.entity, "entity")
+        if self.entity is not None and (not self.entity or {"/", ":"} & set(self.entity)):
+            raise SubmissionError(
+                f"invalid entity {self.entity!r}: must be non-empty, without '/' or ':'"
+            )
+        art = self.artifact
+        check_optional_str(art.description, "artifact description")
+        check_str_list(art.aliases, "artifact aliases")
+        check_str_list(art.tags, "artifact tags")
+        check_ttl(art.ttl_seconds)
+        if self.run is not None:
+            run = self.run
+            if not isinstance(run.id, str) or not run.id:
+                raise SubmissionError("run id must be a non-empty string")
+            for key in ("name", "job_type", "group"):
+                check_optional_str(getattr(run, key), f"run {key}")
+            if not isinstance(run.config, dict):
+                raise SubmissionError("run config must be a JSON object")
+        for i, entry in enumerate(self.entries):
+            _check_entry(f"entries[{i}] ({entry.kind})", entry)
 
 
 # JSON types of entry fields, checked once here so later stages can trust them.
@@ -297,6 +332,27 @@ def _entry(index: int, obj: Any) -> Entry:
         return entry_type(**item)
     except TypeError as e:
         raise SubmissionError(f"entries[{index}] ({kind}): {e}") from None
+
+
+def _check_entry(where: str, entry: Entry) -> None:
+    """Ranges of an entry's numbers, its digest, and absolute local paths."""
+    if isinstance(entry, StagedEntry | FileEntry):
+        check_int(entry.size, f"{where} size", 0, INT64_MAX)
+    if isinstance(entry, StagedEntry):
+        check_digest(entry.digest, where)
+    if isinstance(entry, FileEntry):
+        check_int(entry.mtime_ns, f"{where} mtime_ns", -INT64_MAX, INT64_MAX)
+        check_int(entry.inode, f"{where} inode", 0, UINT64_MAX)
+    if isinstance(entry, FileEntry | DirEntry) and (
+        not os.path.isabs(entry.local_path) or "\0" in entry.local_path
+    ):
+        # A relative path would be read relative to wherever the daemon runs.
+        raise SubmissionError(f"{where}: local_path {entry.local_path!r} must be an absolute path")
+    if isinstance(entry, ReferenceEntry):
+        if not entry.ref:
+            raise SubmissionError(f"{where}: ref must not be empty")
+        if entry.max_objects is not None:
+            check_int(entry.max_objects, f"{where} max_objects", 1, INT64_MAX)
 
 
 def _require_dict(value: Any, where: str) -> dict[str, Any]:

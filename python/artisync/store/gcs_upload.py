@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
+from artisync import tracking
 from artisync.daemon.crashpoints import crash_point
 from artisync.errors import InvalidInputError
+from artisync.logs import get_logger
 from artisync.store.base import SourceChangedError, StoreUnavailableError
 from artisync.store.gcs_errors import raise_for_status
 from artisync.store.part_sizes import DEFAULT_PART_SIZE, PART_QUANTUM
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "ResumableUploader"]
 
-log = logging.getLogger("artisync.store")
+log = get_logger("artisync.store")
 
 DEFAULT_CHUNK_SIZE = DEFAULT_PART_SIZE
 _QUANTUM = PART_QUANTUM
@@ -79,7 +80,7 @@ class ResumableUploader:
         )
         if entry and resumed:
             session, offset = entry["session"], int(entry.get("offset", 0))
-            log.info("resuming the upload of %s at byte %d of %d", name, offset, source.size)
+            log.info("upload_resumed", key=name, offset=offset, size=source.size)
         else:
             session, offset = await self._start(md5_hex, name, source, md5), 0
         while True:
@@ -90,13 +91,13 @@ class ResumableUploader:
                     await self.store.check_md5(name, done, md5, source)
                 return
             except _Gone:
-                log.info("the upload session of %s is gone; starting again", name)
+                log.info("upload_restarted", key=name, why="the upload session is gone")
             except SourceChangedError:
                 if not resumed:
                     raise
                 # A server that took a chunk the journal did not know of (a kill right
                 # after sending it) and appended it again: start once from zero.
-                log.warning("the resumed upload of %s came out wrong; starting again", name)
+                log.warning("upload_restarted", key=name, why="the resumed upload came out wrong")
             resumed = False
             session, offset = await self._start(md5_hex, name, source, md5), 0
 
@@ -138,6 +139,7 @@ class ResumableUploader:
             try:
                 status, answer = await self._put(session, source, offset, end)
                 self.chunks_sent += 1
+                tracking.bytes_stored(end - offset)  # the submission's progress moves per chunk
             except StoreUnavailableError:
                 # Where is the server? Journal it, and let the daemon retry from there.
                 status, answer = await self._ask(session, source.size)
@@ -156,7 +158,7 @@ class ResumableUploader:
                 return None
             committed = int(answer["offset"])
             if committed <= offset and end > offset:
-                log.warning("%s: the server kept nothing of bytes %d-%d", name, offset, end - 1)
+                log.warning("chunk_not_kept", key=name, first=offset, last=end - 1)
             offset = committed
             await self._journal(md5_hex, name, session, source.size, offset)
             crash_point("after_part")
@@ -219,7 +221,7 @@ class ResumableUploader:
                     await asyncio.to_thread(journal.remove, md5_hex)
                     removed += 1
         except StoreUnavailableError as e:
-            log.warning("cleaning up unfinished uploads in %s stopped: %s", store.url, e)
+            log.warning("upload_cleanup_stopped", store=store.url, error=str(e))
         return removed
 
 

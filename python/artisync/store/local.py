@@ -47,7 +47,7 @@ from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from artisync import _core
+from artisync import _core, tracking
 from artisync.store import local_listing
 from artisync.store.base import (
     BlobItem,
@@ -260,6 +260,9 @@ class LocalStore(Store):
             tag=f"{self._token}.{next(self._names)}",
             name=name,
             syncfs=self._syncfs is not None,
+            # The current submission's counters: a large file's bar moves while it is in.
+            hashed=tracking.hash_progress(),
+            stored=tracking.store_progress(),
         )
 
     def _count_stored(self, outcomes: list[_core.BlobOutcome]) -> int:

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from artisync import _core
+from artisync import _core, tracking
 from artisync.daemon.crashpoints import crash_point
 from artisync.errors import InvalidInputError
+from artisync.logs import get_logger
 from artisync.store.base import SourceChangedError, StoreUnavailableError
 from artisync.store.part_sizes import DEFAULT_PART_SIZE, DEFAULT_THRESHOLD, MIN_PART_SIZE
 from artisync.store.remote import content_changed, first_failure
@@ -48,7 +48,7 @@ __all__ = [
     "MultipartUploader",
 ]
 
-log = logging.getLogger("artisync.store")
+log = get_logger("artisync.store")
 
 MAX_PARTS = 10_000
 STALE_UPLOAD_SECONDS = 7 * 24 * 3600.0
@@ -151,6 +151,7 @@ class MultipartUploader:
                     raise content_changed(str(source.path), source.size) from None
                 raise
         self.parts_sent += 1
+        tracking.bytes_stored(body.length)  # the submission's progress moves per part
         if not etag_matches(answer, base64.b64decode(digests.parts[number - 1]).hex()):
             raise content_changed(str(source.path), source.size)
         return str(answer["ETag"])
@@ -182,12 +183,7 @@ class MultipartUploader:
             expected_etag = base64.b64decode(digests.parts[number - 1]).hex()
             if size == expected_size and etag.strip('"') == expected_etag:
                 done[number] = etag
-        log.info(
-            "resuming the upload of %s: %d of %d parts already stored",
-            name,
-            len(done),
-            len(digests.parts),
-        )
+        log.info("upload_resumed", key=name, parts_stored=len(done), parts=len(digests.parts))
         return upload_id, done
 
     async def _list_parts(self, name: str, upload_id: str) -> dict[int, tuple[str, int]]:
@@ -227,7 +223,7 @@ class MultipartUploader:
                     raise
         got = str(answer.get("ETag", "")).strip('"')
         if got and got != etag:
-            log.warning("%s: the server's ETag %s is not the expected %s", name, got, etag)
+            log.warning("unexpected_etag", key=name, etag=got, expected=etag)
         await asyncio.to_thread(store.journal.remove, md5_hex)
 
     async def _abort(self, name: str, upload_id: object) -> bool:
@@ -240,7 +236,7 @@ class MultipartUploader:
         except StoreUnavailableError as e:
             if code_of(e) == "NoSuchUpload" or status_of(e) == 404:
                 return True
-            log.warning("could not abort the upload of %s: %s", name, e)
+            log.warning("abort_failed", key=name, error=str(e))
             return False
         return True
 
@@ -264,5 +260,5 @@ class MultipartUploader:
                 if upload_id not in known and now - initiated > stale_seconds:
                     removed += await self._abort(key, upload_id)
         except StoreUnavailableError as e:
-            log.warning("cleaning up unfinished uploads in %s stopped: %s", store.url, e)
+            log.warning("upload_cleanup_stopped", store=store.url, error=str(e))
         return removed
