@@ -2,11 +2,16 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: install build-dev format lint test test-rust test-python bench run
+.PHONY: install system-tools build-dev format lint test test-rust test-python bench run
 
 ## install: the package (Rust core built in release mode) and the test tools
-install:
+install: system-tools
 	$(PIP) install --quiet --editable '.[test]'
+
+## system-tools: Debian packages the tests use (systemd-analyze checks the units)
+system-tools:
+	@command -v systemd-analyze >/dev/null || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends systemd)
 
 ## build-dev: rebuild the Rust core in place after editing rust/
 build-dev:

@@ -54,6 +54,9 @@ class Config:
     gc_grace: int = 3600
     # Seconds between the daemon's looks for versions whose TTL has passed.
     expire_interval: int = 60
+    # Seconds SIGTERM waits for in-flight submissions before checkpointing them (they
+    # resume at the next start); below the unit's TimeoutStopSec.
+    shutdown_deadline: int = 20
     # Requests in flight to a remote (S3, GCS) store, across all submissions.
     upload_concurrency: int = 16
     # The download cache (HOME/cache) of blobs from remote stores: its size bound.

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -30,14 +32,28 @@ def _daemon(args: argparse.Namespace) -> int:
     from artisync.daemon import Daemon
 
     logs.configure(args.log_level, args.log_format)
-    config = Config.load(
-        args.home,
-        store=args.store,
-        socket=args.socket,
-        spool=args.spool,
-        metrics_addr=args.metrics_addr,
-    )
-    uvloop.run(Daemon(config).serve())
+
+    def load() -> Config:  # again at each SIGHUP: the flags still win over the file
+        return Config.load(
+            args.home,
+            store=args.store,
+            socket=args.socket,
+            spool=args.spool,
+            metrics_addr=args.metrics_addr,
+        )
+
+    daemon = Daemon(load(), reload=load)
+
+    async def serve() -> None:
+        await daemon.serve()
+        if daemon.checkpointed:
+            # Worker threads of checkpointed submissions may still be hashing or
+            # copying, and the loop's shutdown would join them, overrunning the
+            # deadline. What they write is redone at the next start, as after a kill.
+            logging.shutdown()
+            os._exit(0)
+
+    uvloop.run(serve())
     return 0
 
 

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -142,8 +143,11 @@ async def collect_garbage(request: web.Request) -> web.Response:
     return web.json_response(report.to_json())
 
 
-async def start_server(daemon: Daemon, socket_path: Path) -> web.AppRunner:
-    """Serve the API on ``socket_path`` (mode 0660); the caller cleans the runner up."""
+async def start_server(
+    daemon: Daemon, socket_path: Path, activated: socket.socket | None = None
+) -> web.AppRunner:
+    """Serve the API on ``socket_path`` (mode 0660), or on the socket systemd opened
+    (``activated``, whose path and mode its unit set); the caller cleans the runner up."""
     app = web.Application(client_max_size=1 << 20)
     app[DAEMON_KEY] = daemon
     app.router.add_post("/v1/submissions", submit)
@@ -155,6 +159,9 @@ async def start_server(daemon: Daemon, socket_path: Path) -> web.AppRunner:
     await _serve_metrics_over_tcp(app, daemon)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
+    if activated is not None:
+        await web.SockSite(runner, activated).start()
+        return runner
     # The daemon holds the home's lock, so a socket file left here is stale.
     socket_path.unlink(missing_ok=True)
     socket_path.parent.mkdir(parents=True, exist_ok=True)

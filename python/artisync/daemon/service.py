@@ -15,21 +15,22 @@ import shutil
 import signal
 import time
 from collections import Counter, deque
-from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final
 
 import watchfiles
 
 from artisync.config import Config
+from artisync.daemon import systemd
 from artisync.daemon.crashpoints import crash_point
 from artisync.daemon.gc import GcReport, collect, expire
 from artisync.daemon.home_lock import DaemonAlreadyRunningError, lock_home
 from artisync.daemon.ordering import CommitOrder
 from artisync.daemon.pipeline import Pipeline
 from artisync.daemon.server import start_server
-from artisync.errors import InvalidInputError
+from artisync.errors import ArtisyncError, InvalidInputError
 from artisync.logs import get_logger
 from artisync.registry import SqliteRegistry
 from artisync.spool import Spool, next_seq, parse_name, seq_time_ns
@@ -46,7 +47,10 @@ log = get_logger("artisync.daemon")
 SETTLE_NS: Final = 20_000_000
 # How often new/ is rescanned even without an inotify event (events can be lost).
 RESCAN_MS: Final = 1000
-SHUTDOWN_DEADLINE: Final = 10.0
+# Settings a SIGHUP applies to a running daemon; the others need a restart.
+LIVE_SETTINGS: Final = frozenset(
+    {"gc_interval", "gc_grace", "expire_interval", "cache_max_bytes", "shutdown_deadline"}
+)
 # How often staging/ is swept for snapshots of scripts that died before logging them.
 SWEEP_SECONDS: Final = 600.0
 TERMINAL: Final = ("committed", "rejected")
@@ -66,8 +70,15 @@ class _State:
 class Daemon:
     """One node's daemon, on one ``ARTISYNC_HOME``."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, reload: Callable[[], Config] | None = None) -> None:
+        """``reload`` reads the configuration again (SIGHUP); by default from the same
+        home, as :meth:`Config.load` does."""
         self.config = config
+        self._load = reload or (lambda: Config.load(config.home))
+        self._told_status = ""
+        # Submissions cut off by the shutdown deadline: their worker threads (a Rust
+        # hash or copy cannot be interrupted) may still run when serve() returns.
+        self.checkpointed = 0
         self.spool = Spool(config.spool)
         self.order = CommitOrder()
         self._states: dict[str, _State] = {}
@@ -104,15 +115,20 @@ class Daemon:
             self._start(work_path)
         self.scan()
         self.sweep_staging()
-        runner = await start_server(self, self.config.socket)
+        runner = await start_server(self, self.config.socket, systemd.activated_socket())
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
         log.info("ready", home=self.config.home, store=self.config.store, socket=self.config.socket)
+        systemd.notify("READY=1", f"STATUS={self._status_line()}")
+        watchdog = asyncio.create_task(self._watchdog())
         try:
             await self._watch()
         finally:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            systemd.notify("STOPPING=1", "STATUS=stopping: finishing what is in flight")
+            watchdog.cancel()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             await runner.cleanup()
             await self._drain()
@@ -125,6 +141,42 @@ class Daemon:
         """Ask the daemon to shut down (what SIGTERM does)."""
         self._stopping.set()
 
+    def reload(self) -> None:
+        """Read the configuration again (what SIGHUP does): apply what can change while
+        running, and name what needs a restart."""
+        try:
+            fresh = self._load()
+        except (ArtisyncError, OSError) as e:
+            log.error("config_reload_failed", reason=str(e), kept="the running configuration")
+            return
+        old = self.config
+        changed = [f.name for f in fields(Config) if getattr(fresh, f.name) != getattr(old, f.name)]
+        live = [name for name in changed if name in LIVE_SETTINGS]
+        self.config = replace(old, **{name: getattr(fresh, name) for name in live})
+        log.info("config_reloaded", applied=",".join(live) or "nothing changed")
+        if later := [name for name in changed if name not in LIVE_SETTINGS]:
+            log.warning("config_needs_restart", settings=",".join(later))
+
+    async def _watchdog(self) -> None:
+        """Ping systemd's watchdog from the event loop: a hung loop stops the pings."""
+        interval = systemd.watchdog_interval()
+        while interval is not None:
+            systemd.notify("WATCHDOG=1")
+            await asyncio.sleep(interval)
+
+    def _status_line(self) -> str:
+        q = self.queue_status()
+        return (
+            f"{q['queued']} queued, {q['working']} working, "
+            f"{q['committed']} committed, {q['rejected']} rejected"
+        )
+
+    def _tell_status(self) -> None:
+        line = self._status_line()
+        if line != self._told_status:
+            self._told_status = line
+            systemd.notify(f"STATUS={line}")
+
     def _lock_home(self) -> None:
         self._lock_fd = lock_home(self.config.home)
 
@@ -135,7 +187,11 @@ class Daemon:
 
     async def _drain(self) -> None:
         if self._tasks:
-            _, pending = await asyncio.wait(self._tasks, timeout=SHUTDOWN_DEADLINE)
+            deadline = self.config.shutdown_deadline
+            _, pending = await asyncio.wait(self._tasks, timeout=deadline)
+            if pending:
+                log.info("checkpointed", in_flight=len(pending), resumes="at the next start")
+                self.checkpointed = len(pending)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
@@ -157,6 +213,7 @@ class Daemon:
             recursive=False,
         ):
             self.scan()
+            self._tell_status()
             now = time.monotonic()
             if now >= next_sweep:
                 self.sweep_staging()
