@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from artisync.daemon.metrics import CONTENT_TYPE
-from artisync.errors import ArtisyncError, InvalidInputError
+from artisync.errors import ArtisyncError, DiskFullError, InvalidInputError
 from artisync.logs import get_logger
 
 if TYPE_CHECKING:  # the service imports this module to start the server
@@ -55,6 +55,10 @@ async def submit(request: web.Request) -> web.Response:
     except InvalidInputError as e:
         log.warning("refused", tmp=tmp, reason=str(e))
         return _error(400, str(e))
+    except DiskFullError as e:
+        # Not the submission's fault: the client queues it in new/ for a later scan.
+        log.warning("disk_full", tmp=tmp, reason=str(e))
+        return _error(503, str(e))
     log.info("accepted", sub=sub_id, seq=seq, route="socket")
     return web.json_response({"id": sub_id, "seq": seq, "status": "queued"}, status=202)
 

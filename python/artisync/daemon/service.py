@@ -30,6 +30,7 @@ from artisync.daemon.home_lock import DaemonAlreadyRunningError, lock_home
 from artisync.daemon.ordering import CommitOrder
 from artisync.daemon.pipeline import Pipeline
 from artisync.daemon.server import start_server
+from artisync.disk_full import disk_full_error, is_disk_full
 from artisync.errors import ArtisyncError, InvalidInputError
 from artisync.logs import get_logger
 from artisync.registry import SqliteRegistry
@@ -269,7 +270,15 @@ class Daemon:
     def scan(self) -> None:
         """Claim everything in ``new/``, in sequence order."""
         for path in self.spool.pending():
-            work_path = self.spool.claim(path)
+            try:
+                work_path = self.spool.claim(path)
+            except OSError as e:
+                if not is_disk_full(e):
+                    raise
+                # work/ could not grow: the submission stays in new/ (in order) and
+                # the next rescan tries again.
+                log.warning("disk_full", doing="claiming submissions", path=str(path))
+                return
             if work_path is not None:
                 crash_point("after_claim")
                 self._start(work_path)
@@ -285,6 +294,10 @@ class Daemon:
             os.rename(self.spool.folder("tmp") / tmp_name, work_path)
         except FileNotFoundError:
             raise InvalidInputError(f"no submission {tmp_name!r} in spool/tmp") from None
+        except OSError as e:
+            if is_disk_full(e):  # the server answers 503: the client keeps its file
+                raise disk_full_error(e, "cannot accept the submission", work_path) from e
+            raise
         crash_point("after_claim")
         self._start(work_path)
         return sub_id, seq
