@@ -1,0 +1,92 @@
+"""The daemon's peak resident memory while it commits one artifact of many entries.
+
+    python benchmarks/bench_memory.py                    # 1,000,000 entries (issue 6)
+    python benchmarks/bench_memory.py --entries 200000   # a smaller point of the curve
+
+A directory of N tiny files (made once under ``--dir`` and reused) is logged with
+``add_dir(policy="immutable")`` to a real daemon on a scratch home, with the local
+store; the daemon's peak RSS (``VmHWM``) is read when the version has committed. The
+target: ≤ 500 MB for 1,000,000 entries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import artisync
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_write import daemon  # the same daemon start as the write bench
+
+TARGET_MB = 500
+PER_DIR = 1000
+
+
+def make_tree(root: Path, entries: int) -> Path:
+    """``entries`` files of a few bytes each, ``PER_DIR`` per directory; reused if made."""
+    done = root / f".complete-{entries}"
+    if done.exists():
+        return root
+    for i in range(entries):
+        directory = root / f"d{i // PER_DIR:05d}"
+        if i % PER_DIR == 0:
+            directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(directory / f"f{i:07d}", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, f"{i}\n".encode())
+        os.close(fd)
+    done.touch()
+    return root
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmHWM for pid {pid}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--entries", type=int, default=1_000_000)
+    parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
+    args = parser.parse_args()
+    tree = make_tree(args.dir / f"asmem-{args.entries}", args.entries)
+    with tempfile.TemporaryDirectory(prefix="asmem-home-", dir=args.dir) as tmp:
+        home = Path(tmp) / "home"
+        with daemon(home) as config:
+            pid = _pid(config.home)
+            with artisync.init(project="bench", home=home) as run:
+                artifact = artisync.Artifact("many", "dataset")
+                start = time.perf_counter()
+                artifact.add_dir(tree, policy="immutable")
+                run.log_artifact(artifact)
+                artifact.wait()
+                seconds = time.perf_counter() - start
+            peak = peak_rss_mb(pid)
+    # Below 1,000,000 entries, judged by the same bytes per entry scaled up.
+    at_million = peak * 1_000_000 / args.entries
+    verdict = "ok" if at_million <= TARGET_MB else "MISSED"
+    print(f"entries {args.entries:,}: committed in {seconds:.1f} s")
+    print(
+        f"daemon peak RSS {peak:.0f} MB ({peak * 1e6 / args.entries:,.0f} bytes per entry; "
+        f"{at_million:,.0f} MB at 1,000,000 at that rate)  target <= {TARGET_MB} MB  {verdict}"
+    )
+    return 0
+
+
+def _pid(home: Path) -> int:
+    from artisync.config import Config
+    from artisync.sdk.client import DaemonClient
+
+    status = DaemonClient(Config.load(home)).queue_status()
+    assert status is not None, "the daemon answers"
+    return int(status["pid"])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
