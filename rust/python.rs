@@ -365,6 +365,55 @@ fn walk(
     Ok(entries.into_iter().map(WalkEntry).collect())
 }
 
+/// A directory listing kept in Rust, handed to Python a run at a time: a million
+/// entries cost ~80 bytes each here, against ~150 as Python objects.
+#[pyclass(module = "artisync._core")]
+pub struct WalkListing {
+    /// In reverse order: `take` pops runs off the end.
+    rest: Vec<tree::WalkEntry>,
+    total_size: u64,
+}
+
+#[pymethods]
+impl WalkListing {
+    fn __len__(&self) -> usize {
+        self.rest.len()
+    }
+    /// Bytes in all the files listed (taken or not).
+    #[getter]
+    fn total_size(&self) -> u64 {
+        self.total_size
+    }
+    /// The next `n` entries at most, in path order; empty once all are taken.
+    fn take(&mut self, n: usize) -> Vec<WalkEntry> {
+        let keep = self.rest.len().saturating_sub(n);
+        let run: Vec<WalkEntry> = self.rest.drain(keep..).rev().map(WalkEntry).collect();
+        if self.rest.capacity() > 2 * self.rest.len() + 1024 {
+            self.rest.shrink_to_fit(); // what was handed out is not kept twice
+        }
+        run
+    }
+}
+
+/// Like `walk`, but the entries stay in Rust until taken.
+#[pyfunction]
+#[pyo3(signature = (root, follow_symlinks=true, *, threads=None))]
+fn walk_listing(
+    py: Python<'_>,
+    root: PathBuf,
+    follow_symlinks: bool,
+    threads: Option<usize>,
+) -> PyResult<WalkListing> {
+    let mut entries =
+        py.detach(|| hash::on_pool(threads, || tree::walk(&root, follow_symlinks)))?;
+    let total_size = entries.iter().map(|e| e.size).sum();
+    entries.reverse();
+    Ok(WalkListing {
+        rest: entries,
+        total_size,
+    })
+}
+
 /// What `put_blobs` did with one request.
 #[pyclass(frozen, module = "artisync._core")]
 pub struct BlobOutcome {
@@ -562,6 +611,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(copy_tree_and_hash, m)?)?;
     m.add_function(wrap_pyfunction!(part_md5s, m)?)?;
     m.add_function(wrap_pyfunction!(walk, m)?)?;
+    m.add_function(wrap_pyfunction!(walk_listing, m)?)?;
+    m.add_class::<WalkListing>()?;
     m.add_function(wrap_pyfunction!(copy_verify_many, m)?)?;
     m.add_function(wrap_pyfunction!(put_blobs, m)?)?;
     m.add_function(wrap_pyfunction!(name_blobs, m)?)?;

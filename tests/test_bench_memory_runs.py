@@ -17,7 +17,7 @@ def test_memory_benchmark_commits_and_reports_the_daemons_peak_rss(tmp_path: Pat
         check=True,
         timeout=120,
     ).stdout
-    assert "entries 2,000: committed in" in out, out
+    assert "entries 2,000 (immutable): committed in" in out, out
     rss = next(line for line in out.splitlines() if line.startswith("daemon peak RSS"))
     assert rss.rstrip().endswith(("ok", "MISSED")), out
     assert any(line.startswith("daemon idle RSS") for line in out.splitlines()), out

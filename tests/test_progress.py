@@ -21,7 +21,6 @@ import pytest
 
 from artisync import _core
 from artisync.daemon import progress as progress_module
-from artisync.daemon.expand import Item
 from artisync.daemon.progress import ProgressBoard
 from artisync.sdk.client import DaemonClient
 from artisync.spool import ReferenceEntry, Spool
@@ -110,9 +109,9 @@ def test_a_submission_moves_through_stages_with_rate_and_eta(
     on_status(sub.id, "working", None)
     assert board.snapshot()["by_stage"]["waiting"] == 1
     progress.begin("expand")
-    items = [Item("a", "/a", 600), Item("b", "/b", 400), Item("ref", "/r", 50, stored=False)]
-    items[1].digest = "already"  # hashed before (a snapshot, or the journal)
-    progress.sized(items)
+    # Three files: "a" (600 bytes) to hash and store, "b" (400) hashed before (a
+    # snapshot) and to store, a file:// reference (50) to hash only.
+    progress.sized(files=3, hash_total=650, store_total=1000)
     clock.now += 0.5
     progress.lap("expand")
     progress.tracked.hashed.add(325)

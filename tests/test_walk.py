@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import pytest
 
-from artisync._core import WalkEntry, walk
+from artisync._core import WalkEntry, walk, walk_listing
 from artisync.errors import SymlinkLoopError
 
 Listing = dict[str, tuple[int, int, int]]
@@ -218,3 +218,19 @@ def test_walking_a_file_raises_not_a_directory_naming_it(tmp_path: Path) -> None
 def test_zero_threads_raises_value_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         walk(tmp_path, threads=0)
+
+
+def test_a_listing_hands_out_the_walk_in_runs_and_forgets_what_it_gave(tmp_path: Path) -> None:
+    for i in range(50):
+        (tmp_path / f"d{i % 4}").mkdir(exist_ok=True)
+        (tmp_path / f"d{i % 4}" / f"f{i:02d}").write_bytes(b"x" * i)
+    listing = walk_listing(tmp_path)
+    assert (len(listing), listing.total_size) == (50, sum(range(50)))
+    runs = []
+    while run := listing.take(7):
+        runs.append(run)
+        assert len(listing) == 50 - sum(map(len, runs))
+    assert [len(r) for r in runs] == [7] * 7 + [1]
+    taken = [(e.path, e.size, e.mtime_ns, e.inode) for r in runs for e in r]
+    assert taken == [(e.path, e.size, e.mtime_ns, e.inode) for e in walk(tmp_path)]
+    assert listing.take(7) == [] and listing.total_size == sum(range(50))

@@ -20,6 +20,7 @@ __all__ = [
     "Progress",
     "SymlinkLoopError",
     "WalkEntry",
+    "WalkListing",
     "__version__",
     "copy_and_hash",
     "copy_tree_and_hash",
@@ -29,6 +30,7 @@ __all__ = [
     "part_md5s",
     "put_blobs",
     "walk",
+    "walk_listing",
 ]
 
 __version__: str
@@ -277,6 +279,21 @@ def part_md5s(path: StrPath, part_size: int, *, threads: int | None = None) -> P
 
     An empty file has one empty part. ``part_size`` must be at least 1 (``ValueError``).
     """
+
+class WalkListing:
+    """A directory listing kept in Rust, handed out a run at a time (:func:`walk_listing`)."""
+
+    def __len__(self) -> int: ...
+    @property
+    def total_size(self) -> int:
+        """Bytes in all the files listed, taken or not."""
+    def take(self, n: int) -> list[WalkEntry]:
+        """The next ``n`` entries at most, in path order; empty once all are taken."""
+
+def walk_listing(
+    root: StrPath, follow_symlinks: bool = True, *, threads: int | None = None
+) -> WalkListing:
+    """:func:`walk`, with the entries kept in Rust until taken."""
 
 def walk(
     root: StrPath, follow_symlinks: bool = True, *, threads: int | None = None

@@ -27,12 +27,14 @@ from artisync.errors import InvalidInputError, ManifestError
 from artisync.names import normalize_entry_path
 
 __all__ = [
+    "DIGEST_HEADER",
     "MANIFEST_VERSION",
     "STORAGE_LAYOUTS",
     "STORAGE_POLICY",
     "Manifest",
     "ManifestEntry",
     "artifact_digest",
+    "entry_json",
     "md5_b64_to_hex",
     "md5_hex_to_b64",
 ]
@@ -46,7 +48,7 @@ STORAGE_POLICY: Final = "wandb-storage-policy-v1"
 STORAGE_LAYOUTS: Final = ("V1", "V2")
 """Values W&B allows for ``storagePolicyConfig.storageLayout``."""
 
-_DIGEST_HEADER: Final = b"wandb-artifact-manifest-v1\n"
+DIGEST_HEADER: Final = b"wandb-artifact-manifest-v1\n"
 
 # Entries hashed per `update` call: one join per batch instead of one call per entry,
 # without building a single string the size of a million-entry manifest.
@@ -140,18 +142,10 @@ class Manifest:
             config["storageLayout"] = self.storage_layout
         if self.storage_region is not None:
             config["storageRegion"] = self.storage_region
-        contents: dict[str, Any] = {}
-        for path, entry in sorted(self.entries.items(), key=itemgetter(0)):
-            item: dict[str, Any] = {"digest": entry.digest}
-            if entry.ref is not None:
-                item["ref"] = entry.ref
-            if entry.size is not None:
-                item["size"] = entry.size
-            if entry.birth_artifact_id is not None:
-                item["birthArtifactID"] = entry.birth_artifact_id
-            if entry.extra:
-                item["extra"] = dict(entry.extra)
-            contents[path] = item
+        contents = {
+            path: entry_json(entry)
+            for path, entry in sorted(self.entries.items(), key=itemgetter(0))
+        }
         return {
             "version": MANIFEST_VERSION,
             "storagePolicy": STORAGE_POLICY,
@@ -191,6 +185,21 @@ class Manifest:
         return cls(entries=entries, storage_layout=layout, storage_region=region)
 
 
+def entry_json(entry: ManifestEntry) -> dict[str, Any]:
+    """One entry's object in ``contents``: ``digest``, then ``ref``, ``size``,
+    ``birthArtifactID`` and ``extra`` when set, in the order W&B writes them."""
+    item: dict[str, Any] = {"digest": entry.digest}
+    if entry.ref is not None:
+        item["ref"] = entry.ref
+    if entry.size is not None:
+        item["size"] = entry.size
+    if entry.birth_artifact_id is not None:
+        item["birthArtifactID"] = entry.birth_artifact_id
+    if entry.extra:
+        item["extra"] = dict(entry.extra)
+    return item
+
+
 def artifact_digest(entries: Iterable[ManifestEntry]) -> str:
     """Return the artifact digest W&B computes for a version with these entries.
 
@@ -200,7 +209,7 @@ def artifact_digest(entries: Iterable[ManifestEntry]) -> str:
     unique, as they are in a :class:`Manifest`.
     """
     ordered = sorted(entries, key=attrgetter("path"))
-    hasher = hashlib.md5(_DIGEST_HEADER, usedforsecurity=False)
+    hasher = hashlib.md5(DIGEST_HEADER, usedforsecurity=False)
     for start in range(0, len(ordered), _DIGEST_BATCH):
         batch = ordered[start : start + _DIGEST_BATCH]
         hasher.update("".join([f"{e.path}:{e.digest}\n" for e in batch]).encode("utf-8"))

@@ -14,11 +14,13 @@ raises :class:`~artisync.references.ReferenceUnavailableError`, a
 from __future__ import annotations
 
 import asyncio
+import itertools
 import posixpath
 import random
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 from artisync import _core, tracking
@@ -33,7 +35,16 @@ from artisync.references import (
 from artisync.references.remote import RemoteReferences
 from artisync.spool import DirEntry, FileEntry, ReferenceEntry, StagedEntry, Submission
 
-__all__ = ["DEFAULT_MAX_OBJECTS", "Item", "Rejected", "expand", "hash_items", "total_size"]
+__all__ = [
+    "DEFAULT_MAX_OBJECTS",
+    "Expansion",
+    "Item",
+    "Rejected",
+    "expand",
+    "hash_items",
+    "plan",
+    "total_size",
+]
 
 DEFAULT_MAX_OBJECTS = 10_000
 # A remote reference is asked again this many times, after 0.5 s, 1 s, ..., before
@@ -42,6 +53,7 @@ REMOTE_ATTEMPTS = 3
 REMOTE_BACKOFF = 0.5
 
 log = get_logger("artisync.daemon")
+T = TypeVar("T")
 # Files per call into the core: large enough to amortise the thread hop, small enough
 # that a huge directory shows progress and yields to the event loop.
 HASH_BATCH = 4096
@@ -86,40 +98,94 @@ def _join(prefix: str, rel: str) -> str:
     return posixpath.join(prefix, rel) if prefix else rel
 
 
-def expand(sub: Submission, spool_root: Path) -> list[Item]:
-    """The items of a submission, one per manifest path. Blocking: run in a thread."""
-    items: list[Item] = []
+class Expansion:
+    """A submission's items, made a chunk at a time.
+
+    Directories are listed (and remote references expanded) up front; their items are
+    made only as :meth:`chunks` hands them out, and each walk entry is let go once
+    made into one: a directory of a million files never has a million ``Item``
+    objects alive at once (issue 6: 500 MB for a million entries).
+    """
+
+    def __init__(self, pieces: list[tuple[int, int, int, Iterator[Item]]]) -> None:
+        # (files, bytes to hash, bytes to store, items) per piece, in submission order.
+        self._pieces = pieces
+        self.files = sum(p[0] for p in pieces)
+        self.hash_bytes = sum(p[1] for p in pieces)
+        self.store_bytes = sum(p[2] for p in pieces)
+
+    def chunks(self, size: int) -> Iterator[list[Item]]:
+        """The items, ``size`` at most at a time; each is handed out once."""
+        items = itertools.chain.from_iterable(p[3] for p in self._pieces)
+        while chunk := list(itertools.islice(items, size)):
+            yield chunk
+
+
+def plan(sub: Submission, spool_root: Path) -> Expansion:
+    """List a submission's directories and references. Blocking: run in a thread."""
     remote = [
         e
         for e in sub.entries
         if isinstance(e, ReferenceEntry) and urlparse(e.ref).scheme.lower() in REMOTE_SCHEMES
     ]
     found = asyncio.run(_expand_remote(remote)) if remote else {}
-    for entry in sub.entries:
-        if isinstance(entry, ReferenceEntry) and id(entry) in found:
-            items.extend(found[id(entry)])
-        elif isinstance(entry, StagedEntry):
-            items.append(_staged(entry, spool_root, sub.id))
-        elif isinstance(entry, FileEntry):
-            items.append(
-                Item(
-                    entry.path,
-                    Path(entry.local_path),
-                    entry.size,
-                    expect_mtime_ns=entry.mtime_ns,
-                    expect_inode=entry.inode,
-                )
+    pieces: list[tuple[int, int, int, Iterator[Item]]] = []
+    loose: list[StagedEntry | FileEntry] = []  # one item each, made lazily
+
+    def flush_loose() -> None:
+        if loose:
+            staged = sum(e.size for e in loose if isinstance(e, StagedEntry))
+            files = sum(e.size or 0 for e in loose if isinstance(e, FileEntry))
+            pieces.append(
+                (len(loose), files, staged + files, _loose(loose.copy(), spool_root, sub.id))
             )
+            loose.clear()
+
+    for entry in sub.entries:
+        if isinstance(entry, StagedEntry | FileEntry):
+            loose.append(entry)
+            continue
+        flush_loose()
+        if isinstance(entry, ReferenceEntry) and id(entry) in found:
+            items = found[id(entry)]
+            pieces.append((len(items), 0, 0, iter(items)))
         elif isinstance(entry, DirEntry):
-            items.extend(_directory(entry, sub.created_ns))
+            root = Path(entry.local_path)
+            listing = _walk_listing(root, f"directory {str(root)!r}")
+            total = listing.total_size
+            pieces.append((len(listing), total, total, _directory(entry, listing, sub.created_ns)))
         else:
-            items.extend(_reference(entry))
+            items = _reference(entry)
+            hashed = sum(i.size or 0 for i in items if i.digest is None and i.source is not None)
+            pieces.append((len(items), hashed, 0, iter(items)))
+    flush_loose()
+    return Expansion(pieces)
+
+
+def expand(sub: Submission, spool_root: Path) -> list[Item]:
+    """Every item of a submission at once, checked for duplicate paths (small
+    submissions and tests; the pipeline goes through :func:`plan`)."""
+    items = list(itertools.chain.from_iterable(plan(sub, spool_root).chunks(HASH_BATCH)))
     seen: set[str] = set()
     for item in items:
         if item.path in seen:
             raise Rejected("expand", f"two entries of the artifact are named {item.path!r}")
         seen.add(item.path)
     return items
+
+
+def _loose(entries: list[StagedEntry | FileEntry], spool_root: Path, sub_id: str) -> Iterator[Item]:
+    for entry in entries:
+        if isinstance(entry, StagedEntry):
+            yield _staged(entry, spool_root, sub_id)
+        else:
+            yield Item(
+                entry.path,
+                Path(entry.local_path),
+                entry.size,
+                expect_mtime_ns=entry.mtime_ns,
+                expect_inode=entry.inode,
+            )
 
 
 def _staged(entry: StagedEntry, spool_root: Path, sub_id: str) -> Item:
@@ -138,28 +204,35 @@ def _staged(entry: StagedEntry, spool_root: Path, sub_id: str) -> Item:
 
 
 def _walk(root: Path, what: str) -> list[_core.WalkEntry]:
+    return _listed(_core.walk, root, what)
+
+
+def _walk_listing(root: Path, what: str) -> _core.WalkListing:
+    return _listed(_core.walk_listing, root, what)
+
+
+def _listed(walk: Callable[[Path], T], root: Path, what: str) -> T:
     try:
-        return _core.walk(root)
+        return walk(root)
     except _core.SymlinkLoopError as e:
         raise Rejected("expand", f"{what}: {e.strerror}: {e.filename}") from None
     except OSError as e:
         raise Rejected("expand", f"{what} cannot be listed: {e.strerror}: {e.filename}") from None
 
 
-def _directory(entry: DirEntry, logged_ns: int) -> list[Item]:
-    root = Path(entry.local_path)
-    prefix = str(root).rstrip("/")  # "/" itself must not give "//x"
-    return [
-        Item(
-            _join(entry.path, f.path),
-            f"{prefix}/{f.path}",
-            f.size,
-            expect_mtime_ns=f.mtime_ns,
-            expect_inode=f.inode,
-            logged_ns=logged_ns,
-        )
-        for f in _walk(root, f"directory {str(root)!r}")
-    ]
+def _directory(entry: DirEntry, listing: _core.WalkListing, logged_ns: int) -> Iterator[Item]:
+    """The items of a listed directory, taken from the listing a run at a time."""
+    prefix = str(Path(entry.local_path)).rstrip("/")  # "/" itself must not give "//x"
+    while run := listing.take(HASH_BATCH):
+        for f in run:
+            yield Item(
+                _join(entry.path, f.path),
+                f"{prefix}/{f.path}",
+                f.size,
+                expect_mtime_ns=f.mtime_ns,
+                expect_inode=f.inode,
+                logged_ns=logged_ns,
+            )
 
 
 async def _expand_remote(entries: list[ReferenceEntry]) -> dict[int, list[Item]]:

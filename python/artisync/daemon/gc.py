@@ -104,8 +104,9 @@ def spool_digests(spool: Spool) -> set[str]:
                 if isinstance(entry, StagedEntry):
                     digests.add(md5_b64_to_hex(entry.digest))
             if folder == "work":
-                for digest, *_ in spool.read_journal(path).get("hashed", {}).values():
-                    digests.add(md5_b64_to_hex(digest))
+                for journal in spool.read_journals(path):
+                    for digest, *_ in journal.get("hashed", {}).values():
+                        digests.add(md5_b64_to_hex(digest))
     return digests
 
 

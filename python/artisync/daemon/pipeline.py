@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import json
 import os
 import random
@@ -31,13 +32,14 @@ from typing import Any, TypeVar
 
 from artisync import tracking
 from artisync.daemon.crashpoints import crash_point
-from artisync.daemon.expand import Item, Rejected, expand, hash_items, total_size
+from artisync.daemon.expand import Item, Rejected, hash_items, plan
 from artisync.daemon.expand import _check_unchanged as check_unchanged
 from artisync.daemon.gate import Gate
 from artisync.daemon.merge import Contribution, merge
 from artisync.daemon.metrics import DaemonMetrics
 from artisync.daemon.ordering import CommitOrder
 from artisync.daemon.progress import ProgressBoard, SubmissionProgress
+from artisync.daemon.version_entries import DuplicatePathError, VersionEntries
 from artisync.disk_full import disk_full_cause, disk_full_error
 from artisync.errors import (
     DiskFullError,
@@ -47,7 +49,7 @@ from artisync.errors import (
     TypeConflictError,
 )
 from artisync.logs import get_logger
-from artisync.manifest import Manifest, ManifestEntry
+from artisync.manifest import Manifest
 from artisync.registry import CommitResult, SqliteRegistry
 from artisync.spool import Spool, StagedEntry, Submission, parse_name
 from artisync.store import BlobItem, LocalStore, Store, StoreUnavailableError
@@ -70,18 +72,31 @@ _BACKOFF_MAX = 30.0
 _DISK_FULL_BACKOFF_MAX = 5.0
 
 
+def _chunk_entries() -> int:
+    """Items per chunk: each is hashed, stored and reduced to compact entries before the
+    next is made. A typical version (10,000 files) is one chunk and keeps every overlap.
+    ``ARTISYNC_CHUNK_ENTRIES`` sets it (tests make versions of many chunks with it)."""
+    raw = os.environ.get("ARTISYNC_CHUNK_ENTRIES", "32768")
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidInputError(f"ARTISYNC_CHUNK_ENTRIES must be a positive integer, not {raw!r}")
+    return int(raw)
+
+
+CHUNK = _chunk_entries()
+
+
 @dataclass(slots=True)
 class _Prepared:
     sub: Submission
-    items: list[Item]
+    entries: VersionEntries
     digest: str
     manifest_key: str
 
     def size(self) -> int:
-        return total_size(self.items)
+        return self.entries.stored_bytes
 
     def file_count(self) -> int:
-        return len(self.items)
+        return len(self.entries)
 
 
 @dataclass(slots=True)
@@ -220,40 +235,70 @@ class Pipeline:
     ) -> _Prepared:
         # Remote listings can fail transiently: retried like uploads, holding back only
         # this collection.
-        items = await self._retrying(
-            sub.id, lambda: asyncio.to_thread(expand, sub, self.spool.root)
+        expansion = await self._retrying(
+            sub.id, lambda: asyncio.to_thread(plan, sub, self.spool.root)
         )
+        watch.sized(expansion.files, expansion.hash_bytes, expansion.store_bytes)
         watch.lap("expand")
-        journal = await asyncio.to_thread(self.spool.read_journal, work_path)
+        # A chunk at a time, each hashed, stored and reduced to its compact entries
+        # before the next is made: memory stays bounded whatever the number of files.
+        entries = VersionEntries()
+        chunks = expansion.chunks(CHUNK)
+        chunk = await asyncio.to_thread(next, chunks, None)
+        index = 0
+        manifest: asyncio.Future[tuple[str, bytearray]] | None = None
+        try:
+            while chunk is not None:
+                following = await asyncio.to_thread(next, chunks, None)
+                naming = await self._hash_chunk(work_path, sub.id, index, chunk)
+                entries.add(chunk)
+                if following is None:
+                    watch.lap("hash")
+                    # Built while the last blobs go in (the store works with the GIL
+                    # released), stored only after them.
+                    manifest = asyncio.ensure_future(asyncio.to_thread(entries.manifest))
+                stored = set() if naming is None else await naming
+                upload = functools.partial(self._upload, chunk, skip=stored)
+                await self._retrying(sub.id, upload)
+                chunk, index = following, index + 1
+            if manifest is None:  # no items at all
+                watch.lap("hash")
+                manifest = asyncio.ensure_future(asyncio.to_thread(entries.manifest))
+        except BaseException:
+            if manifest is not None:
+                manifest.cancel()
+            raise
+        watch.lap("store")
+        crash_point("after_upload")
+        try:
+            digest, data = await manifest
+        except DuplicatePathError as e:
+            raise Rejected("expand", str(e)) from None
+        key = await self._retrying(sub.id, lambda: self.store.put_manifest(digest, data))
+        watch.lap("manifest")
+        crash_point("after_manifest")
+        return _Prepared(sub, entries, digest, key)
+
+    async def _hash_chunk(
+        self, work_path: Path, sub_id: str, index: int, items: list[Item]
+    ) -> asyncio.Future[set[int]] | None:
+        """Give every item of a chunk its digest: from the journal of an earlier run,
+        else hashed (and journaled)."""
+        journal = await asyncio.to_thread(self.spool.read_journal, work_path, index)
         hashed: dict[str, list[Any]] = journal.get("hashed", {})
         for item in items:
             if item.digest is None and item.path in hashed:
                 item.digest, item.size, item.hashed_mtime_ns = hashed[item.path]
-        watch.sized(items)
         naming: asyncio.Future[set[int]] | None = None
         if any(item.digest is None and item.source is not None for item in items):
-            naming = await self._retrying(sub.id, lambda: self._hash(work_path, journal, items))
-        watch.lap("hash")
+            naming = await self._retrying(
+                sub_id, lambda: self._hash(work_path, index, journal, items)
+            )
         crash_point("after_hash")
-        # Built while the blobs go in (the store works with the GIL released), stored
-        # only after them.
-        manifest = asyncio.ensure_future(asyncio.to_thread(_manifest_of, items))
-        try:
-            stored = set() if naming is None else await naming
-            await self._retrying(sub.id, lambda: self._upload(items, skip=stored))
-        except BaseException:
-            manifest.cancel()
-            raise
-        watch.lap("store")
-        crash_point("after_upload")
-        digest, data = await manifest
-        key = await self._retrying(sub.id, lambda: self.store.put_manifest(digest, data))
-        watch.lap("manifest")
-        crash_point("after_manifest")
-        return _Prepared(sub, items, digest, key)
+        return naming
 
     async def _hash(
-        self, work_path: Path, journal: dict[str, Any], items: list[Item]
+        self, work_path: Path, index: int, journal: dict[str, Any], items: list[Item]
     ) -> asyncio.Future[set[int]] | None:
         """Hash the items without a digest and journal them.
 
@@ -282,7 +327,7 @@ class Pipeline:
                     for item in items
                     if item.hashed_mtime_ns is not None
                 }
-                await asyncio.to_thread(self.spool.write_journal, work_path, journal)
+                await asyncio.to_thread(self.spool.write_journal, work_path, journal, index)
             except BaseException:
                 if namings:
                     # Their copies are good blobs: let them finish rather than leave them.
@@ -394,8 +439,8 @@ class Pipeline:
                         distributed_id=part_of,
                         manifest_key=p.manifest_key,
                         run_id=sub.run.id if sub.run else None,
-                        size=total_size(p.items),
-                        file_count=len(p.items),
+                        size=p.size(),
+                        file_count=p.file_count(),
                     )
                 )
             except (TypeConflictError, InvalidInputError) as e:
@@ -418,13 +463,13 @@ class Pipeline:
             manifest = await asyncio.to_thread(_parse_manifest, data)
             who = f"run {part.run_id}" if part.run_id else "no run"
             contributions.append(Contribution(f"part {i + 1} from {who}", manifest))
-        own = Manifest({item.path: _entry_of(item) for item in p.items})
+        own = Manifest({entry.path: entry for entry in p.entries.entries()})
         contributions.append(Contribution("finish_artifact's own entries", own))
         merged = merge(sub.artifact.name, sub.distributed_id, contributions)
         data = json.dumps(merged.to_json(), separators=(",", ":")).encode()
         digest = merged.digest()
         key = await self.store.put_manifest(digest, data)
-        return _Merged(sub, p.items, digest, key, merged)
+        return _Merged(sub, p.entries, digest, key, merged)
 
     async def _commit(self, p: _Prepared) -> CommitResult:
         sub, art = p.sub, p.sub.artifact
@@ -531,16 +576,6 @@ async def _union(namings: list[asyncio.Future[list[Item]]]) -> set[int]:
 
 def _parse_manifest(data: bytes) -> Manifest:
     return Manifest.from_json(json.loads(data))
-
-
-def _entry_of(item: Item) -> ManifestEntry:
-    return ManifestEntry(item.path, item.digest or "", item.size, ref=item.ref, extra=item.extra)
-
-
-def _manifest_of(items: list[Item]) -> tuple[str, bytes]:
-    """The artifact digest and W&B manifest JSON of a version's items."""
-    manifest = Manifest({item.path: _entry_of(item) for item in items})
-    return manifest.digest(), json.dumps(manifest.to_json(), separators=(",", ":")).encode()
 
 
 def _part_receipt(sub: Submission, seq: str) -> dict[str, Any]:

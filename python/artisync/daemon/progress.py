@@ -15,7 +15,6 @@ it as bars; :mod:`artisync.daemon.metrics` listens to the board's events.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from artisync import _core
@@ -24,7 +23,6 @@ from artisync.spool import seq_time_ns
 from artisync.tracking import Tracked
 
 if TYPE_CHECKING:
-    from artisync.daemon.expand import Item
     from artisync.daemon.pipeline import StatusCallback
     from artisync.spool import Submission
 
@@ -111,13 +109,11 @@ class SubmissionProgress:
         self.stage = stage
         self._mark = self._since[stage] = time.monotonic()
 
-    def sized(self, items: Sequence[Item]) -> None:
+    def sized(self, files: int, hash_total: int, store_total: int) -> None:
         """Its items are known: how many files, and how many bytes to hash and store."""
-        self.files = len(items)
-        self.hash_total = sum(
-            item.size or 0 for item in items if item.digest is None and item.source is not None
-        )
-        self.store_total = sum(item.size or 0 for item in items if item.stored)
+        self.files = files
+        self.hash_total = hash_total
+        self.store_total = store_total
 
     def lap(self, stage: str) -> None:
         """``stage`` is over: log it with its time and move to the next one."""

@@ -23,6 +23,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -242,20 +243,34 @@ class Spool:
         _fsync_dir(target.parent)
         return target
 
-    def journal_path(self, work_path: Path) -> Path:
-        """The progress journal kept beside a claimed submission."""
-        return work_path.with_name(work_path.name.removesuffix(".json") + ".journal.json")
+    def journal_path(self, work_path: Path, chunk: int = 0) -> Path:
+        """The progress journal of one chunk of a claimed submission's items.
 
-    def read_journal(self, work_path: Path) -> dict[str, Any]:
-        """The journal of a claimed submission, empty if none was written."""
-        try:
-            return dict(json.loads(self.journal_path(work_path).read_bytes()))
-        except FileNotFoundError:
-            return {}
+        One file per chunk (``<seq>-<id>.journal.json``, then ``<seq>-<id>.1.journal.json``,
+        …): a million-entry version journals each chunk once, never the whole again.
+        """
+        stem = work_path.name.removesuffix(".json")
+        return work_path.with_name(
+            f"{stem}.{chunk}.journal.json" if chunk else f"{stem}.journal.json"
+        )
 
-    def write_journal(self, work_path: Path, journal: dict[str, Any]) -> None:
-        """Replace a claimed submission's journal atomically."""
-        write_atomic(self.journal_path(work_path), json.dumps(journal).encode())
+    def journals(self, work_path: Path) -> list[Path]:
+        """Every chunk journal of a claimed submission."""
+        stem = work_path.name.removesuffix(".json")
+        return sorted(work_path.parent.glob(f"{stem}*.journal.json"))
+
+    def read_journal(self, work_path: Path, chunk: int = 0) -> dict[str, Any]:
+        """The journal of a claimed submission's chunk, empty if none was written."""
+        return _read_journal(self.journal_path(work_path, chunk))
+
+    def read_journals(self, work_path: Path) -> Iterator[dict[str, Any]]:
+        """Every chunk journal of a claimed submission, one at a time."""
+        for path in self.journals(work_path):
+            yield _read_journal(path)
+
+    def write_journal(self, work_path: Path, journal: dict[str, Any], chunk: int = 0) -> None:
+        """Replace the journal of a claimed submission's chunk atomically."""
+        write_atomic(self.journal_path(work_path, chunk), json.dumps(journal).encode())
 
     def complete(self, work_path: Path, receipt: dict[str, Any]) -> Path:
         """Record a committed submission: the receipt goes to ``done/``, the rest away."""
@@ -286,7 +301,8 @@ class Spool:
         _, sub_id = parse_name(work_path.name)
         shutil.rmtree(self.root / "staging" / sub_id, ignore_errors=True)
         (self.root / "staging" / (sub_id + OWNER_SUFFIX)).unlink(missing_ok=True)
-        self.journal_path(work_path).unlink(missing_ok=True)
+        for journal in self.journals(work_path):
+            journal.unlink(missing_ok=True)
         work_path.unlink(missing_ok=True)
 
     def _finished_ids(self) -> set[str]:
@@ -297,3 +313,10 @@ class Spool:
             for p in (self.root / "failed").glob("*.error.json")
         )
         return ids
+
+
+def _read_journal(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_bytes()))
+    except FileNotFoundError:
+        return {}

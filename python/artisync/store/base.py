@@ -222,7 +222,7 @@ class Store(ABC):
         """
 
     @abstractmethod
-    async def put_manifest(self, artifact_digest: str, data: bytes) -> str:
+    async def put_manifest(self, artifact_digest: str, data: bytes | bytearray) -> str:
         """Store a manifest's JSON under its artifact digest; returns its key.
 
         A manifest already stored under that digest is kept as it is: the digest

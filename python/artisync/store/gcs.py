@@ -308,11 +308,12 @@ class GCSStore(RemoteStore):
 
     # -- manifests ---------------------------------------------------------------------
 
-    async def put_manifest(self, artifact_digest: str, data: bytes) -> str:
+    async def put_manifest(self, artifact_digest: str, data: bytes | bytearray) -> str:
         """Store a manifest unless one is there (``ifGenerationMatch=0``: the first
         writer wins)."""
         import hashlib
 
+        data = bytes(data)  # a bytearray from the daemon's manifest writer
         key = manifest_key(artifact_digest)
         name = self.key(key)
         md5 = base64.b64encode(hashlib.md5(data).digest()).decode()

@@ -168,7 +168,7 @@ class LocalStore(Store):
         """Remove what :meth:`stage_files` copied (what :meth:`put_staged` named stays)."""
         await asyncio.to_thread(_unlink_all, [tmp for _, tmp in staged.files])
 
-    async def put_manifest(self, artifact_digest: str, data: bytes) -> str:
+    async def put_manifest(self, artifact_digest: str, data: bytes | bytearray) -> str:
         """Store a manifest (kept as is if already there); returns its key."""
         key = manifest_key(artifact_digest)
         await asyncio.to_thread(self._put_manifest, key, data)
@@ -307,7 +307,7 @@ class LocalStore(Store):
         finally:
             os.close(fd)
 
-    def _put_manifest(self, key: str, data: bytes) -> None:
+    def _put_manifest(self, key: str, data: bytes | bytearray) -> None:
         final = os.path.join(self._root, key)
         if os.path.exists(final):
             return

@@ -268,9 +268,10 @@ class S3Store(RemoteStore):
 
     # -- manifests -----------------------------------------------------------------------
 
-    async def put_manifest(self, artifact_digest: str, data: bytes) -> str:
+    async def put_manifest(self, artifact_digest: str, data: bytes | bytearray) -> str:
         """Store a manifest unless one is there: a conditional PUT (``If-None-Match:
         *``); on a server without conditional writes, a HEAD first."""
+        data = bytes(data)  # a bytearray from the daemon's manifest writer
         key = manifest_key(artifact_digest)
         name = self.key(key)
         md5 = md5_base64(hashlib.md5(data).hexdigest())

@@ -1,0 +1,99 @@
+"""VersionEntries: the compact entries write the very bytes and digest Manifest does."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from artisync.daemon.expand import Item
+from artisync.daemon.version_entries import DuplicatePathError, VersionEntries
+from artisync.manifest import Manifest, ManifestEntry
+
+
+def _md5_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def _reference_json(items: list[Item]) -> tuple[str, bytes]:
+    manifest = Manifest(
+        {
+            item.path: ManifestEntry(
+                item.path, item.digest or "", item.size, ref=item.ref, extra=item.extra
+            )
+            for item in items
+        }
+    )
+    return manifest.digest(), json.dumps(manifest.to_json(), separators=(",", ":")).encode()
+
+
+_path_part = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="/\\"),
+    min_size=1,
+    max_size=8,
+).filter(lambda s: s not in {".", ".."})
+_paths = st.lists(_path_part, min_size=1, max_size=3).map("/".join)
+
+
+@st.composite
+def _item(draw: st.DrawFn, path: str) -> Item:
+    kind = draw(st.sampled_from(["plain", "reference", "uri", "odd_digest"]))
+    if kind == "plain":
+        size = draw(st.integers(0, 2**40))
+        return Item(path, "/src", size, digest=_md5_b64(path.encode()))
+    if kind == "reference":
+        extra = draw(st.dictionaries(st.sampled_from(["etag", "versionID"]), st.text(max_size=5)))
+        return Item(
+            path,
+            None,
+            draw(st.none() | st.integers(0, 10**9)),
+            digest=draw(st.text(min_size=1, max_size=30)),
+            stored=False,
+            ref=f"s3://bucket/{path}",
+            extra=extra,
+        )
+    if kind == "uri":  # checksum=False: the digest is the URI, no size
+        return Item(path, None, None, digest=f"s3://b/{path}", stored=False, ref=f"s3://b/{path}")
+    # 24 characters that are base64 but not canonical: kept as written.
+    return Item(path, "/src", 3, digest="AAAAAAAAAAAAAAAAAAAAAB==")
+
+
+@given(st.lists(_paths, unique=True, max_size=40).flatmap(lambda ps: st.tuples(*map(_item, ps))))
+@settings(max_examples=200, deadline=None)
+def test_manifest_bytes_and_digest_equal_manifest_to_json(items: tuple[Item, ...]) -> None:
+    entries = VersionEntries()
+    # Added in chunks, out of order: the manifest sorts.
+    entries.add(items[::2])
+    entries.add(items[1::2])
+    digest, data = entries.manifest()
+    assert (digest, bytes(data)) == _reference_json(list(items))
+    assert len(entries) == len(items)
+    assert sorted(entries.entries(), key=lambda e: e.path) == sorted(
+        (ManifestEntry(i.path, i.digest or "", i.size, ref=i.ref, extra=i.extra) for i in items),
+        key=lambda e: e.path,
+    )
+
+
+def test_empty_version_has_the_empty_manifest() -> None:
+    assert VersionEntries().manifest() == _reference_json([])
+
+
+def test_stored_bytes_count_content_not_references() -> None:
+    entries = VersionEntries()
+    entries.add([Item("a", "/a", 10, digest=_md5_b64(b"a"))])
+    entries.add([Item("r", None, 99, digest="etag", stored=False, ref="s3://b/r")])
+    assert entries.stored_bytes == 10
+
+
+def test_two_entries_with_one_path_are_refused_by_name() -> None:
+    entries = VersionEntries()
+    entries.add([Item("x/a.txt", "/1", 1, digest=_md5_b64(b"1"))])
+    entries.add([Item("x/a.txt", None, 1, digest="e", stored=False, ref="s3://b/a.txt")])
+    with pytest.raises(
+        DuplicatePathError, match=r"two entries of the artifact are named 'x/a.txt'"
+    ):
+        entries.manifest()
