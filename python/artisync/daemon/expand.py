@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
 from artisync import _core, tracking
+from artisync.errors import SubmissionError
 from artisync.logs import get_logger
 from artisync.manifest import md5_b64_to_hex
 from artisync.references import (
@@ -33,7 +34,15 @@ from artisync.references import (
     ReferenceUnavailableError,
 )
 from artisync.references.remote import RemoteReferences
-from artisync.spool import DirEntry, FileEntry, ReferenceEntry, StagedEntry, Submission
+from artisync.spool import (
+    DirEntry,
+    FileEntry,
+    ReferenceEntry,
+    StagedEntry,
+    StagedListEntry,
+    Submission,
+    staged_list,
+)
 
 __all__ = [
     "DEFAULT_MAX_OBJECTS",
@@ -146,7 +155,10 @@ def plan(sub: Submission, spool_root: Path) -> Expansion:
             loose.append(entry)
             continue
         flush_loose()
-        if isinstance(entry, ReferenceEntry) and id(entry) in found:
+        if isinstance(entry, StagedListEntry):
+            rows = _staged_rows(entry, spool_root, sub.id)
+            pieces.append((entry.count, 0, entry.size, rows))
+        elif isinstance(entry, ReferenceEntry) and id(entry) in found:
             items = found[id(entry)]
             pieces.append((len(items), 0, 0, iter(items)))
         elif isinstance(entry, DirEntry):
@@ -186,6 +198,15 @@ def _loose(entries: list[StagedEntry | FileEntry], spool_root: Path, sub_id: str
                 expect_mtime_ns=entry.mtime_ns,
                 expect_inode=entry.inode,
             )
+
+
+def _staged_rows(entry: StagedListEntry, spool_root: Path, sub_id: str) -> Iterator[Item]:
+    """The items of a staged list, read a row at a time."""
+    try:
+        for row in staged_list.read_rows(entry, spool_root, sub_id):
+            yield _staged(row, spool_root, sub_id)
+    except SubmissionError as e:
+        raise Rejected("validate", str(e)) from None
 
 
 def _staged(entry: StagedEntry, spool_root: Path, sub_id: str) -> Item:

@@ -15,6 +15,7 @@ as blobs a daemon of another home sharing the store is writing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Iterable
@@ -22,12 +23,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
 from artisync.config import Config
-from artisync.errors import ArtisyncError, ManifestError, SubmissionError
+from artisync.errors import ArtisyncError, InvalidInputError, ManifestError, SubmissionError
 from artisync.logs import get_logger
 from artisync.manifest import Manifest, md5_b64_to_hex
 from artisync.registry.contract import Registry
 from artisync.registry.model import Version
-from artisync.spool import Spool, StagedEntry, Submission
+from artisync.spool import Spool, StagedEntry, StagedListEntry, Submission, staged_list
 from artisync.store import Store
 from artisync.store.base import ObjectNotFoundError
 
@@ -103,6 +104,10 @@ def spool_digests(spool: Spool) -> set[str]:
             for entry in sub.entries:
                 if isinstance(entry, StagedEntry):
                     digests.add(md5_b64_to_hex(entry.digest))
+                elif isinstance(entry, StagedListEntry):
+                    for digest in staged_list.digests(entry, spool.root):
+                        with contextlib.suppress(InvalidInputError):  # rejected later
+                            digests.add(md5_b64_to_hex(digest))
             if folder == "work":
                 for journal in spool.read_journals(path):
                     for digest, *_ in journal.get("hashed", {}).values():

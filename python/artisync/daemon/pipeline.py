@@ -51,7 +51,7 @@ from artisync.errors import (
 from artisync.logs import get_logger
 from artisync.manifest import Manifest
 from artisync.registry import CommitResult, SqliteRegistry
-from artisync.spool import Spool, StagedEntry, Submission, parse_name
+from artisync.spool import Spool, StagedEntry, StagedListEntry, Submission, parse_name
 from artisync.store import BlobItem, LocalStore, Store, StoreUnavailableError
 from artisync.store.local import StagedFiles
 
@@ -217,7 +217,7 @@ class Pipeline:
         # The SDK writes snapshots without fsync: start writing them back now, while the
         # submission is expanded, so the syncfs before they are named has little left.
         writeback = None
-        if any(isinstance(entry, StagedEntry) for entry in sub.entries):
+        if any(isinstance(entry, StagedEntry | StagedListEntry) for entry in sub.entries):
             writeback = asyncio.ensure_future(self._write_back())
         try:
             return await self._prepare_items(work_path, sub, watch)

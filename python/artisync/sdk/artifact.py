@@ -45,7 +45,7 @@ from artisync.sdk.manifest_view import (
 )
 from artisync.sdk.registry_access import registry_for
 from artisync.sdk.validation import require_json, require_json_object, str_list
-from artisync.spool import ArtifactInfo, RunInfo, Submission
+from artisync.spool import ArtifactInfo, RunInfo, Submission, staged_list
 from artisync.spool.submission import Action
 
 if TYPE_CHECKING:
@@ -446,7 +446,7 @@ class Artifact:
                 ttl_seconds=None if self._ttl is None else self._ttl.total_seconds(),
             )
             self._client = client
-        return Submission(
+        submission = Submission(
             id=self._id,
             # As late as possible: an immutable directory's files must not change after it.
             created_ns=time.time_ns(),
@@ -458,6 +458,8 @@ class Artifact:
             action=action,
             distributed_id=distributed_id,
         )
+        # A big snapshot's entries go to a file of their own (spool.staged_list).
+        return staged_list.pack(submission, spool_root)
 
     def _not_handed_over(self) -> None:
         """The hand-over failed: the artifact is a draft again."""

@@ -118,10 +118,12 @@ def pending_entries(entries: Iterable[Entry], spool_root: Path | None) -> dict[s
             for f in _core.walk(root):
                 path = join_entry_path(entry.path, f.path)
                 view[path] = PendingEntry(path, None, f.size, None, str(root / f.path))
-        else:
+        elif isinstance(entry, ReferenceEntry):
             name = reference_name(entry)
             digest = None if entry.checksum else unchecked_digest(entry.ref)
             view[name] = PendingEntry(name, digest, None, entry.ref)
+        # A StagedListEntry exists only in the submission written for the daemon, never
+        # among an artifact's own entries.
     return view
 
 

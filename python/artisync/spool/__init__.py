@@ -11,6 +11,7 @@ from artisync.spool.submission import (
     ReferenceEntry,
     RunInfo,
     StagedEntry,
+    StagedListEntry,
     Submission,
 )
 
@@ -26,6 +27,7 @@ __all__ = [
     "RunInfo",
     "Spool",
     "StagedEntry",
+    "StagedListEntry",
     "Submission",
     "next_seq",
     "parse_name",

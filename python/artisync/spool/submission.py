@@ -53,7 +53,9 @@ __all__ = [
     "ReferenceEntry",
     "RunInfo",
     "StagedEntry",
+    "StagedListEntry",
     "Submission",
+    "staged_row",
 ]
 
 FORMAT: Final = "artisync.submission"
@@ -110,12 +112,31 @@ class ReferenceEntry:
     kind: Literal["reference"] = "reference"
 
 
-Entry = StagedEntry | FileEntry | DirEntry | ReferenceEntry
+@dataclass(slots=True)
+class StagedListEntry:
+    """Many snapshots at once: a JSON-lines file in the submission's staging area, one
+    ``[path, staged, digest, size]`` row per snapshot (:mod:`artisync.spool.staged_list`).
+
+    ``list`` is relative to the spool root; ``count`` rows, ``digest`` the base64 MD5 of
+    the file and ``size`` the snapshots' bytes let the daemon check it and show progress
+    while it reads it a chunk at a time. ``path`` is always ``""``.
+    """
+
+    list: str
+    count: int
+    digest: str
+    size: int
+    path: str = ""
+    kind: Literal["staged_list"] = "staged_list"
+
+
+Entry = StagedEntry | FileEntry | DirEntry | ReferenceEntry | StagedListEntry
 _KINDS: Final[dict[str, type[Entry]]] = {
     "staged": StagedEntry,
     "file": FileEntry,
     "dir": DirEntry,
     "reference": ReferenceEntry,
+    "staged_list": StagedListEntry,
 }
 
 
@@ -212,7 +233,7 @@ class Submission:
             artifact = ArtifactInfo(**_object(obj, "artifact"))
             run_obj = obj.get("run")
             run = None if run_obj is None else RunInfo(**_require_dict(run_obj, "run"))
-            entries = [_entry(i, e) for i, e in enumerate(_list(obj, "entries"))]
+            entries = [_entry(f"entries[{i}]", e) for i, e in enumerate(_list(obj, "entries"))]
             sub = cls(
                 id=_str(obj, "id"),
                 created_ns=_int(obj, "created_ns"),
@@ -254,7 +275,10 @@ class Submission:
             for tag in self.artifact.tags:
                 validate_tag(tag)
             for entry in self.entries:
-                if not (isinstance(entry, DirEntry | ReferenceEntry) and entry.path == ""):
+                if isinstance(entry, StagedListEntry):
+                    if entry.path != "":
+                        raise SubmissionError("a staged_list entry has no path of its own")
+                elif not (isinstance(entry, DirEntry | ReferenceEntry) and entry.path == ""):
                     entry.path = normalize_entry_path(entry.path)
         except SubmissionError:
             raise
@@ -301,6 +325,8 @@ _FIELD_TYPES: Final[dict[str, type | tuple[type, ...]]] = {
     "inode": int,
     "checksum": bool,
     "max_objects": (int, type(None)),
+    "list": str,
+    "count": int,
 }
 
 
@@ -313,33 +339,34 @@ def _entry_json(entry: Entry) -> dict[str, Any]:
     return {name: getattr(entry, name) for name in _FIELDS[type(entry)]}
 
 
-def _entry(index: int, obj: Any) -> Entry:
-    item = _require_dict(obj, f"entries[{index}]")
+def _entry(where: str, obj: Any) -> Entry:
+    item = _require_dict(obj, where)
     kind = item.get("kind")
     entry_type = _KINDS.get(kind) if isinstance(kind, str) else None
     if entry_type is None:
-        raise SubmissionError(
-            f"entries[{index}]: unknown kind {kind!r}: expected one of {sorted(_KINDS)}"
-        )
+        raise SubmissionError(f"{where}: unknown kind {kind!r}: expected one of {sorted(_KINDS)}")
     for key, value in item.items():
         expected = _FIELD_TYPES.get(key)
         bad_bool = isinstance(value, bool) and expected is int
         if expected is not None and (bad_bool or not isinstance(value, expected)):
             raise SubmissionError(
-                f"entries[{index}] ({kind}): {key} has the wrong type ({type(value).__name__})"
+                f"{where} ({kind}): {key} has the wrong type ({type(value).__name__})"
             )
     try:
         return entry_type(**item)
     except TypeError as e:
-        raise SubmissionError(f"entries[{index}] ({kind}): {e}") from None
+        raise SubmissionError(f"{where} ({kind}): {e}") from None
 
 
 def _check_entry(where: str, entry: Entry) -> None:
     """Ranges of an entry's numbers, its digest, and absolute local paths."""
     if isinstance(entry, StagedEntry | FileEntry):
         check_int(entry.size, f"{where} size", 0, INT64_MAX)
-    if isinstance(entry, StagedEntry):
+    if isinstance(entry, StagedEntry | StagedListEntry):
         check_digest(entry.digest, where)
+    if isinstance(entry, StagedListEntry):
+        check_int(entry.size, f"{where} size", 0, INT64_MAX)
+        check_int(entry.count, f"{where} count", 0, INT64_MAX)
     if isinstance(entry, FileEntry):
         check_int(entry.mtime_ns, f"{where} mtime_ns", -INT64_MAX, INT64_MAX)
         check_int(entry.inode, f"{where} inode", 0, UINT64_MAX)
@@ -384,3 +411,20 @@ def _int(obj: dict[str, Any], key: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise SubmissionError(f"{key} must be an integer")
     return value
+
+
+def staged_row(where: str, row: Any) -> StagedEntry:
+    """One row of a staged list (``[path, staged, digest, size]``), checked as an inline
+    staged entry is; a problem is a :class:`SubmissionError` naming ``where``."""
+    if not isinstance(row, list) or len(row) != 4:
+        raise SubmissionError(f"{where}: expected [path, staged, digest, size], got {row!r:.200}")
+    path, staged, digest, size = row
+    obj = {"kind": "staged", "path": path, "staged": staged, "digest": digest, "size": size}
+    entry = _entry(where, obj)
+    assert isinstance(entry, StagedEntry)
+    _check_entry(where, entry)
+    try:
+        entry.path = normalize_entry_path(entry.path)
+    except InvalidInputError as e:
+        raise SubmissionError(f"{where}: {e}") from None
+    return entry
