@@ -8,10 +8,14 @@ PIP := $(PYTHON) -m pip
 install: system-tools
 	$(PIP) install --quiet --editable '.[test]'
 
-## system-tools: Debian packages the tests use (systemd-analyze checks the units)
+## system-tools: Debian packages the tests use (systemd-analyze checks the units;
+## mkfs.ext4 makes the small filesystems of the disk-full tests)
 system-tools:
-	@command -v systemd-analyze >/dev/null || \
-		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends systemd)
+	@missing=""; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	command -v mkfs.ext4 >/dev/null || missing="$$missing e2fsprogs"; \
+	[ -z "$$missing" ] || (apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing)
 
 ## build-dev: rebuild the Rust core in place after editing rust/
 build-dev:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-__all__ = ["Ballast", "in_mount_namespace", "inside", "mount_tmpfs"]
+__all__ = ["Ballast", "in_mount_namespace", "inside", "mount_ext4", "mount_tmpfs", "pad_directory"]
 
 INSIDE: Final = "ARTISYNC_TEST_MOUNT_NAMESPACE"
 PAGE: Final = 4096
@@ -94,6 +94,43 @@ def mount_tmpfs(path: Path, size: str, *options: str) -> None:
     path.mkdir(parents=True, exist_ok=True)
     option = ",".join([f"size={size}", *options])
     subprocess.run(["mount", "-t", "tmpfs", "-o", option, "tmpfs", str(path)], check=True)
+
+
+def mount_ext4(path: Path, image: Path, size: str, inodes: int = 2048) -> None:
+    """Mount a fresh ext4 of ``size`` (``"8M"``) from the file ``image`` on ``path``;
+    only inside the namespace.
+
+    Unlike a tmpfs, ext4 refuses a rename with ``ENOSPC`` when the target directory
+    needs a new block and none is free (see :func:`pad_directory`). No reserved blocks
+    (the tests run as root) and no journal, so what fills it is what the test wrote.
+    """
+    assert inside(), "mount only inside @in_mount_namespace"
+    path.mkdir(parents=True, exist_ok=True)
+    with open(image, "wb") as f:
+        f.truncate(_bytes(size))
+    mkfs = ["mkfs.ext4", "-q", "-F", "-b", str(PAGE), "-m", "0", "-N", str(inodes)]
+    mkfs += ["-O", "^has_journal"]
+    subprocess.run([*mkfs, str(image)], check=True)
+    subprocess.run(["mount", "-o", "loop", str(image), str(path)], check=True)
+
+
+def _bytes(size: str) -> int:
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+    return int(size[:-1]) * units[size[-1].lower()]
+
+
+def pad_directory(directory: Path) -> list[Path]:
+    """Fill ``directory``'s blocks with empty files until the filesystem (already full
+    of :class:`Ballast`) refuses another entry; returns them, to remove later."""
+    pads: list[Path] = []
+    while True:
+        path = directory / f"pad-{len(pads):05d}"
+        try:
+            path.touch()
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+            return pads
+        pads.append(path)
 
 
 class Ballast:
