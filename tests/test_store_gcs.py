@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from artisync import tracking
 from artisync.download import BlobCache, download_manifest
 from artisync.manifest import Manifest, ManifestEntry
 from artisync.store import BlobItem, ObjectNotFoundError, SourceChangedError, open_store
@@ -398,3 +399,21 @@ def test_refused_google_credentials_are_one_clear_error(
             open_store("gs://bucket/x", tmp_path)
     finally:
         server.stop()
+
+
+async def test_uploads_count_their_bytes_into_the_submissions_progress(
+    gcs: GCS, bucket: str, tmp_path: Path
+) -> None:
+    store = small_store(f"gs://{bucket}/progress", tmp_path / "uploads")
+    items = [
+        blob(tmp_path / "small", b"hello"),
+        blob(tmp_path / "chunked", os.urandom(4 * CHUNK + 12345)),
+    ]
+    tracked = tracking.Tracked("sub")
+    token = tracking.enter(tracked)
+    try:
+        assert await store.put_blobs(items) == 2
+    finally:
+        tracking.leave(token)
+        await store.close()
+    assert tracked.stored.bytes == sum(item.source.stat().st_size for item in items)

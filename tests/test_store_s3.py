@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientSession, web
 
-from artisync import _core
+from artisync import _core, tracking
 from artisync.download import BlobCache, download_manifest
 from artisync.manifest import Manifest, ManifestEntry
 from artisync.store import BlobItem, ObjectNotFoundError, SourceChangedError
@@ -448,3 +448,24 @@ def _key(md5_hex: str) -> str:
 
 def _b64(md5_hex: str) -> str:
     return base64.b64encode(bytes.fromhex(md5_hex)).decode()
+
+
+async def test_uploads_count_their_bytes_into_the_submissions_progress(
+    s3: S3, bucket: str, tmp_path: Path
+) -> None:
+    """Single PUTs (direct and streamed) and parts all move the bar as they finish."""
+    store = small_store(f"s3://{bucket}/progress", tmp_path / "uploads")
+    items = [
+        blob(tmp_path / "small", b"hello"),
+        blob(tmp_path / "streamed", os.urandom(2 * MiB + 3)),
+        blob(tmp_path / "parts", os.urandom(2 * PART + 12345)),
+    ]
+    tracked = tracking.Tracked("sub")
+    token = tracking.enter(tracked)
+    try:
+        assert await store.put_blobs(items) == 3
+    finally:
+        tracking.leave(token)
+        await store.close()
+    assert tracked.stored.bytes == sum(item.source.stat().st_size for item in items)
+    assert tracked.stored.files >= 2  # the single PUTs; parts count bytes only

@@ -44,6 +44,7 @@ from gcloud.aio.auth import Token
 from gcloud.aio.storage import SCOPES, Storage
 from gcloud.aio.storage.storage import init_api_root
 
+from artisync import tracking
 from artisync.store.base import (
     BlobItem,
     ObjectNotFoundError,
@@ -271,6 +272,7 @@ class GCSStore(RemoteStore):
             raise
         if result is not None:
             await self.check_md5(name, result, md5, source)
+        tracking.bytes_stored(source.size, 1)
 
     async def post_object(
         self, name: str, body: Callable[[], AsyncIterator[bytes]] | bytes, headers: dict[str, str]

@@ -38,6 +38,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from artisync import tracking
 from artisync.store.base import (
     BlobItem,
     ObjectNotFoundError,
@@ -265,6 +266,7 @@ class S3Store(RemoteStore):
         if not etag_matches(answer, md5_hex):
             await self.call("delete_object", name, Key=name)
             raise content_changed(str(source.path), source.size)
+        tracking.bytes_stored(source.size, 1)
 
     # -- manifests -----------------------------------------------------------------------
 

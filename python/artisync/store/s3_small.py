@@ -27,6 +27,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from artisync import tracking
 from artisync.store.base import BlobItem, StoreUnavailableError, batches
 from artisync.store.remote import content_changed, first_failure
 from artisync.store.s3_direct import DirectRequests, read_small
@@ -139,3 +140,4 @@ class SmallBlobs:
             # A server that does not check Content-MD5 stored other bytes.
             await store.call("delete_object", name, Key=name)
             raise content_changed(str(source), len(body))
+        tracking.bytes_stored(len(body), 1)  # many small blobs must not look hung either
