@@ -70,6 +70,14 @@ pub fn part_md5s(path: &Path, part_size: u64) -> Result<PartDigests> {
     })
 }
 
+/// The MD5 of one part, `len` bytes of `path` from `start`: what a multipart upload
+/// that hashes each part just before sending it needs. A file shorter than the part's
+/// end is an error (it changed since its size was taken).
+pub fn part_md5(path: &Path, start: u64, len: u64) -> Result<Md5Digest> {
+    let (file, _) = open_regular(path)?;
+    md5_range(&file, start, len).at(path)
+}
+
 fn md5_range(file: &File, start: u64, len: u64) -> io::Result<Md5Digest> {
     with_buffer(|buf| {
         let mut hasher = Md5::new();

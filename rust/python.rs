@@ -352,6 +352,13 @@ fn part_md5s(
     })?))
 }
 
+/// Base64 MD5 of `length` bytes of `path` from `offset` (one part of an upload).
+#[pyfunction]
+fn part_md5(py: Python<'_>, path: PathBuf, offset: u64, length: u64) -> PyResult<String> {
+    let digest = py.detach(|| parts::part_md5(&path, offset, length))?;
+    Ok(BASE64.encode(digest))
+}
+
 /// Every regular file under `root`, with relative paths and stat, sorted by path.
 #[pyfunction]
 #[pyo3(signature = (root, follow_symlinks=true, *, threads=None))]
@@ -610,6 +617,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(copy_and_hash, m)?)?;
     m.add_function(wrap_pyfunction!(copy_tree_and_hash, m)?)?;
     m.add_function(wrap_pyfunction!(part_md5s, m)?)?;
+    m.add_function(wrap_pyfunction!(part_md5, m)?)?;
     m.add_function(wrap_pyfunction!(walk, m)?)?;
     m.add_function(wrap_pyfunction!(walk_listing, m)?)?;
     m.add_class::<WalkListing>()?;

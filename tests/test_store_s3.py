@@ -469,3 +469,34 @@ async def test_uploads_count_their_bytes_into_the_submissions_progress(
         await store.close()
     assert tracked.stored.bytes == sum(item.source.stat().st_size for item in items)
     assert tracked.stored.files >= 2  # the single PUTs; parts count bytes only
+
+
+async def test_parts_are_hashed_as_they_go_up_each_once_not_all_before_the_first(
+    s3: S3, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With 2 requests in flight and 6 parts, part 6 can only be hashed after earlier
+    parts were sent: hashing overlaps the sends instead of delaying the first."""
+    store = small_store(f"s3://{bucket}/pipelined", tmp_path / "uploads", concurrency=2)
+    item = blob(tmp_path / "parts", os.urandom(5 * PART + 777))
+    hashed: list[tuple[int, int]] = []  # (offset, bytes stored before it was hashed)
+    tracked = tracking.Tracked("sub")
+    real = _core.part_md5
+
+    def part_md5(path: Any, offset: int, length: int) -> str:
+        hashed.append((offset, tracked.stored.bytes))
+        return real(path, offset, length)
+
+    monkeypatch.setattr(_core, "part_md5", part_md5)
+    token = tracking.enter(tracked)
+    try:
+        assert await store.put_blobs([item]) == 1
+    finally:
+        tracking.leave(token)
+        await store.close()
+    assert sorted(offset for offset, _ in hashed) == [n * PART for n in range(6)]
+    last = max(hashed)
+    assert last[1] > 0, "the last part was hashed before any part was sent"
+    head = s3.client.head_object(
+        Bucket=bucket, Key=f"pipelined/blobs/md5/{item.md5_hex[:2]}/{item.md5_hex}"
+    )
+    assert head["ETag"].strip('"') == _core.part_md5s(item.source, PART).etag

@@ -27,6 +27,7 @@ __all__ = [
     "copy_verify_many",
     "hash_files",
     "name_blobs",
+    "part_md5",
     "part_md5s",
     "put_blobs",
     "walk",
@@ -273,6 +274,10 @@ def name_blobs(
     raised as the ``OSError`` it was, naming its path; the copies not named by then are
     removed. A malformed ``md5_hex`` is a ``ValueError``.
     """
+
+def part_md5(path: StrPath, offset: int, length: int) -> str:
+    """Base64 MD5 of ``length`` bytes of ``path`` from ``offset`` (GIL released): one
+    part of a multipart upload. A file that ends before the part does is an ``OSError``."""
 
 def part_md5s(path: StrPath, part_size: int, *, threads: int | None = None) -> PartDigests:
     """Per-part MD5s of ``path`` cut into ``part_size``-byte parts, hashed in parallel.

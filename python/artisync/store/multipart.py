@@ -3,17 +3,17 @@
 A file of at least the threshold goes up in parts (both sizes:
 :mod:`artisync.store.part_sizes`, with their environment knobs):
 
-1. the Rust core hashes its parts (``_core.part_md5s``, in parallel, GIL released):
-   each part is sent with its ``Content-MD5``, and their digests give the ETag the
-   completed object must have;
-2. the journal (:mod:`artisync.store.journal`) is read: an upload of this blob begun
+1. the journal (:mod:`artisync.store.journal`) is read: an upload of this blob begun
    by an earlier run (a daemon killed, a store outage) is checked against the server's
    ListParts, and every part the server holds with the right MD5 and size is kept;
    otherwise a new upload is created and journaled;
-3. the missing parts are streamed from the file (never read whole), concurrently,
-   under the store's request bound; each is journaled with its ETag once the server
-   has it;
-4. if the file is unchanged (size and mtime), the upload is completed: the object
+2. the missing parts go up concurrently, under the store's request bound: each is
+   hashed by the Rust core (``_core.part_md5``, GIL released) just before it is
+   streamed from the file (never read whole) with its ``Content-MD5``, so hashing one
+   part overlaps sending others instead of delaying the first; each is journaled with
+   its ETag once the server has it. Every part is hashed once, kept or sent, and their
+   digests give the ETag the completed object must have;
+3. if the file is unchanged (size and mtime), the upload is completed: the object
    appears whole, at once; the journal entry goes.
 
 A failure of the store leaves the upload and its journal for the next attempt, which
@@ -24,7 +24,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from artisync import _core, tracking
@@ -84,10 +87,8 @@ class MultipartUploader:
             await asyncio.to_thread(journal.remove, md5_hex)
             entry = None
         part_size = int(entry["part_size"]) if entry else self.part_size_for(source.size)
-        digests = await asyncio.to_thread(_core.part_md5s, source.path, part_size)
-        if digests.size != source.size:
-            raise SourceChangedError(source.path, source.size, digests.size)
-        upload_id, done = await self._resume(md5_hex, name, entry, digests, part_size)
+        parts = PartPlan(source, part_size)
+        upload_id, done = await self._resume(md5_hex, name, entry, parts)
         if upload_id is None:
             async with store._requests:
                 created = await store.call("create_multipart_upload", name, Key=name)
@@ -102,10 +103,10 @@ class MultipartUploader:
                 await asyncio.to_thread(journal.save, md5_hex, name, {**state, "parts": parts})
 
         await save()
-        missing = [n for n in range(1, len(digests.parts) + 1) if n not in done]
+        missing = [n for n in range(1, parts.count + 1) if n not in done]
 
         async def send(number: int) -> bool:
-            etag = await self._send_part(name, upload_id, number, source, digests, part_size)
+            etag = await self._send_part(name, upload_id, number, parts)
             done[number] = etag
             await save()
             crash_point("after_part")
@@ -119,20 +120,14 @@ class MultipartUploader:
             await self._abort(name, upload_id)
             await asyncio.to_thread(journal.remove, md5_hex)
             raise
-        await self._complete(md5_hex, name, upload_id, done, digests.etag)
+        await self._complete(md5_hex, name, upload_id, done, parts.etag())
 
-    async def _send_part(
-        self,
-        name: str,
-        upload_id: str,
-        number: int,
-        source: SourceFile,
-        digests: _core.PartDigests,
-        part_size: int,
-    ) -> str:
-        offset = (number - 1) * part_size
-        body = SourceRange(source, offset, min(part_size, source.size - offset))
+    async def _send_part(self, name: str, upload_id: str, number: int, parts: PartPlan) -> str:
+        source = parts.source
+        body = SourceRange(source, parts.offset(number), parts.length(number))
         async with self.store._requests:
+            # Hashed in its request slot: the parts in flight are the parts hashed.
+            md5 = await parts.digest(number)
             try:
                 answer = await self.store.call(
                     "upload_part",
@@ -141,7 +136,7 @@ class MultipartUploader:
                     UploadId=upload_id,
                     PartNumber=number,
                     Body=body,
-                    ContentMD5=digests.parts[number - 1],
+                    ContentMD5=md5,
                     ContentLength=body.length,
                 )
             except StoreUnavailableError as e:
@@ -152,7 +147,7 @@ class MultipartUploader:
                 raise
         self.parts_sent += 1
         tracking.bytes_stored(body.length)  # the submission's progress moves per part
-        if not etag_matches(answer, base64.b64decode(digests.parts[number - 1]).hex()):
+        if not etag_matches(answer, base64.b64decode(md5).hex()):
             raise content_changed(str(source.path), source.size)
         return str(answer["ETag"])
 
@@ -161,8 +156,7 @@ class MultipartUploader:
         md5_hex: str,
         name: str,
         entry: dict[str, Any] | None,
-        digests: _core.PartDigests,
-        part_size: int,
+        parts: PartPlan,
     ) -> tuple[str | None, dict[int, str]]:
         """The journaled upload id and the parts the server holds intact, or None."""
         if entry is None or not isinstance(entry.get("upload_id"), str):
@@ -177,13 +171,11 @@ class MultipartUploader:
             return None, {}
         done: dict[int, str] = {}
         for number, (etag, size) in listed.items():
-            if not 1 <= number <= len(digests.parts):
+            if not 1 <= number <= parts.count or size != parts.length(number):
                 continue
-            expected_size = min(part_size, digests.size - (number - 1) * part_size)
-            expected_etag = base64.b64decode(digests.parts[number - 1]).hex()
-            if size == expected_size and etag.strip('"') == expected_etag:
+            if etag.strip('"') == base64.b64decode(await parts.digest(number)).hex():
                 done[number] = etag
-        log.info("upload_resumed", key=name, parts_stored=len(done), parts=len(digests.parts))
+        log.info("upload_resumed", key=name, parts_stored=len(done), parts=parts.count)
         return upload_id, done
 
     async def _list_parts(self, name: str, upload_id: str) -> dict[int, tuple[str, int]]:
@@ -262,3 +254,47 @@ class MultipartUploader:
         except StoreUnavailableError as e:
             log.warning("upload_cleanup_stopped", store=store.url, error=str(e))
         return removed
+
+
+class PartPlan:
+    """The parts of one file: where each lies, and its MD5, taken once, when first
+    needed (to check a part the server kept, or just before sending one)."""
+
+    def __init__(self, source: SourceFile, part_size: int) -> None:
+        self.source = source
+        self.part_size = part_size
+        self.count = max(1, -(-source.size // part_size))
+        self._digests: dict[int, str] = {}
+
+    def offset(self, number: int) -> int:
+        return (number - 1) * self.part_size
+
+    def length(self, number: int) -> int:
+        return min(self.part_size, self.source.size - self.offset(number))
+
+    async def digest(self, number: int) -> str:
+        """Part ``number``'s base64 MD5 (for ``Content-MD5``)."""
+        if number not in self._digests:
+            path, offset, length = self.source.path, self.offset(number), self.length(number)
+            try:
+                md5 = await asyncio.to_thread(_core.part_md5, path, offset, length)
+            except OSError:
+                now = await asyncio.to_thread(_size_now, path)
+                if now != self.source.size:
+                    raise SourceChangedError(path, self.source.size, now) from None
+                raise
+            self._digests[number] = md5
+        return self._digests[number]
+
+    def etag(self) -> str:
+        """The ETag S3 gives the completed upload (every part hashed by now): the hex MD5
+        of the raw part digests, a dash, the part count."""
+        raw = b"".join(base64.b64decode(self._digests[n]) for n in range(1, self.count + 1))
+        return f"{hashlib.md5(raw, usedforsecurity=False).hexdigest()}-{self.count}"
+
+
+def _size_now(path: str | Path) -> int:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0

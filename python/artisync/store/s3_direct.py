@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -114,7 +113,6 @@ class DirectRequests:
         self.base_url = base_url  # scheme://host[:port]/path-prefix, keys follow it
         self._origin = f"{parts.scheme}://{parts.netloc}"
         self._base_path = parts.path
-        self._signed_payload = parts.scheme != "https"
         self._signer = SigV4Signer(parts.netloc, region)
         self._credentials = credentials  # botocore's (refreshable) credentials object
         self._session = session
@@ -188,7 +186,9 @@ class DirectRequests:
         """PUT ``body`` as the object ``name`` with its ``Content-MD5``; the answer's
         headers as botocore would name them (``ETag``, ``ServerSideEncryption``,
         ``SSECustomerAlgorithm``), for :func:`~artisync.store.s3_errors.etag_matches`."""
-        sha = hashlib.sha256(body).hexdigest() if self._signed_payload else UNSIGNED_PAYLOAD
+        # UNSIGNED-PAYLOAD on http too, as the botocore client is configured
+        # (s3_client.new_client): the signed Content-MD5 covers the body.
+        sha = UNSIGNED_PAYLOAD
         extra = {"Content-MD5": md5_base64(md5_hex)}
 
         async def attempt() -> dict[str, str]:
