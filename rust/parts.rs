@@ -135,4 +135,15 @@ mod tests {
             Err(CoreError::InvalidArgument(_))
         ));
     }
+
+    #[test]
+    fn one_part_hashes_its_range_and_a_short_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let data: Vec<u8> = (0..1_000_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let got = part_md5(&path, 300_000, 400_000).unwrap();
+        assert_eq!(got, <Md5Digest>::from(Md5::digest(&data[300_000..700_000])));
+        assert!(part_md5(&path, 900_000, 200_000).is_err());
+    }
 }
