@@ -20,7 +20,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import unquote, urlparse
 
 from artisync import _core, tracking
@@ -107,6 +107,16 @@ def _join(prefix: str, rel: str) -> str:
     return posixpath.join(prefix, rel) if prefix else rel
 
 
+class Piece(NamedTuple):
+    """The items of one or more entries of a submission, made lazily, and their sizes
+    (known before any item is made, for progress)."""
+
+    files: int
+    hash_bytes: int
+    store_bytes: int
+    items: Iterator[Item]
+
+
 class Expansion:
     """A submission's items, made a chunk at a time.
 
@@ -116,16 +126,15 @@ class Expansion:
     objects alive at once (issue 6: 500 MB for a million entries).
     """
 
-    def __init__(self, pieces: list[tuple[int, int, int, Iterator[Item]]]) -> None:
-        # (files, bytes to hash, bytes to store, items) per piece, in submission order.
-        self._pieces = pieces
-        self.files = sum(p[0] for p in pieces)
-        self.hash_bytes = sum(p[1] for p in pieces)
-        self.store_bytes = sum(p[2] for p in pieces)
+    def __init__(self, pieces: list[Piece]) -> None:
+        self._pieces = pieces  # in submission order
+        self.files = sum(p.files for p in pieces)
+        self.hash_bytes = sum(p.hash_bytes for p in pieces)
+        self.store_bytes = sum(p.store_bytes for p in pieces)
 
     def chunks(self, size: int) -> Iterator[list[Item]]:
         """The items, ``size`` at most at a time; each is handed out once."""
-        items = itertools.chain.from_iterable(p[3] for p in self._pieces)
+        items = itertools.chain.from_iterable(p.items for p in self._pieces)
         while chunk := list(itertools.islice(items, size)):
             yield chunk
 
@@ -138,16 +147,15 @@ def plan(sub: Submission, spool_root: Path) -> Expansion:
         if isinstance(e, ReferenceEntry) and urlparse(e.ref).scheme.lower() in REMOTE_SCHEMES
     ]
     found = asyncio.run(_expand_remote(remote)) if remote else {}
-    pieces: list[tuple[int, int, int, Iterator[Item]]] = []
+    pieces: list[Piece] = []
     loose: list[StagedEntry | FileEntry] = []  # one item each, made lazily
 
     def flush_loose() -> None:
         if loose:
             staged = sum(e.size for e in loose if isinstance(e, StagedEntry))
             files = sum(e.size or 0 for e in loose if isinstance(e, FileEntry))
-            pieces.append(
-                (len(loose), files, staged + files, _loose(loose.copy(), spool_root, sub.id))
-            )
+            items = _loose(loose.copy(), spool_root, sub.id)
+            pieces.append(Piece(len(loose), files, staged + files, items))
             loose.clear()
 
     for entry in sub.entries:
@@ -157,19 +165,21 @@ def plan(sub: Submission, spool_root: Path) -> Expansion:
         flush_loose()
         if isinstance(entry, StagedListEntry):
             rows = _staged_rows(entry, spool_root, sub.id)
-            pieces.append((entry.count, 0, entry.size, rows))
+            pieces.append(Piece(entry.count, 0, entry.size, rows))
         elif isinstance(entry, ReferenceEntry) and id(entry) in found:
             items = found[id(entry)]
-            pieces.append((len(items), 0, 0, iter(items)))
+            pieces.append(Piece(len(items), 0, 0, iter(items)))
         elif isinstance(entry, DirEntry):
             root = Path(entry.local_path)
             listing = _walk_listing(root, f"directory {str(root)!r}")
             total = listing.total_size
-            pieces.append((len(listing), total, total, _directory(entry, listing, sub.created_ns)))
+            pieces.append(
+                Piece(len(listing), total, total, _directory(entry, listing, sub.created_ns))
+            )
         else:
             items = _reference(entry)
             hashed = sum(i.size or 0 for i in items if i.digest is None and i.source is not None)
-            pieces.append((len(items), hashed, 0, iter(items)))
+            pieces.append(Piece(len(items), hashed, 0, iter(items)))
     flush_loose()
     return Expansion(pieces)
 
