@@ -25,6 +25,7 @@ __all__ = [
     "DISK_FULL_ERRNOS",
     "Filesystem",
     "disk_full_cause",
+    "disk_full_detail",
     "disk_full_error",
     "explained",
     "explaining_disk_full",
@@ -221,3 +222,18 @@ def _unescape(field: str) -> str:
     if "\\" not in field:
         return field
     return field.encode().decode("unicode_escape").encode("latin-1").decode(errors="replace")
+
+
+def disk_full_detail(e: BaseException) -> str:
+    """What a full disk stopped, and on which filesystem, for the one warning."""
+    cause = disk_full_cause(e)
+    if isinstance(cause, DiskFullError):
+        return str(cause)
+    # The file written: the OS error's, else the store's (write errors carry none).
+    path = cause.filename if isinstance(cause, OSError) else None
+    path = path or getattr(e, "path", None)
+    if path:
+        code = cause.errno if isinstance(cause, OSError) and cause.errno else errno.ENOSPC
+        full = OSError(code, os.strerror(code), path)
+        return str(disk_full_error(full, "the daemon cannot write to the store or spool"))
+    return f"disk full: {e}"

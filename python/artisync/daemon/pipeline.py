@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import functools
 import json
 import os
@@ -39,10 +38,10 @@ from artisync.daemon.merge import Contribution, merge
 from artisync.daemon.metrics import DaemonMetrics
 from artisync.daemon.ordering import CommitOrder
 from artisync.daemon.progress import ProgressBoard, SubmissionProgress
+from artisync.daemon.receipts import part_receipt, version_receipt
 from artisync.daemon.version_entries import DuplicatePathError, VersionEntries
-from artisync.disk_full import disk_full_cause, disk_full_error
+from artisync.disk_full import disk_full_cause, disk_full_detail
 from artisync.errors import (
-    DiskFullError,
     InvalidInputError,
     RegistryError,
     SubmissionError,
@@ -184,14 +183,14 @@ class Pipeline:
             watch.lap("turn")
             if sub.action == "upsert":
                 await self._retrying(sub.id, lambda: self._add_part(prepared))
-                receipt = _part_receipt(sub, seq)
+                receipt = part_receipt(sub, seq)
             else:
                 done = await self._retrying(sub.id, lambda: self._commit(prepared))
             watch.lap("commit")
             crash_point("after_commit")
         if receipt is None:
             assert done is not None
-            receipt = _receipt(sub, seq, done)
+            receipt = version_receipt(sub, seq, done)
         # Committed: a full disk must delay the receipt, never turn it into a rejection.
         await self._retrying(
             sub.id, lambda: asyncio.to_thread(self.spool.complete, work_path, receipt)
@@ -524,7 +523,7 @@ class Pipeline:
                 self._on_status(sub_id, "retrying", {"reason": str(e)})
                 self.progress.retried(sub_id, e)
                 if full and not disk_full:
-                    log.warning("disk_full", sub=sub_id, error=_disk_full_detail(e), then="waiting")
+                    log.warning("disk_full", sub=sub_id, error=disk_full_detail(e), then="waiting")
                 elif full:
                     log.debug("still_no_space", sub=sub_id, error=str(e))
                 else:
@@ -555,63 +554,9 @@ class Pipeline:
         return error
 
 
-def _disk_full_detail(e: BaseException) -> str:
-    """What a full disk stopped, and on which filesystem, for the one warning."""
-    cause = disk_full_cause(e)
-    if isinstance(cause, DiskFullError):
-        return str(cause)
-    # The file written: the OS error's, else the store's (write errors carry none).
-    path = cause.filename if isinstance(cause, OSError) else None
-    path = path or getattr(e, "path", None)
-    if path:
-        code = cause.errno if isinstance(cause, OSError) and cause.errno else errno.ENOSPC
-        full = OSError(code, os.strerror(code), path)
-        return str(disk_full_error(full, "the daemon cannot write to the store or spool"))
-    return f"disk full: {e}"
-
-
 async def _union(namings: list[asyncio.Future[list[Item]]]) -> set[int]:
     return {id(item) for named in await asyncio.gather(*namings) for item in named}
 
 
 def _parse_manifest(data: bytes) -> Manifest:
     return Manifest.from_json(json.loads(data))
-
-
-def _part_receipt(sub: Submission, seq: str) -> dict[str, Any]:
-    """What ``wait()`` gets for an upserted part: it is in, with no version of its own."""
-    return {
-        "id": sub.id,
-        "status": "committed",
-        "part": True,
-        "seq": seq,
-        "project": sub.project,
-        "entity": sub.entity,
-        "name": sub.artifact.name,
-        "type": sub.artifact.type,
-        "distributed_id": sub.distributed_id,
-        "version": None,
-        "version_id": None,
-        "committed_at": time.time(),
-    }
-
-
-def _receipt(sub: Submission, seq: str, done: CommitResult) -> dict[str, Any]:
-    v = done.version
-    return {
-        "id": sub.id,
-        "status": "committed",
-        "seq": seq,
-        "project": v.project,
-        "entity": v.entity,
-        "name": v.name,
-        "type": v.type,
-        "version": v.version,
-        "version_index": v.index,
-        "version_id": v.id,
-        "digest": v.digest,
-        "created": done.created,
-        "manifest_key": v.manifest_key,
-        "aliases": list(v.aliases),
-        "committed_at": time.time(),
-    }
