@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from artisync.daemon.expand import Item
 from artisync.daemon.version_entries import DuplicatePathError, VersionEntries
 from artisync.manifest import Manifest, ManifestEntry
+from artisync.store import LocalStore
 
 
 def _md5_b64(data: bytes) -> str:
@@ -97,3 +99,22 @@ def test_two_entries_with_one_path_are_refused_by_name() -> None:
         DuplicatePathError, match=r"two entries of the artifact are named 'x/a.txt'"
     ):
         entries.manifest()
+
+
+def test_the_manifest_written_to_a_file_is_the_one_built_in_memory(tmp_path: Path) -> None:
+    entries = VersionEntries()
+    entries.add([Item(f"d/{i:03d}", "/s", i, digest=_md5_b64(b"%d" % i)) for i in range(300)])
+    entries.add([Item("r", None, 1, digest="e", stored=False, ref="s3://b/r", extra={"etag": "e"})])
+    with open(tmp_path / "m.json", "wb") as f:
+        digest = entries.write_manifest(f.write)
+    in_memory_digest, in_memory = entries.manifest()
+    assert (digest, (tmp_path / "m.json").read_bytes()) == (in_memory_digest, bytes(in_memory))
+
+
+async def test_the_local_store_takes_a_manifest_from_a_file(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path / "store")
+    data = b'{"version":1,"contents":{}}'
+    (tmp_path / "m.json").write_bytes(data)
+    key = await store.put_manifest_file("0" * 32, tmp_path / "m.json")
+    assert key == await store.put_manifest("0" * 32, b"ignored: the first one stays")
+    assert await store.get_manifest(key) == data

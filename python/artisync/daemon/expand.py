@@ -17,10 +17,10 @@ import asyncio
 import itertools
 import posixpath
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlparse
 
 from artisync import _core, tracking
@@ -62,7 +62,6 @@ REMOTE_ATTEMPTS = 3
 REMOTE_BACKOFF = 0.5
 
 log = get_logger("artisync.daemon")
-T = TypeVar("T")
 # Files per call into the core: large enough to amortise the thread hop, small enough
 # that a huge directory shows progress and yields to the event loop.
 HASH_BATCH = 4096
@@ -177,9 +176,7 @@ def plan(sub: Submission, spool_root: Path) -> Expansion:
                 Piece(len(listing), total, total, _directory(entry, listing, sub.created_ns))
             )
         else:
-            items = _reference(entry)
-            hashed = sum(i.size or 0 for i in items if i.digest is None and i.source is not None)
-            pieces.append(Piece(len(items), hashed, 0, iter(items)))
+            pieces.append(_reference(entry))
     flush_loose()
     return Expansion(pieces)
 
@@ -234,17 +231,9 @@ def _staged(entry: StagedEntry, spool_root: Path, sub_id: str) -> Item:
     return Item(entry.path, source, entry.size, digest=entry.digest, move=True)
 
 
-def _walk(root: Path, what: str) -> list[_core.WalkEntry]:
-    return _listed(_core.walk, root, what)
-
-
 def _walk_listing(root: Path, what: str) -> _core.WalkListing:
-    return _listed(_core.walk_listing, root, what)
-
-
-def _listed(walk: Callable[[Path], T], root: Path, what: str) -> T:
     try:
-        return walk(root)
+        return _core.walk_listing(root)
     except _core.SymlinkLoopError as e:
         raise Rejected("expand", f"{what}: {e.strerror}: {e.filename}") from None
     except OSError as e:
@@ -301,7 +290,9 @@ def _remote_item(found: RefEntry) -> Item:
     )
 
 
-def _reference(entry: ReferenceEntry) -> list[Item]:
+def _reference(entry: ReferenceEntry) -> Piece:
+    """The items of a ``file://`` reference; a directory's are made lazily, like an
+    immutable directory's."""
     uri = urlparse(entry.ref)
     if uri.scheme != "file":
         raise Rejected(
@@ -312,30 +303,32 @@ def _reference(entry: ReferenceEntry) -> list[Item]:
     path = Path(unquote(uri.path))
     if not entry.checksum:
         name = entry.path or path.name
-        return [Item(name, None, None, digest=entry.ref, stored=False, ref=entry.ref)]
+        return Piece(
+            1, 0, 0, iter([Item(name, None, None, digest=entry.ref, stored=False, ref=entry.ref)])
+        )
     if path.is_dir():
-        found = _walk(path, f"reference {entry.ref!r}")
+        listing = _walk_listing(path, f"reference {entry.ref!r}")
         limit = entry.max_objects or DEFAULT_MAX_OBJECTS
-        if len(found) > limit:
+        if len(listing) > limit:
             raise Rejected(
                 "expand",
-                f"reference {entry.ref!r} holds {len(found):,} files, more than "
+                f"reference {entry.ref!r} holds {len(listing):,} files, more than "
                 f"max_objects={limit:,}; pass a larger max_objects to add_reference",
             )
-        return [
-            Item(
-                _join(entry.path, f.path),
-                path / f.path,
-                f.size,
-                stored=False,
-                ref=(path / f.path).as_uri(),
-            )
-            for f in found
-        ]
+        total = listing.total_size
+        return Piece(len(listing), total, 0, _referenced_files(entry.path, path, listing))
     if not path.exists():
         raise Rejected("expand", f"reference {entry.ref!r}: no such file or directory")
     name = entry.path or path.name
-    return [Item(name, path, None, stored=False, ref=path.as_uri())]
+    item = Item(name, path, None, stored=False, ref=path.as_uri())
+    return Piece(1, path.stat().st_size, 0, iter([item]))
+
+
+def _referenced_files(prefix: str, root: Path, listing: _core.WalkListing) -> Iterator[Item]:
+    while run := listing.take(HASH_BATCH):
+        for f in run:
+            source = root / f.path
+            yield Item(_join(prefix, f.path), source, f.size, stored=False, ref=source.as_uri())
 
 
 async def hash_items(items: list[Item]) -> None:

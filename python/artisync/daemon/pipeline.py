@@ -82,6 +82,9 @@ def _chunk_entries() -> int:
 
 
 CHUNK = _chunk_entries()
+# Entries above which a version's manifest is written to a file, not built in memory:
+# three chunks (~100,000 entries; the tests' small chunks take that path too).
+MANIFEST_IN_MEMORY = 3 * CHUNK
 
 
 @dataclass(slots=True)
@@ -245,7 +248,7 @@ class Pipeline:
         chunks = expansion.chunks(CHUNK)
         chunk = await asyncio.to_thread(next, chunks, None)
         index = 0
-        manifest: asyncio.Future[tuple[str, bytearray]] | None = None
+        manifest: asyncio.Future[tuple[str, bytearray | Path]] | None = None
         try:
             while chunk is not None:
                 following = await asyncio.to_thread(next, chunks, None)
@@ -255,14 +258,14 @@ class Pipeline:
                     watch.lap("hash")
                     # Built while the last blobs go in (the store works with the GIL
                     # released), stored only after them.
-                    manifest = asyncio.ensure_future(asyncio.to_thread(entries.manifest))
+                    manifest = asyncio.ensure_future(self._manifest(work_path, entries))
                 stored = set() if naming is None else await naming
                 upload = functools.partial(self._upload, chunk, skip=stored)
                 await self._retrying(sub.id, upload)
                 chunk, index = following, index + 1
             if manifest is None:  # no items at all
                 watch.lap("hash")
-                manifest = asyncio.ensure_future(asyncio.to_thread(entries.manifest))
+                manifest = asyncio.ensure_future(self._manifest(work_path, entries))
         except BaseException:
             if manifest is not None:
                 manifest.cancel()
@@ -273,10 +276,29 @@ class Pipeline:
             digest, data = await manifest
         except DuplicatePathError as e:
             raise Rejected("expand", str(e)) from None
-        key = await self._retrying(sub.id, lambda: self.store.put_manifest(digest, data))
+        if isinstance(data, Path):
+            key = await self._retrying(sub.id, lambda: self.store.put_manifest_file(digest, data))
+            await asyncio.to_thread(data.unlink, missing_ok=True)
+        else:
+            key = await self._retrying(sub.id, lambda: self.store.put_manifest(digest, data))
         watch.lap("manifest")
         crash_point("after_manifest")
         return _Prepared(sub, entries, digest, key)
+
+    async def _manifest(
+        self, work_path: Path, entries: VersionEntries
+    ) -> tuple[str, bytearray | Path]:
+        """The artifact digest and the manifest JSON: in memory, or for a big version
+        in a scratch file beside the submission (its JSON alone can pass 200 MB)."""
+        if len(entries) <= MANIFEST_IN_MEMORY:
+            return await asyncio.to_thread(entries.manifest)
+        path = self.spool.scratch_path(work_path, "manifest")
+
+        def write() -> str:
+            with open(path, "wb") as f:
+                return entries.write_manifest(f.write)
+
+        return await asyncio.to_thread(write), path
 
     async def _hash_chunk(
         self, work_path: Path, sub_id: str, index: int, items: list[Item]

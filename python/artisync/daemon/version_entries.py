@@ -1,15 +1,17 @@
 """The finished entries of a version in the making, kept compact, and their manifest.
 
-A directory of a million files must go through the daemon in 500 MB (issue 6). As
+A version of a million entries must go through the daemon in 500 MB (issue 6). As
 ``Item`` or ``ManifestEntry`` objects, with a digest string, a size int and a dict
 each, an entry cost ~1.7 KB. Here a plain entry (stored content with no ``ref`` or
 ``extra``: nearly every entry of a big artifact) costs its UTF-8 path and 32 bytes:
-where the path ends, the raw MD5, the size, each in one flat array. Other entries
-(references) stay :class:`~artisync.manifest.ManifestEntry` objects.
+where the path ends, the raw MD5, the size, each in one flat array. Any other entry (a
+reference) costs its path, its digest and its manifest JSON object, written once when
+it is added, as bytes in flat arrays too.
 
-:meth:`VersionEntries.manifest` writes the ``artifact_manifest_v1`` JSON straight from
-these columns, the same bytes as ``json.dumps(Manifest.to_json(), separators=(",",
-":"))``, and the artifact digest in the same pass.
+:meth:`VersionEntries.write_manifest` writes the ``artifact_manifest_v1`` JSON straight
+from these columns, a batch at a time (to a file, for a version whose manifest is too
+big to hold), the same bytes as ``json.dumps(Manifest.to_json(), separators=(",",
+":"))``, with the artifact digest in the same pass.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import heapq
 import itertools
 import json
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from json.encoder import encode_basestring_ascii  # what json.dumps uses for keys
 from typing import TYPE_CHECKING
 
@@ -64,27 +66,90 @@ def _raw_md5(digest: str | None) -> bytes | None:
     return raw
 
 
+class _Texts:
+    """Strings end to end in one bytearray (UTF-8, surrogates passed through), with
+    where each ends: ~8 bytes of overhead each instead of a ~50-byte ``str``."""
+
+    __slots__ = ("_data", "_ends")
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+        self._ends = array("q")
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def append(self, text: bytes) -> None:
+        self._data += text
+        self._ends.append(len(self._data))
+
+    def raw(self, i: int) -> bytes:
+        return bytes(self._data[self._ends[i - 1] if i else 0 : self._ends[i]])
+
+    def __getitem__(self, i: int) -> str:
+        return self.raw(i).decode("utf-8", "surrogatepass")
+
+    def iter_from(self, first: int, stop: int) -> Iterator[str]:
+        data, ends = self._data, self._ends
+        start = ends[first - 1] if first else 0
+        for i in range(first, stop):
+            end = ends[i]
+            yield data[start:end].decode("utf-8", "surrogatepass")
+            start = end
+
+
+class _Paths(_Texts):
+    """Paths, with where each sorted run of them starts (a walk or a listing is one),
+    so that all of them come out in order by merging runs, never by sorting."""
+
+    __slots__ = ("_last", "runs")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.runs: list[int] = []
+        self._last = b""
+
+    def add(self, path: str) -> None:
+        # Encoded bytes sort as the code points of the str do (surrogates included).
+        name = path.encode("utf-8", "surrogatepass")
+        if not self.runs or name <= self._last:
+            self.runs.append(len(self))
+        self._last = name
+        self.append(name)
+
+    def sorted_runs(self, base: int) -> list[Iterator[tuple[str, int]]]:
+        """Each run as ``(path, base + index)`` pairs, in order."""
+        bounds = [*self.runs, len(self)]
+        return [
+            zip(self.iter_from(a, b), range(base + a, base + b), strict=True)
+            for a, b in itertools.pairwise(bounds)
+        ]
+
+
+def _encode(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
 class VersionEntries:
     """A version's entries, added a chunk at a time; see the module docstring."""
 
-    __slots__ = ("_ends", "_last", "_md5", "_names", "_others", "_runs", "_sizes", "stored_bytes")
+    __slots__ = ("_digests", "_md5", "_other_paths", "_paths", "_sizes", "_values", "stored_bytes")
 
     def __init__(self) -> None:
-        # Plain entries, in the order added: UTF-8 paths end to end, the raw MD5s, the
-        # sizes. Paths come in sorted runs (a directory walk is one), so a manifest is
-        # a merge of runs, never a sort of a million strings.
-        self._names = bytearray()
-        self._ends = array("q")
+        # Plain entries, in the order added: paths, raw MD5s, sizes.
+        self._paths = _Paths()
         self._md5 = bytearray()
         self._sizes = array("q")
-        self._runs: list[int] = []  # index of each run's first plain entry
-        self._last = b""
-        self._others: list[ManifestEntry] = []
+        # Other entries (references, odd digests): paths, digests, and the JSON object
+        # each has in the manifest, already written.
+        self._other_paths = _Paths()
+        self._digests = _Texts()
+        self._values = _Texts()
         self.stored_bytes = 0
         """Bytes of content the version stores (references excluded)."""
 
     def __len__(self) -> int:
-        return len(self._ends) + len(self._others)
+        return len(self._paths) + len(self._other_paths)
 
     def add(self, items: Iterable[Item]) -> None:
         """Record items whose digest and size are final."""
@@ -98,57 +163,57 @@ class VersionEntries:
                 entry = ManifestEntry(
                     item.path, item.digest or "", item.size, ref=item.ref, extra=item.extra
                 )
-                self._others.append(entry)
+                self._other_paths.add(entry.path)
+                self._digests.append(_encode(entry.digest))
+                value = json.dumps(entry_json(entry), separators=_JSON_SEPARATORS)
+                self._values.append(value.encode())  # ASCII: json.dumps escapes the rest
                 continue
-            # surrogatepass: a file name that is not UTF-8 keeps its place in the order.
-            name = item.path.encode("utf-8", "surrogatepass")
-            if not self._runs or name <= self._last:
-                self._runs.append(len(self._ends))
-            self._last = name
-            self._names += name
-            self._ends.append(len(self._names))
+            self._paths.add(item.path)
             self._md5 += raw
             self._sizes.append(size)
-
-    def _plain(self, first: int, stop: int) -> Iterator[tuple[str, int]]:
-        """Paths and indices of the plain entries ``first`` to ``stop``."""
-        names, ends = self._names, self._ends
-        start = ends[first - 1] if first else 0
-        for i in range(first, stop):
-            end = ends[i]
-            yield names[start:end].decode("utf-8", "surrogatepass"), i
-            start = end
 
     def _ordered(self) -> Iterator[tuple[str, int]]:
         """Every entry's path and index, by path: plain entries are ``0..n-1``, the
         others ``n..``."""
-        plain = len(self._ends)
-        bounds = [*self._runs, plain]
-        runs: list[Iterator[tuple[str, int]]] = [
-            self._plain(a, b) for a, b in itertools.pairwise(bounds)
-        ]
-        if self._others:
-            others = sorted((e.path, plain + i) for i, e in enumerate(self._others))
-            runs.append(iter(others))
+        runs = self._paths.sorted_runs(0) + self._other_paths.sorted_runs(len(self._paths))
+        if not runs:
+            return iter(())
         return runs[0] if len(runs) == 1 else heapq.merge(*runs)
 
     def entries(self) -> Iterator[ManifestEntry]:
         """Every entry as a :class:`ManifestEntry`, in no particular order."""
         md5, sizes = self._md5, self._sizes
-        for path, i in self._plain(0, len(self._ends)):
+        for i, path in enumerate(self._paths.iter_from(0, len(self._paths))):
             digest = binascii.b2a_base64(md5[16 * i : 16 * i + 16], newline=False).decode()
             yield ManifestEntry(path, digest, sizes[i])
-        yield from self._others
+        for i, path in enumerate(self._other_paths.iter_from(0, len(self._other_paths))):
+            value = json.loads(self._values.raw(i))
+            yield ManifestEntry(
+                path,
+                self._digests[i],
+                value.get("size"),
+                ref=value.get("ref"),
+                birth_artifact_id=value.get("birthArtifactID"),
+                extra=value.get("extra", {}),
+            )
 
     def manifest(self) -> tuple[str, bytearray]:
         """The artifact digest and the manifest JSON (W&B's ``artifact_manifest_v1``,
-        default storage config, entries sorted by path).
+        default storage config, entries sorted by path), in memory."""
+        out = bytearray()
+        digest = self.write_manifest(out.extend)
+        return digest, out
+
+    def write_manifest(self, write: Callable[[bytes], object]) -> str:
+        """Write the manifest JSON through ``write`` a batch at a time (to a file, for
+        a version too big to hold its manifest in memory); return the artifact digest.
 
         Raises:
             DuplicatePathError: if two entries have the same path.
         """
-        md5, sizes, others = self._md5, self._sizes, self._others
-        plain = len(self._ends)
+        md5, sizes = self._md5, self._sizes
+        digests, values = self._digests, self._values
+        plain = len(self._paths)
         hasher = hashlib.md5(DIGEST_HEADER, usedforsecurity=False)
         # The top level as json.dumps writes it, with "contents" left open.
         top = {
@@ -157,7 +222,7 @@ class VersionEntries:
             "storagePolicyConfig": {"storageLayout": "V2"},
             "contents": {},
         }
-        out = bytearray(json.dumps(top, separators=_JSON_SEPARATORS)[:-2].encode())
+        write(json.dumps(top, separators=_JSON_SEPARATORS)[:-2].encode())
         previous: str | None = None
         b64 = binascii.b2a_base64
         ordered = self._ordered()
@@ -174,15 +239,12 @@ class VersionEntries:
                     # Base64 needs no JSON escaping.
                     value = f'{{"digest":"{digest}","size":{sizes[i]}}}'
                 else:
-                    entry = others[i - plain]
-                    digest = entry.digest
-                    value = json.dumps(entry_json(entry), separators=_JSON_SEPARATORS)
+                    digest = digests[i - plain]
+                    value = values.raw(i - plain).decode()
                 lines.append(f"{path}:{digest}\n")
                 objects.append(f"{encode_basestring_ascii(path)}:{value}")
             hasher.update("".join(lines).encode())
-            if not first:
-                out += b","
+            write(("" if first else ",").encode() + ",".join(objects).encode())
             first = False
-            out += ",".join(objects).encode()
-        out += b"}}"
-        return hasher.hexdigest(), out
+        write(b"}}")
+        return hasher.hexdigest()

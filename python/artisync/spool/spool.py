@@ -259,6 +259,12 @@ class Spool:
         stem = work_path.name.removesuffix(".json")
         return sorted(work_path.parent.glob(f"{stem}*.journal.json"))
 
+    def scratch_path(self, work_path: Path, what: str) -> Path:
+        """A scratch file beside a claimed submission (``<seq>-<id>.<what>.scratch``),
+        removed with it."""
+        stem = work_path.name.removesuffix(".json")
+        return work_path.with_name(f"{stem}.{what}.scratch")
+
     def read_journal(self, work_path: Path, chunk: int = 0) -> dict[str, Any]:
         """The journal of a claimed submission's chunk, empty if none was written."""
         return _read_journal(self.journal_path(work_path, chunk))
@@ -301,8 +307,9 @@ class Spool:
         _, sub_id = parse_name(work_path.name)
         shutil.rmtree(self.root / "staging" / sub_id, ignore_errors=True)
         (self.root / "staging" / (sub_id + OWNER_SUFFIX)).unlink(missing_ok=True)
-        for journal in self.journals(work_path):
-            journal.unlink(missing_ok=True)
+        stem = work_path.name.removesuffix(".json")
+        for leftover in [*self.journals(work_path), *work_path.parent.glob(f"{stem}.*.scratch")]:
+            leftover.unlink(missing_ok=True)
         work_path.unlink(missing_ok=True)
 
     def _finished_ids(self) -> set[str]:

@@ -23,6 +23,7 @@ Errors are split by whose fault they are, because the daemon acts differently on
 
 from __future__ import annotations
 
+import asyncio
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
@@ -228,6 +229,12 @@ class Store(ABC):
         A manifest already stored under that digest is kept as it is: the digest
         identifies the content, and a committed version must not see its manifest change.
         """
+
+    async def put_manifest_file(self, artifact_digest: str, path: Path) -> str:
+        """:meth:`put_manifest` of the JSON in the file ``path`` (a manifest too big to
+        build in memory). Stores that cannot do better read it whole."""
+        data = await asyncio.to_thread(path.read_bytes)
+        return await self.put_manifest(artifact_digest, data)
 
     @abstractmethod
     async def get_manifest(self, key: str) -> bytes:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import itertools
 import os
 import secrets
@@ -174,6 +175,13 @@ class LocalStore(Store):
         await asyncio.to_thread(self._put_manifest, key, data)
         return key
 
+    async def put_manifest_file(self, artifact_digest: str, path: Path) -> str:
+        """Store the manifest in the file ``path``, copied in the kernel, never read
+        into memory."""
+        key = manifest_key(artifact_digest)
+        await asyncio.to_thread(self._put_manifest, key, path)
+        return key
+
     async def get_manifest(self, key: str) -> bytes:
         """The bytes of the manifest at ``key``."""
         path = os.path.join(self._root, check_manifest_key(key))
@@ -307,7 +315,7 @@ class LocalStore(Store):
         finally:
             os.close(fd)
 
-    def _put_manifest(self, key: str, data: bytes | bytearray) -> None:
+    def _put_manifest(self, key: str, data: bytes | bytearray | Path) -> None:
         final = os.path.join(self._root, key)
         if os.path.exists(final):
             return
@@ -317,9 +325,13 @@ class LocalStore(Store):
         try:
             fd = os.open(tmp, CREATE, 0o644)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                if isinstance(data, Path):
+                    with open(data, "rb") as src:
+                        _copy_all(src.fileno(), fd)
+                else:
+                    view = memoryview(data)
+                    while view:
+                        view = view[os.write(fd, view) :]
                 # One small file per version: an fsync is cheaper than a syncfs that
                 # would flush everything else dirty on the filesystem.
                 os.fsync(fd)
@@ -410,3 +422,22 @@ def _raise_first_failure(outcomes: list[_core.BlobOutcome], sources: Sequence[st
             error = outcome.error
             assert error is not None
             raise StoreUnavailableError.from_os_error(error, error.filename)
+
+
+def _copy_all(src: int, dst: int) -> None:
+    """Copy the whole file ``src`` to ``dst``: in the kernel (``copy_file_range``) where
+    it can, else through a buffer (other filesystems on older kernels)."""
+    try:
+        while os.copy_file_range(src, dst, 1 << 30):
+            pass
+        return
+    except OSError as e:
+        if e.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            raise
+    os.lseek(src, 0, os.SEEK_SET)
+    os.lseek(dst, 0, os.SEEK_SET)
+    os.ftruncate(dst, 0)
+    while chunk := os.read(src, 1 << 20):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(dst, view) :]
