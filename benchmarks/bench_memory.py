@@ -59,9 +59,10 @@ def main() -> int:
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument(
         "--policy",
-        choices=["immutable", "mutable"],
+        choices=["immutable", "mutable", "reference"],
         default="immutable",
-        help="mutable: the SDK snapshots every file and the submission lists each one",
+        help="mutable: the SDK snapshots every file and the submission lists each one; "
+        "reference: add_reference('file://DIR'), one reference entry per file",
     )
     args = parser.parse_args()
     tree = make_tree(args.dir / f"asmem-{args.entries}", args.entries)
@@ -73,7 +74,10 @@ def main() -> int:
             with artisync.init(project="bench", home=home) as run:
                 artifact = artisync.Artifact("many", "dataset")
                 start = time.perf_counter()
-                artifact.add_dir(tree, policy=args.policy)
+                if args.policy == "reference":
+                    artifact.add_reference(tree.as_uri(), max_objects=args.entries + 1)
+                else:
+                    artifact.add_dir(tree, policy=args.policy)
                 run.log_artifact(artifact)
                 artifact.wait()
                 seconds = time.perf_counter() - start
