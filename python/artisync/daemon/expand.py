@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import posixpath
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 from urllib.parse import unquote, urlparse
 
 from artisync import _core, tracking
@@ -106,6 +107,10 @@ def _join(prefix: str, rel: str) -> str:
     return posixpath.join(prefix, rel) if prefix else rel
 
 
+Scratch = Callable[[str], Path]
+"""Gives the path of a scratch file, by a word, beside the submission being expanded."""
+
+
 class Piece(NamedTuple):
     """The items of one or more entries of a submission, made lazily, and their sizes
     (known before any item is made, for progress)."""
@@ -138,14 +143,19 @@ class Expansion:
             yield chunk
 
 
-def plan(sub: Submission, spool_root: Path) -> Expansion:
-    """List a submission's directories and references. Blocking: run in a thread."""
+def plan(sub: Submission, spool_root: Path, scratch: Scratch | None = None) -> Expansion:
+    """List a submission's directories and references. Blocking: run in a thread.
+
+    With ``scratch`` (a file name for a word, beside the submission), the objects of
+    remote prefixes are written there a listing page at a time and read back a chunk
+    at a time, never all held at once.
+    """
     remote = [
         e
         for e in sub.entries
         if isinstance(e, ReferenceEntry) and urlparse(e.ref).scheme.lower() in REMOTE_SCHEMES
     ]
-    found = asyncio.run(_expand_remote(remote)) if remote else {}
+    found = asyncio.run(_expand_remote(remote, scratch)) if remote else {}
     pieces: list[Piece] = []
     loose: list[StagedEntry | FileEntry] = []  # one item each, made lazily
 
@@ -166,8 +176,7 @@ def plan(sub: Submission, spool_root: Path) -> Expansion:
             rows = _staged_rows(entry, spool_root, sub.id)
             pieces.append(Piece(entry.count, 0, entry.size, rows))
         elif isinstance(entry, ReferenceEntry) and id(entry) in found:
-            items = found[id(entry)]
-            pieces.append(Piece(len(items), 0, 0, iter(items)))
+            pieces.append(found[id(entry)])
         elif isinstance(entry, DirEntry):
             root = Path(entry.local_path)
             listing = _walk_listing(root, f"directory {str(root)!r}")
@@ -255,15 +264,24 @@ def _directory(entry: DirEntry, listing: _core.WalkListing, logged_ns: int) -> I
             )
 
 
-async def _expand_remote(entries: list[ReferenceEntry]) -> dict[int, list[Item]]:
+async def _expand_remote(
+    entries: list[ReferenceEntry], scratch: Scratch | None
+) -> dict[int, Piece]:
     """The items of each remote reference, keyed by ``id(entry)``; one set of clients."""
-    found: dict[int, list[Item]] = {}
+    found: dict[int, Piece] = {}
     async with RemoteReferences() as refs:
-        for entry in entries:
+        for i, entry in enumerate(entries):
+            spill = None if scratch is None else _Spill(scratch(f"ref{i}"))
             for attempt in range(1, REMOTE_ATTEMPTS + 1):
                 try:
+                    if spill is not None:
+                        spill.restart()
                     objects = await refs.expand(
-                        entry.ref, entry.path, entry.checksum, entry.max_objects
+                        entry.ref,
+                        entry.path,
+                        entry.checksum,
+                        entry.max_objects,
+                        sink=None if spill is None else spill.write,
                     )
                     break
                 except ReferenceFailure as e:
@@ -274,8 +292,46 @@ async def _expand_remote(entries: list[ReferenceEntry]) -> dict[int, list[Item]]
                     delay = REMOTE_BACKOFF * 2 ** (attempt - 1) * random.uniform(0.5, 1.5)
                     log.warning("reference_retry", ref=entry.ref, error=str(e), delay=delay)
                     await asyncio.sleep(delay)
-            found[id(entry)] = [_remote_item(o) for o in objects]
+            if spill is not None:
+                spill.close()
+            if spill is None or not spill.count:  # not a prefix: one object, returned
+                items = [_remote_item(o) for o in objects]
+                found[id(entry)] = Piece(len(items), 0, 0, iter(items))
+            else:
+                found[id(entry)] = Piece(spill.count, 0, 0, spill.items())
     return found
+
+
+class _Spill:
+    """A remote listing's entries in a scratch file, one JSON line each: written a
+    page at a time, read back a line at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.count = 0
+        self._file: IO[bytes] | None = None
+
+    def restart(self) -> None:
+        self.close()
+        self._file = open(self.path, "wb")  # noqa: SIM115  # closed by close()
+        self.count = 0
+
+    def write(self, page: list[RefEntry]) -> None:
+        assert self._file is not None
+        rows = [[e.path, e.ref, e.digest, e.size, e.extra] for e in page]
+        self._file.write(b"".join(json.dumps(row).encode() + b"\n" for row in rows))
+        self.count += len(rows)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def items(self) -> Iterator[Item]:
+        with open(self.path, "rb") as f:
+            for line in f:
+                path, ref, digest, size, extra = json.loads(line)
+                yield Item(path, None, size, digest=digest, stored=False, ref=ref, extra=extra)
 
 
 def _remote_item(found: RefEntry) -> Item:

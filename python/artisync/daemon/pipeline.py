@@ -237,8 +237,9 @@ class Pipeline:
     ) -> _Prepared:
         # Remote listings can fail transiently: retried like uploads, holding back only
         # this collection.
+        scratch = functools.partial(self.spool.scratch_path, work_path)
         expansion = await self._retrying(
-            sub.id, lambda: asyncio.to_thread(plan, sub, self.spool.root)
+            sub.id, lambda: asyncio.to_thread(plan, sub, self.spool.root, scratch)
         )
         watch.sized(expansion.files, expansion.hash_bytes, expansion.store_bytes)
         watch.lap("expand")

@@ -36,7 +36,7 @@ from artisync.references.errors import (
     ReferenceUnavailableError,
     TooManyObjectsError,
 )
-from artisync.references.uri import RefEntry, RemoteURI, object_name, prefix_of
+from artisync.references.uri import PageSink, RefEntry, RemoteURI, object_name, prefix_of
 
 __all__ = ["LIST_PAGE", "GCSReferences"]
 
@@ -106,8 +106,11 @@ class GCSReferences:
             ) from e
         return {"Authorization": f"Bearer {token}"}
 
-    async def expand(self, ref: RemoteURI, name: str, max_objects: int) -> list[RefEntry]:
-        """The entries of ``ref``: the one object it names, else its prefix's objects."""
+    async def expand(
+        self, ref: RemoteURI, name: str, max_objects: int, sink: PageSink | None = None
+    ) -> list[RefEntry]:
+        """The entries of ``ref``: the one object it names, else its prefix's objects
+        (given to ``sink`` a page at a time instead, when there is one)."""
         if ref.version is not None or (ref.key and not ref.key.endswith("/")):
             try:
                 meta = await self._metadata(ref, ref.key, ref.version)
@@ -116,8 +119,8 @@ class GCSReferences:
                     raise
             else:
                 return [_entry(object_name(ref, name, None), ref.base, meta)]
-        entries = await self._list(ref, name, max_objects)
-        if not entries:
+        entries, count = await self._list(ref, name, max_objects, sink)
+        if not count:
             raise ReferenceNotFoundError(
                 ref.uri,
                 f"reference {ref.uri!r}: there is no object {ref.key!r} in bucket "
@@ -131,7 +134,9 @@ class GCSReferences:
             data: dict[str, Any] = json.loads(await response.read())
         return data
 
-    async def _list(self, ref: RemoteURI, name: str, max_objects: int) -> list[RefEntry]:
+    async def _list(
+        self, ref: RemoteURI, name: str, max_objects: int, sink: PageSink | None
+    ) -> tuple[list[RefEntry], int]:
         storage = self._client(ref.uri)
         params = {"prefix": prefix_of(ref.key), "maxResults": str(LIST_PAGE)}
         entries: list[RefEntry] = []
@@ -144,18 +149,23 @@ class GCSReferences:
                 )
             except Exception as e:
                 raise _translate(e, ref, None) from e
+            page_entries: list[RefEntry] = []
             for obj in page.get("items", ()):
                 key = obj["name"]
                 if key.endswith("/") and int(obj.get("size", 0)) == 0:
                     continue  # a folder marker, not content
                 count += 1
                 if count <= max_objects:
-                    entries.append(_entry(object_name(ref, name, key), ref.child(key), obj))
+                    page_entries.append(_entry(object_name(ref, name, key), ref.child(key), obj))
+            if sink is None:
+                entries += page_entries
+            else:
+                sink(page_entries)
             token = page.get("nextPageToken")
             if count > max_objects and (not token or count > cap):
                 raise TooManyObjectsError(ref.uri, max_objects, min(count, cap), exact=not token)
             if not token:
-                return entries
+                return entries, count
             params["pageToken"] = token
 
     async def fetch(self, ref: str, digest: str, extra: dict[str, Any], dest: Path) -> int:

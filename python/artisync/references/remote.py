@@ -17,7 +17,7 @@ import aiohttp
 from artisync.references.gcs import GCSReferences
 from artisync.references.http import HTTPReferences
 from artisync.references.s3 import S3References, enter_s3_client
-from artisync.references.uri import RefEntry, RemoteURI, object_name, parse_remote
+from artisync.references.uri import PageSink, RefEntry, RemoteURI, object_name, parse_remote
 
 __all__ = ["DEFAULT_MAX_OBJECTS", "RemoteReferences"]
 
@@ -49,9 +49,18 @@ class RemoteReferences:
         await self._stack.aclose()
 
     async def expand(
-        self, uri: str, name: str = "", checksum: bool = True, max_objects: int | None = None
+        self,
+        uri: str,
+        name: str = "",
+        checksum: bool = True,
+        max_objects: int | None = None,
+        sink: PageSink | None = None,
     ) -> list[RefEntry]:
         """The manifest entries of the reference ``uri`` added under ``name``.
+
+        With ``sink``, a prefix's objects are given to it a listing page at a time and
+        not returned (a million of them must not be held at once); what is returned
+        is then only a single object's entry.
 
         Raises:
             InvalidInputError: ``uri`` is not a remote reference.
@@ -65,9 +74,9 @@ class RemoteReferences:
             return [RefEntry(object_name(ref, name, None), ref.base, ref.base, None)]
         limit = max_objects or DEFAULT_MAX_OBJECTS
         if ref.scheme == "s3":
-            return await (await self._s3_refs(ref)).expand(ref, name, limit)
+            return await (await self._s3_refs(ref)).expand(ref, name, limit, sink)
         if ref.scheme == "gs":
-            return await (await self._gcs_refs()).expand(ref, name, limit)
+            return await (await self._gcs_refs()).expand(ref, name, limit, sink)
         return await (await self._http_refs()).expand(ref, name)
 
     async def fetch(self, ref: str, digest: str, extra: dict[str, Any], dest: Path) -> int:

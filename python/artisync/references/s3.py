@@ -36,7 +36,7 @@ from artisync.references.errors import (
     ReferenceUnavailableError,
     TooManyObjectsError,
 )
-from artisync.references.uri import RefEntry, RemoteURI, object_name, prefix_of
+from artisync.references.uri import PageSink, RefEntry, RemoteURI, object_name, prefix_of
 
 __all__ = ["LIST_PAGE", "S3References", "enter_s3_client", "new_s3_client", "new_session"]
 
@@ -138,8 +138,11 @@ class S3References:
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    async def expand(self, ref: RemoteURI, name: str, max_objects: int) -> list[RefEntry]:
-        """The entries of ``ref``: the one object it names, else its prefix's objects."""
+    async def expand(
+        self, ref: RemoteURI, name: str, max_objects: int, sink: PageSink | None = None
+    ) -> list[RefEntry]:
+        """The entries of ``ref``: the one object it names, else its prefix's objects
+        (given to ``sink`` a page at a time instead, when there is one)."""
         if ref.version is not None:
             head = await self._call(ref, "head_object", Key=ref.key, VersionId=ref.version)
             return [self._single(ref, name, head)]
@@ -151,8 +154,8 @@ class S3References:
             else:
                 if "x-directory" not in head.get("ContentType", ""):
                     return [self._single(ref, name, head)]
-        entries = await self._list(ref, name, max_objects)
-        if not entries:
+        entries, count = await self._list(ref, name, max_objects, sink)
+        if not count:
             raise ReferenceNotFoundError(
                 ref.uri,
                 f"reference {ref.uri!r}: there is no object {ref.key!r} in bucket "
@@ -170,7 +173,9 @@ class S3References:
             _extra(etag, head.get("VersionId")),
         )
 
-    async def _list(self, ref: RemoteURI, name: str, max_objects: int) -> list[RefEntry]:
+    async def _list(
+        self, ref: RemoteURI, name: str, max_objects: int, sink: PageSink | None
+    ) -> tuple[list[RefEntry], int]:
         prefix = prefix_of(ref.key)
         entries: list[RefEntry] = []
         count = 0
@@ -191,6 +196,7 @@ class S3References:
             else:
                 page = await self._call(ref, "list_objects_v2", **params)
                 found = page.get("Contents", [])
+            page_entries: list[RefEntry] = []
             for obj in found:
                 key = obj["Key"]
                 if key.endswith("/") and int(obj.get("Size", 0)) == 0:
@@ -198,7 +204,7 @@ class S3References:
                 count += 1
                 if count <= max_objects:
                     etag = str(obj["ETag"]).strip('"')
-                    entries.append(
+                    page_entries.append(
                         RefEntry(
                             object_name(ref, name, key),
                             ref.child(key),
@@ -207,11 +213,15 @@ class S3References:
                             _extra(etag, obj.get("VersionId")),
                         )
                     )
+            if sink is None:
+                entries += page_entries
+            else:
+                sink(page_entries)
             more = bool(page.get("IsTruncated"))
             if count > max_objects and (not more or count > cap):
                 raise TooManyObjectsError(ref.uri, max_objects, min(count, cap), exact=not more)
             if not more:
-                return entries
+                return entries, count
             if versions:
                 params["KeyMarker"] = page["NextKeyMarker"]
                 params["VersionIdMarker"] = page.get("NextVersionIdMarker", "")

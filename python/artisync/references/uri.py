@@ -21,6 +21,7 @@ an object key is not a URL path); an HTTP URL's path is percent-decoded for its 
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -31,6 +32,7 @@ from artisync.references.errors import ReferenceFailure
 
 __all__ = [
     "REMOTE_SCHEMES",
+    "PageSink",
     "RefEntry",
     "RemoteURI",
     "default_name",
@@ -83,6 +85,10 @@ class RefEntry:
     digest: str
     size: int | None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+PageSink = Callable[[list[RefEntry]], None]
+"""Takes a listing's entries a page at a time (see ``RemoteReferences.expand``)."""
 
 
 def parse_remote(uri: str) -> RemoteURI:
