@@ -191,6 +191,13 @@ def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _interruptible() -> None:
+    """In the child: Ctrl-C back to its default, as at a terminal. A test run started
+    in the background by a shell without job control inherits SIGINT ignored, and
+    Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class _Terminal:
     """A command on a pseudo-terminal, as a person at a terminal runs it."""
 
@@ -204,6 +211,7 @@ class _Terminal:
             stderr=slave,
             env=env,
             close_fds=True,
+            preexec_fn=_interruptible,
         )
         os.close(slave)
         self.output = b""
@@ -295,6 +303,7 @@ def test_status_without_a_terminal_prints_text_and_json_snapshots(home: Path) ->
             ],
             stdout=subprocess.PIPE,
             text=True,
+            preexec_fn=_interruptible,
         )
         assert watched.stdout is not None
         lines = [watched.stdout.readline() for _ in range(3)]
