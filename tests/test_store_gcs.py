@@ -286,6 +286,22 @@ async def test_manifests_garbage_collection_and_missing_objects(
         await store.close()
 
 
+async def test_a_manifest_file_goes_up_streamed_and_the_first_writer_wins(
+    bucket: str, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    first.write_bytes(b'{"contents": "%s"}' % (b"x" * (3 << 20)))
+    second.write_bytes(b'{"contents": {}}')
+    store = GCSStore(f"gs://{bucket}/mf", state_dir=tmp_path / "state")
+    digest = hashlib.md5(b"big artifact").hexdigest()
+    try:
+        key = await store.put_manifest_file(digest, first)
+        assert await store.put_manifest_file(digest, second) == key
+        assert await store.get_manifest(key) == first.read_bytes(), "the first writer wins"
+    finally:
+        await store.close()
+
+
 async def test_cleanup_forgets_sessions_of_stored_blobs(bucket: str, tmp_path: Path) -> None:
     store = small_store(f"gs://{bucket}", tmp_path / "u")
     done = blob(tmp_path / "done", b"stored already")

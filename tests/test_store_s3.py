@@ -25,7 +25,7 @@ from artisync import _core, tracking
 from artisync.download import BlobCache, download_manifest
 from artisync.manifest import Manifest, ManifestEntry
 from artisync.store import BlobItem, ObjectNotFoundError, SourceChangedError
-from artisync.store.base import StoreUnavailableError
+from artisync.store.base import ManifestTooLargeError, StoreUnavailableError
 from artisync.store.s3 import S3Store
 from daemon_harness import DaemonProcess, drop, result_of, staged_submission, wait_for
 from servers import S3, CountingProxy, ServerProcess
@@ -434,6 +434,57 @@ def test_the_daemon_commits_to_an_s3_store(s3: S3, bucket: str, home: Path) -> N
     manifest = s3.client.get_object(Bucket=bucket, Key=f"node1/{result['manifest_key']}")
     contents = json.loads(manifest["Body"].read())["contents"]
     assert sorted(contents) == ["a.txt", "b/c.bin"]
+
+
+async def test_a_manifest_file_goes_up_streamed_and_the_first_writer_wins(
+    bucket: str, tmp_path: Path
+) -> None:
+    first, second = tmp_path / "first.json", tmp_path / "second.json"
+    first.write_bytes(b'{"contents": "%s"}' % (b"x" * (3 * MiB)))
+    second.write_bytes(b'{"contents": {}}')
+    store = S3Store(f"s3://{bucket}/mf", state_dir=tmp_path / "state")
+    digest = hashlib.md5(b"big artifact").hexdigest()
+    try:
+        key = await store.put_manifest_file(digest, first)
+        assert await store.put_manifest_file(digest, second) == key
+        assert await store.get_manifest(key) == first.read_bytes(), "the first writer wins"
+    finally:
+        await store.close()
+
+
+async def test_a_manifest_over_the_single_put_limit_is_refused_by_name(
+    bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("artisync.store.s3.SINGLE_PUT_MAX", 10)
+    (tmp_path / "m.json").write_bytes(b'{"contents": {}}')
+    store = S3Store(f"s3://{bucket}/mf", state_dir=tmp_path / "state")
+    try:
+        with pytest.raises(ManifestTooLargeError, match=r"is 16 bytes, over .* limit of 10"):
+            await store.put_manifest_file(hashlib.md5(b"x").hexdigest(), tmp_path / "m.json")
+    finally:
+        await store.close()
+
+
+def test_the_daemon_stores_a_manifest_of_many_chunks_from_its_scratch_file(
+    s3: S3, bucket: str, home: Path
+) -> None:
+    """Above three chunks of entries the manifest is written to a scratch file and
+    streamed to the bucket from there."""
+    daemon = DaemonProcess(home)
+    daemon.start(store=f"s3://{bucket}/big", env={"ARTISYNC_CHUNK_ENTRIES": "4"})
+    files = {f"f{i:02d}.txt": b"file %d" % i for i in range(20)}
+    try:
+        sub = staged_submission(daemon_spool(daemon), "proj", "data", files)
+        drop(daemon_spool(daemon), sub)
+        result = result_of(daemon_spool(daemon), sub.id)
+        assert result["status"] == "committed", result
+        assert not list(daemon_spool(daemon).root.rglob("*.scratch")), "scratch left behind"
+    finally:
+        daemon.stop()
+    manifest = s3.client.get_object(Bucket=bucket, Key=f"big/{result['manifest_key']}")
+    assert manifest["ContentType"] == "application/json"
+    contents = json.loads(manifest["Body"].read())["contents"]
+    assert sorted(contents) == sorted(files)
 
 
 def daemon_spool(daemon: DaemonProcess) -> Any:

@@ -52,6 +52,7 @@ from artisync.manifest import Manifest
 from artisync.registry import CommitResult, SqliteRegistry
 from artisync.spool import Spool, StagedEntry, StagedListEntry, Submission, parse_name
 from artisync.store import BlobItem, LocalStore, Store, StoreUnavailableError
+from artisync.store.base import ManifestTooLargeError
 from artisync.store.local import StagedFiles
 
 __all__ = ["Pipeline", "StatusCallback"]
@@ -278,8 +279,13 @@ class Pipeline:
         except DuplicatePathError as e:
             raise Rejected("expand", str(e)) from None
         if isinstance(data, Path):
-            key = await self._retrying(sub.id, lambda: self.store.put_manifest_file(digest, data))
-            await asyncio.to_thread(data.unlink, missing_ok=True)
+            put_file = functools.partial(self.store.put_manifest_file, digest, data)
+            try:
+                key = await self._retrying(sub.id, put_file)
+            except ManifestTooLargeError as e:
+                raise Rejected("manifest", str(e)) from None
+            finally:
+                await asyncio.to_thread(data.unlink, missing_ok=True)
         else:
             key = await self._retrying(sub.id, lambda: self.store.put_manifest(digest, data))
         watch.lap("manifest")

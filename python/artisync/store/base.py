@@ -100,6 +100,17 @@ class StoreAccessError(StoreError):
     """
 
 
+class ManifestTooLargeError(StoreError, ValueError):
+    """A version's manifest is bigger than the store can hold as one object: retrying
+    cannot help, so the version is rejected."""
+
+    def __init__(self, url: str, size: int, limit: int) -> None:
+        super().__init__(
+            f"the manifest for {url} is {size:,} bytes, over this store's limit of "
+            f"{limit:,} bytes for one object; log the content as several smaller artifacts"
+        )
+
+
 class ObjectNotFoundError(StoreError, LookupError):
     """A blob or manifest key that the store does not hold."""
 
@@ -232,7 +243,7 @@ class Store(ABC):
 
     async def put_manifest_file(self, artifact_digest: str, path: Path) -> str:
         """:meth:`put_manifest` of the JSON in the file ``path`` (a manifest too big to
-        build in memory). Stores that cannot do better read it whole."""
+        build in memory). The stores here stream it; this default reads it whole."""
         data = await asyncio.to_thread(path.read_bytes)
         return await self.put_manifest(artifact_digest, data)
 

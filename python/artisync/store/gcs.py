@@ -44,7 +44,7 @@ from gcloud.aio.auth import Token
 from gcloud.aio.storage import SCOPES, Storage
 from gcloud.aio.storage.storage import init_api_root
 
-from artisync import tracking
+from artisync import _core, tracking
 from artisync.store.base import (
     BlobItem,
     ObjectNotFoundError,
@@ -74,7 +74,7 @@ from artisync.store.remote import (
     run_apart,
 )
 from artisync.store.retry import retrying
-from artisync.store.source import SourceFile, open_source
+from artisync.store.source import SourceFile, open_file, open_source
 
 __all__ = ["GCSStore"]
 
@@ -236,13 +236,23 @@ class GCSStore(RemoteStore):
             source.close()
 
     async def _upload_one(self, name: str, source: SourceFile, md5: str) -> None:
-        """One streamed ``uploadType=multipart`` request: metadata, then the bytes."""
+        """One blob in one streamed request, checked against its MD5."""
+        result = await self._post_streamed(name, source, md5, "application/octet-stream")
+        if result is not None:
+            await self.check_md5(name, result, md5, source)
+        tracking.bytes_stored(source.size, 1)
+
+    async def _post_streamed(
+        self, name: str, source: SourceFile, md5: str, content_type: str
+    ) -> dict[str, Any] | None:
+        """One streamed ``uploadType=multipart`` request (metadata, then the bytes) that
+        does not replace an object: its metadata, or None if the object was there."""
         errors: list[OSError] = []
         boundary = secrets.token_hex(16)
-        meta = {"name": name, "md5Hash": md5, "contentType": "application/octet-stream"}
+        meta = {"name": name, "md5Hash": md5, "contentType": content_type}
         head = (
             f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
-            f"{json.dumps(meta)}\r\n--{boundary}\r\nContent-Type: application/octet-stream"
+            f"{json.dumps(meta)}\r\n--{boundary}\r\nContent-Type: {content_type}"
             "\r\n\r\n"
         ).encode()
         tail = f"\r\n--{boundary}--\r\n".encode()
@@ -263,16 +273,13 @@ class GCSStore(RemoteStore):
             "Content-Length": str(len(head) + source.size + len(tail)),
         }
         try:
-            result = await self.post_object(name, body, headers)
+            return await self.post_object(name, body, headers)
         except StoreUnavailableError as e:
             if errors:
                 raise errors[0] from None
             if status_of(e) == 400 and "md5" in str(e).lower():
                 raise content_changed(str(source.path), source.size) from None
             raise
-        if result is not None:
-            await self.check_md5(name, result, md5, source)
-        tracking.bytes_stored(source.size, 1)
 
     async def post_object(
         self, name: str, body: Callable[[], AsyncIterator[bytes]] | bytes, headers: dict[str, str]
@@ -328,6 +335,18 @@ class GCSStore(RemoteStore):
         body += data + f"\r\n--{boundary}--\r\n".encode()
         content_type = f"multipart/related; boundary={boundary}"
         await self.post_object(name, body, {"Content-Type": content_type})
+        return key
+
+    async def put_manifest_file(self, artifact_digest: str, path: Path) -> str:
+        """:meth:`put_manifest` of the JSON in ``path``, streamed from the file (a
+        manifest of a million entries is some 200 MB: never held in memory)."""
+        key = manifest_key(artifact_digest)
+        source = await asyncio.to_thread(open_file, path)
+        try:
+            md5 = await asyncio.to_thread(_core.part_md5, str(path), 0, source.size)
+            await self._post_streamed(self.key(key), source, md5, "application/json")
+        finally:
+            source.close()
         return key
 
     async def get_manifest(self, key: str) -> bytes:

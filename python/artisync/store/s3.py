@@ -31,16 +31,17 @@ import asyncio
 import contextlib
 import datetime
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from artisync import tracking
+from artisync import _core, tracking
 from artisync.store.base import (
     BlobItem,
+    ManifestTooLargeError,
     ObjectNotFoundError,
     StoreUnavailableError,
     check_manifest_key,
@@ -66,11 +67,12 @@ from artisync.store.s3_client import ATTEMPTS, check_access, endpoint_of, new_cl
 from artisync.store.s3_direct import DIRECT_MAX, DirectRequests, md5_base64
 from artisync.store.s3_errors import code_of, describe, etag_matches, status_of
 from artisync.store.s3_small import SmallBlobs
-from artisync.store.source import SourceFile, SourceRange, open_source
+from artisync.store.source import SourceFile, SourceRange, open_file, open_source
 
 __all__ = ["S3Store"]
 
 _DELETE_BATCH = 1000  # DeleteObjects' limit
+SINGLE_PUT_MAX = 5 << 30  # S3's limit for one PUT (a manifest goes up in one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,20 +276,54 @@ class S3Store(RemoteStore):
         """Store a manifest unless one is there: a conditional PUT (``If-None-Match:
         *``); on a server without conditional writes, a HEAD first."""
         data = bytes(data)  # a bytearray from the daemon's manifest writer
+        md5 = md5_base64(hashlib.md5(data).hexdigest())
+        return await self._put_manifest(artifact_digest, lambda: data, md5, len(data))
+
+    async def put_manifest_file(self, artifact_digest: str, path: Path) -> str:
+        """:meth:`put_manifest` of the JSON in ``path``, streamed from the file (a
+        manifest of a million entries is some 200 MB: never held in memory)."""
+        source = await asyncio.to_thread(open_file, path)
+        try:
+            if source.size > SINGLE_PUT_MAX:
+                url = f"s3://{self.bucket}/{self.key(manifest_key(artifact_digest))}"
+                raise ManifestTooLargeError(url, source.size, SINGLE_PUT_MAX)
+            md5 = await asyncio.to_thread(_core.part_md5, str(path), 0, source.size)
+            return await self._put_manifest(
+                artifact_digest, lambda: SourceRange(source, 0, source.size), md5, source.size
+            )
+        finally:
+            source.close()
+
+    async def _put_manifest(
+        self,
+        artifact_digest: str,
+        body: Callable[[], bytes | SourceRange],
+        md5: str,
+        length: int,
+    ) -> str:
+        """The conditional PUT of :meth:`put_manifest`, its body made fresh per request."""
         key = manifest_key(artifact_digest)
         name = self.key(key)
-        md5 = md5_base64(hashlib.md5(data).hexdigest())
-        params = {"Key": name, "Body": data, "ContentMD5": md5, "ContentType": "application/json"}
+
+        def params() -> dict[str, Any]:
+            return {
+                "Key": name,
+                "Body": body(),
+                "ContentMD5": md5,
+                "ContentLength": length,
+                "ContentType": "application/json",
+            }
+
         async with self._requests:
             try:
-                await self.call("put_object", name, IfNoneMatch="*", **params)
+                await self.call("put_object", name, IfNoneMatch="*", **params())
             except StoreUnavailableError as e:
                 if status_of(e) == 412:
                     return key  # the first writer won
                 if status_of(e) != 501 and code_of(e) != "NotImplemented":
                     raise
                 if not await self._exists_unbounded(name):
-                    await self.call("put_object", name, **params)
+                    await self.call("put_object", name, **params())
         return key
 
     async def _exists_unbounded(self, name: str) -> bool:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from artisync.store.base import BlobItem, SourceChangedError
 
-__all__ = ["SourceFile", "SourceRange", "open_source"]
+__all__ = ["SourceFile", "SourceRange", "open_file", "open_source"]
 
 
 @dataclass(slots=True)
@@ -74,6 +74,12 @@ def open_source(item: BlobItem) -> SourceFile:
         os.close(fd)
         raise
     return SourceFile(Path(item.source), fd, st.st_size, st.st_mtime_ns)
+
+
+def open_file(path: str | Path) -> SourceFile:
+    """Open a file of the daemon's own, such as a manifest written to scratch (blocking):
+    nothing hashed to check it against."""
+    return open_source(BlobItem("", path, None))
 
 
 def _shrunk(path: Path, expected: int, actual: int) -> SourceChangedError:
