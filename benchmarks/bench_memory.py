@@ -9,20 +9,28 @@ store; the daemon's resident memory is read before the artifact (``VmRSS``) and 
 (``VmHWM``, the kernel's high-water mark: no sampling can miss it) once the version has
 committed. The target: ≤ 500 MB for 1,000,000 entries. Below that, the growth per entry
 over the idle daemon is scaled to 1,000,000.
+
+``--store s3`` commits to an S3 store instead, ``rclone serve s3`` on 127.0.0.1 (as in
+``bench_s3.py``); with ``--policy reference`` nothing but the manifest goes up, so the
+figure is the daemon's memory for a million entries and their manifest on a remote store
+without a million uploads.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import artisync
 
 sys.path.insert(0, str(Path(__file__).parent))
+from bench_s3 import KEY, SECRET, start_rclone  # the S3 server of the upload bench
 from bench_write import daemon  # the same daemon start as the write bench
 
 TARGET_MB = 500
@@ -64,11 +72,18 @@ def main() -> int:
         help="mutable: the SDK snapshots every file and the submission lists each one; "
         "reference: add_reference('file://DIR'), one reference entry per file",
     )
+    parser.add_argument(
+        "--store", choices=["local", "s3"], default="local", help="s3: rclone serve s3"
+    )
     args = parser.parse_args()
     tree = make_tree(args.dir / f"asmem-{args.entries}", args.entries)
     with tempfile.TemporaryDirectory(prefix="asmem-home-", dir=args.dir) as tmp:
         home = Path(tmp) / "home"
-        with daemon(home) as config:
+        with contextlib.ExitStack() as stack:
+            store = None
+            if args.store == "s3":
+                store = stack.enter_context(s3_store(Path(tmp) / "served"))
+            config = stack.enter_context(daemon(home, store))
             pid = _pid(config.home)
             idle = rss_mb(pid, "VmRSS")
             with artisync.init(project="bench", home=home) as run:
@@ -85,13 +100,35 @@ def main() -> int:
     per_entry = (peak - idle) * 2**20 / args.entries
     at_million = idle + per_entry * 1_000_000 / 2**20
     verdict = "ok" if at_million <= TARGET_MB else "MISSED"
-    print(f"entries {args.entries:,} ({args.policy}): committed in {seconds:.1f} s")
+    print(
+        f"entries {args.entries:,} ({args.policy}, {args.store} store): "
+        f"committed in {seconds:.1f} s"
+    )
     print(f"daemon idle RSS {idle:.0f} MB")
     print(
         f"daemon peak RSS {peak:.0f} MB ({per_entry:,.0f} bytes per entry over idle; "
         f"{at_million:,.0f} MB at 1,000,000 entries)  target <= {TARGET_MB} MB  {verdict}"
     )
     return 0
+
+
+@contextlib.contextmanager
+def s3_store(served: Path) -> Iterator[str]:
+    """``rclone serve s3`` on ``served`` with a bucket, and the store URL for it."""
+    (served / "bench").mkdir(parents=True)
+    proc, endpoint = start_rclone(served)
+    os.environ.update(
+        AWS_ACCESS_KEY_ID=KEY,
+        AWS_SECRET_ACCESS_KEY=SECRET,
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_ENDPOINT_URL=endpoint,
+    )
+    try:
+        yield "s3://bench/memory"
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def _pid(home: Path) -> int:

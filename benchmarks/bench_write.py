@@ -108,12 +108,14 @@ def wandb_version() -> str | None:
 
 
 @contextmanager
-def daemon(home: Path) -> Iterator[Config]:
-    """A daemon on ``home``, logging (with per-stage timings) to home/daemon.log."""
+def daemon(home: Path, store: str | None = None) -> Iterator[Config]:
+    """A daemon on ``home`` (with ``--store`` if given), logging (with per-stage
+    timings) to home/daemon.log."""
     home.mkdir(parents=True)
+    store_args = ["--store", store] if store else []
     with open(home / "daemon.log", "wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "artisync.cli", "--home", str(home), "daemon"],
+            [sys.executable, "-m", "artisync.cli", "--home", str(home), "daemon", *store_args],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
