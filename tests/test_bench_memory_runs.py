@@ -6,18 +6,29 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).parent.parent / "benchmarks" / "bench_memory.py"
 
 
-def test_memory_benchmark_commits_and_reports_the_daemons_peak_rss(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("args", "title"),
+    [
+        ([], "entries 2,000 (immutable, local store): committed in"),
+        (["--policy", "reference", "--store", "s3"], "entries 2,000 (reference, s3 store)"),
+    ],
+)
+def test_memory_benchmark_commits_and_reports_the_daemons_peak_rss(
+    tmp_path: Path, args: list[str], title: str
+) -> None:
     out = subprocess.run(
-        [sys.executable, str(BENCH), "--entries", "2000", "--dir", str(tmp_path)],
+        [sys.executable, str(BENCH), "--entries", "2000", "--dir", str(tmp_path), *args],
         capture_output=True,
         text=True,
         check=True,
         timeout=120,
     ).stdout
-    assert "entries 2,000 (immutable): committed in" in out, out
+    assert title in out, out
     rss = next(line for line in out.splitlines() if line.startswith("daemon peak RSS"))
     assert rss.rstrip().endswith(("ok", "MISSED")), out
     assert any(line.startswith("daemon idle RSS") for line in out.splitlines()), out
