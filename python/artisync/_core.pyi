@@ -285,6 +285,7 @@ def part_md5s(path: StrPath, part_size: int, *, threads: int | None = None) -> P
     An empty file has one empty part. ``part_size`` must be at least 1 (``ValueError``).
     """
 
+@final
 class WalkListing:
     """A directory listing kept in Rust, handed out a run at a time (:func:`walk_listing`)."""
 
