@@ -5,7 +5,8 @@
 //! else copy its source into `tmp/` (a small file is read into a buffer and written; a
 //! large one is copied in the kernel), or, for a snapshot the store may take, plan to
 //! rename the source itself. A request without a digest is hashed on the way: a small
-//! file is read once for both, a large one is hashed before it is copied. Then, if no
+//! file is read once for both, a large one is hashed while the kernel copies it (and
+//! the copy dropped if its blob is there). Then, if no
 //! request failed, one `syncfs` (or an `fsync` per file where the caller asks for it),
 //! and the renames into `blobs/md5/<hex[:2]>/<hex>`, in request order.
 //!
@@ -21,6 +22,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::thread;
 
 use md5::{Digest, Md5};
 use rayon::prelude::*;
@@ -346,8 +348,9 @@ fn check_source(path: &Path, meta: &Metadata, size: Option<u64>) -> Result<(), F
 type Copied = (Md5Digest, Option<FileDigest>, Plan);
 type CopyError = (Option<FileDigest>, Fault);
 
-/// Copy the request's source into a new file in `tmp/`, hashing it first if it has no
-/// digest; a source whose digest turns out to be stored already is not copied.
+/// Copy the request's source into a new file in `tmp/`, hashing it if it has no digest;
+/// a source whose digest turns out to be stored already is not kept (a small one is
+/// not even written).
 fn copy_to_tmp(layout: &Layout, index: usize, request: &Request) -> Result<Copied, CopyError> {
     let src = &request.source;
     let fail = |fault| (None, fault);
@@ -405,20 +408,9 @@ fn copy_to_tmp(layout: &Layout, index: usize, request: &Request) -> Result<Copie
             Ok((md5, hashed, Plan::Tmp(tmp)))
         })
     } else {
-        let (md5, hashed) = match request.md5 {
-            Some(md5) => (md5, None),
-            None => {
-                let md5 = source.hash(layout.hashed.as_deref()).map_err(fail)?;
-                progress::add_file(layout.hashed.as_deref());
-                (md5, Some(read(md5)))
-            }
+        let Some(md5) = request.md5 else {
+            return copy_while_hashing(layout, index, &source, read);
         };
-        let fail = |fault| (hashed.clone(), fault);
-        if hashed.is_some() && exists(&layout.blob_path(&md5)) {
-            source.check_unmodified().map_err(fail)?;
-            layout.count_stored(len);
-            return Ok((md5, hashed, Plan::Present));
-        }
         let tmp = layout.tmp_path(&md5, index);
         let stored = layout.stored.as_deref();
         write_tmp(&tmp, |out| source.copy_into(out, &tmp, stored)).map_err(fail)?;
@@ -427,8 +419,63 @@ fn copy_to_tmp(layout: &Layout, index: usize, request: &Request) -> Result<Copie
             return Err(fail(fault));
         }
         progress::add_file(stored);
-        Ok((md5, hashed, Plan::Tmp(tmp)))
+        Ok((md5, None, Plan::Tmp(tmp)))
     }
+}
+
+/// A large source without a digest: hashed on this thread while the kernel copies it
+/// into `tmp/` on another, so the file is read once (both readers share the page cache)
+/// and the call takes about as long as the hash alone, where hashing and then copying
+/// took both times (1 GiB: 3.7-3.9 s for the two, against ~2 s). If the blob turns out
+/// to be stored already the copy is dropped: a wasted copy into the page cache, never
+/// a failure (a full disk while copying a blob that is there is not an error).
+fn copy_while_hashing(
+    layout: &Layout,
+    index: usize,
+    source: &Source,
+    read: impl Fn(Md5Digest) -> FileDigest,
+) -> Result<Copied, CopyError> {
+    let tmp = layout.tmp_path(&[0; 16], index);
+    let stored = layout.stored.as_deref();
+    let mut digest = None;
+    let copied = write_tmp(&tmp, |out| {
+        thread::scope(|scope| {
+            let copier = scope.spawn(|| source.copy_into(out, &tmp, stored));
+            digest = Some(source.hash(layout.hashed.as_deref()));
+            copier.join().unwrap_or_else(|_| {
+                Err(store_fault(
+                    &tmp,
+                    io::Error::other("the copy thread panicked"),
+                ))
+            })
+        })
+    });
+    let discard = |tmp: &Path| {
+        if copied.is_ok() {
+            let _ = fs::remove_file(tmp);
+        }
+    };
+    let md5 = match digest.expect("the hash ran") {
+        Ok(md5) => md5,
+        Err(fault) => {
+            discard(&tmp);
+            return Err((None, fault));
+        }
+    };
+    progress::add_file(layout.hashed.as_deref());
+    let hashed = Some(read(md5));
+    if let Err(fault) = source.check_unmodified() {
+        discard(&tmp);
+        return Err((hashed, fault));
+    }
+    if exists(&layout.blob_path(&md5)) {
+        discard(&tmp);
+        progress::add_file(stored); // its bytes were counted as the copy went
+        return Ok((md5, hashed, Plan::Present));
+    }
+    copied.map_err(|fault| (hashed.clone(), fault))?;
+    progress::add_file(stored);
+    Ok((md5, hashed, Plan::Tmp(tmp)))
 }
 
 /// Create `tmp` and fill it with `fill`, which blames its own failures; the file is
@@ -925,6 +972,33 @@ mod tests {
         assert!(
             matches!(again[0].status, Status::Present),
             "nothing is copied"
+        );
+    }
+
+    #[test]
+    fn a_large_source_hashed_while_copied_keeps_no_copy_when_its_blob_is_stored() {
+        let s = store();
+        let content = data(3 * SMALL as usize + 11, 9);
+        let (first, md5) = s.source("first", &content);
+        let (second, _) = s.source("second", &content);
+        let (twin, _) = s.source("twin", &content);
+
+        let stored = put_blobs(&s.layout, &[request(&first, None)], true);
+        let again = put_blobs(
+            &s.layout,
+            &[request(&second, None), request(&twin, None)],
+            true,
+        );
+
+        assert!(matches!(stored[0].status, Status::Stored), "{stored:?}");
+        let statuses: Vec<_> = again.iter().map(|o| format!("{:?}", o.status)).collect();
+        assert_eq!(statuses, ["Present", "Present"]);
+        assert_eq!(again[0].hashed.as_ref().unwrap().md5, md5);
+        assert_eq!(s.blob(&md5).unwrap(), content);
+        assert_eq!(
+            s.tmp_entries(),
+            0,
+            "the copies of a stored blob are dropped"
         );
     }
 
