@@ -30,7 +30,7 @@ from pathlib import Path
 import artisync
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_s3 import KEY, SECRET, start_rclone  # the S3 server of the upload bench
+from bench_s3 import start_rclone, use_rclone_credentials  # the S3 server of the upload bench
 from bench_write import daemon  # the same daemon start as the write bench
 
 TARGET_MB = 500
@@ -117,13 +117,8 @@ def s3_store(served: Path) -> Iterator[str]:
     """``rclone serve s3`` on ``served`` with a bucket, and the store URL for it."""
     (served / "bench").mkdir(parents=True)
     proc, endpoint = start_rclone(served)
-    os.environ.update(
-        AWS_ACCESS_KEY_ID=KEY,
-        AWS_SECRET_ACCESS_KEY=SECRET,
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_EC2_METADATA_DISABLED="true",
-        AWS_ENDPOINT_URL=endpoint,
-    )
+    use_rclone_credentials()
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
     try:
         yield "s3://bench/memory"
     finally:

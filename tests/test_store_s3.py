@@ -28,6 +28,7 @@ from artisync.store import BlobItem, ObjectNotFoundError, SourceChangedError
 from artisync.store.base import ManifestTooLargeError, StoreUnavailableError
 from artisync.store.s3 import S3Store
 from daemon_harness import DaemonProcess, drop, result_of, staged_submission, wait_for
+from manifest_files import check_manifest_file_first_writer_wins
 from servers import S3, CountingProxy, ServerProcess
 
 MiB = 1 << 20
@@ -439,15 +440,9 @@ def test_the_daemon_commits_to_an_s3_store(s3: S3, bucket: str, home: Path) -> N
 async def test_a_manifest_file_goes_up_streamed_and_the_first_writer_wins(
     bucket: str, tmp_path: Path
 ) -> None:
-    first, second = tmp_path / "first.json", tmp_path / "second.json"
-    first.write_bytes(b'{"contents": "%s"}' % (b"x" * (3 * MiB)))
-    second.write_bytes(b'{"contents": {}}')
     store = S3Store(f"s3://{bucket}/mf", state_dir=tmp_path / "state")
-    digest = hashlib.md5(b"big artifact").hexdigest()
     try:
-        key = await store.put_manifest_file(digest, first)
-        assert await store.put_manifest_file(digest, second) == key
-        assert await store.get_manifest(key) == first.read_bytes(), "the first writer wins"
+        await check_manifest_file_first_writer_wins(store, tmp_path)
     finally:
         await store.close()
 

@@ -51,8 +51,13 @@ from artisync.logs import get_logger
 from artisync.manifest import Manifest
 from artisync.registry import CommitResult, SqliteRegistry
 from artisync.spool import Spool, StagedEntry, StagedListEntry, Submission, parse_name
-from artisync.store import BlobItem, LocalStore, Store, StoreUnavailableError
-from artisync.store.base import ManifestTooLargeError
+from artisync.store import (
+    BlobItem,
+    LocalStore,
+    ManifestTooLargeError,
+    Store,
+    StoreUnavailableError,
+)
 from artisync.store.local import StagedFiles
 
 __all__ = ["Pipeline", "StatusCallback"]

@@ -2,6 +2,7 @@
 
 from artisync.store.base import (
     BlobItem,
+    ManifestTooLargeError,
     ObjectNotFoundError,
     SourceChangedError,
     Store,
@@ -17,6 +18,7 @@ from artisync.store.open import open_store
 __all__ = [
     "BlobItem",
     "LocalStore",
+    "ManifestTooLargeError",
     "ObjectNotFoundError",
     "SourceChangedError",
     "Store",

@@ -248,14 +248,7 @@ class GCSStore(RemoteStore):
         """One streamed ``uploadType=multipart`` request (metadata, then the bytes) that
         does not replace an object: its metadata, or None if the object was there."""
         errors: list[OSError] = []
-        boundary = secrets.token_hex(16)
-        meta = {"name": name, "md5Hash": md5, "contentType": content_type}
-        head = (
-            f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
-            f"{json.dumps(meta)}\r\n--{boundary}\r\nContent-Type: {content_type}"
-            "\r\n\r\n"
-        ).encode()
-        tail = f"\r\n--{boundary}--\r\n".encode()
+        head, tail, framing = _multipart_frame(name, md5, content_type)
 
         async def body() -> AsyncIterator[bytes]:
             yield head
@@ -269,7 +262,7 @@ class GCSStore(RemoteStore):
             yield tail
 
         headers = {
-            "Content-Type": f"multipart/related; boundary={boundary}",
+            "Content-Type": framing,
             "Content-Length": str(len(head) + source.size + len(tail)),
         }
         try:
@@ -326,15 +319,8 @@ class GCSStore(RemoteStore):
         key = manifest_key(artifact_digest)
         name = self.key(key)
         md5 = base64.b64encode(hashlib.md5(data).digest()).decode()
-        boundary = secrets.token_hex(16)
-        meta = {"name": name, "md5Hash": md5, "contentType": "application/json"}
-        body = (
-            f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
-            f"{json.dumps(meta)}\r\n--{boundary}\r\nContent-Type: application/json\r\n\r\n"
-        ).encode()
-        body += data + f"\r\n--{boundary}--\r\n".encode()
-        content_type = f"multipart/related; boundary={boundary}"
-        await self.post_object(name, body, {"Content-Type": content_type})
+        head, tail, framing = _multipart_frame(name, md5, "application/json")
+        await self.post_object(name, head + data + tail, {"Content-Type": framing})
         return key
 
     async def put_manifest_file(self, artifact_digest: str, path: Path) -> str:
@@ -458,3 +444,16 @@ def _timestamp(rfc3339: object) -> float:
     if not isinstance(rfc3339, str):
         return 0.0
     return datetime.datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+
+
+def _multipart_frame(name: str, md5: str, content_type: str) -> tuple[bytes, bytes, str]:
+    """What goes before and after an object's bytes in an ``uploadType=multipart``
+    request (its metadata first), and the request's ``Content-Type``."""
+    boundary = secrets.token_hex(16)
+    meta = {"name": name, "md5Hash": md5, "contentType": content_type}
+    head = (
+        f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n"
+        f"{json.dumps(meta)}\r\n--{boundary}\r\nContent-Type: {content_type}\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    return head, tail, f"multipart/related; boundary={boundary}"
