@@ -20,7 +20,7 @@ from artisync.daemon.server import parse_address
 from artisync.errors import InvalidInputError, RegistryError
 from artisync.spool import FileEntry, Spool
 from artisync.store import StoreUnavailableError
-from daemon_harness import drop, result_of, staged_submission
+from daemon_harness import drop, result_of, staged_submission, wait_for
 from flagged_daemon import FlaggedDaemon, free_port
 
 
@@ -64,8 +64,17 @@ def test_commits_rejects_latency_and_bytes_are_served_on_the_socket_and_over_tcp
         drop(spool, bad)
         assert result_of(spool, bad.id)["status"] == "rejected"
 
-        status, body = daemon.get_raw("/metrics")
-        assert status == 200
+        # The rejection file is written before the counters move: wait for them.
+        def settled() -> bytes | None:
+            status, body = daemon.get_raw("/metrics")
+            assert status == 200
+            m = _samples(body.decode())
+            done = _value(m, "artisync_queue_depth") == 0 and _value(
+                m, "artisync_rejects_total", stage="hash"
+            )
+            return body if done else None
+
+        body = wait_for(settled, 30, "the metrics to count the rejection")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as answer:
             assert answer.headers["Content-Type"].startswith("text/plain")
             over_tcp = answer.read().decode()

@@ -170,8 +170,12 @@ def test_the_daemon_shows_a_single_large_files_hash_moving(home: Path, tmp_path:
         assert moving_item["stage"] == "hash" and moving_item["hash"]["total"] == BIG
         assert (moving_item["project"], moving_item["name"]) == ("proj", "huge")
         assert result_of(spool, sub.id)["status"] == "committed"
-        after = client.progress()
-        assert after is not None and after["queue_depth"] == 0
+        # The receipt is written before the board lets the submission go: wait for the board.
+        after = wait_for(
+            lambda: (p := client.progress()) is not None and p["queue_depth"] == 0 and p,
+            30,
+            "the board to let the committed submission go",
+        )
         assert after["bytes_hashed"] == BIG
         as_json = _cli(home, "status", "--json")
         assert json.loads(as_json.stdout)["progress"]["bytes_hashed"] == BIG
