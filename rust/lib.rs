@@ -6,6 +6,7 @@ pub mod copy;
 pub mod error;
 pub mod fetch;
 pub mod hash;
+pub mod in_place;
 pub mod parts;
 pub mod progress;
 pub mod store;

@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 
 use crate::error::CoreError;
 use crate::walk as tree;
-use crate::{copy, fetch, hash, parts, progress, store};
+use crate::{copy, fetch, hash, in_place, parts, progress, store};
 
 create_exception!(
     _core,
@@ -521,7 +521,7 @@ impl BlobOutcome {
 
 /// Store many blobs in the local store's layout; one `BlobOutcome` per request.
 #[pyfunction]
-#[pyo3(signature = (blobs, tmp, requests, *, tag, name=true, syncfs=true, threads=None, hashed=None, stored=None))]
+#[pyo3(signature = (blobs, tmp, requests, *, tag, name=true, syncfs=true, in_place=true, threads=None, hashed=None, stored=None))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)] // the Python signature
 fn put_blobs(
     py: Python<'_>,
@@ -531,6 +531,7 @@ fn put_blobs(
     tag: String,
     name: bool,
     syncfs: bool,
+    in_place: bool,
     threads: Option<usize>,
     hashed: Option<&Bound<'_, Progress>>,
     stored: Option<&Bound<'_, Progress>>,
@@ -566,6 +567,7 @@ fn put_blobs(
         tmp,
         tag,
         syncfs,
+        in_place,
         hashed: counter_of(hashed),
         stored: counter_of(stored),
     };
@@ -578,14 +580,16 @@ fn put_blobs(
 }
 
 /// Name the copies `put_blobs(name=False)` staged: durable first, then renamed into
-/// place in order; how many, or the first failure as an `OSError` naming its path.
+/// place in order (those written in place only made durable), and the batch's
+/// `journal` removed; how many, or the first failure as an `OSError` naming its path.
 #[pyfunction]
-#[pyo3(signature = (blobs, copies, *, syncfs=true))]
+#[pyo3(signature = (blobs, copies, *, syncfs=true, journal=None))]
 fn name_blobs(
     py: Python<'_>,
     blobs: PathBuf,
     copies: Vec<(String, PathBuf)>,
     syncfs: bool,
+    journal: Option<PathBuf>,
 ) -> PyResult<usize> {
     let copies = copies
         .into_iter()
@@ -597,10 +601,25 @@ fn name_blobs(
             ))),
         })
         .collect::<PyResult<Vec<_>>>()?;
-    match py.detach(|| store::name_blobs(&blobs, syncfs, &copies)) {
+    match py.detach(|| store::name_blobs(&blobs, syncfs, &copies, journal.as_deref())) {
         (named, None) => Ok(named),
         (_, Some(error)) => Err(error.into()),
     }
+}
+
+/// The journal a `put_blobs` call tagged `tag` keeps in `tmp` while it writes small
+/// blobs straight at their names.
+#[pyfunction]
+fn blob_journal(tmp: PathBuf, tag: &str) -> PathBuf {
+    in_place::journal_path(&tmp, tag)
+}
+
+/// After a crash: re-hash the blobs a leftover `journal` names and remove those that
+/// are not whole; how many were removed. The caller syncs, then removes the journal.
+#[pyfunction]
+fn recover_blobs(py: Python<'_>, blobs: PathBuf, journal: PathBuf) -> PyResult<usize> {
+    py.detach(|| in_place::recover(&blobs, &journal))
+        .map_err(|e| CoreError::io(&journal, e).into())
 }
 
 #[pymodule]
@@ -624,5 +643,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(copy_verify_many, m)?)?;
     m.add_function(wrap_pyfunction!(put_blobs, m)?)?;
     m.add_function(wrap_pyfunction!(name_blobs, m)?)?;
+    m.add_function(wrap_pyfunction!(blob_journal, m)?)?;
+    m.add_function(wrap_pyfunction!(recover_blobs, m)?)?;
     Ok(())
 }

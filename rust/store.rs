@@ -4,11 +4,13 @@
 //! For each request, spread over the rayon pool: skip it if its blob is already there;
 //! else copy its source into `tmp/` (a small file is read into a buffer and written; a
 //! large one is copied in the kernel), or, for a snapshot the store may take, plan to
-//! rename the source itself. A request without a digest is hashed on the way: a small
+//! hard-link the source itself into place (renamed where it cannot be linked). A request without a digest is hashed on the way: a small
 //! file is read once for both, a large one is hashed while the kernel copies it (and
-//! the copy dropped if its blob is there). Then, if no
-//! request failed, one `syncfs` (or an `fsync` per file where the caller asks for it),
-//! and the renames into `blobs/md5/<hex[:2]>/<hex>`, in request order.
+//! the copy dropped if its blob is there). A small file (up to 64 KiB) is instead
+//! kept in memory and, once the batch's journal is on disk, written straight at its
+//! final name (see `in_place`). Then, if no request failed, one `syncfs` (or an
+//! `fsync` per file where the caller asks for it), and the renames into
+//! `blobs/md5/<hex[:2]>/<hex>`, in request order.
 //!
 //! Whose fault a failure is decides what the daemon does, so it is kept exact: the
 //! source (missing, unreadable, not a regular file, changed) is the submission's
@@ -31,6 +33,7 @@ use crate::error::CoreError;
 use crate::hash::{
     advise_sequential, mtime_ns_inode, with_buffer, FileDigest, Md5Digest, BUF_SIZE,
 };
+use crate::in_place::{self, Budget, Written};
 use crate::parts::hex;
 use crate::progress::{self, Counted, Counter};
 
@@ -48,8 +51,8 @@ pub struct Request {
     pub size: Option<u64>,
     /// The mtime the caller hashed at: a source modified since is refused.
     pub mtime_ns: Option<i64>,
-    /// The caller owns the source (a snapshot): rename it into place when it is on the
-    /// store's filesystem, instead of copying it.
+    /// The caller owns the source (a snapshot): link it into place when it is on the
+    /// store's filesystem, instead of copying it (the caller removes its own name).
     pub take: bool,
 }
 
@@ -65,6 +68,9 @@ pub struct Layout {
     /// `syncfs` once for the batch; false: `fsync` each file before its rename (the
     /// caller then syncs the directories that received renames).
     pub syncfs: bool,
+    /// Write small blobs straight at their names (`in_place`), under a journal; only
+    /// with `syncfs` (without it every file is fsynced before its rename anyway).
+    pub in_place: bool,
     /// Bytes (and files) hashed and stored so far, for a caller showing progress: they
     /// move while one large file is hashed and copied.
     pub hashed: Option<Arc<Counter>>,
@@ -168,7 +174,11 @@ enum Plan {
     Present,
     /// Rename this file of ours in `tmp/`.
     Tmp(PathBuf),
-    /// Rename the caller's source itself.
+    /// Write these bytes at the blob's name, once the journal is on disk.
+    InPlace(Vec<u8>),
+    /// Written at the blob's name: nothing to rename, but not durable yet.
+    Written,
+    /// Link (or rename) the caller's source itself.
     Take,
     Failed(Fault),
 }
@@ -210,22 +220,73 @@ pub fn put_blobs(layout: &Layout, requests: &[Request], name: bool) -> Vec<Outco
         Ok(meta) => meta.dev(),
         Err(e) => return all_failed(requests, || store_fault(&layout.blobs, copy_of(&e))),
     };
+    let budget = Budget::new();
     let mut staged: Vec<Staged> = requests
         .par_iter()
         .enumerate()
-        .map(|(index, request)| stage(layout, dev, index, request))
+        .map(|(index, request)| stage(layout, dev, &budget, index, request))
         .collect();
     drop_duplicates(&mut staged);
-    if staged.iter().any(|s| matches!(s.plan, Plan::Failed(_))) {
+    let failed = |staged: &[Staged]| staged.iter().any(|s| matches!(s.plan, Plan::Failed(_)));
+    if failed(&staged) {
+        return abandon(staged, None);
+    }
+    if let Err((path, error)) = write_in_place(layout, &mut staged) {
+        return abandon(staged, Some((&path, &error)));
+    }
+    if failed(&staged) {
         return abandon(staged, None);
     }
     if !name {
-        return hand_over(requests, staged);
+        return hand_over(layout, requests, staged);
     }
     if let Err((path, error)) = make_durable(layout, requests, &staged) {
         return abandon(staged, Some((&path, &error)));
     }
-    name_all(layout, requests, staged)
+    let outcomes = name_all(layout, requests, staged);
+    // Whatever was written in place is on disk: its journal has done its job.
+    let _ = fs::remove_file(in_place::journal_path(&layout.tmp, &layout.tag));
+    outcomes
+}
+
+/// Journal the blobs planned in place, then write each at its name (on the pool). A
+/// blob whose name holds another writer's incomplete file goes through `tmp/` instead.
+/// Fails only if the journal cannot be written: then nothing was written in place.
+fn write_in_place(layout: &Layout, staged: &mut [Staged]) -> Result<(), (PathBuf, io::Error)> {
+    let planned = staged
+        .iter()
+        .filter(|s| matches!(s.plan, Plan::InPlace(_)))
+        .filter_map(|s| s.md5.as_ref());
+    if planned.clone().next().is_none() {
+        return Ok(());
+    }
+    let journal = in_place::journal_path(&layout.tmp, &layout.tag);
+    if let Err(e) = in_place::write_journal(&journal, planned) {
+        let _ = fs::remove_file(&journal);
+        return Err((journal, e));
+    }
+    staged.par_iter_mut().enumerate().for_each(|(index, s)| {
+        let (Plan::InPlace(bytes), Some(md5)) = (&s.plan, s.md5) else {
+            return;
+        };
+        let blob = layout.blob_path(&md5);
+        let plan = match in_place::write(&blob, bytes) {
+            Ok(Written::Whole) => Plan::Written,
+            Ok(Written::Present) => Plan::Present,
+            Ok(Written::Busy) => {
+                let tmp = layout.tmp_path(&md5, index);
+                match write_tmp(&tmp, |mut out| {
+                    out.write_all(bytes).map_err(|e| store_fault(&tmp, e))
+                }) {
+                    Ok(()) => Plan::Tmp(tmp),
+                    Err(fault) => Plan::Failed(fault),
+                }
+            }
+            Err(e) => Plan::Failed(store_fault(&blob, e)),
+        };
+        s.plan = plan;
+    });
+    Ok(())
 }
 
 fn all_failed(requests: &[Request], fault: impl Fn() -> Fault) -> Vec<Outcome> {
@@ -271,46 +332,42 @@ fn changed(what: &'static str) -> Fault {
 }
 
 /// The first pass over one request: everything but naming.
-fn stage(layout: &Layout, dev: u64, index: usize, request: &Request) -> Staged {
+fn stage(layout: &Layout, dev: u64, budget: &Budget, index: usize, request: &Request) -> Staged {
     let md5 = request.md5;
     if let Some(md5) = &md5 {
+        let staged = |plan| Staged {
+            md5: Some(*md5),
+            hashed: None,
+            plan,
+        };
+        // A snapshot on the store's filesystem is linked at its name when the batch is
+        // named, and the link finds a blob already there: no need to look for it now.
+        let source = request.take.then(|| fs::metadata(&request.source));
+        if let Some(Ok(meta)) = &source {
+            if let Err(fault) = check_source(&request.source, meta, request.size) {
+                return Staged::failed(Some(*md5), None, fault);
+            }
+            if meta.dev() == dev {
+                return staged(Plan::Take);
+            }
+        }
         // A snapshot taken by rename before a restart has no source any more: the blob
         // being there is the whole answer, if it has the size the caller recorded (a
         // wrong size would otherwise go into the manifest unchecked).
-        if let Ok(blob) = fs::metadata(layout.blob_path(md5)) {
-            if let Some(size) = request.size.filter(|&size| size != blob.len()) {
-                return Staged::failed(Some(*md5), None, changed_size(size, blob.len()));
-            }
-            return Staged {
-                md5: Some(*md5),
-                hashed: None,
-                plan: Plan::Present,
+        let blob = fs::metadata(layout.blob_path(md5)).ok();
+        if let Some(blob) = blob.filter(in_place::is_complete) {
+            return match request.size.filter(|&size| size != blob.len()) {
+                Some(size) => Staged::failed(Some(*md5), None, changed_size(size, blob.len())),
+                None => staged(Plan::Present),
             };
         }
-        if request.take {
-            match fs::metadata(&request.source) {
-                Err(e) => {
-                    return Staged::failed(Some(*md5), None, source_fault(&request.source, e))
-                }
-                Ok(meta) => {
-                    if let Err(fault) = check_source(&request.source, &meta, request.size) {
-                        return Staged::failed(Some(*md5), None, fault);
-                    }
-                    // On the store's filesystem it is renamed later; on another it is
-                    // copied now, under this batch's one syncfs (a bind mount can still
-                    // refuse the rename: see `take`).
-                    if meta.dev() == dev {
-                        return Staged {
-                            md5: Some(*md5),
-                            hashed: None,
-                            plan: Plan::Take,
-                        };
-                    }
-                }
-            }
+        if let Some(Err(error)) = source {
+            return Staged::failed(Some(*md5), None, source_fault(&request.source, error));
         }
+        // On another filesystem than the store's, a snapshot is copied now, under this
+        // batch's one syncfs.
     }
-    match copy_to_tmp(layout, index, request) {
+    match copy_to_tmp(layout, budget, index, request) {
         Ok((md5, hashed, plan)) => Staged {
             md5: Some(md5),
             hashed,
@@ -351,7 +408,12 @@ type CopyError = (Option<FileDigest>, Fault);
 /// Copy the request's source into a new file in `tmp/`, hashing it if it has no digest;
 /// a source whose digest turns out to be stored already is not kept (a small one is
 /// not even written).
-fn copy_to_tmp(layout: &Layout, index: usize, request: &Request) -> Result<Copied, CopyError> {
+fn copy_to_tmp(
+    layout: &Layout,
+    budget: &Budget,
+    index: usize,
+    request: &Request,
+) -> Result<Copied, CopyError> {
     let src = &request.source;
     let fail = |fault| (None, fault);
     // O_NONBLOCK: a FIFO given by mistake must fail below, not hang this thread.
@@ -395,9 +457,13 @@ fn copy_to_tmp(layout: &Layout, index: usize, request: &Request) -> Result<Copie
             };
             let fail = |fault| (hashed.clone(), fault);
             source.check_unmodified().map_err(fail)?;
-            if hashed.is_some() && exists(&layout.blob_path(&md5)) {
+            if hashed.is_some() && in_place::present(&layout.blob_path(&md5)) {
                 layout.count_stored(len);
                 return Ok((md5, hashed, Plan::Present));
+            }
+            if layout.in_place && layout.syncfs && len <= in_place::MAX_SIZE && budget.take(len) {
+                layout.count_stored(len); // as good as written: only the journal is first
+                return Ok((md5, hashed, Plan::InPlace(bytes.to_vec())));
             }
             let tmp = layout.tmp_path(&md5, index);
             write_tmp(&tmp, |mut out| {
@@ -468,7 +534,7 @@ fn copy_while_hashing(
         discard(&tmp);
         return Err((hashed, fault));
     }
-    if exists(&layout.blob_path(&md5)) {
+    if in_place::present(&layout.blob_path(&md5)) {
         discard(&tmp);
         progress::add_file(stored); // its bytes were counted as the copy went
         return Ok((md5, hashed, Plan::Present));
@@ -497,7 +563,7 @@ fn write_tmp(tmp: &Path, fill: impl FnOnce(&File) -> Result<(), Fault>) -> Resul
     written
 }
 
-fn close(file: File) -> io::Result<()> {
+pub(crate) fn close(file: File) -> io::Result<()> {
     let fd = std::os::unix::io::IntoRawFd::into_raw_fd(file);
     if unsafe { libc::close(fd) } == 0 {
         Ok(())
@@ -642,7 +708,7 @@ fn drop_duplicates(staged: &mut [Staged]) {
     let mut first: HashMap<Md5Digest, usize> = HashMap::new();
     for (i, s) in staged.iter_mut().enumerate() {
         let Some(md5) = s.md5 else { continue };
-        if !matches!(s.plan, Plan::Tmp(_) | Plan::Take) {
+        if !matches!(s.plan, Plan::Tmp(_) | Plan::Take | Plan::InPlace(_)) {
             continue;
         }
         if first.insert(md5, i).is_some() {
@@ -655,11 +721,16 @@ fn drop_duplicates(staged: &mut [Staged]) {
 }
 
 /// Stop before naming: report each file to rename, for a later call to take.
-fn hand_over(requests: &[Request], staged: Vec<Staged>) -> Vec<Outcome> {
+fn hand_over(layout: &Layout, requests: &[Request], staged: Vec<Staged>) -> Vec<Outcome> {
     let outcome = |(mut s, request): (Staged, &Request)| {
         match std::mem::replace(&mut s.plan, Plan::Present) {
             Plan::Tmp(tmp) => s.outcome(Status::Staged, Some(tmp)),
             Plan::Take => s.outcome(Status::Staged, Some(request.source.clone())),
+            // At its name already: naming it only makes it durable.
+            Plan::Written => {
+                let md5 = s.md5.expect("a blob written in place has a digest");
+                s.outcome(Status::Staged, Some(layout.blob_path(&md5)))
+            }
             _ => s.outcome(Status::Present, None), // a batch with a failure is abandoned
         }
     };
@@ -680,7 +751,10 @@ fn abandon(staged: Vec<Staged>, failure: Option<(&Path, &io::Error)>) -> Vec<Out
                 let _ = fs::remove_file(tmp);
                 not_named()
             }
-            Plan::Take => not_named(),
+            Plan::Take | Plan::InPlace(_) => not_named(),
+            // Whole at its name: kept (another batch may trust it); its journal stays
+            // until the daemon's next start checks it.
+            Plan::Written => Status::NotStored,
             Plan::Failed(fault) => Status::Failed(fault),
         };
         s.outcome(status, None)
@@ -701,6 +775,7 @@ fn make_durable(
         .filter_map(|(s, r)| match &s.plan {
             Plan::Tmp(tmp) => Some(tmp.as_path()),
             Plan::Take => Some(r.source.as_path()),
+            Plan::Written => Some(layout.blobs.as_path()), // in-place files need the syncfs
             _ => None,
         })
         .collect();
@@ -729,14 +804,56 @@ fn fsync_path(path: &Path) -> io::Result<()> {
     File::open(path)?.sync_all()
 }
 
+/// Hard-link each snapshot to take at its blob name, on the pool: links, unlike
+/// cross-directory renames, do not take the filesystem's one rename lock, so two
+/// threads name twice as many. The snapshot keeps its own name until its staging area
+/// goes. One that cannot be linked is left to `take` (which reports why).
+fn link_snapshots(layout: &Layout, requests: &[Request], staged: &mut [Staged]) {
+    let mut made: BTreeSet<PathBuf> = BTreeSet::new();
+    for s in staged.iter() {
+        if let (Plan::Take, Some(md5)) = (&s.plan, &s.md5) {
+            if make_dir(&layout.blob_path(md5), &mut made).is_err() {
+                return;
+            }
+        }
+    }
+    staged
+        .par_iter_mut()
+        .zip(requests.par_iter())
+        .for_each(|(s, request)| {
+            let (Plan::Take, Some(md5)) = (&s.plan, s.md5) else {
+                return;
+            };
+            let blob = layout.blob_path(&md5);
+            let error = match fs::hard_link(&request.source, &blob) {
+                Ok(()) => {
+                    s.plan = Plan::Written;
+                    return;
+                }
+                Err(e) => e,
+            };
+            let found = fs::metadata(&blob).ok().filter(in_place::is_complete);
+            if let (io::ErrorKind::AlreadyExists, Some(found)) = (error.kind(), found) {
+                // Stored already; of the size the caller recorded, or its manifest
+                // would carry a wrong one.
+                s.plan = match request.size.filter(|&size| size != found.len()) {
+                    Some(size) => Plan::Failed(changed_size(size, found.len())),
+                    None => Plan::Present,
+                };
+            }
+        });
+}
+
 /// Give every staged file its blob name, in request order; stop at the first failure.
-fn name_all(layout: &Layout, requests: &[Request], staged: Vec<Staged>) -> Vec<Outcome> {
+fn name_all(layout: &Layout, requests: &[Request], mut staged: Vec<Staged>) -> Vec<Outcome> {
+    link_snapshots(layout, requests, &mut staged);
     let mut made: BTreeSet<PathBuf> = BTreeSet::new();
     let mut stopped = false;
     let mut name = |mut s: Staged, request: &Request| {
         let status = match std::mem::replace(&mut s.plan, Plan::Present) {
             Plan::Present => Status::Present,
             Plan::Failed(fault) => Status::Failed(fault),
+            Plan::Written => Status::Stored,
             Plan::Tmp(tmp) if stopped => {
                 let _ = fs::remove_file(tmp);
                 Status::NotStored
@@ -774,6 +891,7 @@ pub fn name_blobs(
     blobs: &Path,
     syncfs_once: bool,
     copies: &[(Md5Digest, PathBuf)],
+    journal: Option<&Path>,
 ) -> (usize, Option<CoreError>) {
     let durable = if syncfs_once {
         syncfs(blobs).map_err(|e| CoreError::io(blobs, e))
@@ -788,6 +906,10 @@ pub fn name_blobs(
     if failure.is_none() {
         for (md5, copy) in copies {
             let blob = blob_path(blobs, md5);
+            if *copy == blob {
+                named += 1; // written in place: durable now, nothing to rename
+                continue;
+            }
             let renamed = make_dir(&blob, &mut made)
                 .and_then(|()| fs::rename(copy, &blob).map_err(|e| CoreError::io(&blob, e)));
             if let Err(e) = renamed {
@@ -797,8 +919,13 @@ pub fn name_blobs(
             named += 1;
         }
     }
-    for (_, copy) in &copies[named..] {
-        let _ = fs::remove_file(copy);
+    for (md5, copy) in &copies[named..] {
+        if *copy != blob_path(blobs, md5) {
+            let _ = fs::remove_file(copy);
+        }
+    }
+    if let (None, Some(journal)) = (&failure, journal) {
+        let _ = fs::remove_file(journal);
     }
     (named, failure)
 }
@@ -841,7 +968,7 @@ fn take(layout: &Layout, source: &Path, md5: &Md5Digest, blob: &Path) -> Result<
                 mtime_ns: None,
                 take: false,
             };
-            let tmp = match copy_to_tmp(layout, usize::MAX, &request) {
+            let tmp = match copy_to_tmp(layout, &Budget::empty(), usize::MAX, &request) {
                 Ok((_, _, Plan::Tmp(tmp))) => tmp,
                 Ok(_) => unreachable!("a request with a digest is always copied"),
                 Err((_, fault)) => return Err(fault),
@@ -876,6 +1003,7 @@ mod tests {
             tmp: root.join("tmp"),
             tag: "test".into(),
             syncfs: true,
+            in_place: false,
             hashed: None,
             stored: None,
         };
@@ -1003,7 +1131,7 @@ mod tests {
     }
 
     #[test]
-    fn a_snapshot_on_the_same_filesystem_is_renamed_into_place() {
+    fn a_snapshot_on_the_same_filesystem_is_linked_into_place() {
         let s = store();
         let (path, md5) = s.source("snapshot", b"staged");
         let inode = fs::metadata(&path).unwrap().ino();
@@ -1016,13 +1144,12 @@ mod tests {
         let outcomes = put_blobs(&s.layout, &[take], true);
 
         assert!(matches!(outcomes[0].status, Status::Stored));
-        assert!(!path.exists());
         let blob = s.layout.blob_path(&md5);
         assert_eq!(fs::metadata(blob).unwrap().ino(), inode);
     }
 
     #[test]
-    fn staging_names_nothing_until_a_later_call_takes_the_copies() {
+    fn staging_names_nothing_until_a_later_call_names_the_copies() {
         let s = store();
         let (path, md5) = s.source("f", b"copied now, named later");
 
@@ -1032,12 +1159,8 @@ mod tests {
         assert!(s.blob(&md5).is_none());
         let copy = staged[0].staged.clone().unwrap();
         assert!(copy.starts_with(&s.layout.tmp));
-        let take = Request {
-            take: true,
-            ..request(&copy, Some(md5))
-        };
-        let named = put_blobs(&s.layout, &[take], true);
-        assert!(matches!(named[0].status, Status::Stored));
+        let (named, failure) = name_blobs(&s.layout.blobs, true, &[(md5, copy)], None);
+        assert_eq!((named, failure.is_none()), (1, true));
         assert_eq!(s.blob(&md5).unwrap(), b"copied now, named later");
         assert_eq!(s.tmp_entries(), 0);
     }
@@ -1058,7 +1181,7 @@ mod tests {
             .collect();
         fs::remove_file(&copies[1].1).unwrap(); // gone before it is named
 
-        let (named, failure) = name_blobs(&s.layout.blobs, true, &copies);
+        let (named, failure) = name_blobs(&s.layout.blobs, true, &copies, None);
 
         assert_eq!(named, 1);
         match failure {
@@ -1257,5 +1380,94 @@ mod tests {
         assert_eq!(parse_md5_hex(&hex(&md5).to_uppercase()), None);
         assert_eq!(parse_md5_hex("0123"), None);
         assert_eq!(parse_md5_hex(&"g".repeat(32)), None);
+    }
+
+    fn in_place(s: &Store) -> Layout {
+        Layout {
+            in_place: true,
+            ..s.layout.clone()
+        }
+    }
+
+    fn journal(layout: &Layout) -> PathBuf {
+        in_place::journal_path(&layout.tmp, &layout.tag)
+    }
+
+    #[test]
+    fn small_files_are_written_at_their_names_under_a_journal_removed_once_durable() {
+        let s = store();
+        let layout = in_place(&s);
+        let (small, small_md5) = s.source("small", b"small");
+        let big_data = data(in_place::MAX_SIZE as usize + 1, 3);
+        let (big, big_md5) = s.source("big", &big_data);
+
+        let outcomes = put_blobs(&layout, &[request(&small, None), request(&big, None)], true);
+
+        assert!(outcomes.iter().all(|o| matches!(o.status, Status::Stored)));
+        assert_eq!(s.blob(&small_md5).unwrap(), b"small");
+        assert_eq!(s.blob(&big_md5).unwrap(), big_data);
+        let mode = fs::metadata(layout.blob_path(&small_md5)).unwrap().mode() & 0o777;
+        assert!(mode & 0o400 != 0 && mode & 0o022 == 0, "mode {mode:o}");
+        assert_eq!(s.tmp_entries(), 0, "no copy and no journal left");
+    }
+
+    #[test]
+    fn staged_in_place_blobs_are_named_by_making_them_durable() {
+        let s = store();
+        let layout = in_place(&s);
+        let (path, md5) = s.source("f", b"written at its name");
+
+        let staged = put_blobs(&layout, &[request(&path, None)], false);
+
+        assert!(matches!(staged[0].status, Status::Staged));
+        let copy = staged[0].staged.clone().unwrap();
+        assert_eq!(copy, layout.blob_path(&md5));
+        assert!(
+            journal(&layout).exists(),
+            "the journal waits for the syncfs"
+        );
+        let (named, failure) =
+            name_blobs(&layout.blobs, true, &[(md5, copy)], Some(&journal(&layout)));
+        assert_eq!((named, failure.is_none()), (1, true));
+        assert_eq!(s.blob(&md5).unwrap(), b"written at its name");
+        assert_eq!(s.tmp_entries(), 0);
+    }
+
+    #[test]
+    fn an_incomplete_file_at_the_name_is_replaced_by_a_whole_copy() {
+        let s = store();
+        let layout = in_place(&s);
+        let (path, md5) = s.source("f", b"the whole blob");
+        let blob = layout.blob_path(&md5);
+        fs::create_dir_all(blob.parent().unwrap()).unwrap();
+        fs::write(&blob, b"the wh").unwrap(); // a crashed writer's, never finished
+        fs::set_permissions(&blob, fs::Permissions::from_mode(0o000)).unwrap();
+
+        let outcomes = put_blobs(&layout, &[request(&path, Some(md5))], true);
+
+        assert!(matches!(outcomes[0].status, Status::Stored));
+        assert_eq!(s.blob(&md5).unwrap(), b"the whole blob");
+        assert!(in_place::present(&blob));
+        assert_eq!(s.tmp_entries(), 0);
+    }
+
+    #[test]
+    fn a_batch_failing_before_its_writes_leaves_nothing_in_place() {
+        let s = store();
+        let layout = in_place(&s);
+        let (good, good_md5) = s.source("good", b"fine");
+        let (changed, _) = s.source("changed", b"0123456789");
+        let mut wrong_size = request(&changed, None);
+        wrong_size.size = Some(3);
+
+        let outcomes = put_blobs(&layout, &[request(&good, None), wrong_size], true);
+
+        assert!(matches!(
+            outcomes[1].status,
+            Status::Failed(Fault::Changed(_))
+        ));
+        // Failed before any write: nothing in place, no journal.
+        assert!(s.blob(&good_md5).is_none());
+        assert_eq!(s.tmp_entries(), 0);
     }
 }

@@ -56,11 +56,14 @@ async def test_staged_digests_are_those_of_hash_files_and_naming_stores_the_byte
         (d.digest, d.size, d.mtime_ns, d.inode) for d in expected
     ]
     assert len(batch.files) == 3, "the twin is copied once"
-    assert not any(blob(store, data).exists() for data in contents), "nothing named yet"
+    # The small ones are written at their names already, under the batch's journal;
+    # the large one waits in tmp/ for its name.
+    assert [blob(store, data).exists() for data in contents] == [True, True, False, True]
+    assert sorted(name.rsplit(".", 1)[-1] for name in tmp_entries(store)) == ["2", "blobs"]
     assert await store.put_staged(batch) == 3
     for data in contents:
         assert blob(store, data).read_bytes() == data
-    assert tmp_entries(store) == []
+    assert tmp_entries(store) == [], "the journal goes once the batch is durable"
 
 
 async def test_a_file_whose_blob_is_stored_is_hashed_but_not_copied(
@@ -79,15 +82,20 @@ async def test_a_file_whose_blob_is_stored_is_hashed_but_not_copied(
     assert [md5_hex for md5_hex, _ in batch.files] == [hashlib.md5(b"new").hexdigest()]
 
 
-async def test_discarding_a_staged_batch_leaves_nothing(store: LocalStore, tmp_path: Path) -> None:
-    files = files_in(tmp_path / "src", [b"one", b"two"])
+async def test_discarding_a_staged_batch_leaves_nothing_in_tmp(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    large = os.urandom(100_000)
+    files = files_in(tmp_path / "src", [b"one", large])
     (batch,) = await stage_all(store, files)
-    assert len(tmp_entries(store)) == 2
+    assert len(tmp_entries(store)) == 2  # the large one's copy, the small one's journal
 
     await store.discard_staged(batch)
 
     assert tmp_entries(store) == []
-    assert not blob(store, b"one").exists()
+    assert not blob(store, large).exists()
+    # Whole at its name, and perhaps trusted by another batch already: it stays.
+    assert await store.has_blob(hashlib.md5(b"one").hexdigest())
 
 
 async def test_batches_come_one_at_a_time_in_order(
@@ -125,7 +133,8 @@ async def test_a_bad_source_in_a_batch_is_raised_and_leaves_no_copy(
 async def test_a_staged_copy_gone_before_naming_is_the_stores_fault(
     store: LocalStore, tmp_path: Path
 ) -> None:
-    files = files_in(tmp_path / "src", [b"staged"])
+    large = os.urandom(100_000)  # a copy in tmp/, not written in place
+    files = files_in(tmp_path / "src", [large])
     (batch,) = await stage_all(store, files)
     for _, copy in batch.files:
         os.unlink(copy)  # what a second daemon's cleanup of tmp/ would do
@@ -135,7 +144,7 @@ async def test_a_staged_copy_gone_before_naming_is_the_stores_fault(
 
     assert caught.value.path.startswith(str(store.root))
     assert "No such file or directory" in str(caught.value)
-    assert not blob(store, b"staged").exists()
+    assert not blob(store, large).exists()
 
 
 async def test_put_blobs_reports_one_outcome_per_request_in_order(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from artisync import _core
 from artisync.errors import InvalidInputError
 from artisync.store import (
     BlobItem,
@@ -45,6 +46,10 @@ def source(directory: Path, data: bytes, name: str | None = None) -> tuple[str, 
     path = directory / (name or md5_hex)
     path.write_bytes(data)
     return md5_hex, path
+
+
+# Blobs up to this size are written at their names (rust/in_place.rs MAX_SIZE).
+IN_PLACE_MAX = 64 << 10
 
 
 def blob_path(store: LocalStore, md5_hex: str) -> Path:
@@ -104,14 +109,14 @@ async def test_a_second_put_of_the_same_digest_writes_nothing_and_returns_false(
     assert tmp_entries(store) == []
 
 
-async def test_move_renames_the_source_into_place(store: LocalStore, tmp_path: Path) -> None:
+async def test_move_links_the_source_into_place(store: LocalStore, tmp_path: Path) -> None:
     md5_hex, staged = source(tmp_path / "staging", b"a staged snapshot")
     inode = staged.stat().st_ino
 
     assert await store.put_blob(md5_hex, staged, 17, move=True)
 
-    assert not staged.exists()
-    assert blob_path(store, md5_hex).stat().st_ino == inode, "renamed, not copied"
+    # Linked, not copied: the caller's name goes with its staging area.
+    assert blob_path(store, md5_hex).stat().st_ino == inode
     assert blob_path(store, md5_hex).read_bytes() == b"a staged snapshot"
 
 
@@ -206,11 +211,12 @@ print(json.dumps(report))
 """
 
 
-@pytest.mark.parametrize("size", [5000, 3 << 20], ids=["buffered", "in_kernel"])
-async def test_a_copy_that_fails_midway_leaves_no_blob_and_no_tmp_file(
+@pytest.mark.parametrize("size", [5000, 3 << 20], ids=["in_place", "in_kernel"])
+async def test_a_copy_that_fails_midway_leaves_no_trusted_blob(
     store: LocalStore, tmp_path: Path, size: int
 ) -> None:
-    md5_hex, path = source(tmp_path / "src", os.urandom(size))
+    data = os.urandom(size)
+    md5_hex, path = source(tmp_path / "src", data)
     command = [sys.executable, "-c", _FILE_SIZE_LIMIT_CHILD]
     command += [str(store.root), md5_hex, str(path), str(size)]
 
@@ -218,10 +224,39 @@ async def test_a_copy_that_fails_midway_leaves_no_blob_and_no_tmp_file(
 
     kind, failed_path, reason = json.loads(child.stdout)
     assert kind == "StoreUnavailableError", "a failed write is the store's fault: retried"
-    assert failed_path.startswith(str(store.root / "tmp")) and reason == "File too large"
-    assert not blob_path(store, md5_hex).exists()
-    assert tmp_entries(store) == []
+    assert reason == "File too large"
+    blob = blob_path(store, md5_hex)
+    if size <= IN_PLACE_MAX:
+        # Written at its name: left without permission bits (never trusted), and named
+        # by the batch's journal for the next start to check.
+        assert failed_path == str(blob) and blob.stat().st_mode & 0o777 == 0
+        assert [name.rsplit(".", 1)[-1] for name in tmp_entries(store)] == ["blobs"]
+    else:
+        assert failed_path.startswith(str(store.root / "tmp")) and not blob.exists()
+        assert tmp_entries(store) == []
+    assert await store.has_blobs([md5_hex]) == set()
     assert await store.put_blob(md5_hex, path, size), "a retry succeeds"
+    assert blob.read_bytes() == data and blob.stat().st_mode & 0o777
+    await store.cleanup_tmp()  # as the next start does: the whole blob stays
+    assert blob.read_bytes() == data and tmp_entries(store) == []
+
+
+async def test_the_next_start_removes_in_place_blobs_a_crash_left_broken(
+    store: LocalStore, tmp_path: Path
+) -> None:
+    """A power cut can keep a blob's name and permission bits without its bytes: the
+    journal its batch left names it, and cleanup_tmp (run at start) re-hashes it."""
+    whole_hex, whole = source(tmp_path / "src", b"whole")
+    torn_hex, torn = source(tmp_path / "src", b"torn apart")
+    assert await store.put_blobs([(whole_hex, whole, 5, False), (torn_hex, torn, 10, False)])
+    blob_path(store, torn_hex).write_bytes(b"")  # what the power cut kept
+    journal = _core.blob_journal(store.root / "tmp", "crashed")
+    journal.write_text(f"{whole_hex}\n{torn_hex}\n")
+
+    assert await store.cleanup_tmp() == 1
+
+    assert await store.has_blobs([whole_hex, torn_hex]) == {whole_hex}
+    assert tmp_entries(store) == []
 
 
 def _short_sysfs_file() -> Path | None:
@@ -432,14 +467,15 @@ async def test_missing_objects_and_foreign_keys_are_refused(store: LocalStore) -
 
 def traced(script: str, *args: str) -> list[tuple[str, str]]:
     """Run ``script`` in a child under strace: its syncfs, fsync and rename calls in
-    order, each with the path it was about (the fd's, or the rename's target)."""
+    order, each with the path it was about (the fd's, or the rename's or link's
+    target); files created are ``create``."""
     strace = shutil.which("strace")
     if strace is None:
         pytest.skip("needs strace to watch the order of syscalls")
     with tempfile.TemporaryDirectory() as out:
         log = Path(out) / "trace"
         command = [strace, "-f", "-qq", "-y", "-e", "signal=none", "-o", str(log)]
-        command += ["-e", "trace=syncfs,fsync,fdatasync,rename,renameat,renameat2"]
+        command += ["-e", "trace=syncfs,fsync,fdatasync,rename,renameat,renameat2,link,linkat,openat,fchmod"]
         child = subprocess.run(
             [*command, sys.executable, "-c", script, *args],
             capture_output=True,
@@ -453,12 +489,20 @@ def traced(script: str, *args: str) -> list[tuple[str, str]]:
     calls = []
     for line in lines:
         # Calls on two threads at once are split: "name(args <unfinished ...>" first.
-        match = re.match(r"\d+\s+(\w+)\((.*?)(?:\)\s+=\s+0|\s*<unfinished \.\.\.>)$", line)
+        match = re.match(
+            r"\d+\s+(\w+)\((.*?)(?:\)\s+=\s+(?:0|\d+<[^>]*>)|\s*<unfinished \.\.\.>)$", line
+        )
         if match:
             name, arguments = match.groups()
+            if name == "openat":
+                if "O_CREAT" not in arguments:
+                    continue  # only files made, not files read
+                name = "create"
             paths = re.findall(r'<([^>]*)>|"([^"]*)"', arguments)
             about = [a or b for a, b in paths]
-            calls.append(("rename" if name.startswith("rename") else name, about[-1]))
+            for kind in ("rename", "link"):
+                name = kind if name.startswith(kind) else name
+            calls.append((name, about[-1]))
     return calls
 
 
@@ -501,9 +545,25 @@ def test_a_batch_is_on_disk_before_any_blob_gets_its_name_and_sync_syncs_again(
     calls = traced(_DURABILITY_CHILD, str(root), str(src), "syncfs")
 
     blobs = str(root / "blobs" / "md5")
-    order = [name for name, about in calls if name == "syncfs" or about.startswith(blobs)]
-    assert order == ["syncfs", "rename", "rename", "rename", "rename", "syncfs", "syncfs"]
-    assert [name for name, _ in calls].count("fsync") == 1, "the manifest's own fsync only"
+    watched = [
+        (name, about)
+        for name, about in calls
+        if name == "syncfs" or about.startswith(blobs) or about.endswith(".blobs")
+    ]
+    order = [n if n == "syncfs" or a.startswith(blobs) else f"{n} journal" for n, a in watched]
+    # The three small files are written at their names (no permission bits until
+    # whole), after their journal is on disk; the moved snapshot is linked. (A create
+    # shows twice where it first found no fan-out directory.)
+    assert order[:2] == ["create journal", "fsync journal"], order
+    writes = [(n, a) for n, a in watched[2:] if n in ("create", "fchmod")]
+    assert order[2 + len(writes) :] == ["syncfs", "link", "syncfs", "syncfs"], order
+    written = {a for n, a in writes if n == "fchmod"}
+    assert len(written) == 3
+    for path in written:
+        events = [n for n, a in writes if a == path]
+        assert events[-1] == "fchmod" and set(events[:-1]) == {"create"}, events
+    fsyncs = [about for name, about in calls if name == "fsync"]
+    assert len(fsyncs) == 3, "the journal, its directory, and the manifest's own fsync only"
 
 
 def test_without_syncfs_each_file_and_each_renamed_into_directory_is_fsynced(
@@ -516,7 +576,7 @@ def test_without_syncfs_each_file_and_each_renamed_into_directory_is_fsynced(
 
     assert "syncfs" not in {name for name, _ in calls}
     blobs = str(root / "blobs" / "md5")
-    renames = [i for i, (name, about) in enumerate(calls) if name == "rename"]
+    renames = [i for i, (name, about) in enumerate(calls) if name in ("rename", "link")]
     blob_renames = [i for i in renames if calls[i][1].startswith(blobs)]
     assert len(blob_renames) == 4
     synced_before = {about for name, about in calls[: blob_renames[0]] if name == "fsync"}

@@ -8,6 +8,7 @@ the matching :class:`OSError` subclass (``FileNotFoundError``, ``PermissionError
 """
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Literal, final
 
 from _typeshed import StrPath
@@ -22,6 +23,7 @@ __all__ = [
     "WalkEntry",
     "WalkListing",
     "__version__",
+    "blob_journal",
     "copy_and_hash",
     "copy_tree_and_hash",
     "copy_verify_many",
@@ -30,6 +32,7 @@ __all__ = [
     "part_md5",
     "part_md5s",
     "put_blobs",
+    "recover_blobs",
     "walk",
     "walk_listing",
 ]
@@ -238,6 +241,7 @@ def put_blobs(
     tag: str,
     name: bool = True,
     syncfs: bool = True,
+    in_place: bool = True,
     threads: int | None = None,
     hashed: Progress | None = None,
     stored: Progress | None = None,
@@ -248,8 +252,8 @@ def put_blobs(
     A request whose blob exists is skipped. Else the source is copied into ``tmp``
     (same filesystem; names carry ``tag``, which must be unique among the store's
     writers): a file up to 1 MiB is read into a buffer and written from it, a larger
-    one copied in the kernel. With ``move`` the source itself is renamed into place if
-    it is on the store's filesystem. ``md5_hex=None`` hashes the source on the way (a
+    one copied in the kernel. With ``move`` the source itself is hard-linked (else
+    renamed) into place if it is on the store's filesystem. ``md5_hex=None`` hashes the source on the way (a
     small file from the same buffer, a large one before it is copied) and skips the
     copy if that blob exists. ``size`` and ``mtime_ns``, when given, must still be the
     source's, and the source must not change while it is copied.
@@ -262,18 +266,37 @@ def put_blobs(
     over ``threads`` workers; a malformed ``md5_hex`` or ``tag`` is a ``ValueError``.
     ``hashed`` and ``stored``, when given, count the bytes and files hashed and
     written (or found stored) as the call goes, a large file's every MiB.
+
+    With ``in_place`` (and ``syncfs``), a file up to 64 KiB is written at its blob name
+    instead of a copy in ``tmp`` (no permission bits until it is whole; its name is
+    ``staged`` then), under the journal :func:`blob_journal` names, removed once the
+    batch is durable; :func:`recover_blobs` checks what a crash left.
     """
 
 def name_blobs(
-    blobs: StrPath, copies: Sequence[tuple[str, StrPath]], *, syncfs: bool = True
+    blobs: StrPath,
+    copies: Sequence[tuple[str, StrPath]],
+    *,
+    syncfs: bool = True,
+    journal: StrPath | None = None,
 ) -> int:
     """Name the copies :func:`put_blobs` staged (``name=False``), each ``(md5_hex,
     copy)``: make them durable (one ``syncfs``, or an ``fsync`` each without it), then
     rename each to ``blobs/<md5_hex[:2]>/<md5_hex>`` in order, replacing a blob stored
-    meanwhile (the same bytes). Returns how many were named. The first failure is
-    raised as the ``OSError`` it was, naming its path; the copies not named by then are
-    removed. A malformed ``md5_hex`` is a ``ValueError``.
+    meanwhile (the same bytes); a copy that is that blob already (written in place)
+    only needed the sync. Then ``journal`` is removed. Returns how many were named. The
+    first failure is raised as the ``OSError`` it was, naming its path; the copies in
+    ``tmp`` not named by then are removed. A malformed ``md5_hex`` is a ``ValueError``.
     """
+
+def blob_journal(tmp: StrPath, tag: str) -> Path:
+    """The journal in ``tmp`` of the blobs a :func:`put_blobs` call tagged ``tag``
+    writes in place (there only while some may not be durable)."""
+
+def recover_blobs(blobs: StrPath, journal: StrPath) -> int:
+    """After a crash: re-hash every blob a leftover ``journal`` names and remove those
+    that are incomplete or hold other bytes; how many were removed. Sync, then remove
+    the journal."""
 
 def part_md5(path: StrPath, offset: int, length: int) -> str:
     """Base64 MD5 of ``length`` bytes of ``path`` from ``offset`` (GIL released): one

@@ -278,11 +278,15 @@ class Spool:
         """Replace the journal of a claimed submission's chunk atomically."""
         write_atomic(self.journal_path(work_path, chunk), json.dumps(journal).encode())
 
-    def complete(self, work_path: Path, receipt: dict[str, Any]) -> Path:
-        """Record a committed submission: the receipt goes to ``done/``, the rest away."""
+    def complete(
+        self, work_path: Path, receipt: dict[str, Any], *, discard: bool = True
+    ) -> Path:
+        """Record a committed submission: the receipt goes to ``done/``, the rest away
+        (or later, by :meth:`discard`, off the path to the client's answer)."""
         done = self.root / "done" / work_path.name
         write_atomic(done, json.dumps(receipt, indent=1).encode())
-        self._discard(work_path)
+        if discard:
+            self.discard(work_path)
         return done
 
     def reject(self, work_path: Path, error: dict[str, Any]) -> Path:
@@ -293,10 +297,10 @@ class Spool:
         if work_path.exists():
             os.replace(work_path, failed)
             _fsync_dir(failed.parent)
-        self._discard(work_path)
+        self.discard(work_path)
         return error_path
 
-    def _discard(self, work_path: Path) -> None:
+    def discard(self, work_path: Path) -> None:
         """Remove what a finished submission leaves behind, its work file last.
 
         A daemon killed half-way through still has the work file at its next start:

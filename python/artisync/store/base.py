@@ -55,7 +55,8 @@ class BlobItem(NamedTuple):
     source: str | Path
     # The size the caller hashed; None skips the check that the source still has it.
     size: int | None
-    # The source is a snapshot the store may take by rename.
+    # The source is a snapshot the store may take: hard-linked (or renamed) into place,
+    # so its own name must go with the rest of the caller's staging area, unwritten.
     move: bool = False
     # The source's mtime when it was hashed: a source modified since (even to the same
     # size) would store bytes under a digest that is not theirs, so it is refused.

@@ -11,12 +11,18 @@ what the daemon expects (a bad source names the file; the store's own failure is
    which reflinks on XFS/btrfs); with ``move``, use the caller's file where it is if it
    is on the store's filesystem. :meth:`LocalStore.stage_files` takes files without a
    digest: each is hashed on the way (a small one from the same buffer, so it is read
-   once) and copied only if its blob is not stored yet;
+   once) and copied only if its blob is not stored yet. A file up to 64 KiB is written
+   straight at its blob name instead, with no permission bits until it is whole (an
+   incomplete blob is never trusted), under a journal of the batch's blobs in
+   ``tmp/`` that is on disk before the first write and goes after step 2; after a
+   crash, :meth:`LocalStore.cleanup_tmp` re-hashes what a leftover journal names and
+   removes what is not whole (the renames it saves were a third of a 10,000-file
+   version's time);
 2. one ``syncfs(2)`` per batch, so the bytes are on disk *before* any name points at
    them (else ext4's delayed allocation lets a power cut leave an empty file at a final
    name, which :meth:`has_blobs` would then trust forever);
-3. rename each into ``blobs/md5/<hex[:2]>/<hex>``; :meth:`LocalStore.sync`, before the
-   registry commit, makes these renames durable.
+3. rename each copy into ``blobs/md5/<hex[:2]>/<hex>``; :meth:`LocalStore.sync`, before
+   the registry commit, makes these renames durable.
 
 If any file of a batch fails before step 3, none is named and its temporary files go.
 :meth:`LocalStore.stage_files` stops after step 1 so that the caller can check the
@@ -49,6 +55,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from artisync import _core, tracking
+from artisync.logs import get_logger
 from artisync.store import local_listing
 from artisync.store.base import (
     BlobItem,
@@ -66,6 +73,8 @@ from artisync.store.files import CREATE, NO_HARD_LINKS, close_quietly, fsync_pat
 
 __all__ = ["LocalStore", "StagedFiles"]
 
+log = get_logger("artisync.store")
+
 # What _core.put_blobs takes per blob: (source, md5_hex or None to hash it, size,
 # mtime_ns, move).
 _Request = tuple[str | Path, str | None, int | None, int | None, bool]
@@ -81,7 +90,8 @@ class StagedFiles:
     """A batch :meth:`LocalStore.stage_files` copied into ``tmp/``, not named yet."""
 
     digests: list[_core.FileDigest]  # one per file, in order
-    files: list[tuple[str, str]]  # (md5_hex, copy in tmp/) of each to name
+    files: list[tuple[str, str]]  # (md5_hex, copy in tmp/ or the blob itself) to name
+    journal: str  # of the blobs written in place (there if any were)
 
 
 def _load_syncfs() -> Callable[[int], int] | None:
@@ -163,11 +173,12 @@ class LocalStore(Store):
     async def put_staged(self, staged: StagedFiles) -> int:
         """Name a batch :meth:`stage_files` copied: one ``syncfs``, then the renames;
         returns how many blobs were new. Any failure is the store's."""
-        return await asyncio.to_thread(self._name_batch, staged.files)
+        return await asyncio.to_thread(self._name_batch, staged)
 
     async def discard_staged(self, staged: StagedFiles) -> None:
-        """Remove what :meth:`stage_files` copied (what :meth:`put_staged` named stays)."""
-        await asyncio.to_thread(_unlink_all, [tmp for _, tmp in staged.files])
+        """Remove what :meth:`stage_files` copied (what :meth:`put_staged` named stays).
+        Blobs written in place stay: whole, and maybe trusted already by another batch."""
+        await asyncio.to_thread(self._discard_batch, staged)
 
     async def put_manifest(self, artifact_digest: str, data: bytes | bytearray) -> str:
         """Store a manifest (kept as is if already there); returns its key."""
@@ -224,8 +235,15 @@ class LocalStore(Store):
     # -- blocking work, run in worker threads -----------------------------------------
 
     def _present(self, md5_hexes: list[str]) -> set[str]:
-        blobs, exists = self._blobs, os.path.exists
-        return {h for h in md5_hexes if exists(f"{blobs}/{check_md5_hex(h)[:2]}/{h}")}
+        blobs, present = self._blobs, set[str]()
+        for h in md5_hexes:
+            try:
+                mode = os.stat(f"{blobs}/{check_md5_hex(h)[:2]}/{h}").st_mode
+            except FileNotFoundError:
+                continue
+            if mode & 0o777:  # no permission bits: a blob still being written in place
+                present.add(h)
+        return present
 
     def _put_batch(self, items: Sequence[BlobItem]) -> int:
         requests = [
@@ -237,9 +255,10 @@ class LocalStore(Store):
 
     def _stage_batch(self, files: Sequence[tuple[str | Path, int | None]]) -> StagedFiles:
         requests = [(path, None, None, None, False) for path, _ in files]
-        outcomes = self._put(requests, name=False)
+        tag = self._tag()
+        outcomes = self._put(requests, tag, name=False)
         _raise_first_failure(outcomes, [path for path, _ in files])
-        staged = StagedFiles([], [])
+        staged = StagedFiles([], [], str(_core.blob_journal(self._tmp, tag)))
         for outcome in outcomes:
             digest = outcome.hashed
             assert digest is not None, "a request without a digest is read"
@@ -249,10 +268,10 @@ class LocalStore(Store):
                 staged.files.append((digest.md5_hex, outcome.staged))
         return staged
 
-    def _name_batch(self, files: Sequence[tuple[str, str]]) -> int:
-        syncfs = self._syncfs is not None
+    def _name_batch(self, staged: StagedFiles) -> int:
+        syncfs, files = self._syncfs is not None, staged.files
         try:
-            named = _core.name_blobs(self._blobs, files, syncfs=syncfs)
+            named = _core.name_blobs(self._blobs, files, syncfs=syncfs, journal=staged.journal)
         except OSError as e:  # our own files: only the store can be at fault
             raise StoreUnavailableError.from_os_error(e, e.filename or self._blobs) from e
         finally:
@@ -260,12 +279,28 @@ class LocalStore(Store):
                 self._renamed({self._blobs, *(f"{self._blobs}/{h[:2]}" for h, _ in files)})
         return named
 
-    def _put(self, requests: Sequence[_Request], name: bool = True) -> list[_core.BlobOutcome]:
+    def _discard_batch(self, staged: StagedFiles) -> None:
+        _unlink_all([copy for _, copy in staged.files if copy.startswith(f"{self._tmp}/")])
+        if not os.path.exists(staged.journal):
+            return
+        try:
+            self._sync_filesystem()  # the in-place blobs are whole: make them durable
+        except StoreUnavailableError:
+            return  # the journal stays for the next start's check
+        unlink_quietly(staged.journal)
+
+    def _tag(self) -> str:
+        """Unique to one put_blobs call: its temporary files and journal carry it."""
+        return f"{self._token}.{next(self._names)}"
+
+    def _put(
+        self, requests: Sequence[_Request], tag: str | None = None, name: bool = True
+    ) -> list[_core.BlobOutcome]:
         return _core.put_blobs(
             self._blobs,
             self._tmp,
             requests,
-            tag=f"{self._token}.{next(self._names)}",
+            tag=tag or self._tag(),
             name=name,
             syncfs=self._syncfs is not None,
             # The current submission's counters: a large file's bar moves while it is in.
@@ -357,6 +392,7 @@ class LocalStore(Store):
         self._renamed({directory})
 
     def _cleanup_tmp(self) -> int:
+        self._recover_in_place()
         removed = 0
         try:
             with os.scandir(self._tmp) as entries:
@@ -369,6 +405,19 @@ class LocalStore(Store):
         except OSError as e:
             raise StoreUnavailableError.from_os_error(e, e.filename or self._tmp) from e
         return removed
+
+    def _recover_in_place(self) -> None:
+        """Check the blobs that leftover journals say were being written in place when
+        the last run stopped, and remove those that are not whole (logged), durably,
+        before the journals go with the rest of ``tmp/``."""
+        try:
+            journals = [e.path for e in os.scandir(self._tmp) if e.name.endswith(".blobs")]
+            removed = sum(_core.recover_blobs(self._blobs, j) for j in journals)
+        except OSError as e:
+            raise StoreUnavailableError.from_os_error(e, e.filename or self._tmp) from e
+        if journals:
+            log.warning("in_place_recovered", journals=len(journals), removed=removed)
+            self._sync()
 
     def _ensure_dir(self, directory: str) -> None:
         if directory in self._made:
