@@ -475,7 +475,8 @@ def traced(script: str, *args: str) -> list[tuple[str, str]]:
     with tempfile.TemporaryDirectory() as out:
         log = Path(out) / "trace"
         command = [strace, "-f", "-qq", "-y", "-e", "signal=none", "-o", str(log)]
-        command += ["-e", "trace=syncfs,fsync,fdatasync,rename,renameat,renameat2,link,linkat,openat,fchmod"]
+        syscalls = "syncfs,fsync,fdatasync,rename,renameat,renameat2,link,linkat,openat,fchmod"
+        command += ["-e", f"trace={syscalls}"]
         child = subprocess.run(
             [*command, sys.executable, "-c", script, *args],
             capture_output=True,
