@@ -255,8 +255,9 @@ def put_blobs(
     one copied in the kernel. With ``move`` the source itself is hard-linked (else
     renamed) into place if it is on the store's filesystem. ``md5_hex=None`` hashes the
     source on the way (a small file from the same buffer, a large one before it is
-    copied) and skips the copy if that blob exists. ``size`` and ``mtime_ns``, when given, must still be the
-    source's, and the source must not change while it is copied.
+    copied) and skips the copy if that blob exists. ``size`` and ``mtime_ns``, when
+    given, must still be the source's, and the source must not change while it is
+    copied.
 
     If no request failed, the batch is made durable (one ``syncfs``, or an ``fsync``
     per file without ``syncfs``) and only then renamed into place, in request order,
