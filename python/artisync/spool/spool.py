@@ -278,9 +278,7 @@ class Spool:
         """Replace the journal of a claimed submission's chunk atomically."""
         write_atomic(self.journal_path(work_path, chunk), json.dumps(journal).encode())
 
-    def complete(
-        self, work_path: Path, receipt: dict[str, Any], *, discard: bool = True
-    ) -> Path:
+    def complete(self, work_path: Path, receipt: dict[str, Any], *, discard: bool = True) -> Path:
         """Record a committed submission: the receipt goes to ``done/``, the rest away
         (or later, by :meth:`discard`, off the path to the client's answer)."""
         done = self.root / "done" / work_path.name
