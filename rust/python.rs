@@ -4,6 +4,7 @@
 use std::ffi::OsStr;
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -607,6 +608,21 @@ fn name_blobs(
     }
 }
 
+/// Start writing back everything dirty on the filesystem holding `path` (`syncfs`) on
+/// a detached thread, and return at once; while one runs, another call does nothing.
+/// Errors are left to whoever syncs for durability.
+#[pyfunction]
+fn start_writeback(path: PathBuf) {
+    static RUNNING: AtomicBool = AtomicBool::new(false);
+    if RUNNING.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    std::thread::spawn(move || {
+        let _ = store::syncfs(&path);
+        RUNNING.store(false, Ordering::Release);
+    });
+}
+
 /// The journal a `put_blobs` call tagged `tag` keeps in `tmp` while it writes small
 /// blobs straight at their names.
 #[pyfunction]
@@ -644,6 +660,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(put_blobs, m)?)?;
     m.add_function(wrap_pyfunction!(name_blobs, m)?)?;
     m.add_function(wrap_pyfunction!(blob_journal, m)?)?;
+    m.add_function(wrap_pyfunction!(start_writeback, m)?)?;
     m.add_function(wrap_pyfunction!(recover_blobs, m)?)?;
     Ok(())
 }

