@@ -342,7 +342,8 @@ class Pipeline:
         """Hash the items without a digest and journal them.
 
         A local store copies each file in the same read that hashes it, a batch at a
-        time; each batch is named (made durable, then renamed into place) while the
+        time (a small file written at its blob name, a larger one into ``tmp/``); each
+        batch is named (made durable, then its copies renamed into place) while the
         next is copied and the journal written. The returned task gives the ids of
         the items whose blobs those namings made sure are stored.
         """

@@ -8,10 +8,11 @@ what the daemon expects (a bad source names the file; the store's own failure is
 
 1. copy each source into ``tmp/``: a small file (up to 1 MiB) is read into a buffer
    and written from it, a large one is copied in the kernel (``copy_file_range``,
-   which reflinks on XFS/btrfs); with ``move``, use the caller's file where it is if it
-   is on the store's filesystem. :meth:`LocalStore.stage_files` takes files without a
-   digest: each is hashed on the way (a small one from the same buffer, so it is read
-   once) and copied only if its blob is not stored yet. A file up to 64 KiB is written
+   which reflinks on XFS/btrfs); with ``move``, hard-link the caller's file itself in
+   step 3 if it is on the store's filesystem (the caller removes its own name).
+   :meth:`LocalStore.stage_files` takes files without a digest: each is hashed on the
+   way (a small one from the same buffer, so it is read once) and copied only if its
+   blob is not stored yet. A file up to 64 KiB is written
    straight at its blob name instead, with no permission bits until it is whole (an
    incomplete blob is never trusted), under a journal of the batch's blobs in
    ``tmp/`` that is on disk before the first write and goes after step 2; after a
@@ -21,8 +22,8 @@ what the daemon expects (a bad source names the file; the store's own failure is
 2. one ``syncfs(2)`` per batch, so the bytes are on disk *before* any name points at
    them (else ext4's delayed allocation lets a power cut leave an empty file at a final
    name, which :meth:`has_blobs` would then trust forever);
-3. rename each copy into ``blobs/md5/<hex[:2]>/<hex>``; :meth:`LocalStore.sync`, before
-   the registry commit, makes these renames durable.
+3. rename each copy into ``blobs/md5/<hex[:2]>/<hex>`` (link each moved file there);
+   :meth:`LocalStore.sync`, before the registry commit, makes these names durable.
 
 If any file of a batch fails before step 3, none is named and its temporary files go.
 :meth:`LocalStore.stage_files` stops after step 1 so that the caller can check the
@@ -31,8 +32,9 @@ digests and name one batch (:meth:`LocalStore.put_staged`) while it copies the n
 Measured on the project's 2-core VM (ext4 on virtio), for 10,000 4-KiB files: the
 copies cost about what ``cp -r`` of them does (creating the inodes dominates: the kernel
 spends a third of it in ext4's inode allocator); the ``syncfs`` ~50 ms (with nothing
-dirty, 0.1 ms), where an fsync per file costs ~0.23 ms each, 2.3 s; the renames ~60 ms
-(cross-directory renames take one lock per filesystem, so threads do not help them).
+dirty, 0.1 ms), where an fsync per file costs ~0.23 ms each, 2.3 s; the renames
+0.06-0.25 s (cross-directory renames take one lock per filesystem, so threads do not help them;
+links do not, which is why moved files are linked on the pool).
 Its catch: ``syncfs`` also flushes other programs' dirty data on the filesystem (1 GiB
 of it added ~0.5 s). Without ``syncfs``, each file is fsynced before its rename and
 each directory that got a rename is fsynced by ``sync``.
