@@ -231,7 +231,7 @@ pub fn put_blobs(layout: &Layout, requests: &[Request], name: bool) -> Vec<Outco
     if failed(&staged) {
         return abandon(staged, None);
     }
-    if let Err((path, error)) = write_in_place(layout, &mut staged) {
+    if let Err((path, error)) = write_in_place(layout, requests, &mut staged) {
         return abandon(staged, Some((&path, &error)));
     }
     if failed(&staged) {
@@ -252,10 +252,19 @@ pub fn put_blobs(layout: &Layout, requests: &[Request], name: bool) -> Vec<Outco
 /// Journal the blobs planned in place, then write each at its name (on the pool). A
 /// blob whose name holds another writer's incomplete file goes through `tmp/` instead.
 /// Fails only if the journal cannot be written: then nothing was written in place.
-fn write_in_place(layout: &Layout, staged: &mut [Staged]) -> Result<(), (PathBuf, io::Error)> {
+fn write_in_place(
+    layout: &Layout,
+    requests: &[Request],
+    staged: &mut [Staged],
+) -> Result<(), (PathBuf, io::Error)> {
+    // Under the journal, snapshots are linked before the syncfs, not after: a power cut
+    // that kept a link but not the bytes is what the next start's check removes.
+    let link_early = layout.in_place && layout.syncfs;
     let planned = staged
         .iter()
-        .filter(|s| matches!(s.plan, Plan::InPlace(_)))
+        .filter(|s| {
+            matches!(s.plan, Plan::InPlace(_)) || link_early && matches!(s.plan, Plan::Take)
+        })
         .filter_map(|s| s.md5.as_ref());
     if planned.clone().next().is_none() {
         return Ok(());
@@ -286,6 +295,9 @@ fn write_in_place(layout: &Layout, staged: &mut [Staged]) -> Result<(), (PathBuf
         };
         s.plan = plan;
     });
+    if link_early {
+        link_snapshots(layout, requests, staged);
+    }
     Ok(())
 }
 
@@ -846,7 +858,9 @@ fn link_snapshots(layout: &Layout, requests: &[Request], staged: &mut [Staged]) 
 
 /// Give every staged file its blob name, in request order; stop at the first failure.
 fn name_all(layout: &Layout, requests: &[Request], mut staged: Vec<Staged>) -> Vec<Outcome> {
-    link_snapshots(layout, requests, &mut staged);
+    if !(layout.in_place && layout.syncfs) {
+        link_snapshots(layout, requests, &mut staged); // durable first, then linked
+    }
     let mut made: BTreeSet<PathBuf> = BTreeSet::new();
     let mut stopped = false;
     let mut name = |mut s: Staged, request: &Request| {
@@ -1431,6 +1445,39 @@ mod tests {
         assert_eq!((named, failure.is_none()), (1, true));
         assert_eq!(s.blob(&md5).unwrap(), b"written at its name");
         assert_eq!(s.tmp_entries(), 0);
+    }
+
+    #[test]
+    fn under_a_journal_snapshots_are_linked_before_the_sync() {
+        let s = store();
+        let layout = in_place(&s);
+        let (path, md5) = s.source("snapshot", b"staged by the SDK");
+        let take = Request {
+            take: true,
+            size: Some(17),
+            ..request(&path, Some(md5))
+        };
+
+        let staged = put_blobs(&layout, std::slice::from_ref(&take), false);
+
+        // Linked already, and named in the journal until a sync makes it durable.
+        assert!(matches!(staged[0].status, Status::Staged));
+        assert_eq!(staged[0].staged, Some(layout.blob_path(&md5)));
+        let inode = fs::metadata(&path).unwrap().ino();
+        assert_eq!(fs::metadata(layout.blob_path(&md5)).unwrap().ino(), inode);
+        let journal = fs::read_to_string(journal(&layout)).unwrap();
+        assert_eq!(journal, format!("{}\n", hex(&md5)));
+        let (named, failure) = name_blobs(
+            &layout.blobs,
+            true,
+            &[(md5, layout.blob_path(&md5))],
+            Some(&in_place::journal_path(&layout.tmp, &layout.tag)),
+        );
+        assert_eq!((named, failure.is_none()), (1, true));
+        assert_eq!(s.tmp_entries(), 0);
+        // Taken again (the same snapshot logged twice): the link finds it stored.
+        let again = put_blobs(&layout, &[take], true);
+        assert!(matches!(again[0].status, Status::Present));
     }
 
     #[test]

@@ -172,7 +172,10 @@ class Pipeline:
             # After the client has its answer: the snapshots of 10,000 files, linked into
             # the store, take ~0.1 s to remove. A crash before this finishes the
             # submission again at the next start, and comes back here.
-            await asyncio.to_thread(self.spool.discard, work_path)
+            try:
+                await asyncio.to_thread(self.spool.discard, work_path)
+            except OSError as e:
+                log.warning("cleanup_failed", sub=sub_id, error=str(e), then="at next start")
         return result
 
     async def _run(self, work_path: Path, seq: str, sub_id: str) -> dict[str, Any]:
