@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Final, Literal
 
@@ -233,7 +234,7 @@ class Submission:
             artifact = ArtifactInfo(**_object(obj, "artifact"))
             run_obj = obj.get("run")
             run = None if run_obj is None else RunInfo(**_require_dict(run_obj, "run"))
-            entries = [_entry(f"entries[{i}]", e) for i, e in enumerate(_list(obj, "entries"))]
+            entries = [_entry(i, e) for i, e in enumerate(_list(obj, "entries"))]
             sub = cls(
                 id=_str(obj, "id"),
                 created_ns=_int(obj, "created_ns"),
@@ -309,24 +310,29 @@ class Submission:
             if not isinstance(run.config, dict):
                 raise SubmissionError("run config must be a JSON object")
         for i, entry in enumerate(self.entries):
-            _check_entry(f"entries[{i}] ({entry.kind})", entry)
+            _check_entry(i, entry)
 
 
 # JSON types of entry fields, checked once here so later stages can trust them.
-_FIELD_TYPES: Final[dict[str, type | tuple[type, ...]]] = {
-    "path": str,
-    "staged": str,
-    "digest": str,
-    "local_path": str,
-    "ref": str,
-    "kind": str,
-    "size": int,
-    "mtime_ns": int,
-    "inode": int,
-    "checksum": bool,
+# W&B's digest of a file (base64 of an MD5) in its canonical form; anything else gets
+# the full check, which names the entry.
+_MD5_BASE64: Final = re.compile(r"[A-Za-z0-9+/]{21}[AQgw]==")
+
+# Exact types, as JSON decodes them (so a bool is never taken for an int).
+_FIELD_TYPES: Final[dict[str, tuple[type, ...]]] = {
+    "path": (str,),
+    "staged": (str,),
+    "digest": (str,),
+    "local_path": (str,),
+    "ref": (str,),
+    "kind": (str,),
+    "size": (int,),
+    "mtime_ns": (int,),
+    "inode": (int,),
+    "checksum": (bool,),
     "max_objects": (int, type(None)),
-    "list": str,
-    "count": int,
+    "list": (str,),
+    "count": (int,),
 }
 
 
@@ -339,27 +345,46 @@ def _entry_json(entry: Entry) -> dict[str, Any]:
     return {name: getattr(entry, name) for name in _FIELDS[type(entry)]}
 
 
-def _entry(where: str, obj: Any) -> Entry:
-    item = _require_dict(obj, where)
+def _where(where: int | str) -> str:
+    """An entry's place for messages: its index in ``entries``, or said by the caller."""
+    return f"entries[{where}]" if isinstance(where, int) else where
+
+
+def _entry(where: int | str, obj: Any) -> Entry:
+    # Messages are built only on failure: this runs once per file of a version.
+    item = obj if type(obj) is dict else _require_dict(obj, _where(where))
     kind = item.get("kind")
     entry_type = _KINDS.get(kind) if isinstance(kind, str) else None
     if entry_type is None:
-        raise SubmissionError(f"{where}: unknown kind {kind!r}: expected one of {sorted(_KINDS)}")
+        raise SubmissionError(
+            f"{_where(where)}: unknown kind {kind!r}: expected one of {sorted(_KINDS)}"
+        )
     for key, value in item.items():
         expected = _FIELD_TYPES.get(key)
-        bad_bool = isinstance(value, bool) and expected is int
-        if expected is not None and (bad_bool or not isinstance(value, expected)):
+        if expected is not None and type(value) not in expected:
             raise SubmissionError(
-                f"{where} ({kind}): {key} has the wrong type ({type(value).__name__})"
+                f"{_where(where)} ({kind}): {key} has the wrong type ({type(value).__name__})"
             )
     try:
         return entry_type(**item)
     except TypeError as e:
-        raise SubmissionError(f"{where} ({kind}): {e}") from None
+        raise SubmissionError(f"{_where(where)} ({kind}): {e}") from None
 
 
-def _check_entry(where: str, entry: Entry) -> None:
+def _check_entry(where: int | str, entry: Entry) -> None:
     """Ranges of an entry's numbers, its digest, and absolute local paths."""
+    if (
+        type(entry) is StagedEntry
+        and 0 <= entry.size <= INT64_MAX
+        and _MD5_BASE64.fullmatch(entry.digest)
+    ):
+        return  # the common case, checked without building any message
+    _check_entry_fully(
+        f"entries[{where}] ({entry.kind})" if isinstance(where, int) else where, entry
+    )
+
+
+def _check_entry_fully(where: str, entry: Entry) -> None:
     if isinstance(entry, StagedEntry | FileEntry):
         check_int(entry.size, f"{where} size", 0, INT64_MAX)
     if isinstance(entry, StagedEntry | StagedListEntry):
