@@ -101,10 +101,7 @@ fn copy_in_kernel_while_hashing(
     progress: Option<&Counter>,
 ) -> Result<([u8; 16], u64)> {
     thread::scope(|scope| {
-        let copier = scope.spawn(move || {
-            let (mut from, mut to) = (src_file, dst_file);
-            io::copy(&mut from, &mut to)
-        });
+        let copier = scope.spawn(move || copy_writing_back(src_file, dst_file));
         let hashed = with_buffer(|buf| {
             let mut hasher = Md5::new();
             let mut offset = 0u64;
@@ -137,6 +134,31 @@ fn copy_in_kernel_while_hashing(
         }
         Ok((md5, hashed_len))
     })
+}
+
+/// Copy `src` to `dst` in the kernel a piece at a time, starting each piece's writeback
+/// as soon as it is copied: the daemon syncs a snapshot before it names it, and finds
+/// a large one mostly on disk then instead of writing all of it (1 GiB: ~0.5 s less).
+fn copy_writing_back(src: &File, dst: &File) -> io::Result<u64> {
+    const PIECE: u64 = 64 << 20;
+    let mut total = 0u64;
+    loop {
+        let (mut from, mut to) = (src.take(PIECE), dst);
+        let n = io::copy(&mut from, &mut to)?;
+        if n == 0 {
+            return Ok(total);
+        }
+        // Only a hint: an error here is the later sync's to report.
+        unsafe {
+            libc::sync_file_range(
+                dst.as_raw_fd(),
+                total as libc::off64_t,
+                n as libc::off64_t,
+                libc::SYNC_FILE_RANGE_WRITE,
+            )
+        };
+        total += n;
+    }
 }
 
 /// Share the source's extents with the destination, if the filesystem can.

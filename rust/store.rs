@@ -41,6 +41,10 @@ use crate::progress::{self, Counted, Counter};
 /// written from it; larger ones go through the kernel (`copy_file_range`).
 pub const SMALL: u64 = BUF_SIZE as u64;
 
+/// A large file is copied this much at a time, each piece's writeback started as soon
+/// as it is copied.
+const WRITEBACK_CHUNK: u64 = 64 << 20;
+
 /// One blob to store.
 #[derive(Clone, Debug)]
 pub struct Request {
@@ -635,7 +639,7 @@ impl Source<'_> {
         let mut offset = 0u64;
         let mut in_kernel = true;
         while offset < self.len {
-            let want = (self.len - offset).min(1 << 30) as usize;
+            let want = (self.len - offset).min(WRITEBACK_CHUNK) as usize;
             if in_kernel {
                 let mut from = offset as libc::loff_t;
                 let n = unsafe {
@@ -669,6 +673,16 @@ impl Source<'_> {
                     }
                     return Err(changed_size(self.len, offset));
                 }
+                // Start writing this chunk back now, so the batch's syncfs finds a large
+                // file mostly on disk instead of writing all of it then.
+                unsafe {
+                    libc::sync_file_range(
+                        out.as_raw_fd(),
+                        offset as libc::off64_t,
+                        n as libc::off64_t,
+                        libc::SYNC_FILE_RANGE_WRITE,
+                    )
+                };
                 offset += n as u64;
                 progress::add_bytes(stored, n as u64);
             } else {
