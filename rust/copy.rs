@@ -12,7 +12,8 @@ use rayon::prelude::*;
 
 use crate::error::{AtPath, CoreError, Result};
 use crate::hash::{
-    advise_sequential, md5_stream, mtime_ns_inode, open_regular, with_buffer, FileDigest, BUF_SIZE,
+    advise_sequential, md5_stream, mtime_ns_inode, open_regular, start_writeback, with_buffer,
+    FileDigest, BUF_SIZE, WRITEBACK_PIECE,
 };
 use crate::progress::{self, Counted, Counter};
 use crate::walk::walk;
@@ -140,23 +141,14 @@ fn copy_in_kernel_while_hashing(
 /// as soon as it is copied: the daemon syncs a snapshot before it names it, and finds
 /// a large one mostly on disk then instead of writing all of it (1 GiB: ~0.5 s less).
 fn copy_writing_back(src: &File, dst: &File) -> io::Result<u64> {
-    const PIECE: u64 = 64 << 20;
     let mut total = 0u64;
     loop {
-        let (mut from, mut to) = (src.take(PIECE), dst);
+        let (mut from, mut to) = (src.take(WRITEBACK_PIECE), dst);
         let n = io::copy(&mut from, &mut to)?;
         if n == 0 {
             return Ok(total);
         }
-        // Only a hint: an error here is the later sync's to report.
-        unsafe {
-            libc::sync_file_range(
-                dst.as_raw_fd(),
-                total as libc::off64_t,
-                n as libc::off64_t,
-                libc::SYNC_FILE_RANGE_WRITE,
-            )
-        };
+        start_writeback(dst, total, n);
         total += n;
     }
 }

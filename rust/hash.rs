@@ -83,6 +83,23 @@ pub fn advise_sequential(file: &File, len: u64) {
     }
 }
 
+/// Large copies go this much at a time, each piece's writeback started once copied.
+pub const WRITEBACK_PIECE: u64 = 64 << 20;
+
+/// Start writing `len` bytes of `file` from `offset` back to disk, without waiting:
+/// a later sync then finds them on disk or on their way instead of writing them all.
+pub fn start_writeback(file: &File, offset: u64, len: u64) {
+    // Advice only: an error here is the later sync's to report.
+    unsafe {
+        libc::sync_file_range(
+            file.as_raw_fd(),
+            offset as libc::off64_t,
+            len as libc::off64_t,
+            libc::SYNC_FILE_RANGE_WRITE,
+        );
+    }
+}
+
 /// Open `path` for reading and stat the opened file, refusing directories.
 pub fn open_regular(path: &Path) -> Result<(File, Metadata)> {
     let file = File::open(path).at(path)?;

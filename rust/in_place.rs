@@ -204,6 +204,14 @@ pub fn recover(blobs: &Path, journal: &Path) -> io::Result<usize> {
     Ok(removed.into_iter().sum())
 }
 
+/// An unfinished in-place write at `path`: `bytes` without permission bits.
+#[cfg(test)]
+pub(crate) fn leave_incomplete(path: &Path, bytes: &[u8]) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, bytes).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o000)).unwrap();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,9 +232,7 @@ mod tests {
         // An incomplete file (mode 0) is somebody's write in progress.
         let other: Md5Digest = Md5::digest(b"xyz").into();
         let busy = blob_path(&blobs, &other);
-        fs::create_dir_all(busy.parent().unwrap()).unwrap();
-        fs::write(&busy, b"x").unwrap();
-        fs::set_permissions(&busy, fs::Permissions::from_mode(0o000)).unwrap();
+        leave_incomplete(&busy, b"x");
         assert!(!present(&busy));
         assert_eq!(write(&busy, b"xyz").unwrap(), Written::Busy);
     }
@@ -248,10 +254,7 @@ mod tests {
         write(&blob_path(&blobs, &good), b"good").unwrap();
         write(&blob_path(&blobs, &torn), b"to").unwrap(); // whole mode, wrong bytes
         write(&blob_path(&blobs, &unlisted), b"nope").unwrap();
-        let path = blob_path(&blobs, &unfinished);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(&path, b"unfinished").unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).unwrap();
+        leave_incomplete(&blob_path(&blobs, &unfinished), b"unfinished");
         let journal = journal_path(&tmp, "t");
         write_journal(&journal, [good, torn, unfinished, absent].iter()).unwrap();
         assert_eq!(recover(&blobs, &journal).unwrap(), 2);

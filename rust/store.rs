@@ -4,9 +4,10 @@
 //! For each request, spread over the rayon pool: skip it if its blob is already there;
 //! else copy its source into `tmp/` (a small file is read into a buffer and written; a
 //! large one is copied in the kernel), or, for a snapshot the store may take, plan to
-//! hard-link the source itself into place (renamed where it cannot be linked). A request without a digest is hashed on the way: a small
-//! file is read once for both, a large one is hashed while the kernel copies it (and
-//! the copy dropped if its blob is there). A small file (up to 64 KiB) is instead
+//! hard-link the source itself into place (renamed where it cannot be linked). A
+//! request without a digest is hashed on the way: a small file is read once for both,
+//! a large one is hashed while the kernel copies it (and the copy dropped if its blob
+//! is there). A small file (up to 64 KiB) is instead
 //! kept in memory and, once the batch's journal is on disk, written straight at its
 //! final name (see `in_place`). Then, if no request failed, one `syncfs` (or an
 //! `fsync` per file where the caller asks for it), and the renames into
@@ -31,7 +32,8 @@ use rayon::prelude::*;
 
 use crate::error::CoreError;
 use crate::hash::{
-    advise_sequential, mtime_ns_inode, with_buffer, FileDigest, Md5Digest, BUF_SIZE,
+    advise_sequential, mtime_ns_inode, start_writeback, with_buffer, FileDigest, Md5Digest,
+    BUF_SIZE, WRITEBACK_PIECE,
 };
 use crate::in_place::{self, Budget, Written};
 use crate::parts::hex;
@@ -40,10 +42,6 @@ use crate::progress::{self, Counted, Counter};
 /// Files up to this size are read into the thread's buffer once, hashed from it and
 /// written from it; larger ones go through the kernel (`copy_file_range`).
 pub const SMALL: u64 = BUF_SIZE as u64;
-
-/// A large file is copied this much at a time, each piece's writeback started as soon
-/// as it is copied.
-const WRITEBACK_CHUNK: u64 = 64 << 20;
 
 /// One blob to store.
 #[derive(Clone, Debug)]
@@ -90,6 +88,12 @@ pub fn blob_path(blobs: &Path, md5: &Md5Digest) -> PathBuf {
 impl Layout {
     pub fn blob_path(&self, md5: &Md5Digest) -> PathBuf {
         blob_path(&self.blobs, md5)
+    }
+
+    /// Blobs go to their names under a journal (written in place, snapshots linked)
+    /// before the batch's syncfs, rather than renamed after it.
+    fn journaled(&self) -> bool {
+        self.in_place && self.syncfs
     }
 
     /// One more blob of `len` bytes is in (or found already stored).
@@ -180,7 +184,8 @@ enum Plan {
     Tmp(PathBuf),
     /// Write these bytes at the blob's name, once the journal is on disk.
     InPlace(Vec<u8>),
-    /// Written at the blob's name: nothing to rename, but not durable yet.
+    /// At the blob's name (written in place, or a snapshot linked): nothing to rename,
+    /// but not durable yet.
     Written,
     /// Link (or rename) the caller's source itself.
     Take,
@@ -263,7 +268,7 @@ fn write_in_place(
 ) -> Result<(), (PathBuf, io::Error)> {
     // Under the journal, snapshots are linked before the syncfs, not after: a power cut
     // that kept a link but not the bytes is what the next start's check removes.
-    let link_early = layout.in_place && layout.syncfs;
+    let link_early = layout.journaled();
     let planned = staged
         .iter()
         .filter(|s| {
@@ -287,13 +292,7 @@ fn write_in_place(
             Ok(Written::Whole) => Plan::Written,
             Ok(Written::Present) => Plan::Present,
             Ok(Written::Busy) => {
-                let tmp = layout.tmp_path(&md5, index);
-                match write_tmp(&tmp, |mut out| {
-                    out.write_all(bytes).map_err(|e| store_fault(&tmp, e))
-                }) {
-                    Ok(()) => Plan::Tmp(tmp),
-                    Err(fault) => Plan::Failed(fault),
-                }
+                write_copy(layout, &md5, index, bytes).map_or_else(Plan::Failed, Plan::Tmp)
             }
             Err(e) => Plan::Failed(store_fault(&blob, e)),
         };
@@ -368,14 +367,10 @@ fn stage(layout: &Layout, dev: u64, budget: &Budget, index: usize, request: &Req
             }
         }
         // A snapshot taken by rename before a restart has no source any more: the blob
-        // being there is the whole answer, if it has the size the caller recorded (a
-        // wrong size would otherwise go into the manifest unchecked).
+        // being there is the whole answer.
         let blob = fs::metadata(layout.blob_path(md5)).ok();
         if let Some(blob) = blob.filter(in_place::is_complete) {
-            return match request.size.filter(|&size| size != blob.len()) {
-                Some(size) => Staged::failed(Some(*md5), None, changed_size(size, blob.len())),
-                None => staged(Plan::Present),
-            };
+            return staged(stored_already(request, &blob));
         }
         if let Some(Err(error)) = source {
             return Staged::failed(Some(*md5), None, source_fault(&request.source, error));
@@ -477,15 +472,11 @@ fn copy_to_tmp(
                 layout.count_stored(len);
                 return Ok((md5, hashed, Plan::Present));
             }
-            if layout.in_place && layout.syncfs && len <= in_place::MAX_SIZE && budget.take(len) {
+            if layout.journaled() && len <= in_place::MAX_SIZE && budget.take(len) {
                 layout.count_stored(len); // as good as written: only the journal is first
                 return Ok((md5, hashed, Plan::InPlace(bytes.to_vec())));
             }
-            let tmp = layout.tmp_path(&md5, index);
-            write_tmp(&tmp, |mut out| {
-                out.write_all(bytes).map_err(|e| store_fault(&tmp, e))
-            })
-            .map_err(fail)?;
+            let tmp = write_copy(layout, &md5, index, bytes).map_err(fail)?;
             layout.count_stored(len);
             Ok((md5, hashed, Plan::Tmp(tmp)))
         })
@@ -558,6 +549,29 @@ fn copy_while_hashing(
     copied.map_err(|fault| (hashed.clone(), fault))?;
     progress::add_file(stored);
     Ok((md5, hashed, Plan::Tmp(tmp)))
+}
+
+/// A copy of `bytes` in `tmp/`, to rename into place later.
+fn write_copy(
+    layout: &Layout,
+    md5: &Md5Digest,
+    index: usize,
+    bytes: &[u8],
+) -> Result<PathBuf, Fault> {
+    let tmp = layout.tmp_path(md5, index);
+    write_tmp(&tmp, |mut out| {
+        out.write_all(bytes).map_err(|e| store_fault(&tmp, e))
+    })?;
+    Ok(tmp)
+}
+
+/// What to make of a request whose blob is stored already: nothing to do, if the blob
+/// has the size the caller recorded (a wrong one would go into the manifest unchecked).
+fn stored_already(request: &Request, blob: &Metadata) -> Plan {
+    match request.size.filter(|&size| size != blob.len()) {
+        Some(size) => Plan::Failed(changed_size(size, blob.len())),
+        None => Plan::Present,
+    }
 }
 
 /// Create `tmp` and fill it with `fill`, which blames its own failures; the file is
@@ -639,7 +653,7 @@ impl Source<'_> {
         let mut offset = 0u64;
         let mut in_kernel = true;
         while offset < self.len {
-            let want = (self.len - offset).min(WRITEBACK_CHUNK) as usize;
+            let want = (self.len - offset).min(WRITEBACK_PIECE) as usize;
             if in_kernel {
                 let mut from = offset as libc::loff_t;
                 let n = unsafe {
@@ -673,16 +687,8 @@ impl Source<'_> {
                     }
                     return Err(changed_size(self.len, offset));
                 }
-                // Start writing this chunk back now, so the batch's syncfs finds a large
-                // file mostly on disk instead of writing all of it then.
-                unsafe {
-                    libc::sync_file_range(
-                        out.as_raw_fd(),
-                        offset as libc::off64_t,
-                        n as libc::off64_t,
-                        libc::SYNC_FILE_RANGE_WRITE,
-                    )
-                };
+                // The batch's syncfs then finds a large file mostly on disk.
+                start_writeback(out, offset, n as u64);
                 offset += n as u64;
                 progress::add_bytes(stored, n as u64);
             } else {
@@ -860,19 +866,14 @@ fn link_snapshots(layout: &Layout, requests: &[Request], staged: &mut [Staged]) 
             };
             let found = fs::metadata(&blob).ok().filter(in_place::is_complete);
             if let (io::ErrorKind::AlreadyExists, Some(found)) = (error.kind(), found) {
-                // Stored already; of the size the caller recorded, or its manifest
-                // would carry a wrong one.
-                s.plan = match request.size.filter(|&size| size != found.len()) {
-                    Some(size) => Plan::Failed(changed_size(size, found.len())),
-                    None => Plan::Present,
-                };
+                s.plan = stored_already(request, &found);
             }
         });
 }
 
 /// Give every staged file its blob name, in request order; stop at the first failure.
 fn name_all(layout: &Layout, requests: &[Request], mut staged: Vec<Staged>) -> Vec<Outcome> {
-    if !(layout.in_place && layout.syncfs) {
+    if !layout.journaled() {
         link_snapshots(layout, requests, &mut staged); // durable first, then linked
     }
     let mut made: BTreeSet<PathBuf> = BTreeSet::new();
@@ -1479,13 +1480,13 @@ mod tests {
         assert_eq!(staged[0].staged, Some(layout.blob_path(&md5)));
         let inode = fs::metadata(&path).unwrap().ino();
         assert_eq!(fs::metadata(layout.blob_path(&md5)).unwrap().ino(), inode);
-        let journal = fs::read_to_string(journal(&layout)).unwrap();
-        assert_eq!(journal, format!("{}\n", hex(&md5)));
+        let listed = fs::read_to_string(journal(&layout)).unwrap();
+        assert_eq!(listed, format!("{}\n", hex(&md5)));
         let (named, failure) = name_blobs(
             &layout.blobs,
             true,
             &[(md5, layout.blob_path(&md5))],
-            Some(&in_place::journal_path(&layout.tmp, &layout.tag)),
+            Some(&journal(&layout)),
         );
         assert_eq!((named, failure.is_none()), (1, true));
         assert_eq!(s.tmp_entries(), 0);
@@ -1500,9 +1501,7 @@ mod tests {
         let layout = in_place(&s);
         let (path, md5) = s.source("f", b"the whole blob");
         let blob = layout.blob_path(&md5);
-        fs::create_dir_all(blob.parent().unwrap()).unwrap();
-        fs::write(&blob, b"the wh").unwrap(); // a crashed writer's, never finished
-        fs::set_permissions(&blob, fs::Permissions::from_mode(0o000)).unwrap();
+        in_place::leave_incomplete(&blob, b"the wh"); // a crashed writer's
 
         let outcomes = put_blobs(&layout, &[request(&path, Some(md5))], true);
 

@@ -12,13 +12,12 @@ what the daemon expects (a bad source names the file; the store's own failure is
    step 3 if it is on the store's filesystem (the caller removes its own name).
    :meth:`LocalStore.stage_files` takes files without a digest: each is hashed on the
    way (a small one from the same buffer, so it is read once) and copied only if its
-   blob is not stored yet. A file up to 64 KiB is written
-   straight at its blob name instead, with no permission bits until it is whole (an
-   incomplete blob is never trusted), under a journal of the batch's blobs in
-   ``tmp/`` that is on disk before the first write and goes after step 2; after a
-   crash, :meth:`LocalStore.cleanup_tmp` re-hashes what a leftover journal names and
-   removes what is not whole (the renames it saves were a third of a 10,000-file
-   version's time);
+   blob is not stored yet. A file up to 64 KiB is written straight at its blob name
+   instead, with no permission bits until it is whole (an incomplete blob is never
+   trusted), under a journal of the batch's blobs in ``tmp/`` that is on disk before the
+   first write and goes after step 2; after a crash, :meth:`LocalStore.cleanup_tmp`
+   re-hashes what a leftover journal names and removes what is not whole (the renames
+   it saves were a third of a 10,000-file version's time);
 2. one ``syncfs(2)`` per batch, so the bytes are on disk *before* any name points at
    them (else ext4's delayed allocation lets a power cut leave an empty file at a final
    name, which :meth:`has_blobs` would then trust forever);
@@ -33,8 +32,8 @@ Measured on the project's 2-core VM (ext4 on virtio), for 10,000 4-KiB files: th
 copies cost about what ``cp -r`` of them does (creating the inodes dominates: the kernel
 spends a third of it in ext4's inode allocator); the ``syncfs`` ~50 ms (with nothing
 dirty, 0.1 ms), where an fsync per file costs ~0.23 ms each, 2.3 s; the renames
-0.06-0.25 s (cross-directory renames take one lock per filesystem, so threads do not help them;
-links do not, which is why moved files are linked on the pool).
+0.06-0.25 s (cross-directory renames take one lock per filesystem, so threads do not
+help them; links do not, which is why moved files are linked on the pool).
 Its catch: ``syncfs`` also flushes other programs' dirty data on the filesystem (1 GiB
 of it added ~0.5 s). Without ``syncfs``, each file is fsynced before its rename and
 each directory that got a rename is fsynced by ``sync``.
@@ -394,32 +393,24 @@ class LocalStore(Store):
         self._renamed({directory})
 
     def _cleanup_tmp(self) -> int:
-        self._recover_in_place()
-        removed = 0
         try:
-            with os.scandir(self._tmp) as entries:
-                for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
-                        shutil.rmtree(entry.path)
-                    else:
-                        os.unlink(entry.path)
-                    removed += 1
+            with os.scandir(self._tmp) as scan:
+                entries = list(scan)
+            # Journals first: the blobs they name that are not whole go, durably,
+            # before the journals go with the rest.
+            journals = [e.path for e in entries if e.name.endswith(".blobs")]
+            broken = sum(_core.recover_blobs(self._blobs, j) for j in journals)
+            if journals:
+                log.warning("in_place_recovered", journals=len(journals), removed=broken)
+                self._sync()
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path)
+                else:
+                    os.unlink(entry.path)
         except OSError as e:
             raise StoreUnavailableError.from_os_error(e, e.filename or self._tmp) from e
-        return removed
-
-    def _recover_in_place(self) -> None:
-        """Check the blobs that leftover journals say were being written in place when
-        the last run stopped, and remove those that are not whole (logged), durably,
-        before the journals go with the rest of ``tmp/``."""
-        try:
-            journals = [e.path for e in os.scandir(self._tmp) if e.name.endswith(".blobs")]
-            removed = sum(_core.recover_blobs(self._blobs, j) for j in journals)
-        except OSError as e:
-            raise StoreUnavailableError.from_os_error(e, e.filename or self._tmp) from e
-        if journals:
-            log.warning("in_place_recovered", journals=len(journals), removed=removed)
-            self._sync()
+        return len(entries)
 
     def _ensure_dir(self, directory: str) -> None:
         if directory in self._made:
