@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use md5::{Digest, Md5};
 use rayon::prelude::*;
 
+use crate::caller::{open_source, Caller};
 use crate::error::{AtPath, CoreError, Result};
 use crate::progress::{self, Counted, Counter};
 
@@ -100,20 +101,25 @@ pub fn start_writeback(file: &File, offset: u64, len: u64) {
     }
 }
 
-/// Open `path` for reading and stat the opened file, refusing directories.
+/// Open `path` for reading and stat the opened file, refusing what is not stored
+/// content (directories, FIFOs, devices, the kernel's files: see `caller`).
 pub fn open_regular(path: &Path) -> Result<(File, Metadata)> {
-    let file = File::open(path).at(path)?;
-    let meta = file.metadata().at(path)?;
-    if meta.is_dir() {
-        return Err(CoreError::errno(path, libc::EISDIR));
-    }
-    Ok((file, meta))
+    open_source(None, path, false)
 }
 
 /// Hash one file. The stat comes from the opened file, so it describes the bytes read.
 /// Bytes are added to `progress` as they are hashed (every buffer), the file once done.
 pub fn hash_file(path: &Path, progress: Option<&Counter>) -> Result<FileDigest> {
-    let (file, meta) = open_regular(path)?;
+    hash_file_as(None, path, progress)
+}
+
+/// [`hash_file`], opened with `caller`'s rights.
+pub fn hash_file_as(
+    caller: Option<&Caller>,
+    path: &Path,
+    progress: Option<&Counter>,
+) -> Result<FileDigest> {
+    let (file, meta) = open_source(caller, path, false)?;
     advise_sequential(&file, meta.len());
     let (md5, size) = md5_stream(Counted::new(&file, progress)).at(path)?;
     progress::add_file(progress);
@@ -129,9 +135,16 @@ pub fn hash_file(path: &Path, progress: Option<&Counter>) -> Result<FileDigest> 
 
 /// Hash many files on the current rayon pool. Results keep the order of `paths`;
 /// on failure the error of the first failing path (in that order) is returned.
-pub fn hash_files(paths: &[PathBuf], progress: Option<&Counter>) -> Result<Vec<FileDigest>> {
-    let results: Vec<Result<FileDigest>> =
-        paths.par_iter().map(|p| hash_file(p, progress)).collect();
+/// Each file is opened with `caller`'s rights.
+pub fn hash_files(
+    caller: Option<&Caller>,
+    paths: &[PathBuf],
+    progress: Option<&Counter>,
+) -> Result<Vec<FileDigest>> {
+    let results: Vec<Result<FileDigest>> = paths
+        .par_iter()
+        .map(|p| hash_file_as(caller, p, progress))
+        .collect();
     results.into_iter().collect()
 }
 
@@ -196,7 +209,7 @@ mod tests {
             })
             .collect();
         let counter = Counter::new();
-        let out = hash_files(&paths, Some(&counter)).unwrap();
+        let out = hash_files(None, &paths, Some(&counter)).unwrap();
         let total: usize = (0..50).map(|i: usize| i.to_string().len()).sum();
         assert_eq!((counter.bytes(), counter.files()), (total as u64, 50));
         for (i, d) in out.iter().enumerate() {
@@ -206,7 +219,7 @@ mod tests {
         let mut bad = paths.clone();
         bad.insert(10, dir.path().join("missing-a"));
         bad.insert(20, dir.path().join("missing-b"));
-        match hash_files(&bad, None) {
+        match hash_files(None, &bad, None) {
             Err(CoreError::Io { path, .. }) => assert!(path.ends_with("missing-a")),
             other => panic!("unexpected {other:?}"),
         }

@@ -2,6 +2,7 @@
 //! tree walks, part digests). Synchronous and thin: owned paths in, plain data out;
 //! the Python package decides what to hash and when.
 
+pub mod caller;
 pub mod copy;
 pub mod error;
 pub mod fetch;

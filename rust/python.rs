@@ -15,7 +15,7 @@ use pyo3::prelude::*;
 
 use crate::error::CoreError;
 use crate::walk as tree;
-use crate::{copy, fetch, hash, in_place, parts, progress, store};
+use crate::{caller, copy, fetch, hash, in_place, parts, progress, store};
 
 create_exception!(
     _core,
@@ -277,22 +277,39 @@ impl Progress {
 }
 
 /// The counter behind an optional `progress=` argument, to move into a GIL-free call.
+/// `(uid, gid, groups)`: the user whose rights a call reads with.
+type CallerArg = (u32, u32, Vec<u32>);
+
+fn to_caller((uid, gid, groups): CallerArg) -> caller::Caller {
+    caller::Caller { uid, gid, groups }
+}
+
+/// Whether this process can read files with `caller`'s rights (it has CAP_SETUID and
+/// CAP_SETGID, as root or through the unit's ambient capabilities).
+#[pyfunction]
+fn can_act_as(py: Python<'_>, caller: CallerArg) -> bool {
+    let caller = to_caller(caller);
+    py.detach(|| caller::can_act_as(&caller))
+}
+
 fn counter_of(progress: Option<&Bound<'_, Progress>>) -> Option<Arc<progress::Counter>> {
     progress.map(|p| Arc::clone(&p.get().0))
 }
 
 /// MD5, size, mtime_ns and inode of each file, in the order given.
 #[pyfunction]
-#[pyo3(signature = (paths, *, threads=None, progress=None))]
+#[pyo3(signature = (paths, *, threads=None, progress=None, caller=None))]
 fn hash_files(
     py: Python<'_>,
     paths: Vec<PathBuf>,
     threads: Option<usize>,
     progress: Option<&Bound<'_, Progress>>,
+    caller: Option<CallerArg>,
 ) -> PyResult<Vec<FileDigest>> {
     let counter = counter_of(progress);
+    let caller = caller.map(to_caller);
     let digests =
-        py.detach(|| hash::on_pool(threads, || hash::hash_files(&paths, counter.as_deref())))?;
+        py.detach(|| hash::on_pool(threads, || hash::hash_files(caller.as_ref(), &paths, counter.as_deref())))?;
     Ok(digests.into_iter().map(FileDigest).collect())
 }
 
@@ -405,15 +422,20 @@ impl WalkListing {
 
 /// Like `walk`, but the entries stay in Rust until taken.
 #[pyfunction]
-#[pyo3(signature = (root, follow_symlinks=true, *, threads=None))]
+#[pyo3(signature = (root, follow_symlinks=true, *, threads=None, caller=None))]
 fn walk_listing(
     py: Python<'_>,
     root: PathBuf,
     follow_symlinks: bool,
     threads: Option<usize>,
+    caller: Option<CallerArg>,
 ) -> PyResult<WalkListing> {
-    let mut entries =
-        py.detach(|| hash::on_pool(threads, || tree::walk(&root, follow_symlinks)))?;
+    let caller = caller.map(to_caller);
+    let mut entries = py.detach(|| {
+        hash::on_pool(threads, || {
+            tree::walk_as(caller.as_ref(), &root, follow_symlinks)
+        })
+    })?;
     let total_size = entries.iter().map(|e| e.size).sum();
     entries.reverse();
     Ok(WalkListing {
@@ -522,13 +544,13 @@ impl BlobOutcome {
 
 /// Store many blobs in the local store's layout; one `BlobOutcome` per request.
 #[pyfunction]
-#[pyo3(signature = (blobs, tmp, requests, *, tag, name=true, syncfs=true, in_place=true, threads=None, hashed=None, stored=None))]
+#[pyo3(signature = (blobs, tmp, requests, *, tag, name=true, syncfs=true, in_place=true, threads=None, hashed=None, stored=None, caller=None))]
 #[allow(clippy::too_many_arguments, clippy::type_complexity)] // the Python signature
 fn put_blobs(
     py: Python<'_>,
     blobs: PathBuf,
     tmp: PathBuf,
-    requests: Vec<(PathBuf, Option<String>, Option<u64>, Option<i64>, bool)>,
+    requests: Vec<(PathBuf, Option<String>, Option<u64>, Option<i64>, bool, bool)>,
     tag: String,
     name: bool,
     syncfs: bool,
@@ -536,6 +558,7 @@ fn put_blobs(
     threads: Option<usize>,
     hashed: Option<&Bound<'_, Progress>>,
     stored: Option<&Bound<'_, Progress>>,
+    caller: Option<CallerArg>,
 ) -> PyResult<Vec<BlobOutcome>> {
     if tag.is_empty() || tag.contains('/') || tag.contains('\0') {
         return Err(PyValueError::new_err(format!(
@@ -544,7 +567,7 @@ fn put_blobs(
     }
     let requests = requests
         .into_iter()
-        .map(|(source, md5_hex, size, mtime_ns, take)| {
+        .map(|(source, md5_hex, size, mtime_ns, take, snapshot)| {
             let md5 = match md5_hex {
                 None => None,
                 Some(text) => Some(store::parse_md5_hex(&text).ok_or_else(|| {
@@ -560,6 +583,7 @@ fn put_blobs(
                 size,
                 mtime_ns,
                 take,
+                snapshot,
             })
         })
         .collect::<PyResult<Vec<_>>>()?;
@@ -571,6 +595,7 @@ fn put_blobs(
         in_place,
         hashed: counter_of(hashed),
         stored: counter_of(stored),
+        caller: caller.map(to_caller),
     };
     let outcomes =
         py.detach(|| hash::on_pool(threads, || Ok(store::put_blobs(&layout, &requests, name))))?;
@@ -649,6 +674,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BlobOutcome>()?;
     m.add_class::<Progress>()?;
     m.add_function(wrap_pyfunction!(hash_files, m)?)?;
+    m.add_function(wrap_pyfunction!(can_act_as, m)?)?;
     m.add_function(wrap_pyfunction!(copy_and_hash, m)?)?;
     m.add_function(wrap_pyfunction!(copy_tree_and_hash, m)?)?;
     m.add_function(wrap_pyfunction!(part_md5s, m)?)?;

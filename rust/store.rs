@@ -30,6 +30,7 @@ use std::thread;
 use md5::{Digest, Md5};
 use rayon::prelude::*;
 
+use crate::caller::{open_source, Caller};
 use crate::error::CoreError;
 use crate::hash::{
     advise_sequential, mtime_ns_inode, start_writeback, with_buffer, FileDigest, Md5Digest,
@@ -56,6 +57,8 @@ pub struct Request {
     /// The caller owns the source (a snapshot): link it into place when it is on the
     /// store's filesystem, instead of copying it (the caller removes its own name).
     pub take: bool,
+    /// A snapshot in the spool: no component of its path may be a symbolic link.
+    pub snapshot: bool,
 }
 
 /// Where a store keeps its blobs and temporary files, and how it makes them durable.
@@ -77,6 +80,9 @@ pub struct Layout {
     /// move while one large file is hashed and copied.
     pub hashed: Option<Arc<Counter>>,
     pub stored: Option<Arc<Counter>>,
+    /// Sources are opened with this user's rights (`None`: the daemon's own); such a
+    /// source is always copied, never taken: its owner could still change it.
+    pub caller: Option<Caller>,
 }
 
 /// Where the blob with MD5 `md5` lives under `blobs` (`blobs/md5` of a store).
@@ -349,7 +355,8 @@ fn changed(what: &'static str) -> Fault {
 /// The first pass over one request: everything but naming.
 fn stage(layout: &Layout, dev: u64, budget: &Budget, index: usize, request: &Request) -> Staged {
     let md5 = request.md5;
-    if let Some(md5) = &md5 {
+    if let Some(md5) = md5.filter(|_| layout.caller.is_none()) {
+        let md5 = &md5;
         let staged = |plan| Staged {
             md5: Some(*md5),
             hashed: None,
@@ -357,12 +364,15 @@ fn stage(layout: &Layout, dev: u64, budget: &Budget, index: usize, request: &Req
         };
         // A snapshot on the store's filesystem is linked at its name when the batch is
         // named, and the link finds a blob already there: no need to look for it now.
-        let source = request.take.then(|| fs::metadata(&request.source));
+        let take = request.take && layout.caller.is_none();
+        let source = take.then(|| fs::symlink_metadata(&request.source));
         if let Some(Ok(meta)) = &source {
             if let Err(fault) = check_source(&request.source, meta, request.size) {
                 return Staged::failed(Some(*md5), None, fault);
             }
-            if meta.dev() == dev {
+            // Only a file with no other name is taken: through another, its content
+            // could change after it is committed.
+            if meta.dev() == dev && meta.nlink() == 1 && no_link_on_path(request) {
                 return staged(Plan::Take);
             }
         }
@@ -388,6 +398,12 @@ fn stage(layout: &Layout, dev: u64, budget: &Budget, index: usize, request: &Req
             Staged::failed(md5.or(hashed.as_ref().map(|h| h.md5)), hashed, fault)
         }
     }
+}
+
+/// A snapshot's path has no symbolic link on it (a link where the SDK made a
+/// directory would make the store take a file from elsewhere).
+fn no_link_on_path(request: &Request) -> bool {
+    !request.snapshot || open_source(None, &request.source, true).is_ok()
 }
 
 fn exists(path: &Path) -> bool {
@@ -416,10 +432,34 @@ fn check_source(path: &Path, meta: &Metadata, size: Option<u64>) -> Result<(), F
 type Copied = (Md5Digest, Option<FileDigest>, Plan);
 type CopyError = (Option<FileDigest>, Fault);
 
-/// Copy the request's source into a new file in `tmp/`, hashing it if it has no digest;
-/// a source whose digest turns out to be stored already is not kept (a small one is
-/// not even written).
+/// Copy the request's source into a new file in `tmp/`, hashing it if it has no digest
+/// or is read for a caller (whose digest is then only a claim, checked here); a source
+/// whose digest turns out to be stored already is not kept (a small one is not even
+/// written).
 fn copy_to_tmp(
+    layout: &Layout,
+    budget: &Budget,
+    index: usize,
+    request: &Request,
+) -> Result<Copied, CopyError> {
+    let (Some(claimed), Some(_)) = (request.md5, &layout.caller) else {
+        return copy_to_tmp_trusting(layout, budget, index, request);
+    };
+    let hashing = Request {
+        md5: None,
+        ..request.clone()
+    };
+    let (md5, hashed, plan) = copy_to_tmp_trusting(layout, budget, index, &hashing)?;
+    if md5 == claimed {
+        return Ok((md5, hashed, plan));
+    }
+    if let Plan::Tmp(tmp) = plan {
+        let _ = fs::remove_file(tmp);
+    }
+    Err((hashed, changed("its content does not match the digest it was logged with")))
+}
+
+fn copy_to_tmp_trusting(
     layout: &Layout,
     budget: &Budget,
     index: usize,
@@ -427,13 +467,10 @@ fn copy_to_tmp(
 ) -> Result<Copied, CopyError> {
     let src = &request.source;
     let fail = |fault| (None, fault);
-    // O_NONBLOCK: a FIFO given by mistake must fail below, not hang this thread.
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(src)
-        .map_err(|e| fail(source_fault(src, e)))?;
-    let meta = file.metadata().map_err(|e| fail(source_fault(src, e)))?;
+    // Opened with the caller's rights, never blocking on a FIFO, refusing anything but
+    // a regular file (and, for a snapshot, any symbolic link on the way).
+    let (file, meta) = open_source(layout.caller.as_ref(), src, request.snapshot)
+        .map_err(|e| fail(Fault::Source(e)))?;
     check_source(src, &meta, request.size).map_err(fail)?;
     let (mtime_ns, inode) = mtime_ns_inode(&meta);
     if request.mtime_ns.is_some_and(|m| m != mtime_ns) {
@@ -996,6 +1033,7 @@ fn take(layout: &Layout, source: &Path, md5: &Md5Digest, blob: &Path) -> Result<
                 size: None,
                 mtime_ns: None,
                 take: false,
+                snapshot: true,
             };
             let tmp = match copy_to_tmp(layout, &Budget::empty(), usize::MAX, &request) {
                 Ok((_, _, Plan::Tmp(tmp))) => tmp,
@@ -1033,6 +1071,7 @@ mod tests {
             tag: "test".into(),
             syncfs: true,
             in_place: false,
+            caller: None,
             hashed: None,
             stored: None,
         };
@@ -1067,6 +1106,7 @@ mod tests {
             size: None,
             mtime_ns: None,
             take: false,
+            snapshot: false,
         }
     }
 
@@ -1294,7 +1334,7 @@ mod tests {
             "0 0 Some(\"it was modified after it was hashed\")"
         );
         assert!(found[2].starts_with("Is a directory"), "{}", found[2]);
-        assert_eq!(found[3], "not a regular file");
+        assert_eq!(found[3], "a FIFO (named pipe), not a file");
         assert_eq!(s.tmp_entries(), 0);
     }
 

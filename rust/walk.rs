@@ -1,13 +1,14 @@
 //! List a directory tree in parallel: relative paths and stat, sorted by path.
 
 use std::ffi::OsString;
-use std::fs::{self, FileType, Metadata};
+use std::fs::{FileType, Metadata};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::caller::{metadata_as, read_dir_as, symlink_metadata_as, Caller};
 use crate::error::{AtPath, CoreError, Result};
 use crate::hash::mtime_ns_inode;
 
@@ -64,7 +65,17 @@ impl Ancestors<'_> {
 /// Without it, symlinks are skipped. Sockets, FIFOs and devices are skipped: they have
 /// no content to version.
 pub fn walk(root: &Path, follow_symlinks: bool) -> Result<Vec<WalkEntry>> {
-    let meta = fs::metadata(root).at(root)?;
+    walk_as(None, root, follow_symlinks)
+}
+
+/// [`walk`] with `caller`'s rights: every directory opened and every file stat'ed as
+/// that user, so the listing holds only what they may see.
+pub fn walk_as(
+    caller: Option<&Caller>,
+    root: &Path,
+    follow_symlinks: bool,
+) -> Result<Vec<WalkEntry>> {
+    let meta = metadata_as(caller, root).at(root)?;
     if !meta.is_dir() {
         return Err(CoreError::errno(root, libc::ENOTDIR));
     }
@@ -73,7 +84,7 @@ pub fn walk(root: &Path, follow_symlinks: bool) -> Result<Vec<WalkEntry>> {
         path: root,
         parent: None,
     };
-    let mut entries = list_dir(root, Path::new(""), &top, follow_symlinks)?;
+    let mut entries = list_dir(caller, root, Path::new(""), &top, follow_symlinks)?;
     entries.par_sort_unstable_by(|a, b| {
         a.path
             .as_os_str()
@@ -84,13 +95,14 @@ pub fn walk(root: &Path, follow_symlinks: bool) -> Result<Vec<WalkEntry>> {
 }
 
 fn list_dir(
+    caller: Option<&Caller>,
     dir: &Path,
     rel: &Path,
     ancestors: &Ancestors<'_>,
     follow: bool,
 ) -> Result<Vec<WalkEntry>> {
     let mut children: Vec<(OsString, FileType)> = Vec::new();
-    for item in fs::read_dir(dir).at(dir)? {
+    for item in read_dir_as(caller, dir).at(dir)? {
         let item = item.at(dir)?;
         children.push((item.file_name(), item.file_type().at(&item.path())?));
     }
@@ -98,7 +110,7 @@ fn list_dir(
         .par_iter()
         // Stat calls are cheap: hand them out in runs, not one task each.
         .with_min_len(64)
-        .map(|(name, kind)| visit(dir, rel, name, *kind, ancestors, follow))
+        .map(|(name, kind)| visit(caller, dir, rel, name, *kind, ancestors, follow))
         .try_fold(Vec::new, |mut acc, found| {
             acc.extend(found?);
             Ok(acc)
@@ -110,6 +122,7 @@ fn list_dir(
 }
 
 fn visit(
+    caller: Option<&Caller>,
     dir: &Path,
     rel: &Path,
     name: &OsString,
@@ -123,9 +136,9 @@ fn visit(
         if !follow {
             return Ok(Vec::new());
         }
-        fs::metadata(&path).at(&path)?
+        metadata_as(caller, &path).at(&path)?
     } else if kind.is_dir() || kind.is_file() {
-        fs::symlink_metadata(&path).at(&path)?
+        symlink_metadata_as(caller, &path).at(&path)?
     } else {
         return Ok(Vec::new());
     };
@@ -147,12 +160,13 @@ fn visit(
         path: &path,
         parent: Some(ancestors),
     };
-    list_dir(&path, &child_rel, &here, follow)
+    list_dir(caller, &path, &child_rel, &here, follow)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
     use std::os::unix::fs::symlink;
 
     #[test]

@@ -152,8 +152,10 @@ async def test_put_blobs_reports_one_outcome_per_request_in_order(tmp_path: Path
     (store_root / "blobs").mkdir(parents=True)
     (store_root / "tmp").mkdir()
     files = files_in(tmp_path / "src", [b"a", b"b", b"a"])
-    requests = [(path, None, None, None, False) for path, _ in files]
-    requests.append((tmp_path / "src" / "missing", hashlib.md5(b"m").hexdigest(), 1, None, False))
+    requests = [(path, None, None, None, False, False) for path, _ in files]
+    requests.append(
+        (tmp_path / "src" / "missing", hashlib.md5(b"m").hexdigest(), 1, None, False, False)
+    )
 
     outcomes = _core.put_blobs(store_root / "blobs", store_root / "tmp", requests, tag="t")
 
@@ -164,7 +166,10 @@ async def test_put_blobs_reports_one_outcome_per_request_in_order(tmp_path: Path
     assert os.listdir(store_root / "tmp") == []
     with pytest.raises(ValueError, match="not an MD5"):
         _core.put_blobs(
-            store_root / "blobs", store_root / "tmp", [(files[0][0], "ab", 1, None, False)], tag="t"
+            store_root / "blobs",
+            store_root / "tmp",
+            [(files[0][0], "ab", 1, None, False, False)],
+            tag="t",
         )
     with pytest.raises(ValueError, match="tag"):
         _core.put_blobs(store_root / "blobs", store_root / "tmp", [], tag="a/b")

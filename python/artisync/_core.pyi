@@ -24,6 +24,7 @@ __all__ = [
     "WalkListing",
     "__version__",
     "blob_journal",
+    "can_act_as",
     "copy_and_hash",
     "copy_tree_and_hash",
     "copy_verify_many",
@@ -180,14 +181,27 @@ class Progress:
     def add(self, bytes: int, files: int = 0) -> None:
         """Add work done outside the core, e.g. the bytes a Python upload loop sent."""
 
+# (uid, gid, groups): the user whose rights a call opens files with.
+_Caller = tuple[int, int, list[int]]
+
+def can_act_as(caller: _Caller) -> bool:
+    """Whether this process can open files with ``caller``'s rights (it has
+    ``CAP_SETUID`` and ``CAP_SETGID``: root, or a unit's ambient capabilities)."""
+
 def hash_files(
-    paths: Sequence[StrPath], *, threads: int | None = None, progress: Progress | None = None
+    paths: Sequence[StrPath],
+    *,
+    threads: int | None = None,
+    progress: Progress | None = None,
+    caller: _Caller | None = None,
 ) -> list[FileDigest]:
     """MD5, size, mtime_ns and inode of each file, in the order given.
 
     Files are spread over ``threads`` workers and streamed through 1 MiB buffers.
     If any file fails, the error of the first failing one (in input order) is raised.
-    ``progress`` counts the bytes as they are hashed and each file when done.
+    ``progress`` counts the bytes as they are hashed and each file when done. With
+    ``caller``, each file is opened with that user's rights. Anything but a regular
+    file (a FIFO, a device, a file of procfs or sysfs) is an ``OSError`` naming it.
     """
 
 def copy_and_hash(
@@ -237,7 +251,7 @@ def copy_verify_many(
 def put_blobs(
     blobs: StrPath,
     tmp: StrPath,
-    requests: Sequence[tuple[StrPath, str | None, int | None, int | None, bool]],
+    requests: Sequence[tuple[StrPath, str | None, int | None, int | None, bool, bool]],
     *,
     tag: str,
     name: bool = True,
@@ -246,8 +260,9 @@ def put_blobs(
     threads: int | None = None,
     hashed: Progress | None = None,
     stored: Progress | None = None,
+    caller: _Caller | None = None,
 ) -> list[BlobOutcome]:
-    """Store each ``(source, md5_hex, size, mtime_ns, move)`` as the blob
+    """Store each ``(source, md5_hex, size, mtime_ns, move, snapshot)`` as the blob
     ``blobs/<md5_hex[:2]>/<md5_hex>``; one :class:`BlobOutcome` per request, in order.
 
     A request whose blob exists is skipped. Else the source is copied into ``tmp``
@@ -327,9 +342,14 @@ class WalkListing:
         """The next ``n`` entries at most, in path order; empty once all are taken."""
 
 def walk_listing(
-    root: StrPath, follow_symlinks: bool = True, *, threads: int | None = None
+    root: StrPath,
+    follow_symlinks: bool = True,
+    *,
+    threads: int | None = None,
+    caller: _Caller | None = None,
 ) -> WalkListing:
-    """:func:`walk`, with the entries kept in Rust until taken."""
+    """:func:`walk`, with the entries kept in Rust until taken; with ``caller``, every
+    directory is opened and every file stat'ed with that user's rights."""
 
 def walk(
     root: StrPath, follow_symlinks: bool = True, *, threads: int | None = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import posixpath
 import random
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from typing import IO, Any, NamedTuple
 from urllib.parse import unquote, urlparse
 
 from artisync import _core, tracking
+from artisync.daemon.callers import CoreCaller
 from artisync.errors import SubmissionError
 from artisync.logs import get_logger
 from artisync.manifest import md5_b64_to_hex
@@ -96,6 +98,9 @@ class Item:
     expect_inode: int | None = None
     logged_ns: int | None = None  # files under an immutable dir: not modified after this
     hashed_mtime_ns: int | None = None  # the mtime the daemon hashed the file at
+    # The digest a snapshot was submitted with, when the daemon must check it (another
+    # user's): the item is hashed like any file and must come out the same.
+    claimed: str | None = None
 
     @property
     def md5_hex(self) -> str:
@@ -143,13 +148,23 @@ class Expansion:
             yield chunk
 
 
-def plan(sub: Submission, spool_root: Path, scratch: Scratch | None = None) -> Expansion:
+def plan(
+    sub: Submission,
+    spool_root: Path,
+    scratch: Scratch | None = None,
+    caller: CoreCaller | None = None,
+) -> Expansion:
     """List a submission's directories and references. Blocking: run in a thread.
 
     With ``scratch`` (a file name for a word, beside the submission), the objects of
     remote prefixes are written there a listing page at a time and read back a chunk
-    at a time, never all held at once.
+    at a time, never all held at once. With ``caller`` (another user than the
+    daemon's), directories are listed with that user's rights and snapshots are
+    checked, not trusted (see :mod:`artisync.daemon.callers`).
     """
+    # Snapshot paths are opened with no symbolic link on them: start from the real path.
+    spool_root = Path(os.path.realpath(spool_root))
+    verify = caller is not None
     remote = [
         e
         for e in sub.entries
@@ -163,7 +178,7 @@ def plan(sub: Submission, spool_root: Path, scratch: Scratch | None = None) -> E
         if loose:
             staged = sum(e.size for e in loose if isinstance(e, StagedEntry))
             files = sum(e.size or 0 for e in loose if isinstance(e, FileEntry))
-            items = _loose(loose.copy(), spool_root, sub.id)
+            items = _loose(loose.copy(), spool_root, sub.id, verify)
             pieces.append(Piece(len(loose), files, staged + files, items))
             loose.clear()
 
@@ -173,19 +188,19 @@ def plan(sub: Submission, spool_root: Path, scratch: Scratch | None = None) -> E
             continue
         flush_loose()
         if isinstance(entry, StagedListEntry):
-            rows = _staged_rows(entry, spool_root, sub.id)
+            rows = _staged_rows(entry, spool_root, sub.id, verify)
             pieces.append(Piece(entry.count, 0, entry.size, rows))
         elif isinstance(entry, ReferenceEntry) and id(entry) in found:
             pieces.append(found[id(entry)])
         elif isinstance(entry, DirEntry):
             root = Path(entry.local_path)
-            listing = _walk_listing(root, f"directory {str(root)!r}")
+            listing = _walk_listing(root, f"directory {str(root)!r}", caller)
             total = listing.total_size
             pieces.append(
                 Piece(len(listing), total, total, _directory(entry, listing, sub.created_ns))
             )
         else:
-            pieces.append(_reference(entry))
+            pieces.append(_reference(entry, caller))
     flush_loose()
     return Expansion(pieces)
 
@@ -202,10 +217,12 @@ def expand(sub: Submission, spool_root: Path) -> list[Item]:
     return items
 
 
-def _loose(entries: list[StagedEntry | FileEntry], spool_root: Path, sub_id: str) -> Iterator[Item]:
+def _loose(
+    entries: list[StagedEntry | FileEntry], spool_root: Path, sub_id: str, verify: bool
+) -> Iterator[Item]:
     for entry in entries:
         if isinstance(entry, StagedEntry):
-            yield _staged(entry, spool_root, sub_id)
+            yield _staged(entry, spool_root, sub_id, verify)
         else:
             yield Item(
                 entry.path,
@@ -216,16 +233,18 @@ def _loose(entries: list[StagedEntry | FileEntry], spool_root: Path, sub_id: str
             )
 
 
-def _staged_rows(entry: StagedListEntry, spool_root: Path, sub_id: str) -> Iterator[Item]:
+def _staged_rows(
+    entry: StagedListEntry, spool_root: Path, sub_id: str, verify: bool
+) -> Iterator[Item]:
     """The items of a staged list, read a row at a time."""
     try:
         for row in staged_list.read_rows(entry, spool_root, sub_id):
-            yield _staged(row, spool_root, sub_id)
+            yield _staged(row, spool_root, sub_id, verify)
     except SubmissionError as e:
         raise Rejected("validate", str(e)) from None
 
 
-def _staged(entry: StagedEntry, spool_root: Path, sub_id: str) -> Item:
+def _staged(entry: StagedEntry, spool_root: Path, sub_id: str, verify: bool) -> Item:
     # Checked lexically: resolving 10,000 paths (a stat per component each) cost more
     # than storing them. A snapshot cut short (the SDK does not fsync them; only a
     # power cut loses bytes) is caught by the store, which checks each size.
@@ -237,12 +256,16 @@ def _staged(entry: StagedEntry, spool_root: Path, sub_id: str) -> Item:
             "submission's staging area",
         )
     source = f"{spool_root}/{entry.staged}"
+    if verify:
+        # Another user's snapshot: hashed as it is copied in, never taken (its owner
+        # could still write to it), and its digest must come out as claimed.
+        return Item(entry.path, source, entry.size, claimed=entry.digest)
     return Item(entry.path, source, entry.size, digest=entry.digest, move=True)
 
 
-def _walk_listing(root: Path, what: str) -> _core.WalkListing:
+def _walk_listing(root: Path, what: str, caller: CoreCaller | None) -> _core.WalkListing:
     try:
-        return _core.walk_listing(root)
+        return _core.walk_listing(root, caller=caller)
     except _core.SymlinkLoopError as e:
         raise Rejected("expand", f"{what}: {e.strerror}: {e.filename}") from None
     except OSError as e:
@@ -346,7 +369,7 @@ def _remote_item(found: RefEntry) -> Item:
     )
 
 
-def _reference(entry: ReferenceEntry) -> Piece:
+def _reference(entry: ReferenceEntry, caller: CoreCaller | None) -> Piece:
     """The items of a ``file://`` reference; a directory's are made lazily, like an
     immutable directory's."""
     uri = urlparse(entry.ref)
@@ -362,8 +385,21 @@ def _reference(entry: ReferenceEntry) -> Piece:
         return Piece(
             1, 0, 0, iter([Item(name, None, None, digest=entry.ref, stored=False, ref=entry.ref)])
         )
-    if path.is_dir():
-        listing = _walk_listing(path, f"reference {entry.ref!r}")
+    # Looked at with the caller's rights: not even a file's existence is told to a
+    # caller who may not see it.
+    try:
+        listing: _core.WalkListing | None = _core.walk_listing(path, caller=caller)
+    except NotADirectoryError:
+        listing = None
+    except _core.SymlinkLoopError as e:
+        raise Rejected("expand", f"reference {entry.ref!r}: {e.strerror}: {e.filename}") from None
+    except FileNotFoundError:
+        raise Rejected("expand", f"reference {entry.ref!r}: no such file or directory") from None
+    except OSError as e:
+        raise Rejected(
+            "expand", f"reference {entry.ref!r} cannot be listed: {e.strerror}: {e.filename}"
+        ) from None
+    if listing is not None:
         limit = entry.max_objects or DEFAULT_MAX_OBJECTS
         if len(listing) > limit:
             raise Rejected(
@@ -373,11 +409,9 @@ def _reference(entry: ReferenceEntry) -> Piece:
             )
         total = listing.total_size
         return Piece(len(listing), total, 0, _referenced_files(entry.path, path, listing))
-    if not path.exists():
-        raise Rejected("expand", f"reference {entry.ref!r}: no such file or directory")
     name = entry.path or path.name
     item = Item(name, path, None, stored=False, ref=path.as_uri())
-    return Piece(1, path.stat().st_size, 0, iter([item]))
+    return Piece(1, 0, 0, iter([item]))
 
 
 def _referenced_files(prefix: str, root: Path, listing: _core.WalkListing) -> Iterator[Item]:
@@ -387,15 +421,16 @@ def _referenced_files(prefix: str, root: Path, listing: _core.WalkListing) -> It
             yield Item(_join(prefix, f.path), source, f.size, stored=False, ref=source.as_uri())
 
 
-async def hash_items(items: list[Item]) -> None:
-    """Hash every item without a digest, checking immutable files did not change."""
+async def hash_items(items: list[Item], caller: CoreCaller | None = None) -> None:
+    """Hash every item without a digest, checking immutable files did not change;
+    with ``caller``, each file is opened with that user's rights."""
     todo = [item for item in items if item.digest is None and item.source is not None]
     for start in range(0, len(todo), HASH_BATCH):
         batch = todo[start : start + HASH_BATCH]
         paths = [item.source for item in batch if item.source is not None]
         try:
             digests = await asyncio.to_thread(
-                _core.hash_files, paths, progress=tracking.hash_progress()
+                _core.hash_files, paths, progress=tracking.hash_progress(), caller=caller
             )
         except OSError as e:
             raise Rejected("hash", f"{e.filename}: {e.strerror or e}") from None
@@ -407,6 +442,13 @@ async def hash_items(items: list[Item]) -> None:
 
 
 def _check_unchanged(item: Item, d: _core.FileDigest) -> None:
+    if item.claimed is not None and d.digest != item.claimed:
+        raise Rejected(
+            "hash",
+            f"entry {item.path!r}: its snapshot's content does not match the digest it "
+            f"was logged with ({item.claimed}, but the bytes hash to {d.digest}): the "
+            "snapshot was changed after the SDK took it; log the artifact again",
+        )
     changed: list[str] = []
     if item.expect_inode is not None and d.inode != item.expect_inode:
         changed.append("it was replaced by another file")

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from artisync import tracking
+from artisync.daemon.callers import Caller, CoreCaller, caller_of, cannot_act_as
 from artisync.daemon.crashpoints import crash_point
 from artisync.daemon.expand import Item, Rejected, hash_items, plan
 from artisync.daemon.expand import _check_unchanged as check_unchanged
@@ -187,6 +188,9 @@ class Pipeline:
             raise Rejected("validate", str(e)) from None
         if sub.id != sub_id:
             raise Rejected("validate", f"the file name says id {sub_id} but the file {sub.id}")
+        caller = await asyncio.to_thread(_caller_of, work_path)
+        if (why := cannot_act_as(caller)) is not None:
+            raise Rejected("validate", why)
         await self.order.identify(seq, sub.collection_key)
         watch = self.progress.identify(sub)
         done = await asyncio.to_thread(self.registry.submission_result, sub.id)
@@ -195,7 +199,7 @@ class Pipeline:
             self._on_status(sub.id, "working", None)
             async with self._slots:
                 watch.begin("expand")
-                prepared = await self._prepare(work_path, sub, watch)
+                prepared = await self._prepare(work_path, sub, watch, caller.for_core())
             await self.order.wait_turn(seq)
             await self._settle(seq)
             await self.order.wait_turn(seq)  # settling may have admitted an earlier one
@@ -229,7 +233,11 @@ class Pipeline:
         return receipt
 
     async def _prepare(
-        self, work_path: Path, sub: Submission, watch: SubmissionProgress
+        self,
+        work_path: Path,
+        sub: Submission,
+        watch: SubmissionProgress,
+        caller: CoreCaller | None,
     ) -> _Prepared:
         # The SDK writes snapshots without fsync: start writing them back now, while the
         # submission is expanded, so the syncfs before they are named has little left.
@@ -237,7 +245,7 @@ class Pipeline:
         if any(isinstance(entry, StagedEntry | StagedListEntry) for entry in sub.entries):
             writeback = asyncio.ensure_future(self._write_back())
         try:
-            return await self._prepare_items(work_path, sub, watch)
+            return await self._prepare_items(work_path, sub, watch, caller)
         finally:
             if writeback is not None:
                 await writeback
@@ -248,13 +256,17 @@ class Pipeline:
             await self.store.sync()
 
     async def _prepare_items(
-        self, work_path: Path, sub: Submission, watch: SubmissionProgress
+        self,
+        work_path: Path,
+        sub: Submission,
+        watch: SubmissionProgress,
+        caller: CoreCaller | None,
     ) -> _Prepared:
         # Remote listings can fail transiently: retried like uploads, holding back only
         # this collection.
         scratch = functools.partial(self.spool.scratch_path, work_path)
         expansion = await self._retrying(
-            sub.id, lambda: asyncio.to_thread(plan, sub, self.spool.root, scratch)
+            sub.id, lambda: asyncio.to_thread(plan, sub, self.spool.root, scratch, caller)
         )
         watch.sized(expansion.files, expansion.hash_bytes, expansion.store_bytes)
         watch.lap("expand")
@@ -268,7 +280,7 @@ class Pipeline:
         try:
             while chunk is not None:
                 following = await asyncio.to_thread(next, chunks, None)
-                naming = await self._hash_chunk(work_path, sub.id, index, chunk)
+                naming = await self._hash_chunk(work_path, sub.id, index, chunk, caller)
                 entries.add(chunk)
                 if following is None:
                     watch.lap("hash")
@@ -276,7 +288,7 @@ class Pipeline:
                     # released), stored only after them.
                     manifest = asyncio.ensure_future(self._manifest(work_path, entries))
                 stored = set() if naming is None else await naming
-                upload = functools.partial(self._upload, chunk, skip=stored)
+                upload = functools.partial(self._upload, chunk, skip=stored, caller=caller)
                 await self._retrying(sub.id, upload)
                 chunk, index = following, index + 1
             if manifest is None:  # no items at all
@@ -322,7 +334,12 @@ class Pipeline:
         return await asyncio.to_thread(write), path
 
     async def _hash_chunk(
-        self, work_path: Path, sub_id: str, index: int, items: list[Item]
+        self,
+        work_path: Path,
+        sub_id: str,
+        index: int,
+        items: list[Item],
+        caller: CoreCaller | None,
     ) -> asyncio.Future[set[int]] | None:
         """Give every item of a chunk its digest: from the journal of an earlier run,
         else hashed (and journaled)."""
@@ -334,13 +351,18 @@ class Pipeline:
         naming: asyncio.Future[set[int]] | None = None
         if any(item.digest is None and item.source is not None for item in items):
             naming = await self._retrying(
-                sub_id, lambda: self._hash(work_path, index, journal, items)
+                sub_id, lambda: self._hash(work_path, index, journal, items, caller)
             )
         crash_point("after_hash")
         return naming
 
     async def _hash(
-        self, work_path: Path, index: int, journal: dict[str, Any], items: list[Item]
+        self,
+        work_path: Path,
+        index: int,
+        journal: dict[str, Any],
+        items: list[Item],
+        caller: CoreCaller | None,
     ) -> asyncio.Future[set[int]] | None:
         """Hash the items without a digest and journal them.
 
@@ -362,8 +384,8 @@ class Pipeline:
         async with self.gate.shared():
             try:
                 if fused and isinstance(store, LocalStore):
-                    await self._stage(store, fused, namings)
-                await hash_items(items)
+                    await self._stage(store, fused, namings, caller)
+                await hash_items(items, caller)
                 # Only what the daemon hashed; snapshots carry their digests already.
                 journal["hashed"] = {
                     item.path: [item.digest, item.size, item.hashed_mtime_ns]
@@ -383,13 +405,14 @@ class Pipeline:
         store: LocalStore,
         fused: list[tuple[Item, str | Path]],
         namings: list[asyncio.Future[list[Item]]],
+        caller: CoreCaller | None,
     ) -> None:
         """Hash and copy ``fused`` a batch at a time, checking each file against what
         was logged, and start naming each batch."""
         done = 0
         files = [(src, item.size) for item, src in fused]
         try:
-            async with contextlib.aclosing(store.stage_files(files)) as batches:
+            async with contextlib.aclosing(store.stage_files(files, caller)) as batches:
                 async for staged in batches:
                     batch = fused[done : done + len(staged.digests)]
                     done += len(batch)
@@ -424,8 +447,11 @@ class Pipeline:
             return []
         return items
 
-    async def _upload(self, items: list[Item], skip: set[int]) -> None:
-        """Store the blobs of ``items`` but those (by ``id``) in ``skip``, stored already."""
+    async def _upload(
+        self, items: list[Item], skip: set[int], caller: CoreCaller | None = None
+    ) -> None:
+        """Store the blobs of ``items`` but those (by ``id``) in ``skip``, stored already;
+        a local store opens ``caller``'s sources with their rights."""
         unique: dict[str, Item] = {}
         for item in items:
             if item.stored and id(item) not in skip:
@@ -442,7 +468,10 @@ class Pipeline:
         try:
             # Shared with other uploads, exclusive of garbage collection (see daemon.gc).
             async with self.gate.shared():
-                await self.store.put_blobs(todo)
+                if isinstance(self.store, LocalStore):
+                    await self.store.put_blobs(todo, caller)
+                else:
+                    await self.store.put_blobs(todo)
         except StoreUnavailableError:
             raise
         except FileNotFoundError as e:
@@ -596,6 +625,11 @@ class Pipeline:
         await self._retrying(sub_id, lambda: asyncio.to_thread(self.spool.reject, work_path, error))
         self._on_status(sub_id, "rejected", error)
         return error
+
+
+def _caller_of(work_path: Path) -> Caller:
+    """Who submitted a claimed submission: the owner of its file (see ``callers``)."""
+    return caller_of(os.stat(work_path).st_uid)
 
 
 async def _union(namings: list[asyncio.Future[list[Item]]]) -> set[int]:

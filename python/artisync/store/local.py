@@ -77,8 +77,10 @@ __all__ = ["LocalStore", "StagedFiles"]
 log = get_logger("artisync.store")
 
 # What _core.put_blobs takes per blob: (source, md5_hex or None to hash it, size,
-# mtime_ns, move).
-_Request = tuple[str | Path, str | None, int | None, int | None, bool]
+# mtime_ns, move, snapshot).
+# (uid, gid, groups): whose rights sources are opened with (None: the daemon's).
+_Caller = tuple[int, int, list[int]]
+_Request = tuple[str | Path, str | None, int | None, int | None, bool, bool]
 
 # Per worker-thread call: enough files to amortise the thread hop and the batch's one
 # syncfs, few enough bytes to bound unflushed data and give cancellation points.
@@ -144,8 +146,11 @@ class LocalStore(Store):
             present |= await asyncio.to_thread(self._present, chunk)
         return present
 
-    async def put_blobs(self, items: Sequence[BlobItem]) -> int:
-        """Store many blobs, one worker-thread call per batch; returns how many were new."""
+    async def put_blobs(self, items: Sequence[BlobItem], caller: _Caller | None = None) -> int:
+        """Store many blobs, one worker-thread call per batch; returns how many were new.
+
+        With ``caller`` (``(uid, gid, groups)``), each source is opened with that user's
+        rights and copied, never moved, and a digest given is checked by hashing."""
         unique: dict[str, BlobItem] = {}
         for given in items:
             # Plain (md5_hex, source, size, move) tuples too.
@@ -153,11 +158,13 @@ class LocalStore(Store):
             unique.setdefault(check_md5_hex(item.md5_hex), item)  # all before writing any
         written = 0
         for batch in batches(list(unique.values()), BATCH_FILES, BATCH_BYTES):
-            written += await asyncio.to_thread(self._put_batch, batch)
+            written += await asyncio.to_thread(self._put_batch, batch, caller)
         return written
 
     async def stage_files(
-        self, files: Sequence[tuple[str | Path, int | None]]
+        self,
+        files: Sequence[tuple[str | Path, int | None]],
+        caller: _Caller | None = None,
     ) -> AsyncGenerator[StagedFiles, None]:
         """Hash each ``(path, size)`` and copy it into ``tmp/`` unless its blob is stored;
         yields each batch as it is done, to name with :meth:`put_staged`.
@@ -166,10 +173,11 @@ class LocalStore(Store):
         kernel. Nothing is named here, so the caller can check the digests first, and
         name one batch while the next is copied. ``size`` only sizes the batches.
         Errors are those of :meth:`put_blobs`; a bad source anywhere in a batch wins
-        over a failure of the store, and leaves nothing of that batch behind.
+        over a failure of the store, and leaves nothing of that batch behind. With
+        ``caller``, each file is opened with that user's rights.
         """
         for start, end in _ranges([size for _, size in files], BATCH_FILES, BATCH_BYTES):
-            yield await asyncio.to_thread(self._stage_batch, files[start:end])
+            yield await asyncio.to_thread(self._stage_batch, files[start:end], caller)
 
     async def put_staged(self, staged: StagedFiles) -> int:
         """Name a batch :meth:`stage_files` copied: one ``syncfs``, then the renames;
@@ -246,18 +254,21 @@ class LocalStore(Store):
                 present.add(h)
         return present
 
-    def _put_batch(self, items: Sequence[BlobItem]) -> int:
+    def _put_batch(self, items: Sequence[BlobItem], caller: _Caller | None) -> int:
         requests = [
-            (item.source, item.md5_hex, item.size, item.mtime_ns, item.move) for item in items
+            (item.source, item.md5_hex, item.size, item.mtime_ns, item.move, item.move)
+            for item in items
         ]
-        outcomes = self._put(requests)
+        outcomes = self._put(requests, caller=caller)
         _raise_first_failure(outcomes, [item.source for item in items])
         return self._count_stored(outcomes)
 
-    def _stage_batch(self, files: Sequence[tuple[str | Path, int | None]]) -> StagedFiles:
-        requests = [(path, None, None, None, False) for path, _ in files]
+    def _stage_batch(
+        self, files: Sequence[tuple[str | Path, int | None]], caller: _Caller | None
+    ) -> StagedFiles:
+        requests = [(path, None, None, None, False, False) for path, _ in files]
         tag = self._tag()
-        outcomes = self._put(requests, tag, name=False)
+        outcomes = self._put(requests, tag, name=False, caller=caller)
         _raise_first_failure(outcomes, [path for path, _ in files])
         staged = StagedFiles([], [], str(_core.blob_journal(self._tmp, tag)))
         for outcome in outcomes:
@@ -295,7 +306,11 @@ class LocalStore(Store):
         return f"{self._token}.{next(self._names)}"
 
     def _put(
-        self, requests: Sequence[_Request], tag: str | None = None, name: bool = True
+        self,
+        requests: Sequence[_Request],
+        tag: str | None = None,
+        name: bool = True,
+        caller: _Caller | None = None,
     ) -> list[_core.BlobOutcome]:
         return _core.put_blobs(
             self._blobs,
@@ -307,6 +322,7 @@ class LocalStore(Store):
             # The current submission's counters: a large file's bar moves while it is in.
             hashed=tracking.hash_progress(),
             stored=tracking.store_progress(),
+            caller=caller,
         )
 
     def _count_stored(self, outcomes: list[_core.BlobOutcome]) -> int:
