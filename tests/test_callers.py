@@ -1,0 +1,322 @@
+"""The daemon reads each submission with its caller's rights, never its own.
+
+Two real users in the daemon's group (made here with ``useradd``; the tests run as
+root, as CI does) submit through the spool and the socket of a daemon running as root:
+each logs and commits their own files, and neither gets another's file, nor one only
+the daemon may read, into a version. Their snapshots are checked, never trusted: a
+digest that is not the content's, or a link where a snapshot belongs, is a rejection.
+"""
+
+from __future__ import annotations
+
+import base64
+import grp
+import hashlib
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from artisync import _core
+from artisync.daemon.callers import caller_of, cannot_act_as
+from artisync.sdk.client import UnixHTTPConnection
+from artisync.spool import ArtifactInfo, DirEntry, FileEntry, ReferenceEntry, Spool, Submission
+from tests.daemon_harness import DaemonProcess, drop, result_of, short_home, staged_submission
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("useradd") is None,
+    reason="making users needs root and useradd (CI runs as root)",
+)
+
+GROUP = "artisync-t"
+USERS = ("artisync-t-alice", "artisync-t-bob")
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    uid: int
+    gid: int
+    groups: list[int]
+
+
+def _ensure_user(name: str, group: str) -> User:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", "-G", group, name],
+            check=True,
+        )
+    entry = pwd.getpwnam(name)
+    return User(name, entry.pw_uid, entry.pw_gid, os.getgrouplist(name, entry.pw_gid))
+
+
+@pytest.fixture(scope="module")
+def users() -> Iterator[tuple[User, User]]:
+    try:
+        grp.getgrnam(GROUP)
+    except KeyError:
+        subprocess.run(["groupadd", GROUP], check=True)
+    alice, bob = (_ensure_user(name, GROUP) for name in USERS)
+    caller_of.cache_clear()
+    yield alice, bob
+
+
+def as_user(user: User, work: Callable[[], Any]) -> None:
+    """Run ``work`` in a child process with ``user``'s credentials (and umask 007, as a
+    job of the daemon's group has): what a training script of theirs would do."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            os.setgroups(user.groups)
+            os.setgid(user.gid)
+            os.setuid(user.uid)
+            os.umask(0o007)
+            work()
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, f"{user.name}'s work failed"
+
+
+@pytest.fixture
+def node(users: tuple[User, User]) -> Iterator[tuple[DaemonProcess, Spool, Path]]:
+    """A daemon (root) whose home its group may write, and a directory for the users'
+    files: each user's home below it is theirs alone (0700)."""
+    for home in short_home():
+        os.chown(home, 0, grp.getgrnam(GROUP).gr_gid)
+        os.chmod(home, 0o2770)
+        files = home / "users"
+        files.mkdir(mode=0o755)
+        for user in users:
+            mine = files / user.name
+            mine.mkdir(mode=0o700)
+            os.chown(mine, user.uid, user.gid)
+        # What only the daemon's user may read: its credentials, in a 0700 directory.
+        private = home / ".aws"
+        private.mkdir(mode=0o700)
+        (private / "credentials").write_text("[default]\naws_secret_access_key=hunter2\n")
+        os.chmod(private / "credentials", 0o600)
+        daemon = DaemonProcess(home)
+        old = os.umask(0o007)  # the unit's UMask: the spool stays the group's
+        try:
+            daemon.start()
+        finally:
+            os.umask(old)
+        try:
+            yield daemon, Spool(daemon.config.spool), files
+        finally:
+            daemon.stop()
+
+
+def _write_own(user: User, files: Path, name: str, data: bytes) -> Path:
+    path = files / user.name / name
+
+    def write() -> None:
+        path.write_bytes(data)
+        os.chmod(path, 0o600)
+
+    as_user(user, write)
+    return path
+
+
+def _file_entry(path: Path, name: str) -> FileEntry:
+    st = path.stat()
+    return FileEntry(name, str(path), st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _submission(entries: list[Any], name: str = "data") -> Submission:
+    return Submission(
+        id=os.urandom(16).hex(),
+        created_ns=1,
+        project="shared",
+        artifact=ArtifactInfo(name=name, type="dataset"),
+        entries=entries,
+    )
+
+
+def _submit_as(user: User, spool: Spool, sub: Submission) -> None:
+    as_user(user, lambda: drop(spool, sub))
+
+
+def _committed_bytes(daemon: DaemonProcess, name: str) -> dict[str, bytes]:
+    registry = daemon.registry()
+    try:
+        version = registry.get_version("shared", name, "latest")
+    finally:
+        registry.close()
+    manifest = json.loads((daemon.home / "store" / version.manifest_key).read_bytes())
+    out = {}
+    for path, entry in manifest["contents"].items():
+        md5_hex = base64.b64decode(entry["digest"]).hex()
+        out[path] = (daemon.home / "store" / "blobs" / "md5" / md5_hex[:2] / md5_hex).read_bytes()
+    return out
+
+
+def test_each_user_commits_their_own_private_files(node: Any, users: Any) -> None:
+    daemon, spool, files = node
+    for user in users:
+        own = _write_own(user, files, "weights.bin", f"{user.name}'s weights".encode())
+        sub = _submission([_file_entry(own, "weights.bin")], name=f"model-{user.uid}")
+        _submit_as(user, spool, sub)
+        result = result_of(spool, sub.id)
+        assert result["status"] == "committed", result
+        assert _committed_bytes(daemon, f"model-{user.uid}") == {
+            "weights.bin": f"{user.name}'s weights".encode()
+        }
+
+
+def test_a_file_only_the_daemon_may_read_is_refused_to_a_caller(node: Any, users: Any) -> None:
+    daemon, spool, _ = node
+    alice, _ = users
+    secret = daemon.home / ".aws" / "credentials"
+    sub = _submission([_file_entry(secret, "credentials")])
+
+    _submit_as(alice, spool, sub)
+
+    result = result_of(spool, sub.id)
+    assert result["status"] == "rejected"
+    assert str(secret) in result["reason"] and "Permission denied" in result["reason"]
+    assert not _blob_with(daemon, secret.read_bytes())
+
+
+def test_another_users_file_directory_and_reference_are_refused(node: Any, users: Any) -> None:
+    daemon, spool, files = node
+    alice, bob = users
+    theirs = _write_own(bob, files, "private.txt", b"bob's private notes")
+    attempts = [
+        [_file_entry(theirs, "private.txt")],
+        [DirEntry("bob", str(theirs.parent))],
+        [ReferenceEntry("ref", theirs.as_uri())],
+    ]
+    for entries in attempts:
+        sub = _submission(entries)
+        _submit_as(alice, spool, sub)
+        result = result_of(spool, sub.id)
+        assert result["status"] == "rejected", result
+        assert "Permission denied" in result["reason"], result
+    assert not _blob_with(daemon, b"bob's private notes")
+
+
+def test_a_snapshot_whose_digest_is_not_its_content_is_refused(node: Any, users: Any) -> None:
+    daemon, spool, _ = node
+    alice, _ = users
+    victim = b"the victim's real data!"
+    forged = b"poison of the same size!"[: len(victim)]
+
+    def log_forged() -> None:
+        sub = staged_submission(spool, "shared", "data", {"data.bin": forged})
+        sub.entries[0].digest = base64.b64encode(hashlib.md5(victim).digest()).decode()
+        drop(spool, sub)
+        Path("/tmp/artisync-t-forged").write_text(sub.id)
+
+    as_user(alice, log_forged)
+    sub_id = Path("/tmp/artisync-t-forged").read_text()
+    os.unlink("/tmp/artisync-t-forged")
+
+    result = result_of(spool, sub_id)
+    assert result["status"] == "rejected"
+    assert "does not match the digest it was logged with" in result["reason"]
+    md5_hex = hashlib.md5(victim).hexdigest()
+    assert not (daemon.home / "store" / "blobs" / "md5" / md5_hex[:2] / md5_hex).exists()
+
+
+def test_a_link_where_a_snapshot_belongs_is_refused(node: Any, users: Any) -> None:
+    daemon, spool, _ = node
+    alice, _ = users
+    secret = daemon.home / ".aws" / "credentials"
+
+    def log_link() -> None:
+        sub = staged_submission(spool, "shared", "data", {"c": secret.read_bytes()})
+        snapshot = spool.root / sub.entries[0].staged
+        snapshot.unlink()
+        snapshot.symlink_to(secret)
+        drop(spool, sub)
+        Path("/tmp/artisync-t-link").write_text(sub.id)
+
+    # Alice cannot read the secret to snapshot it: the test writes her bytes for her.
+    secret_bytes = secret.read_bytes()
+    os.chmod(secret, 0o644)
+    os.chmod(secret.parent, 0o755)
+    try:
+        as_user(alice, log_link)
+    finally:
+        os.chmod(secret.parent, 0o700)
+        os.chmod(secret, 0o600)
+    sub_id = Path("/tmp/artisync-t-link").read_text()
+    os.unlink("/tmp/artisync-t-link")
+
+    result = result_of(spool, sub_id)
+    assert result["status"] == "rejected"
+    assert "symbolic link" in result["reason"] or "Permission denied" in result["reason"]
+    assert not _blob_with(daemon, secret_bytes)
+
+
+def test_another_users_snapshot_is_copied_into_the_store_never_taken(node: Any, users: Any) -> None:
+    daemon, spool, _ = node
+    alice, _ = users
+    paths: dict[str, str] = {}
+
+    def log() -> None:
+        sub = staged_submission(spool, "shared", "snap", {"x.bin": b"alice's snapshot"})
+        paths["id"] = sub.id
+        # Through the socket, as the SDK does while the daemon is up.
+        tmp = spool.write_tmp(sub)
+        conn = UnixHTTPConnection(daemon.config.socket, timeout=30)
+        conn.request("POST", "/v1/submissions", body=f'{{"tmp": "{tmp.name}"}}')
+        assert conn.getresponse().status == 202
+        Path("/tmp/artisync-t-snap").write_text(sub.id)
+
+    as_user(alice, log)
+    sub_id = Path("/tmp/artisync-t-snap").read_text()
+    os.unlink("/tmp/artisync-t-snap")
+    assert result_of(spool, sub_id)["status"] == "committed"
+    blob = _blob_with(daemon, b"alice's snapshot")
+    assert blob is not None
+    assert blob.stat().st_uid == os.geteuid(), "the store's copy is the daemon's, not hers"
+    assert blob.stat().st_nlink == 1
+
+
+def test_a_daemon_without_the_capabilities_reads_for_its_own_user_only() -> None:
+    nobody = caller_of(65534)
+    reasons: list[str | None] = []
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(read)
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65533)  # neither root nor the caller
+            why = cannot_act_as(nobody) or ""
+            os.write(write, why.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        reasons.append(pipe.read().decode() or None)
+    os.waitpid(pid, 0)
+    assert reasons[0] is not None and "CAP_SETUID" in reasons[0]
+    assert cannot_act_as(nobody) is None, "root may read as anyone"
+    assert _core.can_act_as((65534, 65534, []))
+
+
+def _blob_with(daemon: DaemonProcess, data: bytes) -> Path | None:
+    md5_hex = hashlib.md5(data).hexdigest()
+    blob = daemon.home / "store" / "blobs" / "md5" / md5_hex[:2] / md5_hex
+    return blob if blob.exists() else None
