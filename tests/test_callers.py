@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.daemon_harness import DaemonProcess, drop, result_of, short_home, staged_submission
 
 from artisync import _core
 from artisync.daemon.callers import caller_of, cannot_act_as
 from artisync.sdk.client import UnixHTTPConnection
 from artisync.spool import ArtifactInfo, DirEntry, FileEntry, ReferenceEntry, Spool, Submission
-from tests.daemon_harness import DaemonProcess, drop, result_of, short_home, staged_submission
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("useradd") is None,
