@@ -25,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.daemon_harness import DaemonProcess, drop, result_of, short_home, staged_submission
 
 from artisync import _core
 from artisync.daemon.callers import caller_of, cannot_act_as
 from artisync.sdk.client import UnixHTTPConnection
 from artisync.spool import ArtifactInfo, DirEntry, FileEntry, ReferenceEntry, Spool, Submission
+from daemon_harness import DaemonProcess, drop, result_of, staged_submission
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("useradd") is None,
@@ -94,34 +94,67 @@ def as_user(user: User, work: Callable[[], Any]) -> None:
     assert os.waitstatus_to_exitcode(status) == 0, f"{user.name}'s work failed"
 
 
-@pytest.fixture
-def node(users: tuple[User, User]) -> Iterator[tuple[DaemonProcess, Spool, Path]]:
-    """A daemon (root) whose home its group may write, and a directory for the users'
-    files: each user's home below it is theirs alone (0700)."""
-    for home in short_home():
-        os.chown(home, 0, grp.getgrnam(GROUP).gr_gid)
-        os.chmod(home, 0o2770)
-        files = home / "users"
-        files.mkdir(mode=0o755)
-        for user in users:
-            mine = files / user.name
-            mine.mkdir(mode=0o700)
-            os.chown(mine, user.uid, user.gid)
-        # What only the daemon's user may read: its credentials, in a 0700 directory.
-        private = home / ".aws"
-        private.mkdir(mode=0o700)
-        (private / "credentials").write_text("[default]\naws_secret_access_key=hunter2\n")
-        os.chmod(private / "credentials", 0o600)
-        daemon = DaemonProcess(home)
-        old = os.umask(0o007)  # the unit's UMask: the spool stays the group's
+@dataclass
+class Node:
+    """A daemon (root) whose home its group may write, its store, and a directory for
+    the users' files: each user's home below it is theirs alone (0700)."""
+
+    daemon: DaemonProcess
+    spool: Spool
+    files: Path
+    s3: Any = None  # the moto helper, for an S3 store
+    bucket: str = ""
+
+    def blob(self, md5_hex: str) -> bytes | None:
+        """The stored content with this MD5, or None."""
+        key = f"blobs/md5/{md5_hex[:2]}/{md5_hex}"
+        if self.s3 is None:
+            path = self.daemon.home / "store" / key
+            return path.read_bytes() if path.exists() else None
         try:
-            daemon.start()
-        finally:
-            os.umask(old)
-        try:
-            yield daemon, Spool(daemon.config.spool), files
-        finally:
-            daemon.stop()
+            found = self.s3.client.get_object(Bucket=self.bucket, Key=f"n/{key}")
+        except self.s3.client.exceptions.NoSuchKey:
+            return None
+        return bytes(found["Body"].read())
+
+    def manifest(self, key: str) -> dict[str, Any]:
+        if self.s3 is None:
+            return dict(json.loads((self.daemon.home / "store" / key).read_bytes()))
+        found = self.s3.client.get_object(Bucket=self.bucket, Key=f"n/{key}")
+        return dict(json.loads(found["Body"].read()))
+
+
+@pytest.fixture(params=["local", "s3"])
+def node(request: pytest.FixtureRequest, users: tuple[User, User], home: Path) -> Iterator[Node]:
+    os.chown(home, 0, grp.getgrnam(GROUP).gr_gid)
+    os.chmod(home, 0o2770)
+    files = home / "users"
+    files.mkdir(mode=0o755)
+    for user in users:
+        mine = files / user.name
+        mine.mkdir(mode=0o700)
+        os.chown(mine, user.uid, user.gid)
+    # What only the daemon's user may read: its credentials, in a 0700 directory.
+    private = home / ".aws"
+    private.mkdir(mode=0o700)
+    (private / "credentials").write_text("[default]\naws_secret_access_key=hunter2\n")
+    os.chmod(private / "credentials", 0o600)
+    daemon = DaemonProcess(home)
+    s3 = request.getfixturevalue("s3") if request.param == "s3" else None
+    bucket = "" if s3 is None else s3.bucket()
+    old = os.umask(0o007)  # the unit's UMask: the spool stays the group's
+    try:
+        daemon.start(store=None if s3 is None else f"s3://{bucket}/n")
+        node = Node(daemon, Spool(daemon.config.spool), files, s3, bucket)
+    finally:
+        os.umask(old)
+    try:
+        yield node
+    finally:
+        daemon.stop()
+
+
+local_only = pytest.mark.parametrize("node", ["local"], indirect=True)
 
 
 def _write_own(user: User, files: Path, name: str, data: bytes) -> Path:
@@ -154,35 +187,36 @@ def _submit_as(user: User, spool: Spool, sub: Submission) -> None:
     as_user(user, lambda: drop(spool, sub))
 
 
-def _committed_bytes(daemon: DaemonProcess, name: str) -> dict[str, bytes]:
-    registry = daemon.registry()
+def _committed_bytes(node: Node, name: str) -> dict[str, bytes | None]:
+    registry = node.daemon.registry()
     try:
         version = registry.get_version("shared", name, "latest")
     finally:
         registry.close()
-    manifest = json.loads((daemon.home / "store" / version.manifest_key).read_bytes())
-    out = {}
-    for path, entry in manifest["contents"].items():
-        md5_hex = base64.b64decode(entry["digest"]).hex()
-        out[path] = (daemon.home / "store" / "blobs" / "md5" / md5_hex[:2] / md5_hex).read_bytes()
-    return out
+    manifest = node.manifest(version.manifest_key)
+    return {
+        path: node.blob(base64.b64decode(entry["digest"]).hex())
+        for path, entry in manifest["contents"].items()
+    }
 
 
-def test_each_user_commits_their_own_private_files(node: Any, users: Any) -> None:
-    daemon, spool, files = node
+def test_each_user_commits_their_own_private_files(node: Node, users: Any) -> None:
+    spool, files = node.spool, node.files
     for user in users:
         own = _write_own(user, files, "weights.bin", f"{user.name}'s weights".encode())
         sub = _submission([_file_entry(own, "weights.bin")], name=f"model-{user.uid}")
         _submit_as(user, spool, sub)
         result = result_of(spool, sub.id)
         assert result["status"] == "committed", result
-        assert _committed_bytes(daemon, f"model-{user.uid}") == {
+        assert _committed_bytes(node, f"model-{user.uid}") == {
             "weights.bin": f"{user.name}'s weights".encode()
         }
+    # A remote store uploaded copies the daemon took in; they are gone with the work.
+    assert not list((spool.root / "ingest").glob("*"))
 
 
-def test_a_file_only_the_daemon_may_read_is_refused_to_a_caller(node: Any, users: Any) -> None:
-    daemon, spool, _ = node
+def test_a_file_only_the_daemon_may_read_is_refused_to_a_caller(node: Node, users: Any) -> None:
+    daemon, spool = node.daemon, node.spool
     alice, _ = users
     secret = daemon.home / ".aws" / "credentials"
     sub = _submission([_file_entry(secret, "credentials")])
@@ -192,11 +226,12 @@ def test_a_file_only_the_daemon_may_read_is_refused_to_a_caller(node: Any, users
     result = result_of(spool, sub.id)
     assert result["status"] == "rejected"
     assert str(secret) in result["reason"] and "Permission denied" in result["reason"]
-    assert not _blob_with(daemon, secret.read_bytes())
+    assert node.blob(hashlib.md5(secret.read_bytes()).hexdigest()) is None
 
 
-def test_another_users_file_directory_and_reference_are_refused(node: Any, users: Any) -> None:
-    daemon, spool, files = node
+@local_only
+def test_another_users_file_directory_and_reference_are_refused(node: Node, users: Any) -> None:
+    daemon, spool, files = node.daemon, node.spool, node.files
     alice, bob = users
     theirs = _write_own(bob, files, "private.txt", b"bob's private notes")
     attempts = [
@@ -213,8 +248,8 @@ def test_another_users_file_directory_and_reference_are_refused(node: Any, users
     assert not _blob_with(daemon, b"bob's private notes")
 
 
-def test_a_snapshot_whose_digest_is_not_its_content_is_refused(node: Any, users: Any) -> None:
-    daemon, spool, _ = node
+def test_a_snapshot_whose_digest_is_not_its_content_is_refused(node: Node, users: Any) -> None:
+    spool = node.spool
     alice, _ = users
     victim = b"the victim's real data!"
     forged = b"poison of the same size!"[: len(victim)]
@@ -232,12 +267,12 @@ def test_a_snapshot_whose_digest_is_not_its_content_is_refused(node: Any, users:
     result = result_of(spool, sub_id)
     assert result["status"] == "rejected"
     assert "does not match the digest it was logged with" in result["reason"]
-    md5_hex = hashlib.md5(victim).hexdigest()
-    assert not (daemon.home / "store" / "blobs" / "md5" / md5_hex[:2] / md5_hex).exists()
+    assert node.blob(hashlib.md5(victim).hexdigest()) is None
 
 
-def test_a_link_where_a_snapshot_belongs_is_refused(node: Any, users: Any) -> None:
-    daemon, spool, _ = node
+@local_only
+def test_a_link_where_a_snapshot_belongs_is_refused(node: Node, users: Any) -> None:
+    daemon, spool = node.daemon, node.spool
     alice, _ = users
     secret = daemon.home / ".aws" / "credentials"
 
@@ -267,8 +302,11 @@ def test_a_link_where_a_snapshot_belongs_is_refused(node: Any, users: Any) -> No
     assert not _blob_with(daemon, secret_bytes)
 
 
-def test_another_users_snapshot_is_copied_into_the_store_never_taken(node: Any, users: Any) -> None:
-    daemon, spool, _ = node
+@local_only
+def test_another_users_snapshot_is_copied_into_the_store_never_taken(
+    node: Node, users: Any
+) -> None:
+    daemon, spool = node.daemon, node.spool
     alice, _ = users
     paths: dict[str, str] = {}
 

@@ -35,6 +35,7 @@ from artisync.daemon.crashpoints import crash_point
 from artisync.daemon.expand import Item, Rejected, hash_items, plan
 from artisync.daemon.expand import _check_unchanged as check_unchanged
 from artisync.daemon.gate import Gate
+from artisync.daemon.ingest import Ingest
 from artisync.daemon.merge import Contribution, merge
 from artisync.daemon.metrics import DaemonMetrics
 from artisync.daemon.ordering import CommitOrder
@@ -147,6 +148,8 @@ class Pipeline:
         self.progress = ProgressBoard()
         self.metrics = DaemonMetrics(self.progress, store.url)
         self._on_status = self.progress.observe(on_status)
+        self.ingest = Ingest(spool.root)
+        self.ingest.sweep(spool.submission_ids())
 
     async def run(self, work_path: Path) -> dict[str, Any]:
         """Process one claimed submission; returns its receipt or its rejection."""
@@ -169,6 +172,7 @@ class Pipeline:
             await self.order.finish(seq)
             self.progress.forget(sub_id)
             tracking.leave(token)
+        await asyncio.to_thread(self.ingest.remove, sub_id)
         if committed:
             # After the client has its answer: the snapshots of 10,000 files, linked into
             # the store, take ~0.1 s to remove. A crash before this finishes the
@@ -288,7 +292,7 @@ class Pipeline:
                     # released), stored only after them.
                     manifest = asyncio.ensure_future(self._manifest(work_path, entries))
                 stored = set() if naming is None else await naming
-                upload = functools.partial(self._upload, chunk, skip=stored, caller=caller)
+                upload = functools.partial(self._upload, sub.id, chunk, skip=stored, caller=caller)
                 await self._retrying(sub.id, upload)
                 chunk, index = following, index + 1
             if manifest is None:  # no items at all
@@ -448,10 +452,12 @@ class Pipeline:
         return items
 
     async def _upload(
-        self, items: list[Item], skip: set[int], caller: CoreCaller | None = None
+        self, sub_id: str, items: list[Item], skip: set[int], caller: CoreCaller | None = None
     ) -> None:
-        """Store the blobs of ``items`` but those (by ``id``) in ``skip``, stored already;
-        a local store opens ``caller``'s sources with their rights."""
+        """Store the blobs of ``items`` but those (by ``id``) in ``skip``, stored already.
+
+        ``caller``'s sources are read with their rights: by a local store itself, and
+        for a remote one copied into the daemon's keeping first (see ``ingest``)."""
         unique: dict[str, Item] = {}
         for item in items:
             if item.stored and id(item) not in skip:
@@ -471,6 +477,8 @@ class Pipeline:
                 if isinstance(self.store, LocalStore):
                     await self.store.put_blobs(todo, caller)
                 else:
+                    if caller is not None:
+                        todo = await self.ingest.take_in(sub_id, todo, caller)
                     await self.store.put_blobs(todo)
         except StoreUnavailableError:
             raise

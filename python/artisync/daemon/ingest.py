@@ -1,0 +1,72 @@
+"""Another user's files, copied into the daemon's keeping before a remote store reads them.
+
+A remote store uploads a blob by opening its source again, with the daemon's rights, a
+while after it was hashed; for another user's file that second open would be the
+daemon's, not theirs, and a path swapped in between (a link to a file only the daemon
+may read) would be uploaded under the hashed name. So their content is first copied,
+with their rights and its digest checked, into ``spool/ingest/<submission id>/``, a
+local store of the daemon's own, and uploaded from there. The area goes when the
+submission is finished; one a crash left behind goes at the next start. The daemon's
+own user's files are uploaded from where they are, as always.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+from artisync.daemon.callers import CoreCaller
+from artisync.logs import get_logger
+from artisync.store import BlobItem, LocalStore
+from artisync.store.base import blob_key
+
+__all__ = ["Ingest"]
+
+log = get_logger("artisync.daemon")
+
+# Only names the spool gives submissions become directories here.
+_AREA_NAME: Final = re.compile(r"[0-9a-f]{32}")
+
+
+class Ingest:
+    """The ``ingest/`` folder of a spool: one area per submission that needs one."""
+
+    def __init__(self, spool_root: Path) -> None:
+        self.root = spool_root / "ingest"
+
+    def _area(self, sub_id: str) -> Path:
+        if not _AREA_NAME.fullmatch(sub_id):
+            raise ValueError(f"{sub_id!r} is not a submission id")
+        return self.root / sub_id
+
+    async def take_in(
+        self, sub_id: str, items: Sequence[BlobItem], caller: CoreCaller
+    ) -> list[BlobItem]:
+        """Copy ``items`` into the submission's area as ``caller`` (each digest checked
+        by hashing); the same blobs, with sources the daemon alone can write."""
+        area = LocalStore(self._area(sub_id))
+        await area.put_blobs(items, caller)
+        return [
+            BlobItem(item.md5_hex, area.root / blob_key(item.md5_hex), item.size) for item in items
+        ]
+
+    def remove(self, sub_id: str) -> None:
+        """Remove a finished submission's area, if it had one."""
+        if _AREA_NAME.fullmatch(sub_id):
+            shutil.rmtree(self.root / sub_id, ignore_errors=True)
+
+    def sweep(self, unfinished: set[str]) -> None:
+        """Remove the areas of submissions that are not ``unfinished`` (a crash between
+        a submission's end and its area's removal leaves one)."""
+        if not self.root.is_dir():
+            return
+        for area in self.root.iterdir():
+            if area.name not in unfinished:
+                log.info("ingest_area_removed", path=area, why="its submission is finished")
+                if area.is_dir() and not area.is_symlink():
+                    shutil.rmtree(area, ignore_errors=True)
+                else:
+                    area.unlink(missing_ok=True)
