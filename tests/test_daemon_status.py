@@ -8,6 +8,7 @@ import pytest
 
 from artisync.config import Config
 from artisync.daemon import service
+from artisync.spool import next_seq
 
 
 async def test_the_daemon_forgets_old_finished_submissions_but_still_answers_for_them(
@@ -19,7 +20,7 @@ async def test_the_daemon_forgets_old_finished_submissions_but_still_answers_for
         sub_id = f"{i:032x}"
         daemon._states[sub_id] = service._State("queued", f"{i}")
         result = {"id": sub_id, "status": "committed"}
-        daemon.spool.complete(daemon.spool.folder("work") / f"{i}-{sub_id}.json", result)
+        daemon.spool.complete(daemon.spool.folder("work") / f"{next_seq()}-{sub_id}.json", result)
         daemon._on_status(sub_id, "committed", result)
     assert sorted(daemon._states) == [f"{3:032x}", f"{4:032x}"]
     assert (await daemon.status_of(f"{0:032x}", 0))["status"] == "committed"

@@ -98,7 +98,7 @@ def spool_digests(spool: Spool) -> set[str]:
     for folder in ("new", "work"):
         for path in sorted(spool.folder(folder).glob("*.json")):
             try:
-                sub = Submission.loads(path.read_bytes())
+                sub = Submission.loads(spool.read_claimed(path)[0])
             except (OSError, SubmissionError):
                 continue  # taken meanwhile, or malformed (it will be rejected)
             for entry in sub.entries:

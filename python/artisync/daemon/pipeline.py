@@ -187,7 +187,9 @@ class Pipeline:
         try:
             # Parsed off the event loop: 10,000 entries take ~30 ms, and the loop serves
             # the socket.
-            sub = await asyncio.to_thread(lambda: Submission.loads(work_path.read_bytes()))
+            sub = await asyncio.to_thread(
+                lambda: Submission.loads(self.spool.read_claimed(work_path)[0])
+            )
         except SubmissionError as e:
             raise Rejected("validate", str(e)) from None
         if sub.id != sub_id:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
+import stat
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine
@@ -28,13 +28,14 @@ from artisync.daemon.crashpoints import crash_point
 from artisync.daemon.gc import GcReport, collect, expire
 from artisync.daemon.home_lock import DaemonAlreadyRunningError, lock_home
 from artisync.daemon.ordering import CommitOrder
+from artisync.daemon.peer import Peer
 from artisync.daemon.pipeline import Pipeline
 from artisync.daemon.server import start_server
 from artisync.disk_full import disk_full_error, is_disk_full
 from artisync.errors import ArtisyncError, InvalidInputError
 from artisync.logs import get_logger
 from artisync.registry import SqliteRegistry
-from artisync.spool import Spool, next_seq, parse_name, seq_time_ns
+from artisync.spool import SUBMISSION_ID, Spool, next_seq, parse_name, seq_time_ns
 from artisync.store import open_store
 
 __all__ = ["Daemon", "DaemonAlreadyRunningError"]
@@ -262,13 +263,26 @@ class Daemon:
         in_use = self.spool.submission_ids() | set(self._states)
         for path in self.spool.abandoned_staging(in_use):
             log.info("abandoned_snapshots_removed", path=path, why="their process is gone")
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+            try:
+                self.spool.remove_staging(path)
+            except OSError as e:
+                log.warning("cleanup_failed", path=path, error=str(e), then="at the next sweep")
 
     def scan(self) -> None:
-        """Claim everything in ``new/``, in sequence order."""
+        """Claim everything in ``new/``, in sequence order; set aside what no client
+        would have put there, so it is neither read nor looked at again."""
+        for stray in self.spool.strays():
+            try:
+                kept = self.spool.set_aside(stray)
+            except OSError as e:
+                log.warning("stray_not_moved", path=stray, error=str(e))
+                continue
+            log.warning(
+                "stray_set_aside",
+                name=repr(stray.name),
+                kept=kept,
+                why="not named <seq>-<id>.json as the SDK names submissions; never read",
+            )
         for path in self.spool.pending():
             try:
                 work_path = self.spool.claim(path)
@@ -283,15 +297,26 @@ class Daemon:
                 crash_point("after_claim")
                 self._start(work_path)
 
-    def accept(self, tmp_name: str) -> tuple[str, str]:
-        """Take a submission a client wrote to ``spool/tmp``: number it and claim it."""
-        if "/" in tmp_name or not tmp_name.endswith(".json") or tmp_name.startswith("."):
-            raise InvalidInputError(f"{tmp_name!r} is not a submission file name")
+    def accept(self, tmp_name: str, peer: Peer | None = None) -> tuple[str, str]:
+        """Take a submission a client wrote to ``spool/tmp``: number it and claim it.
+
+        ``tmp_name`` must be ``<id>.json`` (checked before it is joined to any path).
+        With the socket caller's credentials, the file must be a regular file that
+        caller owns: one user cannot submit another's file.
+        """
         sub_id = tmp_name.removesuffix(".json")
+        if not tmp_name.endswith(".json") or not SUBMISSION_ID.fullmatch(sub_id):
+            raise InvalidInputError(
+                f"{tmp_name[:100]!r} is not a submission file name: <id>.json, the id 32 "
+                "lowercase hex characters, as the SDK writes them to spool/tmp"
+            )
+        tmp_path = self.spool.folder("tmp") / tmp_name
+        if peer is not None:
+            self._check_owner(tmp_path, peer)
         seq = next_seq()
         work_path = self.spool.folder("work") / f"{seq}-{sub_id}.json"
         try:
-            os.rename(self.spool.folder("tmp") / tmp_name, work_path)
+            self.spool.claim_tmp(tmp_path, work_path)
         except FileNotFoundError:
             raise InvalidInputError(f"no submission {tmp_name!r} in spool/tmp") from None
         except OSError as e:
@@ -301,6 +326,23 @@ class Daemon:
         crash_point("after_claim")
         self._start(work_path)
         return sub_id, seq
+
+    @staticmethod
+    def _check_owner(tmp_path: Path, peer: Peer) -> None:
+        """Refuse a submission file that is not a regular file of the caller's."""
+        try:
+            st = os.lstat(tmp_path)
+        except FileNotFoundError:
+            raise InvalidInputError(f"no submission {tmp_path.name!r} in spool/tmp") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidInputError(
+                f"spool/tmp/{tmp_path.name} is not a regular file: submit only a file the SDK wrote"
+            )
+        if st.st_uid != peer.uid:
+            raise InvalidInputError(
+                f"spool/tmp/{tmp_path.name} belongs to another user (uid {st.st_uid}, "
+                f"not the caller's {peer.uid}): submit only your own submission files"
+            )
 
     def _start(self, work_path: Path) -> None:
         assert self.pipeline is not None

@@ -1,6 +1,14 @@
 """The spool: the durable queue between the SDK and the node's daemon."""
 
-from artisync.spool.spool import FOLDERS, Spool, next_seq, parse_name, seq_time_ns
+from artisync.spool.spool import (
+    FOLDERS,
+    MAX_SUBMISSION_BYTES,
+    SUBMISSION_ID,
+    Spool,
+    next_seq,
+    parse_name,
+    seq_time_ns,
+)
 from artisync.spool.submission import (
     FORMAT,
     FORMAT_VERSION,
@@ -19,6 +27,8 @@ __all__ = [
     "FOLDERS",
     "FORMAT",
     "FORMAT_VERSION",
+    "MAX_SUBMISSION_BYTES",
+    "SUBMISSION_ID",
     "ArtifactInfo",
     "DirEntry",
     "Entry",

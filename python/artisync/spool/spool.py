@@ -8,19 +8,27 @@
     spool/done/<seq>-<id>.json     the receipt: the version it committed
     spool/failed/<seq>-<id>.json   rejected (+ <seq>-<id>.error.json saying why)
     spool/staging/<id>/            snapshots of "mutable" files, owned by the submission
+    spool/quarantine/<name>        set aside: was in new/ under a name no client makes
 
 Every step is a write to a temporary name, an fsync, and a rename: a crash at any point
 leaves each submission in exactly one of the folders, whole. ``seq`` sorts in the order
 submissions were published: wall-clock nanoseconds (kept increasing within a process),
 then the process id and a per-process counter.
+
+On a shared node the folders are group-writable, so what is found in them is input
+like any other: an id is checked against :data:`SUBMISSION_ID` before it is joined to
+any path, a name against the strict ``<seq>-<id>.json`` before it is taken in, a
+submission file is read only if it is a regular file (:meth:`Spool.read_claimed`), and
+no link the spool did not make is followed (``no_follow.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
-import shutil
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -28,13 +36,42 @@ from pathlib import Path
 from typing import Any, Final
 
 from artisync.disk_full import disk_full_error, explaining_disk_full, is_disk_full
+from artisync.errors import InvalidInputError, SubmissionError
+from artisync.spool.no_follow import (
+    check_folder,
+    create_durably,
+    open_folder,
+    read_regular,
+    remove_entry,
+    rename_between,
+)
 from artisync.spool.submission import Submission
 
-__all__ = ["FOLDERS", "OWNER_SUFFIX", "Spool", "parse_name"]
+__all__ = [
+    "FOLDERS",
+    "MAX_SUBMISSION_BYTES",
+    "OWNER_SUFFIX",
+    "SUBMISSION_ID",
+    "Spool",
+    "check_submission_id",
+    "is_spool_name",
+    "parse_name",
+]
 
-FOLDERS: Final = ("tmp", "new", "work", "done", "failed", "staging")
+FOLDERS: Final = ("tmp", "new", "work", "done", "failed", "staging", "quarantine")
 # Beside each staging directory, <id>.owner: the pid of the process that made it.
 OWNER_SUFFIX: Final = ".owner"
+# A submission id, as the SDK makes it (uuid4().hex). Nothing else is ever joined to a
+# spool path: no "/", ".", NUL or glob character, never empty, always 32 characters.
+SUBMISSION_ID: Final = re.compile(r"[0-9a-f]{32}")
+# <seq>-<id>.json, seq as next_seq() writes it: time_ns, pid, counter.
+_SPOOL_NAME: Final = re.compile(r"([0-9]{20}\.[0-9]{10}\.[0-9]{10})-([0-9a-f]{32})\.json")
+# The most a submission file may hold. The SDK moves long entry lists into staged
+# lists, so a real one is far smaller; the bound keeps one file from taking the
+# daemon's memory.
+MAX_SUBMISSION_BYTES: Final = 256 * 1024 * 1024
+# An .owner file holds a pid.
+_MAX_OWNER_BYTES: Final = 64
 
 _counter = itertools.count()
 _clock_lock = threading.Lock()
@@ -56,11 +93,35 @@ def seq_time_ns(seq: str) -> int:
     return int(seq.split(".", 1)[0])
 
 
+def check_submission_id(sub_id: str) -> str:
+    """``sub_id`` if it is a submission id (:data:`SUBMISSION_ID`); else
+    :class:`~artisync.errors.InvalidInputError` naming it."""
+    if not SUBMISSION_ID.fullmatch(sub_id):
+        raise InvalidInputError(
+            f"{sub_id[:100]!r} is not a submission id: an id is 32 lowercase hex "
+            "characters, as the SDK makes them (uuid4().hex)"
+        )
+    return sub_id
+
+
+def is_spool_name(name: str) -> bool:
+    """Whether ``name`` is a submission's name in the spool, ``<seq>-<id>.json``."""
+    return _SPOOL_NAME.fullmatch(name) is not None
+
+
 def parse_name(name: str) -> tuple[str, str]:
-    """``(seq, id)`` from a spool file name ``<seq>-<id>.json``."""
-    stem = name.removesuffix(".json")
-    seq, _, sub_id = stem.partition("-")
-    return seq, sub_id
+    """``(seq, id)`` from a spool file name ``<seq>-<id>.json``.
+
+    Raises :class:`~artisync.errors.SubmissionError` for any other name; list a folder
+    through :meth:`Spool.pending` or :meth:`Spool.in_work`, which keep only these.
+    """
+    match = _SPOOL_NAME.fullmatch(name)
+    if match is None:
+        raise SubmissionError(
+            f"{name[:300]!r} is not a submission's name in the spool: "
+            "<seq>-<id>.json, as the SDK publishes them"
+        )
+    return match[1], match[2]
 
 
 def _process_alive(pid: int) -> bool:
@@ -73,52 +134,42 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    """Create ``path`` with ``data`` and fsync it; on any failure remove it again."""
-    try:
-        with open(path, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        # Half a file must not stay: in tmp/ it would pass for a submission being
-        # written, and its blocks are what a full disk needs back.
-        path.unlink(missing_ok=True)
-        raise
-
-
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so that readers see all of it or nothing.
 
+    Neither the temporary name nor ``path`` is written through a symlink planted
+    there: the first is created anew, the second renamed onto (which replaces a link).
     A full filesystem raises :class:`~artisync.errors.DiskFullError` and leaves
     ``path`` as it was (the daemon retries such writes until there is space).
     """
-    tmp = path.with_name(f".{path.name}.tmp")
-    with explaining_disk_full(f"cannot write {path.name} in the spool", path):
-        _write_durably(tmp, data)
+    tmp = f".{path.name}.tmp"
+    with (
+        explaining_disk_full(f"cannot write {path.name} in the spool", path),
+        open_folder(path.parent) as folder,
+    ):
+        create_durably(folder, tmp, data)
         try:
-            os.replace(tmp, path)
+            os.replace(tmp, path.name, src_dir_fd=folder, dst_dir_fd=folder)
         except BaseException:
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp, dir_fd=folder)
             raise
-    _fsync_dir(path.parent)
+        os.fsync(folder)
 
 
 class Spool:
     """One spool directory. Clients and the daemon each open their own instance."""
 
     def __init__(self, root: Path) -> None:
+        """Open the spool at ``root``, making its folders if missing.
+
+        Raises :class:`~artisync.errors.InvalidInputError` if one of them is a symlink
+        or not a directory: a member of the group could point it anywhere.
+        """
         self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
         for folder in FOLDERS:
-            (self.root / folder).mkdir(parents=True, exist_ok=True)
+            check_folder(self.root / folder)
 
     def folder(self, name: str) -> Path:
         """One of :data:`FOLDERS`."""
@@ -132,18 +183,21 @@ class Spool:
         ``<id>.owner`` beside it records the process that made it, so the daemon can
         tell the snapshots of a training script that was killed before logging them.
         """
-        path = self.root / "staging" / sub_id
-        if not path.is_dir():
-            owner = path.with_name(sub_id + OWNER_SUFFIX)
+        path = self.root / "staging" / check_submission_id(sub_id)
+        if not os.path.lexists(path):
+            owner = sub_id + OWNER_SUFFIX
             doing = f"cannot make the staging area of {sub_id} in the spool"
-            with explaining_disk_full(doing, owner):
+            with explaining_disk_full(doing, path), open_folder(path.parent) as folder:
+                create_durably(folder, owner, str(os.getpid()).encode(), sync=False)
                 try:
-                    owner.write_text(str(os.getpid()))
-                    path.mkdir(parents=True, exist_ok=True)
+                    os.mkdir(sub_id, dir_fd=folder)
+                except FileExistsError:
+                    pass  # made meanwhile by another thread of this process
                 except BaseException:
                     # An empty owner file would look "being written" to every sweep.
-                    owner.unlink(missing_ok=True)
+                    os.unlink(owner, dir_fd=folder)
                     raise
+        check_folder(path)  # a symlink planted in its place is refused, never followed
         return path
 
     def abandoned_staging(self, in_use: set[str]) -> list[Path]:
@@ -156,22 +210,32 @@ class Spool:
         finished: set[str] | None = None  # listed only if something may be left over
         for owner in (self.root / "staging").glob("*" + OWNER_SUFFIX):
             sub_id = owner.name.removesuffix(OWNER_SUFFIX)
-            if sub_id in in_use:
-                continue
+            if sub_id in in_use or not SUBMISSION_ID.fullmatch(sub_id):
+                continue  # not a name the SDK makes: nothing to clean up after
             if finished is None:
                 finished = self._finished_ids()
             try:
-                gone = sub_id in finished or not _process_alive(int(owner.read_text()))
+                # Read as a regular file only: a FIFO planted here must not block.
+                pid = int(read_regular(owner, _MAX_OWNER_BYTES)[0])
             except (OSError, ValueError):
                 continue  # being written: leave it to the next sweep
-            if gone:
+            if sub_id in finished or not _process_alive(pid):
                 directory = owner.with_name(sub_id)
-                abandoned.extend(p for p in (directory, owner) if p.exists())
+                abandoned.extend(p for p in (directory, owner) if os.path.lexists(p))
         return sorted(abandoned)
+
+    def remove_staging(self, path: Path) -> None:
+        """Remove one path :meth:`abandoned_staging` returned: a staging area (a symlink
+        in its place is removed itself, never followed) or its ``.owner`` file."""
+        sub_id = path.name.removesuffix(OWNER_SUFFIX)
+        if path.parent != self.root / "staging" or not SUBMISSION_ID.fullmatch(sub_id):
+            raise InvalidInputError(f"{path} is not a staging area of the spool at {self.root}")
+        remove_entry(path.parent, path.name)
 
     def submission_ids(self) -> set[str]:
         """Ids of every submission not yet finished: in ``tmp/``, ``new/`` or ``work/``."""
         ids = {p.name.removesuffix(".json") for p in (self.root / "tmp").iterdir()}
+        ids = {sub_id for sub_id in ids if SUBMISSION_ID.fullmatch(sub_id)}
         ids.update(parse_name(p.name)[1] for p in [*self.pending(), *self.in_work()])
         return ids
 
@@ -181,10 +245,14 @@ class Spool:
         Raises :class:`~artisync.errors.DiskFullError` if the spool's filesystem is
         full; nothing is left in ``tmp/`` then.
         """
-        path = self.root / "tmp" / f"{submission.id}.json"
+        name = f"{check_submission_id(submission.id)}.json"
+        path = self.root / "tmp" / name
         data = submission.dumps()
-        with explaining_disk_full(f"cannot write submission {submission.id} to the spool", path):
-            _write_durably(path, data)
+        with (
+            explaining_disk_full(f"cannot write submission {submission.id} to the spool", path),
+            open_folder(path.parent) as folder,
+        ):
+            create_durably(folder, name, data)
         return path
 
     def publish(self, tmp_path: Path, seq: str | None = None) -> Path:
@@ -193,10 +261,10 @@ class Spool:
         The sequence number is taken at the last moment, so it orders submissions by
         when they became visible, which is when ``log_artifact`` returns.
         """
-        sub_id = tmp_path.name.removesuffix(".json")
+        sub_id = check_submission_id(tmp_path.name.removesuffix(".json"))
         target = self.root / "new" / f"{seq or next_seq()}-{sub_id}.json"
         try:
-            os.rename(tmp_path, target)
+            rename_between(tmp_path, target)
         except OSError as e:
             if not is_disk_full(e):
                 raise
@@ -204,7 +272,6 @@ class Spool:
             # tmp/ for nobody: remove it, so the caller's retry starts clean.
             tmp_path.unlink(missing_ok=True)
             raise disk_full_error(e, f"cannot publish submission {sub_id}", target) from e
-        _fsync_dir(target.parent)
         return target
 
     def submit(self, submission: Submission) -> Path:
@@ -212,36 +279,94 @@ class Spool:
         return self.publish(self.write_tmp(submission))
 
     def find_result(self, sub_id: str) -> dict[str, Any] | None:
-        """The receipt or rejection of a finished submission, or ``None`` if not finished."""
-        for path in (self.root / "done").glob(f"*-{sub_id}.json"):
-            return dict(json.loads(path.read_bytes()))
-        for path in (self.root / "failed").glob(f"*-{sub_id}.error.json"):
-            return dict(json.loads(path.read_bytes()))
+        """The receipt or rejection of a finished submission, or ``None`` if not finished
+        (or ``sub_id`` is not a submission id: it is never used as a pattern)."""
+        if not SUBMISSION_ID.fullmatch(sub_id):
+            return None
+        found = [
+            *(self.root / "done").glob(f"*-{sub_id}.json"),
+            *(self.root / "failed").glob(f"*-{sub_id}.error.json"),
+        ]
+        for path in found:
+            try:
+                result = json.loads(read_regular(path, MAX_SUBMISSION_BYTES)[0])
+            except (OSError, ValueError):
+                continue  # not a file the daemon wrote (planted, or being replaced)
+            if isinstance(result, dict) and result.get("id") == sub_id:
+                return result
         return None
 
     # -- the daemon's side ---------------------------------------------------------
 
     def pending(self) -> list[Path]:
-        """Submissions in ``new/``, in sequence order."""
-        return sorted(p for p in (self.root / "new").iterdir() if p.name.endswith(".json"))
+        """Submissions in ``new/``, in sequence order (see :meth:`strays` for the rest)."""
+        return sorted(p for p in (self.root / "new").iterdir() if is_spool_name(p.name))
+
+    def strays(self) -> list[Path]:
+        """What is in ``new/`` under a name no client makes: never a submission."""
+        return sorted(p for p in (self.root / "new").iterdir() if not is_spool_name(p.name))
+
+    def set_aside(self, path: Path) -> Path:
+        """Move a stray out of ``new/`` into ``quarantine/``, so that it is looked at
+        once, not at every scan; its name is kept (a listed name is one plain path
+        component), made unique so an earlier stray of that name is not replaced."""
+        if path.parent != self.root / "new":
+            raise InvalidInputError(f"{path} is not in the spool's new/ at {self.root}")
+        target = self.root / "quarantine" / path.name
+        if os.path.lexists(target):
+            target = target.with_name(f"{path.name[:200]}.{time.time_ns()}")
+        rename_between(path, target)
+        return target
 
     def in_work(self) -> list[Path]:
-        """Claimed submissions (left by a daemon that stopped), in sequence order."""
-        return sorted(
-            p
-            for p in (self.root / "work").iterdir()
-            if p.name.endswith(".json") and not p.name.endswith(".journal.json")
-        )
+        """Claimed submissions (left by a daemon that stopped), in sequence order.
+
+        Journals, scratch files and anything not named ``<seq>-<id>.json`` are left out.
+        """
+        return sorted(p for p in (self.root / "work").iterdir() if is_spool_name(p.name))
 
     def claim(self, path: Path) -> Path | None:
         """Move a submission from ``new/`` to ``work/``; ``None`` if it is already gone."""
+        parse_name(path.name)
         target = self.root / "work" / path.name
         try:
-            os.rename(path, target)
+            rename_between(path, target)
         except FileNotFoundError:
             return None
-        _fsync_dir(target.parent)
         return target
+
+    def claim_tmp(self, tmp_path: Path, work_path: Path) -> None:
+        """Move a client's written file from ``tmp/`` straight to ``work/`` (a socket
+        submission), without the folder sync the socket route never had.
+
+        Raises ``FileNotFoundError`` if the file is not in ``tmp/``.
+        """
+        parse_name(work_path.name)
+        if tmp_path.parent != self.root / "tmp" or work_path.parent != self.root / "work":
+            raise InvalidInputError(f"{tmp_path} -> {work_path} is not tmp/ to work/")
+        rename_between(tmp_path, work_path, sync=False)
+
+    def read_claimed(self, work_path: Path) -> tuple[bytes, int]:
+        """The bytes of a claimed submission file and the uid of its owner.
+
+        Only a regular file of at most :data:`MAX_SUBMISSION_BYTES` is read, opened
+        without following a symlink and without blocking (a FIFO), and checked after
+        opening. Raises :class:`~artisync.errors.SubmissionError` saying what the file
+        is instead, or why it cannot be read: it is rejected, never retried.
+        """
+        try:
+            data, st = read_regular(work_path, MAX_SUBMISSION_BYTES)
+        except FileNotFoundError:
+            raise SubmissionError(
+                f"{work_path.name} is gone from {work_path.parent}: something other than "
+                "the daemon removed it. Log the artifact again"
+            ) from None
+        except PermissionError as e:
+            raise SubmissionError(
+                f"{work_path.name} in {work_path.parent} cannot be read by the daemon "
+                f"({e.strerror}): submission files must be readable by the daemon's user"
+            ) from None
+        return data, st.st_uid
 
     def journal_path(self, work_path: Path, chunk: int = 0) -> Path:
         """The progress journal of one chunk of a claimed submission's items.
@@ -289,12 +414,13 @@ class Spool:
 
     def reject(self, work_path: Path, error: dict[str, Any]) -> Path:
         """Record a rejected submission in ``failed/`` with an ``.error.json`` beside it."""
+        parse_name(work_path.name)
         failed = self.root / "failed" / work_path.name
         error_path = failed.with_name(failed.name.removesuffix(".json") + ".error.json")
         write_atomic(error_path, json.dumps(error, indent=1).encode())
-        if work_path.exists():
-            os.replace(work_path, failed)
-            _fsync_dir(failed.parent)
+        # Whatever it is (a FIFO or a symlink too), it is moved, never opened or followed.
+        with contextlib.suppress(FileNotFoundError):
+            rename_between(work_path, failed)
         self.discard(work_path)
         return error_path
 
@@ -306,26 +432,29 @@ class Spool:
         blobs are all stored) and comes back here. Removing the work file first left
         snapshots nothing referred to any more.
         """
-        _, sub_id = parse_name(work_path.name)
-        shutil.rmtree(self.root / "staging" / sub_id, ignore_errors=True)
-        (self.root / "staging" / (sub_id + OWNER_SUFFIX)).unlink(missing_ok=True)
+        _, sub_id = parse_name(work_path.name)  # so sub_id is 32 hex characters
+        remove_entry(self.root / "staging", sub_id)
+        remove_entry(self.root / "staging", sub_id + OWNER_SUFFIX)
         stem = work_path.name.removesuffix(".json")
         for leftover in [*self.journals(work_path), *work_path.parent.glob(f"{stem}.*.scratch")]:
-            leftover.unlink(missing_ok=True)
-        work_path.unlink(missing_ok=True)
+            remove_entry(leftover.parent, leftover.name)
+        remove_entry(work_path.parent, work_path.name)
 
     def _finished_ids(self) -> set[str]:
         """Ids of submissions with a receipt in ``done/`` or a rejection in ``failed/``."""
-        ids = {parse_name(p.name)[1] for p in (self.root / "done").glob("*.json")}
-        ids.update(
-            parse_name(p.name.removesuffix(".error.json") + ".json")[1]
+        names = [p.name for p in (self.root / "done").iterdir()]
+        names += [
+            p.name.removesuffix(".error.json") + ".json"
             for p in (self.root / "failed").glob("*.error.json")
-        )
-        return ids
+        ]
+        return {parse_name(name)[1] for name in names if is_spool_name(name)}
 
 
 def _read_journal(path: Path) -> dict[str, Any]:
     try:
-        return dict(json.loads(path.read_bytes()))
+        # A journal is the daemon's own, but in a group-writable folder: read it as a
+        # regular file only, so a FIFO in its place fails the submission, not blocks it.
+        data = read_regular(path, MAX_SUBMISSION_BYTES)[0]
     except FileNotFoundError:
         return {}
+    return dict(json.loads(data))
