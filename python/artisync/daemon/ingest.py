@@ -12,23 +12,19 @@ own user's files are uploaded from where they are, as always.
 
 from __future__ import annotations
 
-import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
 
 from artisync.daemon.callers import CoreCaller
 from artisync.logs import get_logger
+from artisync.spool import SUBMISSION_ID
 from artisync.store import BlobItem, LocalStore
 from artisync.store.base import blob_key
 
 __all__ = ["Ingest"]
 
 log = get_logger("artisync.daemon")
-
-# Only names the spool gives submissions become directories here.
-_AREA_NAME: Final = re.compile(r"[0-9a-f]{32}")
 
 
 class Ingest:
@@ -38,7 +34,7 @@ class Ingest:
         self.root = spool_root / "ingest"
 
     def _area(self, sub_id: str) -> Path:
-        if not _AREA_NAME.fullmatch(sub_id):
+        if not SUBMISSION_ID.fullmatch(sub_id):
             raise ValueError(f"{sub_id!r} is not a submission id")
         return self.root / sub_id
 
@@ -55,7 +51,7 @@ class Ingest:
 
     def remove(self, sub_id: str) -> None:
         """Remove a finished submission's area, if it had one."""
-        if _AREA_NAME.fullmatch(sub_id):
+        if SUBMISSION_ID.fullmatch(sub_id):
             shutil.rmtree(self.root / sub_id, ignore_errors=True)
 
     def sweep(self, unfinished: set[str]) -> None:

@@ -187,14 +187,11 @@ class Pipeline:
         try:
             # Parsed off the event loop: 10,000 entries take ~30 ms, and the loop serves
             # the socket.
-            sub = await asyncio.to_thread(
-                lambda: Submission.loads(self.spool.read_claimed(work_path)[0])
-            )
+            sub, caller = await asyncio.to_thread(self._read, work_path)
         except SubmissionError as e:
             raise Rejected("validate", str(e)) from None
         if sub.id != sub_id:
             raise Rejected("validate", f"the file name says id {sub_id} but the file {sub.id}")
-        caller = await asyncio.to_thread(_caller_of, work_path)
         if (why := cannot_act_as(caller)) is not None:
             raise Rejected("validate", why)
         await self.order.identify(seq, sub.collection_key)
@@ -237,6 +234,12 @@ class Pipeline:
         )
         self._on_status(sub.id, "committed", receipt)
         return receipt
+
+    def _read(self, work_path: Path) -> tuple[Submission, Caller]:
+        """A claimed submission, and who submitted it: the owner of the file that was
+        read (see ``callers``)."""
+        data, owner = self.spool.read_claimed(work_path)
+        return Submission.loads(data), caller_of(owner)
 
     async def _prepare(
         self,
@@ -635,11 +638,6 @@ class Pipeline:
         await self._retrying(sub_id, lambda: asyncio.to_thread(self.spool.reject, work_path, error))
         self._on_status(sub_id, "rejected", error)
         return error
-
-
-def _caller_of(work_path: Path) -> Caller:
-    """Who submitted a claimed submission: the owner of its file (see ``callers``)."""
-    return caller_of(os.stat(work_path).st_uid)
 
 
 async def _union(namings: list[asyncio.Future[list[Item]]]) -> set[int]:
