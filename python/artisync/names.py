@@ -166,12 +166,8 @@ def validate_artifact_name(name: str) -> str:
     _require_str("artifact name", name)
     if not name:
         raise _fail("artifact name", name, "must not be empty")
-    if len(name) > NAME_MAX_LENGTH:
-        raise _fail(
-            "artifact name",
-            f"{name[:NAME_MAX_LENGTH]}...",
-            f"is {len(name)} characters long; at most {NAME_MAX_LENGTH} are allowed",
-        )
+    if len(name) > NAME_MAX_LENGTH:  # the pattern below refuses control characters
+        _check_text("artifact name", name, NAME_MAX_LENGTH)
     if not _ARTIFACT_NAME_RE.fullmatch(name):
         raise _fail(
             "artifact name",

@@ -12,7 +12,12 @@ from __future__ import annotations
 __all__ = ["printable"]
 
 
+_SHORT = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
 def _escape(char: str) -> str:
+    if short := _SHORT.get(char):
+        return short
     code = ord(char)
     if code < 0x100:
         return f"\\x{code:02x}"
