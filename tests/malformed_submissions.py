@@ -13,7 +13,11 @@ puts in place) and breaks exactly one thing, so that every case must be rejected
 - huge, negative and non-finite numbers (sizes, times, TTLs, max_objects);
 - invalid names, types, aliases, tags, projects and entities;
 - missing files (snapshots, immutable files and directories, ``file://`` references)
-  and snapshots whose size or digest is not theirs.
+  and snapshots whose size or digest is not theirs;
+- what is over a bound or never valid (issue 13): control characters and huge lengths
+  in every name, too many aliases, long descriptions and entry paths, ``file://`` URIs
+  that are not absolute local paths, bare ``s3://`` or ``http://``, integers of more
+  than 4,300 digits, a file and a directory of one path.
 """
 
 from __future__ import annotations
@@ -440,6 +444,103 @@ content = st.one_of(
 )  # fmt: skip
 
 
+# -- bounds (issue 13) -------------------------------------------------------------------
+
+# Every field that names something, and where it sits in the submission.
+_NAMED_FIELDS: list[KeyPath] = [
+    ("project",), ("entity",), ("artifact", "type"), ("artifact", "aliases", 0),
+    ("artifact", "tags", 0), ("run", "id"), ("run", "name"), ("run", "group"),
+    ("run", "job_type"),
+]  # fmt: skip
+_CONTROLS = ["\x00", "\x1b[2J", "\r", "\n", "\x7f", "\x85", "\x07"]
+
+
+def _set_named(path: KeyPath, value: str) -> Render:
+    def render(sub_id: str) -> bytes:
+        obj = valid(sub_id)
+        obj["artifact"]["tags"] = ["tag"]
+        target: Any = obj
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        return _dumps(obj)
+
+    return render
+
+
+def _huge_int(digits: int) -> Render:
+    """The valid submission with metadata holding an integer of ``digits`` digits
+    (written by hand: Python will not turn such an int into text)."""
+
+    def render(sub_id: str) -> bytes:
+        return _dumps(valid(sub_id)).replace(b'{"k":1}', b'{"k":' + b"7" * digits + b"}")
+
+    return render
+
+
+def _two_entries(first: str, second: str) -> Render:
+    """Two snapshots of the one staged file, at ``first`` and ``second``."""
+
+    def render(sub_id: str) -> bytes:
+        obj = valid(sub_id)
+        entry = obj["entries"][0]
+        obj["entries"] = [entry | {"path": first}, entry | {"path": second}]
+        return _dumps(obj)
+
+    return render
+
+
+def _reference(ref: str) -> Render:
+    return _with_entry({"kind": "reference", "path": "r", "ref": ref})
+
+
+bounds = st.one_of(
+    st.tuples(st.sampled_from(_NAMED_FIELDS), st.sampled_from(_CONTROLS)).map(
+        lambda a: Case(
+            f"{'.'.join(map(str, a[0]))} with {a[1]!r}", _set_named(a[0], f"ok{a[1]}name")
+        )
+    ),
+    st.tuples(st.sampled_from(_NAMED_FIELDS), st.sampled_from([257, 5000, 1_000_000])).map(
+        lambda a: Case(
+            f"{'.'.join(map(str, a[0]))} of {a[1]} characters", _set_named(a[0], "n" * a[1])
+        )
+    ),
+    st.sampled_from([129, 2_000_000]).map(
+        lambda n: Case(f"artifact name of {n} characters", _set(("artifact", "name"), "n" * n))
+    ),
+    st.sampled_from([257, 10_000]).map(
+        lambda n: Case(f"{n} aliases", _set(("artifact", "aliases"), [f"a{i}" for i in range(n)]))
+    ),
+    st.just(Case("a 65 KiB description", _set(("artifact", "description"), "d" * 66_000))),
+    st.sampled_from(["x" * 256, "d/" + "y" * 300 + "/f", "é" * 128, "/".join(["abc"] * 1400)]).map(
+        lambda p: Case(f"entry path of {len(p)} characters", _set(("entries", 0, "path"), p))
+    ),
+    st.sampled_from(
+        ["file://host/etc", "file://../etc", "file:etc", "file://", "file:/etc", "file://./x"]
+    ).map(lambda r: Case(f"reference {r!r}", _reference(r))),
+    st.sampled_from(["s3://", "gs://", "http://", "https://", "s3:///key", "http://:80/x"]).map(
+        lambda r: Case(f"bare reference {r!r}", _reference(r))
+    ),
+    st.sampled_from([4301, 5000, 100_000]).map(
+        lambda n: Case(f"an integer of {n} digits", _huge_int(n))
+    ),
+    st.sampled_from([("a", "a/b"), ("a", "a/b/c"), ("d/a", "d/a/b"), ("a", "a/x")]).map(
+        lambda ab: Case(f"file {ab[0]!r} and {ab[1]!r}", _two_entries(*ab))
+    ),
+    st.just(Case("file 'a' and 'a/b' with 'a-b' between", lambda sub_id: _dumps(
+        valid(sub_id) | {"entries": [
+            valid(sub_id)["entries"][0] | {"path": p} for p in ("a/b", "a-b", "a")
+        ]}
+    ))),
+    st.sampled_from(["", "x" * 129, "g\x00"]).map(
+        lambda d: Case(
+            f"upsert with distributed_id {d[:10]!r}",
+            lambda sub_id: _dumps(valid(sub_id) | {"action": "upsert", "distributed_id": d}),
+        )
+    ),
+)  # fmt: skip
+
+
 def categories() -> dict[str, st.SearchStrategy[Case]]:
     """Every kind of malformed submission above, by category (generate each in equal
     shares: hypothesis favours the first branch of a ``one_of``)."""
@@ -451,4 +552,5 @@ def categories() -> dict[str, st.SearchStrategy[Case]]:
         "numbers": numbers,
         "names": names,
         "content": content,
+        "bounds": bounds,
     }

@@ -22,18 +22,51 @@ from typing import Final
 from artisync.errors import InvalidInputError
 
 __all__ = [
+    "DESCRIPTION_MAX_BYTES",
+    "ENTRY_PATH_MAX_BYTES",
+    "LABEL_MAX_LENGTH",
+    "LIST_MAX_ITEMS",
     "NAME_MAX_LENGTH",
+    "PATH_COMPONENT_MAX_BYTES",
+    "RUN_NAME_MAX_LENGTH",
+    "check_description",
+    "check_list_length",
     "normalize_entry_path",
     "parse_artifact_path",
     "validate_alias",
     "validate_artifact_name",
     "validate_artifact_type",
+    "validate_distributed_id",
+    "validate_entity",
     "validate_project",
+    "validate_run_id",
+    "validate_run_label",
     "validate_tag",
 ]
 
 NAME_MAX_LENGTH: Final = 128
 """Longest artifact name, artifact type or project name W&B accepts, in characters."""
+
+LABEL_MAX_LENGTH: Final = 128
+"""Longest alias, tag, entity, run id, run group, job type or distributed id, in
+characters: artisync's bound (W&B's SDK sets none), the same as W&B's for names."""
+
+RUN_NAME_MAX_LENGTH: Final = 256
+"""Longest run (display) name, in characters: artisync's bound, roomier than the
+identifiers' because people put hyperparameters in run names."""
+
+LIST_MAX_ITEMS: Final = 256
+"""Most aliases, or tags, one artifact version may carry: artisync's bound."""
+
+DESCRIPTION_MAX_BYTES: Final = 64 * 1024
+"""Longest artifact description, in UTF-8 bytes: artisync's bound."""
+
+PATH_COMPONENT_MAX_BYTES: Final = 255
+"""Longest component of an entry path, in UTF-8 bytes: what Linux, macOS and Windows
+file systems hold (``NAME_MAX``), so every entry can be downloaded."""
+
+ENTRY_PATH_MAX_BYTES: Final = 4096
+"""Longest entry path, in UTF-8 bytes: Linux's ``PATH_MAX``."""
 
 # W&B's `Artifact(name=...)` pattern. `fullmatch` rather than W&B's `re.match(...$)`,
 # which also lets a trailing newline through.
@@ -45,7 +78,14 @@ _TAG_RE: Final = re.compile(r"[-\w]+(?: +[-\w]+)*")
 
 _ALIAS_FORBIDDEN: Final = "/:"
 _TYPE_FORBIDDEN: Final = "/:"
-_PROJECT_FORBIDDEN: Final = "/\\#?%:\r\n"
+_PROJECT_FORBIDDEN: Final = "/\\#?%:"
+_ENTITY_FORBIDDEN: Final = "/:"
+# W&B refuses these in run ids: they separate the parts of a run path or URL.
+_RUN_ID_FORBIDDEN: Final = "/\\#?%:"
+
+# C0 and C1 control characters and DEL (Unicode category Cc): in a name they end up in
+# paths, URLs and terminals (NUL truncates a C string; ESC [ 2 J clears a screen).
+_CONTROL_RE: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 _REGISTRY_PREFIX: Final = "wandb-registry-"
 _RESERVED_TYPE_PREFIX: Final = "wandb-"
@@ -76,6 +116,43 @@ def _forbidden_in(value: str, forbidden: str) -> str:
     return ", ".join(repr(c) for c in forbidden if c in value)
 
 
+def _shown(value: str, limit: int) -> str:
+    """``value`` cut to ``limit`` characters for a message: a million-character name
+    must not become a million-character error."""
+    return value if len(value) <= limit else f"{value[:limit]}..."
+
+
+def _check_text(what: str, value: str, max_length: int) -> None:
+    """The rules every name and label shares: a length bound and no control characters.
+
+    The length is checked first, so a huge value costs no scan.
+    """
+    if len(value) > max_length:
+        raise _fail(
+            what,
+            _shown(value, max_length),
+            f"is {len(value):,} characters long; at most {max_length} are allowed",
+        )
+    if found := _CONTROL_RE.search(value):
+        raise _fail(
+            what,
+            value,
+            f"contains the control character {found.group()!r} at position {found.start()}; "
+            "names may only hold printable characters",
+        )
+
+
+def _check_label(what: str, value: object, max_length: int, forbidden: str = "") -> str:
+    """A non-empty str within ``max_length``, printable, without ``forbidden``."""
+    text = _require_str(what, value)
+    if not text:
+        raise _fail(what, text, "must not be empty")
+    _check_text(what, text, max_length)
+    if bad := _forbidden_in(text, forbidden):
+        raise _fail(what, text, f"must not contain {bad}")
+    return text
+
+
 def validate_artifact_name(name: str) -> str:
     """Return ``name`` if it is a valid artifact (collection) name, else raise.
 
@@ -89,12 +166,8 @@ def validate_artifact_name(name: str) -> str:
     _require_str("artifact name", name)
     if not name:
         raise _fail("artifact name", name, "must not be empty")
-    if len(name) > NAME_MAX_LENGTH:
-        raise _fail(
-            "artifact name",
-            f"{name[:NAME_MAX_LENGTH]}...",
-            f"is {len(name)} characters long; at most {NAME_MAX_LENGTH} are allowed",
-        )
+    if len(name) > NAME_MAX_LENGTH:  # the pattern below refuses control characters
+        _check_text("artifact name", name, NAME_MAX_LENGTH)
     if not _ARTIFACT_NAME_RE.fullmatch(name):
         raise _fail(
             "artifact name",
@@ -122,17 +195,7 @@ def validate_artifact_type(
     Raises:
         InvalidInputError: naming the bad value and the rule it broke.
     """
-    _require_str("artifact type", type_)
-    if not type_:
-        raise _fail("artifact type", type_, "must not be empty")
-    if len(type_) > NAME_MAX_LENGTH:
-        raise _fail(
-            "artifact type",
-            f"{type_[:NAME_MAX_LENGTH]}...",
-            f"is {len(type_)} characters long; at most {NAME_MAX_LENGTH} are allowed",
-        )
-    if bad := _forbidden_in(type_, _TYPE_FORBIDDEN):
-        raise _fail("artifact type", type_, f"must not contain {bad}")
+    _check_label("artifact type", type_, NAME_MAX_LENGTH, _TYPE_FORBIDDEN)
     if type_.startswith(_RESERVED_TYPE_PREFIX):
         raise _fail(
             "artifact type",
@@ -162,17 +225,13 @@ def validate_alias(alias: str) -> str:
     """Return ``alias`` if it is a valid alias (``latest``, ``best``, ``v3``), else raise.
 
     W&B's rule: no ``/`` and no ``:``, since both separate the parts of an artifact
-    path. artisync also refuses the empty alias, which could never be looked up.
+    path. artisync also refuses the empty alias, which could never be looked up, control
+    characters, and aliases over :data:`LABEL_MAX_LENGTH` characters.
 
     Raises:
         InvalidInputError: naming the bad value and the rule it broke.
     """
-    _require_str("alias", alias)
-    if not alias:
-        raise _fail("alias", alias, "must not be empty")
-    if bad := _forbidden_in(alias, _ALIAS_FORBIDDEN):
-        raise _fail("alias", alias, f"must not contain {bad}")
-    return alias
+    return _check_label("alias", alias, LABEL_MAX_LENGTH, _ALIAS_FORBIDDEN)
 
 
 def validate_project(name: str) -> str:
@@ -180,29 +239,101 @@ def validate_project(name: str) -> str:
 
     W&B's rules: not empty, at most 128 characters, none of ``/ \\ # ? % :`` or line
     breaks (they would break the project's URL). A registry project
-    (``wandb-registry-<registry>``) must have a non-empty registry part.
+    (``wandb-registry-<registry>``) must have a non-empty registry part. artisync
+    refuses every control character, not only line breaks.
 
     Raises:
         InvalidInputError: naming the bad value and the rule it broke.
     """
-    _require_str("project name", name)
-    if not name:
-        raise _fail("project name", name, "must not be empty")
+    _check_label("project name", name, NAME_MAX_LENGTH, _PROJECT_FORBIDDEN)
     if name == _REGISTRY_PREFIX:
         raise _fail(
             "project name",
             name,
             f"a registry project needs a registry name after {_REGISTRY_PREFIX!r}",
         )
-    if len(name) > NAME_MAX_LENGTH:
-        raise _fail(
-            "project name",
-            f"{name[:NAME_MAX_LENGTH]}...",
-            f"is {len(name)} characters long; at most {NAME_MAX_LENGTH} are allowed",
-        )
-    if bad := _forbidden_in(name, _PROJECT_FORBIDDEN):
-        raise _fail("project name", name, f"must not contain {bad}")
     return name
+
+
+def validate_entity(entity: str) -> str:
+    """Return ``entity`` (a user or team name) if it is valid, else raise.
+
+    artisync's rules (W&B's server checks entities, its SDK does not): not empty, at
+    most :data:`LABEL_MAX_LENGTH` characters, no ``/`` or ``:`` (they separate the parts
+    of an artifact path), no control characters.
+
+    Raises:
+        InvalidInputError: naming the bad value and the rule it broke.
+    """
+    return _check_label("entity", entity, LABEL_MAX_LENGTH, _ENTITY_FORBIDDEN)
+
+
+def validate_run_id(run_id: str) -> str:
+    """Return ``run_id`` if it is a valid run id, else raise.
+
+    W&B's rule: none of ``/ \\ # ? % :``, which separate the parts of a run path or URL.
+    artisync also refuses the empty id, control characters and ids over
+    :data:`LABEL_MAX_LENGTH` characters.
+
+    Raises:
+        InvalidInputError: naming the bad value and the rule it broke.
+    """
+    return _check_label("run id", run_id, LABEL_MAX_LENGTH, _RUN_ID_FORBIDDEN)
+
+
+def validate_run_label(value: str, what: str) -> str:
+    """Return a run's ``name``, ``group`` or ``job_type`` (``what`` says which) if valid.
+
+    artisync's rules: not empty, printable, at most :data:`RUN_NAME_MAX_LENGTH`
+    characters for a name and :data:`LABEL_MAX_LENGTH` for the others.
+
+    Raises:
+        InvalidInputError: naming the bad value and the rule it broke.
+    """
+    limit = RUN_NAME_MAX_LENGTH if what == "run name" else LABEL_MAX_LENGTH
+    return _check_label(what, value, limit)
+
+
+def validate_distributed_id(distributed_id: str) -> str:
+    """Return the ``distributed_id`` of a distributed artifact if valid, else raise.
+
+    artisync's rules: not empty, printable, at most :data:`LABEL_MAX_LENGTH` characters
+    (it is a run group by default, and bounded as one).
+
+    Raises:
+        InvalidInputError: naming the bad value and the rule it broke.
+    """
+    return _check_label("distributed_id", distributed_id, LABEL_MAX_LENGTH)
+
+
+def check_description(description: str | None) -> str | None:
+    """Return ``description`` if it is ``None`` or at most :data:`DESCRIPTION_MAX_BYTES`
+    UTF-8 bytes, else raise. Line breaks and tabs are fine: listings escape what they
+    show."""
+    if description is None:
+        return None
+    text = _require_str("description", description)
+    # A character is at most 4 bytes: most descriptions need no encoding to be measured.
+    if len(text) * 4 > DESCRIPTION_MAX_BYTES:
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > DESCRIPTION_MAX_BYTES:
+            raise InvalidInputError(
+                f"Invalid description {_shown(text, 60)!r}: is {size:,} bytes long (UTF-8); "
+                f"at most {DESCRIPTION_MAX_BYTES:,} are allowed. Put long text in a file of "
+                "the artifact instead"
+            )
+    return text
+
+
+def check_list_length(values: list[str], what: str) -> list[str]:
+    """Return ``values`` (an artifact's aliases or tags) if there are at most
+    :data:`LIST_MAX_ITEMS`, else raise naming ``what``."""
+    if len(values) > LIST_MAX_ITEMS:
+        raise InvalidInputError(
+            f"Invalid {what}: {len(values):,} given; at most {LIST_MAX_ITEMS} are allowed "
+            "per artifact version"
+        )
+    return values
 
 
 def validate_tag(tag: str) -> str:
@@ -210,11 +341,14 @@ def validate_tag(tag: str) -> str:
 
     W&B's rule: one or more words of letters, digits, ``_`` or ``-`` (Unicode letters
     count), separated by single or repeated spaces; no leading or trailing space.
+    artisync also bounds a tag to :data:`LABEL_MAX_LENGTH` characters.
 
     Raises:
         InvalidInputError: naming the bad value and the rule it broke.
     """
     _require_str("tag", tag)
+    if len(tag) > LABEL_MAX_LENGTH:  # the pattern below refuses control characters
+        _check_text("tag", tag, LABEL_MAX_LENGTH)
     if not _TAG_RE.fullmatch(tag):
         raise _fail(
             "tag",
@@ -242,7 +376,9 @@ def normalize_entry_path(name: str) -> str:
     like W&B's pathlib, only an ASCII letter before ``:`` makes a drive),
     and any ``..`` component, even one that stays inside the root, so that no entry can
     be written outside the download directory. artisync also rejects NUL bytes and
-    strings that cannot be encoded as UTF-8 (undecodable file names).
+    strings that cannot be encoded as UTF-8 (undecodable file names), paths over
+    :data:`ENTRY_PATH_MAX_BYTES` bytes and components over
+    :data:`PATH_COMPONENT_MAX_BYTES` bytes (no file system could hold them).
 
     Raises:
         InvalidInputError: naming the path and the rule it broke.
@@ -250,6 +386,13 @@ def normalize_entry_path(name: str) -> str:
     _require_str("artifact entry path", name)
     if not name:
         raise _entry_path_error(name, "must not be empty")
+    # A character is at most 4 bytes in UTF-8: short paths need no encoding to measure.
+    if len(name) * 4 > ENTRY_PATH_MAX_BYTES and _utf8_size(name) > ENTRY_PATH_MAX_BYTES:
+        raise _entry_path_error(
+            _shown(name, 200),
+            f"is {_utf8_size(name):,} bytes long (UTF-8); at most {ENTRY_PATH_MAX_BYTES} "
+            "are allowed",
+        )
     if "\0" in name:
         raise _entry_path_error(name, "must not contain NUL bytes")
     if not name.isascii():
@@ -271,7 +414,21 @@ def normalize_entry_path(name: str) -> str:
         raise _entry_path_error(name, "must not contain '..' components")
     if not parts:
         raise _entry_path_error(name, "names the artifact root itself, not an entry")
+    for part in parts:
+        if (
+            len(part) * 4 > PATH_COMPONENT_MAX_BYTES
+            and (size := _utf8_size(part)) > PATH_COMPONENT_MAX_BYTES
+        ):
+            raise _entry_path_error(
+                _shown(name, 300),
+                f"has a component of {size:,} bytes ({_shown(part, 40)!r}); file systems "
+                f"hold at most {PATH_COMPONENT_MAX_BYTES} bytes per file or directory name",
+            )
     return "/".join(parts)
+
+
+def _utf8_size(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def parse_artifact_path(path: str) -> tuple[str | None, str | None, str, str | None]:
@@ -309,7 +466,7 @@ def parse_artifact_path(path: str) -> tuple[str | None, str | None, str, str | N
             "give an alias or version such as 'latest' or 'v3', or drop the ':'"
         )
     try:
-        entity = parts[-3] if len(parts) == 3 else None
+        entity = validate_entity(parts[-3]) if len(parts) == 3 else None
         project = validate_project(parts[-2]) if len(parts) >= 2 else None
         name = validate_artifact_name(parts[-1])
         alias_or_version = validate_alias(alias) if sep else None

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from artisync.cli import read
 from artisync.config import Config
 from artisync.errors import ArtisyncError
+from artisync.views.terminal import printable
 
 if TYPE_CHECKING:
     from artisync.sdk.client import DaemonClient
@@ -83,7 +84,7 @@ def _log(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 130
-    print(f"{args.project}/{artifact.name}:{artifact.version} ({artifact.digest})")
+    print(printable(f"{args.project}/{artifact.name}:{artifact.version} ({artifact.digest})"))
     return 0
 
 
@@ -234,7 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except ArtisyncError as e:
-        print(f"artisync: {e}", file=sys.stderr)
+        # Messages quote user input (names, paths): shown, never obeyed by the terminal.
+        print(printable(f"artisync: {e}", keep="\n"), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -23,6 +23,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from artisync.views.terminal import printable
+
 __all__ = ["StatusBars", "SubmissionBars", "describe", "human_bytes"]
 
 # The two transfers of a submission, as the daemon names them in its snapshot.
@@ -49,14 +51,14 @@ def _bars(console: Console | None, transient: bool) -> Progress:
 
 def _label(item: dict[str, Any]) -> str:
     where = f"{item.get('project') or '?'}/{item.get('name') or '?'}"
-    return f"{str(item.get('id', ''))[:8]} {where}"
+    return printable(f"{str(item.get('id', ''))[:8]} {where}")
 
 
 def _note(item: dict[str, Any]) -> str:
     if item.get("retrying"):
-        return f"retrying: {item['retrying']}"
+        return printable(f"retrying: {item['retrying']}")
     stage = str(item.get("stage", ""))
-    return _WAITING.get(stage, stage)
+    return printable(_WAITING.get(stage, stage))
 
 
 class SubmissionBars:

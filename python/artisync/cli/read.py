@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from artisync.config import Config
+from artisync.views.terminal import printable
 
 __all__ = ["add_commands"]
 
@@ -41,7 +42,8 @@ def _ls(args: argparse.Namespace) -> int:
         if args.json:
             _print_json([{"entity": p.entity, "project": p.name} for p in projects])
         else:
-            print("\n".join(f"{p.entity}/{p.name}" for p in projects) or "no projects yet")
+            names = [printable(f"{p.entity}/{p.name}") for p in projects]
+            print("\n".join(names) or "no projects yet")
         return 0
     parts = args.path.split("/")
     if len(parts) > 3 or "" in parts:
@@ -88,7 +90,7 @@ def _get(args: argparse.Namespace) -> int:
         name, version = artifact.qualified_name, artifact.version
         _print_json({"artifact": name, "version": version, "root": root})
     else:
-        print(f"{artifact.qualified_name}:{artifact.version} -> {root}")
+        print(printable(f"{artifact.qualified_name}:{artifact.version} -> {root}"))
     return 0
 
 
@@ -117,7 +119,7 @@ def _gc(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(report.to_json())
     else:
-        print(report.describe())
+        print(printable(report.describe(), keep="\n"))
     return 0
 
 

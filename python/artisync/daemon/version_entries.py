@@ -37,7 +37,7 @@ from artisync.manifest import (
 if TYPE_CHECKING:
     from artisync.daemon.expand import Item
 
-__all__ = ["DuplicatePathError", "VersionEntries"]
+__all__ = ["DuplicatePathError", "PathConflictError", "VersionEntries"]
 
 # Entries written per join: few calls per entry, no string the size of the manifest.
 _BATCH = 4096
@@ -50,6 +50,46 @@ class DuplicatePathError(ValueError):
     def __init__(self, path: str) -> None:
         super().__init__(f"two entries of the artifact are named {path!r}")
         self.path = path
+
+
+class PathConflictError(DuplicatePathError):
+    """One entry is a file where another needs a directory (``a`` and ``a/b``): no
+    download could hold both. A :class:`DuplicatePathError`, so whoever refuses a
+    version for a repeated path refuses it for this too."""
+
+    def __init__(self, file: str, inside: str) -> None:
+        ValueError.__init__(
+            self,
+            f"the artifact has an entry {file!r} and an entry {inside!r} inside a "
+            f"directory of that name: a path cannot be both a file and a directory; "
+            "rename or remove one of them",
+        )
+        self.path = file
+        self.inside = inside
+
+
+class _ConflictCheck:
+    """Finds a file that is also a directory, seeing the paths in sorted order.
+
+    Everything sorted between ``a`` and ``a/b`` starts with ``a`` (``a-b``, ``a.txt``:
+    ``-`` and ``.`` sort before ``/``), so the candidate files are the chain of earlier
+    paths that are string prefixes of the current one. A path that is not a prefix of
+    the current path is a prefix of no later one either, and leaves the chain for good.
+    """
+
+    __slots__ = ("_chain",)
+
+    def __init__(self) -> None:
+        self._chain: list[str] = []
+
+    def see(self, path: str) -> None:
+        chain = self._chain
+        while chain and not path.startswith(chain[-1]):
+            chain.pop()
+        for earlier in chain:
+            if path[len(earlier)] == "/":
+                raise PathConflictError(earlier, path)
+        chain.append(path)
 
 
 def _raw_md5(digest: str | None) -> bytes | None:
@@ -210,6 +250,7 @@ class VersionEntries:
 
         Raises:
             DuplicatePathError: if two entries have the same path.
+            PathConflictError: if one entry's path is a directory of another's.
         """
         md5, sizes = self._md5, self._sizes
         digests, values = self._digests, self._values
@@ -226,6 +267,7 @@ class VersionEntries:
         previous: str | None = None
         b64 = binascii.b2a_base64
         ordered = self._ordered()
+        conflicts = _ConflictCheck()
         first = True
         while batch := list(itertools.islice(ordered, _BATCH)):
             lines: list[str] = []
@@ -234,6 +276,7 @@ class VersionEntries:
                 if path == previous:
                     raise DuplicatePathError(path)
                 previous = path
+                conflicts.see(path)
                 if i < plain:
                     digest = b64(md5[16 * i : 16 * i + 16], newline=False).decode()
                     # Base64 needs no JSON escaping.

@@ -29,11 +29,13 @@ import contextlib
 import fcntl
 import os
 import secrets
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from artisync.config import Config, default_home
-from artisync.disk_full import explaining_disk_full
+from artisync.disk_full import explaining_disk_full, filesystem_of, is_disk_full
 from artisync.store.base import blob_key
 
 __all__ = ["DEFAULT_MAX_BYTES", "TOUCH_AFTER", "BlobCache", "open_cache"]
@@ -72,6 +74,9 @@ class BlobCache:
         # Bytes in the cache as of the last scan plus what this process added since;
         # None until the first scan.
         self._usage: int | None = None
+        self.full = False
+        """Whether the cache's filesystem was found full: downloads then go on without
+        adding to the cache (see :meth:`skipped_if_full`)."""
 
     def __repr__(self) -> str:
         return f"BlobCache({self._dir!r}, max_bytes={self.max_bytes})"
@@ -137,6 +142,33 @@ class BlobCache:
         if self._usage is not None:
             self._usage += size
         return True
+
+    @contextlib.contextmanager
+    def skipped_if_full(self, doing: str) -> Iterator[None]:
+        """Run the block, which writes into the cache; if its filesystem is full, give
+        up on the write with one warning line (the first time) instead of failing.
+
+        The cache only saves work: a download whose destination has room must not fail
+        because the home's disk is full. What is skipped (a blob not kept, a root
+        record not saved) costs a later download a fetch or a re-verification.
+        """
+        try:
+            yield
+        except OSError as e:
+            if not is_disk_full(e):
+                raise
+            self._warn_full(doing, e)
+
+    def _warn_full(self, doing: str, error: OSError) -> None:
+        if not self.full:
+            self.full = True
+            where = error.filename if isinstance(error.filename, str) else self._dir
+            space = filesystem_of(where).space()
+            print(
+                f"artisync: warning: the download cache at {self._dir} is full ({space}; "
+                f"{doing}); downloading without it: free space there to use it again",
+                file=sys.stderr,
+            )
 
     def discard(self, md5_hex: str) -> None:
         """Remove a cached blob found to be wrong (missing is fine)."""

@@ -153,9 +153,13 @@ def download_manifest(
                 store, blobs, placer, cache, errors, use_cache, concurrency, home
             )
     finally:
-        record.save()
+        # The record and the trim write into the cache: a full home must not fail a
+        # download whose files are in place.
+        with cache.skipped_if_full("saving what was written under the root"):
+            record.save()
         if filled_cache:
-            cache.trim()
+            with cache.skipped_if_full("trimming"):
+                cache.trim()
     raise_first(errors)
     return report
 

@@ -178,7 +178,9 @@ class CachedBlobs:
     def admit(self, fetched: dict[str, Fetched]) -> None:
         """Give fetched copies their names in the cache (blocking)."""
         for md5_hex, blob in fetched.items():
-            self.admitted = self.cache.admit(blob.path, md5_hex, blob.size) or self.admitted
+            # Placed already: a full cache only means the blob is not kept for later.
+            with self.cache.skipped_if_full(f"keeping blob {md5_hex}"):
+                self.admitted = self.cache.admit(blob.path, md5_hex, blob.size) or self.admitted
 
     async def _get(self, task: Task) -> str:
         assert isinstance(self.store, BlobReader)

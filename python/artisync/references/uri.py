@@ -31,10 +31,12 @@ from artisync.names import normalize_entry_path
 from artisync.references.errors import ReferenceFailure
 
 __all__ = [
+    "REFERENCE_SCHEMES",
     "REMOTE_SCHEMES",
     "PageSink",
     "RefEntry",
     "RemoteURI",
+    "check_reference",
     "default_name",
     "object_name",
     "parse_remote",
@@ -44,6 +46,13 @@ __all__ = [
 
 REMOTE_SCHEMES: Final = ("s3", "gs", "http", "https")
 """Schemes whose references the daemon expands over the network."""
+
+REFERENCE_SCHEMES: Final = ("file", *REMOTE_SCHEMES)
+"""URI schemes ``add_reference`` accepts."""
+
+# Longest reference URI: the longest entry path, plus room for a scheme, a bucket and a
+# version. artisync's bound; a URI is stored in every entry it expands to.
+_URI_MAX_BYTES: Final = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +100,59 @@ PageSink = Callable[[list[RefEntry]], None]
 """Takes a listing's entries a page at a time (see ``RemoteReferences.expand``)."""
 
 
+def check_reference(uri: object) -> str:
+    """Return ``uri`` if it is a reference the daemon can expand, else raise.
+
+    The SDK checks at ``add_reference`` and the daemon when it reads a submission, with
+    this one function. The scheme must be one of :data:`REFERENCE_SCHEMES`. A
+    ``file://`` URI must name an absolute local path: ``file:///data/x`` or
+    ``file://localhost/data/x``; ``file://data/x`` names the host ``data``, and
+    ``file:x``, ``file://`` or ``file://../x`` are relative (to wherever the daemon runs).
+    ``s3://`` and ``gs://`` need a bucket, ``http(s)://`` a host.
+
+    Raises:
+        InvalidInputError: naming the URI, what is wrong and what a valid one looks like.
+    """
+    if not isinstance(uri, str):
+        raise InvalidInputError(
+            f"Invalid reference {uri!r}: must be a URI string such as 's3://bucket/key', "
+            f"not {type(uri).__name__}"
+        )
+    if len(uri) * 4 > _URI_MAX_BYTES and len(uri.encode("utf-8", "surrogatepass")) > (
+        _URI_MAX_BYTES
+    ):
+        raise InvalidInputError(
+            f"Invalid reference {uri[:100]!r}...: longer than {_URI_MAX_BYTES} bytes"
+        )
+    if "\0" in uri:
+        raise InvalidInputError(f"Invalid reference {uri!r}: must not contain NUL bytes")
+    try:
+        parts = urlsplit(uri)
+    except ValueError as e:  # "Invalid IPv6 URL", a bad port
+        raise InvalidInputError(f"Invalid reference {uri!r}: {e}") from None
+    scheme = parts.scheme.lower()
+    if scheme not in REFERENCE_SCHEMES:
+        raise InvalidInputError(
+            f"Invalid reference {uri!r}: unsupported scheme {parts.scheme or '(none)'!r}; "
+            "references may be file://, s3://, gs://, http:// or https:// URIs"
+        )
+    if scheme == "file":
+        if not uri[len(scheme) :].startswith("://") or parts.netloc not in ("", "localhost"):
+            raise InvalidInputError(
+                f"Invalid reference {uri!r}: a file:// URI needs an absolute path on this "
+                "machine, e.g. 'file:///data/train' (three slashes) or "
+                "'file://localhost/data/train'"
+            )
+        if not posixpath.isabs(parts.path):
+            raise InvalidInputError(
+                f"Invalid reference {uri!r}: a file:// URI needs an absolute path after "
+                "'file://', e.g. 'file:///data/train' (three slashes)"
+            )
+        return uri
+    parse_remote(uri)
+    return uri
+
+
 def parse_remote(uri: str) -> RemoteURI:
     """Parse a remote reference.
 
@@ -98,12 +160,25 @@ def parse_remote(uri: str) -> RemoteURI:
         InvalidInputError: not an ``s3``, ``gs`` or ``http(s)`` URI with a bucket or host,
             or an empty version.
     """
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError as e:
+        raise InvalidInputError(f"Invalid reference {uri!r}: {e}") from None
     scheme = parts.scheme.lower()
-    if scheme not in REMOTE_SCHEMES or not parts.netloc:
+    if scheme not in REMOTE_SCHEMES:
         raise InvalidInputError(
             f"Invalid reference {uri!r}: expected s3://bucket/key, gs://bucket/key or an "
             "http(s):// URL"
+        )
+    if scheme in ("http", "https") and not parts.hostname:
+        raise InvalidInputError(
+            f"Invalid reference {uri!r}: {scheme}:// URLs need a host, "
+            f"e.g. '{scheme}://example.com/data.csv'"
+        )
+    if not parts.netloc:
+        raise InvalidInputError(
+            f"Invalid reference {uri!r}: {scheme}:// URIs need a bucket, "
+            f"e.g. '{scheme}://my-bucket/key'"
         )
     if scheme in ("http", "https"):
         return RemoteURI(uri, scheme, parts.netloc, parts.path.lstrip("/"))

@@ -26,6 +26,8 @@ from typing import IO, TYPE_CHECKING, Any, Final, Literal
 from artisync.config import Config
 from artisync.errors import ArtisyncError, InvalidInputError, RejectedError
 from artisync.names import (
+    check_description,
+    check_list_length,
     normalize_entry_path,
     validate_alias,
     validate_artifact_name,
@@ -168,7 +170,7 @@ class Artifact:
             raise InvalidInputError(
                 f"Invalid description {value!r}: must be a str or None, not {type(value).__name__}"
             )
-        self._description = value
+        self._description = check_description(value)
 
     @property
     def metadata(self) -> dict[str, Any]:
@@ -189,7 +191,8 @@ class Artifact:
     @aliases.setter
     def aliases(self, value: list[str]) -> None:
         self._check_editable("change the aliases of")
-        self._aliases = [validate_alias(a) for a in str_list(value, "aliases")]
+        aliases = check_list_length(str_list(value, "aliases"), "aliases")
+        self._aliases = [validate_alias(a) for a in aliases]
 
     @property
     def tags(self) -> list[str]:
@@ -199,7 +202,7 @@ class Artifact:
     @tags.setter
     def tags(self, value: list[str]) -> None:
         self._check_draft("change the tags of")
-        self._tags = [validate_tag(t) for t in str_list(value, "tags")]
+        self._tags = [validate_tag(t) for t in check_list_length(str_list(value, "tags"), "tags")]
 
     @property
     def ttl(self) -> timedelta | None:

@@ -53,6 +53,9 @@ class Contents:
         self.name = name
         self.sub_id = sub_id
         self.files: dict[str, StagedEntry | FileEntry] = {}
+        # How many of `files` each directory holds (at any depth): "a/b/c" counts for
+        # "a" and "a/b", so a file named like a directory is found with one lookup.
+        self._dirs: dict[str, int] = {}
         # Entries the daemon expands into files: immutable directories, references.
         self.expanded: list[DirEntry | ReferenceEntry] = []
         self.staging: Staging | None = None
@@ -128,6 +131,7 @@ class Contents:
                         f"content than the file in {str(src)!r}; remove() it first to replace it"
                     )
                 self._check_not_in_immutable_dir(entry.path)
+                self._check_file_or_dir(entry.path)
         except InvalidInputError:
             stage.discard_tree(entries)
             raise
@@ -204,7 +208,7 @@ class Contents:
     def remove(self, path: str) -> None:
         """Remove the entry ``path`` or every entry under the directory ``path``."""
         under = path + "/"
-        removed = [self.files.pop(k) for k in list(self.files) if k == path or k.startswith(under)]
+        removed = [self._pop(k) for k in list(self.files) if k == path or k.startswith(under)]
         kept = [
             e
             for e in self.expanded
@@ -239,6 +243,25 @@ class Contents:
                     "remove() it first to replace it"
                 )
         self._check_not_in_immutable_dir(path)
+        self._check_file_or_dir(path)
+
+    def _check_file_or_dir(self, path: str) -> None:
+        """A path cannot be a file and a directory at once (``a`` and ``a/b``): no
+        download could hold both. Immutable directories and references are expanded by
+        the daemon, which refuses such a version naming both paths."""
+        if path in self._dirs:
+            inside = next(p for p in self.files if p.startswith(path + "/"))
+            raise InvalidInputError(
+                f"cannot add {path!r} to artifact {self.name!r}: it already has {inside!r}, "
+                f"so {path!r} is a directory; a path cannot be both a file and a directory"
+            )
+        for directory in _directories(path):
+            if directory in self.files:
+                raise InvalidInputError(
+                    f"cannot add {path!r} to artifact {self.name!r}: it already has a file "
+                    f"{directory!r}, which would have to be a directory; a path cannot be "
+                    "both a file and a directory"
+                )
 
     def _check_not_in_immutable_dir(self, path: str, action: str = "add") -> None:
         """A path inside an immutable directory cannot be added or removed on its own:
@@ -271,9 +294,18 @@ class Contents:
                         f"directory {str(src)!r} would add again; remove() it first"
                     )
 
+    def _pop(self, path: str) -> StagedEntry | FileEntry:
+        for directory in _directories(path):
+            self._dirs[directory] -= 1
+            if not self._dirs[directory]:
+                del self._dirs[directory]
+        return self.files.pop(path)
+
     def _put(self, entry: StagedEntry | FileEntry) -> None:
-        old = self.files.pop(entry.path, None)
+        old = self._pop(entry.path) if entry.path in self.files else None
         self.files[entry.path] = entry
+        for directory in _directories(entry.path):
+            self._dirs[directory] = self._dirs.get(directory, 0) + 1
         same_file = (
             isinstance(entry, StagedEntry)
             and isinstance(old, StagedEntry)
@@ -281,3 +313,11 @@ class Contents:
         )
         if isinstance(old, StagedEntry) and not same_file and self.staging is not None:
             self.staging.discard([old])
+
+
+def _directories(path: str) -> Iterator[str]:
+    """The directories ``path`` is in: ``a/b/c`` is in ``a`` and ``a/b``."""
+    end = path.find("/")
+    while end != -1:
+        yield path[:end]
+        end = path.find("/", end + 1)

@@ -27,7 +27,15 @@ from urllib.parse import unquote, urlparse
 
 from artisync.config import Config
 from artisync.errors import ArtisyncError, InvalidInputError
-from artisync.names import validate_alias, validate_project, validate_tag
+from artisync.names import (
+    check_list_length,
+    validate_alias,
+    validate_distributed_id,
+    validate_entity,
+    validate_project,
+    validate_run_label,
+    validate_tag,
+)
 from artisync.sdk.artifact import Artifact
 from artisync.sdk.client import DaemonClient
 from artisync.sdk.registry_access import registry_for
@@ -74,6 +82,14 @@ def active_config() -> Config:
     """The current run's configuration, or the default one (``ARTISYNC_HOME``)."""
     run = _current
     return run.settings if run is not None else Config.load()
+
+
+def _checked(value: object, what: str) -> str | None:
+    """``None``, or a non-empty str that passes the ``names`` rule for ``what``."""
+    text = optional_str(value, what)
+    if text is None:
+        return None
+    return validate_entity(text) if what == "entity" else validate_run_label(text, what)
 
 
 def _generate_run_id() -> str:
@@ -160,11 +176,11 @@ class Run:
         settings: Config,
     ) -> None:
         self.project: str = validate_project(project)
-        self.entity = optional_str(entity, "entity")
-        self.job_type = optional_str(job_type, "job_type")
-        self.group = optional_str(group, "group")
+        self.entity = _checked(entity, "entity")
+        self.job_type = _checked(job_type, "job_type")
+        self.group = _checked(group, "group")
         self.id: str = _generate_run_id() if id is None else check_run_id(id)
-        self.name: str = optional_str(name, "run name") or self.id
+        self.name: str = _checked(name, "run name") or self.id
         if resume not in _RESUME_VALUES:
             raise InvalidInputError(
                 f"Invalid resume {resume!r}: use one of {', '.join(map(repr, _RESUME_VALUES))}"
@@ -427,9 +443,7 @@ class Run:
                 "(artisync.init(group=...)) to use as one: every writer of the version must "
                 "pass the same value"
             )
-        if not isinstance(chosen, str) or not chosen or "\n" in chosen:
-            raise InvalidInputError(f"Invalid distributed_id {chosen!r}: must be a non-empty str")
-        return chosen
+        return validate_distributed_id(chosen)
 
     def _hand_over(
         self,
@@ -441,10 +455,9 @@ class Run:
     ) -> Artifact:
         self._check_running("log artifacts")
         alias_list = ["latest"] if aliases is None else str_list(aliases, "aliases", single=True)
-        alias_list = [validate_alias(a) for a in alias_list]
-        tag_list = (
-            [] if tags is None else [validate_tag(t) for t in str_list(tags, "tags", single=True)]
-        )
+        alias_list = [validate_alias(a) for a in check_list_length(alias_list, "aliases")]
+        tag_list = [] if tags is None else str_list(tags, "tags", single=True)
+        tag_list = [validate_tag(t) for t in check_list_length(tag_list, "tags")]
         require_json(self.config, "run config")
         submission = artifact._submission(
             project=self.project,

@@ -10,12 +10,12 @@ script at the line that made it, not later in the daemon.
 from __future__ import annotations
 
 import math
-import posixpath
 from collections.abc import Mapping
 from typing import Any, Final
-from urllib.parse import urlparse
 
 from artisync.errors import InvalidInputError
+from artisync.names import validate_run_id
+from artisync.references.uri import REFERENCE_SCHEMES, check_reference
 
 __all__ = [
     "REFERENCE_SCHEMES",
@@ -27,11 +27,6 @@ __all__ = [
     "str_list",
 ]
 
-REFERENCE_SCHEMES: Final = ("file", "s3", "gs", "http", "https")
-"""URI schemes ``add_reference`` accepts."""
-
-# W&B refuses these in run ids: they separate the parts of a run path or URL.
-_RUN_ID_FORBIDDEN: Final = "/\\#?%:"
 
 _JSON_TYPES: Final = (
     "use str, int, float, bool, None, or lists and dicts of them "
@@ -102,46 +97,15 @@ def _short_repr(value: Any) -> str:
 
 
 def check_reference_uri(uri: object) -> str:
-    """Return ``uri`` if ``add_reference`` can record it, else raise.
-
-    The scheme must be one of :data:`REFERENCE_SCHEMES`; ``file://`` needs an absolute
-    path (``file:///data/x``: ``file://data/x`` would name the host ``data``), and the
-    others need a bucket or host.
-    """
-    if not isinstance(uri, str):
-        raise InvalidInputError(
-            f"Invalid reference {uri!r}: must be a URI string such as 's3://bucket/key', "
-            f"not {type(uri).__name__}"
-        )
-    parsed = urlparse(uri)
-    scheme = parsed.scheme.lower()
-    if scheme not in REFERENCE_SCHEMES:
-        raise InvalidInputError(
-            f"Invalid reference {uri!r}: unsupported scheme {parsed.scheme or '(none)'!r}; "
-            "references may be file://, s3://, gs://, http:// or https:// URIs"
-        )
-    if scheme == "file":
-        if parsed.netloc not in ("", "localhost") or not posixpath.isabs(parsed.path):
-            raise InvalidInputError(
-                f"Invalid reference {uri!r}: a file:// URI needs an absolute path, "
-                "e.g. 'file:///data/train' (three slashes)"
-            )
-    elif not parsed.netloc:
-        example = "example.com" if scheme.startswith("http") else "bucket"
-        raise InvalidInputError(
-            f"Invalid reference {uri!r}: {scheme}:// URIs need a "
-            f"{'host' if scheme.startswith('http') else 'bucket'}, e.g. '{scheme}://{example}/key'"
-        )
-    return uri
+    """Return ``uri`` if ``add_reference`` can record it, else raise (the rules are
+    :func:`artisync.references.uri.check_reference`'s, which the daemon applies too)."""
+    return check_reference(uri)
 
 
 def check_run_id(run_id: object) -> str:
-    """Return ``run_id`` if W&B would accept it as a run id, else raise."""
-    if not isinstance(run_id, str) or not run_id:
-        raise InvalidInputError(f"Invalid run id {run_id!r}: must be a non-empty str")
-    if bad := ", ".join(repr(c) for c in _RUN_ID_FORBIDDEN if c in run_id):
-        raise InvalidInputError(f"Invalid run id {run_id!r}: must not contain {bad}")
-    return run_id
+    """Return ``run_id`` if W&B would accept it as a run id, else raise (see
+    :func:`artisync.names.validate_run_id`)."""
+    return validate_run_id(run_id)  # type: ignore[arg-type]  # it checks the type
 
 
 def optional_str(value: object, what: str) -> str | None:

@@ -16,6 +16,7 @@ import binascii
 import json
 import math
 import re
+import sys
 from datetime import timedelta
 from typing import Any, Final
 
@@ -84,6 +85,16 @@ def strict_json(data: bytes) -> Any:
         raise SubmissionError(f"the submission is not valid JSON: {e}") from None
     except RecursionError:
         raise SubmissionError("the submission is not valid JSON: nested too deeply") from None
+    except SubmissionError:
+        raise
+    except ValueError:
+        # The one other ValueError json.loads raises: an integer longer than Python
+        # converts (sys.get_int_max_str_digits(), against quadratic-time parsing). A hook
+        # on every integer instead would slow down every submission's read.
+        raise SubmissionError(
+            f"the submission holds an integer of more than {sys.get_int_max_str_digits():,} "
+            "digits, the most artisync reads; store such a number as a string"
+        ) from None
     return obj
 
 

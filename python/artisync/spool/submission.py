@@ -25,13 +25,20 @@ from typing import Any, Final, Literal
 
 from artisync.errors import InvalidInputError, SubmissionError
 from artisync.names import (
+    check_description,
+    check_list_length,
     normalize_entry_path,
     validate_alias,
     validate_artifact_name,
     validate_artifact_type,
+    validate_distributed_id,
+    validate_entity,
     validate_project,
+    validate_run_id,
+    validate_run_label,
     validate_tag,
 )
+from artisync.references.uri import check_reference
 from artisync.spool.field_checks import (
     INT64_MAX,
     UINT64_MAX,
@@ -261,26 +268,36 @@ class Submission:
                 f"action {self.action!r} "
                 + ("needs a distributed_id" if distributed else "takes no distributed_id")
             )
-        if self.distributed_id is not None and (
-            not isinstance(self.distributed_id, str) or not self.distributed_id
-        ):
-            raise SubmissionError(f"invalid distributed_id {self.distributed_id!r}")
         try:
+            # The SDK's rules again (names.py): a submission may come from anywhere.
+            if self.distributed_id is not None:
+                validate_distributed_id(self.distributed_id)
+            if self.entity is not None:
+                validate_entity(self.entity)
+            if self.run is not None:
+                validate_run_id(self.run.id)
+                for key in ("name", "job_type", "group"):
+                    if (value := getattr(self.run, key)) is not None:
+                        validate_run_label(value, "run name" if key == "name" else f"run {key}")
             validate_project(self.project)
             validate_artifact_name(self.artifact.name)
             validate_artifact_type(
                 self.artifact.type, self.artifact.name, allow_reserved_names=True
             )
-            for alias in self.artifact.aliases:
+            check_description(self.artifact.description)
+            for alias in check_list_length(self.artifact.aliases, "aliases"):
                 validate_alias(alias)
-            for tag in self.artifact.tags:
+            for tag in check_list_length(self.artifact.tags, "tags"):
                 validate_tag(tag)
             for entry in self.entries:
                 if isinstance(entry, StagedListEntry):
                     if entry.path != "":
                         raise SubmissionError("a staged_list entry has no path of its own")
-                elif not (isinstance(entry, DirEntry | ReferenceEntry) and entry.path == ""):
-                    entry.path = normalize_entry_path(entry.path)
+                else:
+                    if isinstance(entry, ReferenceEntry):
+                        check_reference(entry.ref)
+                    if not (isinstance(entry, DirEntry | ReferenceEntry) and entry.path == ""):
+                        entry.path = normalize_entry_path(entry.path)
         except SubmissionError:
             raise
         except InvalidInputError as e:
@@ -292,10 +309,7 @@ class Submission:
         """Types and ranges the dataclasses do not enforce (see ``field_checks``)."""
         check_int(self.created_ns, "created_ns", 0, INT64_MAX)
         check_optional_str(self.entity, "entity")
-        if self.entity is not None and (not self.entity or {"/", ":"} & set(self.entity)):
-            raise SubmissionError(
-                f"invalid entity {self.entity!r}: must be non-empty, without '/' or ':'"
-            )
+        check_optional_str(self.distributed_id, "distributed_id")
         art = self.artifact
         check_optional_str(art.description, "artifact description")
         check_str_list(art.aliases, "artifact aliases")
@@ -303,8 +317,8 @@ class Submission:
         check_ttl(art.ttl_seconds)
         if self.run is not None:
             run = self.run
-            if not isinstance(run.id, str) or not run.id:
-                raise SubmissionError("run id must be a non-empty string")
+            if not isinstance(run.id, str):
+                raise SubmissionError("run id must be a string")
             for key in ("name", "job_type", "group"):
                 check_optional_str(getattr(run, key), f"run {key}")
             if not isinstance(run.config, dict):

@@ -19,6 +19,7 @@ from artisync.errors import InvalidInputError
 from artisync.registry.contract import Registry
 from artisync.registry.model import Run, Version
 from artisync.views.listing import iso_time
+from artisync.views.terminal import printable
 
 __all__ = [
     "LineageEdge",
@@ -250,15 +251,17 @@ def render_text(graph: LineageGraph, *, ascii: bool = False) -> str:
     lines += _branch(graph, graph.center, False, "", seen, glyphs)
     if any(node.truncated for node in graph.nodes.values()):
         lines.append(f"{glyphs.more} marks more lineage beyond depth {graph.depth}")
-    return "\n".join(lines) + "\n"
+    # Names and run ids are shown, never obeyed by the terminal (see terminal.py).
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 # -- DOT and JSON -------------------------------------------------------------------------
 
 
 def dot_quote(text: str) -> str:
-    """``text`` as a DOT quoted string (backslashes, quotes and newlines escaped)."""
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    """``text`` as a DOT quoted string (backslashes, quotes and newlines escaped, other
+    control characters shown as ``\\x1b`` escapes, as a terminal view would)."""
+    escaped = printable(text, keep="\r\n").replace("\\", "\\\\").replace('"', '\\"')
     return '"' + escaped.replace("\r", "\\r").replace("\n", "\\n") + '"'
 
 

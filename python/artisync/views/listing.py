@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from artisync.registry.model import Collection, Version
+from artisync.views.terminal import printable
 
 __all__ = [
     "DIGEST_CHARS",
@@ -86,7 +87,12 @@ def iso_time(timestamp: float | None) -> str | None:
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: set[int]) -> str:
-    """Aligned columns, two spaces apart; the columns in ``right`` are right-aligned."""
+    """Aligned columns, two spaces apart; the columns in ``right`` are right-aligned.
+
+    Cells are shown with their control characters escaped (see ``terminal.py``).
+    """
+    headers = [printable(cell) for cell in headers]
+    rows = [[printable(cell) for cell in cells] for cells in rows]
     widths = [max(len(cells[i]) for cells in [headers, *rows]) for i in range(len(headers))]
     lines = []
     for cells in [headers, *rows]:
