@@ -358,3 +358,28 @@ def _blob_with(daemon: DaemonProcess, data: bytes) -> Path | None:
     md5_hex = hashlib.md5(data).hexdigest()
     blob = daemon.home / "store" / "blobs" / "md5" / md5_hex[:2] / md5_hex
     return blob if blob.exists() else None
+
+
+@local_only
+def test_members_write_only_where_clients_write_and_never_touch_each_others_files(
+    node: Node, users: Any
+) -> None:
+    alice, bob = users
+    spool = node.spool
+    sub = _submission([])
+    as_user(alice, lambda: spool.write_tmp(sub))
+    theirs = spool.root / "tmp" / f"{sub.id}.json"
+
+    def meddle() -> None:
+        with pytest.raises(PermissionError):
+            theirs.unlink()  # sticky: only its owner (or the daemon) removes it
+        with pytest.raises(PermissionError):
+            os.rename(theirs, spool.root / "tmp" / "mine.json")
+        for folder in ("done", "failed", "work"):
+            with pytest.raises(PermissionError):  # no forged receipts
+                (spool.root / folder / f"x-{sub.id}.json").write_text("{}")
+        (spool.root / "tmp" / "bobs.json").write_text("{}")  # his own: fine
+
+    as_user(bob, meddle)
+    modes = {f: (spool.root / f).stat().st_mode & 0o7777 for f in ("tmp", "new", "done")}
+    assert modes == {"tmp": 0o3770, "new": 0o3770, "done": 0o2750}
