@@ -316,7 +316,10 @@ mod tests {
         let before = (fsuid(QUERY), fsgid(QUERY), thread_groups().unwrap());
         let inside = acting_as(Some(&nobody()), || Ok((fsuid(QUERY), fsgid(QUERY)))).unwrap();
         assert_eq!(inside, (65534, 65534));
-        assert_eq!(before, (fsuid(QUERY), fsgid(QUERY), thread_groups().unwrap()));
+        assert_eq!(
+            before,
+            (fsuid(QUERY), fsgid(QUERY), thread_groups().unwrap())
+        );
     }
 
     #[test]
@@ -325,7 +328,11 @@ mod tests {
         let fifo = dir.path().join("fifo");
         let c = CString::new(fifo.as_os_str().as_bytes()).unwrap();
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
-        for path in [fifo.as_path(), Path::new("/dev/zero"), Path::new("/proc/self/status")] {
+        for path in [
+            fifo.as_path(),
+            Path::new("/dev/zero"),
+            Path::new("/proc/self/status"),
+        ] {
             let error = open_source(None, path, false).unwrap_err().to_string();
             assert!(error.contains("not a file"), "{path:?}: {error}");
         }

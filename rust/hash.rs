@@ -121,9 +121,19 @@ pub fn hash_file_as(
 ) -> Result<FileDigest> {
     let (file, meta) = open_source(caller, path, false)?;
     advise_sequential(&file, meta.len());
-    let (md5, size) = md5_stream(Counted::new(&file, progress)).at(path)?;
-    progress::add_file(progress);
+    // No more than the stat said: a file that keeps growing is not read without end.
+    let limited = Read::take(&file, meta.len());
+    let (md5, size) = md5_stream(Counted::new(limited, progress)).at(path)?;
     let (mtime_ns, inode) = mtime_ns_inode(&meta);
+    let now = file.metadata().at(path)?;
+    if size != meta.len() || now.len() != meta.len() || mtime_ns_inode(&now).0 != mtime_ns {
+        let message = "it changed while it was read; leave it unchanged until it is committed";
+        return Err(CoreError::io(
+            path,
+            io::Error::new(io::ErrorKind::InvalidData, message),
+        ));
+    }
+    progress::add_file(progress);
     Ok(FileDigest {
         path: path.to_path_buf(),
         md5,
@@ -184,6 +194,35 @@ mod tests {
             assert_eq!(d.md5, md5_of(&data), "len {len}");
             assert_eq!(d.size, len as u64);
         }
+    }
+
+    #[test]
+    fn a_file_that_grows_while_it_is_hashed_is_an_error_not_an_endless_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("growing");
+        std::fs::write(&path, vec![7u8; 3 * BUF_SIZE]).unwrap();
+        let writer = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let grow = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut writer = writer;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    writer.write_all(&[1u8; 4096]).unwrap();
+                }
+            })
+        };
+        while std::fs::metadata(&path).unwrap().len() <= 3 * BUF_SIZE as u64 {
+            std::thread::yield_now(); // the writer is under way
+        }
+        let outcome = hash_file(&path, None);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        grow.join().unwrap();
+        let error = outcome.unwrap_err().to_string();
+        assert!(error.contains("changed while it was read"), "{error}");
     }
 
     #[test]

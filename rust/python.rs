@@ -308,8 +308,11 @@ fn hash_files(
 ) -> PyResult<Vec<FileDigest>> {
     let counter = counter_of(progress);
     let caller = caller.map(to_caller);
-    let digests =
-        py.detach(|| hash::on_pool(threads, || hash::hash_files(caller.as_ref(), &paths, counter.as_deref())))?;
+    let digests = py.detach(|| {
+        hash::on_pool(threads, || {
+            hash::hash_files(caller.as_ref(), &paths, counter.as_deref())
+        })
+    })?;
     Ok(digests.into_iter().map(FileDigest).collect())
 }
 
@@ -550,7 +553,14 @@ fn put_blobs(
     py: Python<'_>,
     blobs: PathBuf,
     tmp: PathBuf,
-    requests: Vec<(PathBuf, Option<String>, Option<u64>, Option<i64>, bool, bool)>,
+    requests: Vec<(
+        PathBuf,
+        Option<String>,
+        Option<u64>,
+        Option<i64>,
+        bool,
+        bool,
+    )>,
     tag: String,
     name: bool,
     syncfs: bool,

@@ -456,7 +456,10 @@ fn copy_to_tmp(
     if let Plan::Tmp(tmp) = plan {
         let _ = fs::remove_file(tmp);
     }
-    Err((hashed, changed("its content does not match the digest it was logged with")))
+    Err((
+        hashed,
+        changed("its content does not match the digest it was logged with"),
+    ))
 }
 
 fn copy_to_tmp_trusting(

@@ -26,6 +26,7 @@ _ENV = {
     "ARTISYNC_REGISTRY": "registry",
     "ARTISYNC_CACHE_MAX_BYTES": "cache_max_bytes",
     "ARTISYNC_UPLOAD_CONCURRENCY": "upload_concurrency",
+    "ARTISYNC_REFERENCE_DEADLINE": "reference_deadline",
 }
 
 
@@ -61,6 +62,9 @@ class Config:
     upload_concurrency: int = 16
     # The download cache (HOME/cache) of blobs from remote stores: its size bound.
     cache_max_bytes: int = 10 << 30
+    # Seconds a reference (s3://, gs://, http(s)://) may stay unreachable, retried with
+    # backoff, before its version is rejected: what a user named must not wait forever.
+    reference_deadline: int = 900
     # HOST:PORT where the daemon also serves GET /metrics over TCP ("": socket only).
     metrics_addr: str = ""
 

@@ -41,6 +41,7 @@ from artisync.daemon.metrics import DaemonMetrics
 from artisync.daemon.ordering import CommitOrder
 from artisync.daemon.progress import ProgressBoard, SubmissionProgress
 from artisync.daemon.receipts import part_receipt, version_receipt
+from artisync.daemon.slots import Slots, idle
 from artisync.daemon.version_entries import DuplicatePathError, VersionEntries
 from artisync.disk_full import disk_full_cause, disk_full_detail
 from artisync.errors import (
@@ -133,6 +134,7 @@ class Pipeline:
         order: CommitOrder,
         *,
         concurrency: int,
+        reference_deadline: float = 900.0,
         settle: Callable[[str], Awaitable[None]],
         on_status: StatusCallback,
     ) -> None:
@@ -140,7 +142,8 @@ class Pipeline:
         self.store = store
         self.registry = registry
         self.order = order
-        self._slots = asyncio.Semaphore(concurrency)
+        self._slots = Slots(concurrency)
+        self.reference_deadline = reference_deadline
         self._commit_lock = asyncio.Lock()
         self.gate = Gate()
         self._settle = settle
@@ -200,7 +203,7 @@ class Pipeline:
         receipt: dict[str, Any] | None = None
         if done is None:
             self._on_status(sub.id, "working", None)
-            async with self._slots:
+            async with self._slots.slot(caller.uid):
                 watch.begin("expand")
                 prepared = await self._prepare(work_path, sub, watch, caller.for_core())
             await self.order.wait_turn(seq)
@@ -275,7 +278,9 @@ class Pipeline:
         # this collection.
         scratch = functools.partial(self.spool.scratch_path, work_path)
         expansion = await self._retrying(
-            sub.id, lambda: asyncio.to_thread(plan, sub, self.spool.root, scratch, caller)
+            sub.id,
+            lambda: asyncio.to_thread(plan, sub, self.spool.root, scratch, caller),
+            give_up_after=self.reference_deadline,
         )
         watch.sized(expansion.files, expansion.hash_bytes, expansion.store_bytes)
         watch.lap("expand")
@@ -587,16 +592,25 @@ class Pipeline:
             except (TypeConflictError, InvalidInputError) as e:
                 raise Rejected("commit", str(e)) from None
 
-    async def _retrying(self, sub_id: str, attempt: Callable[[], Awaitable[T]]) -> T:
+    async def _retrying(
+        self,
+        sub_id: str,
+        attempt: Callable[[], Awaitable[T]],
+        give_up_after: float | None = None,
+    ) -> T:
         """Run ``attempt`` until it stops failing transiently, with backoff and jitter.
 
         Transient: the store or the registry unavailable, and a full disk (``ENOSPC``,
         ``EDQUOT``) wherever the daemon writes (store, spool, registry). A full disk
         is logged once, naming the filesystem, then retried quietly with a shorter
-        ceiling, so the submission goes on soon after space is freed.
+        ceiling, so the submission goes on soon after space is freed. While it waits,
+        the submission lets its pipeline slot go. With ``give_up_after`` (seconds: for
+        what the user named, a reference, rather than the node's own store), a failure
+        that lasts that long rejects the submission instead.
         """
         delay = _BACKOFF_FIRST
         disk_full = False
+        started = time.monotonic()
         while True:
             try:
                 result = await attempt()
@@ -615,8 +629,17 @@ class Pipeline:
                 else:
                     log.warning("retrying", sub=sub_id, error=str(e), delay=delay)
                 disk_full = disk_full or full
+                waited = time.monotonic() - started
+                if give_up_after is not None and not full and waited >= give_up_after:
+                    raise Rejected(
+                        "expand",
+                        f"{e}; still failing after {waited:.0f} s (the daemon gives a "
+                        f"reference {give_up_after:g} s): check its address and "
+                        "credentials, then log the artifact again",
+                    ) from None
                 ceiling = _DISK_FULL_BACKOFF_MAX if full else _BACKOFF_MAX
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                async with idle():  # another submission may use the slot meanwhile
+                    await asyncio.sleep(delay * random.uniform(0.5, 1.5))
                 delay = min(delay * 2, ceiling)
             else:
                 if disk_full:

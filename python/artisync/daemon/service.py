@@ -113,6 +113,7 @@ class Daemon:
             registry,
             self.order,
             concurrency=self.config.pipeline_concurrency,
+            reference_deadline=self.config.reference_deadline,
             settle=self._settle,
             on_status=self._on_status,
         )
