@@ -28,6 +28,7 @@ from artisync.daemon.crashpoints import crash_point
 from artisync.daemon.gc import GcReport, collect, expire
 from artisync.daemon.home_lock import DaemonAlreadyRunningError, lock_home
 from artisync.daemon.ordering import CommitOrder
+from artisync.daemon.peer import Peer
 from artisync.daemon.pipeline import Pipeline
 from artisync.daemon.server import start_server
 from artisync.disk_full import disk_full_error, is_disk_full
@@ -283,7 +284,7 @@ class Daemon:
                 crash_point("after_claim")
                 self._start(work_path)
 
-    def accept(self, tmp_name: str) -> tuple[str, str]:
+    def accept(self, tmp_name: str, peer: Peer | None = None) -> tuple[str, str]:
         """Take a submission a client wrote to ``spool/tmp``: number it and claim it."""
         if "/" in tmp_name or not tmp_name.endswith(".json") or tmp_name.startswith("."):
             raise InvalidInputError(f"{tmp_name!r} is not a submission file name")
