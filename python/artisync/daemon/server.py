@@ -186,13 +186,6 @@ async def start_server(
     await _serve_metrics_over_tcp(app, daemon)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, **handler_settings(limits))
     await runner.setup()
-    log.info(
-        "socket_limits",
-        header_timeout=limits.header_timeout,
-        body_timeout=limits.body_timeout,
-        connections_per_user=limits.per_user,
-        max_connections=limits.total,
-    )
     if activated is not None:
         await GuardedSite(runner, activated, guard).start()
         return runner
