@@ -67,6 +67,20 @@ class Config:
     reference_deadline: int = 900
     # HOST:PORT where the daemon also serves GET /metrics over TCP ("": socket only).
     metrics_addr: str = ""
+    # The socket's defences against callers that hold connections without working them
+    # (daemon/connection_guard.py). Seconds a connection has to send a whole request
+    # line and headers, from connecting or from its last answer: our clients send theirs
+    # in one write, so only a stalled or hostile caller needs more.
+    header_timeout: int = 10
+    # Seconds a request has to send its body once its headers are in; ours are a few
+    # hundred bytes of JSON.
+    body_timeout: int = 30
+    # Connections one user (the peer's uid) may hold open: a training script holds one
+    # at a time, a node's dozens of scripts and `artisync status` a few dozen.
+    connections_per_user: int = 64
+    # Connections in all, whoever holds them; capped further at half the daemon's
+    # descriptor limit, so its own files (hashing, the store, the registry) still open.
+    max_connections: int = 1024
 
     @classmethod
     def defaults(cls, home: Path) -> Config:

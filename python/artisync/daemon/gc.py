@@ -32,12 +32,42 @@ from artisync.spool import Spool, StagedEntry, StagedListEntry, Submission, stag
 from artisync.store import Store
 from artisync.store.base import ObjectNotFoundError
 
-__all__ = ["DEFAULT_GRACE_SECONDS", "GcReport", "collect", "collect_garbage", "expire"]
+__all__ = [
+    "DEFAULT_GRACE_SECONDS",
+    "MAX_GRACE_SECONDS",
+    "GcReport",
+    "check_grace_seconds",
+    "collect",
+    "collect_garbage",
+    "expire",
+]
 
 log = get_logger("artisync.gc")
 
 DEFAULT_GRACE_SECONDS: Final = 3600.0
 """Unreferenced blobs younger than this are kept (an upload may be about to use them)."""
+MAX_GRACE_SECONDS: Final = 366 * 86400.0
+"""The longest grace a collection takes: a blob unreferenced for a year is no upload's
+about-to-be-used content, and a bound keeps the cutoff an ordinary timestamp."""
+
+
+def check_grace_seconds(value: object) -> float:
+    """``value`` as a grace period in seconds, else :class:`InvalidInputError` naming
+    the accepted range. NaN would compare false with every blob's age and so remove
+    young blobs; a bool is JSON's ``true``, not a number."""
+    # A range test, so NaN (every comparison false) and infinities fail it too, and a
+    # 400-digit JSON integer is compared, never converted.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= MAX_GRACE_SECONDS
+    ):
+        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:40]}..."
+        raise InvalidInputError(
+            f"grace_seconds must be a finite number of seconds from 0 to "
+            f"{MAX_GRACE_SECONDS:.0f}, not {shown}"
+        )
+    return float(value)
 
 
 @dataclass(slots=True)
@@ -144,6 +174,7 @@ async def collect(
 ) -> GcReport:
     """Expire versions, then remove unreferenced blobs and manifests older than
     ``grace_seconds``. The caller holds the upload gate (or the home's lock)."""
+    grace_seconds = check_grace_seconds(grace_seconds)
     now = time.time() if now is None else now
     report = GcReport(dry_run=dry_run)
     expired = await asyncio.to_thread(expire, registry, now, dry_run=dry_run)
@@ -194,7 +225,7 @@ def collect_garbage(
     from artisync.sdk.client import DaemonClient
     from artisync.store import open_store
 
-    grace = DEFAULT_GRACE_SECONDS if grace_seconds is None else grace_seconds
+    grace = check_grace_seconds(DEFAULT_GRACE_SECONDS if grace_seconds is None else grace_seconds)
     answer = DaemonClient(config).collect_garbage(dry_run=dry_run, grace_seconds=grace)
     if answer is not None:
         return GcReport(**answer)

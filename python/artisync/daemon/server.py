@@ -10,6 +10,11 @@
 - ``GET /metrics``: Prometheus text; also over TCP, alone, with ``--metrics-addr``.
 - ``POST /v1/gc`` ``{"dry_run": false, "grace_seconds": 3600}``: expire versions and
   collect unreferenced blobs now; answers the report (``artisync gc``).
+
+What a caller sends is checked here (:mod:`artisync.daemon.request_checks`) before the
+daemon sees it: a bad id, file name, wait or grace is a 400 naming the field and what is
+accepted. Connections are bounded per user and timed by
+:mod:`artisync.daemon.connection_guard`.
 """
 
 from __future__ import annotations
@@ -21,7 +26,16 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from artisync.daemon.connection_guard import (
+    ConnectionGuard,
+    GuardedSite,
+    SocketLimits,
+    handler_settings,
+)
+from artisync.daemon.gc import check_grace_seconds
 from artisync.daemon.metrics import CONTENT_TYPE
+from artisync.daemon.peer import peer_of
+from artisync.daemon.request_checks import check_submission_id, check_tmp_name, check_wait
 from artisync.errors import ArtisyncError, DiskFullError, InvalidInputError
 from artisync.logs import get_logger
 
@@ -32,8 +46,6 @@ __all__ = ["parse_address", "start_server"]
 
 log = get_logger("artisync.daemon")
 
-# Long polls are capped so a forgotten client cannot hold a request forever.
-MAX_WAIT_SECONDS = 300.0
 DAEMON_KEY: web.AppKey[Daemon] = web.AppKey("daemon")
 
 
@@ -47,11 +59,14 @@ async def submit(request: web.Request) -> web.Response:
         body = await request.json()
     except ValueError:
         return _error(400, 'the body must be JSON: {"tmp": "<id>.json"}')
-    tmp = body.get("tmp") if isinstance(body, dict) else None
-    if not isinstance(tmp, str):
-        return _error(400, 'missing "tmp": the name of the submission file in spool/tmp')
     try:
-        sub_id, seq = daemon.accept(tmp)
+        tmp = check_tmp_name(body.get("tmp") if isinstance(body, dict) else None)
+    except InvalidInputError as e:
+        return _error(400, str(e))
+    # The kernel's word on who is asking, for the daemon to hold the submission to.
+    peer = peer_of(request.transport.get_extra_info("socket") if request.transport else None)
+    try:
+        sub_id, seq = daemon.accept(tmp, peer)
     except InvalidInputError as e:
         log.warning("refused", tmp=tmp, reason=str(e))
         return _error(400, str(e))
@@ -66,10 +81,11 @@ async def submit(request: web.Request) -> web.Response:
 async def submission_status(request: web.Request) -> web.Response:
     daemon = request.app[DAEMON_KEY]
     try:
-        wait = min(float(request.query.get("wait", "0")), MAX_WAIT_SECONDS)
-    except ValueError:
-        return _error(400, "wait must be a number of seconds")
-    return web.json_response(await daemon.status_of(request.match_info["id"], wait))
+        sub_id = check_submission_id(request.match_info["id"])
+        wait = check_wait(request.query.get("wait", "0"))
+    except InvalidInputError as e:
+        return _error(400, str(e))
+    return web.json_response(await daemon.status_of(sub_id, wait))
 
 
 async def queue_status(request: web.Request) -> web.Response:
@@ -112,7 +128,8 @@ async def _serve_metrics_over_tcp(app: web.Application, daemon: Daemon) -> None:
     tcp = web.Application()
     tcp[DAEMON_KEY] = daemon
     tcp.router.add_get("/metrics", metrics)
-    runner = web.AppRunner(tcp, access_log=None, handle_signals=False)
+    limits = SocketLimits.from_config(daemon.config)
+    runner = web.AppRunner(tcp, access_log=None, handle_signals=False, **handler_settings(limits))
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
@@ -140,10 +157,14 @@ async def collect_garbage(request: web.Request) -> web.Response:
         return _error(400, 'the body must be JSON: {"dry_run": false, "grace_seconds": 3600}')
     if not isinstance(body, dict):
         return _error(400, "the body must be a JSON object")
-    dry_run, grace = body.get("dry_run", False), body.get("grace_seconds")
-    if not isinstance(dry_run, bool) or not isinstance(grace, int | float) or grace < 0:
-        return _error(400, "dry_run must be a boolean and grace_seconds a number >= 0")
-    report = await daemon.collect_garbage(dry_run=dry_run, grace_seconds=float(grace))
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        return _error(400, f"dry_run must be true or false, not {dry_run!r}")
+    try:
+        grace = check_grace_seconds(body.get("grace_seconds"))
+    except InvalidInputError as e:
+        return _error(400, str(e))
+    report = await daemon.collect_garbage(dry_run=dry_run, grace_seconds=grace)
     return web.json_response(report.to_json())
 
 
@@ -152,7 +173,9 @@ async def start_server(
 ) -> web.AppRunner:
     """Serve the API on ``socket_path`` (mode 0660), or on the socket systemd opened
     (``activated``, whose path and mode its unit set); the caller cleans the runner up."""
-    app = web.Application(client_max_size=1 << 20)
+    limits = SocketLimits.from_config(daemon.config)
+    guard = ConnectionGuard(limits)
+    app = web.Application(client_max_size=1 << 20, middlewares=[guard.middleware()])
     app[DAEMON_KEY] = daemon
     app.router.add_post("/v1/submissions", submit)
     app.router.add_get("/v1/submissions/{id}", submission_status)
@@ -161,14 +184,21 @@ async def start_server(
     app.router.add_get("/v1/progress", progress)
     app.router.add_get("/metrics", metrics)
     await _serve_metrics_over_tcp(app, daemon)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, **handler_settings(limits))
     await runner.setup()
     if activated is not None:
-        await web.SockSite(runner, activated).start()
+        await GuardedSite(runner, activated, guard).start()
         return runner
     # The daemon holds the home's lock, so a socket file left here is stale.
     socket_path.unlink(missing_ok=True)
     socket_path.parent.mkdir(parents=True, exist_ok=True)
-    await web.UnixSite(runner, str(socket_path)).start()
-    os.chmod(socket_path, 0o660)
+    listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        listening.bind(str(socket_path))
+        # Before it listens: no caller outside the group can connect in between.
+        os.chmod(socket_path, 0o660)
+        await GuardedSite(runner, listening, guard).start()
+    except BaseException:
+        listening.close()
+        raise
     return runner
