@@ -27,11 +27,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import pwd
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import traceback
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,8 +42,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import artisync
+from artisync import _core
 from artisync.config import Config
 from artisync.sdk.client import DaemonClient
+from artisync.spool import ArtifactInfo, Entry, Spool, StagedEntry, Submission
 
 MiB = 1 << 20
 
@@ -111,7 +116,7 @@ def wandb_version() -> str | None:
 def daemon(home: Path, store: str | None = None) -> Iterator[Config]:
     """A daemon on ``home`` (with ``--store`` if given), logging (with per-stage
     timings) to home/daemon.log."""
-    home.mkdir(parents=True)
+    home.mkdir(parents=True, exist_ok=True)
     store_args = ["--store", store] if store else []
     with open(home / "daemon.log", "wb") as log:
         proc = subprocess.Popen(
@@ -161,6 +166,7 @@ class Bench:
         self.big = make_big(work / "big.bin", sizes.big)
         self.homes = 0
         self.copies = 0
+        self.other_user: pwd.struct_passwd | None = None
 
     @contextmanager
     def fresh_run(self) -> Iterator[artisync.Run]:
@@ -264,6 +270,37 @@ class Bench:
         dst.unlink()
         return seconds
 
+    def snapshot_and_commit(self, user: pwd.struct_passwd | None) -> Callable[[], float]:
+        """The mutable tree snapshotted into the spool and committed, as the SDK and the
+        daemon do it, submitted by ``user`` (the daemon's own user if None): another
+        user's snapshots are hashed again as the daemon copies them in, never linked."""
+
+        def go() -> float:
+            self.homes += 1
+            home = self.work / f"h{self.homes}"
+            home.mkdir()
+            if user is not None:
+                os.chown(home, os.geteuid(), user.pw_gid)
+            home.chmod(0o2770)  # the group's: what is made inside is the group's too
+            old = os.umask(0o007)  # a home the group shares, as the system service's
+            try:
+                with daemon(home) as config:
+                    spool = Spool(config.spool)
+                    start = time.perf_counter()
+                    sub_id = _submit_snapshot(spool, self.tree, user)
+                    deadline = start + 600
+                    while (result := spool.find_result(sub_id)) is None:
+                        if time.perf_counter() > deadline:
+                            raise RuntimeError(f"{sub_id} not finished; see {home}/daemon.log")
+                        time.sleep(0.002)
+                    seconds = time.perf_counter() - start
+            finally:
+                os.umask(old)
+            assert result["status"] == "committed", result
+            return seconds
+
+        return go
+
     def figures(self, with_wandb: bool) -> list[Figure]:
         n, out = f"{self.sizes.files:,}", []
         if with_wandb:
@@ -288,6 +325,17 @@ class Bench:
         for policy, ours in (("mutable", mutable), ("immutable", immutable)):
             name = f"{k} x {n} files committed back to back ({policy}) vs cp -r"
             out.append(Figure(name, ours, peer, 0.5))
+        if self.other_user is not None:
+            own, other = rounds(
+                self.repeat,
+                self.snapshot_and_commit(None),
+                self.snapshot_and_commit(self.other_user),
+            )
+            name = (
+                f"{n} snapshots committed for another user ({self.other_user.pw_name}) vs "
+                "for the daemon's own user (the cost of checking their digests)"
+            )
+            out.append(Figure(name, other, own, 0.0))
         mutable, immutable, peer = rounds(
             self.repeat, self.log_big("mutable"), self.log_big("immutable"), self.md5sum_cp
         )
@@ -310,12 +358,50 @@ def report(figures: list[Figure]) -> None:
     print("(times: best round; ratio: best against best; median: of the per-round ratios)")
 
 
+def _submit_snapshot(spool: Spool, tree: Path, user: pwd.struct_passwd | None) -> str:
+    """Snapshot ``tree`` into the spool and submit it, in a child process that runs as
+    ``user`` (its own uid and groups) when one is given; the submission's id."""
+    sub_id = uuid.uuid4().hex
+    pid = os.fork()
+    if pid == 0:  # the child: what a training script of that user does
+        code = 1
+        try:
+            if user is not None:
+                os.setgroups(os.getgrouplist(user.pw_name, user.pw_gid))
+                os.setgid(user.pw_gid)
+                os.setuid(user.pw_uid)
+            staging = spool.staging_dir(sub_id)
+            # A pool of its own: the parent's rayon workers did not survive the fork.
+            threads = os.cpu_count() or 1
+            digests = _core.copy_tree_and_hash(tree, staging / "t.d", threads=threads)
+            entries: list[Entry] = [
+                StagedEntry(d.path, f"staging/{sub_id}/t.d/{d.path}", d.digest, d.size)
+                for d in digests
+            ]
+            info = ArtifactInfo(name="tree", type="dataset")
+            spool.submit(Submission(sub_id, time.time_ns(), "bench", info, entries))
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError("the snapshotting child failed")
+    return sub_id
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, to check it runs")
     parser.add_argument("--repeat", type=int, default=5, help="rounds per figure")
     parser.add_argument("--dir", type=Path, default=None, help="scratch directory (in /tmp)")
     parser.add_argument("--without-wandb", action="store_true", help="skip the W&B figures")
+    parser.add_argument(
+        "--other-user",
+        metavar="NAME",
+        help="also time snapshots another user submits (run as root; NAME must exist)",
+    )
     args = parser.parse_args()
     peer_version = None if args.without_wandb else wandb_version()
     os.environ.setdefault("WANDB_SILENT", "true")
@@ -328,7 +414,10 @@ def main() -> int:
             ("WANDB_CACHE_DIR", "wc"),
         ):
             os.environ[var] = str(work / sub)
+        if args.other_user:
+            work.chmod(0o755)  # the other user reads the trees
         bench = Bench(work, QUICK if args.quick else FULL, args.repeat)
+        bench.other_user = pwd.getpwnam(args.other_user) if args.other_user else None
         figures = bench.figures(peer_version is not None)
     if peer_version is None:
         print("wandb is not installed (pip install wandb): its figures are skipped")
