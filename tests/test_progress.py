@@ -351,7 +351,7 @@ def test_the_local_stores_batch_put_counts_as_it_hashes_and_writes(tmp_path: Pat
     watcher = threading.Thread(target=_watch, args=(lambda: hashed.bytes, done, seen))
     watcher.start()
     try:
-        requests = [(tmp_path / name, None, None, None, False) for name in sizes]
+        requests = [(tmp_path / name, None, None, None, False, False) for name in sizes]
         outcomes = _core.put_blobs(
             blobs, tmp, requests, tag="t", threads=1, hashed=hashed, stored=stored
         )

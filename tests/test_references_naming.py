@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -35,7 +36,9 @@ def submission(*refs: ReferenceEntry) -> Submission:
 
 
 def daemon_names(uri: str, name: str | None) -> list[str]:
-    items = expand(submission(ReferenceEntry(path=name or "", ref=uri)), spool_root=None)  # type: ignore[arg-type]
+    items = expand(
+        submission(ReferenceEntry(path=name or "", ref=uri)), spool_root=Path("/no-spool")
+    )
     return sorted(item.path for item in items)
 
 
@@ -80,7 +83,7 @@ def test_checksum_false_names_agree_without_the_server() -> None:
     }
     for uri, (name, digest) in cases.items():
         entry = ReferenceEntry(path="", ref=uri, checksum=False)
-        [item] = expand(submission(entry), spool_root=None)  # type: ignore[arg-type]
+        [item] = expand(submission(entry), spool_root=Path("/no-spool"))
         artifact = artisync.Artifact("a", "dataset")
         artifact.add_reference(uri, checksum=False)
         [(shown_name, shown)] = artifact.manifest.entries.items()
