@@ -126,7 +126,7 @@ class _Arguments:
             raise _BadArgument(field, f"nests deeper than {MAX_DEPTH} levels")
         return value
 
-    def positive_number_or_none(self, field: str) -> float | None:
+    def number_or_none(self, field: str) -> float | None:
         """A finite number or None (the registry says which numbers it takes)."""
         value = self._take(field, False)
         if value is None:
@@ -260,7 +260,7 @@ def _update_version(args: _Arguments) -> Callable[[Registry], Any]:
     # A field left out of the body keeps its value (UNSET); null clears it.
     description = args.free_text("description") if args.given("description") else UNSET
     metadata = args.json_object("metadata") if args.given("metadata") else UNSET
-    ttl = args.positive_number_or_none("ttl_seconds") if args.given("ttl_seconds") else UNSET
+    ttl = args.number_or_none("ttl_seconds") if args.given("ttl_seconds") else UNSET
     return lambda r: r.update_version(
         version_id,
         description=description,
