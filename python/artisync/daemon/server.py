@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from artisync.daemon import registry_routes
 from artisync.daemon.connection_guard import (
     ConnectionGuard,
     GuardedSite,
@@ -183,6 +184,7 @@ async def start_server(
     app.router.add_post("/v1/gc", collect_garbage)
     app.router.add_get("/v1/progress", progress)
     app.router.add_get("/metrics", metrics)
+    registry_routes.add_registry_routes(app)
     await _serve_metrics_over_tcp(app, daemon)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, **handler_settings(limits))
     await runner.setup()

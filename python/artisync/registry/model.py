@@ -8,8 +8,10 @@ registry goes through its methods, never through these objects.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, TypeVar
+
+from artisync.errors import RegistryError
 
 __all__ = [
     "COMMITTED",
@@ -24,6 +26,25 @@ __all__ = [
     "Run",
     "Version",
 ]
+
+_Record = TypeVar("_Record", "Run", "Version")
+
+
+def _from_json(cls: type[_Record], data: object) -> _Record:
+    """The record ``cls`` from what its ``to_json`` gave, or ``RegistryError`` naming the
+    first missing or unknown field (an answer from another artisync version)."""
+    names = [f.name for f in fields(cls)]
+    if not isinstance(data, dict):
+        raise RegistryError(f"a {cls.__name__} must be a JSON object, got {type(data).__name__}")
+    if missing := [n for n in names if n not in data]:
+        raise RegistryError(f"a {cls.__name__} from the registry lacks {', '.join(missing)}")
+    if unknown := sorted(set(data) - set(names)):
+        raise RegistryError(
+            f"a {cls.__name__} from the registry has unknown fields {', '.join(unknown)}: "
+            "is the daemon another artisync version than this SDK?"
+        )
+    return cls(**data)
+
 
 DEFAULT_ENTITY = "local"
 """The entity a project belongs to when the caller gives none.
@@ -84,6 +105,15 @@ class Run:
     state: str = "running"
     updated_at: float = 0.0
 
+    def to_json(self) -> dict[str, Any]:
+        """The run as a JSON object (what the daemon's registry routes answer)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> Run:
+        """The run that :meth:`to_json` gave; ``RegistryError`` if fields are off."""
+        return _from_json(cls, data)
+
 
 @dataclass(frozen=True, slots=True)
 class Collection:
@@ -132,6 +162,15 @@ class Version:
     run_id: str | None
     ttl_seconds: float | None
     state: str = field(default=COMMITTED)
+
+    def to_json(self) -> dict[str, Any]:
+        """The version as a JSON object (what the daemon's registry routes answer)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> Version:
+        """The version that :meth:`to_json` gave; ``RegistryError`` if fields are off."""
+        return _from_json(cls, data)
 
     @property
     def expires_at(self) -> float | None:

@@ -18,6 +18,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from artisync.errors import RegistryError
+from artisync.registry.sqlite_files import prepare_registry_file
 from artisync.registry.sqlite_schema import check_readable, connect, migrate
 
 __all__ = ["Connections"]
@@ -26,8 +27,9 @@ __all__ = ["Connections"]
 class Connections:
     """Per-thread connections to one registry file, and transactions on them.
 
-    Opening read-write creates the file if needed and migrates it to the current
-    schema; opening read-only refuses a file whose schema is not the current one.
+    Opening read-write creates the file if needed (mode 0640: see ``sqlite_files``)
+    and migrates it to the current schema; opening read-only refuses a file whose
+    schema is not the current one.
     """
 
     def __init__(self, path: Path, *, read_only: bool, timeout: float) -> None:
@@ -39,6 +41,8 @@ class Connections:
         self._guard = threading.Lock()  # protects _connections and _closed
         self._write_lock = threading.Lock()
         self._closed = False
+        if not read_only:
+            prepare_registry_file(path)
         conn = self.connection()
         try:
             if read_only:

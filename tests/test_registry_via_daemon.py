@@ -1,0 +1,379 @@
+"""A training script's registry writes go through the daemon; its reads stay direct.
+
+On a shared node the daemon owns ``registry.db`` (0640) and a job of its group can only
+read it. A real user made here with ``useradd`` (the tests run as root, as CI does), in
+the daemon's group, runs the SDK in a forked child: its run, alias and metadata edits,
+lineage and deletes reach the registry through ``POST /v1/registry/<method>`` although
+it cannot write the file, and with the daemon down it is told to start it. A user whose
+registry file it is still writes it directly with no daemon, as before.
+"""
+
+from __future__ import annotations
+
+import grp
+import json
+import os
+import pwd
+import shutil
+import sqlite3
+import stat
+import subprocess
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.daemon_harness import DaemonProcess, short_home
+
+import artisync
+import artisync.sdk.api  # imported before a child drops its rights
+from artisync.errors import ArtisyncError, InvalidInputError, NotFoundError, RegistryError
+from artisync.registry import SqliteRegistry
+from artisync.sdk.client import UnixHTTPConnection
+from artisync.sdk.daemon_registry import DaemonRegistry
+
+needs_users = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("useradd") is None,
+    reason="making users needs root and useradd (CI runs as root)",
+)
+
+GROUP = "artisync-t"
+USER = "artisync-t-carol"
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    uid: int
+    gid: int
+    groups: list[int]
+
+
+@pytest.fixture(scope="module")
+def member() -> User:
+    """A user in the daemon's group, with no rights of the daemon's own."""
+    try:
+        grp.getgrnam(GROUP)
+    except KeyError:
+        subprocess.run(["groupadd", GROUP], check=True)
+    try:
+        pwd.getpwnam(USER)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", "-G", GROUP, USER],
+            check=True,
+        )
+    entry = pwd.getpwnam(USER)
+    return User(USER, entry.pw_uid, entry.pw_gid, os.getgrouplist(USER, entry.pw_gid))
+
+
+def as_user(user: User, work: Callable[[], Any]) -> Any:
+    """``work()`` in a forked child with ``user``'s credentials and umask 007, as a job of
+    the group runs; returns what it returned (JSON). Forked, not exec'd: /root is 0700."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        code = 1
+        try:
+            os.close(read_end)
+            os.setgroups(user.groups)
+            os.setgid(user.gid)
+            os.setuid(user.uid)
+            os.umask(0o007)
+            answer = json.dumps(work()).encode()
+            os.write(write_end, answer)
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            sys.stderr.flush()
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        answer = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, f"{user.name}'s work failed (see stderr)"
+    return json.loads(answer)
+
+
+@pytest.fixture
+def node(member: User) -> Iterator[tuple[DaemonProcess, Path]]:
+    """A daemon (root, umask 007 as the unit sets) whose home its group may write, and a
+    directory of the member's own files."""
+    for home in short_home():
+        os.chown(home, 0, grp.getgrnam(GROUP).gr_gid)
+        os.chmod(home, 0o2770)
+        files = home / "users" / member.name
+        files.mkdir(parents=True, mode=0o700)
+        os.chown(files, member.uid, member.gid)
+        os.chmod(home / "users", 0o755)
+        daemon = DaemonProcess(home)
+        old = os.umask(0o007)
+        try:
+            daemon.start()
+        finally:
+            os.umask(old)
+        try:
+            yield daemon, files
+        finally:
+            daemon.stop()
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _member_session(home: Path, files: Path) -> dict[str, Any]:
+    """What a member's training script does: every kind of registry write."""
+    registry = home / "registry.db"
+    try:
+        with sqlite3.connect(f"{registry.as_uri()}?mode=rw", uri=True) as conn:
+            conn.execute("UPDATE runs SET name = 'forged'")
+        direct = "written"
+    except sqlite3.Error as exc:
+        direct = str(exc)
+    data = files / "rows.csv"
+    data.write_text("a,b\n1,2\n")
+    with artisync.init("shared", id="carol-run", config={"lr": 0.1}, home=home) as run:
+        run.log({"loss": 0.25})
+        dataset = artisync.Artifact("rows", "dataset")
+        dataset.add_file(str(data))
+        run.log_artifact(dataset, aliases=["first"])
+        dataset.wait()
+        dataset.aliases = ["best"]
+        dataset.metadata = {"rows": 1}
+        dataset.description = "one row"
+        dataset.save()
+        run.use_artifact("rows:best")
+        scratch = artisync.Artifact("scratch", "dataset")
+        scratch.add_file(str(data), name="copy.csv")
+        run.log_artifact(scratch)
+        scratch.wait()
+        scratch.delete()
+        return {"direct": direct, "rows": dataset.id, "scratch": scratch.id}
+
+
+@needs_users
+def test_sdk_writes_go_through_the_daemon_and_reach_the_registry(
+    node: tuple[DaemonProcess, Path], member: User
+) -> None:
+    daemon, files = node
+    registry_path = daemon.config.registry
+    for path in (registry_path, Path(f"{registry_path}-wal"), Path(f"{registry_path}-shm")):
+        assert _mode(path) == 0o640, f"{path} is {oct(_mode(path))}"
+
+    done = as_user(member, lambda: _member_session(daemon.home, files))
+
+    assert "readonly" in done["direct"], "the member could write registry.db itself"
+    with SqliteRegistry(registry_path, read_only=True) as registry:
+        run = registry.get_run("shared", "carol-run")
+        assert (run.state, run.summary, run.config) == ("finished", {"loss": 0.25}, {"lr": 0.1})
+        rows = registry.get_version_by_id(done["rows"])
+        assert set(rows.aliases) == {"best", "latest"}
+        assert (rows.metadata, rows.description) == ({"rows": 1}, "one row")
+        assert [r.id for r in registry.used_by(rows.id)] == ["carol-run"]
+        with pytest.raises(NotFoundError, match="deleted"):
+            registry.get_version_by_id(done["scratch"])
+    writes = [
+        line
+        for line in daemon.logs().splitlines()
+        if "event=registry_write " in line and f"uid={member.uid}" in line
+    ]
+    methods = {
+        part.split("=", 1)[1]
+        for line in writes
+        for part in line.split()
+        if part.startswith("method=")
+    }
+    assert methods >= {
+        "ensure_run",
+        "set_run_state",
+        "set_run_summary",
+        "update_version",
+        "set_aliases",
+        "record_use",
+        "delete_version",
+    }, daemon.logs()
+
+
+@needs_users
+def test_a_group_member_without_write_access_is_told_to_start_the_daemon(
+    node: tuple[DaemonProcess, Path], member: User
+) -> None:
+    daemon, _ = node
+    assert daemon.stop() == 0
+
+    def start_a_run() -> str:
+        try:
+            artisync.init("shared", id="no-daemon", home=daemon.home)
+        except ArtisyncError as exc:
+            return str(exc)
+        return "started"
+
+    message = as_user(member, start_a_run)
+
+    assert str(daemon.config.socket) in message
+    assert "start the daemon" in message and "systemctl start artisync" in message
+    with SqliteRegistry(daemon.config.registry, read_only=True) as registry:
+        assert registry.find_run("shared", "no-daemon") is None
+
+
+@needs_users
+def test_the_daemon_removes_registry_sidecars_a_group_member_made(
+    node: tuple[DaemonProcess, Path], member: User
+) -> None:
+    daemon, _ = node
+    assert daemon.stop() == 0
+    wal = Path(f"{daemon.config.registry}-wal")
+    assert not wal.exists()
+
+    # Reading with the daemon down makes SQLite create -wal and -shm as the member: a
+    # -wal its owner could fill with transactions every reader would trust.
+    def read_runs() -> list[str]:
+        return [run.id for run in artisync.Api(home=daemon.home).runs("shared")]
+
+    as_user(member, read_runs)
+    assert wal.stat().st_uid == member.uid
+
+    daemon.start()
+    assert wal.stat().st_uid != member.uid and _mode(wal) == 0o640
+    assert "event=registry_sidecar_removed" in daemon.logs()
+    status, answer = daemon.request(
+        "POST", "/v1/registry/ensure_run", {"project": "shared", "run_id": "after"}
+    )
+    assert (status, answer["result"]["id"]) == (200, "after")
+
+
+def _raw(daemon: DaemonProcess, method: str, payload: bytes) -> tuple[int, dict[str, Any]]:
+    conn = UnixHTTPConnection(daemon.config.socket, timeout=30)
+    try:
+        conn.request("POST", f"/v1/registry/{method}", body=payload)
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def daemon(home: Path) -> Iterator[DaemonProcess]:
+    daemon = DaemonProcess(home)
+    daemon.start()
+    try:
+        yield daemon
+    finally:
+        daemon.stop()
+
+
+BAD_ARGUMENTS = [
+    ("ensure_run", {"project": 7, "run_id": "r"}, "project"),
+    ("ensure_run", {"project": "p\x00q", "run_id": "r"}, "project"),
+    ("ensure_run", {"project": "a/b", "run_id": "r"}, "project"),
+    ("ensure_run", {"project": "p", "run_id": "r\x00"}, "run_id"),
+    ("ensure_run", {"project": "p", "run_id": "r:1"}, "run_id"),
+    ("ensure_run", {"project": "p"}, "run_id"),
+    ("ensure_run", {"project": "p", "run_id": "r", "entity": ["me"]}, "entity"),
+    ("ensure_run", {"project": "p", "run_id": "r", "config": [1]}, "config"),
+    ("ensure_run", {"project": "p", "run_id": "r", "name": "n\x00"}, "name"),
+    ("ensure_run", {"project": "p", "run_id": "r", "bogus": 1}, "bogus"),
+    ("set_run_state", {"project": "p", "run_id": "r", "state": "sleeping"}, "state"),
+    ("set_run_summary", {"project": "p", "run_id": "r", "summary": "x"}, "summary"),
+    ("set_aliases", {"version_id": "v", "aliases": "best"}, "aliases"),
+    ("set_aliases", {"version_id": "v", "aliases": ["ok", "a/b"]}, "aliases[1]"),
+    ("set_aliases", {"version_id": "v", "aliases": ["a\x00"]}, "aliases[0]"),
+    ("update_version", {"version_id": 3}, "version_id"),
+    ("update_version", {"version_id": "v", "ttl_seconds": "10"}, "ttl_seconds"),
+    ("update_version", {"version_id": "v", "ttl_seconds": True}, "ttl_seconds"),
+    ("update_version", {"version_id": "v", "metadata": None}, "metadata"),
+    ("update_version", {"version_id": "v", "metadata": {"a": [[[]]]}}, None),
+    ("delete_version", {"version_id": "v", "delete_aliases": "yes"}, "delete_aliases"),
+    ("record_use", {"run_id": "r", "version_id": None}, "version_id"),
+]
+
+
+@pytest.mark.parametrize(("method", "body", "field"), BAD_ARGUMENTS)
+def test_registry_routes_refuse_bad_input_with_400_naming_the_field(
+    daemon: DaemonProcess, method: str, body: dict[str, Any], field: str | None
+) -> None:
+    status, answer = daemon.request("POST", f"/v1/registry/{method}", body)
+    if field is None:  # well-formed, but names a version that does not exist
+        assert status == 404, answer
+        return
+    assert (status, answer.get("field")) == (400, field), answer
+    assert answer["error"].startswith(f"{field}: ")
+
+
+def test_registry_routes_refuse_bodies_that_are_not_arguments(daemon: DaemonProcess) -> None:
+    deep = b'{"project": "p", "run_id": "r", "config": {"a": ' + b"[" * 5000 + b"]" * 5000 + b"}}"
+    for payload in (b"not json", b"[1, 2]", b'{"project": NaN}', b"[" * 200_000, deep):
+        status, answer = _raw(daemon, "ensure_run", payload)
+        assert status == 400 and answer["field"] in ("body", "config"), (payload[:40], answer)
+    assert daemon.request("GET", "/v1/status")[0] == 200
+
+
+def test_registry_routes_offer_only_what_a_client_may_write(daemon: DaemonProcess) -> None:
+    for method in ("commit_version", "add_part", "expired_versions", "live_manifest_keys"):
+        status, answer = daemon.request("POST", f"/v1/registry/{method}", {})
+        assert status == 403 and "daemon's own" in answer["error"], (method, answer)
+    status, answer = daemon.request("POST", "/v1/registry/drop_everything", {})
+    assert status == 404 and "ensure_run" in answer["error"]
+
+
+def test_daemon_refusals_reach_the_sdk_as_the_registry_exceptions(
+    daemon: DaemonProcess,
+) -> None:
+    registry = DaemonRegistry(daemon.config.registry, daemon.config.socket)
+    try:
+        with pytest.raises(NotFoundError, match="run 'ghost' not found"):
+            registry.set_run_state("p", "ghost", "finished")
+        run = registry.ensure_run("p", None, "r", config={"a": 1})
+        assert registry.get_run("p", "r") == run
+        with pytest.raises(InvalidInputError, match="'sleeping'"):
+            registry.set_run_state("p", "r", "sleeping")
+        with pytest.raises(InvalidInputError, match="NaN"):
+            registry.set_run_summary("p", "r", {"loss": float("nan")})
+        with pytest.raises(NotFoundError):
+            registry.update_version("0" * 32, ttl_seconds=10)
+        with pytest.raises(RegistryError, match="daemon's own"):
+            registry.commit_version(**_commit_fields())
+    finally:
+        registry.close()
+    refused = [line for line in daemon.logs().splitlines() if "registry_write_refused" in line]
+    assert len(refused) >= 2, daemon.logs()
+
+
+def _commit_fields() -> dict[str, Any]:
+    return {
+        "submission_id": "s",
+        "project": "p",
+        "entity": None,
+        "name": "n",
+        "type": "t",
+        "digest": "d",
+        "manifest_key": "k",
+        "size": 0,
+        "file_count": 0,
+        "description": None,
+        "metadata": {},
+        "aliases": [],
+        "tags": [],
+        "run_id": None,
+        "ttl_seconds": None,
+    }
+
+
+def test_a_user_whose_registry_it_is_writes_it_directly_without_a_daemon(home: Path) -> None:
+    registry_path = home / "registry.db"
+    registry = DaemonRegistry(registry_path, home / "daemon.sock")
+    try:
+        assert registry.ours
+        run = registry.ensure_run("p", None, "solo")
+        assert registry.set_run_state("p", "solo", "finished").state == "finished"
+        assert run.id == "solo"
+    finally:
+        registry.close()
+    assert _mode(registry_path) == 0o640
+    with SqliteRegistry(registry_path, read_only=True) as reader:
+        assert reader.get_run("p", "solo").state == "finished"
