@@ -541,6 +541,32 @@ bounds = st.one_of(
 )  # fmt: skip
 
 
+# -- what is not content (issue 13) --------------------------------------------------------
+
+# A FIFO the fault suite makes before it runs (reading one would block forever).
+FIFO = "/tmp/artisync-fault-fifo"
+_NOT_CONTENT = ["/dev/zero", "/dev/urandom", "/proc/self/status", "/proc/kmsg", FIFO]
+
+
+def _immutable_file(path: str) -> Render:
+    return _with_entry(
+        {"kind": "file", "path": "f", "local_path": path, "size": 0, "mtime_ns": 0, "inode": 0}
+    )
+
+
+not_content = st.one_of(
+    st.sampled_from(_NOT_CONTENT).map(
+        lambda p: Case(f"file reference to {p}", _reference(f"file://{p}"))
+    ),
+    st.sampled_from(_NOT_CONTENT).map(lambda p: Case(f"immutable file {p}", _immutable_file(p))),
+    st.sampled_from(["/proc/self", "/sys/kernel/mm"]).map(
+        lambda p: Case(
+            f"immutable directory {p}", _with_entry({"kind": "dir", "path": "d", "local_path": p})
+        )
+    ),
+)
+
+
 def categories() -> dict[str, st.SearchStrategy[Case]]:
     """Every kind of malformed submission above, by category (generate each in equal
     shares: hypothesis favours the first branch of a ``one_of``)."""
@@ -553,4 +579,5 @@ def categories() -> dict[str, st.SearchStrategy[Case]]:
         "names": names,
         "content": content,
         "bounds": bounds,
+        "not content": not_content,
     }

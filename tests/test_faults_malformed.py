@@ -5,13 +5,15 @@ The submissions come from the hypothesis strategies in ``malformed_submissions.p
 (one thing wrong in each: broken JSON, wrong types, unknown formats, escaping paths,
 huge or negative numbers, bad names, missing files...). They are dropped into
 ``spool/new`` in one go, as clients do while the daemon is down, with a good
-submission after them that must still commit.
+submission of one collection after every fifty: the good ones must all commit, in the
+order they were published, and every blob must hash to its name.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import uuid
 from pathlib import Path
 
@@ -21,9 +23,11 @@ from hypothesis.strategies import SearchStrategy
 from artisync.spool import Spool, next_seq
 from consistency import Logged, check_consistency
 from daemon_harness import DaemonProcess, drop, result_of, staged_submission, wait_for
-from malformed_submissions import Case, categories, write_snapshot
+from malformed_submissions import FIFO, Case, categories, write_snapshot
 
 COUNT = 1000
+# One good submission after every this many malformed ones: they must commit, in order.
+GOOD_EVERY = 50
 
 
 def _examples(strategy: SearchStrategy[Case], count: int) -> list[Case]:
@@ -71,21 +75,32 @@ def test_a_thousand_malformed_submissions_are_each_rejected_with_a_reason(
 ) -> None:
     generated = _generate(COUNT)
     assert len(generated) == COUNT
+    if not os.path.exists(FIFO):
+        os.mkfifo(FIFO)
     daemon = DaemonProcess(home)
     daemon.start()
     try:
         spool = Spool(daemon.config.spool)
         written: dict[str, Case] = {}
-        for case in generated:
+        goods = []
+        for i, case in enumerate(generated):
             sub_id = uuid.uuid4().hex
             write_snapshot(spool, sub_id)
             (spool.folder("tmp") / f"{sub_id}.json").write_bytes(case.render(sub_id))
             written[sub_id] = case
-        for sub_id in written:
             spool.publish(spool.folder("tmp") / f"{sub_id}.json", next_seq())
-        good = staged_submission(spool, "fuzz", "after", {"a.txt": b"still served"})
-        drop(spool, good)
-        assert result_of(spool, good.id, deadline=120)["status"] == "committed", daemon.logs()
+            if i % GOOD_EVERY == GOOD_EVERY - 1:  # good ones among them, in one collection
+                data = {"a.txt": b"still served %d" % len(goods)}
+                good = staged_submission(
+                    spool, "fuzz", "after", data, metadata={"index": len(goods)}
+                )
+                drop(spool, good)
+                goods.append(good)
+        for good in goods:
+            assert result_of(spool, good.id, deadline=120)["status"] == "committed", daemon.logs()
+        with daemon.registry() as registry:
+            versions = registry.list_versions("fuzz", "after")
+        assert [v.metadata["index"] for v in versions] == list(range(len(goods))), "in order"
 
         try:
             rejected = wait_for(
@@ -107,7 +122,7 @@ def test_a_thousand_malformed_submissions_are_each_rejected_with_a_reason(
             assert answer["reason"] == reason, case.label
 
         logged = [Logged(sub_id, "fuzz", "target", bad=True) for sub_id in written]
-        logged.append(Logged(good.id, "fuzz", "after"))
+        logged += [Logged(good.id, "fuzz", "after") for good in goods]
         check_consistency(home, logged, tmp_path / "downloads")
         assert daemon.proc is not None and daemon.proc.poll() is None, "the daemon died"
     finally:

@@ -378,3 +378,18 @@ def test_accept_refuses_a_tmp_name_that_is_not_a_regular_file(
         with pytest.raises(InvalidInputError, match="is not a regular file"):
             idle_daemon.accept(path.name, Peer(pid=os.getpid(), uid=NOBODY, gid=NOBODY))
     assert not list(spool.folder("work").iterdir())
+
+
+def test_a_submission_over_the_bound_is_refused_when_it_is_logged_naming_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from artisync.spool import ArtifactInfo, FileEntry, Submission
+
+    monkeypatch.setattr(spool_module, "MAX_SUBMISSION_BYTES", 4096)
+    spool = Spool(tmp_path / "spool")
+    entries: list[object] = [FileEntry(f"f{i}", f"/data/f{i}", 1, 1, i) for i in range(100)]
+    sub = Submission(os.urandom(16).hex(), 1, "p", ArtifactInfo("a", "t"), entries)  # type: ignore[arg-type]
+
+    with pytest.raises(InvalidInputError, match="over the 0 MiB a submission may hold; add a"):
+        spool.write_tmp(sub)
+    assert not list(spool.folder("tmp").iterdir()), "nothing half-written is left"

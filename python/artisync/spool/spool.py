@@ -66,10 +66,11 @@ OWNER_SUFFIX: Final = ".owner"
 SUBMISSION_ID: Final = re.compile(r"[0-9a-f]{32}")
 # <seq>-<id>.json, seq as next_seq() writes it: time_ns, pid, counter.
 _SPOOL_NAME: Final = re.compile(r"([0-9]{20}\.[0-9]{10}\.[0-9]{10})-([0-9a-f]{32})\.json")
-# The most a submission file may hold. The SDK moves long entry lists into staged
-# lists, so a real one is far smaller; the bound keeps one file from taking the
-# daemon's memory.
-MAX_SUBMISSION_BYTES: Final = 256 * 1024 * 1024
+# The most a submission file may hold. The SDK moves long lists of snapshots into
+# staged lists and a directory is one entry, so a real one is far smaller; parsed, each
+# inline entry costs the daemon ~0.8 KB, so this bound (~200,000 inline entries) keeps
+# one submission within the daemon's 500 MB (1M inline entries took 885 MB).
+MAX_SUBMISSION_BYTES: Final = 32 * 1024 * 1024
 # An .owner file holds a pid.
 _MAX_OWNER_BYTES: Final = 64
 
@@ -248,6 +249,14 @@ class Spool:
         name = f"{check_submission_id(submission.id)}.json"
         path = self.root / "tmp" / name
         data = submission.dumps()
+        if len(data) > MAX_SUBMISSION_BYTES:
+            raise InvalidInputError(
+                f"artifact {submission.artifact.name!r}: its {len(submission.entries):,} "
+                f"entries take {len(data) / 2**20:.0f} MiB, over the "
+                f"{MAX_SUBMISSION_BYTES >> 20} MiB a submission may hold; add a directory "
+                "with add_dir (one entry however many files), a prefix with one "
+                "add_reference, or files with policy='mutable' (listed apart)"
+            )
         with (
             explaining_disk_full(f"cannot write submission {submission.id} to the spool", path),
             open_folder(path.parent) as folder,
