@@ -2,11 +2,15 @@
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
-.PHONY: install system-tools build-dev format lint test test-rust test-python bench run
+.PHONY: install lint-tools system-tools build-dev format lint test test-rust test-python bench run
 
 ## install: the package (Rust core built in release mode) and the test tools
 install: system-tools
 	$(PIP) install --quiet --editable '.[test]'
+
+## lint-tools: the package with the linters (ruff, mypy) beside the test tools
+lint-tools: system-tools
+	$(PIP) install --quiet --editable '.[dev]'
 
 ## system-tools: Debian packages the tests use (systemd-analyze checks the units;
 ## mkfs.ext4 makes the small filesystems of the disk-full tests)

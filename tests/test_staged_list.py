@@ -20,6 +20,7 @@ from daemon_harness import (
     drop,
     result_of,
     staged_submission,
+    wait_for,
 )
 from file_digests import b64_md5
 
@@ -134,7 +135,9 @@ def test_the_sdk_lists_a_big_mutable_directory_and_the_daemon_commits_it(
     data = (daemon.home / "store" / versions[0].manifest_key).read_bytes()
     assert data == json.dumps(manifest.to_json(), separators=(",", ":")).encode()
     check_store_consistent(daemon.home, versions)
-    assert not list((daemon.home / "spool" / "staging").iterdir())  # list and snapshots gone
+    # The list and the snapshots go once the client has its answer (off its path).
+    staging = daemon.home / "spool" / "staging"
+    wait_for(lambda: not list(staging.iterdir()), what="the staging area to be removed")
 
 
 def test_a_tampered_list_is_rejected_by_the_daemon_which_goes_on(
