@@ -31,7 +31,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from artisync.daemon import server
+from artisync.daemon.app_key import DAEMON_KEY
 from artisync.daemon.peer import peer_of
 from artisync.errors import InvalidInputError, NotFoundError, RegistryError, TypeConflictError
 from artisync.logs import get_logger
@@ -343,7 +343,7 @@ async def registry_write(request: web.Request) -> web.Response:
             f"no registry method {method[:100]!r} here; the daemon takes "
             f"{', '.join(sorted(CLIENT_WRITES))}",
         )
-    daemon = request.app[server.DAEMON_KEY]
+    daemon = request.app[DAEMON_KEY]
     if daemon.pipeline is None:
         return _answer(503, "the daemon is starting; ask again in a moment")
     try:

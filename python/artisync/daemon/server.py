@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from artisync.daemon import registry_routes
+from artisync.daemon.app_key import DAEMON_KEY
 from artisync.daemon.connection_guard import (
     ConnectionGuard,
     GuardedSite,
@@ -46,8 +47,6 @@ if TYPE_CHECKING:  # the service imports this module to start the server
 __all__ = ["parse_address", "start_server"]
 
 log = get_logger("artisync.daemon")
-
-DAEMON_KEY: web.AppKey[Daemon] = web.AppKey("daemon")
 
 
 def _error(status: int, message: str) -> web.Response:
