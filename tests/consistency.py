@@ -25,6 +25,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import re
 import shutil
 from collections import defaultdict
 from collections.abc import Sequence
@@ -38,7 +39,7 @@ from artisync.errors import NotFoundError
 from artisync.manifest import Manifest
 from artisync.registry import SqliteRegistry, Version
 from artisync.sdk.manifest_view import read_committed_manifest
-from artisync.spool import Spool, parse_name
+from artisync.spool import Spool
 from artisync.store import LocalStore, open_store
 from artisync.store.base import blob_key
 from daemon_harness import wait_for
@@ -166,14 +167,23 @@ def _spool_result(spool: Spool, item: Logged) -> dict[str, Any]:
     return error
 
 
+# <seq>-<id> at the start of any spool file of a submission (its journals, scratch files).
+_SUBMISSION_FILE = re.compile(r"[0-9.]+-([0-9a-f]{32})\.")
+
+
+def _named_id(name: str) -> str | None:
+    """The submission id a spool file's name carries, if any."""
+    match = _SUBMISSION_FILE.match(name)
+    return match.group(1) if match else None
+
+
 def _leftovers(spool: Spool, ids: set[str]) -> list[str]:
     """What is left of finished submissions where only unfinished ones belong."""
     left = [
         p.name
         for folder in ("tmp", "new", "work")
         for p in spool.folder(folder).iterdir()
-        if parse_name(p.name.removesuffix(".journal.json") + ".json")[1] in ids
-        or p.name.removesuffix(".json") in ids
+        if _named_id(p.name) in ids or p.name.removesuffix(".json") in ids
     ]
     left += [p.name for p in spool.folder("staging").iterdir() if p.name.split(".")[0] in ids]
     return left
