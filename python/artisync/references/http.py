@@ -31,6 +31,12 @@ _CHUNK: Final = 1 << 20
 _TRANSIENT: Final = frozenset({408, 425, 429})
 
 
+# Looking at a URL reads its headers only (their size is bounded by aiohttp's parser),
+# and all of them must come within this: a server that trickles them holds no
+# pipeline slot for longer (downloads, which read bodies, keep the session's timeouts).
+_HEADERS_TIMEOUT: Final = aiohttp.ClientTimeout(total=60, connect=10)
+
+
 class HTTPReferences:
     """Expands and fetches ``http(s)://`` references over one aiohttp session."""
 
@@ -52,20 +58,22 @@ class HTTPReferences:
 
     async def _headers(self, url: str) -> CIMultiDict[str]:
         """The response headers for ``url``: from a HEAD, or from a GET if HEAD fails."""
-        async with self._request("HEAD", url) as response:
+        async with self._request("HEAD", url, _HEADERS_TIMEOUT) as response:
             if response.status < 400:
                 return response.headers.copy()
             if response.status >= 500 or response.status in _TRANSIENT:
                 raise _status_error(url, response.status, response.reason)
-        async with self._request("GET", url) as response:
+        async with self._request("GET", url, _HEADERS_TIMEOUT) as response:
             if response.status >= 400:
                 raise _status_error(url, response.status, response.reason)
             # Headers only: the body is not read; closing drops the connection.
             response.close()
             return response.headers.copy()
 
-    def _request(self, method: str, url: str) -> _Request:
-        return _Request(self.session, method, url)
+    def _request(
+        self, method: str, url: str, timeout: aiohttp.ClientTimeout | None = None
+    ) -> _Request:
+        return _Request(self.session, method, url, timeout)
 
     async def fetch(self, ref: str, digest: str, extra: dict[str, Any], dest: Path) -> int:
         """Write the content at ``ref`` into the new file ``dest``; return its size.
@@ -100,16 +108,27 @@ class HTTPReferences:
 class _Request:
     """One request whose connection errors become :class:`ReferenceUnavailableError`."""
 
-    def __init__(self, session: aiohttp.ClientSession, method: str, url: str) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        url: str,
+        timeout: aiohttp.ClientTimeout | None,
+    ) -> None:
         self._session = session
         self._method = method
         self._url = url
+        self._timeout = timeout
         self._response: aiohttp.ClientResponse | None = None
 
     async def __aenter__(self) -> aiohttp.ClientResponse:
         try:
             self._response = await self._session.request(
-                self._method, self._url, allow_redirects=True, auto_decompress=False
+                self._method,
+                self._url,
+                allow_redirects=True,
+                auto_decompress=False,
+                timeout=self._timeout or self._session.timeout,
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
             raise ReferenceUnavailableError(self._url, str(e) or type(e).__name__) from e
