@@ -230,12 +230,16 @@ def test_the_daemon_removes_registry_sidecars_a_group_member_made(
     wal = Path(f"{daemon.config.registry}-wal")
     assert not wal.exists()
 
-    # Reading with the daemon down makes SQLite create -wal and -shm as the member: a
-    # -wal its owner could fill with transactions every reader would trust.
-    def read_runs() -> list[str]:
-        return [run.id for run in artisync.Api(home=daemon.home).runs("shared")]
+    # A home an older unit left group-writable (0770) with the daemon down: a member
+    # plants a -wal of its own, which it could fill with transactions every reader
+    # would trust. (In a home of 0750 it cannot: see tests/test_shared_home.py.)
+    os.chmod(daemon.home, 0o2770)
 
-    as_user(member, read_runs)
+    def plant_sidecars() -> None:
+        for suffix in ("-wal", "-shm"):
+            Path(f"{daemon.config.registry}{suffix}").write_bytes(b"")
+
+    as_user(member, plant_sidecars)
     assert wal.stat().st_uid == member.uid
 
     daemon.start()

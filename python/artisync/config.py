@@ -24,10 +24,14 @@ _ENV = {
     "ARTISYNC_STORE": "store",
     "ARTISYNC_SOCKET": "socket",
     "ARTISYNC_REGISTRY": "registry",
+    "ARTISYNC_CACHE_DIR": "cache_dir",
     "ARTISYNC_CACHE_MAX_BYTES": "cache_max_bytes",
     "ARTISYNC_UPLOAD_CONCURRENCY": "upload_concurrency",
     "ARTISYNC_REFERENCE_DEADLINE": "reference_deadline",
 }
+
+# Path settings whose default is None (decided where they are used).
+_OPTIONAL_PATHS = frozenset({"cache_dir"})
 
 
 def default_home() -> Path:
@@ -60,8 +64,11 @@ class Config:
     shutdown_deadline: int = 20
     # Requests in flight to a remote (S3, GCS) store, across all submissions.
     upload_concurrency: int = 16
-    # The download cache (HOME/cache) of blobs from remote stores: its size bound.
+    # The download cache of blobs from remote stores: its size bound.
     cache_max_bytes: int = 10 << 30
+    # Where that cache is (None: the home's owner uses HOME/cache, anyone else a cache
+    # of their own, $XDG_CACHE_HOME/artisync: see download/cache.py, cache_directory).
+    cache_dir: Path | None = None
     # Seconds a reference (s3://, gs://, http(s)://) may stay unreachable, retried with
     # backoff, before its version is rejected: what a user named must not wait forever.
     reference_deadline: int = 900
@@ -122,8 +129,10 @@ class Config:
                     f"{', '.join(k for k in known if k != 'home')}"
                 )
             current = getattr(self, key)
-            if isinstance(current, Path):
-                changes[key] = Path(value)
+            if key in _OPTIONAL_PATHS and value == "":
+                changes[key] = None  # set empty: back to the default
+            elif isinstance(current, Path) or key in _OPTIONAL_PATHS:
+                changes[key] = Path(value).expanduser()
             elif isinstance(current, int):
                 try:
                     changes[key] = int(value)

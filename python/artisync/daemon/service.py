@@ -35,6 +35,7 @@ from artisync.disk_full import disk_full_error, is_disk_full
 from artisync.errors import ArtisyncError, InvalidInputError
 from artisync.logs import get_logger
 from artisync.registry import SqliteRegistry
+from artisync.registry.sqlite_files import leave_for_readers
 from artisync.spool import FOLDERS, SUBMISSION_ID, Spool, next_seq, parse_name, seq_time_ns
 from artisync.spool.group_modes import share_with_group
 from artisync.store import open_store
@@ -98,7 +99,7 @@ class Daemon:
     async def serve(self) -> None:
         """Run until SIGTERM or SIGINT, then shut down within the deadline."""
         self._lock_home()
-        for problem in share_with_group(self.spool.root, FOLDERS):
+        for problem in share_with_group(self.config.home, self.spool.root, FOLDERS):
             log.warning("spool_mode_not_set", problem=problem, then="left as it is")
         store = open_store(
             self.config.store,
@@ -140,6 +141,7 @@ class Daemon:
             await self._drain()
             await store.close()
             registry.close()
+            leave_for_readers(self.config.registry)
             self._unlock_home()
             log.info("stopped")
 

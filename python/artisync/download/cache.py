@@ -1,6 +1,13 @@
 """The local blob cache: verified copies of remote blobs, bounded in size, LRU-evicted.
 
-Layout, under ``$ARTISYNC_HOME/cache`` by default::
+Where it is (:func:`cache_directory`): the ``cache_dir`` setting if there is one; else
+``$ARTISYNC_HOME/cache`` for the home's owner (a single user, the daemon), and for
+anyone else a cache of their own, ``$XDG_CACHE_HOME/artisync`` (``~/.cache/artisync``),
+as W&B keeps ``~/.cache/wandb``: a cache shared by the users of one home would let one
+plant what another reads, and a user who may not write the home could not download.
+The cache's directory is created 0700.
+
+Layout::
 
     blobs/md5/<hex[:2]>/<hex>     a blob's bytes, hex = their MD5 (the store's layout)
     roots/<md5 of a root>.json    what downloads wrote under one root (root_record.py)
@@ -34,11 +41,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from artisync.config import Config, default_home
+from artisync.config import Config
 from artisync.disk_full import explaining_disk_full, filesystem_of, is_disk_full
+from artisync.download.errors import DownloadError
 from artisync.store.base import blob_key
 
-__all__ = ["DEFAULT_MAX_BYTES", "TOUCH_AFTER", "BlobCache", "open_cache"]
+__all__ = ["DEFAULT_MAX_BYTES", "TOUCH_AFTER", "BlobCache", "cache_directory", "open_cache"]
 
 DEFAULT_MAX_BYTES = 10 << 30
 """The default bound of a cache: 10 GiB."""
@@ -83,8 +91,8 @@ class BlobCache:
 
     @classmethod
     def default(cls) -> BlobCache:
-        """The cache of the default home: ``$ARTISYNC_HOME/cache``, 10 GiB."""
-        return cls(default_home() / "cache")
+        """The cache of the default home's configuration (:func:`open_cache`)."""
+        return open_cache(Config.load())
 
     @property
     def roots_dir(self) -> Path:
@@ -120,6 +128,39 @@ class BlobCache:
             self._ensure_dir(self._tmp)
         self._names += 1
         return f"{self._tmp}/{md5_hex}.{self._token}.{self._names}"
+
+    def tmp_beside(self, directory: str, name: str) -> str:
+        """A fresh hidden path in ``directory`` (a download's root) to fetch into when
+        the cache's filesystem is full; the caller removes it once it is placed."""
+        self._names += 1
+        return f"{directory}/.artisync-fetching.{name}.{self._token}.{self._names}"
+
+    def make_directory(self) -> None:
+        """Create the cache's own directory, 0700 (and missing parents, 0700 as the
+        XDG base directories are); an existing one is left as it is.
+
+        Raises:
+            DownloadError: it cannot be created for want of rights, naming it and the
+                setting that moves it.
+            DiskFullError: its filesystem is full.
+        """
+        if self._dir in self._made:
+            return
+        with explaining_disk_full("cannot prepare the download cache", self._dir):
+            try:
+                os.makedirs(os.path.dirname(self._dir), mode=0o700, exist_ok=True)
+                try:
+                    os.mkdir(self._dir, 0o700)
+                except FileExistsError:
+                    pass
+                else:
+                    os.chmod(self._dir, 0o700)  # the umask may have taken more
+            except PermissionError as e:
+                raise DownloadError(
+                    f"cannot create the download cache {self._dir}: {e.strerror}; set "
+                    "cache_dir in config.toml or ARTISYNC_CACHE_DIR to a directory of yours"
+                ) from e
+        self._made.add(self._dir)
 
     def admit(self, tmp: str, md5_hex: str, size: int) -> bool:
         """Give the verified file ``tmp`` (from :meth:`new_tmp`) its final name: an
@@ -158,6 +199,11 @@ class BlobCache:
             if not is_disk_full(e):
                 raise
             self._warn_full(doing, e)
+
+    def note_full(self, doing: str, error: OSError) -> None:
+        """Mark the cache as full (``error`` said so while ``doing``), with one warning
+        line the first time: downloads go on without it."""
+        self._warn_full(doing, error)
 
     def _warn_full(self, doing: str, error: OSError) -> None:
         if not self.full:
@@ -245,13 +291,35 @@ class BlobCache:
 
     def _ensure_dir(self, directory: str) -> None:
         if directory not in self._made:
+            self.make_directory()
             os.makedirs(directory, exist_ok=True)
             self._made.add(directory)
 
 
 def open_cache(config: Config, max_bytes: int | None = None) -> BlobCache:
-    """The cache of ``config``'s home: ``<home>/cache``, bounded by ``max_bytes``
+    """The cache ``config`` says (:func:`cache_directory`), bounded by ``max_bytes``
     (default: the ``cache_max_bytes`` setting, 10 GiB unless configured)."""
     return BlobCache(
-        config.home / "cache", config.cache_max_bytes if max_bytes is None else max_bytes
+        cache_directory(config), config.cache_max_bytes if max_bytes is None else max_bytes
     )
+
+
+def cache_directory(config: Config) -> Path:
+    """Where this process's download cache is: the ``cache_dir`` setting; else
+    ``<home>/cache`` if the home is this process's own (its owner is our effective
+    uid; before it exists, the nearest existing directory above it); else the user's
+    own, ``$XDG_CACHE_HOME/artisync`` (``~/.cache/artisync``)."""
+    if config.cache_dir is not None:
+        return config.cache_dir
+    if _owner_of(config.home) == os.geteuid():
+        return config.home / "cache"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(Path.home(), ".cache")
+    return Path(base) / "artisync"
+
+
+def _owner_of(path: Path) -> int:
+    """The uid owning ``path``, or the nearest existing directory above it."""
+    for candidate in (path, *path.absolute().parents):
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            return os.stat(candidate).st_uid
+    return 0  # unreachable: "/" exists

@@ -5,7 +5,8 @@ Where the bytes come from:
 - a blob of a local store (``file://`` or a path): straight from the store's blob file,
   which is already local, content-addressed and was verified when it was stored; the
   cache is not used (it would only duplicate the store on the same disk);
-- a blob of a remote store: through the local blob cache (``via_cache.py``);
+- a blob of a remote store: through the local blob cache (``via_cache.py``), or, when
+  the cache's filesystem is full, through a hidden file in the root;
 - a ``file://`` reference: the referenced file, which must still have the MD5 it was
   logged with;
 - an ``s3://``, ``gs://`` or ``http(s)://`` reference: the version it recorded, fetched
@@ -45,7 +46,12 @@ from artisync.download.plan import (
     select_entries,
 )
 from artisync.download.root_record import RootRecord
-from artisync.download.via_cache import DEFAULT_FETCHES, CachedBlobs, blob_location
+from artisync.download.via_cache import (
+    DEFAULT_FETCHES,
+    CachedBlobs,
+    blob_location,
+    fetch_beside_if_full,
+)
 from artisync.manifest import Manifest
 from artisync.store.base import Store
 from artisync.store.local import LocalStore
@@ -94,7 +100,8 @@ def download_manifest(
             already there are left alone.
         path_prefix: Only entries whose path starts with this string (as W&B).
         cache: The blob cache, which also keeps the record of what was written under
-            each root; default :meth:`BlobCache.default` (``$ARTISYNC_HOME/cache``).
+            each root; default :meth:`BlobCache.default` (``$ARTISYNC_HOME/cache`` for
+            the home's owner, else the user's own: see ``cache_directory``).
         use_cache: Read blobs through the cache: ``None`` (default) does for remote
             stores and not for a local one; ``True`` forces it (tests, benchmarks).
         concurrency: Files copied at once (default one thread per core), and requests
@@ -147,15 +154,16 @@ def download_manifest(
             failures = placer.place([(t, t.ref_file or "") for t in refs])
             errors.extend(_ref_error(f) for f in failures)
         if remote and not any_fatal(errors):
-            _place_remote(remote, placer, cache, errors, concurrency)
+            _place_remote(remote, placer, cache, errors, concurrency, root_dir)
         if blobs and not any_fatal(errors):
             filled_cache = _place_blobs(
-                store, blobs, placer, cache, errors, use_cache, concurrency, home
+                store, blobs, placer, cache, errors, use_cache, concurrency, home, root_dir
             )
     finally:
         # The record and the trim write into the cache: a full home must not fail a
         # download whose files are in place.
         with cache.skipped_if_full("saving what was written under the root"):
+            cache.make_directory()
             record.save()
         if filled_cache:
             with cache.skipped_if_full("trimming"):
@@ -173,6 +181,7 @@ def _place_blobs(
     use_cache: bool | None,
     concurrency: int | None,
     home: Path | None,
+    root_dir: str,
 ) -> bool:
     """Place the blob tasks; returns whether blobs were added to the cache."""
     opened = open_store(store, home or default_home()) if isinstance(store, str) else store
@@ -181,7 +190,9 @@ def _place_blobs(
         errors.extend(_store_blob_error(opened, f) for f in placer.place(pairs))
         return False
     fetches = concurrency or DEFAULT_FETCHES
-    cached = CachedBlobs(opened, cache, errors, fetches=fetches, threads=concurrency)
+    cached = CachedBlobs(
+        opened, cache, errors, fetches=fetches, threads=concurrency, spill_dir=root_dir
+    )
 
     async def through_cache() -> None:
         try:
@@ -200,9 +211,11 @@ def _place_remote(
     cache: BlobCache,
     errors: list[Exception],
     concurrency: int | None,
+    root_dir: str,
 ) -> None:
     """Fetch the remote references' recorded versions and place them."""
-    fetched = run_coroutine(_fetch_remote(tasks, cache, errors, concurrency or DEFAULT_FETCHES))
+    fetches = concurrency or DEFAULT_FETCHES
+    fetched = run_coroutine(_fetch_remote(tasks, cache, errors, fetches, root_dir))
     try:
         if not fetched:
             return
@@ -235,9 +248,10 @@ def _place_remote(
 
 
 async def _fetch_remote(
-    tasks: list[Task], cache: BlobCache, errors: list[Exception], fetches: int
+    tasks: list[Task], cache: BlobCache, errors: list[Exception], fetches: int, root_dir: str
 ) -> list[tuple[Task, str]]:
-    """Fetch each task's recorded version into the cache's ``tmp/``; errors appended."""
+    """Fetch each task's recorded version into the cache's ``tmp/`` (into ``root_dir``
+    if the cache's filesystem is full); errors appended."""
     # Imported here: the S3 and GCS clients load only for downloads that need them.
     from artisync.references import (
         ReferenceChangedError as Changed,
@@ -250,16 +264,14 @@ async def _fetch_remote(
     slots = asyncio.Semaphore(fetches)
 
     async def one(refs: RemoteReferences, task: Task) -> str:
-        tmp = cache.new_tmp("ref")
         entry = task.entry
-        try:
+
+        async def fetch(path: str) -> None:
             async with slots:
-                await refs.fetch(entry.ref or "", entry.digest, dict(entry.extra), Path(tmp))
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        return tmp
+                await refs.fetch(entry.ref or "", entry.digest, dict(entry.extra), Path(path))
+
+        path, _ = await fetch_beside_if_full(cache, "ref", root_dir, fetch)
+        return path
 
     async with RemoteReferences() as refs:
         results = await asyncio.gather(*(one(refs, t) for t in tasks), return_exceptions=True)

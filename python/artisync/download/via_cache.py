@@ -10,6 +10,11 @@ event loop for the whole download, with ``fetches`` requests in flight. Each bat
    copies, each copy verified again while it is made;
 4. admits the fetched copies into the cache (an atomic rename each).
 
+When the cache's filesystem is full, a blob is fetched into a hidden file in the
+download's root instead (:func:`fetch_beside_if_full`), with one warning: the cache only
+saves work, so a download whose destination has room never fails for want of it. Such
+a copy is placed like any other and removed, never admitted.
+
 Placing from the fetched copy before admitting it means eviction by another process
 can only take a *hit* away between its lookup and its copy. Such a hit, or one whose
 bytes turn out corrupt (the copy hashes them anyway), is fetched again into a private
@@ -26,11 +31,12 @@ import asyncio
 import contextlib
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from artisync import _core
+from artisync.disk_full import explaining_disk_full, is_disk_full
 from artisync.download.cache import BlobCache
 from artisync.download.errors import CorruptBlobError, DownloadError, MissingContentError
 from artisync.download.placing import (
@@ -45,7 +51,14 @@ from artisync.download.plan import Task
 from artisync.store.base import ObjectNotFoundError, Store, blob_key
 from artisync.store.local import LocalStore
 
-__all__ = ["DEFAULT_FETCHES", "BlobReader", "CachedBlobs", "Fetched", "blob_location"]
+__all__ = [
+    "DEFAULT_FETCHES",
+    "BlobReader",
+    "CachedBlobs",
+    "Fetched",
+    "blob_location",
+    "fetch_beside_if_full",
+]
 
 DEFAULT_FETCHES = 16
 """Requests in flight to a remote store, unless a download says otherwise."""
@@ -64,10 +77,44 @@ class BlobReader(Protocol):
 
 
 class Fetched(NamedTuple):
-    """A blob fetched into the cache's ``tmp/`` and verified, not yet admitted."""
+    """A blob fetched into the cache's ``tmp/`` and verified, not yet admitted; or,
+    ``beside`` the download's root when the cache was full, never to be admitted."""
 
     path: str
     size: int
+    beside: bool = False
+
+
+async def fetch_beside_if_full(
+    cache: BlobCache, name: str, spill_dir: str | None, fetch: Callable[[str], Awaitable[None]]
+) -> tuple[str, bool]:
+    """``fetch(path)`` into a new file in the cache's ``tmp/``; if the cache's filesystem
+    is full (or was found full before), into a new file in ``spill_dir`` instead, with
+    one warning. Returns the path and whether it is in ``spill_dir``. A file left half
+    written is removed; without a ``spill_dir`` a full cache is an error."""
+    if not cache.full or spill_dir is None:
+        tmp: str | None = None
+        try:
+            tmp = cache.new_tmp(name)
+            await fetch(tmp)
+            return tmp, False
+        except BaseException as e:
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            if spill_dir is None or not is_disk_full(e):
+                raise
+            assert isinstance(e, OSError)
+            cache.note_full(f"fetching {name}", e)
+    beside = cache.tmp_beside(spill_dir, name)
+    try:
+        with explaining_disk_full(f"cannot fetch {name} into the download's root", beside):
+            await fetch(beside)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(beside)
+        raise
+    return beside, True
 
 
 def blob_location(store: Store, md5_hex: str) -> str:
@@ -90,7 +137,10 @@ class CachedBlobs:
         *,
         fetches: int = DEFAULT_FETCHES,
         threads: int | None = None,
+        spill_dir: str | None = None,
     ) -> None:
+        """``spill_dir``: where to fetch when the cache's filesystem is full (the
+        download's root); without one, a full cache fails the fetch."""
         if not isinstance(store, LocalStore | BlobReader):
             raise DownloadError(
                 f"cannot download from the store at {store.url}: {type(store).__name__} "
@@ -100,6 +150,8 @@ class CachedBlobs:
         self.cache = cache
         self.errors = errors
         self.threads = threads
+        self.spill_dir = spill_dir
+        self._beside: set[str] = set()
         # Whether blobs were added to the cache: the caller trims it at the end.
         self.admitted = False
         self._fetches = asyncio.Semaphore(fetches)
@@ -178,21 +230,26 @@ class CachedBlobs:
     def admit(self, fetched: dict[str, Fetched]) -> None:
         """Give fetched copies their names in the cache (blocking)."""
         for md5_hex, blob in fetched.items():
+            if blob.beside:  # in the root, the cache being full: placed, so it goes
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(blob.path)
+                continue
             # Placed already: a full cache only means the blob is not kept for later.
             with self.cache.skipped_if_full(f"keeping blob {md5_hex}"):
                 self.admitted = self.cache.admit(blob.path, md5_hex, blob.size) or self.admitted
 
     async def _get(self, task: Task) -> str:
-        assert isinstance(self.store, BlobReader)
-        tmp = self.cache.new_tmp(task.md5_hex)
-        try:
+        store = self.store
+        assert isinstance(store, BlobReader)
+
+        async def get(path: str) -> None:
             async with self._fetches:
-                await self.store.get_blob(task.md5_hex, Path(tmp))
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        return tmp
+                await store.get_blob(task.md5_hex, Path(path))
+
+        path, beside = await fetch_beside_if_full(self.cache, task.md5_hex, self.spill_dir, get)
+        if beside:
+            self._beside.add(path)
+        return path
 
     def _check(self, got: list[tuple[Task, str]]) -> dict[str, Fetched]:
         """Hash fetched files; keep those with the right MD5, remove the others."""
@@ -200,7 +257,7 @@ class CachedBlobs:
         fetched: dict[str, Fetched] = {}
         for (task, tmp), digest in zip(got, digests, strict=True):
             if digest.md5_hex == task.md5_hex:
-                fetched[task.md5_hex] = Fetched(tmp, digest.size)
+                fetched[task.md5_hex] = Fetched(tmp, digest.size, tmp in self._beside)
             else:
                 os.unlink(tmp)
                 location = blob_location(self.store, task.md5_hex)

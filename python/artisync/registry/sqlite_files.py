@@ -14,11 +14,17 @@ The files' modes are what enforce that:
   could write transactions into them that every reader would then trust. The
   read-write opener removes them before SQLite opens the database, and SQLite makes
   its own. A link in their place is removed the same way, never followed.
+- Readers who may not write the registry's directory (the group, in a home of mode
+  0750) cannot open a WAL database whose ``-wal`` and ``-shm`` are gone: SQLite would
+  have to create them. The last read-write connection removes them, so a daemon that
+  stops leaves the file in rollback-journal mode (:func:`leave_for_readers`), which a
+  reader opens without writing anything; the next read-write open turns WAL on again.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 from pathlib import Path
 from typing import Final
@@ -26,7 +32,7 @@ from typing import Final
 from artisync.errors import RegistryError
 from artisync.logs import get_logger
 
-__all__ = ["REGISTRY_MODE", "SIDECARS", "prepare_registry_file"]
+__all__ = ["REGISTRY_MODE", "SIDECARS", "leave_for_readers", "prepare_registry_file"]
 
 REGISTRY_MODE: Final = 0o640
 """The mode ``registry.db`` is created with: the owner writes, the group reads."""
@@ -95,3 +101,23 @@ def _check_sidecar(sidecar: Path, owner: int) -> None:
             f"cannot be removed ({exc.strerror}): remove it, then start again"
         ) from exc
     log.warning("registry_sidecar_removed", path=sidecar, reason=what, owner=owner)
+
+
+def leave_for_readers(path: Path) -> None:
+    """Switch the closed registry at ``path`` to rollback-journal mode, for readers
+    who cannot create its ``-wal`` and ``-shm``.
+
+    Called by the daemon once it has closed the registry. A reader still connected
+    holds WAL mode (the switch needs the only connection); its sidecars then stay,
+    and later readers use them. Either way nothing is lost: this only logs.
+    """
+    try:
+        conn = sqlite3.connect(os.fspath(path), timeout=0, isolation_level=None)
+        try:
+            mode = conn.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        mode = f"wal ({exc})"
+    if mode != "delete":
+        log.info("registry_left_in_wal", path=path, reason=mode)
