@@ -234,6 +234,20 @@ fn openat2_no_symlinks(path: &CString, flags: libc::c_int) -> io::Result<libc::c
     Ok(unsafe { libc::open(path.as_ptr(), flags | libc::O_NOFOLLOW) })
 }
 
+/// Whether the directory `dir` is reached with no symbolic link on its path.
+pub fn dir_has_no_link(dir: &Path) -> bool {
+    let Ok(c_path) = CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    match openat2_no_symlinks(&c_path, libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) {
+        Ok(fd) if fd >= 0 => {
+            unsafe { libc::close(fd) };
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Open a source file to read as `caller` and stat it, refusing what is not stored
 /// content (see [`check_content`]); a symbolic link on a snapshot's path is `ELOOP`
 /// with a message saying so.

@@ -606,6 +606,7 @@ fn put_blobs(
         hashed: counter_of(hashed),
         stored: counter_of(stored),
         caller: caller.map(to_caller),
+        linkless_dirs: Default::default(),
     };
     let outcomes =
         py.detach(|| hash::on_pool(threads, || Ok(store::put_blobs(&layout, &requests, name))))?;

@@ -24,13 +24,13 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use md5::{Digest, Md5};
 use rayon::prelude::*;
 
-use crate::caller::{open_source, Caller};
+use crate::caller::{dir_has_no_link, open_source, Caller};
 use crate::error::CoreError;
 use crate::hash::{
     advise_sequential, mtime_ns_inode, start_writeback, with_buffer, FileDigest, Md5Digest,
@@ -83,6 +83,8 @@ pub struct Layout {
     /// Sources are opened with this user's rights (`None`: the daemon's own); such a
     /// source is always copied, never taken: its owner could still change it.
     pub caller: Option<Caller>,
+    /// Snapshot directories found with (`true`) or without a link on their path.
+    pub linkless_dirs: Arc<Mutex<HashMap<PathBuf, bool>>>,
 }
 
 /// Where the blob with MD5 `md5` lives under `blobs` (`blobs/md5` of a store).
@@ -372,7 +374,7 @@ fn stage(layout: &Layout, dev: u64, budget: &Budget, index: usize, request: &Req
             }
             // Only a file with no other name is taken: through another, its content
             // could change after it is committed.
-            if meta.dev() == dev && meta.nlink() == 1 && no_link_on_path(request) {
+            if meta.dev() == dev && meta.nlink() == 1 && no_link_on_path(layout, request) {
                 return staged(Plan::Take);
             }
         }
@@ -401,9 +403,25 @@ fn stage(layout: &Layout, dev: u64, budget: &Budget, index: usize, request: &Req
 }
 
 /// A snapshot's path has no symbolic link on it (a link where the SDK made a
-/// directory would make the store take a file from elsewhere).
-fn no_link_on_path(request: &Request) -> bool {
-    !request.snapshot || open_source(None, &request.source, true).is_ok()
+/// directory would make the store take a file from elsewhere): its directory is
+/// checked once per call (the file itself was `lstat`ed as a regular file).
+fn no_link_on_path(layout: &Layout, request: &Request) -> bool {
+    if !request.snapshot {
+        return true;
+    }
+    let Some(dir) = request.source.parent() else {
+        return false;
+    };
+    let mut checked = layout
+        .linkless_dirs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(&fine) = checked.get(dir) {
+        return fine;
+    }
+    let fine = dir_has_no_link(dir);
+    checked.insert(dir.to_path_buf(), fine);
+    fine
 }
 
 fn exists(path: &Path) -> bool {
@@ -1075,6 +1093,7 @@ mod tests {
             syncfs: true,
             in_place: false,
             caller: None,
+            linkless_dirs: Default::default(),
             hashed: None,
             stored: None,
         };
@@ -1218,6 +1237,30 @@ mod tests {
         assert!(matches!(outcomes[0].status, Status::Stored));
         let blob = s.layout.blob_path(&md5);
         assert_eq!(fs::metadata(blob).unwrap().ino(), inode);
+    }
+
+    #[test]
+    fn a_snapshot_behind_a_symlinked_directory_is_neither_taken_nor_read() {
+        let s = store();
+        let (path, md5) = s.source("elsewhere", b"not a snapshot");
+        let linked = s.root.join("staging");
+        std::os::unix::fs::symlink(path.parent().unwrap(), &linked).unwrap();
+        let take = Request {
+            take: true,
+            snapshot: true,
+            ..request(&linked.join("elsewhere"), Some(md5))
+        };
+
+        let outcomes = put_blobs(&s.layout, &[take], true);
+
+        match &outcomes[0].status {
+            Status::Failed(Fault::Source(e)) => {
+                assert!(e.to_string().contains("symbolic link"), "{e}")
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(!s.layout.blob_path(&md5).exists());
+        assert_eq!(fs::metadata(&path).unwrap().nlink(), 1, "never linked");
     }
 
     #[test]
