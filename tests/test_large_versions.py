@@ -15,7 +15,7 @@ import pytest
 import artisync
 from artisync.errors import RejectedError
 from artisync.manifest import Manifest, ManifestEntry
-from daemon_harness import DaemonProcess, check_store_consistent
+from daemon_harness import DaemonProcess, check_store_consistent, wait_for
 from file_digests import b64_md5
 
 CHUNK = 16
@@ -98,7 +98,8 @@ def test_a_kill_between_chunks_resumes_from_the_chunk_journals(home: Path, tmp_p
         expected = _expected(root, "data", {})
         assert (digest, count) == (expected.digest(), FILES)
         assert data == json.dumps(expected.to_json(), separators=(",", ":")).encode()
-        assert not list(work.iterdir())  # submission and every chunk journal gone
+        # The submission and every chunk journal go once the client has its answer.
+        wait_for(lambda: not list(work.iterdir()), what="work/ to empty")
         with daemon.registry() as registry:
             versions = registry.list_versions("proj", "big")
         assert [v.version for v in versions] == ["v0"]
