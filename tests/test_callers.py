@@ -14,12 +14,7 @@ import grp
 import hashlib
 import json
 import os
-import pwd
-import shutil
-import subprocess
-import sys
-import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,67 +26,18 @@ from artisync.daemon.callers import caller_of, cannot_act_as
 from artisync.sdk.client import UnixHTTPConnection
 from artisync.spool import ArtifactInfo, DirEntry, FileEntry, ReferenceEntry, Spool, Submission
 from daemon_harness import DaemonProcess, drop, result_of, staged_submission
+from local_users import GROUP, User, as_user, ensure_user, needs_users
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("useradd") is None,
-    reason="making users needs root and useradd (CI runs as root)",
-)
+pytestmark = needs_users
 
-GROUP = "artisync-t"
 USERS = ("artisync-t-alice", "artisync-t-bob")
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    uid: int
-    gid: int
-    groups: list[int]
-
-
-def _ensure_user(name: str, group: str) -> User:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(
-            ["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", "-G", group, name],
-            check=True,
-        )
-    entry = pwd.getpwnam(name)
-    return User(name, entry.pw_uid, entry.pw_gid, os.getgrouplist(name, entry.pw_gid))
 
 
 @pytest.fixture(scope="module")
 def users() -> Iterator[tuple[User, User]]:
-    try:
-        grp.getgrnam(GROUP)
-    except KeyError:
-        subprocess.run(["groupadd", GROUP], check=True)
-    alice, bob = (_ensure_user(name, GROUP) for name in USERS)
+    alice, bob = (ensure_user(name) for name in USERS)
     caller_of.cache_clear()
     yield alice, bob
-
-
-def as_user(user: User, work: Callable[[], Any]) -> None:
-    """Run ``work`` in a child process with ``user``'s credentials (and umask 007, as a
-    job of the daemon's group has): what a training script of theirs would do."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 1
-        try:
-            os.setgroups(user.groups)
-            os.setgid(user.gid)
-            os.setuid(user.uid)
-            os.umask(0o007)
-            work()
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            sys.stderr.flush()
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, f"{user.name}'s work failed"
 
 
 @dataclass
@@ -184,7 +130,7 @@ def _submission(entries: list[Any], name: str = "data") -> Submission:
 
 
 def _submit_as(user: User, spool: Spool, sub: Submission) -> None:
-    as_user(user, lambda: drop(spool, sub))
+    as_user(user, lambda: drop(spool, sub) and None)
 
 
 def _committed_bytes(node: Node, name: str) -> dict[str, bytes | None]:
@@ -254,15 +200,13 @@ def test_a_snapshot_whose_digest_is_not_its_content_is_refused(node: Node, users
     victim = b"the victim's real data!"
     forged = b"poison of the same size!"[: len(victim)]
 
-    def log_forged() -> None:
+    def log_forged() -> str:
         sub = staged_submission(spool, "shared", "data", {"data.bin": forged})
         sub.entries[0].digest = base64.b64encode(hashlib.md5(victim).digest()).decode()
         drop(spool, sub)
-        Path("/tmp/artisync-t-forged").write_text(sub.id)
+        return sub.id
 
-    as_user(alice, log_forged)
-    sub_id = Path("/tmp/artisync-t-forged").read_text()
-    os.unlink("/tmp/artisync-t-forged")
+    sub_id = as_user(alice, log_forged)
 
     result = result_of(spool, sub_id)
     assert result["status"] == "rejected"
@@ -276,25 +220,23 @@ def test_a_link_where_a_snapshot_belongs_is_refused(node: Node, users: Any) -> N
     alice, _ = users
     secret = daemon.home / ".aws" / "credentials"
 
-    def log_link() -> None:
+    def log_link() -> str:
         sub = staged_submission(spool, "shared", "data", {"c": secret.read_bytes()})
         snapshot = spool.root / sub.entries[0].staged
         snapshot.unlink()
         snapshot.symlink_to(secret)
         drop(spool, sub)
-        Path("/tmp/artisync-t-link").write_text(sub.id)
+        return sub.id
 
     # Alice cannot read the secret to snapshot it: the test writes her bytes for her.
     secret_bytes = secret.read_bytes()
     os.chmod(secret, 0o644)
     os.chmod(secret.parent, 0o755)
     try:
-        as_user(alice, log_link)
+        sub_id = as_user(alice, log_link)
     finally:
         os.chmod(secret.parent, 0o700)
         os.chmod(secret, 0o600)
-    sub_id = Path("/tmp/artisync-t-link").read_text()
-    os.unlink("/tmp/artisync-t-link")
 
     result = result_of(spool, sub_id)
     assert result["status"] == "rejected"
@@ -308,21 +250,17 @@ def test_another_users_snapshot_is_copied_into_the_store_never_taken(
 ) -> None:
     daemon, spool = node.daemon, node.spool
     alice, _ = users
-    paths: dict[str, str] = {}
 
-    def log() -> None:
+    def log() -> str:
         sub = staged_submission(spool, "shared", "snap", {"x.bin": b"alice's snapshot"})
-        paths["id"] = sub.id
         # Through the socket, as the SDK does while the daemon is up.
         tmp = spool.write_tmp(sub)
         conn = UnixHTTPConnection(daemon.config.socket, timeout=30)
         conn.request("POST", "/v1/submissions", body=f'{{"tmp": "{tmp.name}"}}')
         assert conn.getresponse().status == 202
-        Path("/tmp/artisync-t-snap").write_text(sub.id)
+        return sub.id
 
-    as_user(alice, log)
-    sub_id = Path("/tmp/artisync-t-snap").read_text()
-    os.unlink("/tmp/artisync-t-snap")
+    sub_id = as_user(alice, log)
     assert result_of(spool, sub_id)["status"] == "committed"
     blob = _blob_with(daemon, b"alice's snapshot")
     assert blob is not None
@@ -367,7 +305,7 @@ def test_members_write_only_where_clients_write_and_never_touch_each_others_file
     alice, bob = users
     spool = node.spool
     sub = _submission([])
-    as_user(alice, lambda: spool.write_tmp(sub))
+    as_user(alice, lambda: spool.write_tmp(sub) and None)
     theirs = spool.root / "tmp" / f"{sub.id}.json"
 
     def meddle() -> None:

@@ -13,15 +13,9 @@ from __future__ import annotations
 import grp
 import json
 import os
-import pwd
-import shutil
 import sqlite3
 import stat
-import subprocess
-import sys
-import traceback
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,69 +28,15 @@ from artisync.errors import ArtisyncError, InvalidInputError, NotFoundError, Reg
 from artisync.registry import SqliteRegistry
 from artisync.sdk.client import UnixHTTPConnection
 from artisync.sdk.daemon_registry import DaemonRegistry
+from local_users import GROUP, User, as_user, ensure_user, needs_users
 
-needs_users = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("useradd") is None,
-    reason="making users needs root and useradd (CI runs as root)",
-)
-
-GROUP = "artisync-t"
 USER = "artisync-t-carol"
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    uid: int
-    gid: int
-    groups: list[int]
 
 
 @pytest.fixture(scope="module")
 def member() -> User:
     """A user in the daemon's group, with no rights of the daemon's own."""
-    try:
-        grp.getgrnam(GROUP)
-    except KeyError:
-        subprocess.run(["groupadd", GROUP], check=True)
-    try:
-        pwd.getpwnam(USER)
-    except KeyError:
-        subprocess.run(
-            ["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", "-G", GROUP, USER],
-            check=True,
-        )
-    entry = pwd.getpwnam(USER)
-    return User(USER, entry.pw_uid, entry.pw_gid, os.getgrouplist(USER, entry.pw_gid))
-
-
-def as_user(user: User, work: Callable[[], Any]) -> Any:
-    """``work()`` in a forked child with ``user``'s credentials and umask 007, as a job of
-    the group runs; returns what it returned (JSON). Forked, not exec'd: /root is 0700."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 1
-        try:
-            os.close(read_end)
-            os.setgroups(user.groups)
-            os.setgid(user.gid)
-            os.setuid(user.uid)
-            os.umask(0o007)
-            answer = json.dumps(work()).encode()
-            os.write(write_end, answer)
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            sys.stderr.flush()
-            os._exit(code)
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as pipe:
-        answer = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, f"{user.name}'s work failed (see stderr)"
-    return json.loads(answer)
+    return ensure_user(USER)
 
 
 @pytest.fixture

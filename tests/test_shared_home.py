@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import grp
 import os
-import pwd
 import shutil
 import stat
 import subprocess
 import sys
-import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,64 +30,17 @@ import artisync.store.s3
 from artisync.registry import SqliteRegistry
 from artisync.spool import Spool
 from daemon_harness import DaemonProcess, drop, result_of, short_home, staged_submission
+from local_users import GROUP, User, as_user, ensure_user, needs_users
 from mount_namespace import Ballast, in_mount_namespace, mount_tmpfs
 
-needs_users = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("useradd") is None,
-    reason="making users needs root and useradd (CI runs as root)",
-)
-
-GROUP = "artisync-t"
 USER = "artisync-t-erin"
 WEIGHTS = b"weights\n" * 1000
-
-
-@dataclass(frozen=True)
-class User:
-    name: str
-    uid: int
-    gid: int
-    groups: list[int]
 
 
 @pytest.fixture(scope="module")
 def member() -> User:
     """A user in the daemon's group, with no rights of the daemon's own."""
-    try:
-        grp.getgrnam(GROUP)
-    except KeyError:
-        subprocess.run(["groupadd", GROUP], check=True)
-    try:
-        pwd.getpwnam(USER)
-    except KeyError:
-        subprocess.run(
-            ["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", "-G", GROUP, USER],
-            check=True,
-        )
-    entry = pwd.getpwnam(USER)
-    return User(USER, entry.pw_uid, entry.pw_gid, os.getgrouplist(USER, entry.pw_gid))
-
-
-def as_user(user: User, work: Callable[[], Any]) -> None:
-    """``work()`` in a forked child with ``user``'s credentials and umask 007, as a job
-    of the group runs; fails if it raised."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 1
-        try:
-            os.setgroups(user.groups)
-            os.setgid(user.gid)
-            os.setuid(user.uid)
-            os.umask(0o007)
-            work()
-            code = 0
-        except BaseException:
-            traceback.print_exc()
-        finally:
-            sys.stderr.flush()
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, f"{user.name}'s work failed (see stderr)"
+    return ensure_user(USER)
 
 
 @dataclass
