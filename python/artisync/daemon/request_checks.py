@@ -9,10 +9,10 @@ which the collection itself calls too.)
 
 from __future__ import annotations
 
-import re
 from typing import Final
 
 from artisync.errors import InvalidInputError
+from artisync.spool import SUBMISSION_ID
 
 __all__ = [
     "MAX_WAIT_SECONDS",
@@ -21,11 +21,8 @@ __all__ = [
     "check_wait",
 ]
 
-# A submission id as the SDK makes it (uuid4().hex). Anything else is refused before it
-# is joined to a spool path or matched against file names, where `*` or `..` would mean
-# something.
-_SUBMISSION_ID: Final = re.compile(r"[0-9a-f]{32}")
-_TMP_NAME: Final = re.compile(r"[0-9a-f]{32}\.json")
+# Ids are the spool's (SUBMISSION_ID): anything else is refused before it is joined to
+# a spool path or matched against file names, where `*` or `..` would mean something.
 _TMP_NAME_LENGTH: Final = 32 + len(".json")
 # Long polls are capped so a forgotten client cannot hold a request forever; a longer
 # wait is cut to this (the client asks again), a wait that is not a time is refused.
@@ -40,7 +37,7 @@ def _shown(text: str) -> str:
 def check_submission_id(text: str) -> str:
     """``text`` if it is a submission id (32 lowercase hex digits), else
     :class:`InvalidInputError` saying so."""
-    if not _SUBMISSION_ID.fullmatch(text):
+    if not SUBMISSION_ID.fullmatch(text):
         raise InvalidInputError(
             f"submission id {_shown(text)} is not 32 lowercase hex digits; use the id "
             "the SDK gave the submission (Artifact.submission_id)"
@@ -62,7 +59,7 @@ def check_tmp_name(value: object) -> str:
             f'"tmp" {_shown(value)} is {len(value)} characters long; a submission file '
             f'name is {_TMP_NAME_LENGTH}: "<id>.json", the id 32 lowercase hex digits'
         )
-    if not _TMP_NAME.fullmatch(value):
+    if not (value.endswith(".json") and SUBMISSION_ID.fullmatch(value[: -len(".json")])):
         raise InvalidInputError(
             f'"tmp" {_shown(value)} is not "<id>.json" with the id 32 lowercase hex digits'
         )
