@@ -84,8 +84,8 @@ class Item:
     """One manifest entry in the making."""
 
     path: str
-    # The local bytes, for items to hash or to store. A string: building 10,000 Path
-    # objects cost a daemon ~40 ms per version, and everything downstream takes either.
+    # The local bytes, for items to hash or to store. A string: a Path per entry is a
+    # measurable share of a large version's time, and everything downstream takes either.
     source: str | Path | None
     size: int | None
     digest: str | None = None  # base64 MD5 once known

@@ -92,8 +92,8 @@ def endpoint_url() -> str | None:
 
 
 # botocore's service data (S3's model and endpoint rules are large JSON files), parsed
-# once per process: a new session parses them again. Opening a client took 45-90 ms
-# that way and 3-12 ms with this loader (measured on 2 busy cores), per expansion.
+# once per process: a new session would parse them again for every expansion, and
+# opening a client that way costs more than the listing of a small prefix.
 _LOADER: Final = create_loader()
 
 

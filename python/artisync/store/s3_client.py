@@ -66,7 +66,8 @@ def new_client(
         response_checksum_validation="when_required",
         # Every body we send carries a signed Content-MD5 that the server checks, so
         # the payload's SHA-256 adds nothing but CPU: botocore takes it on plain-http
-        # endpoints (~1.5 s a GiB), where over https it already sends UNSIGNED-PAYLOAD.
+        # endpoints (a second pass over every byte), where over https it already sends
+        # UNSIGNED-PAYLOAD.
         s3={"payload_signing_enabled": False, **({"addressing_style": "path"} if endpoint else {})},
     )
     return session.create_client("s3", config=config, endpoint_url=endpoint)

@@ -1,10 +1,10 @@
 """PUTs of small blobs and HEADs, sent straight over aiohttp instead of through botocore.
 
-Why: uploading 10,000 files of 4 KiB, botocore spent ~1.2 ms of CPU per PutObject
+Why: uploading many small files, botocore spends several times more CPU per PutObject
 (its event hooks, request building and validation, user-agent assembly, endpoint
-rules, signing, response parsing) against ~0.2 ms for the HTTP request itself. On a
-2-core node the S3 server and the training job compete for the same CPU, so that
-cost was the upload's speed limit (0.43 x s5cmd on ``rclone serve s3``).
+rules, signing, response parsing) than the HTTP request itself takes. On a small node
+the S3 server and the training job compete for the same CPU, so that cost becomes the
+upload's speed limit (README, "Remote stores", has the figures).
 
 What stays the same as botocore's path:
 

@@ -1,10 +1,10 @@
 """AWS Signature Version 4 for the few S3 requests the direct path sends (PUT, HEAD).
 
-botocore signs a request in ~100 µs: it builds an ``AWSRequest`` with
-``email.message`` headers, normalises them, and derives the signing key (four HMACs)
-again for every request. Uploading 10,000 small blobs, that alone was a quarter of
-the CPU the whole upload may take on a 2-core node (the S3 server competes for it),
-so this is the measured hot path written out: the canonical request of
+botocore builds an ``AWSRequest`` with ``email.message`` headers for every request,
+normalises them, and derives the signing key (four HMACs) again each time. Uploading
+many small blobs, that alone is a large share of the CPU the whole upload may take on
+a small node (the S3 server competes for it), so this is the measured hot path
+written out: the canonical request of
 https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html for a
 request without a query string, and the signing key kept for the day it is valid.
 
