@@ -60,25 +60,24 @@ def sqlite_registry(db_path: Path) -> Iterator[SqliteRegistry]:
         yield reg
 
 
+def _submission() -> dict[str, Any]:
+    """What a new version and a new part both name by default: a fresh submission of
+    project ``proj``, with no entity and no run."""
+    return {"submission_id": uuid.uuid4().hex, "project": "proj", "entity": None, "run_id": None}
+
+
 def new_version(digest: str, **fields: Any) -> NewVersion:
     """A version of ``proj/model`` with content ``digest``, as a new submission each call;
-    ``fields`` replace the defaults."""
+    ``fields`` replace the defaults (no description, metadata, tags or TTL)."""
     defaults: dict[str, Any] = {
-        "submission_id": uuid.uuid4().hex,
-        "project": "proj",
-        "entity": None,
+        **_submission(),
         "name": "model",
         "type": "model",
         "digest": digest,
         "manifest_key": f"manifests/{digest}.json",
         "size": 10,
         "file_count": 1,
-        "description": None,
-        "metadata": {},
         "aliases": ["latest"],
-        "tags": [],
-        "run_id": None,
-        "ttl_seconds": None,
     }
     return NewVersion(**{**defaults, **fields})
 
@@ -92,14 +91,11 @@ def new_part(manifest_key: str, **fields: Any) -> NewPart:
     """A part of ``proj/ds`` under distributed id ``d1``, as a new submission each call;
     ``fields`` replace the defaults."""
     defaults: dict[str, Any] = {
-        "submission_id": uuid.uuid4().hex,
-        "project": "proj",
-        "entity": None,
+        **_submission(),
         "name": "ds",
         "type": "dataset",
         "distributed_id": "d1",
         "manifest_key": manifest_key,
-        "run_id": None,
         "size": 5,
         "file_count": 1,
     }

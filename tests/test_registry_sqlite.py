@@ -12,10 +12,10 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -24,26 +24,38 @@ from artisync.errors import RegistryError
 from artisync.registry import SCHEMA_VERSION, SqliteRegistry
 from registry_backends import add_part, commit, finish
 
+T = TypeVar("T")
+
+
 # -- commits that fail half-way -----------------------------------------------------------
 
 
-def test_failed_commit_leaves_nothing_behind(
-    sqlite_registry: SqliteRegistry, db_path: Path
-) -> None:
-    # Make the last statement of the commit transaction fail, after the project,
-    # collection, run, version, tags, aliases and lineage rows were written.
+@contextmanager
+def _last_insert_fails(db_path: Path) -> Iterator[None]:
+    """Make the last statement of a commit transaction fail (its ``submissions`` row),
+    after the project, collection, run, version, tags, aliases, lineage and consumed
+    parts were written; reads and other writes go on as before."""
     with closing(sqlite3.connect(db_path)) as other:
         other.execute(
             "CREATE TRIGGER fail_last BEFORE INSERT ON submissions"
             " BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
         )
-    with pytest.raises(RegistryError, match="injected failure"):
-        commit(sqlite_registry, "d0", aliases=["best"], tags=["t"], run_id="run-1")
-    assert sqlite_registry.list_collections("proj") == []
-    assert sqlite_registry.list_runs("proj") == []
-    assert sqlite_registry.submission_result("x") is None
-    with closing(sqlite3.connect(db_path)) as other:
-        other.execute("DROP TRIGGER fail_last")
+    try:
+        yield
+    finally:
+        with closing(sqlite3.connect(db_path)) as other:
+            other.execute("DROP TRIGGER fail_last")
+
+
+def test_failed_commit_leaves_nothing_behind(
+    sqlite_registry: SqliteRegistry, db_path: Path
+) -> None:
+    with _last_insert_fails(db_path):
+        with pytest.raises(RegistryError, match="injected failure"):
+            commit(sqlite_registry, "d0", aliases=["best"], tags=["t"], run_id="run-1")
+        assert sqlite_registry.list_collections("proj") == []
+        assert sqlite_registry.list_runs("proj") == []
+        assert sqlite_registry.submission_result("x") is None
     assert commit(sqlite_registry, "d0").version.version == "v0"
 
 
@@ -51,17 +63,11 @@ def test_failed_finish_leaves_the_parts_pending(
     sqlite_registry: SqliteRegistry, db_path: Path
 ) -> None:
     add_part(sqlite_registry, "m/1", run_id="w1")
-    with closing(sqlite3.connect(db_path)) as other:
-        other.execute(
-            "CREATE TRIGGER fail_last BEFORE INSERT ON submissions"
-            " BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
-        )
-    with pytest.raises(RegistryError, match="injected failure"):
-        finish(sqlite_registry, "merged", run_id="boss")
-    assert [p.manifest_key for p in sqlite_registry.list_parts("proj", "ds", "d1")] == ["m/1"]
-    assert sqlite_registry.logged_by_run("w1") == []
-    with closing(sqlite3.connect(db_path)) as other:
-        other.execute("DROP TRIGGER fail_last")
+    with _last_insert_fails(db_path):
+        with pytest.raises(RegistryError, match="injected failure"):
+            finish(sqlite_registry, "merged", run_id="boss")
+        assert [p.manifest_key for p in sqlite_registry.list_parts("proj", "ds", "d1")] == ["m/1"]
+        assert sqlite_registry.logged_by_run("w1") == []
     assert finish(sqlite_registry, "merged").version.version == "v0"
 
 
@@ -356,29 +362,32 @@ def test_lookups_use_indexes_not_table_scans(
             assert scans == [], f"{sql}\n{plan}"
 
 
+def _steps(conn: sqlite3.Connection, call: Callable[[], T]) -> tuple[T, int]:
+    """What ``call`` returns, and how many SQLite virtual-machine steps it took on ``conn``."""
+    counter = [0]
+
+    def tick() -> int:
+        counter[0] += 1
+        return 0
+
+    conn.set_progress_handler(tick, 1)
+    try:
+        result = call()
+    finally:
+        conn.set_progress_handler(None, 1)
+    return result, counter[0]
+
+
 def test_lookup_cost_does_not_grow_with_collection_size(sqlite_registry: SqliteRegistry) -> None:
     # Counts SQLite virtual-machine steps: a range walk over the collection (which a
     # query plan still reports as SEARCH) would grow with it; an index seek does not.
     small_id, small_run = _populate(sqlite_registry, "small", 10)
     large_id, large_run = _populate(sqlite_registry, "large", 1000)
     conn = sqlite_registry._connection()
-
-    def steps(lookup: Callable[[], Any]) -> int:
-        counter = [0]
-
-        def tick() -> int:
-            counter[0] += 1
-            return 0
-
-        conn.set_progress_handler(tick, 1)
-        try:
-            lookup()
-        finally:
-            conn.set_progress_handler(None, 1)
-        return counter[0]
-
-    small_costs = [steps(f) for f in _lookups(sqlite_registry, "small", small_id, small_run)]
-    large_costs = [steps(f) for f in _lookups(sqlite_registry, "large", large_id, large_run)]
+    small = _lookups(sqlite_registry, "small", small_id, small_run)
+    large = _lookups(sqlite_registry, "large", large_id, large_run)
+    small_costs = [_steps(conn, f)[1] for f in small]
+    large_costs = [_steps(conn, f)[1] for f in large]
     for n, (cheap, costly) in enumerate(zip(small_costs, large_costs, strict=True)):
         assert costly <= cheap * 1.2 + 20, f"lookup #{n}: {cheap} steps at 10, {costly} at 1000"
 
@@ -392,19 +401,9 @@ def test_latest_stays_one_step_when_the_newest_versions_are_deleted(
         ids = [commit(sqlite_registry, f"d{i}", project=project).version.id for i in range(count)]
         for version_id in ids[count // 2 :]:
             sqlite_registry.delete_version(version_id)
-        counter = [0]
-
-        def tick() -> int:
-            counter[0] += 1
-            return 0
-
-        conn.set_progress_handler(tick, 1)
-        try:
-            found = sqlite_registry.get_version(project, "model", "latest")
-        finally:
-            conn.set_progress_handler(None, 1)
+        found, steps = _steps(conn, lambda: sqlite_registry.get_version(project, "model", "latest"))
         assert found.index == count // 2 - 1
-        return counter[0]
+        return steps
 
     cheap, costly = latest_steps("small", 10), latest_steps("large", 1000)
     assert costly <= cheap * 1.2 + 20, f"{cheap} steps with 5 deleted, {costly} with 500"
