@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import artisync
-from artisync.registry import SqliteRegistry
+from artisync.registry import NewVersion, SqliteRegistry
 from artisync.registry import sqlite_commit as writes
 from artisync.registry import sqlite_edits as edits
 
@@ -91,8 +91,7 @@ def build(path: Path, shape: Shape) -> Built:
                 aliases = ["best"] if index == shape.per_collection // 2 else []
                 if index % 10 == 3:
                     aliases.append(f"step-{index}")
-                result = writes.commit_version(
-                    conn,
+                version = NewVersion(
                     submission_id=uuid.uuid4().hex,
                     project=PROJECT,
                     entity="local",
@@ -110,6 +109,7 @@ def build(path: Path, shape: Shape) -> Built:
                     ttl_seconds=86_400.0 if g % 7 == 0 else None,
                     distributed_id=None,
                 )
+                result = writes.commit_version(conn, version)
                 ids[g] = result.version.id
                 if run > 0:
                     # Run k uses the version run k-1 logged in the same slot.

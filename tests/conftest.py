@@ -9,7 +9,7 @@ import pytest
 
 from daemon_harness import short_home
 
-pytest_plugins = ["servers"]
+pytest_plugins = ["servers", "registry_backends"]
 
 
 @pytest.fixture

@@ -3,54 +3,23 @@ with tombstones, expiry, and what garbage collection must keep."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from artisync.errors import InvalidInputError, NotFoundError
-from artisync.registry import DELETED, CommitResult, SqliteRegistry
+from artisync.registry import DELETED, Registry
+from registry_backends import add_part, commit
 
 
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[SqliteRegistry]:
-    with SqliteRegistry(tmp_path / "registry.db") as reg:
-        yield reg
-
-
-def commit(reg: SqliteRegistry, digest: str, **overrides: Any) -> CommitResult:
-    """Commit a version with plausible defaults; each call is a new submission."""
-    fields: dict[str, Any] = {
-        "submission_id": uuid.uuid4().hex,
-        "project": "proj",
-        "entity": None,
-        "name": "model",
-        "type": "model",
-        "digest": digest,
-        "manifest_key": f"manifests/{digest}.json",
-        "size": 10,
-        "file_count": 1,
-        "description": None,
-        "metadata": {},
-        "aliases": [],
-        "tags": [],
-        "run_id": None,
-        "ttl_seconds": None,
-    }
-    fields.update(overrides)
-    return reg.commit_version(**fields)
-
-
-def labels(reg: SqliteRegistry, name: str = "model") -> list[str]:
+def labels(reg: Registry, name: str = "model") -> list[str]:
     return [v.version for v in reg.list_versions("proj", name)]
 
 
 # -- update_version -----------------------------------------------------------------------
 
 
-def test_update_version_changes_only_the_fields_given(registry: SqliteRegistry) -> None:
+def test_update_version_changes_only_the_fields_given(registry: Registry) -> None:
     v0 = commit(registry, "d0", description="first", metadata={"a": 1}, ttl_seconds=60).version
     only_description = registry.update_version(v0.id, description="better")
     assert (only_description.description, only_description.metadata) == ("better", {"a": 1})
@@ -60,14 +29,14 @@ def test_update_version_changes_only_the_fields_given(registry: SqliteRegistry) 
     assert registry.update_version(v0.id) == only_metadata
 
 
-def test_update_version_with_none_clears_description_and_ttl(registry: SqliteRegistry) -> None:
+def test_update_version_with_none_clears_description_and_ttl(registry: Registry) -> None:
     v0 = commit(registry, "d0", description="first", ttl_seconds=60).version
     cleared = registry.update_version(v0.id, description=None, ttl_seconds=None)
     assert (cleared.description, cleared.ttl_seconds, cleared.expires_at) == (None, None, None)
     assert registry.expired_versions(v0.created_at + 10**9) == []
 
 
-def test_update_version_ttl_counts_from_creation(registry: SqliteRegistry) -> None:
+def test_update_version_ttl_counts_from_creation(registry: Registry) -> None:
     v0 = commit(registry, "d0").version
     updated = registry.update_version(v0.id, ttl_seconds=3600)
     assert updated.expires_at == v0.created_at + 3600
@@ -75,7 +44,7 @@ def test_update_version_ttl_counts_from_creation(registry: SqliteRegistry) -> No
     assert [v.id for v in registry.expired_versions(v0.created_at + 3600)] == [v0.id]
 
 
-def test_update_version_refuses_bad_values_and_changes_nothing(registry: SqliteRegistry) -> None:
+def test_update_version_refuses_bad_values_and_changes_nothing(registry: Registry) -> None:
     v0 = commit(registry, "d0", description="kept", metadata={"a": 1}).version
     for bad in ({"ttl_seconds": 0}, {"ttl_seconds": -5}, {"ttl_seconds": float("nan")}):
         with pytest.raises(InvalidInputError, match="positive number of seconds"):
@@ -85,7 +54,7 @@ def test_update_version_refuses_bad_values_and_changes_nothing(registry: SqliteR
     assert registry.get_version_by_id(v0.id) == v0
 
 
-def test_update_of_unknown_or_deleted_version_is_not_found(registry: SqliteRegistry) -> None:
+def test_update_of_unknown_or_deleted_version_is_not_found(registry: Registry) -> None:
     v0 = commit(registry, "d0").version
     registry.delete_version(v0.id)
     with pytest.raises(NotFoundError, match=r"model:v0 .* was deleted"):
@@ -98,7 +67,7 @@ def test_update_of_unknown_or_deleted_version_is_not_found(registry: SqliteRegis
 
 
 def test_set_aliases_moves_aliases_from_other_versions_and_leaves_latest(
-    registry: SqliteRegistry,
+    registry: Registry,
 ) -> None:
     v0 = commit(registry, "d0", aliases=["prod", "best"]).version
     v1 = commit(registry, "d1", aliases=["staging"]).version
@@ -108,7 +77,7 @@ def test_set_aliases_moves_aliases_from_other_versions_and_leaves_latest(
     assert registry.get_version("proj", "model", "latest").id == v1.id
 
 
-def test_set_aliases_with_a_bad_alias_changes_nothing(registry: SqliteRegistry) -> None:
+def test_set_aliases_with_a_bad_alias_changes_nothing(registry: Registry) -> None:
     v0 = commit(registry, "d0", aliases=["prod"]).version
     v1 = commit(registry, "d1").version
     for bad in (["prod", "a/b"], ["prod", "v2"], ["prod", ""]):
@@ -120,7 +89,7 @@ def test_set_aliases_with_a_bad_alias_changes_nothing(registry: SqliteRegistry) 
 # -- delete_version ------------------------------------------------------------------------
 
 
-def test_delete_refuses_a_version_with_aliases_naming_them(registry: SqliteRegistry) -> None:
+def test_delete_refuses_a_version_with_aliases_naming_them(registry: Registry) -> None:
     v0 = commit(registry, "d0", aliases=["prod", "best"]).version
     commit(registry, "d1")
     with pytest.raises(InvalidInputError) as caught:
@@ -134,14 +103,14 @@ def test_delete_refuses_a_version_with_aliases_naming_them(registry: SqliteRegis
         registry.get_version("proj", "model", "prod")
 
 
-def test_latest_alone_does_not_hold_a_version_back(registry: SqliteRegistry) -> None:
+def test_latest_alone_does_not_hold_a_version_back(registry: Registry) -> None:
     commit(registry, "d0")
     v1 = commit(registry, "d1").version
     assert registry.delete_version(v1.id).state == DELETED
     assert registry.get_version("proj", "model", "latest").version == "v0"
 
 
-def test_deleted_version_disappears_from_every_read(registry: SqliteRegistry) -> None:
+def test_deleted_version_disappears_from_every_read(registry: Registry) -> None:
     v0 = commit(registry, "d0", name="a").version
     v1 = commit(registry, "d1", name="a").version
     registry.delete_version(v0.id)
@@ -156,7 +125,7 @@ def test_deleted_version_disappears_from_every_read(registry: SqliteRegistry) ->
 
 
 def test_version_numbers_are_never_reused_after_deleting_the_top(
-    registry: SqliteRegistry,
+    registry: Registry,
 ) -> None:
     commit(registry, "d0")
     v1 = commit(registry, "d1").version
@@ -165,7 +134,7 @@ def test_version_numbers_are_never_reused_after_deleting_the_top(
     assert labels(registry) == ["v0", "v2"]
 
 
-def test_deleting_every_version_leaves_no_latest(registry: SqliteRegistry) -> None:
+def test_deleting_every_version_leaves_no_latest(registry: Registry) -> None:
     ids = [commit(registry, f"d{i}").version.id for i in range(3)]
     for version_id in reversed(ids):
         registry.delete_version(version_id)
@@ -176,7 +145,7 @@ def test_deleting_every_version_leaves_no_latest(registry: SqliteRegistry) -> No
     assert commit(registry, "d0").version.version == "v3"
 
 
-def test_identical_content_after_a_delete_is_a_new_version(registry: SqliteRegistry) -> None:
+def test_identical_content_after_a_delete_is_a_new_version(registry: Registry) -> None:
     v0 = commit(registry, "same").version
     registry.delete_version(v0.id)
     again = commit(registry, "same")
@@ -184,7 +153,7 @@ def test_identical_content_after_a_delete_is_a_new_version(registry: SqliteRegis
 
 
 def test_recommitting_a_deleted_versions_submission_does_not_resurrect_it(
-    registry: SqliteRegistry,
+    registry: Registry,
 ) -> None:
     first = commit(registry, "d0", submission_id="sub-1", aliases=["best"])
     registry.delete_version(first.version.id, delete_aliases=True)
@@ -202,7 +171,7 @@ def test_recommitting_a_deleted_versions_submission_does_not_resurrect_it(
 
 
 def test_deduplicated_submission_of_a_deleted_version_reports_the_tombstone(
-    registry: SqliteRegistry,
+    registry: Registry,
 ) -> None:
     v0 = commit(registry, "d0").version
     commit(registry, "d0", submission_id="dup")
@@ -211,7 +180,7 @@ def test_deduplicated_submission_of_a_deleted_version_reports_the_tombstone(
     assert result is not None and not result.created and result.version.state == DELETED
 
 
-def test_deleting_twice_returns_the_tombstone_again(registry: SqliteRegistry) -> None:
+def test_deleting_twice_returns_the_tombstone_again(registry: Registry) -> None:
     v0 = commit(registry, "d0").version
     first = registry.delete_version(v0.id)
     assert registry.delete_version(v0.id, delete_aliases=True) == first
@@ -219,7 +188,7 @@ def test_deleting_twice_returns_the_tombstone_again(registry: SqliteRegistry) ->
         registry.delete_version("no-such-id")
 
 
-def test_deleted_version_leaves_every_lineage_query(registry: SqliteRegistry) -> None:
+def test_deleted_version_leaves_every_lineage_query(registry: Registry) -> None:
     registry.ensure_run("proj", None, "consumer")
     kept = commit(registry, "d0", run_id="maker").version
     doomed = commit(registry, "d1", run_id="maker").version
@@ -243,7 +212,7 @@ def test_deleted_version_leaves_every_lineage_query(registry: SqliteRegistry) ->
 
 
 def test_expired_versions_are_those_past_their_ttl_longest_expired_first(
-    registry: SqliteRegistry,
+    registry: Registry,
 ) -> None:
     short = commit(registry, "d0", ttl_seconds=10).version
     never = commit(registry, "d1").version
@@ -258,22 +227,21 @@ def test_expired_versions_are_those_past_their_ttl_longest_expired_first(
     assert never.expires_at is None
 
 
-def test_commit_refuses_a_non_positive_ttl(registry: SqliteRegistry) -> None:
+def test_commit_refuses_a_non_positive_ttl(registry: Registry) -> None:
     with pytest.raises(InvalidInputError, match="ttl of artifact 'model'"):
         commit(registry, "d0", ttl_seconds=0)
     assert commit(registry, "d0").version.version == "v0"
 
 
 def test_live_manifest_keys_are_those_of_live_versions_and_pending_parts(
-    registry: SqliteRegistry,
+    registry: Registry,
 ) -> None:
     commit(registry, "d0", manifest_key="m/live")
     doomed = commit(registry, "d1", manifest_key="m/deleted").version
     commit(registry, "d2", manifest_key="m/live")  # two versions may share a manifest
     registry.delete_version(doomed.id)
-    part: dict[str, Any] = {"project": "proj", "entity": None, "name": "model", "type": "model"}
-    part |= {"run_id": None, "size": 1, "file_count": 1}
-    registry.add_part(submission_id="p1", distributed_id="a", manifest_key="m/merged", **part)
-    registry.add_part(submission_id="p2", distributed_id="b", manifest_key="m/pending", **part)
+    part: dict[str, Any] = {"name": "model", "type": "model", "size": 1}
+    add_part(registry, "m/merged", submission_id="p1", distributed_id="a", **part)
+    add_part(registry, "m/pending", submission_id="p2", distributed_id="b", **part)
     commit(registry, "d3", manifest_key="m/finished", distributed_id="a")
     assert registry.live_manifest_keys() == {"m/live", "m/pending", "m/finished"}

@@ -3,74 +3,14 @@ commit that finishes them, and the runs recorded as writers of the merged versio
 
 from __future__ import annotations
 
-import sqlite3
-import uuid
-from collections.abc import Iterator
-from contextlib import closing
-from pathlib import Path
-from typing import Any
-
 import pytest
 
-from artisync.errors import InvalidInputError, RegistryError, TypeConflictError
-from artisync.registry import CommitResult, SqliteRegistry
+from artisync.errors import InvalidInputError, TypeConflictError
+from artisync.registry import Registry
+from registry_backends import add_part, finish
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "registry.db"
-
-
-@pytest.fixture
-def registry(db_path: Path) -> Iterator[SqliteRegistry]:
-    with SqliteRegistry(db_path) as reg:
-        yield reg
-
-
-def add_part(reg: SqliteRegistry, key: str, **overrides: Any) -> str:
-    """Add a part of ``proj/ds`` under distributed id ``d1``; returns its submission id."""
-    fields: dict[str, Any] = {
-        "submission_id": uuid.uuid4().hex,
-        "project": "proj",
-        "entity": None,
-        "name": "ds",
-        "type": "dataset",
-        "distributed_id": "d1",
-        "manifest_key": key,
-        "run_id": None,
-        "size": 5,
-        "file_count": 1,
-    }
-    fields.update(overrides)
-    reg.add_part(**fields)
-    return str(fields["submission_id"])
-
-
-def finish(reg: SqliteRegistry, digest: str, **overrides: Any) -> CommitResult:
-    """Commit the merged version of ``proj/ds`` for distributed id ``d1``."""
-    fields: dict[str, Any] = {
-        "submission_id": uuid.uuid4().hex,
-        "project": "proj",
-        "entity": None,
-        "name": "ds",
-        "type": "dataset",
-        "digest": digest,
-        "manifest_key": f"merged/{digest}",
-        "size": 10,
-        "file_count": 2,
-        "description": None,
-        "metadata": {},
-        "aliases": [],
-        "tags": [],
-        "run_id": None,
-        "ttl_seconds": None,
-        "distributed_id": "d1",
-    }
-    fields.update(overrides)
-    return reg.commit_version(**fields)
-
-
-def test_parts_list_in_the_order_added_with_their_runs(registry: SqliteRegistry) -> None:
+def test_parts_list_in_the_order_added_with_their_runs(registry: Registry) -> None:
     first = add_part(registry, "m/1", run_id="w1", size=3, file_count=2)
     add_part(registry, "m/2", run_id="w2")
     add_part(registry, "m/3")
@@ -86,7 +26,7 @@ def test_parts_list_in_the_order_added_with_their_runs(registry: SqliteRegistry)
     assert [r.id for r in registry.list_runs("proj")] == ["w1", "w2"]
 
 
-def test_adding_the_same_part_again_is_a_no_op(registry: SqliteRegistry) -> None:
+def test_adding_the_same_part_again_is_a_no_op(registry: Registry) -> None:
     submission = add_part(registry, "m/1")
     add_part(registry, "m/other", submission_id=submission)
     assert [p.manifest_key for p in registry.list_parts("proj", "ds", "d1")] == ["m/1"]
@@ -96,7 +36,7 @@ def test_adding_the_same_part_again_is_a_no_op(registry: SqliteRegistry) -> None
     assert registry.list_parts("proj", "ds", "d1") == []
 
 
-def test_parts_of_other_ids_names_and_projects_are_separate(registry: SqliteRegistry) -> None:
+def test_parts_of_other_ids_names_and_projects_are_separate(registry: Registry) -> None:
     add_part(registry, "m/1")
     add_part(registry, "m/2", distributed_id="d2")
     add_part(registry, "m/3", name="other")
@@ -109,7 +49,7 @@ def test_parts_of_other_ids_names_and_projects_are_separate(registry: SqliteRegi
     assert registry.list_parts("proj", "never-logged", "d1") == []
 
 
-def test_part_with_another_type_raises_type_conflict(registry: SqliteRegistry) -> None:
+def test_part_with_another_type_raises_type_conflict(registry: Registry) -> None:
     finish(registry, "v0", distributed_id=None)
     with pytest.raises(TypeConflictError, match="'dataset'"):
         add_part(registry, "m/1", type="model")
@@ -119,13 +59,13 @@ def test_part_with_another_type_raises_type_conflict(registry: SqliteRegistry) -
     assert registry.list_parts("proj", "ds", "d1") == []
 
 
-def test_part_needs_a_distributed_id(registry: SqliteRegistry) -> None:
+def test_part_needs_a_distributed_id(registry: Registry) -> None:
     with pytest.raises(InvalidInputError, match="distributed_id"):
         add_part(registry, "m/1", distributed_id="")
 
 
 def test_finishing_consumes_the_parts_so_a_later_upsert_starts_the_next_version(
-    registry: SqliteRegistry,
+    registry: Registry,
 ) -> None:
     add_part(registry, "m/1")
     add_part(registry, "m/2")
@@ -138,7 +78,7 @@ def test_finishing_consumes_the_parts_so_a_later_upsert_starts_the_next_version(
 
 
 def test_merged_version_lists_every_part_writer_and_keeps_the_finisher_as_creator(
-    registry: SqliteRegistry,
+    registry: Registry,
 ) -> None:
     add_part(registry, "m/1", run_id="w1")
     add_part(registry, "m/2", run_id="w2")
@@ -153,7 +93,7 @@ def test_merged_version_lists_every_part_writer_and_keeps_the_finisher_as_creato
 
 
 def test_merged_content_equal_to_a_version_still_consumes_the_parts(
-    registry: SqliteRegistry,
+    registry: Registry,
 ) -> None:
     v0 = finish(registry, "same", distributed_id=None, run_id="earlier").version
     add_part(registry, "m/1", run_id="w1")
@@ -164,33 +104,17 @@ def test_merged_content_equal_to_a_version_still_consumes_the_parts(
     assert [v.id for v in registry.logged_by_run("w1")] == [v0.id]
 
 
-def test_finishing_without_parts_commits_its_own_content(registry: SqliteRegistry) -> None:
+def test_finishing_without_parts_commits_its_own_content(registry: Registry) -> None:
     result = finish(registry, "alone", run_id="boss")
     assert result.created and result.version.version == "v0"
     assert [r.id for r in registry.writers(result.version.id)] == ["boss"]
 
 
 def test_recommitting_the_finish_submission_touches_no_new_parts(
-    registry: SqliteRegistry,
+    registry: Registry,
 ) -> None:
     add_part(registry, "m/1")
     first = finish(registry, "merged", submission_id="fin")
     add_part(registry, "m/2")
     assert finish(registry, "merged", submission_id="fin") == first
     assert [p.manifest_key for p in registry.list_parts("proj", "ds", "d1")] == ["m/2"]
-
-
-def test_failed_finish_leaves_the_parts_pending(registry: SqliteRegistry, db_path: Path) -> None:
-    add_part(registry, "m/1", run_id="w1")
-    with closing(sqlite3.connect(db_path)) as other:
-        other.execute(
-            "CREATE TRIGGER fail_last BEFORE INSERT ON submissions"
-            " BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
-        )
-    with pytest.raises(RegistryError, match="injected failure"):
-        finish(registry, "merged", run_id="boss")
-    assert [p.manifest_key for p in registry.list_parts("proj", "ds", "d1")] == ["m/1"]
-    assert registry.logged_by_run("w1") == []
-    with closing(sqlite3.connect(db_path)) as other:
-        other.execute("DROP TRIGGER fail_last")
-    assert finish(registry, "merged").version.version == "v0"

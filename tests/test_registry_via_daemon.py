@@ -29,6 +29,7 @@ from artisync.registry import SqliteRegistry
 from artisync.sdk.client import UnixHTTPConnection
 from artisync.sdk.daemon_registry import DaemonRegistry
 from local_users import GROUP, User, as_user, ensure_user, needs_users
+from registry_backends import new_version
 
 USER = "artisync-t-carol"
 
@@ -281,31 +282,11 @@ def test_daemon_refusals_reach_the_sdk_as_the_registry_exceptions(
         with pytest.raises(NotFoundError):
             registry.update_version("0" * 32, ttl_seconds=10)
         with pytest.raises(RegistryError, match="daemon's own"):
-            registry.commit_version(**_commit_fields())
+            registry.commit_version(new_version("d"))
     finally:
         registry.close()
     refused = [line for line in daemon.logs().splitlines() if "registry_write_refused" in line]
     assert len(refused) >= 2, daemon.logs()
-
-
-def _commit_fields() -> dict[str, Any]:
-    return {
-        "submission_id": "s",
-        "project": "p",
-        "entity": None,
-        "name": "n",
-        "type": "t",
-        "digest": "d",
-        "manifest_key": "k",
-        "size": 0,
-        "file_count": 0,
-        "description": None,
-        "metadata": {},
-        "aliases": [],
-        "tags": [],
-        "run_id": None,
-        "ttl_seconds": None,
-    }
 
 
 def test_a_user_whose_registry_it_is_writes_it_directly_without_a_daemon(home: Path) -> None:

@@ -99,26 +99,27 @@ def write_manifest(home: Path, key: str, entries: dict[str, bytes]) -> Manifest:
 def receipt(artifact: artisync.Artifact, manifest: Manifest, home: Path) -> dict[str, Any]:
     """A daemon's terminal answer for a committed submission, committed in the registry
     as the daemon would (the SDK reads the version from the registry)."""
-    from artisync.registry import SqliteRegistry
+    from artisync.registry import NewVersion, SqliteRegistry
 
+    version = NewVersion(
+        submission_id=artifact.submission_id,
+        project="proj",
+        entity=None,
+        name=artifact.name,
+        type=artifact.type,
+        digest=manifest.digest(),
+        manifest_key="manifests/m.json",
+        size=manifest.size(),
+        file_count=len(manifest),
+        description=None,
+        metadata={},
+        aliases=["best"],
+        tags=[],
+        run_id=None,
+        ttl_seconds=None,
+    )
     with SqliteRegistry(home / "registry.db") as registry:
-        done = registry.commit_version(
-            submission_id=artifact.submission_id,
-            project="proj",
-            entity=None,
-            name=artifact.name,
-            type=artifact.type,
-            digest=manifest.digest(),
-            manifest_key="manifests/m.json",
-            size=manifest.size(),
-            file_count=len(manifest),
-            description=None,
-            metadata={},
-            aliases=["best"],
-            tags=[],
-            run_id=None,
-            ttl_seconds=None,
-        )
+        done = registry.commit_version(version)
     v = done.version
     return {
         "id": artifact.submission_id,

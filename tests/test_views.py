@@ -7,17 +7,14 @@ import json
 import re
 import shutil
 import subprocess
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from artisync.errors import InvalidInputError
-from artisync.registry import SqliteRegistry, Version
+from artisync.registry import Registry, Version
 from artisync.views import human_age, human_size
 from artisync.views.lineage import (
     LineageGraph,
@@ -34,48 +31,27 @@ from artisync.views.listing import (
     versions_json,
     versions_text,
 )
-
-
-@pytest.fixture
-def registry(tmp_path: Path) -> Iterator[SqliteRegistry]:
-    with SqliteRegistry(tmp_path / "registry.db") as reg:
-        yield reg
+from registry_backends import commit as commit_version
 
 
 def commit(
-    reg: SqliteRegistry, name: str, digest: str, run_id: str | None = None, **overrides: Any
+    reg: Registry, name: str, digest: str, run_id: str | None = None, **overrides: Any
 ) -> Version:
-    fields: dict[str, Any] = {
-        "submission_id": uuid.uuid4().hex,
-        "project": "proj",
-        "entity": None,
-        "name": name,
-        "type": "model" if name.startswith("model") else "dataset",
-        "digest": digest,
-        "manifest_key": f"manifests/{digest}.json",
-        "size": 10,
-        "file_count": 1,
-        "description": None,
-        "metadata": {},
-        "aliases": ["latest"],
-        "tags": [],
-        "run_id": run_id,
-        "ttl_seconds": None,
-    }
-    fields.update(overrides)
-    return reg.commit_version(**fields).version
+    kind = "model" if name.startswith("model") else "dataset"
+    fields = {"name": name, "type": kind, "run_id": run_id, **overrides}
+    return commit_version(reg, digest, **fields).version
 
 
-def run(reg: SqliteRegistry, run_id: str, job_type: str, project: str = "proj") -> None:
+def run(reg: Registry, run_id: str, job_type: str, project: str = "proj") -> None:
     reg.ensure_run(project, None, run_id, job_type=job_type)
 
 
-def fresh(reg: SqliteRegistry, version: Version) -> Version:
+def fresh(reg: Registry, version: Version) -> Version:
     return reg.get_version_by_id(version.id)
 
 
 @pytest.fixture
-def pipeline(registry: SqliteRegistry) -> dict[str, Version]:
+def pipeline(registry: Registry) -> dict[str, Version]:
     """ingest → raw:v0 → prep-1 → data:v0 ┐
     vocab:v0 (no run) ───────────────────┴→ train-1 → model:v0, model:v1 [best]
     model:v1 → eval-1 → report:v0 → publish-1;  model:v1 → serve-1"""
@@ -116,7 +92,7 @@ def edges(graph: LineageGraph) -> set[tuple[str, str, str]]:
 
 
 def test_lineage_walks_producers_upstream_and_consumers_downstream(
-    registry: SqliteRegistry, pipeline: dict[str, Version]
+    registry: Registry, pipeline: dict[str, Version]
 ) -> None:
     graph = build_lineage(registry, pipeline["model1"], depth=2)
     assert graph.center == version_key(pipeline["model1"])
@@ -140,7 +116,7 @@ def test_lineage_walks_producers_upstream_and_consumers_downstream(
 
 
 def test_lineage_leaves_out_siblings_of_the_path(
-    registry: SqliteRegistry, pipeline: dict[str, Version]
+    registry: Registry, pipeline: dict[str, Version]
 ) -> None:
     # model:v0 came from the same run, but neither from nor into model:v1.
     graph = build_lineage(registry, pipeline["model1"], depth=5)
@@ -148,7 +124,7 @@ def test_lineage_leaves_out_siblings_of_the_path(
 
 
 def test_lineage_marks_nodes_with_more_beyond_the_depth(
-    registry: SqliteRegistry, pipeline: dict[str, Version]
+    registry: Registry, pipeline: dict[str, Version]
 ) -> None:
     graph = build_lineage(registry, pipeline["model1"], depth=2)
     truncated = {node.key for node in graph.nodes.values() if node.truncated}
@@ -160,7 +136,7 @@ def test_lineage_marks_nodes_with_more_beyond_the_depth(
 
 
 def test_lineage_of_depth_zero_is_the_center_alone(
-    registry: SqliteRegistry, pipeline: dict[str, Version]
+    registry: Registry, pipeline: dict[str, Version]
 ) -> None:
     graph = build_lineage(registry, pipeline["vocab"], depth=0)
     assert list(graph.nodes) == [version_key(pipeline["vocab"])]
@@ -172,7 +148,7 @@ def test_lineage_of_depth_zero_is_the_center_alone(
 
 
 def test_a_node_reached_two_ways_appears_once_with_both_edges(
-    registry: SqliteRegistry,
+    registry: Registry,
 ) -> None:
     run(registry, "prep", "preprocess")
     data = commit(registry, "data", "d0", "prep")
@@ -190,7 +166,7 @@ def test_a_node_reached_two_ways_appears_once_with_both_edges(
     assert "run prep (preprocess) (shown below)" in text
 
 
-def test_a_run_that_used_what_it_logged_ends_the_walk(registry: SqliteRegistry) -> None:
+def test_a_run_that_used_what_it_logged_ends_the_walk(registry: Registry) -> None:
     run(registry, "loop", "train")
     version = commit(registry, "model", "m0", "loop")
     registry.record_use("loop", version.id)
@@ -209,7 +185,7 @@ def test_a_run_that_used_what_it_logged_ends_the_walk(registry: SqliteRegistry) 
 
 
 def test_nodes_of_other_projects_are_named_with_their_project(
-    registry: SqliteRegistry,
+    registry: Registry,
 ) -> None:
     version = commit(registry, "model", "m0")
     run(registry, "consumer", "evaluate", project="other")
@@ -223,7 +199,7 @@ def test_nodes_of_other_projects_are_named_with_their_project(
 
 
 def test_text_draws_upstream_above_and_downstream_below_the_marked_center(
-    registry: SqliteRegistry, pipeline: dict[str, Version]
+    registry: Registry, pipeline: dict[str, Version]
 ) -> None:
     graph = build_lineage(registry, pipeline["model1"], depth=2)
     assert render_text(graph) == (
@@ -238,7 +214,7 @@ def test_text_draws_upstream_above_and_downstream_below_the_marked_center(
     )
 
 
-def test_text_can_be_plain_ascii(registry: SqliteRegistry, pipeline: dict[str, Version]) -> None:
+def test_text_can_be_plain_ascii(registry: Registry, pipeline: dict[str, Version]) -> None:
     graph = build_lineage(registry, pipeline["model1"], depth=2)
     text = render_text(graph, ascii=True)
     assert text.isascii()
@@ -356,7 +332,7 @@ def check_with_graphviz(text: str) -> None:
 
 
 def test_dot_draws_runs_as_boxes_versions_as_ellipses_and_highlights_the_center(
-    registry: SqliteRegistry, pipeline: dict[str, Version]
+    registry: Registry, pipeline: dict[str, Version]
 ) -> None:
     graph = build_lineage(registry, pipeline["model1"], depth=2)
     text = render_dot(graph)
@@ -374,7 +350,7 @@ def test_dot_draws_runs_as_boxes_versions_as_ellipses_and_highlights_the_center(
     assert "dashed" in dot.nodes[version_key(pipeline["data"])]["style"]
 
 
-def test_dot_escapes_quotes_and_backslashes_in_ids_and_labels(registry: SqliteRegistry) -> None:
+def test_dot_escapes_quotes_and_backslashes_in_ids_and_labels(registry: Registry) -> None:
     weird = 'we"ird\\ id\\'
     registry.ensure_run("proj", None, weird, job_type='a "quoted"\njob')
     version = commit(registry, "model", "m0", weird)
@@ -390,7 +366,7 @@ def test_dot_escapes_quotes_and_backslashes_in_ids_and_labels(registry: SqliteRe
 # -- JSON ---------------------------------------------------------------------------------
 
 
-def test_lineage_json_is_plain_data(registry: SqliteRegistry, pipeline: dict[str, Version]) -> None:
+def test_lineage_json_is_plain_data(registry: Registry, pipeline: dict[str, Version]) -> None:
     graph = build_lineage(registry, pipeline["model1"], depth=1)
     data = json.loads(json.dumps(to_json(graph)))
     assert data["center"] == version_key(pipeline["model1"]) and data["depth"] == 1
@@ -458,7 +434,7 @@ def test_human_age_rounds_down_to_the_largest_unit(age: float, shown: str) -> No
 
 
 def test_versions_listing_shows_aliases_sizes_files_ages_and_short_digests(
-    registry: SqliteRegistry,
+    registry: Registry,
 ) -> None:
     digest = "9e107d9d372bb6826bd81d3542a419d6"
     commit(registry, "model", digest, size=10)
@@ -481,7 +457,7 @@ def test_versions_listing_shows_aliases_sizes_files_ages_and_short_digests(
 
 
 def test_versions_listing_adds_tags_and_expiry_only_when_some_version_has_them(
-    registry: SqliteRegistry,
+    registry: Registry,
 ) -> None:
     commit(registry, "model", "d0")
     commit(registry, "model", "d1", tags=["nightly"], ttl_seconds=3600)
@@ -502,7 +478,7 @@ def test_versions_listing_adds_tags_and_expiry_only_when_some_version_has_them(
     assert expired.splitlines()[2].endswith("expired")
 
 
-def test_versions_json_has_every_field_with_iso_timestamps(registry: SqliteRegistry) -> None:
+def test_versions_json_has_every_field_with_iso_timestamps(registry: Registry) -> None:
     commit(registry, "model", "d0", metadata={"acc": 0.9}, ttl_seconds=60.0, tags=["x"])
     (version,) = registry.list_versions("proj", "model")
     (data,) = json.loads(json.dumps(versions_json([version])))
@@ -518,7 +494,7 @@ def test_versions_json_has_every_field_with_iso_timestamps(registry: SqliteRegis
 
 
 def test_collections_listing_shows_each_artifact_with_its_latest_version(
-    registry: SqliteRegistry,
+    registry: Registry,
 ) -> None:
     commit(registry, "model", "m0")
     commit(registry, "model", "m1", size=2048)
@@ -543,7 +519,7 @@ def test_collections_listing_shows_each_artifact_with_its_latest_version(
     assert collections_text([], {}) == "no artifacts"
 
 
-def test_a_collection_without_live_versions_shows_dashes(registry: SqliteRegistry) -> None:
+def test_a_collection_without_live_versions_shows_dashes(registry: Registry) -> None:
     version = commit(registry, "model", "m0")
     registry.delete_version(version.id, delete_aliases=True)
     collections = registry.list_collections("proj")

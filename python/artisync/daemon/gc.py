@@ -221,7 +221,7 @@ def collect_garbage(
     """``artisync gc``: ask the home's daemon to collect; without one, collect here
     (holding the home's lock, so no daemon starts meanwhile)."""
     from artisync.daemon.home_lock import locked_home
-    from artisync.registry import SqliteRegistry
+    from artisync.registry import open_registry
     from artisync.sdk.client import DaemonClient
     from artisync.store import open_store
 
@@ -232,7 +232,7 @@ def collect_garbage(
 
     async def here() -> GcReport:
         store = open_store(config.store, config.home, upload_concurrency=config.upload_concurrency)
-        registry = SqliteRegistry(config.registry)
+        registry = open_registry(config.registry)
         try:
             return await collect(
                 store, registry, Spool(config.spool), grace_seconds=grace, dry_run=dry_run

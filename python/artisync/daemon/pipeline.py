@@ -52,7 +52,7 @@ from artisync.errors import (
 )
 from artisync.logs import get_logger
 from artisync.manifest import Manifest
-from artisync.registry import CommitResult, SqliteRegistry
+from artisync.registry import CommitResult, NewPart, NewVersion, Registry
 from artisync.spool import Spool, StagedEntry, StagedListEntry, Submission, parse_name
 from artisync.store import (
     BlobItem,
@@ -130,7 +130,7 @@ class Pipeline:
         self,
         spool: Spool,
         store: Store,
-        registry: SqliteRegistry,
+        registry: Registry,
         order: CommitOrder,
         *,
         concurrency: int,
@@ -519,20 +519,19 @@ class Pipeline:
             await self.store.sync()
             try:
                 await self._ensure_run(sub)
-                await asyncio.to_thread(
-                    lambda: self.registry.add_part(
-                        submission_id=sub.id,
-                        project=sub.project,
-                        entity=sub.entity,
-                        name=art.name,
-                        type=art.type,
-                        distributed_id=part_of,
-                        manifest_key=p.manifest_key,
-                        run_id=sub.run.id if sub.run else None,
-                        size=p.size(),
-                        file_count=p.file_count(),
-                    )
+                part = NewPart(
+                    submission_id=sub.id,
+                    project=sub.project,
+                    entity=sub.entity,
+                    name=art.name,
+                    type=art.type,
+                    distributed_id=part_of,
+                    manifest_key=p.manifest_key,
+                    run_id=sub.run.id if sub.run else None,
+                    size=p.size(),
+                    file_count=p.file_count(),
                 )
+                await asyncio.to_thread(self.registry.add_part, part)
             except (TypeConflictError, InvalidInputError) as e:
                 raise Rejected("commit", str(e)) from None
 
@@ -569,26 +568,25 @@ class Pipeline:
                 p = await self._merge_parts(p)
             try:
                 await self._ensure_run(sub)
-                return await asyncio.to_thread(
-                    lambda: self.registry.commit_version(
-                        submission_id=sub.id,
-                        project=sub.project,
-                        entity=sub.entity,
-                        name=art.name,
-                        type=art.type,
-                        digest=p.digest,
-                        manifest_key=p.manifest_key,
-                        size=p.size(),
-                        file_count=p.file_count(),
-                        description=art.description,
-                        metadata=art.metadata,
-                        aliases=art.aliases,
-                        tags=art.tags,
-                        run_id=sub.run.id if sub.run else None,
-                        ttl_seconds=art.ttl_seconds,
-                        distributed_id=sub.distributed_id if sub.action == "finish" else None,
-                    )
+                version = NewVersion(
+                    submission_id=sub.id,
+                    project=sub.project,
+                    entity=sub.entity,
+                    name=art.name,
+                    type=art.type,
+                    digest=p.digest,
+                    manifest_key=p.manifest_key,
+                    size=p.size(),
+                    file_count=p.file_count(),
+                    description=art.description,
+                    metadata=art.metadata,
+                    aliases=art.aliases,
+                    tags=art.tags,
+                    run_id=sub.run.id if sub.run else None,
+                    ttl_seconds=art.ttl_seconds,
+                    distributed_id=sub.distributed_id if sub.action == "finish" else None,
                 )
+                return await asyncio.to_thread(self.registry.commit_version, version)
             except (TypeConflictError, InvalidInputError) as e:
                 raise Rejected("commit", str(e)) from None
 

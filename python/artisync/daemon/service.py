@@ -34,8 +34,7 @@ from artisync.daemon.server import start_server
 from artisync.disk_full import disk_full_error, is_disk_full
 from artisync.errors import ArtisyncError, InvalidInputError
 from artisync.logs import get_logger
-from artisync.registry import SqliteRegistry
-from artisync.registry.sqlite_files import leave_for_readers
+from artisync.registry import close_registry, open_registry
 from artisync.spool import FOLDERS, SUBMISSION_ID, Spool, next_seq, parse_name, seq_time_ns
 from artisync.spool.group_modes import share_with_group
 from artisync.store import open_store
@@ -107,7 +106,7 @@ class Daemon:
             upload_concurrency=self.config.upload_concurrency,
         )
         await store.cleanup_tmp()
-        registry = SqliteRegistry(self.config.registry)
+        registry = open_registry(self.config.registry)
         self.pipeline = Pipeline(
             self.spool,
             store,
@@ -140,8 +139,7 @@ class Daemon:
             await runner.cleanup()
             await self._drain()
             await store.close()
-            registry.close()
-            leave_for_readers(self.config.registry)
+            close_registry(registry)
             self._unlock_home()
             log.info("stopped")
 

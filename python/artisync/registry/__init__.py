@@ -9,11 +9,14 @@ from artisync.registry.model import (
     RUN_STATES,
     Collection,
     CommitResult,
+    NewPart,
+    NewVersion,
     Part,
     Project,
     Run,
     Version,
 )
+from artisync.registry.open import close_registry, open_registry
 from artisync.registry.sqlite import SqliteRegistry
 from artisync.registry.sqlite_schema import SCHEMA_VERSION
 
@@ -27,6 +30,8 @@ __all__ = [
     "UNSET",
     "Collection",
     "CommitResult",
+    "NewPart",
+    "NewVersion",
     "Part",
     "Project",
     "Registry",
@@ -34,4 +39,6 @@ __all__ = [
     "SqliteRegistry",
     "Unset",
     "Version",
+    "close_registry",
+    "open_registry",
 ]

@@ -20,7 +20,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol, runtime_checkable
 
 from artisync.errors import InvalidInputError
-from artisync.registry.model import LATEST, Collection, CommitResult, Part, Project, Run, Version
+from artisync.registry.model import (
+    LATEST,
+    Collection,
+    CommitResult,
+    NewPart,
+    NewVersion,
+    Part,
+    Project,
+    Run,
+    Version,
+)
 
 __all__ = [
     "MAX_LISTED",
@@ -94,45 +104,13 @@ class Registry(Protocol):
     def list_runs(self, project: str, entity: str | None = None) -> list[Run]:
         """A project's runs, oldest first."""
 
-    def commit_version(
-        self,
-        *,
-        submission_id: str,
-        project: str,
-        entity: str | None,
-        name: str,
-        type: str,
-        digest: str,
-        manifest_key: str,
-        size: int,
-        file_count: int,
-        description: str | None,
-        metadata: Mapping[str, Any],
-        aliases: Sequence[str],
-        tags: Sequence[str],
-        run_id: str | None,
-        ttl_seconds: float | None,
-        distributed_id: str | None = None,
-    ) -> CommitResult:
+    def commit_version(self, version: NewVersion) -> CommitResult:
         """Commit a submission's version atomically and idempotently."""
 
     def submission_result(self, submission_id: str) -> CommitResult | None:
         """What committing a submission produced (maybe deleted since), or None."""
 
-    def add_part(
-        self,
-        *,
-        submission_id: str,
-        project: str,
-        entity: str | None,
-        name: str,
-        type: str,
-        distributed_id: str,
-        manifest_key: str,
-        run_id: str | None,
-        size: int,
-        file_count: int,
-    ) -> None:
+    def add_part(self, part: NewPart) -> None:
         """Record a part of a distributed version, idempotently."""
 
     def list_parts(

@@ -8,6 +8,7 @@ registry goes through its methods, never through these objects.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
@@ -21,6 +22,8 @@ __all__ = [
     "RUN_STATES",
     "Collection",
     "CommitResult",
+    "NewPart",
+    "NewVersion",
     "Part",
     "Project",
     "Run",
@@ -219,3 +222,53 @@ class Part:
     size: int
     file_count: int
     created_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _NewContent:
+    """What a version and a part both name: the submission, the artifact, its manifest."""
+
+    submission_id: str
+    project: str
+    entity: str | None
+    name: str
+    type: str
+    manifest_key: str
+    size: int
+    file_count: int
+    run_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewVersion(_NewContent):
+    """A version to commit: what the daemon checked and stored, handed to the registry.
+
+    The one value that crosses from the pipeline to ``Registry.commit_version``, so every
+    backend receives the same fields. ``submission_id`` makes the commit idempotent;
+    ``entity=None`` means :data:`DEFAULT_ENTITY`; ``digest`` is the artifact digest of
+    the manifest stored under ``manifest_key``; ``size`` and ``file_count`` describe its
+    entries. ``aliases`` may include ``latest`` (a no-op); ``run_id`` is the producing
+    run; ``ttl_seconds`` (positive, or None) makes the version expire. ``distributed_id``
+    is set only by ``finish_artifact``: the commit consumes that id's pending parts.
+    """
+
+    digest: str
+    description: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    aliases: Sequence[str] = ()
+    tags: Sequence[str] = ()
+    ttl_seconds: float | None = None
+    distributed_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewPart(_NewContent):
+    """A part of a distributed version to record (``upsert_artifact``), for
+    ``Registry.add_part``.
+
+    ``distributed_id`` is the id the part's writers share; the commit of a
+    :class:`NewVersion` with the same id merges and consumes the part. ``size`` and
+    ``file_count`` describe the part's own entries; ``run_id`` is the run that wrote it.
+    """
+
+    distributed_id: str

@@ -27,6 +27,8 @@ from artisync.registry.model import (
     DEFAULT_ENTITY,
     Collection,
     CommitResult,
+    NewPart,
+    NewVersion,
     Part,
     Project,
     Run,
@@ -162,26 +164,7 @@ class SqliteRegistry:
 
     # -- versions ---------------------------------------------------------------------
 
-    def commit_version(
-        self,
-        *,
-        submission_id: str,
-        project: str,
-        entity: str | None,
-        name: str,
-        type: str,
-        digest: str,
-        manifest_key: str,
-        size: int,
-        file_count: int,
-        description: str | None,
-        metadata: Mapping[str, Any],
-        aliases: Sequence[str],
-        tags: Sequence[str],
-        run_id: str | None,
-        ttl_seconds: float | None,
-        distributed_id: str | None = None,
-    ) -> CommitResult:
+    def commit_version(self, version: NewVersion) -> CommitResult:
         """Commit a submission's version, in one transaction; return it and whether it is new.
 
         - The same ``submission_id`` again returns the first result, ``created``
@@ -210,25 +193,7 @@ class SqliteRegistry:
           (:meth:`produced_by`, ``Version.run_id``) is the finishing run.
         """
         with self._db.transaction("committing a version", write=True) as conn:
-            return writes.commit_version(
-                conn,
-                submission_id=submission_id,
-                project=project,
-                entity=entity or DEFAULT_ENTITY,
-                name=name,
-                type=type,
-                digest=digest,
-                manifest_key=manifest_key,
-                size=size,
-                file_count=file_count,
-                description=description,
-                metadata=metadata,
-                aliases=aliases,
-                tags=tags,
-                run_id=run_id,
-                ttl_seconds=ttl_seconds,
-                distributed_id=distributed_id,
-            )
+            return writes.commit_version(conn, version)
 
     def submission_result(self, submission_id: str) -> CommitResult | None:
         """What committing ``submission_id`` produced, or None if it has not committed.
@@ -358,20 +323,7 @@ class SqliteRegistry:
 
     # -- parallel writers ---------------------------------------------------------------
 
-    def add_part(
-        self,
-        *,
-        submission_id: str,
-        project: str,
-        entity: str | None,
-        name: str,
-        type: str,
-        distributed_id: str,
-        manifest_key: str,
-        run_id: str | None,
-        size: int,
-        file_count: int,
-    ) -> None:
+    def add_part(self, part: NewPart) -> None:
         """Record a part (``upsert_artifact``) of the next version of ``distributed_id``.
 
         The same ``submission_id`` again is a no-op, even after the part was merged.
@@ -381,19 +333,7 @@ class SqliteRegistry:
         same ``distributed_id`` merges and consumes them.
         """
         with self._db.transaction("adding a part", write=True) as conn:
-            writes.add_part(
-                conn,
-                submission_id=submission_id,
-                project=project,
-                entity=entity or DEFAULT_ENTITY,
-                name=name,
-                type=type,
-                distributed_id=distributed_id,
-                manifest_key=manifest_key,
-                run_id=run_id,
-                size=size,
-                file_count=file_count,
-            )
+            writes.add_part(conn, part)
 
     def list_parts(
         self, project: str, name: str, distributed_id: str, entity: str | None = None

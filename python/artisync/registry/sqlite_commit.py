@@ -18,7 +18,7 @@ from typing import Any
 
 from artisync.errors import InvalidInputError, TypeConflictError
 from artisync.registry.contract import user_aliases
-from artisync.registry.model import COMMITTED, CommitResult
+from artisync.registry.model import COMMITTED, DEFAULT_ENTITY, CommitResult, NewPart, NewVersion
 from artisync.registry.sqlite_queries import LIVE, project_id, versions_where
 
 __all__ = [
@@ -185,36 +185,19 @@ def record_edge(conn: sqlite3.Connection, run: int, version_id: str, direction: 
     )
 
 
-def commit_version(
-    conn: sqlite3.Connection,
-    *,
-    submission_id: str,
-    project: str,
-    entity: str,
-    name: str,
-    type: str,
-    digest: str,
-    manifest_key: str,
-    size: int,
-    file_count: int,
-    description: str | None,
-    metadata: Mapping[str, Any],
-    aliases: Sequence[str],
-    tags: Sequence[str],
-    run_id: str | None,
-    ttl_seconds: float | None,
-    distributed_id: str | None,
-) -> CommitResult:
+def commit_version(conn: sqlite3.Connection, version: NewVersion) -> CommitResult:
     """Commit one submission; see ``SqliteRegistry.commit_version`` for the rules."""
+    submission_id, name, digest = version.submission_id, version.name, version.digest
+    entity, project = version.entity or DEFAULT_ENTITY, version.project
     earlier = submission_result(conn, submission_id)
     if earlier is not None:
         return earlier
-    metadata_json = to_json(metadata, what=f"metadata of artifact {name!r}")
-    ttl = check_ttl(ttl_seconds, what=f"artifact {name!r}")
-    kept = user_aliases(aliases, artifact=name)
+    metadata_json = to_json(version.metadata, what=f"metadata of artifact {name!r}")
+    ttl = check_ttl(version.ttl_seconds, what=f"artifact {name!r}")
+    kept = user_aliases(version.aliases, artifact=name)
     pid = _ensure_project(conn, entity, project)
-    collection = _collection(conn, pid, f"{entity}/{project}", name, type)
-    run = None if run_id is None else ensure_run(conn, entity, project, run_id, {})
+    collection = _collection(conn, pid, f"{entity}/{project}", name, version.type)
+    run = None if version.run_id is None else ensure_run(conn, entity, project, version.run_id, {})
     # Deleted versions are not in versions_by_digest: content logged again after a
     # delete is a new version.
     row = conn.execute(
@@ -244,10 +227,10 @@ def commit_version(
                 collection,
                 0 if top is None else int(top[0]) + 1,
                 digest,
-                manifest_key,
-                size,
-                file_count,
-                description,
+                version.manifest_key,
+                version.size,
+                version.file_count,
+                version.description,
                 metadata_json,
                 now,
                 run,
@@ -258,13 +241,13 @@ def commit_version(
         )
     conn.executemany(
         "INSERT INTO tags (version_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        [(version_id, tag) for tag in dict.fromkeys(tags)],
+        [(version_id, tag) for tag in dict.fromkeys(version.tags)],
     )
     move_aliases(conn, collection, version_id, kept)
     writers = (
         []
-        if distributed_id is None
-        else _consume_parts(conn, collection, distributed_id, version_id)
+        if version.distributed_id is None
+        else _consume_parts(conn, collection, version.distributed_id, version_id)
     )
     # Part writers first: they wrote before the run that finished the version.
     for writer in [*writers, *([] if run is None else [run])]:
@@ -293,21 +276,10 @@ def _consume_parts(
     return [int(row[1]) for row in rows if row[1] is not None]
 
 
-def add_part(
-    conn: sqlite3.Connection,
-    *,
-    submission_id: str,
-    project: str,
-    entity: str,
-    name: str,
-    type: str,
-    distributed_id: str,
-    manifest_key: str,
-    run_id: str | None,
-    size: int,
-    file_count: int,
-) -> None:
+def add_part(conn: sqlite3.Connection, part: NewPart) -> None:
     """Record one upserted part; see ``SqliteRegistry.add_part`` for the rules."""
+    submission_id, name, distributed_id = part.submission_id, part.name, part.distributed_id
+    entity, project = part.entity or DEFAULT_ENTITY, part.project
     known = conn.execute("SELECT 1 FROM parts WHERE submission_id = ?", (submission_id,)).fetchone()
     if known is not None:
         return
@@ -317,8 +289,8 @@ def add_part(
             f"writers share), got {distributed_id!r}"
         )
     pid = _ensure_project(conn, entity, project)
-    collection = _collection(conn, pid, f"{entity}/{project}", name, type)
-    run = None if run_id is None else ensure_run(conn, entity, project, run_id, {})
+    collection = _collection(conn, pid, f"{entity}/{project}", name, part.type)
+    run = None if part.run_id is None else ensure_run(conn, entity, project, part.run_id, {})
     conn.execute(
         "INSERT INTO parts (submission_id, collection_id, distributed_id, manifest_key, run_id,"
         " size, file_count, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -326,10 +298,10 @@ def add_part(
             submission_id,
             collection,
             distributed_id,
-            manifest_key,
+            part.manifest_key,
             run,
-            size,
-            file_count,
+            part.size,
+            part.file_count,
             time.time(),
         ),
     )

@@ -32,6 +32,8 @@ from artisync.registry import (
     UNSET,
     Collection,
     CommitResult,
+    NewPart,
+    NewVersion,
     Part,
     Project,
     Run,
@@ -312,43 +314,11 @@ class DaemonRegistry:
             "daemon commits it"
         )
 
-    def commit_version(
-        self,
-        *,
-        submission_id: str,
-        project: str,
-        entity: str | None,
-        name: str,
-        type: str,
-        digest: str,
-        manifest_key: str,
-        size: int,
-        file_count: int,
-        description: str | None,
-        metadata: Mapping[str, Any],
-        aliases: Sequence[str],
-        tags: Sequence[str],
-        run_id: str | None,
-        ttl_seconds: float | None,
-        distributed_id: str | None = None,
-    ) -> CommitResult:
+    def commit_version(self, version: NewVersion) -> CommitResult:
         """Refused: only the daemon commits versions."""
         raise self._daemon_only("commit_version")
 
-    def add_part(
-        self,
-        *,
-        submission_id: str,
-        project: str,
-        entity: str | None,
-        name: str,
-        type: str,
-        distributed_id: str,
-        manifest_key: str,
-        run_id: str | None,
-        size: int,
-        file_count: int,
-    ) -> None:
+    def add_part(self, part: NewPart) -> None:
         """Refused: only the daemon records parts of distributed versions."""
         raise self._daemon_only("add_part")
 
