@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from artisync.daemon.crashpoints import POINTS
+from artisync.crashpoints import POINTS
 from artisync.spool import Spool
 from daemon_harness import (
     DaemonProcess,

@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from artisync.daemon.crashpoints import POINTS
+from artisync.crashpoints import POINTS
 from artisync.spool import Spool
 from consistency import Logged, check_consistency
 from daemon_harness import DaemonProcess, result_of

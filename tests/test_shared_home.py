@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 import artisync
-import artisync.daemon.crashpoints
+import artisync.crashpoints
 import artisync.download
 import artisync.sdk.api  # imported before a child drops its rights (/root is 0700)
 import artisync.store.s3

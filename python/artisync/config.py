@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from artisync.errors import InvalidInputError
+from artisync.store.part_sizes import (
+    DEFAULT_PART_SIZE,
+    DEFAULT_THRESHOLD,
+    part_size_problem,
+    threshold_problem,
+)
 
 __all__ = ["Config", "default_home"]
 
@@ -28,6 +35,21 @@ _ENV = {
     "ARTISYNC_CACHE_MAX_BYTES": "cache_max_bytes",
     "ARTISYNC_UPLOAD_CONCURRENCY": "upload_concurrency",
     "ARTISYNC_REFERENCE_DEADLINE": "reference_deadline",
+    "ARTISYNC_CHUNK_ENTRIES": "chunk_entries",
+    "ARTISYNC_MULTIPART_THRESHOLD": "multipart_threshold",
+    "ARTISYNC_PART_SIZE": "part_size",
+}
+_VARIABLE = {field: var for var, field in _ENV.items()}
+
+
+def _at_least_one(value: int) -> str | None:
+    return None if value >= 1 else "it must be at least 1"
+
+
+# What an integer setting must also be, beyond a whole number; the rest need >= 1.
+_RULES: dict[str, Callable[[int], str | None]] = {
+    "multipart_threshold": threshold_problem,
+    "part_size": part_size_problem,
 }
 
 # Path settings whose default is None (decided where they are used).
@@ -88,6 +110,16 @@ class Config:
     # Connections in all, whoever holds them; capped further at half the daemon's
     # descriptor limit, so its own files (hashing, the store, the registry) still open.
     max_connections: int = 1024
+    # Items per chunk of a version: each chunk is hashed, stored and reduced to compact
+    # entries before the next is made, so the daemon's memory stays bounded whatever
+    # the number of files. A typical version (10,000 files) is one chunk and keeps
+    # every overlap; tests make versions of many chunks with a small value.
+    chunk_entries: int = 32768
+    # Uploads to a remote store: blobs of at least multipart_threshold bytes go up in
+    # parts of part_size bytes (S3 multipart, GCS resumable; rules in
+    # store/part_sizes.py).
+    multipart_threshold: int = DEFAULT_THRESHOLD
+    part_size: int = DEFAULT_PART_SIZE
 
     @classmethod
     def defaults(cls, home: Path) -> Config:
@@ -105,6 +137,8 @@ class Config:
         """Defaults, then ``config.toml``, then the environment, then ``flags``.
 
         ``flags`` with a value of ``None`` are ignored, so argparse results pass as is.
+        Raises :class:`InvalidInputError` for a value a setting does not accept, naming
+        the setting, the value, where it came from and what would do.
         """
         root = Path(home) if home is not None else default_home()
         config = cls.defaults(root)
@@ -116,17 +150,16 @@ class Config:
                 raise InvalidInputError(f"{toml_path}: not valid TOML: {e}") from None
             config = config._with(from_file, str(toml_path))
         from_env = {field: os.environ[var] for var, field in _ENV.items() if var in os.environ}
-        config = config._with(from_env, "the environment")
+        config = config._with(from_env, "the environment", from_env=True)
         return config._with({k: v for k, v in flags.items() if v is not None}, "the flags")
 
-    def _with(self, values: dict[str, Any], source: str) -> Config:
-        known = {f.name: f.type for f in fields(self)}
+    def _with(self, values: dict[str, Any], source: str, *, from_env: bool = False) -> Config:
+        known = {f.name: f for f in fields(self) if f.name != "home"}
         changes: dict[str, Any] = {}
         for key, value in values.items():
-            if key not in known or key == "home":
+            if key not in known:
                 raise InvalidInputError(
-                    f"{source}: unknown setting {key!r}; known: "
-                    f"{', '.join(k for k in known if k != 'home')}"
+                    f"{source}: unknown setting {key!r}; known: {', '.join(known)}"
                 )
             current = getattr(self, key)
             if key in _OPTIONAL_PATHS and value == "":
@@ -134,14 +167,24 @@ class Config:
             elif isinstance(current, Path) or key in _OPTIONAL_PATHS:
                 changes[key] = Path(value).expanduser()
             elif isinstance(current, int):
-                try:
-                    changes[key] = int(value)
-                except (TypeError, ValueError):
-                    raise InvalidInputError(
-                        f"{source}: {key} must be an integer, not {value!r}"
-                    ) from None
-                if changes[key] < 1:
-                    raise InvalidInputError(f"{source}: {key} must be at least 1")
+                # Named as the source spells it: the variable, or the config.toml key.
+                name = _VARIABLE[key] if from_env else key
+                example = (
+                    f"{name}={known[key].default}" if from_env else f"{key} = {known[key].default}"
+                )
+                changes[key] = _integer(key, value, f"{source}: {name}={value!r}", example)
             else:
                 changes[key] = str(value)
         return replace(self, **changes)
+
+
+def _integer(key: str, value: Any, where: str, example: str) -> int:
+    """``value`` as a whole number that setting ``key`` accepts, else an error that
+    starts with ``where`` (source, name and value) and says what would do."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{where} is not a whole number; write e.g. {example}") from None
+    if problem := _RULES.get(key, _at_least_one)(number):
+        raise InvalidInputError(f"{where}: {problem}")
+    return number

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import functools
 import json
-import os
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -30,8 +29,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from artisync import tracking
+from artisync.crashpoints import crash_point
 from artisync.daemon.callers import Caller, CoreCaller, caller_of, cannot_act_as
-from artisync.daemon.crashpoints import crash_point
 from artisync.daemon.expand import Item, Rejected, hash_items, plan
 from artisync.daemon.expand import _check_unchanged as check_unchanged
 from artisync.daemon.gate import Gate
@@ -80,22 +79,6 @@ _BACKOFF_MAX = 30.0
 _DISK_FULL_BACKOFF_MAX = 5.0
 
 
-def _chunk_entries() -> int:
-    """Items per chunk: each is hashed, stored and reduced to compact entries before the
-    next is made. A typical version (10,000 files) is one chunk and keeps every overlap.
-    ``ARTISYNC_CHUNK_ENTRIES`` sets it (tests make versions of many chunks with it)."""
-    raw = os.environ.get("ARTISYNC_CHUNK_ENTRIES", "32768")
-    if not raw.isdigit() or int(raw) < 1:
-        raise InvalidInputError(f"ARTISYNC_CHUNK_ENTRIES must be a positive integer, not {raw!r}")
-    return int(raw)
-
-
-CHUNK = _chunk_entries()
-# Entries above which a version's manifest is written to a file, not built in memory:
-# three chunks (~100,000 entries; the tests' small chunks take that path too).
-MANIFEST_IN_MEMORY = 3 * CHUNK
-
-
 @dataclass(slots=True)
 class _Prepared:
     sub: Submission
@@ -135,15 +118,22 @@ class Pipeline:
         *,
         concurrency: int,
         reference_deadline: float = 900.0,
+        chunk_entries: int,
         settle: Callable[[str], Awaitable[None]],
         on_status: StatusCallback,
     ) -> None:
+        """``chunk_entries`` is the items a version is hashed and stored by at a time
+        (:attr:`~artisync.config.Config.chunk_entries`)."""
         self.spool = spool
         self.store = store
         self.registry = registry
         self.order = order
         self._slots = Slots(concurrency)
         self.reference_deadline = reference_deadline
+        self.chunk_entries = chunk_entries
+        # Entries above which a version's manifest is written to a file, not built in
+        # memory: three chunks (the tests' small chunks take that path too).
+        self._manifest_in_memory = 3 * chunk_entries
         self._commit_lock = asyncio.Lock()
         self.gate = Gate()
         self._settle = settle
@@ -287,7 +277,7 @@ class Pipeline:
         # A chunk at a time, each hashed, stored and reduced to its compact entries
         # before the next is made: memory stays bounded whatever the number of files.
         entries = VersionEntries()
-        chunks = expansion.chunks(CHUNK)
+        chunks = expansion.chunks(self.chunk_entries)
         chunk = await asyncio.to_thread(next, chunks, None)
         index = 0
         manifest: asyncio.Future[tuple[str, bytearray | Path]] | None = None
@@ -337,7 +327,7 @@ class Pipeline:
     ) -> tuple[str, bytearray | Path]:
         """The artifact digest and the manifest JSON: in memory, or for a big version
         in a scratch file beside the submission (its JSON alone can pass 200 MB)."""
-        if len(entries) <= MANIFEST_IN_MEMORY:
+        if len(entries) <= self._manifest_in_memory:
             return await asyncio.to_thread(entries.manifest)
         path = self.spool.scratch_path(work_path, "manifest")
 

@@ -23,8 +23,9 @@ from typing import Any, Final
 import watchfiles
 
 from artisync.config import Config
+from artisync.crashpoints import arm as arm_crash_points
+from artisync.crashpoints import crash_point
 from artisync.daemon import systemd
-from artisync.daemon.crashpoints import crash_point
 from artisync.daemon.gc import GcReport, collect, expire
 from artisync.daemon.home_lock import DaemonAlreadyRunningError, lock_home
 from artisync.daemon.ordering import CommitOrder
@@ -97,6 +98,7 @@ class Daemon:
 
     async def serve(self) -> None:
         """Run until SIGTERM or SIGINT, then shut down within the deadline."""
+        arm_crash_points()  # a test hook: a malformed value stops the daemon here
         self._lock_home()
         for problem in share_with_group(self.config.home, self.spool.root, FOLDERS):
             log.warning("spool_mode_not_set", problem=problem, then="left as it is")
@@ -104,6 +106,8 @@ class Daemon:
             self.config.store,
             self.config.home,
             upload_concurrency=self.config.upload_concurrency,
+            multipart_threshold=self.config.multipart_threshold,
+            part_size=self.config.part_size,
         )
         await store.cleanup_tmp()
         registry = open_registry(self.config.registry)
@@ -114,6 +118,7 @@ class Daemon:
             self.order,
             concurrency=self.config.pipeline_concurrency,
             reference_deadline=self.config.reference_deadline,
+            chunk_entries=self.config.chunk_entries,
             settle=self._settle,
             on_status=self._on_status,
         )

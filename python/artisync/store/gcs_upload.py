@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from artisync import tracking
-from artisync.daemon.crashpoints import crash_point
+from artisync.crashpoints import crash_point
 from artisync.errors import InvalidInputError
 from artisync.logs import get_logger
 from artisync.store.base import SourceChangedError, StoreUnavailableError

@@ -1,7 +1,7 @@
 """S3 multipart uploads that survive anything: checked parts, a journal, resumption.
 
-A file of at least the threshold goes up in parts (both sizes:
-:mod:`artisync.store.part_sizes`, with their environment knobs):
+A file of at least the threshold goes up in parts (both sizes are settings, handed
+over when the store is opened; rules in :mod:`artisync.store.part_sizes`):
 
 1. the journal (:mod:`artisync.store.journal`) is read: an upload of this blob begun
    by an earlier run (a daemon killed, a store outage) is checked against the server's
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from artisync import _core, tracking
-from artisync.daemon.crashpoints import crash_point
+from artisync.crashpoints import crash_point
 from artisync.errors import InvalidInputError
 from artisync.logs import get_logger
 from artisync.store.base import SourceChangedError, StoreUnavailableError

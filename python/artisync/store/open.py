@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 from artisync.errors import InvalidInputError
 from artisync.store.base import Store
 from artisync.store.local import LocalStore
+from artisync.store.part_sizes import DEFAULT_PART_SIZE, DEFAULT_THRESHOLD
 
 __all__ = ["open_store"]
 
@@ -24,10 +25,20 @@ __all__ = ["open_store"]
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
-def open_store(url: str, home: Path, *, upload_concurrency: int | None = None) -> Store:
+def open_store(
+    url: str,
+    home: Path,
+    *,
+    upload_concurrency: int | None = None,
+    multipart_threshold: int | None = None,
+    part_size: int | None = None,
+) -> Store:
     """The store at ``url``; relative paths are under ``home`` (``ARTISYNC_HOME``).
 
-    ``upload_concurrency`` bounds the requests in flight to a bucket (default 16).
+    ``upload_concurrency`` bounds the requests in flight to a bucket (default 16);
+    blobs of at least ``multipart_threshold`` bytes go up to it in parts of
+    ``part_size`` bytes (defaults and rules: :mod:`artisync.store.part_sizes`). The
+    daemon passes its :class:`~artisync.config.Config`'s; a reader needs none of them.
 
     Raises :class:`InvalidInputError` for a URL artisync cannot use,
     :class:`~artisync.store.StoreUnavailableError` if the directory cannot be created,
@@ -46,13 +57,27 @@ def open_store(url: str, home: Path, *, upload_concurrency: int | None = None) -
         from artisync.store.remote import DEFAULT_CONCURRENCY
 
         concurrency = upload_concurrency or DEFAULT_CONCURRENCY
+        threshold = multipart_threshold or DEFAULT_THRESHOLD
+        part = part_size or DEFAULT_PART_SIZE
         if scheme == "s3":
             from artisync.store.s3 import S3Store
 
-            return S3Store.open(url, state_dir=home / "uploads" / "s3", concurrency=concurrency)
+            return S3Store.open(
+                url,
+                state_dir=home / "uploads" / "s3",
+                concurrency=concurrency,
+                multipart_threshold=threshold,
+                part_size=part,
+            )
         from artisync.store.gcs import GCSStore
 
-        return GCSStore.open(url, state_dir=home / "uploads" / "gcs", concurrency=concurrency)
+        return GCSStore.open(
+            url,
+            state_dir=home / "uploads" / "gcs",
+            concurrency=concurrency,
+            resumable_threshold=threshold,
+            chunk_size=part,
+        )
     raise InvalidInputError(
         f"store {url!r}: unknown scheme {scheme!r}; use a directory, a file:///path, "
         "s3://bucket/prefix or gs://bucket/prefix URL"
