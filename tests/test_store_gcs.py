@@ -1,59 +1,31 @@
 """The GCS store against a real fake-gcs-server on 127.0.0.1 (DESIGN.md: no mocked
-clients). Resumable sessions use 256 KiB chunks so large uploads stay small here."""
+clients). Resumable sessions use 256 KiB chunks so large uploads stay small here. The
+contract every store keeps is tested on GCS too, in test_store_contract.py; this file
+holds what is GCS's own."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import json
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp import web
 
-from artisync import tracking
-from artisync.download import BlobCache, download_manifest
-from artisync.manifest import Manifest, ManifestEntry
-from artisync.store import BlobItem, ObjectNotFoundError, SourceChangedError, open_store
+from artisync.store import BlobItem, open_store
 from artisync.store.base import StoreAccessError, StoreUnavailableError
 from artisync.store.gcs import GCSStore
 from artisync.store.gcs_errors import on_gce
-from manifest_files import check_manifest_file_first_writer_wins
 from servers import GCS, ServerProcess, ThreadServer
+from store_backends import GCS_CHUNK, blob, gcs_objects, small_gcs_store
 
 KiB = 1 << 10
-CHUNK = 256 * KiB
-
-
-def blob(path: Path, data: bytes) -> BlobItem:
-    path.write_bytes(data)
-    return BlobItem(hashlib.md5(data).hexdigest(), path, len(data))
-
-
-def small_store(url: str, state: Path, **options: Any) -> GCSStore:
-    """A store whose resumable sessions start at 600 KiB, in 256 KiB chunks."""
-    options.setdefault("resumable_threshold", 600 * KiB)
-    options.setdefault("chunk_size", CHUNK)
-    return GCSStore(url, state_dir=state, **options)
-
-
-def objects(gcs: GCS, bucket: str) -> dict[str, dict[str, Any]]:
-    """Every object's metadata, by name (fake-gcs-server pages by maxResults)."""
-    found: dict[str, dict[str, Any]] = {}
-    token = ""
-    while True:
-        page = gcs._call("GET", f"/storage/v1/b/{bucket}/o?maxResults=1000&pageToken={token}",
-                         None, "")  # fmt: skip
-        found |= {o["name"]: o for o in page.get("items", [])}
-        token = page.get("nextPageToken") or ""
-        if not token:
-            return found
+CHUNK = GCS_CHUNK
 
 
 @pytest.fixture
@@ -62,7 +34,7 @@ def bucket(gcs: GCS) -> str:
 
 
 async def test_small_and_resumable_blobs_round_trip(gcs: GCS, bucket: str, tmp_path: Path) -> None:
-    store = small_store(f"gs://{bucket}/team/a", tmp_path / "uploads")
+    store = small_gcs_store(f"gs://{bucket}/team/a", tmp_path / "uploads")
     items = [
         blob(tmp_path / "empty", b""),
         blob(tmp_path / "small", b"hello"),
@@ -79,7 +51,7 @@ async def test_small_and_resumable_blobs_round_trip(gcs: GCS, bucket: str, tmp_p
         assert store.resumable.chunks_sent == 5
     finally:
         await store.close()
-    stored = objects(gcs, bucket)
+    stored = gcs_objects(gcs, bucket)
     for item in items:
         meta = stored[f"team/a/blobs/md5/{item.md5_hex[:2]}/{item.md5_hex}"]
         assert base64.b64decode(meta["md5Hash"]).hex() == item.md5_hex
@@ -91,7 +63,7 @@ def test_each_event_loop_gets_its_own_client_closed_when_the_loop_ends(
 ) -> None:
     """Downloads run one ``asyncio.run`` per call on one store: a loop's HTTP session
     must not outlive it (unclosed sockets), nor be used by the next loop."""
-    store = small_store(f"gs://{bucket}/loops", tmp_path / "uploads")
+    store = small_gcs_store(f"gs://{bucket}/loops", tmp_path / "uploads")
     items = [blob(tmp_path / f"f{i}", b"loop %d" % i) for i in range(4)]
 
     async def put(item: BlobItem) -> aiohttp.ClientSession:
@@ -117,14 +89,14 @@ def test_each_event_loop_gets_its_own_client_closed_when_the_loop_ends(
     with ThreadPoolExecutor(2) as pool:
         sessions = list(pool.map(lambda i: asyncio.run(put_together(i)), items[2:]))
     assert sessions[0] is not sessions[1] and all(s.closed for s in sessions)
-    names = set(objects(gcs, bucket))
+    names = set(gcs_objects(gcs, bucket))
     assert {f"loops/blobs/md5/{i.md5_hex[:2]}/{i.md5_hex}" for i in items} <= names
 
 
 async def test_close_closes_the_client_of_another_loop_on_that_loop(
     gcs: GCS, bucket: str, tmp_path: Path
 ) -> None:
-    store = small_store(f"gs://{bucket}/other", tmp_path / "uploads")
+    store = small_gcs_store(f"gs://{bucket}/other", tmp_path / "uploads")
     opened = threading.Event()
     finish = threading.Event()
 
@@ -166,7 +138,7 @@ async def test_an_interrupted_resumable_upload_resumes_from_the_committed_offset
             raise Killed()
 
     monkeypatch.setattr("artisync.store.gcs_upload.crash_point", crash_point)
-    first = small_store(f"gs://{bucket}", state)
+    first = small_gcs_store(f"gs://{bucket}", state)
     try:
         with pytest.raises(Killed):
             await first.put_blobs([item])
@@ -174,10 +146,10 @@ async def test_an_interrupted_resumable_upload_resumes_from_the_committed_offset
         await first.close()
     offset = int(json.loads(journal.read_bytes())["offset"])
     assert offset == 3 * CHUNK, "the server's committed offset, journaled"
-    assert f"blobs/md5/{item.md5_hex[:2]}/{item.md5_hex}" not in objects(gcs, bucket)
+    assert f"blobs/md5/{item.md5_hex[:2]}/{item.md5_hex}" not in gcs_objects(gcs, bucket)
 
     monkeypatch.setattr("artisync.store.gcs_upload.crash_point", lambda name: None)
-    second = small_store(f"gs://{bucket}", state)
+    second = small_gcs_store(f"gs://{bucket}", state)
     try:
         assert await second.put_blobs([item]) == 1
         assert second.resumable.chunks_sent == 10, "13 chunks, 3 of them sent before"
@@ -210,7 +182,7 @@ async def test_a_store_outage_mid_upload_ends_with_every_blob_stored_once(
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", server.url)
     helper = GCS(server.url)
     helper._call("POST", "/storage/v1/b?project=t", b'{"name": "outage"}', "application/json")
-    store = small_store("gs://outage", tmp_path / "u", concurrency=1)
+    store = small_gcs_store("gs://outage", tmp_path / "u", concurrency=1)
     items = [blob(tmp_path / f"f{i}", os.urandom(200 * KiB + i)) for i in range(40)]
     items.append(blob(tmp_path / "big", os.urandom(8 * CHUNK)))
     failures: list[str] = []
@@ -226,7 +198,7 @@ async def test_a_store_outage_mid_upload_ends_with_every_blob_stored_once(
 
     try:
         task = asyncio.ensure_future(as_the_daemon_does())
-        while len(await asyncio.to_thread(objects, helper, "outage")) < 3:
+        while len(await asyncio.to_thread(gcs_objects, helper, "outage")) < 3:
             await asyncio.sleep(0.01)
         await asyncio.to_thread(server.stop)
         assert not task.done(), "the batch finished before the outage"
@@ -234,7 +206,7 @@ async def test_a_store_outage_mid_upload_ends_with_every_blob_stored_once(
             await asyncio.sleep(0.01)
         await asyncio.to_thread(server.start)
         await asyncio.wait_for(task, 60)
-        stored = await asyncio.to_thread(objects, helper, "outage")
+        stored = await asyncio.to_thread(gcs_objects, helper, "outage")
     finally:
         await store.close()
         server.stop()
@@ -243,62 +215,8 @@ async def test_a_store_outage_mid_upload_ends_with_every_blob_stored_once(
     assert "cannot use the store at gs://outage/" in failures[0]
 
 
-async def test_a_source_that_changed_is_refused_naming_it(bucket: str, tmp_path: Path) -> None:
-    store = small_store(f"gs://{bucket}", tmp_path / "u")
-    small = blob(tmp_path / "small", b"0123456789")
-    try:
-        small.source.write_bytes(b"9876543210")  # same size, other bytes
-        with pytest.raises(SourceChangedError) as caught:
-            await store.put_blobs([small])
-        assert caught.value.filename == str(small.source)
-        assert await store.list_blobs() == [], "the wrong object was removed"
-        with pytest.raises(FileNotFoundError):
-            await store.put_blobs([BlobItem("0" * 32, tmp_path / "missing", 1)])
-    finally:
-        await store.close()
-
-
-async def test_manifests_garbage_collection_and_missing_objects(
-    gcs: GCS, bucket: str, tmp_path: Path
-) -> None:
-    hexes = [hashlib.md5(str(i).encode()).hexdigest() for i in range(1050)]
-    gcs.put_many(bucket, {f"gc/blobs/md5/{h[:2]}/{h}": b"abc" for h in hexes}, threads=16)
-    store = GCSStore(f"gs://{bucket}/gc", state_dir=tmp_path)
-    try:
-        digest = hashlib.md5(b"artifact").hexdigest()
-        key = await store.put_manifest(digest, b'{"first": true}')
-        assert await store.put_manifest(digest, b'{"second": true}') == key
-        assert await store.get_manifest(key) == b'{"first": true}', "the first writer wins"
-        with pytest.raises(ObjectNotFoundError):
-            await store.get_manifest(f"manifests/ab/ab{'0' * 30}.json")
-        with pytest.raises(ObjectNotFoundError):
-            await store.get_blob("f" * 32, tmp_path / "nothing")
-
-        listed = await store.list_blobs()
-        assert sorted(h for h, _, _ in listed) == sorted(hexes)
-        assert [k for k, _ in await store.list_manifests()] == [key]
-        asked = [*hexes[:500], hashlib.md5(b"absent").hexdigest()]
-        assert await store.has_blobs(asked) == set(hexes[:500])
-        await store.delete_blobs(hexes[:1000])
-        await store.delete_manifests([key])
-        assert sorted(h for h, _, _ in await store.list_blobs()) == sorted(hexes[1000:])
-        assert await store.list_manifests() == []
-    finally:
-        await store.close()
-
-
-async def test_a_manifest_file_goes_up_streamed_and_the_first_writer_wins(
-    bucket: str, tmp_path: Path
-) -> None:
-    store = GCSStore(f"gs://{bucket}/mf", state_dir=tmp_path / "state")
-    try:
-        await check_manifest_file_first_writer_wins(store, tmp_path)
-    finally:
-        await store.close()
-
-
 async def test_cleanup_forgets_sessions_of_stored_blobs(bucket: str, tmp_path: Path) -> None:
-    store = small_store(f"gs://{bucket}", tmp_path / "u")
+    store = small_gcs_store(f"gs://{bucket}", tmp_path / "u")
     done = blob(tmp_path / "done", b"stored already")
     live = blob(tmp_path / "live", b"still wanted")
     try:
@@ -310,33 +228,6 @@ async def test_cleanup_forgets_sessions_of_stored_blobs(bucket: str, tmp_path: P
     finally:
         await store.close()
     assert [p.name for p in (tmp_path / "u").iterdir()] == [f"{live.md5_hex}.json"]
-
-
-def test_download_through_the_cache(gcs: GCS, bucket: str, tmp_path: Path) -> None:
-    home = tmp_path / "home"
-    url = f"gs://{bucket}/dl"
-    files = {"a.txt": b"alpha", "d/b.bin": os.urandom(900 * KiB)}
-    items = {name: blob(tmp_path / name.replace("/", "_"), data) for name, data in files.items()}
-
-    async def upload() -> None:
-        store = small_store(url, home / "uploads")
-        try:
-            await store.put_blobs(list(items.values()))
-        finally:
-            await store.close()
-
-    asyncio.run(upload())
-    manifest = Manifest(
-        {
-            name: ManifestEntry(name, base64.b64encode(bytes.fromhex(i.md5_hex)).decode(), i.size)
-            for name, i in items.items()
-        }
-    )
-    cache = BlobCache(tmp_path / "cache")
-    report = download_manifest(url, manifest, tmp_path / "root", cache=cache, home=home)
-    assert report.fetched == 2
-    for name, data in files.items():
-        assert (tmp_path / "root" / name).read_bytes() == data
 
 
 def test_open_store_gives_a_gcs_store(gcs: GCS, bucket: str, tmp_path: Path) -> None:
@@ -410,21 +301,3 @@ def test_refused_google_credentials_are_one_clear_error(
             open_store("gs://bucket/x", tmp_path)
     finally:
         server.stop()
-
-
-async def test_uploads_count_their_bytes_into_the_submissions_progress(
-    gcs: GCS, bucket: str, tmp_path: Path
-) -> None:
-    store = small_store(f"gs://{bucket}/progress", tmp_path / "uploads")
-    items = [
-        blob(tmp_path / "small", b"hello"),
-        blob(tmp_path / "chunked", os.urandom(4 * CHUNK + 12345)),
-    ]
-    tracked = tracking.Tracked("sub")
-    token = tracking.enter(tracked)
-    try:
-        assert await store.put_blobs(items) == 2
-    finally:
-        tracking.leave(token)
-        await store.close()
-    assert tracked.stored.bytes == sum(item.source.stat().st_size for item in items)

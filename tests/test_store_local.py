@@ -1,5 +1,7 @@
-"""The local store: blob and manifest layout, atomic and idempotent writes, batching,
-durability, and which errors blame the source (reject) and which the store (retry)."""
+"""What only the local store does: in-place writes and their journal, snapshots linked
+into place, batching, durability, and which errors blame the source (reject) and which
+the store (retry). The contract it keeps with every backend (layout, idempotent writes,
+changed sources, manifests, listing) is tested in test_store_contract.py."""
 
 from __future__ import annotations
 
@@ -22,10 +24,7 @@ import pytest
 from artisync import _core
 from artisync.errors import InvalidInputError
 from artisync.store import (
-    BlobItem,
     LocalStore,
-    ObjectNotFoundError,
-    SourceChangedError,
     StoreUnavailableError,
     blob_key,
     manifest_key,
@@ -61,52 +60,6 @@ def tmp_entries(store: LocalStore) -> list[str]:
 
 
 # -- blobs ---------------------------------------------------------------------------
-
-
-async def test_a_blob_is_stored_under_blobs_md5_prefix_hex_with_its_content(
-    store: LocalStore, tmp_path: Path
-) -> None:
-    md5_hex, path = source(tmp_path / "src", b"model weights")
-
-    assert await store.put_blob(md5_hex, path, 13) is True
-    await store.sync()
-
-    assert blob_key(md5_hex) == f"blobs/md5/{md5_hex[:2]}/{md5_hex}"
-    assert (store.root / blob_key(md5_hex)).read_bytes() == b"model weights"
-    assert path.read_bytes() == b"model weights", "a copy leaves the source alone"
-    assert await store.has_blob(md5_hex)
-    assert await store.open_blob_path(md5_hex) == blob_path(store, md5_hex)
-    assert tmp_entries(store) == []
-
-
-async def test_an_empty_file_is_a_blob_too(store: LocalStore, tmp_path: Path) -> None:
-    md5_hex, path = source(tmp_path / "src", b"")
-
-    assert await store.put_blob(md5_hex, path, 0)
-
-    assert blob_path(store, md5_hex).read_bytes() == b""
-
-
-@pytest.mark.parametrize("move", [False, True], ids=["copy", "move"])
-async def test_a_second_put_of_the_same_digest_writes_nothing_and_returns_false(
-    store: LocalStore, tmp_path: Path, move: bool
-) -> None:
-    md5_hex, first = source(tmp_path / "a", b"same content")
-    _, second = source(tmp_path / "b", b"same content")
-    await store.put_blob(md5_hex, first, 12)
-    before = os.stat(blob_path(store, md5_hex))
-
-    assert await store.put_blob(md5_hex, second, 12, move=move) is False
-    assert await store.put_blobs([(md5_hex, second, 12, move)]) == 0
-
-    after = os.stat(blob_path(store, md5_hex))
-    assert (after.st_ino, after.st_mtime_ns, after.st_ctime_ns) == (
-        before.st_ino,
-        before.st_mtime_ns,
-        before.st_ctime_ns,
-    )
-    assert second.exists(), "a source whose blob is present is left alone, even with move"
-    assert tmp_entries(store) == []
 
 
 async def test_move_links_the_source_into_place(store: LocalStore, tmp_path: Path) -> None:
@@ -313,35 +266,6 @@ async def test_a_fifo_is_blamed_on_the_source_without_hanging(
     assert tmp_entries(store) == []
 
 
-@pytest.mark.parametrize("move", [False, True], ids=["copy", "move"])
-async def test_a_source_of_another_size_than_hashed_is_refused(
-    store: LocalStore, tmp_path: Path, move: bool
-) -> None:
-    md5_hex, path = source(tmp_path / "src", b"grew after hashing")
-
-    with pytest.raises(SourceChangedError) as caught:
-        await store.put_blob(md5_hex, path, 4, move=move)
-
-    assert caught.value.filename == str(path)
-    assert (caught.value.expected, caught.value.actual) == (4, 18)
-    assert path.exists()
-    assert not blob_path(store, md5_hex).exists()
-    assert tmp_entries(store) == []
-
-
-@pytest.mark.parametrize("move", [False, True], ids=["copy", "move"])
-async def test_a_missing_source_raises_file_not_found_naming_it(
-    store: LocalStore, tmp_path: Path, move: bool
-) -> None:
-    missing = tmp_path / "gone.bin"
-
-    with pytest.raises(FileNotFoundError) as caught:
-        await store.put_blob("0" * 32, missing, 3, move=move)
-
-    assert caught.value.filename == str(missing)
-    assert tmp_entries(store) == []
-
-
 async def test_a_directory_source_raises_is_a_directory(store: LocalStore, tmp_path: Path) -> None:
     with pytest.raises(IsADirectoryError) as caught:
         await store.put_blob("0" * 32, tmp_path, None)
@@ -349,33 +273,7 @@ async def test_a_directory_source_raises_is_a_directory(store: LocalStore, tmp_p
     assert caught.value.filename == str(tmp_path)
 
 
-@pytest.mark.parametrize("bad", ["", "ABCDEF" * 5 + "AB", "../" * 10 + "ab", "0" * 31])
-async def test_a_digest_that_is_not_md5_hex_is_refused_before_anything_is_written(
-    store: LocalStore, tmp_path: Path, bad: str
-) -> None:
-    md5_hex, path = source(tmp_path / "src", b"ok")
-
-    with pytest.raises(InvalidInputError):
-        await store.put_blobs([(md5_hex, path, 2, False), (bad, path, 2, False)])
-    with pytest.raises(InvalidInputError):
-        await store.has_blobs([bad])
-
-    assert not blob_path(store, md5_hex).exists()
-
-
 # -- batches -------------------------------------------------------------------------
-
-
-async def test_has_blobs_returns_the_present_subset(store: LocalStore, tmp_path: Path) -> None:
-    stored = [source(tmp_path / "src", f"stored {i}".encode()) for i in range(5)]
-    await store.put_blobs([(h, p, None, False) for h, p in stored])
-    absent = [hashlib.md5(f"absent {i}".encode()).hexdigest() for i in range(5)]
-    present = [h for h, _ in stored]
-
-    asked = [*absent, *present, present[0], absent[0]]  # duplicates are fine
-    assert await store.has_blobs(asked) == set(present)
-    assert await store.has_blobs([]) == set()
-    assert not await store.has_blob(absent[0])
 
 
 async def test_put_blobs_of_2000_small_files_is_one_batch(
@@ -415,47 +313,6 @@ async def test_put_blobs_over_the_batch_limits_stores_everything(
 
     for h, p in files:
         assert blob_path(store, h).read_bytes() == p.read_bytes()
-
-
-# -- manifests -----------------------------------------------------------------------
-
-
-async def test_a_manifest_round_trips_under_its_artifact_digest(store: LocalStore) -> None:
-    digest = hashlib.md5(b"an artifact").hexdigest()
-    data = json.dumps({"version": 1, "contents": {}}).encode()
-
-    key = await store.put_manifest(digest, data)
-    await store.sync()
-
-    assert key == manifest_key(digest) == f"manifests/{digest[:2]}/{digest}.json"
-    assert (store.root / key).read_bytes() == data
-    assert await store.get_manifest(key) == data
-    assert tmp_entries(store) == []
-
-
-async def test_a_manifest_already_stored_is_kept_as_it_is(store: LocalStore) -> None:
-    digest = hashlib.md5(b"an artifact").hexdigest()
-    key = await store.put_manifest(digest, b'{"first": true}')
-    inode = (store.root / key).stat().st_ino
-
-    assert await store.put_manifest(digest, b'{"second": true}') == key
-
-    assert await store.get_manifest(key) == b'{"first": true}'
-    assert (store.root / key).stat().st_ino == inode
-    assert tmp_entries(store) == []
-
-
-async def test_missing_objects_and_foreign_keys_are_refused(store: LocalStore) -> None:
-    absent = hashlib.md5(b"never stored").hexdigest()
-
-    with pytest.raises(ObjectNotFoundError) as caught:
-        await store.get_manifest(manifest_key(absent))
-    assert manifest_key(absent) in str(caught.value) and store.url in str(caught.value)
-    with pytest.raises(ObjectNotFoundError):
-        await store.open_blob_path(absent)
-    for key in ["../../etc/passwd", f"manifests/00/{absent}.json", f"blobs/md5/x/{absent}"]:
-        with pytest.raises(InvalidInputError):
-            await store.get_manifest(key)
 
 
 # -- durability and leftovers --------------------------------------------------------
@@ -728,18 +585,3 @@ def test_open_store_refuses_with_a_clear_error(tmp_path: Path, url: str, says: s
 
     assert says in str(caught.value)
     assert not any(tmp_path.iterdir()), "nothing is created for a refused URL"
-
-
-async def test_a_source_modified_after_hashing_is_refused_even_at_the_same_size(
-    tmp_path: Path,
-) -> None:
-    store = LocalStore(tmp_path / "store")
-    source = tmp_path / "weights.bin"
-    source.write_bytes(b"before")
-    hashed_at = source.stat().st_mtime_ns
-    md5_hex = hashlib.md5(b"before").hexdigest()
-    source.write_bytes(b"after!")  # same size, other bytes
-    os.utime(source, ns=(hashed_at + 1_000_000, hashed_at + 1_000_000))
-    with pytest.raises(SourceChangedError, match="modified after it was hashed"):
-        await store.put_blobs([BlobItem(md5_hex, source, 6, False, hashed_at)])
-    assert not await store.has_blobs([md5_hex])

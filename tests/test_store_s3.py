@@ -2,13 +2,13 @@
 
 Parts are 5 MiB (S3's minimum) and files a few parts long, so multipart uploads are
 real and the tests stay fast. Requests are counted "at the server" through
-``CountingProxy`` (moto keeps no request log).
+``CountingProxy`` (moto keeps no request log). The contract every store keeps is
+tested on S3 too, in test_store_contract.py; this file holds what is S3's own.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import io
 import json
@@ -22,29 +22,14 @@ import pytest
 from aiohttp import ClientSession, web
 
 from artisync import _core, tracking
-from artisync.download import BlobCache, download_manifest
-from artisync.manifest import Manifest, ManifestEntry
-from artisync.store import BlobItem, ObjectNotFoundError, SourceChangedError
 from artisync.store.base import ManifestTooLargeError, StoreUnavailableError
 from artisync.store.s3 import S3Store
 from daemon_harness import DaemonProcess, drop, result_of, staged_submission, wait_for
-from manifest_files import check_manifest_file_first_writer_wins
 from servers import S3, CountingProxy, ServerProcess
+from store_backends import S3_PART, blob, small_s3_store
 
 MiB = 1 << 20
-PART = 5 * MiB
-
-
-def blob(path: Path, data: bytes) -> BlobItem:
-    path.write_bytes(data)
-    return BlobItem(hashlib.md5(data).hexdigest(), path, len(data))
-
-
-def small_store(url: str, state: Path, **options: Any) -> S3Store:
-    """A store whose multipart uploads start at 6 MiB, in 5 MiB parts."""
-    options.setdefault("multipart_threshold", 6 * MiB)
-    options.setdefault("part_size", PART)
-    return S3Store(url, state_dir=state, **options)
+PART = S3_PART
 
 
 def parts_sent(proxy: InFlightProxy) -> int:
@@ -98,7 +83,7 @@ def proxy(s3: S3) -> Iterator[InFlightProxy]:
 
 
 async def test_small_and_multipart_blobs_round_trip(s3: S3, bucket: str, tmp_path: Path) -> None:
-    store = small_store(f"s3://{bucket}/team/a", tmp_path / "uploads")
+    store = small_s3_store(f"s3://{bucket}/team/a", tmp_path / "uploads")
     items = [
         blob(tmp_path / "empty", b""),
         blob(tmp_path / "small", b"hello"),
@@ -123,7 +108,7 @@ async def test_small_and_multipart_blobs_round_trip(s3: S3, bucket: str, tmp_pat
 async def test_blobs_already_in_the_bucket_are_not_sent_again(
     bucket: str, tmp_path: Path, proxy: InFlightProxy
 ) -> None:
-    store = small_store(f"s3://{bucket}", tmp_path / "uploads", endpoint_url=proxy.url)
+    store = small_s3_store(f"s3://{bucket}", tmp_path / "uploads", endpoint_url=proxy.url)
     items = [blob(tmp_path / f"f{i}", os.urandom(100 + i)) for i in range(20)]
     try:
         assert await store.put_blobs(items[:10]) == 10
@@ -174,7 +159,7 @@ async def test_a_sparse_question_about_a_big_bucket_costs_at_most_one_request_pe
 async def test_concurrent_uploads_stay_under_the_bound_and_send_each_blob_once(
     bucket: str, tmp_path: Path, proxy: InFlightProxy
 ) -> None:
-    store = small_store(f"s3://{bucket}", tmp_path / "u", endpoint_url=proxy.url, concurrency=3)
+    store = small_s3_store(f"s3://{bucket}", tmp_path / "u", endpoint_url=proxy.url, concurrency=3)
     items = [blob(tmp_path / f"f{i}", os.urandom(64 * 1024 + i)) for i in range(24)]
     items.append(blob(tmp_path / "big", os.urandom(3 * PART)))
     try:
@@ -188,39 +173,12 @@ async def test_concurrent_uploads_stay_under_the_bound_and_send_each_blob_once(
     assert 1 < proxy.most_in_flight <= 3
 
 
-async def test_a_changed_source_is_refused_naming_the_file(bucket: str, tmp_path: Path) -> None:
-    store = small_store(f"s3://{bucket}", tmp_path / "u")
-    small = blob(tmp_path / "small", b"0123456789")
-    large = blob(tmp_path / "large", os.urandom(2 * PART))
-    try:
-        # Same size, other bytes, mtime unchecked: the MD5 the server reports says no,
-        # and the object goes again.
-        small.source.write_bytes(b"9876543210")
-        with pytest.raises(SourceChangedError) as caught:
-            await store.put_blobs([small])
-        assert caught.value.filename == str(small.source)
-        # A source modified after hashing (its mtime moved) is refused before sending.
-        hashed = large.source.stat().st_mtime_ns
-        large.source.write_bytes(os.urandom(2 * PART))
-        os.utime(large.source, ns=(hashed + 10**9, hashed + 10**9))
-        changed = BlobItem(large.md5_hex, large.source, 2 * PART, False, hashed)
-        with pytest.raises(SourceChangedError, match="modified after it was hashed"):
-            await store.put_blobs([changed])
-        gone = BlobItem("0" * 32, tmp_path / "missing", 3)
-        with pytest.raises(FileNotFoundError) as missing:
-            await store.put_blobs([gone])
-        assert missing.value.filename == str(tmp_path / "missing")
-        assert await store.list_blobs() == []
-    finally:
-        await store.close()
-
-
 async def test_an_interrupted_multipart_upload_resumes_sending_only_missing_parts(
     s3: S3, bucket: str, tmp_path: Path, proxy: InFlightProxy
 ) -> None:
     state = tmp_path / "uploads"
     item = blob(tmp_path / "weights.bin", os.urandom(6 * PART + 1))
-    first = small_store(f"s3://{bucket}", state, endpoint_url=proxy.url, concurrency=1)
+    first = small_s3_store(f"s3://{bucket}", state, endpoint_url=proxy.url, concurrency=1)
     upload = asyncio.ensure_future(first.put_blobs([item]))
     journal = state / f"{item.md5_hex}.json"
 
@@ -244,7 +202,7 @@ async def test_an_interrupted_multipart_upload_resumes_sending_only_missing_part
     assert 2 <= held < 7
 
     proxy.requests.clear()
-    second = small_store(f"s3://{bucket}", state, endpoint_url=proxy.url)
+    second = small_s3_store(f"s3://{bucket}", state, endpoint_url=proxy.url)
     try:
         assert await second.put_blobs([item]) == 1
     finally:
@@ -261,7 +219,7 @@ async def test_a_journal_the_server_does_not_know_starts_a_new_upload(
 ) -> None:
     state = tmp_path / "uploads"
     item = blob(tmp_path / "weights.bin", os.urandom(2 * PART))
-    store = small_store(f"s3://{bucket}", state)
+    store = small_s3_store(f"s3://{bucket}", state)
     store.journal.save(
         item.md5_hex, store.blob_object(item.md5_hex), {"upload_id": "gone", "part_size": PART,
                                                         "size": 2 * PART, "parts": {"1": "x"}},
@@ -286,7 +244,7 @@ async def test_a_store_outage_mid_upload_ends_with_every_blob_stored(
     server.start()
     client = S3(server.url).client
     client.create_bucket(Bucket="outage")
-    store = small_store("s3://outage", tmp_path / "u", endpoint_url=server.url, concurrency=1)
+    store = small_s3_store("s3://outage", tmp_path / "u", endpoint_url=server.url, concurrency=1)
     items = [blob(tmp_path / f"f{i}", os.urandom(MiB + i)) for i in range(60)]
     failures: list[str] = []
 
@@ -321,51 +279,11 @@ async def test_a_store_outage_mid_upload_ends_with_every_blob_stored(
     assert "cannot use the store at s3://outage/" in failures[0]
 
 
-async def test_a_manifest_is_written_once_and_read_back(bucket: str, tmp_path: Path) -> None:
-    store = S3Store(f"s3://{bucket}/m", state_dir=tmp_path)
-    digest = hashlib.md5(b"artifact").hexdigest()
-    try:
-        key = await store.put_manifest(digest, b'{"first": true}')
-        assert await store.put_manifest(digest, b'{"second": true}') == key
-        assert await store.get_manifest(key) == b'{"first": true}', "the first writer wins"
-        with pytest.raises(ObjectNotFoundError):
-            await store.get_manifest(f"manifests/ab/ab{'0' * 30}.json")
-        with pytest.raises(ObjectNotFoundError):
-            await store.get_blob("f" * 32, tmp_path / "nothing")
-        await store.sync()
-    finally:
-        await store.close()
-
-
-async def test_garbage_collection_lists_and_deletes_page_by_page(
-    s3: S3, bucket: str, tmp_path: Path
-) -> None:
-    hexes = [hashlib.md5(str(i).encode()).hexdigest() for i in range(1100)]
-    s3.put_many(bucket, {f"gc/{_key(h)}": b"abc" for h in hexes}, threads=32)
-    s3.put_many(bucket, {"gc/blobs/md5/zz/not-a-blob": b"", "elsewhere/blobs/md5/x": b""})
-    store = S3Store(f"s3://{bucket}/gc", state_dir=tmp_path)
-    try:
-        listed = await store.list_blobs()
-        assert sorted(h for h, _, _ in listed) == sorted(hexes)
-        assert {size for _, size, _ in listed} == {3}
-        assert all(abs(mtime - time.time()) < 600 for _, _, mtime in listed)
-        manifests = [hashlib.md5(f"m{i}".encode()).hexdigest() for i in range(3)]
-        keys = [await store.put_manifest(d, b"{}") for d in manifests]
-        assert sorted(k for k, _ in await store.list_manifests()) == sorted(keys)
-
-        await store.delete_blobs([*hexes[:1050], "e" * 32])
-        await store.delete_manifests(keys[:2])
-        assert sorted(h for h, _, _ in await store.list_blobs()) == sorted(hexes[1050:])
-        assert [k for k, _ in await store.list_manifests()] == keys[2:]
-    finally:
-        await store.close()
-
-
 async def test_cleanup_aborts_uploads_that_will_not_be_finished(
     s3: S3, bucket: str, tmp_path: Path
 ) -> None:
     state = tmp_path / "uploads"
-    store = small_store(f"s3://{bucket}", state)
+    store = small_s3_store(f"s3://{bucket}", state)
     done = blob(tmp_path / "done", b"stored already")
     stale = blob(tmp_path / "stale", b"abandoned long ago")
     live = blob(tmp_path / "live", b"still wanted")
@@ -388,34 +306,6 @@ async def test_cleanup_aborts_uploads_that_will_not_be_finished(
     assert sorted(p.name for p in state.iterdir()) == [f"{live.md5_hex}.json"]
 
 
-def test_download_through_the_cache_reads_each_blob_once(
-    s3: S3, bucket: str, tmp_path: Path
-) -> None:
-    home = tmp_path / "home"
-    url = f"s3://{bucket}/dl"
-    files = {"a.txt": b"alpha", "d/b.bin": os.urandom(300_000), "d/c.bin": os.urandom(7 * MiB)}
-    items = {name: blob(tmp_path / name.replace("/", "_"), data) for name, data in files.items()}
-
-    async def upload() -> None:
-        store = small_store(url, home / "uploads")
-        try:
-            await store.put_blobs(list(items.values()))
-        finally:
-            await store.close()
-
-    asyncio.run(upload())
-    manifest = Manifest(
-        {name: ManifestEntry(name, _b64(item.md5_hex), item.size) for name, item in items.items()}
-    )
-    cache = BlobCache(tmp_path / "cache")
-    first = download_manifest(url, manifest, tmp_path / "root", cache=cache, home=home)
-    again = download_manifest(url, manifest, tmp_path / "root2", cache=cache, home=home)
-    for name, data in files.items():
-        assert (tmp_path / "root" / name).read_bytes() == data
-        assert (tmp_path / "root2" / name).read_bytes() == data
-    assert first.fetched == 3 and again.fetched == 0 and again.cache_hits == 3
-
-
 def test_the_daemon_commits_to_an_s3_store(s3: S3, bucket: str, home: Path) -> None:
     daemon = DaemonProcess(home)
     daemon.start(store=f"s3://{bucket}/node1")
@@ -435,16 +325,6 @@ def test_the_daemon_commits_to_an_s3_store(s3: S3, bucket: str, home: Path) -> N
     manifest = s3.client.get_object(Bucket=bucket, Key=f"node1/{result['manifest_key']}")
     contents = json.loads(manifest["Body"].read())["contents"]
     assert sorted(contents) == ["a.txt", "b/c.bin"]
-
-
-async def test_a_manifest_file_goes_up_streamed_and_the_first_writer_wins(
-    bucket: str, tmp_path: Path
-) -> None:
-    store = S3Store(f"s3://{bucket}/mf", state_dir=tmp_path / "state")
-    try:
-        await check_manifest_file_first_writer_wins(store, tmp_path)
-    finally:
-        await store.close()
 
 
 async def test_a_manifest_over_the_single_put_limit_is_refused_by_name(
@@ -492,37 +372,12 @@ def _key(md5_hex: str) -> str:
     return f"blobs/md5/{md5_hex[:2]}/{md5_hex}"
 
 
-def _b64(md5_hex: str) -> str:
-    return base64.b64encode(bytes.fromhex(md5_hex)).decode()
-
-
-async def test_uploads_count_their_bytes_into_the_submissions_progress(
-    s3: S3, bucket: str, tmp_path: Path
-) -> None:
-    """Single PUTs (direct and streamed) and parts all move the bar as they finish."""
-    store = small_store(f"s3://{bucket}/progress", tmp_path / "uploads")
-    items = [
-        blob(tmp_path / "small", b"hello"),
-        blob(tmp_path / "streamed", os.urandom(2 * MiB + 3)),
-        blob(tmp_path / "parts", os.urandom(2 * PART + 12345)),
-    ]
-    tracked = tracking.Tracked("sub")
-    token = tracking.enter(tracked)
-    try:
-        assert await store.put_blobs(items) == 3
-    finally:
-        tracking.leave(token)
-        await store.close()
-    assert tracked.stored.bytes == sum(item.source.stat().st_size for item in items)
-    assert tracked.stored.files >= 2  # the single PUTs; parts count bytes only
-
-
 async def test_parts_are_hashed_as_they_go_up_each_once_not_all_before_the_first(
     s3: S3, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With 2 requests in flight and 6 parts, part 6 can only be hashed after earlier
     parts were sent: hashing overlaps the sends instead of delaying the first."""
-    store = small_store(f"s3://{bucket}/pipelined", tmp_path / "uploads", concurrency=2)
+    store = small_s3_store(f"s3://{bucket}/pipelined", tmp_path / "uploads", concurrency=2)
     item = blob(tmp_path / "parts", os.urandom(5 * PART + 777))
     hashed: list[tuple[int, int]] = []  # (offset, bytes stored before it was hashed)
     tracked = tracking.Tracked("sub")
