@@ -19,8 +19,8 @@ from pathlib import Path
 from artisync.daemon.callers import CoreCaller
 from artisync.logs import get_logger
 from artisync.spool import SUBMISSION_ID
-from artisync.store import BlobItem, LocalStore
-from artisync.store.base import blob_key
+from artisync.store import BlobItem, Store, open_directory
+from artisync.store.base import check_md5_hex
 
 __all__ = ["Ingest"]
 
@@ -43,11 +43,10 @@ class Ingest:
     ) -> list[BlobItem]:
         """Copy ``items`` into the submission's area as ``caller`` (each digest checked
         by hashing); the same blobs, with sources the daemon alone can write."""
-        area = LocalStore(self._area(sub_id))
+        area = open_directory(self._area(sub_id))
+        assert area.reads_as_caller and area.local_blobs, "a directory store does both"
         await area.put_blobs(items, caller)
-        return [
-            BlobItem(item.md5_hex, area.root / blob_key(item.md5_hex), item.size) for item in items
-        ]
+        return [BlobItem(item.md5_hex, _copy(area, item.md5_hex), item.size) for item in items]
 
     def remove(self, sub_id: str) -> None:
         """Remove a finished submission's area, if it had one."""
@@ -66,3 +65,10 @@ class Ingest:
                     shutil.rmtree(area, ignore_errors=True)
                 else:
                     area.unlink(missing_ok=True)
+
+
+def _copy(area: Store, md5_hex: str) -> str:
+    """The file the area holds the blob ``md5_hex`` in."""
+    path = area.local_path(check_md5_hex(md5_hex))
+    assert path is not None
+    return path

@@ -55,12 +55,11 @@ from artisync.registry import CommitResult, NewPart, NewVersion, Registry
 from artisync.spool import Spool, StagedEntry, StagedListEntry, Submission, parse_name
 from artisync.store import (
     BlobItem,
-    LocalStore,
+    HashingPut,
     ManifestTooLargeError,
     Store,
     StoreUnavailableError,
 )
-from artisync.store.local import StagedFiles
 
 __all__ = ["Pipeline", "StatusCallback"]
 
@@ -370,25 +369,27 @@ class Pipeline:
     ) -> asyncio.Future[set[int]] | None:
         """Hash the items without a digest and journal them.
 
-        A local store copies each file in the same read that hashes it, a batch at a
-        time (a small file written at its blob name, a larger one into ``tmp/``); each
-        batch is named (made durable, then its copies renamed into place) while the
-        next is copied and the journal written. The returned task gives the ids of
-        the items whose blobs those namings made sure are stored.
+        A store that can (:meth:`Store.put_hashing`: the local store) stores each file
+        in the same read that hashes it, a batch at a time; each batch checked here is
+        named (made durable, then given its blob names) while the next is read and the
+        journal written. The returned task gives the ids of the items whose blobs those
+        namings made sure are stored.
         """
-        store = self.store
         fused = [
             (item, item.source)
             for item in items
             if item.digest is None and item.source is not None and item.stored
         ]
-        namings: list[asyncio.Future[list[Item]]] = []
+        fusing = None
+        if fused:
+            files = [(src, item.size) for item, src in fused]
+            fusing = self.store.put_hashing(files, caller, on_failure=self._naming_failed)
         # Held until the journal names these digests, which then protects the blobs
         # found already stored from garbage collection (see daemon.gc).
         async with self.gate.shared():
             try:
-                if fused and isinstance(store, LocalStore):
-                    await self._stage(store, fused, namings, caller)
+                if fusing is not None:
+                    await self._stage(fusing, fused)
                 await hash_items(items, caller)
                 # Only what the daemon hashed; snapshots carry their digests already.
                 journal["hashed"] = {
@@ -398,66 +399,46 @@ class Pipeline:
                 }
                 await asyncio.to_thread(self.spool.write_journal, work_path, journal, index)
             except BaseException:
-                if namings:
+                if fusing is not None:
                     # Their copies are good blobs: let them finish rather than leave them.
-                    await asyncio.wait(namings)
+                    await fusing.settle()
                 raise
-        return asyncio.ensure_future(_union(namings)) if namings else None
+        # The namings need no gate of their own: they only add blobs, and those that
+        # staging found stored already are protected by the journal written above.
+        return None if fusing is None else asyncio.ensure_future(_stored(fusing, fused))
 
-    async def _stage(
-        self,
-        store: LocalStore,
-        fused: list[tuple[Item, str | Path]],
-        namings: list[asyncio.Future[list[Item]]],
-        caller: CoreCaller | None,
-    ) -> None:
-        """Hash and copy ``fused`` a batch at a time, checking each file against what
-        was logged, and start naming each batch."""
+    async def _stage(self, fusing: HashingPut, fused: list[tuple[Item, str | Path]]) -> None:
+        """Check each batch the store hashed (and copied) against what was logged: a
+        file changed since rejects the submission, and its batch is not stored."""
         done = 0
-        files = [(src, item.size) for item, src in fused]
         try:
-            async with contextlib.aclosing(store.stage_files(files, caller)) as batches:
-                async for staged in batches:
-                    batch = fused[done : done + len(staged.digests)]
+            async with contextlib.aclosing(fusing.batches()) as batches:
+                async for digests in batches:
+                    batch = fused[done : done + len(digests)]
                     done += len(batch)
-                    try:
-                        for (item, _), d in zip(batch, staged.digests, strict=True):
-                            check_unchanged(item, d)
-                            item.digest, item.size = d.digest, d.size
-                            item.hashed_mtime_ns = d.mtime_ns
-                    except BaseException:
-                        await store.discard_staged(staged)
-                        raise
-                    items = [item for item, _ in batch]
-                    namings.append(asyncio.ensure_future(self._name(store, staged, items)))
+                    for (item, _), d in zip(batch, digests, strict=True):
+                        check_unchanged(item, d)
+                        item.digest, item.size = d.digest, d.size
+                        item.hashed_mtime_ns = d.mtime_ns
         except StoreUnavailableError:
             raise
         except OSError as e:
             raise Rejected("hash", f"{e.filename}: {e.strerror or e}") from None
 
-    async def _name(self, store: LocalStore, staged: StagedFiles, items: list[Item]) -> list[Item]:
-        """Name a staged batch; its ``items``, whose blobs are now stored. If the store
-        fails, none: the upload stage stores them from their sources, with retries.
-
-        It needs no gate of its own: it only adds blobs, and those that staging found
-        stored already are protected by the journal :meth:`_hash` wrote under the gate.
-        """
-        try:
-            await store.put_staged(staged)
-        except StoreUnavailableError as e:
-            log.warning("naming_failed", error=str(e), then="storing from the sources")
-            self.progress.store_failed(e)
-            await store.discard_staged(staged)
-            return []
-        return items
+    def _naming_failed(self, error: StoreUnavailableError) -> None:
+        """A checked batch could not be named: the upload stage stores its files from
+        their sources, with retries."""
+        log.warning("naming_failed", error=str(error), then="storing from the sources")
+        self.progress.store_failed(error)
 
     async def _upload(
         self, sub_id: str, items: list[Item], skip: set[int], caller: CoreCaller | None = None
     ) -> None:
         """Store the blobs of ``items`` but those (by ``id``) in ``skip``, stored already.
 
-        ``caller``'s sources are read with their rights: by a local store itself, and
-        for a remote one copied into the daemon's keeping first (see ``ingest``)."""
+        ``caller``'s sources are read with their rights: by the store itself where it
+        can (:attr:`Store.reads_as_caller`), else copied into the daemon's keeping
+        first (see ``ingest``)."""
         unique: dict[str, Item] = {}
         for item in items:
             if item.stored and id(item) not in skip:
@@ -474,12 +455,10 @@ class Pipeline:
         try:
             # Shared with other uploads, exclusive of garbage collection (see daemon.gc).
             async with self.gate.shared():
-                if isinstance(self.store, LocalStore):
-                    await self.store.put_blobs(todo, caller)
-                else:
-                    if caller is not None:
-                        todo = await self.ingest.take_in(sub_id, todo, caller)
-                    await self.store.put_blobs(todo)
+                if caller is not None and not self.store.reads_as_caller:
+                    todo = await self.ingest.take_in(sub_id, todo, caller)
+                    caller = None
+                await self.store.put_blobs(todo, caller)
         except StoreUnavailableError:
             raise
         except FileNotFoundError as e:
@@ -651,8 +630,9 @@ class Pipeline:
         return error
 
 
-async def _union(namings: list[asyncio.Future[list[Item]]]) -> set[int]:
-    return {id(item) for named in await asyncio.gather(*namings) for item in named}
+async def _stored(fusing: HashingPut, fused: list[tuple[Item, str | Path]]) -> set[int]:
+    """The ids of the items whose blobs ``fusing`` stored."""
+    return {id(fused[index][0]) for index in await fusing.stored()}
 
 
 def _parse_manifest(data: bytes) -> Manifest:

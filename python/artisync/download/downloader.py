@@ -54,8 +54,7 @@ from artisync.download.via_cache import (
 )
 from artisync.manifest import Manifest
 from artisync.store.base import Store
-from artisync.store.local import LocalStore
-from artisync.store.open import open_store
+from artisync.store.open import shared_store
 
 __all__ = ["RemoteReferenceChangedError", "download_manifest", "run_coroutine"]
 
@@ -184,8 +183,9 @@ def _place_blobs(
     root_dir: str,
 ) -> bool:
     """Place the blob tasks; returns whether blobs were added to the cache."""
-    opened = open_store(store, home or default_home()) if isinstance(store, str) else store
-    if isinstance(opened, LocalStore) and not use_cache:
+    # A URL is opened once per process and kept (see shared_store): never closed here.
+    opened = shared_store(store, home or default_home()) if isinstance(store, str) else store
+    if opened.local_blobs and not use_cache:
         pairs = [(t, blob_location(opened, t.md5_hex)) for t in tasks]
         errors.extend(_store_blob_error(opened, f) for f in placer.place(pairs))
         return False
@@ -194,14 +194,7 @@ def _place_blobs(
         opened, cache, errors, fetches=fetches, threads=concurrency, spill_dir=root_dir
     )
 
-    async def through_cache() -> None:
-        try:
-            await cached.download(tasks, placer)
-        finally:
-            if opened is not store:
-                await opened.close()
-
-    run_coroutine(through_cache())
+    run_coroutine(cached.download(tasks, placer))
     return cached.admitted
 
 

@@ -20,11 +20,10 @@ from artisync.download.errors import (
 )
 from artisync.download.placing import raise_first
 from artisync.download.plan import Task, check_supported, local_ref_path
-from artisync.download.via_cache import CachedBlobs, Fetched, blob_location
+from artisync.download.via_cache import CachedBlobs, blob_location
 from artisync.manifest import ManifestEntry, md5_b64_to_hex
 from artisync.store.base import Store
-from artisync.store.local import LocalStore
-from artisync.store.open import open_store
+from artisync.store.open import shared_store
 
 __all__ = ["read_entry_bytes"]
 
@@ -53,10 +52,10 @@ def read_entry_bytes(
         if (actual := _md5(data)) != md5_hex:
             raise ReferenceChangedError(entry.path, ref_file, md5_hex, actual)
         return data
-    opened = open_store(store, home or default_home()) if isinstance(store, str) else store
-    if not isinstance(opened, LocalStore):
+    opened = shared_store(store, home or default_home()) if isinstance(store, str) else store
+    if not opened.local_blobs:
         cache = cache or BlobCache.default()
-        return _read_remote(opened, entry, md5_hex, cache, owned=opened is not store)
+        return _read_remote(opened, entry, md5_hex, cache)
     path = blob_location(opened, md5_hex)
     data = _read(entry, path, "the store has no blob for it")
     if (actual := _md5(data)) != md5_hex:
@@ -64,9 +63,7 @@ def read_entry_bytes(
     return data
 
 
-def _read_remote(
-    store: Store, entry: ManifestEntry, md5_hex: str, cache: BlobCache, owned: bool
-) -> bytes:
+def _read_remote(store: Store, entry: ManifestEntry, md5_hex: str, cache: BlobCache) -> bytes:
     """A remote blob's bytes: from the cache, else fetched (verified) and cached."""
     if (path := cache.lookup(md5_hex, entry.size)) is not None:
         with contextlib.suppress(FileNotFoundError):  # evicted meanwhile: fetch it
@@ -77,14 +74,7 @@ def _read_remote(
     errors: list[Exception] = []
     fetcher = CachedBlobs(store, cache, errors)
 
-    async def fetch() -> dict[str, Fetched]:
-        try:
-            return await fetcher.fetch([Task(entry, "", md5_hex, None)])
-        finally:
-            if owned:
-                await store.close()
-
-    fetched = run_coroutine(fetch())
+    fetched = run_coroutine(fetcher.fetch([Task(entry, "", md5_hex, None)]))
     raise_first(errors)
     data = Path(fetched[md5_hex].path).read_bytes()  # verified by the fetch
     fetcher.admit(fetched)

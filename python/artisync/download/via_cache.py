@@ -20,9 +20,10 @@ can only take a *hit* away between its lookup and its copy. Such a hit, or one w
 bytes turn out corrupt (the copy hashes them anyway), is fetched again into a private
 copy, which nothing evicts: a concurrent trim costs one retry, never a failure.
 
-A :class:`~artisync.store.LocalStore` can be read this way too (``use_cache=True``):
-its blobs are then copied into ``tmp/`` with the same verification. Downloads do not
-do that by default, since local blobs are already local and verified.
+A store whose blobs are local files (:attr:`~artisync.store.Store.local_blobs`: the
+local store) can be read this way too (``use_cache=True``): its blobs are then copied
+into ``tmp/`` with the same verification. Downloads do not do that by default, since
+local blobs are already local and verified.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ from artisync.download.placing import (
 )
 from artisync.download.plan import Task
 from artisync.store.base import ObjectNotFoundError, Store, blob_key
-from artisync.store.local import LocalStore
 
 __all__ = [
     "DEFAULT_FETCHES",
@@ -118,11 +118,13 @@ async def fetch_beside_if_full(
 
 
 def blob_location(store: Store, md5_hex: str) -> str:
-    """Where a blob is: its file for a local store, else its URL. ``md5_hex`` must be
-    valid (as :func:`~artisync.manifest.md5_b64_to_hex` returns it): this runs once per
-    file and skips :func:`~artisync.store.blob_key`'s check."""
-    if isinstance(store, LocalStore):
-        return f"{store.root}/blobs/md5/{md5_hex[:2]}/{md5_hex}"
+    """Where a blob is: its local file if the store has one, else its URL. ``md5_hex``
+    must be valid (as :func:`~artisync.manifest.md5_b64_to_hex` returns it): this runs
+    once per file and a local file is named without :func:`~artisync.store.blob_key`'s
+    check."""
+    path = store.local_path(md5_hex)
+    if path is not None:
+        return path
     return f"{store.url.rstrip('/')}/{blob_key(md5_hex)}"
 
 
@@ -141,7 +143,7 @@ class CachedBlobs:
     ) -> None:
         """``spill_dir``: where to fetch when the cache's filesystem is full (the
         download's root); without one, a full cache fails the fetch."""
-        if not isinstance(store, LocalStore | BlobReader):
+        if not (store.local_blobs or isinstance(store, BlobReader)):
             raise DownloadError(
                 f"cannot download from the store at {store.url}: {type(store).__name__} "
                 "cannot read blobs yet"
@@ -212,7 +214,7 @@ class CachedBlobs:
         not be fetched are left out, with their errors appended to ``errors``."""
         if not tasks:
             return {}
-        if isinstance(self.store, LocalStore):
+        if self.store.local_blobs:
             return await asyncio.to_thread(self._copy_local, tasks)
         results = await asyncio.gather(*(self._get(t) for t in tasks), return_exceptions=True)
         got: list[tuple[Task, str]] = []
@@ -267,8 +269,7 @@ class CachedBlobs:
         return fetched
 
     def _copy_local(self, tasks: list[Task]) -> dict[str, Fetched]:
-        """A local store's blobs into ``tmp/``: verified copies, like any placement."""
-        assert isinstance(self.store, LocalStore)
+        """Local blob files into ``tmp/``: verified copies, like any placement."""
         items = [
             (blob_location(self.store, t.md5_hex), self.cache.new_tmp(t.md5_hex), t.md5_hex)
             for t in tasks

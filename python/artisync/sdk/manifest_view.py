@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from artisync import _core
 from artisync.download.downloader import run_coroutine
@@ -25,7 +24,7 @@ from artisync.references.uri import default_name, unchecked_digest
 from artisync.sdk.committed import CommittedEntry
 from artisync.sdk.snapshot import join_entry_path
 from artisync.spool import DirEntry, Entry, FileEntry, ReferenceEntry, StagedEntry
-from artisync.store import ObjectNotFoundError, open_store
+from artisync.store import ObjectNotFoundError, Store, shared_store
 
 __all__ = [
     "ArtifactManifest",
@@ -129,39 +128,26 @@ def pending_entries(entries: Iterable[Entry], spool_root: Path | None) -> dict[s
 
 def read_committed_manifest(store: str, manifest_key: str, home: Path) -> Manifest:
     """The committed manifest at ``manifest_key`` in the store (``home`` places a
-    relative store path and a remote store's state).
+    relative store path and a remote store's state, as for the daemon: the store is
+    opened by :func:`~artisync.store.shared_store`, once per process).
 
     Raises:
         ArtisyncError: the manifest is missing, or the remote store cannot be read.
         ManifestError: the manifest is not valid ``artifact_manifest_v1`` JSON.
     """
-    uri = urlparse(store)
-    if uri.scheme in ("s3", "gs"):
-        data = run_coroutine(_remote_manifest(store, manifest_key, home))
-        return _parse(data, f"{store.rstrip('/')}/{manifest_key}")
-    root = Path(unquote(uri.path)) if uri.scheme == "file" else Path(store)
-    path = root / manifest_key
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ArtisyncError(
-            f"the committed manifest {manifest_key!r} is missing from the store at {root}: "
-            "was the store moved or cleaned?"
-        ) from None
-    return _parse(data, str(path))
+    opened = shared_store(store, home)
+    data = run_coroutine(_manifest_bytes(opened, manifest_key))
+    return _parse(data, f"{opened.url.rstrip('/')}/{manifest_key}")
 
 
-async def _remote_manifest(store: str, manifest_key: str, home: Path) -> bytes:
-    opened = open_store(store, home)
+async def _manifest_bytes(store: Store, manifest_key: str) -> bytes:
     try:
-        return await opened.get_manifest(manifest_key)
+        return await store.get_manifest(manifest_key)
     except ObjectNotFoundError:
         raise ArtisyncError(
-            f"the committed manifest {manifest_key!r} is missing from the store at {store}: "
-            "was the bucket or prefix cleaned?"
+            f"the committed manifest {manifest_key!r} is missing from the store at "
+            f"{store.url}: was the store moved or cleaned?"
         ) from None
-    finally:
-        await opened.close()
 
 
 def _parse(data: bytes, where: str) -> Manifest:

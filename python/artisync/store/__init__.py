@@ -2,6 +2,8 @@
 
 from artisync.store.base import (
     BlobItem,
+    CallerRights,
+    HashingPut,
     ManifestTooLargeError,
     ObjectNotFoundError,
     SourceChangedError,
@@ -13,10 +15,12 @@ from artisync.store.base import (
     manifest_key,
 )
 from artisync.store.local import LocalStore
-from artisync.store.open import open_store
+from artisync.store.open import open_directory, open_store, shared_store
 
 __all__ = [
     "BlobItem",
+    "CallerRights",
+    "HashingPut",
     "LocalStore",
     "ManifestTooLargeError",
     "ObjectNotFoundError",
@@ -27,5 +31,7 @@ __all__ = [
     "StoreUnavailableError",
     "blob_key",
     "manifest_key",
+    "open_directory",
     "open_store",
+    "shared_store",
 ]

@@ -10,6 +10,17 @@ Every method is ``async`` because the daemon calls the store from its event loop
 the remote backends are network clients; the local backend runs its blocking work in
 worker threads, many files per thread hop.
 
+Callers never ask which backend they hold; they ask the store for a capability, each
+with a default that says "not here", so a backend offers only what it can:
+
+- :attr:`Store.reads_as_caller`: :meth:`Store.put_blobs` opens sources with a given
+  caller's rights (the local store does; a bucket store cannot, so the daemon copies
+  another user's files into its own keeping first);
+- :meth:`Store.put_hashing`: the files are stored in the read that hashes them (the
+  local store's fused copy), a batch at a time, each batch checked by the caller first;
+- :attr:`Store.local_blobs` and :meth:`Store.local_path`: each blob is a file on this
+  machine, read in place rather than fetched through a cache.
+
 Errors are split by whose fault they are, because the daemon acts differently on each:
 
 - the *source* (a file a submission names) is missing, unreadable or changed: an
@@ -26,14 +37,17 @@ from __future__ import annotations
 import asyncio
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
+from artisync import _core
 from artisync.errors import ArtisyncError, InvalidInputError
 
 __all__ = [
     "BlobItem",
+    "CallerRights",
+    "HashingPut",
     "ObjectNotFoundError",
     "SourceChangedError",
     "Store",
@@ -62,6 +76,9 @@ class BlobItem(NamedTuple):
     # size) would store bytes under a digest that is not theirs, so it is refused.
     mtime_ns: int | None = None
 
+
+CallerRights = tuple[int, int, list[int]]
+"""``(uid, gid, groups)``: whose rights a store opens sources with (None: its own)."""
 
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
 _MANIFEST_KEY = re.compile(r"manifests/([0-9a-f]{2})/(\1[0-9a-f]{30})\.json")
@@ -194,6 +211,37 @@ def batches(
         yield items[start:]
 
 
+class HashingPut(ABC):
+    """One :meth:`Store.put_hashing`: files stored in the read that hashes them.
+
+    The store reads a batch of files at a time, hashing each and copying it in where
+    its blob is missing, and :meth:`batches` yields the batch's digests before anything
+    of it is visible in the store. The caller checks them (a file may have changed since
+    it was logged); when it asks for the next batch, this one is named (made durable,
+    then given its blob names) in the background while the next is read. If the caller
+    raises instead, the batch is removed and nothing of it is stored. A batch the store
+    then fails to name is removed too, reported to ``on_failure``, and left out of
+    :meth:`stored`: its files are to be stored from their sources (:meth:`Store.put_blobs`).
+    """
+
+    @abstractmethod
+    def batches(self) -> AsyncGenerator[list[_core.FileDigest], None]:
+        """Each batch's digests, one per file in the order given. Iterate it under
+        :func:`contextlib.aclosing`, so that a batch refused by an exception is removed
+        at once. A bad source (an :class:`OSError` naming it) or the store's failure
+        (:class:`StoreUnavailableError`) is raised here, leaving nothing of its batch."""
+
+    @abstractmethod
+    async def stored(self) -> set[int]:
+        """Once every batch the caller accepted is named: the indexes (into the files
+        given) of the files whose blobs are now in the store."""
+
+    @abstractmethod
+    async def settle(self) -> None:
+        """Wait until the naming of every accepted batch has ended, however it ended:
+        on an error path, so that copies that are good blobs are kept, not left behind."""
+
+
 class Store(ABC):
     """Content-addressed storage for blobs and manifests; one per daemon.
 
@@ -204,6 +252,14 @@ class Store(ABC):
 
     url: str
     """Where the store is, as a URL (``file:///…``, ``s3://bucket/prefix``, …)."""
+
+    reads_as_caller: ClassVar[bool] = False
+    """Whether :meth:`put_blobs` can open sources with a caller's rights itself; where
+    it cannot, another user's files must be copied into the daemon's keeping first."""
+
+    local_blobs: ClassVar[bool] = False
+    """Whether every blob is a file on this machine, at :meth:`local_path`: read in
+    place, where another store's blobs are fetched (through a cache)."""
 
     async def has_blob(self, md5_hex: str) -> bool:
         """Whether the blob with this MD5 is in the store."""
@@ -227,12 +283,33 @@ class Store(ABC):
         return await self.put_blobs([BlobItem(md5_hex, source, size, move)]) == 1
 
     @abstractmethod
-    async def put_blobs(self, items: Sequence[BlobItem]) -> int:
+    async def put_blobs(self, items: Sequence[BlobItem], caller: CallerRights | None = None) -> int:
         """:meth:`put_blob` for many ``(md5_hex, source, size, move)`` at once.
 
         Returns how many blobs were newly written. On an error, the blobs stored before
-        it stay stored (and are found by :meth:`has_blobs` on a retry).
+        it stay stored (and are found by :meth:`has_blobs` on a retry). With ``caller``
+        (only where :attr:`reads_as_caller`), each source is opened with that user's
+        rights and copied, never moved, and each digest is checked by hashing.
         """
+
+    def put_hashing(
+        self,
+        files: Sequence[tuple[str | Path, int | None]],
+        caller: CallerRights | None = None,
+        on_failure: Callable[[StoreUnavailableError], None] | None = None,
+    ) -> HashingPut | None:
+        """Store the files ``(path, size)`` in the read that hashes them (see
+        :class:`HashingPut`), opened with ``caller``'s rights if given; ``size`` only
+        sizes the batches. None, as here, where the store cannot: hash the files
+        first, then :meth:`put_blobs` them."""
+        return None
+
+    def local_path(self, md5_hex: str) -> str | None:
+        """The file holding the blob ``md5_hex``, to read (never to write: versions
+        share it), where :attr:`local_blobs`; else None. Not checked to exist, and
+        ``md5_hex`` is not checked either (it is asked once per file downloaded): pass
+        a valid one (:func:`check_md5_hex`)."""
+        return None
 
     @abstractmethod
     async def put_manifest(self, artifact_digest: str, data: bytes | bytearray) -> str:

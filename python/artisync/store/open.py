@@ -6,11 +6,17 @@ Accepted: ``file:///abs/path`` (``file://localhost/abs/path`` too) and a plain p
 ``s3://bucket[/prefix]`` and ``gs://bucket[/prefix]`` open a bucket, checked at once
 (credentials, bucket, endpoint), with the journal of their unfinished uploads in
 ``ARTISYNC_HOME/uploads``. Their client libraries are imported only then.
+
+This is the one place a URL becomes a store: the daemon opens its own with
+:func:`open_store` (and closes it at shutdown); the SDK's readers (manifests, downloads,
+entries read in memory) take the process's shared one from :func:`shared_store`.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -19,7 +25,7 @@ from artisync.store.base import Store
 from artisync.store.local import LocalStore
 from artisync.store.part_sizes import DEFAULT_PART_SIZE, DEFAULT_THRESHOLD
 
-__all__ = ["open_store"]
+__all__ = ["open_directory", "open_store", "shared_store"]
 
 # "scheme://": a plain path may contain ':' ("runs/a:b"), but never this.
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -82,6 +88,49 @@ def open_store(
         f"store {url!r}: unknown scheme {scheme!r}; use a directory, a file:///path, "
         "s3://bucket/prefix or gs://bucket/prefix URL"
     )
+
+
+def open_directory(path: Path) -> Store:
+    """A store in the local directory ``path``, created with its layout if needed: for a
+    scratch area of one's own (the daemon's ingest copies), never a configured store."""
+    return LocalStore(path)
+
+
+# The stores shared_store opened, by (URL, absolute home); a forked child starts empty.
+_shared: dict[tuple[str, str], Store] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_store(url: str, home: Path) -> Store:
+    """The store at ``url`` as :func:`open_store` opens it, opened once per process and
+    kept for every later call with the same ``url`` and ``home``. Callers never close it.
+
+    Sharing is safe because a store holds no connection across event loops: a bucket
+    store keeps one network client per loop (aiohttp and aiobotocore sessions belong to
+    the loop they were made on), made at that loop's first request, reused by every
+    request on it, and closed on that loop when the loop ends (``asyncio.run`` cancels
+    the task holding it) or by :meth:`~artisync.store.Store.close`. So an SDK call that
+    reads many blobs in one loop uses one client, and nothing is left open at exit.
+    What the cache saves on every later call is the rest of opening: the parsing, and
+    for a bucket the access check, a request on a client and a thread of its own. A
+    URL that cannot be opened is not kept: the next call tries again.
+    """
+    key = (url, os.path.abspath(home))
+    with _shared_lock:
+        store = _shared.get(key)
+        if store is None:
+            store = _shared[key] = open_store(url, home)
+    return store
+
+
+def _forget_shared() -> None:
+    """In a forked child: the parent's stores and lock are not this process's."""
+    global _shared_lock
+    _shared.clear()
+    _shared_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_shared)
 
 
 def _file_url_path(url: str) -> Path:

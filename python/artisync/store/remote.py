@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 from artisync.errors import InvalidInputError
 from artisync.store.base import (
     BlobItem,
+    CallerRights,
     SourceChangedError,
     Store,
     StoreAccessError,  # re-exported: its home was this module before it moved to base
@@ -260,8 +261,12 @@ class RemoteStore(Store):
         )
         return {names[n] for n in found}
 
-    async def put_blobs(self, items: Sequence[BlobItem]) -> int:
-        """Upload the blobs the bucket does not have; returns how many were new."""
+    async def put_blobs(self, items: Sequence[BlobItem], caller: CallerRights | None = None) -> int:
+        """Upload the blobs the bucket does not have; returns how many were new.
+
+        A bucket store reads its sources with its own process's rights only (it does
+        not :attr:`~Store.reads_as_caller`): ``caller`` must be None."""
+        self.refuse_caller(caller)
         unique: dict[str, BlobItem] = {}
         for given in items:
             item = BlobItem(*given)
@@ -272,6 +277,15 @@ class RemoteStore(Store):
         todo = [item for md5_hex, item in unique.items() if md5_hex not in present]
         outcomes = await first_failure([self._put_once(item) for item in todo])
         return sum(outcomes)
+
+    def refuse_caller(self, caller: CallerRights | None) -> None:
+        """Raise if asked to read sources as another user, which a bucket store cannot."""
+        if caller is not None:
+            raise ValueError(
+                f"the store at {self.url} cannot open files with another user's rights: "
+                "copy them into the daemon's keeping first (see daemon.ingest), then store "
+                "those copies"
+            )
 
     async def _put_once(self, item: BlobItem) -> bool:
         """Upload ``item`` unless an upload of the same blob in this process, which it

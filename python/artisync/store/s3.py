@@ -41,6 +41,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from artisync import _core, tracking
 from artisync.store.base import (
     BlobItem,
+    CallerRights,
     ManifestTooLargeError,
     ObjectNotFoundError,
     StoreUnavailableError,
@@ -203,13 +204,14 @@ class S3Store(RemoteStore):
 
     # -- uploads -------------------------------------------------------------------------
 
-    async def put_blobs(self, items: Sequence[BlobItem]) -> int:
+    async def put_blobs(self, items: Sequence[BlobItem], caller: CallerRights | None = None) -> int:
         """Upload the blobs the bucket does not have; returns how many were new.
 
         Blobs of a known size up to 1 MiB (and under ``multipart_threshold``) go up
         in batches (:class:`SmallBlobs`); the others as in every remote store
-        (:meth:`RemoteStore.put_blobs`).
+        (:meth:`RemoteStore.put_blobs`, which also says why ``caller`` must be None).
         """
+        self.refuse_caller(caller)
         small_max = min(DIRECT_MAX, self.multipart.threshold - 1)
         small: dict[str, BlobItem] = {}
         others: list[BlobItem] = []
