@@ -78,6 +78,10 @@ def claim(spool: Spool, artifact: artisync.Artifact) -> Path:
     return work
 
 
+# Where the test puts a version's manifest: a key the store accepts.
+MANIFEST_KEY = "manifests/ab/" + "ab" * 16 + ".json"
+
+
 def write_manifest(home: Path, key: str, entries: dict[str, bytes]) -> Manifest:
     import base64
     import hashlib
@@ -108,7 +112,7 @@ def receipt(artifact: artisync.Artifact, manifest: Manifest, home: Path) -> dict
         name=artifact.name,
         type=artifact.type,
         digest=manifest.digest(),
-        manifest_key="manifests/m.json",
+        manifest_key=MANIFEST_KEY,
         size=manifest.size(),
         file_count=len(manifest),
         description=None,
@@ -295,7 +299,7 @@ def test_wait_picks_up_a_receipt_written_to_spool_done(run: artisync.Run, home: 
     artifact = artisync.Artifact("model", "model")
     artifact.add_file("model.h5")
     run.log_artifact(artifact)
-    manifest = write_manifest(home, "manifests/m.json", {"model.h5": b"weights"})
+    manifest = write_manifest(home, MANIFEST_KEY, {"model.h5": b"weights"})
     spool = spool_of(run)
 
     def fake_daemon() -> None:
@@ -404,7 +408,7 @@ class FakeDaemon:
 
 def test_client_speaks_the_socket_contract(run: artisync.Run, home: Path) -> None:
     spool = spool_of(run)
-    manifest = write_manifest(home, "manifests/m.json", {"model.h5": b"weights"})
+    manifest = write_manifest(home, MANIFEST_KEY, {"model.h5": b"weights"})
     with FakeDaemon(run.settings.socket, spool) as daemon:
         artifact = run.log_artifact("model.h5", type="model")
         tmp_name = f"{artifact.submission_id}.json"

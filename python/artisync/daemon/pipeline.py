@@ -38,7 +38,7 @@ from artisync.daemon.ingest import Ingest
 from artisync.daemon.merge import Contribution, merge
 from artisync.daemon.metrics import DaemonMetrics
 from artisync.daemon.ordering import CommitOrder
-from artisync.daemon.progress import ProgressBoard, SubmissionProgress
+from artisync.daemon.progress import ProgressBoard, StatusCallback, SubmissionProgress
 from artisync.daemon.receipts import part_receipt, version_receipt
 from artisync.daemon.slots import Slots, idle
 from artisync.daemon.version_entries import DuplicatePathError, VersionEntries
@@ -66,8 +66,6 @@ __all__ = ["Pipeline", "StatusCallback"]
 T = TypeVar("T")
 
 log = get_logger("artisync.daemon")
-
-StatusCallback = Callable[[str, str, dict[str, Any] | None], None]
 
 # Backoff for transient failures (store or registry unreachable): retried for as long
 # as it takes, holding back later versions of the same collection only.

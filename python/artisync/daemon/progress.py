@@ -15,18 +15,18 @@ it as bars; :mod:`artisync.daemon.metrics` listens to the board's events.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from collections.abc import Callable
+from typing import Any, Final, Protocol
 
 from artisync import _core
 from artisync.logs import get_logger
-from artisync.spool import seq_time_ns
+from artisync.spool import Submission, seq_time_ns
 from artisync.tracking import Tracked
 
-if TYPE_CHECKING:
-    from artisync.daemon.pipeline import StatusCallback
-    from artisync.spool import Submission
+__all__ = ["STAGES", "BoardListener", "ProgressBoard", "StatusCallback", "SubmissionProgress"]
 
-__all__ = ["STAGES", "BoardListener", "ProgressBoard", "SubmissionProgress"]
+StatusCallback = Callable[[str, str, dict[str, Any] | None], None]
+"""Told ``(submission id, status, receipt or None)`` as a submission finishes."""
 
 log = get_logger("artisync.daemon")
 

@@ -22,12 +22,11 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from artisync.daemon import registry_routes
-from artisync.daemon.app_key import DAEMON_KEY
+from artisync.daemon.app_key import DAEMON_KEY, ServedDaemon
 from artisync.daemon.connection_guard import (
     ConnectionGuard,
     GuardedSite,
@@ -40,9 +39,6 @@ from artisync.daemon.peer import peer_of
 from artisync.daemon.request_checks import check_submission_id, check_tmp_name, check_wait
 from artisync.errors import ArtisyncError, DiskFullError, InvalidInputError
 from artisync.logs import get_logger
-
-if TYPE_CHECKING:  # the service imports this module to start the server
-    from artisync.daemon.service import Daemon
 
 __all__ = ["parse_address", "start_server"]
 
@@ -118,7 +114,7 @@ def parse_address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-async def _serve_metrics_over_tcp(app: web.Application, daemon: Daemon) -> None:
+async def _serve_metrics_over_tcp(app: web.Application, daemon: ServedDaemon) -> None:
     """With ``metrics_addr`` set, serve ``GET /metrics`` alone on that TCP address (the
     rest of the API stays on the socket, whose file mode guards it); it stops with
     ``app``."""
@@ -169,7 +165,7 @@ async def collect_garbage(request: web.Request) -> web.Response:
 
 
 async def start_server(
-    daemon: Daemon, socket_path: Path, activated: socket.socket | None = None
+    daemon: ServedDaemon, socket_path: Path, activated: socket.socket | None = None
 ) -> web.AppRunner:
     """Serve the API on ``socket_path`` (mode 0660), or on the socket systemd opened
     (``activated``, whose path and mode its unit set); the caller cleans the runner up."""

@@ -20,6 +20,7 @@ from artisync.names import parse_artifact_path, validate_artifact_type, validate
 from artisync.registry.contract import Registry
 from artisync.registry.model import LATEST, Collection
 from artisync.sdk.artifact import Artifact
+from artisync.sdk.current import active_run
 from artisync.sdk.public_run import PublicRun
 from artisync.sdk.registry_access import registry_for
 from artisync.sdk.run_filters import order_runs, run_matches
@@ -79,9 +80,7 @@ class Api:
         project: str | None = None,
         entity: str | None = None,
     ) -> None:
-        from artisync.sdk.run import current_run
-
-        run = current_run()
+        run = active_run()
         if home is None and run is not None:
             self.settings = run.settings
         else:
@@ -159,7 +158,7 @@ class Api:
 
     # -- runs --------------------------------------------------------------------------
 
-    def run(self, path: str) -> PublicRun:
+    def run(self, path: str) -> PublicRun[Artifact]:
         """The run ``[entity/]project/run_id``.
 
         Raises:
@@ -175,7 +174,8 @@ class Api:
             )
         run_id = check_run_id(parts[-1])
         entity, project = self._project_path("/".join(parts[:-1]) or None)
-        return PublicRun(self._registry.get_run(project, run_id, entity=entity), self.settings)
+        record = self._registry.get_run(project, run_id, entity=entity)
+        return PublicRun(record, self.settings, Artifact._from_version)
 
     def runs(
         self,
@@ -183,7 +183,7 @@ class Api:
         filters: Mapping[str, Any] | None = None,
         order: str = "+created_at",
         per_page: int = 50,
-    ) -> list[PublicRun]:
+    ) -> list[PublicRun[Artifact]]:
         """The runs of ``[entity/]project`` matching ``filters``, sorted by ``order``.
 
         ``filters`` take W&B's MongoDB-style form on ``config.<key>``,
@@ -196,7 +196,9 @@ class Api:
         entity, project = self._project_path(path)
         runs = self._registry.list_runs(project, entity=entity)
         chosen = [r for r in runs if filters is None or run_matches(r, filters)]
-        return [PublicRun(r, self.settings) for r in order_runs(chosen, order)]
+        return [
+            PublicRun(r, self.settings, Artifact._from_version) for r in order_runs(chosen, order)
+        ]
 
     # -- names -------------------------------------------------------------------------
 

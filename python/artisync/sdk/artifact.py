@@ -39,12 +39,14 @@ from artisync.registry.model import Version
 from artisync.sdk import committed
 from artisync.sdk.client import DaemonClient
 from artisync.sdk.contents import Contents, EntryNotFoundError
+from artisync.sdk.current import active_run
 from artisync.sdk.manifest_view import (
     AnyEntry,
     ArtifactManifest,
     PendingEntry,
     read_committed_manifest,
 )
+from artisync.sdk.public_run import PublicRun
 from artisync.sdk.registry_access import registry_for
 from artisync.sdk.validation import require_json, require_json_object, str_list
 from artisync.spool import ArtifactInfo, RunInfo, Submission, staged_list
@@ -52,7 +54,6 @@ from artisync.spool.submission import Action
 
 if TYPE_CHECKING:
     from artisync.data_types import PartitionedTable, Table
-    from artisync.sdk.public_run import PublicRun
 
 __all__ = ["Artifact", "ArtifactFinalizedError"]
 
@@ -313,7 +314,10 @@ class Artifact:
             assert settings is not None
             manifest = read_committed_manifest(settings.store, version.manifest_key, settings.home)
             self._committed = ArtifactManifest(
-                {p: committed.CommittedEntry(e, self) for p, e in manifest.entries.items()}
+                {
+                    p: committed.CommittedEntry(e, self._require_committed)
+                    for p, e in manifest.entries.items()
+                }
             )
         return self._committed
 
@@ -522,9 +526,12 @@ class Artifact:
         as W&B does.
         """
         if self.is_draft():
-            from artisync.sdk.run import log_artifact
-
-            log_artifact(self)
+            run = active_run()
+            if run is None:
+                raise ArtisyncError(
+                    "no active run: call artisync.init() first, then artisync.log_artifact()"
+                )
+            run.log_artifact(self)
             return
         version, settings = self._require_committed("save")
         require_json(self._metadata, f"artifact {self._name!r} metadata")
@@ -547,20 +554,17 @@ class Artifact:
             version.id, delete_aliases=delete_aliases
         )
 
-    def logged_by(self) -> PublicRun | None:
+    def logged_by(self) -> PublicRun[Artifact] | None:
         """The run that logged this version (``None`` if logged outside a run)."""
-        from artisync.sdk.public_run import PublicRun
-
         version, settings = self._require_committed("find the run that logged")
         run = registry_for(settings).produced_by(version.id)
-        return None if run is None else PublicRun(run, settings)
+        return None if run is None else PublicRun(run, settings, Artifact._from_version)
 
-    def used_by(self) -> list[PublicRun]:
+    def used_by(self) -> list[PublicRun[Artifact]]:
         """The runs that used this version, in the order they first used it."""
-        from artisync.sdk.public_run import PublicRun
-
         version, settings = self._require_committed("find the runs that used")
-        return [PublicRun(r, settings) for r in registry_for(settings).used_by(version.id)]
+        used_by = registry_for(settings).used_by(version.id)
+        return [PublicRun(r, settings, Artifact._from_version) for r in used_by]
 
     def download(
         self, root: str | os.PathLike[str] | None = None, path_prefix: str | None = None

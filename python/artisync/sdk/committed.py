@@ -5,17 +5,14 @@ default download root, and the calls into the download engine (``artisync.downlo
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from artisync.config import Config
 from artisync.errors import ArtisyncError
 from artisync.manifest import Manifest, ManifestEntry
 from artisync.registry.model import Version
-
-if TYPE_CHECKING:
-    from artisync.sdk.artifact import Artifact
 
 __all__ = ["CommittedEntry", "download", "download_root", "read_entry", "verify"]
 
@@ -26,11 +23,15 @@ ARTIFACTS_DIR = "artifacts"
 class CommittedEntry:
     """An entry of a committed version: a :class:`ManifestEntry` that can download."""
 
-    __slots__ = ("_artifact", "_entry")
+    __slots__ = ("_committed", "_entry")
 
-    def __init__(self, entry: ManifestEntry, artifact: Artifact) -> None:
+    def __init__(
+        self, entry: ManifestEntry, committed: Callable[[str], tuple[Version, Config]]
+    ) -> None:
+        """``committed(action)`` is the artifact's version and settings, or an error
+        saying ``action`` needs a committed version."""
         self._entry = entry
-        self._artifact = artifact
+        self._committed = committed
 
     def __repr__(self) -> str:
         return repr(self._entry)
@@ -83,8 +84,7 @@ class CommittedEntry:
     def download(self, root: str | os.PathLike[str] | None = None) -> str:
         """Download this one entry under ``root`` (default: the artifact's download
         root) and return the file's path."""
-        artifact = self._artifact
-        version, settings = artifact._require_committed("download")
+        version, settings = self._committed("download")
         target = download_root(version, root)
         download(settings, {self.path: self}, target, None)
         return str(target / self.path)

@@ -20,6 +20,7 @@ from artisync.disk_full import explaining_disk_full
 from artisync.errors import ArtisyncError, InvalidInputError
 from artisync.names import normalize_entry_path
 from artisync.references.uri import REMOTE_SCHEMES, parse_remote
+from artisync.sdk.current import active_config
 from artisync.sdk.manifest_view import PendingEntry, pending_entries, reference_name
 from artisync.sdk.snapshot import (
     Staging,
@@ -72,10 +73,8 @@ class Contents:
     def stage(self) -> Staging:
         """The staging area, in the spool of the current run (or of the default home)."""
         if self.staging is None:
-            # Imported here: run.py imports the artifact, and the spool to snapshot into
-            # is that of the run current when the first snapshot is taken.
-            from artisync.sdk.run import active_config
-
+            # The spool to snapshot into is that of the run current when the first
+            # snapshot is taken.
             self.staging = Staging(Spool(active_config().spool), self.sub_id)
         return self.staging
 

@@ -14,17 +14,31 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from artisync.config import Config
 from artisync.errors import InvalidInputError
 from artisync.sdk.artifact import Artifact
-
-if TYPE_CHECKING:
-    from artisync.sdk.run import Run
 
 __all__ = ["log_code"]
 
 PathFilter = Callable[..., bool]
+
+
+class LoggingRun(Protocol):
+    """What logging code asks of the run (a :class:`~artisync.sdk.run.Run`)."""
+
+    @property
+    def project(self) -> str:
+        """The run's project: part of the artifact's default name."""
+
+    @property
+    def settings(self) -> Config:
+        """The run's configuration: its home is never logged as code."""
+
+    def log_artifact(self, artifact_or_path: Artifact) -> Artifact:
+        """Log the code artifact."""
+
 
 _SKIPPED_DIRS = frozenset({"__pycache__", "node_modules", "site-packages", "venv", "artifacts"})
 _EXTRA_FILES = frozenset({"requirements.txt", "Dockerfile"})
@@ -53,7 +67,7 @@ def _program_name() -> str:
 
 
 def log_code(
-    run: Run,
+    run: LoggingRun,
     root: str | os.PathLike[str] = ".",
     name: str | None = None,
     include_fn: PathFilter = default_include,

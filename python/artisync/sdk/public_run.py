@@ -8,25 +8,34 @@ walks ``logged_artifacts()`` and ``used_artifacts()``. The training script's own
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Generic, TypeVar
 
 from artisync.config import Config
 from artisync.registry.model import Run as RunRecord
+from artisync.registry.model import Version
 from artisync.sdk.registry_access import registry_for
-
-if TYPE_CHECKING:
-    from artisync.sdk.artifact import Artifact
 
 __all__ = ["PublicRun"]
 
+A = TypeVar("A")
 
-class PublicRun:
-    """A run read from the registry (a snapshot: call ``Api().run()`` again to refresh)."""
 
-    def __init__(self, record: RunRecord, config: Config) -> None:
+class PublicRun(Generic[A]):
+    """A run read from the registry (a snapshot: call ``Api().run()`` again to refresh).
+
+    ``A`` is what its lineage walks return: :class:`~artisync.sdk.artifact.Artifact`,
+    made by ``artifact_of`` (the artifact module hands it over, so that runs and
+    artifacts, which lead to each other, need not import each other).
+    """
+
+    def __init__(
+        self, record: RunRecord, config: Config, artifact_of: Callable[[Version, Config], A]
+    ) -> None:
         self._record = record
         self._settings = config
+        self._artifact_of = artifact_of
 
     def __repr__(self) -> str:
         return f"<Run {self.entity}/{self.project}/{self.id} ({self.state})>"
@@ -86,18 +95,14 @@ class PublicRun:
     def created_at(self) -> datetime:
         return datetime.fromtimestamp(self._record.created_at, UTC)
 
-    def logged_artifacts(self) -> list[Artifact]:
+    def logged_artifacts(self) -> list[A]:
         """The committed versions this run logged (or wrote a part of), oldest first."""
-        from artisync.sdk.artifact import Artifact
-
         registry = registry_for(self._settings)
         versions = registry.logged_by_run(self.id, project=self.project, entity=self.entity)
-        return [Artifact._from_version(v, self._settings) for v in versions]
+        return [self._artifact_of(v, self._settings) for v in versions]
 
-    def used_artifacts(self) -> list[Artifact]:
+    def used_artifacts(self) -> list[A]:
         """The committed versions this run used, in the order it used them."""
-        from artisync.sdk.artifact import Artifact
-
         registry = registry_for(self._settings)
         versions = registry.used_by_run(self.id, project=self.project, entity=self.entity)
-        return [Artifact._from_version(v, self._settings) for v in versions]
+        return [self._artifact_of(v, self._settings) for v in versions]

@@ -36,8 +36,11 @@ from artisync.names import (
     validate_run_label,
     validate_tag,
 )
+from artisync.sdk import log_code
+from artisync.sdk.api import Api
 from artisync.sdk.artifact import Artifact
 from artisync.sdk.client import DaemonClient
+from artisync.sdk.current import active_run, forget, make_current
 from artisync.sdk.registry_access import registry_for
 from artisync.sdk.validation import (
     check_run_id,
@@ -52,7 +55,6 @@ from artisync.spool.submission import Action
 __all__ = [
     "ResumeError",
     "Run",
-    "active_config",
     "current_run",
     "finish",
     "init",
@@ -68,20 +70,13 @@ DEFAULT_TYPE: Final = "unspecified"
 DEFAULT_PROJECT: Final = "uncategorized"  # W&B's project when none is given
 PROJECT_ENV: Final = "ARTISYNC_PROJECT"
 
-_lock = threading.Lock()
-_current: Run | None = None
 _exit_hook_installed = threading.Event()
 
 
 def current_run() -> Run | None:
     """The run the last ``artisync.init()`` started, unless it has finished."""
-    return _current
-
-
-def active_config() -> Config:
-    """The current run's configuration, or the default one (``ARTISYNC_HOME``)."""
-    run = _current
-    return run.settings if run is not None else Config.load()
+    run = active_run()
+    return run if isinstance(run, Run) else None
 
 
 def _checked(value: object, what: str) -> str | None:
@@ -131,7 +126,6 @@ def init(
     Raises:
         ResumeError: ``resume`` says the run must (not) exist, and it does not (does).
     """
-    global _current
     settings = Config.load(None if home is None else Path(home))
     run = Run(
         project or os.environ.get(PROJECT_ENV) or DEFAULT_PROJECT,
@@ -145,8 +139,7 @@ def init(
         settings=settings,
     )
     run._start()
-    with _lock:
-        previous, _current = _current, run
+    previous = make_current(run)
     if previous is not None:
         previous.finish()
     if not _exit_hook_installed.is_set():
@@ -263,14 +256,11 @@ class Run:
     def finish(self, exit_code: int | None = None) -> None:
         """End the run: store its summary and state (``finished``, or ``crashed`` for a
         non-zero exit code). Logged artifacts are the daemon's already: nothing waits."""
-        global _current
         if self._finished:
             return
         self._finished = True
         self.exit_code = exit_code
-        with _lock:
-            if _current is self:
-                _current = None
+        forget(self)
         require_json(self.summary, "run summary")
         registry = registry_for(self.settings)
         registry.set_run_summary(self.project, self.id, self.summary, entity=self.entity)
@@ -322,8 +312,6 @@ class Run:
                     f"artifact {artifact.name!r} has type {artifact.type!r}, not {type!r}"
                 )
         elif isinstance(artifact_or_name, str):
-            from artisync.sdk.api import Api
-
             api = Api(home=self.settings.home, project=self.project, entity=self.entity)
             artifact = api.artifact(artifact_or_name, type)
         else:
@@ -347,8 +335,6 @@ class Run:
     ) -> Artifact | None:
         """Log the source files under ``root`` as a ``code`` artifact (see
         :mod:`artisync.sdk.log_code`); ``None`` when no file matched."""
-        from artisync.sdk import log_code
-
         self._check_running("log code")
         return log_code.log_code(
             self,
@@ -521,7 +507,7 @@ class Run:
 
 
 def _require_run(action: str) -> Run:
-    run = _current
+    run = current_run()
     if run is None:
         raise ArtisyncError(f"no active run: call artisync.init() first, then {action}")
     return run
@@ -546,6 +532,6 @@ def use_artifact(artifact_or_name: Artifact | str, type: str | None = None) -> A
 
 def finish(exit_code: int | None = None) -> None:
     """Finish the current run, if there is one."""
-    run = _current
+    run = current_run()
     if run is not None:
         run.finish(exit_code=exit_code)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 
@@ -17,11 +17,10 @@ if TYPE_CHECKING:
     from gcloud.aio.auth import Token
     from gcloud.aio.storage import Storage
 
-    from artisync.store.gcs import GCSStore
-
 __all__ = [
     "CREDENTIAL_HINT",
     "ENV_CREDENTIALS",
+    "BucketPlace",
     "check_bucket",
     "check_credential_file",
     "describe",
@@ -69,7 +68,16 @@ def check_credential_file(path: str | None) -> None:
     raise StoreAccessError(f"no Google Cloud credentials found: {CREDENTIAL_HINT}")
 
 
-async def check_bucket(store: GCSStore, storage: Storage, token: Token | None) -> None:
+class BucketPlace(Protocol):
+    """Where a GCS store's bucket is, as its error messages name it."""
+
+    url: str
+    bucket: str
+    api_root: str
+    emulated: bool
+
+
+async def check_bucket(store: BucketPlace, storage: Storage, token: Token | None) -> None:
     """Raise :class:`StoreAccessError`, saying what to set, unless the credentials get a
     token and ``store``'s bucket answers."""
     try:

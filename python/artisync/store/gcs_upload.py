@@ -29,7 +29,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 
@@ -39,13 +40,11 @@ from artisync.errors import InvalidInputError
 from artisync.logs import get_logger
 from artisync.store.base import SourceChangedError, StoreUnavailableError
 from artisync.store.gcs_errors import raise_for_status
+from artisync.store.journal import UploadJournal
 from artisync.store.part_sizes import DEFAULT_PART_SIZE, PART_QUANTUM
 from artisync.store.source import SourceFile, SourceRange
 
-if TYPE_CHECKING:
-    from artisync.store.gcs import GCSStore
-
-__all__ = ["DEFAULT_CHUNK_SIZE", "ResumableUploader"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "GCSRequests", "ResumableUploader"]
 
 log = get_logger("artisync.store")
 
@@ -58,10 +57,48 @@ class _Gone(Exception):
     """The server does not know the session (any more)."""
 
 
+_T = TypeVar("_T")
+
+
+class GCSRequests(Protocol):
+    """What an uploader asks of its bucket: a :class:`~artisync.store.gcs.GCSStore`,
+    named by what it does so that the store can own its uploader without a cycle."""
+
+    url: str
+    journal: UploadJournal
+
+    @property
+    def _requests(self) -> asyncio.Semaphore:
+        """The running loop's bound on requests in flight."""
+
+    async def session(self) -> aiohttp.ClientSession:
+        """The running loop's HTTP session."""
+
+    async def headers(self) -> dict[str, str]:
+        """The authorisation headers of a request now."""
+
+    def upload_url(self) -> str:
+        """Where resumable sessions are opened."""
+
+    async def call(self, name: str, attempt: Callable[[], Awaitable[_T]]) -> _T:
+        """``attempt`` retried while it fails transiently, errors mapped."""
+
+    async def check_md5(
+        self, name: str, metadata: dict[str, Any], md5: str, source: SourceFile
+    ) -> None:
+        """Raise unless the object ``name`` holds what ``source`` held."""
+
+    async def delete_object(self, name: str, generation: str | None = None) -> None:
+        """Remove the object ``name`` (of that generation only, if given)."""
+
+    async def _exists(self, name: str) -> bool:
+        """Whether the object ``name`` exists."""
+
+
 class ResumableUploader:
     """Uploads large blobs of one :class:`~artisync.store.gcs.GCSStore` in chunks."""
 
-    def __init__(self, store: GCSStore, threshold: int, chunk_size: int) -> None:
+    def __init__(self, store: GCSRequests, threshold: int, chunk_size: int) -> None:
         if chunk_size < _QUANTUM or chunk_size % _QUANTUM:
             raise InvalidInputError(f"chunk_size must be a multiple of 256 KiB, not {chunk_size}")
         if threshold < 1:

@@ -27,21 +27,21 @@ import base64
 import hashlib
 import os
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from artisync import _core, tracking
 from artisync.crashpoints import crash_point
 from artisync.errors import InvalidInputError
 from artisync.logs import get_logger
 from artisync.store.base import SourceChangedError, StoreUnavailableError
+from artisync.store.journal import UploadJournal
 from artisync.store.part_sizes import DEFAULT_PART_SIZE, DEFAULT_THRESHOLD, MIN_PART_SIZE
 from artisync.store.remote import content_changed, first_failure
+from artisync.store.s3_direct import DirectRequests
 from artisync.store.s3_errors import code_of, etag_matches, status_of
 from artisync.store.source import SourceFile, SourceRange
-
-if TYPE_CHECKING:
-    from artisync.store.s3 import S3Store
 
 __all__ = [
     "DEFAULT_PART_SIZE",
@@ -49,6 +49,7 @@ __all__ = [
     "MIN_PART_SIZE",
     "STALE_UPLOAD_SECONDS",
     "MultipartUploader",
+    "S3Requests",
 ]
 
 log = get_logger("artisync.store")
@@ -58,10 +59,38 @@ STALE_UPLOAD_SECONDS = 7 * 24 * 3600.0
 """An unfinished upload untouched this long is aborted by ``cleanup_tmp``."""
 
 
+class S3Requests(Protocol):
+    """What an uploader asks of its bucket: an :class:`~artisync.store.s3.S3Store`,
+    named by what it does so that the store can own its uploaders without a cycle."""
+
+    url: str
+    journal: UploadJournal
+    concurrency: int
+
+    @property
+    def _requests(self) -> asyncio.Semaphore:
+        """The running loop's bound on requests in flight."""
+
+    async def call(self, operation: str, name: str, **params: Any) -> dict[str, Any]:
+        """One botocore operation on the object ``name``, errors mapped."""
+
+    async def _exists_unbounded(self, name: str) -> bool:
+        """Whether the object ``name`` exists, outside the request bound."""
+
+    def list_uploads(self) -> AsyncIterator[tuple[str, str, float]]:
+        """Every unfinished multipart upload: ``(key, upload id, initiated)``."""
+
+    async def direct(self) -> DirectRequests:
+        """The running loop's signed requests sent straight over aiohttp."""
+
+    def blob_object(self, md5_hex: str) -> str:
+        """The object name of the blob ``md5_hex``."""
+
+
 class MultipartUploader:
     """Uploads large blobs of one :class:`~artisync.store.s3.S3Store` in parts."""
 
-    def __init__(self, store: S3Store, threshold: int, part_size: int) -> None:
+    def __init__(self, store: S3Requests, threshold: int, part_size: int) -> None:
         if part_size < MIN_PART_SIZE:
             raise InvalidInputError(f"part_size must be at least 5 MiB, not {part_size}")
         if threshold < 1:

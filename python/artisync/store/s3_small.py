@@ -25,16 +25,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from artisync import tracking
 from artisync.store.base import BlobItem, StoreUnavailableError, batches
+from artisync.store.multipart import S3Requests
 from artisync.store.remote import content_changed, first_failure
 from artisync.store.s3_direct import DirectRequests, read_small
 from artisync.store.s3_errors import code_of, etag_matches
-
-if TYPE_CHECKING:
-    from artisync.store.s3 import S3Store
 
 __all__ = ["SmallBlobs"]
 
@@ -51,7 +48,7 @@ def read_chunk(items: Sequence[BlobItem]) -> list[bytes]:
 class SmallBlobs:
     """The small-blob uploads of one :class:`~artisync.store.s3.S3Store`."""
 
-    def __init__(self, store: S3Store) -> None:
+    def __init__(self, store: S3Requests) -> None:
         self.store = store
         # Blobs claimed by a batch of this process: md5 -> whether its PUT stored it.
         # Only a future of the running loop counts (a store may serve several loops).
