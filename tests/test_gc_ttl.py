@@ -13,9 +13,9 @@ import pytest
 
 import artisync
 from artisync.config import Config
-from artisync.daemon.gc import collect_garbage
 from artisync.errors import NotFoundError
 from artisync.manifest import md5_b64_to_hex
+from artisync.sdk.garbage import collect_garbage
 from daemon_harness import DaemonProcess, wait_for
 
 

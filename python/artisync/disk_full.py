@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Final
 
 from artisync.errors import DiskFullError
+from artisync.sizes import human_size
 
 __all__ = [
     "DISK_FULL_ERRNOS",
@@ -59,10 +60,6 @@ class Filesystem:
 
     def space(self) -> str:
         """``12.0 KiB free of 4.0 MiB`` (or ``free space unknown``)."""
-        # Imported here: views pulls in the registry's model, which the SDK's write
-        # path does not need until something fails.
-        from artisync.views.listing import human_size
-
         if self.free_bytes is None or self.total_bytes is None:
             return "free space unknown"
         space = f"{human_size(self.free_bytes)} free of {human_size(self.total_bytes)}"

@@ -16,7 +16,7 @@ from typing import Any
 from artisync.config import Config
 from artisync.views.terminal import printable
 
-__all__ = ["add_commands"]
+__all__ = ["add_command"]
 
 
 def _api(args: argparse.Namespace) -> Any:
@@ -112,7 +112,7 @@ def _lineage(args: argparse.Namespace) -> int:
 
 
 def _gc(args: argparse.Namespace) -> int:
-    from artisync.daemon.gc import collect_garbage
+    from artisync.sdk.garbage import collect_garbage
 
     config = Config.load(args.home)
     report = collect_garbage(config, dry_run=args.dry_run, grace_seconds=args.grace)
@@ -123,7 +123,7 @@ def _gc(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(commands: Any) -> None:
+def add_command(commands: Any) -> None:
     """Add ``ls``, ``get``, ``lineage`` and ``gc`` to the ``artisync`` parser."""
     ls = commands.add_parser(
         "ls", help="list projects, a project's artifacts, or an artifact's versions"

@@ -52,6 +52,7 @@ __all__ = [
     "Expansion",
     "Item",
     "Rejected",
+    "check_unchanged",
     "expand",
     "hash_items",
     "plan",
@@ -435,13 +436,16 @@ async def hash_items(items: list[Item], caller: CoreCaller | None = None) -> Non
         except OSError as e:
             raise Rejected("hash", f"{e.filename}: {e.strerror or e}") from None
         for item, d in zip(batch, digests, strict=True):
-            _check_unchanged(item, d)
+            check_unchanged(item, d)
             item.digest = d.digest
             item.size = d.size
             item.hashed_mtime_ns = d.mtime_ns
 
 
-def _check_unchanged(item: Item, d: _core.FileDigest) -> None:
+def check_unchanged(item: Item, d: _core.FileDigest) -> None:
+    """Raise :class:`Rejected` unless the file hashed to ``d`` is still what ``item``
+    was logged as (a snapshot's claimed digest; an immutable file's inode, size and
+    modification time), whoever hashed it: :func:`hash_items` or the store's fused copy."""
     if item.claimed is not None and d.digest != item.claimed:
         raise Rejected(
             "hash",

@@ -22,7 +22,6 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-from artisync.config import Config
 from artisync.errors import ArtisyncError, InvalidInputError, ManifestError, SubmissionError
 from artisync.logs import get_logger
 from artisync.manifest import Manifest, md5_b64_to_hex
@@ -38,7 +37,6 @@ __all__ = [
     "GcReport",
     "check_grace_seconds",
     "collect",
-    "collect_garbage",
     "expire",
 ]
 
@@ -213,33 +211,3 @@ async def collect(
         expired=report.expired or None,
     )
     return report
-
-
-def collect_garbage(
-    config: Config, *, dry_run: bool = False, grace_seconds: float | None = None
-) -> GcReport:
-    """``artisync gc``: ask the home's daemon to collect; without one, collect here
-    (holding the home's lock, so no daemon starts meanwhile)."""
-    from artisync.daemon.home_lock import locked_home
-    from artisync.registry import open_registry
-    from artisync.sdk.client import DaemonClient
-    from artisync.store import open_store
-
-    grace = check_grace_seconds(DEFAULT_GRACE_SECONDS if grace_seconds is None else grace_seconds)
-    answer = DaemonClient(config).collect_garbage(dry_run=dry_run, grace_seconds=grace)
-    if answer is not None:
-        return GcReport(**answer)
-
-    async def here() -> GcReport:
-        store = open_store(config.store, config.home, upload_concurrency=config.upload_concurrency)
-        registry = open_registry(config.registry)
-        try:
-            return await collect(
-                store, registry, Spool(config.spool), grace_seconds=grace, dry_run=dry_run
-            )
-        finally:
-            registry.close()
-            await store.close()
-
-    with locked_home(config.home):
-        return asyncio.run(here())

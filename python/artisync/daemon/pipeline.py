@@ -31,8 +31,7 @@ from typing import Any, TypeVar
 from artisync import tracking
 from artisync.crashpoints import crash_point
 from artisync.daemon.callers import Caller, CoreCaller, caller_of, cannot_act_as
-from artisync.daemon.expand import Item, Rejected, hash_items, plan
-from artisync.daemon.expand import _check_unchanged as check_unchanged
+from artisync.daemon.expand import Item, Rejected, check_unchanged, hash_items, plan
 from artisync.daemon.gate import Gate
 from artisync.daemon.ingest import Ingest
 from artisync.daemon.merge import Contribution, merge

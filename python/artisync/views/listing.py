@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from artisync.registry.model import Collection, Version
+from artisync.sizes import human_size
 from artisync.views.terminal import printable
 
 __all__ = [
@@ -28,7 +29,6 @@ __all__ = [
     "versions_text",
 ]
 
-_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 _SPANS = (  # (unit, seconds in it, shown up to this many of them)
     ("s", 1, 60),
     ("m", 60, 60),
@@ -39,20 +39,6 @@ _SPANS = (  # (unit, seconds in it, shown up to this many of them)
 )
 DIGEST_CHARS = 8
 """How many characters of a digest the text listings show (like a short git hash)."""
-
-
-def human_size(n: int) -> str:
-    """A byte count in binary units: ``512 B``, ``1.5 KiB``, ``12.0 GiB``."""
-    if n < 0:
-        raise ValueError(f"a size cannot be negative, got {n}")
-    if n < 1024:
-        return f"{n} B"
-    value, unit = float(n), 0
-    # Divide until the shown figure (rounded to one decimal) stays under 1024.
-    while round(value, 1) >= 1024 and unit < len(_UNITS) - 1:
-        value /= 1024
-        unit += 1
-    return f"{value:.1f} {_UNITS[unit]}"
 
 
 def _span(seconds: float) -> str:

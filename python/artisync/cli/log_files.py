@@ -1,0 +1,90 @@
+"""``artisync log``: log a file or directory as a new version and wait for it, with a
+progress bar on a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from artisync.config import Config
+from artisync.views.terminal import printable
+
+if TYPE_CHECKING:
+    from artisync.sdk.client import DaemonClient
+
+__all__ = ["add_command"]
+
+
+def _log(args: argparse.Namespace) -> int:
+    import artisync
+    from artisync.sdk.client import DaemonClient
+
+    path = Path(args.path)
+    with artisync.init(project=args.project, job_type="artisync-log", home=args.home) as run:
+        artifact = artisync.Artifact(args.name or path.name, args.type)
+        if path.is_dir():
+            artifact.add_dir(path, policy=args.policy)
+        else:
+            artifact.add_file(path, policy=args.policy)
+        run.log_artifact(artifact, aliases=args.alias or None)
+        deadline = None if args.timeout is None else time.monotonic() + args.timeout
+        try:
+            if sys.stdout.isatty() and not args.quiet:
+                client = DaemonClient(Config.load(args.home))
+                _wait_with_bar(client, artifact.submission_id, deadline)
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            artifact.wait(timeout=remaining)
+        except KeyboardInterrupt:
+            print(
+                f"\nstopped waiting; the daemon still has submission {artifact.submission_id} "
+                "(`artisync status` shows it)",
+                file=sys.stderr,
+            )
+            return 130
+    print(printable(f"{args.project}/{artifact.name}:{artifact.version} ({artifact.digest})"))
+    return 0
+
+
+def _wait_with_bar(client: DaemonClient, sub_id: str, deadline: float | None) -> None:
+    """Draw the submission's bars until the daemon has finished with it, stops
+    answering (the caller's ``wait`` then watches the spool), or ``deadline`` passes."""
+    from artisync.cli.progress_bars import SubmissionBars
+    from artisync.sdk.client import TERMINAL
+
+    bars = SubmissionBars(transient=True)
+    with bars.progress:
+        while deadline is None or time.monotonic() < deadline:
+            answer = client.status(sub_id, wait=_POLL_SECONDS)
+            if answer is None or answer.get("status") in TERMINAL:
+                return
+            snapshot = client.progress() or {}
+            mine = [s for s in snapshot.get("active") or [] if s.get("id") == sub_id]
+            bars.update(mine)
+            bars.refresh()
+
+
+# How often the bars ask the daemon: smooth enough to see bytes move, cheap for it.
+_POLL_SECONDS = 0.25
+
+
+def add_command(commands: Any) -> None:
+    """Add ``log`` to the ``artisync`` parser."""
+    log = commands.add_parser("log", help="log a file or directory as a new version and wait")
+    log.add_argument("path")
+    log.add_argument("--project", required=True)
+    log.add_argument("--name", help="artifact name (default: the path's basename)")
+    log.add_argument("--type", required=True)
+    log.add_argument("--alias", action="append", help="an alias for the version (repeatable)")
+    log.add_argument(
+        "--policy",
+        default="immutable",
+        choices=["immutable", "mutable"],
+        help="immutable (default here: the command waits, so the files are read in place "
+        "and a change is detected) or mutable (snapshot first)",
+    )
+    log.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
+    log.add_argument("--quiet", "-q", action="store_true", help="no progress bar while waiting")
+    log.set_defaults(run=_log)

@@ -1,0 +1,41 @@
+"""``artisync gc`` from the client side: ask the home's daemon to collect garbage, or,
+when none runs, collect here with the daemon's own code (:mod:`artisync.daemon.gc`)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from artisync.config import Config
+from artisync.daemon.gc import DEFAULT_GRACE_SECONDS, GcReport, check_grace_seconds, collect
+from artisync.daemon.home_lock import locked_home
+from artisync.registry import open_registry
+from artisync.sdk.client import DaemonClient
+from artisync.spool import Spool
+from artisync.store import open_store
+
+__all__ = ["collect_garbage"]
+
+
+def collect_garbage(
+    config: Config, *, dry_run: bool = False, grace_seconds: float | None = None
+) -> GcReport:
+    """``artisync gc``: ask the home's daemon to collect; without one, collect here
+    (holding the home's lock, so no daemon starts meanwhile)."""
+    grace = check_grace_seconds(DEFAULT_GRACE_SECONDS if grace_seconds is None else grace_seconds)
+    answer = DaemonClient(config).collect_garbage(dry_run=dry_run, grace_seconds=grace)
+    if answer is not None:
+        return GcReport(**answer)
+
+    async def here() -> GcReport:
+        store = open_store(config.store, config.home, upload_concurrency=config.upload_concurrency)
+        registry = open_registry(config.registry)
+        try:
+            return await collect(
+                store, registry, Spool(config.spool), grace_seconds=grace, dry_run=dry_run
+            )
+        finally:
+            registry.close()
+            await store.close()
+
+    with locked_home(config.home):
+        return asyncio.run(here())
