@@ -7,10 +7,9 @@ pub mod copy;
 pub mod error;
 pub mod fetch;
 pub mod hash;
-pub mod in_place;
+pub mod local_store;
 pub mod parts;
 pub mod progress;
-pub mod store;
 pub mod walk;
 
 #[cfg(feature = "python")]

@@ -35,6 +35,7 @@ __all__ = [
     "put_blobs",
     "recover_blobs",
     "start_writeback",
+    "sync_filesystem",
     "walk",
     "walk_listing",
 ]
@@ -309,6 +310,11 @@ def name_blobs(
 def blob_journal(tmp: StrPath, tag: str) -> Path:
     """The journal in ``tmp`` of the blobs a :func:`put_blobs` call tagged ``tag``
     writes in place (there only while some may not be durable)."""
+
+def sync_filesystem(path: StrPath) -> None:
+    """``syncfs(2)`` of the filesystem holding ``path`` (the GIL released): everything
+    dirty on it is on disk when this returns. A writeback error anywhere on the
+    filesystem (EIO, ENOSPC) raises an :class:`OSError` naming ``path``."""
 
 def start_writeback(path: StrPath) -> None:
     """Start ``syncfs`` of the filesystem holding ``path`` on a detached thread and

@@ -189,10 +189,11 @@ class DaemonClient:
             return self._publish(tmp_path)
         if status == 202:
             if any(isinstance(e, StagedEntry | StagedListEntry) for e in submission.entries):
-                # The daemon syncs the snapshots before it names them: their writeback
-                # starts now, on a detached thread, rather than after it has read the
-                # submission (10,000 files of 4 KiB: ~0.06 s sooner). Not before the
-                # hand-over, whose own fsync would then wait behind it.
+                # The writeback hint of the local store's protocol (rust/local_store,
+                # at the door): the daemon syncs the snapshots before it names them, so
+                # their writeback starts now rather than after it has read the
+                # submission. Not before the hand-over, whose own fsync would wait
+                # behind it.
                 _core.start_writeback(self.spool.root)
             seq = answer.get("seq")
             return HandOver("socket", seq=seq if isinstance(seq, str) else None)

@@ -1,43 +1,18 @@
 """The local-disk store: a directory with the common layout, for ``file://`` URLs.
 
-How a blob gets in, crash-safe without one fsync per file: the Rust core
-(``_core.put_blobs``) takes a batch of files per call, spread over the cores with the
-GIL released, and reports an outcome per file, from which this module raises exactly
-what the daemon expects (a bad source names the file; the store's own failure is a
-:class:`StoreUnavailableError`):
+How a blob gets in, and what keeps it crash-safe without one fsync per file, is the
+Rust core's protocol (``rust/local_store``): its rules are written once, at that
+folder's door (``mod.rs``), each with the test that guards it. This module keeps the
+policy around it: batches of files per worker-thread call (``_core.put_blobs``), when
+to sync (:meth:`LocalStore.sync` before the registry commit), what a failure becomes
+(a bad source an :class:`OSError` naming the file, the store's own failure a
+:class:`StoreUnavailableError`), and the cycle that names one checked batch while the
+next is copied (:meth:`LocalStore.put_hashing`, in ``local_staging.py``).
 
-1. copy each source into ``tmp/``: a small file (up to 1 MiB) is read into a buffer
-   and written from it, a large one is copied in the kernel (``copy_file_range``,
-   which reflinks on XFS/btrfs); with ``move``, hard-link the caller's file itself in
-   step 3 if it is on the store's filesystem (the caller removes its own name).
-   :meth:`LocalStore.stage_files` takes files without a digest: each is hashed on the
-   way (a small one from the same buffer, so it is read once) and copied only if its
-   blob is not stored yet. A file up to 64 KiB is written straight at its blob name
-   instead, with no permission bits until it is whole (an incomplete blob is never
-   trusted), under a journal of the batch's blobs in ``tmp/`` that is on disk before the
-   first write and goes after step 2; after a crash, :meth:`LocalStore.cleanup_tmp`
-   re-hashes what a leftover journal names and removes what is not whole (the renames
-   it saves were a third of a 10,000-file version's time);
-2. one ``syncfs(2)`` per batch, so the bytes are on disk *before* any name points at
-   them (else ext4's delayed allocation lets a power cut leave an empty file at a final
-   name, which :meth:`has_blobs` would then trust forever);
-3. rename each copy into ``blobs/md5/<hex[:2]>/<hex>`` (link each moved file there);
-   :meth:`LocalStore.sync`, before the registry commit, makes these names durable.
-
-If any file of a batch fails before step 3, none is named and its temporary files go.
-:meth:`LocalStore.stage_files` stops after step 1 so that the caller can check the
-digests and name one batch (:meth:`LocalStore.put_staged`) while it copies the next:
-:meth:`LocalStore.put_hashing` runs that cycle (``local_staging.py``).
-
-Measured on the project's 2-core VM (ext4 on virtio), for 10,000 4-KiB files: the
-copies cost about what ``cp -r`` of them does (creating the inodes dominates: the kernel
-spends a third of it in ext4's inode allocator); the ``syncfs`` ~50 ms (with nothing
-dirty, 0.1 ms), where an fsync per file costs ~0.23 ms each, 2.3 s; the renames
-0.06-0.25 s (cross-directory renames take one lock per filesystem, so threads do not
-help them; links do not, which is why moved files are linked on the pool).
-Its catch: ``syncfs`` also flushes other programs' dirty data on the filesystem (1 GiB
-of it added ~0.5 s). Without ``syncfs``, each file is fsynced before its rename and
-each directory that got a rename is fsynced by ``sync``.
+Where ``syncfs`` cannot be used, each file is fsynced before its rename (the core
+does that) and each directory that got a rename is fsynced by :meth:`LocalStore.sync`
+(here). Manifests are this module's own: a manifest file is copied into ``tmp/``,
+fsynced and renamed (:func:`_copy_all`).
 
 Linux only (``copy_file_range``, ``syncfs``), like the daemon.
 """
@@ -45,7 +20,6 @@ Linux only (``copy_file_range``, ``syncfs``), like the daemon.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import errno
 import itertools
 import os
@@ -89,20 +63,6 @@ BATCH_FILES = 16384
 BATCH_BYTES = 256 << 20
 
 
-def _load_syncfs() -> Callable[[int], int] | None:
-    """libc's ``syncfs``, which the os module does not expose; None where it is missing."""
-    try:
-        syncfs = ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return None
-    syncfs.argtypes = [ctypes.c_int]
-    syncfs.restype = ctypes.c_int
-    return syncfs
-
-
-_SYNCFS = _load_syncfs()
-
-
 class LocalStore(Store):
     """A store in a local (or mounted) directory, created with its layout if needed."""
 
@@ -125,7 +85,8 @@ class LocalStore(Store):
         # tmp names are unique across processes and hosts sharing the directory.
         self._token = f"{os.getpid()}.{secrets.token_hex(4)}"
         self._names = itertools.count()
-        self._syncfs = _SYNCFS
+        # None: fsync each file and directory instead (tests take that path too).
+        self._syncfs: Callable[[str], None] | None = _core.sync_filesystem
         # Without syncfs only: directories that received renames since the last sync.
         self._unsynced_dirs: set[str] = set()
         self._lock = threading.Lock()
@@ -366,16 +327,9 @@ class LocalStore(Store):
     def _sync_filesystem(self) -> None:
         assert self._syncfs is not None
         try:
-            fd = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            self._syncfs(self._root)
         except OSError as e:
-            raise StoreUnavailableError.from_os_error(e, self._root) from e
-        try:
-            # A writeback error anywhere on the filesystem (EIO, ENOSPC) surfaces here.
-            if self._syncfs(fd) != 0:
-                code = ctypes.get_errno()
-                raise StoreUnavailableError(self._root, f"syncfs: {os.strerror(code)}")
-        finally:
-            os.close(fd)
+            raise StoreUnavailableError(self._root, f"syncfs: {e.strerror or e}") from e
 
     def _put_manifest(self, key: str, data: bytes | bytearray | Path) -> None:
         final = os.path.join(self._root, key)
