@@ -133,7 +133,7 @@ class Expansion:
     Directories are listed (and remote references expanded) up front; their items are
     made only as :meth:`chunks` hands them out, and each walk entry is let go once
     made into one: a directory of a million files never has a million ``Item``
-    objects alive at once (issue 6: 500 MB for a million entries).
+    objects alive at once (DESIGN.md: 500 MB for a million entries).
     """
 
     def __init__(self, pieces: list[Piece]) -> None:

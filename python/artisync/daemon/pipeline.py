@@ -163,8 +163,8 @@ class Pipeline:
             tracking.leave(token)
         await asyncio.to_thread(self.ingest.remove, sub_id)
         if committed:
-            # After the client has its answer: the snapshots of 10,000 files, linked into
-            # the store, take ~0.1 s to remove. A crash before this finishes the
+            # After the client has its answer: removing the snapshots of a large version
+            # (linked into the store) takes a while. A crash before this finishes the
             # submission again at the next start, and comes back here.
             try:
                 await asyncio.to_thread(self.spool.discard, work_path)
@@ -174,8 +174,8 @@ class Pipeline:
 
     async def _run(self, work_path: Path, seq: str, sub_id: str) -> dict[str, Any]:
         try:
-            # Parsed off the event loop: 10,000 entries take ~30 ms, and the loop serves
-            # the socket.
+            # Parsed off the event loop: a large submission takes a while to parse, and
+            # the loop serves the socket.
             sub, caller = await asyncio.to_thread(self._read, work_path)
         except SubmissionError as e:
             raise Rejected("validate", str(e)) from None

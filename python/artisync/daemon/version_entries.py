@@ -1,6 +1,6 @@
 """The finished entries of a version in the making, kept compact, and their manifest.
 
-A version of a million entries must go through the daemon in 500 MB (issue 6). As
+A version of a million entries must go through the daemon in 500 MB (DESIGN.md). As
 ``Item`` or ``ManifestEntry`` objects, with a digest string, a size int and a dict
 each, an entry cost ~1.7 KB. Here a plain entry (stored content with no ``ref`` or
 ``extra``: nearly every entry of a big artifact) costs its UTF-8 path and 32 bytes:

@@ -69,7 +69,7 @@ _SPOOL_NAME: Final = re.compile(r"([0-9]{20}\.[0-9]{10}\.[0-9]{10})-([0-9a-f]{32
 # The most a submission file may hold. The SDK moves long lists of snapshots into
 # staged lists and a directory is one entry, so a real one is far smaller; parsed, each
 # inline entry costs the daemon ~0.8 KB, so this bound (~200,000 inline entries) keeps
-# one submission within the daemon's 500 MB (1M inline entries took 885 MB).
+# one submission well within the daemon's 500 MB.
 MAX_SUBMISSION_BYTES: Final = 32 * 1024 * 1024
 # An .owner file holds a pid.
 _MAX_OWNER_BYTES: Final = 64
