@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from artisync import _core
+from figures import add_common_arguments
 
 MiB = 1 << 20
 
@@ -265,9 +266,7 @@ def report(figures: list[Figure]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, to check it runs")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (best is kept)")
-    parser.add_argument("--dir", type=Path, default=None, help="scratch directory (a temp dir)")
+    add_common_arguments(parser, repeat=3, dir_help="scratch directory (a temp dir)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL

@@ -25,11 +25,9 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import artisync
@@ -39,23 +37,7 @@ from artisync.manifest import Manifest
 from artisync.registry import SqliteRegistry
 from artisync.store import open_store
 from bench_write import daemon, make_tree, rounds, timed
-
-
-@dataclass
-class Figure:
-    name: str
-    ours: list[float]  # seconds, one per round
-    peer: list[float]
-    target: float | None  # None: printed for information
-
-    @property
-    def ratio(self) -> float:
-        """Best peer time / best time of ours."""
-        return min(self.peer) / min(self.ours)
-
-    @property
-    def median_ratio(self) -> float:
-        return statistics.median(p / o for o, p in zip(self.ours, self.peer, strict=True))
+from figures import Figure, add_common_arguments, report
 
 
 def commit_version(work: Path, tree: Path) -> tuple[Config, Manifest]:
@@ -134,26 +116,9 @@ class Bench:
         ]
 
 
-def report(figures: list[Figure]) -> None:
-    width = max(len(f.name) for f in figures)
-    print(f"{'figure':<{width}}  {'artisync':>9}  {'peer':>9}  ratio  median  target")
-    for f in figures:
-        if f.target is None:
-            verdict = "(information)"
-        else:
-            verdict = f">= {f.target:g} {'ok' if f.ratio >= f.target else 'MISSED'}"
-        print(
-            f"{f.name:<{width}}  {min(f.ours):8.3f}s  {min(f.peer):8.3f}s  {f.ratio:5.2f}  "
-            f"{f.median_ratio:6.2f}  {verdict}"
-        )
-    print("(times: best round; ratio: best against best; median: of the per-round ratios)")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, to check it runs")
-    parser.add_argument("--repeat", type=int, default=5, help="rounds per figure")
-    parser.add_argument("--dir", type=Path, default=None, help="scratch directory (in /tmp)")
+    add_common_arguments(parser, repeat=5, dir_help="scratch directory (in /tmp)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="asr-", dir=args.dir or "/tmp") as tmp:
         os.environ["ARTISYNC_HOME"] = str(Path(tmp) / "home")  # nothing of the user's

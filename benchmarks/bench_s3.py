@@ -24,7 +24,6 @@ import os
 import resource
 import shutil
 import socket
-import statistics
 import subprocess
 import tempfile
 import time
@@ -38,6 +37,7 @@ import uvloop
 
 from artisync.store import BlobItem
 from artisync.store.s3 import S3Store
+from figures import Figure, report
 
 MiB = 1 << 20
 KEY, SECRET = "bench", "benchsecret"
@@ -53,19 +53,18 @@ class Sample:
 
 
 @dataclass
-class Figure:
+class Measured:
+    """Every round of both sides of one figure, with their CPU times."""
+
     name: str
     ours: list[Sample]
     peer: list[Sample]
     target: float
 
-    @property
-    def ratio(self) -> float:
-        return best(self.peer).wall / best(self.ours).wall
-
-    @property
-    def median_ratio(self) -> float:
-        return statistics.median(p.wall / o.wall for o, p in zip(self.ours, self.peer, strict=True))
+    def figure(self) -> Figure:
+        """The figure of the wall times."""
+        walls = [s.wall for s in self.ours], [s.wall for s in self.peer]
+        return Figure(self.name, *walls, self.target)
 
 
 def best(samples: list[Sample]) -> Sample:
@@ -205,7 +204,7 @@ def main() -> int:
         root = Path(scratch)
         (root / "served" / "bench").mkdir(parents=True)
         server = Server(root / "served")
-        figures = []
+        measured: list[Measured] = []
         try:
             if args.only in (None, "large"):
                 large = make_files(root / "large", 1, big)
@@ -214,7 +213,7 @@ def main() -> int:
                     lambda: ours(server, "bench", large),
                     lambda: s5cmd(server, "bench", str(large[0].source)),
                 )
-                figures.append(Figure(f"one {big // MiB} MiB file", o, p, 1.0))
+                measured.append(Measured(f"one {big // MiB} MiB file", o, p, 1.0))
             if args.only in (None, "small"):
                 files = make_files(root / "small", count, small)
                 o, p = rounds(
@@ -222,26 +221,24 @@ def main() -> int:
                     lambda: ours(server, "bench", files),
                     lambda: s5cmd(server, "bench", str(root / "small" / "*")),
                 )
-                figures.append(Figure(f"{count} files of {small // 1024} KiB", o, p, 1.0))
+                measured.append(Measured(f"{count} files of {small // 1024} KiB", o, p, 1.0))
         finally:
             server.stop()
     cpu_title = "CPU seconds in the best round"
-    width = max(len(cpu_title), *(len(f.name) for f in figures))
-    print(f"{'upload to rclone serve s3':<{width}}  {'artisync':>9}  {'s5cmd':>9}  ratio  median")
-    for f in figures:
-        verdict = "ok" if f.ratio >= f.target else "MISSED"
-        print(
-            f"{f.name:<{width}}  {best(f.ours).wall:8.3f}s  {best(f.peer).wall:8.3f}s  "
-            f"{f.ratio:5.2f}  {f.median_ratio:6.2f}  >= {f.target:g} {verdict}"
-        )
-    print("(times: best round; ratio: s5cmd's time over ours, best against best)")
+    width = max(len(cpu_title), *(len(m.name) for m in measured))
+    report(
+        [m.figure() for m in measured],
+        title="upload to rclone serve s3".ljust(width),
+        peer="s5cmd",
+        legend="(times: best round; ratio: s5cmd's time over ours, best against best)",
+    )
     print(f"\n{cpu_title:<{width}}  {'artisync':>9}  {'server':>7}  "
           f"{'s5cmd':>7}  {'server':>7}")  # fmt: skip
-    for f in figures:
-        o, p = best(f.ours), best(f.peer)
+    for m in measured:
+        mine, theirs = best(m.ours), best(m.peer)
         print(
-            f"{f.name:<{width}}  {o.cpu:9.2f}  {o.server_cpu:7.2f}  {p.cpu:7.2f}  "
-            f"{p.server_cpu:7.2f}"
+            f"{m.name:<{width}}  {mine.cpu:9.2f}  {mine.server_cpu:7.2f}  {theirs.cpu:7.2f}  "
+            f"{theirs.server_cpu:7.2f}"
         )
     return 0
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import os
 import pwd
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,7 @@ from artisync import _core
 from artisync.config import Config
 from artisync.sdk.client import DaemonClient
 from artisync.spool import ArtifactInfo, Entry, Spool, StagedEntry, Submission
+from figures import Figure, add_common_arguments, report
 
 MiB = 1 << 20
 
@@ -68,24 +68,6 @@ class Sizes:
 
 FULL = Sizes(files=10_000, big=1024 * MiB)
 QUICK = Sizes(files=300, big=8 * MiB, stream=2)
-
-
-@dataclass
-class Figure:
-    name: str
-    ours: list[float]  # seconds, one per round
-    peer: list[float]
-    target: float
-
-    @property
-    def ratio(self) -> float:
-        """Best peer time / best time of ours: noise only ever adds time."""
-        return min(self.peer) / min(self.ours)
-
-    @property
-    def median_ratio(self) -> float:
-        """The median of the per-round ratios (both sides of each saw the same machine)."""
-        return statistics.median(p / o for o, p in zip(self.ours, self.peer, strict=True))
 
 
 def make_tree(root: Path, count: int) -> Path:
@@ -346,18 +328,6 @@ class Bench:
         return out
 
 
-def report(figures: list[Figure]) -> None:
-    width = max(len(f.name) for f in figures)
-    print(f"{'figure':<{width}}  {'artisync':>9}  {'peer':>9}  ratio  median  target")
-    for f in figures:
-        verdict = "ok" if f.ratio >= f.target else "MISSED"
-        print(
-            f"{f.name:<{width}}  {min(f.ours):8.3f}s  {min(f.peer):8.3f}s  {f.ratio:5.2f}  "
-            f"{f.median_ratio:6.2f}  >= {f.target:g} {verdict}"
-        )
-    print("(times: best round; ratio: best against best; median: of the per-round ratios)")
-
-
 def _submit_snapshot(spool: Spool, tree: Path, user: pwd.struct_passwd | None) -> str:
     """Snapshot ``tree`` into the spool and submit it, in a child process that runs as
     ``user`` (its own uid and groups) when one is given; the submission's id."""
@@ -393,9 +363,7 @@ def _submit_snapshot(spool: Spool, tree: Path, user: pwd.struct_passwd | None) -
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, to check it runs")
-    parser.add_argument("--repeat", type=int, default=5, help="rounds per figure")
-    parser.add_argument("--dir", type=Path, default=None, help="scratch directory (in /tmp)")
+    add_common_arguments(parser, repeat=5, dir_help="scratch directory (in /tmp)")
     parser.add_argument("--without-wandb", action="store_true", help="skip the W&B figures")
     parser.add_argument(
         "--other-user",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from bench_runner import run_benchmark
 
 BENCH = Path(__file__).parent.parent / "benchmarks" / "bench_memory.py"
 
@@ -21,13 +21,7 @@ BENCH = Path(__file__).parent.parent / "benchmarks" / "bench_memory.py"
 def test_memory_benchmark_commits_and_reports_the_daemons_peak_rss(
     tmp_path: Path, args: list[str], title: str
 ) -> None:
-    out = subprocess.run(
-        [sys.executable, str(BENCH), "--entries", "2000", "--dir", str(tmp_path), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    ).stdout
+    out = run_benchmark(BENCH, "--entries", "2000", "--dir", str(tmp_path), *args, timeout=120)
     assert title in out, out
     rss = next(line for line in out.splitlines() if line.startswith("daemon peak RSS"))
     assert rss.rstrip().endswith(("ok", "MISSED")), out
