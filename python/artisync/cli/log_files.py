@@ -7,21 +7,17 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import artisync
 from artisync.config import Config
+from artisync.sdk.client import TERMINAL, DaemonClient
 from artisync.views.terminal import printable
-
-if TYPE_CHECKING:
-    from artisync.sdk.client import DaemonClient
 
 __all__ = ["add_command"]
 
 
 def _log(args: argparse.Namespace) -> int:
-    import artisync
-    from artisync.sdk.client import DaemonClient
-
     path = Path(args.path)
     with artisync.init(project=args.project, job_type="artisync-log", home=args.home) as run:
         artifact = artisync.Artifact(args.name or path.name, args.type)
@@ -51,8 +47,8 @@ def _log(args: argparse.Namespace) -> int:
 def _wait_with_bar(client: DaemonClient, sub_id: str, deadline: float | None) -> None:
     """Draw the submission's bars until the daemon has finished with it, stops
     answering (the caller's ``wait`` then watches the spool), or ``deadline`` passes."""
+    # Imported when bars are drawn: rich loads only for a terminal.
     from artisync.cli.progress_bars import SubmissionBars
-    from artisync.sdk.client import TERMINAL
 
     bars = SubmissionBars(transient=True)
     with bars.progress:

@@ -14,14 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from artisync.config import Config
+from artisync.errors import NotFoundError
+from artisync.registry.model import DEFAULT_ENTITY
+from artisync.sdk.api import Api
+from artisync.sdk.registry_access import registry_for
+from artisync.views import lineage, listing
 from artisync.views.terminal import printable
 
 __all__ = ["add_command"]
 
 
 def _api(args: argparse.Namespace) -> Any:
-    from artisync.sdk.api import Api
-
     return Api(home=args.home)
 
 
@@ -31,10 +34,6 @@ def _print_json(value: Any) -> None:
 
 
 def _ls(args: argparse.Namespace) -> int:
-    from artisync.registry.model import DEFAULT_ENTITY
-    from artisync.sdk.registry_access import registry_for
-    from artisync.views import listing
-
     config = Config.load(args.home)
     registry = registry_for(config)
     if not args.path:
@@ -75,8 +74,6 @@ def _ls(args: argparse.Namespace) -> int:
 
 
 def _latest(registry: Any, project: str, name: str, entity: str) -> Any:
-    from artisync.errors import NotFoundError
-
     try:
         return registry.get_version(project, name, "latest", entity=entity)
     except NotFoundError:
@@ -95,9 +92,6 @@ def _get(args: argparse.Namespace) -> int:
 
 
 def _lineage(args: argparse.Namespace) -> int:
-    from artisync.sdk.registry_access import registry_for
-    from artisync.views import lineage
-
     api = _api(args)
     artifact = api.artifact(args.artifact)
     registry = registry_for(api.settings)
@@ -112,6 +106,8 @@ def _lineage(args: argparse.Namespace) -> int:
 
 
 def _gc(args: argparse.Namespace) -> int:
+    # Imported when gc runs: collecting without a daemon loads the daemon's code and its
+    # store clients, which the other commands never need.
     from artisync.sdk.garbage import collect_garbage
 
     config = Config.load(args.home)

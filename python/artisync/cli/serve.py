@@ -8,15 +8,17 @@ import os
 from pathlib import Path
 from typing import Any
 
+from artisync import logs
 from artisync.config import Config
 
 __all__ = ["add_command"]
 
 
 def _daemon(args: argparse.Namespace) -> int:
+    # Imported when the daemon starts: its server, store clients and metrics are heavy,
+    # and the other commands never need them.
     import uvloop
 
-    from artisync import logs
     from artisync.daemon import Daemon
 
     logs.configure(args.log_level, args.log_format)

@@ -7,19 +7,18 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from artisync.config import Config
-
-if TYPE_CHECKING:
-    from artisync.sdk.client import DaemonClient
+from artisync.sdk.client import DaemonClient
 
 __all__ = ["add_command"]
 
 
 def _status(args: argparse.Namespace) -> int:
+    # Imported when status runs: the bars' module loads rich, which the other commands
+    # never need.
     from artisync.cli.progress_bars import describe
-    from artisync.sdk.client import DaemonClient
 
     config = Config.load(args.home, socket=args.socket)
     client = DaemonClient(config)

@@ -21,9 +21,11 @@ import uuid
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Final, Literal
+from typing import IO, Any, Final, Literal
 
+from artisync import data_types
 from artisync.config import Config
+from artisync.data_types import PartitionedTable, Table
 from artisync.errors import ArtisyncError, InvalidInputError, RejectedError
 from artisync.names import (
     check_description,
@@ -51,9 +53,6 @@ from artisync.sdk.registry_access import registry_for
 from artisync.sdk.validation import require_json, require_json_object, str_list
 from artisync.spool import ArtifactInfo, RunInfo, Submission, staged_list
 from artisync.spool.submission import Action
-
-if TYPE_CHECKING:
-    from artisync.data_types import PartitionedTable, Table
 
 __all__ = ["Artifact", "ArtifactFinalizedError"]
 
@@ -590,8 +589,6 @@ class Artifact:
     def add(self, obj: Table | PartitionedTable, name: str) -> PendingEntry:
         """Add a ``Table`` or ``PartitionedTable`` as the JSON entry ``name`` (W&B's
         ``<name>.table.json`` / ``<name>.partitioned-table.json``)."""
-        from artisync import data_types
-
         self._check_draft("add objects to")
         path = data_types.entry_path(obj, name)
         with self.new_file(path, mode="xb") as f:
@@ -601,8 +598,6 @@ class Artifact:
     def get(self, name: str) -> Table | PartitionedTable | None:
         """The ``Table`` or ``PartitionedTable`` stored as ``name`` (with or without its
         suffix); ``None`` if there is none, as in W&B."""
-        from artisync import data_types
-
         _, settings = self._require_committed("read tables from")
         entries = self.manifest.entries
         base = normalize_entry_path(name)

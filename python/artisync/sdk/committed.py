@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from artisync.config import Config
+from artisync.download import download_manifest, open_cache, read_entry_bytes, verify_root
 from artisync.errors import ArtisyncError
 from artisync.manifest import Manifest, ManifestEntry
 from artisync.registry.model import Version
@@ -109,8 +110,6 @@ def download(
     settings: Config, entries: Mapping[str, Any], root: Path, path_prefix: str | None
 ) -> None:
     """Fetch ``entries`` (all of them, or those under ``path_prefix``) into ``root``."""
-    from artisync.download import download_manifest, open_cache
-
     download_manifest(
         settings.store,
         _manifest(entries),
@@ -123,14 +122,10 @@ def download(
 
 def verify(entries: Mapping[str, Any], root: Path) -> None:
     """Re-hash ``root`` against ``entries``; raises listing every difference."""
-    from artisync.download import verify_root
-
     verify_root(_manifest(entries), root)
 
 
 def read_entry(settings: Config, entry: CommittedEntry | ManifestEntry) -> bytes:
     """The content of one entry (small ones: tables), checked against its digest."""
-    from artisync.download import open_cache, read_entry_bytes
-
     plain = entry.manifest_entry if isinstance(entry, CommittedEntry) else entry
     return read_entry_bytes(settings.store, plain, cache=open_cache(settings), home=settings.home)
