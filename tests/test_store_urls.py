@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from artisync.errors import ArtisyncError
+from artisync.sdk.manifest_view import read_committed_manifest
 from artisync.spool import Spool
-from artisync.store import LocalStore, open_store, shared_store
+from artisync.store import LocalStore, manifest_key, open_store, shared_store
 from daemon_harness import DaemonProcess, drop, result_of, staged_submission
 from remote_versions import download_version
 from servers import S3
@@ -74,3 +76,13 @@ def test_a_process_opens_each_store_url_once(home: Path) -> None:
     assert isinstance(first, LocalStore) and first.root == home / "blobs"
     assert shared_store("FILE://" + str(home / "blobs"), home) is not first  # another URL
     assert open_store("blobs", home) is not first, "open_store always opens a new one"
+
+
+def test_a_missing_manifest_names_the_store_directory_a_relative_url_means(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    key = manifest_key("0" * 32)
+    with pytest.raises(ArtisyncError, match="was the store moved or cleaned") as caught:
+        read_committed_manifest("blobs", key, home)
+    assert f"missing from the store at {home / 'blobs'}:" in str(caught.value)

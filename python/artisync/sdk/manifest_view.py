@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from artisync import _core
 from artisync.download.downloader import run_coroutine
@@ -137,17 +138,28 @@ def read_committed_manifest(store: str, manifest_key: str, home: Path) -> Manife
     """
     opened = shared_store(store, home)
     data = run_coroutine(_manifest_bytes(opened, manifest_key))
-    return _parse(data, f"{opened.url.rstrip('/')}/{manifest_key}")
+    return _parse(data, f"{_location(opened)}/{manifest_key}")
 
 
 async def _manifest_bytes(store: Store, manifest_key: str) -> bytes:
     try:
         return await store.get_manifest(manifest_key)
     except ObjectNotFoundError:
+        cleaned = (
+            "the store moved or cleaned" if store.local_blobs else "the bucket or prefix cleaned"
+        )
         raise ArtisyncError(
             f"the committed manifest {manifest_key!r} is missing from the store at "
-            f"{store.url}: was the store moved or cleaned?"
+            f"{_location(store)}: was {cleaned}?"
         ) from None
+
+
+def _location(store: Store) -> str:
+    """Where the store is, as its users name it: the directory of a store whose blobs
+    are local files, else its URL."""
+    if store.local_blobs:
+        return unquote(urlsplit(store.url).path)
+    return store.url.rstrip("/")
 
 
 def _parse(data: bytes, where: str) -> Manifest:
