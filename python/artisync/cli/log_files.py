@@ -11,7 +11,10 @@ from typing import Any
 
 import artisync
 from artisync.config import Config
+from artisync.errors import InvalidInputError
+from artisync.names import validate_artifact_name, validate_project
 from artisync.sdk.client import TERMINAL, DaemonClient
+from artisync.sdk.registry_access import registry_for
 from artisync.views.terminal import printable
 
 __all__ = ["add_command"]
@@ -19,8 +22,17 @@ __all__ = ["add_command"]
 
 def _log(args: argparse.Namespace) -> int:
     path = Path(args.path)
+    validate_project(args.project)
+    name = args.name or path.resolve().name
+    if args.name is None:
+        try:
+            validate_artifact_name(name)
+        except InvalidInputError as e:
+            raise InvalidInputError(
+                f"{e} (the name comes from the path {args.path!r}; give one with --name NAME)"
+            ) from None
     with artisync.init(project=args.project, job_type="artisync-log", home=args.home) as run:
-        artifact = artisync.Artifact(args.name or path.name, args.type)
+        artifact = artisync.Artifact(name, args.type)
         if path.is_dir():
             artifact.add_dir(path, policy=args.policy)
         else:
@@ -40,7 +52,13 @@ def _log(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 130
-    print(printable(f"{args.project}/{artifact.name}:{artifact.version} ({artifact.digest})"))
+    qualified = f"{run.project}/{artifact.name}:{artifact.version}"
+    done = registry_for(run.settings).submission_result(artifact.submission_id)
+    if done is not None and not done.created:
+        print(printable(f"{qualified} ({artifact.digest}): identical to {artifact.version}, "
+                        "no new version"))  # fmt: skip
+    else:
+        print(printable(f"{qualified} ({artifact.digest})"))
     return 0
 
 
@@ -69,10 +87,10 @@ _POLL_SECONDS = 0.25
 def add_command(commands: Any) -> None:
     """Add ``log`` to the ``artisync`` parser."""
     log = commands.add_parser("log", help="log a file or directory as a new version and wait")
-    log.add_argument("path")
-    log.add_argument("--project", required=True)
+    log.add_argument("path", help="the file or directory to log")
+    log.add_argument("--project", required=True, help="the project the artifact belongs to")
     log.add_argument("--name", help="artifact name (default: the path's basename)")
-    log.add_argument("--type", required=True)
+    log.add_argument("--type", required=True, help="the artifact's type, e.g. dataset or model")
     log.add_argument("--alias", action="append", help="an alias for the version (repeatable)")
     log.add_argument(
         "--policy",

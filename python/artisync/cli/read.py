@@ -56,6 +56,12 @@ def _ls(args: argparse.Namespace) -> int:
         entity, project, name = None, parts[0], None
     if name is None:
         collections = registry.list_collections(project, type=args.type, entity=entity)
+        if not collections and not registry.list_collections(project, entity=entity):
+            # As for PROJECT/NAME: a project nothing was logged to is not there.
+            where = f"{entity or DEFAULT_ENTITY}/{project}"
+            raise NotFoundError(
+                f"project {where!r} has no artifacts yet (`artisync ls` lists the projects)"
+            )
         latest = {c.name: _latest(registry, c.project, c.name, c.entity) for c in collections}
         if args.json:
             _print_json(listing.collections_json(collections, latest))
@@ -138,8 +144,19 @@ def add_command(commands: Any) -> None:
 
     lin = commands.add_parser("lineage", help="the runs and versions around a version")
     lin.add_argument("artifact", help="[ENTITY/]PROJECT/NAME[:ALIAS or vN]")
-    lin.add_argument("--format", choices=["text", "dot", "json"], default="text")
-    lin.add_argument("--json", dest="format", action="store_const", const="json")
+    lin.add_argument(
+        "--format",
+        choices=["text", "dot", "json"],
+        default="text",
+        help="text for people, dot for Graphviz, json for scripts (default text)",
+    )
+    lin.add_argument(
+        "--json",
+        dest="format",
+        action="store_const",
+        const="json",
+        help="the same as --format json",
+    )
     lin.add_argument("--depth", type=int, default=2, help="hops from the version (default 2)")
     lin.set_defaults(run=_lineage)
 

@@ -51,11 +51,18 @@ def add_command(commands: Any) -> None:
     """Add ``daemon`` to the ``artisync`` parser."""
     daemon = commands.add_parser("daemon", help="run the node's sync daemon in the foreground")
     daemon.add_argument(
-        "--store", help="where blobs go: a path or file:// URL (default HOME/store)"
+        "--store",
+        help="where blobs go: a directory (relative: under the home), file:///path, "
+        "s3://bucket/prefix or gs://bucket/prefix (default HOME/store)",
     )
     daemon.add_argument("--socket", type=Path, help="the API socket (default HOME/daemon.sock)")
     daemon.add_argument("--spool", type=Path, help="the spool directory (default HOME/spool)")
-    daemon.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    daemon.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning"],
+        help="the least important events logged (default info)",
+    )
     daemon.add_argument(
         "--log-format",
         default="text",

@@ -77,7 +77,9 @@ def _seconds(text: str) -> float:
 def add_command(commands: Any) -> None:
     """Add ``status`` to the ``artisync`` parser."""
     status = commands.add_parser("status", help="what the daemon is doing")
-    status.add_argument("--socket", type=Path)
+    status.add_argument(
+        "--socket", type=Path, help="the daemon's socket (default HOME/daemon.sock)"
+    )
     status.add_argument(
         "--json", action="store_true", help="one JSON snapshot (with --watch, one per line)"
     )
