@@ -112,3 +112,15 @@ def test_logging_identical_content_says_no_new_version_was_made(
     assert first.stdout.startswith("p/data:v0 (") and "identical" not in first.stdout
     assert again.stdout.startswith("p/data:v0 (")
     assert "identical to v0, no new version" in again.stdout
+
+
+def test_stop_ends_the_homes_daemon_and_says_so(daemon: DaemonProcess) -> None:
+    daemon.start()
+    assert daemon.proc is not None
+    pid = daemon.proc.pid
+    done = run("stop", "--home", str(daemon.home))
+    assert done.returncode == 0, done.stderr
+    assert f"stopped the artisync daemon (pid {pid})" in done.stdout
+    assert daemon.wait_exit() == 0, "a clean stop, as SIGTERM gives"
+    again = run("stop", "--home", str(daemon.home))
+    assert again.returncode == 0 and "nothing to stop" in again.stdout

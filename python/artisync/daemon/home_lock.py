@@ -10,7 +10,7 @@ from pathlib import Path
 
 from artisync.errors import ArtisyncError
 
-__all__ = ["DaemonAlreadyRunningError", "lock_home", "locked_home"]
+__all__ = ["DaemonAlreadyRunningError", "lock_holder", "lock_home", "locked_home"]
 
 
 class DaemonAlreadyRunningError(ArtisyncError):
@@ -28,7 +28,7 @@ def lock_home(home: Path) -> int:
         os.close(fd)
         raise DaemonAlreadyRunningError(
             f"another artisync daemon (pid {holder}) is running on {home}; "
-            "stop it first, or give this one another --home"
+            f"stop it first (artisync --home {home} stop), or give this one another --home"
         ) from None
     os.ftruncate(fd, 0)
     os.write(fd, str(os.getpid()).encode())
@@ -40,5 +40,22 @@ def locked_home(home: Path) -> Iterator[None]:
     fd = lock_home(home)
     try:
         yield
+    finally:
+        os.close(fd)
+
+
+def lock_holder(home: Path) -> int | None:
+    """The pid of the daemon that holds ``home``'s lock, or None when none does."""
+    try:
+        fd = os.open(home / "daemon.lock", os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.read(fd, 32).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else None
+        return None  # we got it: nobody holds it (closing the fd lets it go)
     finally:
         os.close(fd)
