@@ -1,6 +1,7 @@
 //! artisync's core: everything that touches file bytes (hashing, copy-with-hash,
-//! tree walks, part digests). Synchronous and thin: owned paths in, plain data out;
-//! the Python package decides what to hash and when.
+//! tree walks, part digests) and the local store's write protocol (`local_store`, its
+//! crash rules written at its door). Synchronous and thin: owned paths in, plain data
+//! out; the Python package decides what to hash, what to store and when.
 
 pub mod caller;
 pub mod copy;

@@ -47,7 +47,7 @@ def source(directory: Path, data: bytes, name: str | None = None) -> tuple[str, 
     return md5_hex, path
 
 
-# Blobs up to this size are written at their names (rust/in_place.rs MAX_SIZE).
+# Blobs up to this size are written at their names (rust/local_store/in_place.rs MAX_SIZE).
 IN_PLACE_MAX = 64 << 10
 
 
@@ -165,7 +165,7 @@ print(json.dumps(report))
 
 
 @pytest.mark.parametrize("size", [5000, 3 << 20], ids=["in_place", "in_kernel"])
-async def test_a_copy_that_fails_midway_leaves_no_trusted_blob(
+async def test_invariant_no_mode_bits_means_incomplete_a_failed_write_is_not_trusted(
     store: LocalStore, tmp_path: Path, size: int
 ) -> None:
     data = os.urandom(size)
@@ -194,7 +194,7 @@ async def test_a_copy_that_fails_midway_leaves_no_trusted_blob(
     assert blob.read_bytes() == data and tmp_entries(store) == []
 
 
-async def test_the_next_start_removes_in_place_blobs_a_crash_left_broken(
+async def test_invariant_after_a_crash_what_a_journal_names_is_checked(
     store: LocalStore, tmp_path: Path
 ) -> None:
     """A power cut can keep a blob's name and permission bits without its bytes: the
@@ -233,7 +233,7 @@ async def test_a_file_of_the_kernels_is_refused_by_name_and_leaves_no_blob(
     store: LocalStore,
 ) -> None:
     # A sysfs attribute's stat always says 4096 bytes, whatever it reads: not content.
-    # (A source cut while it is copied is rust/store.rs's test.)
+    # (A source cut while it is copied is rust/local_store/source.rs's test.)
     path = _short_sysfs_file()
     if path is None:
         pytest.skip("no sysfs attribute that reads shorter than its stat")
@@ -388,7 +388,7 @@ asyncio.run(main())
 """
 
 
-def test_a_batch_is_on_disk_before_any_blob_gets_its_name_and_sync_syncs_again(
+def test_invariant_bytes_on_disk_before_a_name_with_syncfs(
     tmp_path: Path,
 ) -> None:
     # Names before data would let a power cut leave empty files at final names, which
@@ -422,7 +422,7 @@ def test_a_batch_is_on_disk_before_any_blob_gets_its_name_and_sync_syncs_again(
     assert len(fsyncs) == 3, "the journal, its directory, and the manifest's own fsync only"
 
 
-def test_without_syncfs_each_file_and_each_renamed_into_directory_is_fsynced(
+def test_invariant_bytes_on_disk_before_a_name_without_syncfs(
     tmp_path: Path,
 ) -> None:
     root, src = tmp_path / "store", tmp_path / "src"

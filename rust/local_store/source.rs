@@ -1,5 +1,5 @@
 //! A source opened for one request, and the reads and copies that blame each failure
-//! on the right side: the source's, or the store's (invariants 9 and 10, at the door).
+//! on the right side: the source's, or the store's (invariants 8, 9 and 10, at the door).
 
 use std::fs::File;
 use std::io::{self, Read, Write};

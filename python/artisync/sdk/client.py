@@ -189,11 +189,9 @@ class DaemonClient:
             return self._publish(tmp_path)
         if status == 202:
             if any(isinstance(e, StagedEntry | StagedListEntry) for e in submission.entries):
-                # The writeback hint of the local store's protocol (rust/local_store,
-                # at the door): the daemon syncs the snapshots before it names them, so
-                # their writeback starts now rather than after it has read the
-                # submission. Not before the hand-over, whose own fsync would wait
-                # behind it.
+                # The writeback hint, for speed only: what it does, why it lives here
+                # and why only now is written at the door of the store's protocol
+                # (rust/local_store/mod.rs, "The writeback hint").
                 _core.start_writeback(self.spool.root)
             seq = answer.get("seq")
             return HandOver("socket", seq=seq if isinstance(seq, str) else None)

@@ -11,8 +11,10 @@ next is copied (:meth:`LocalStore.put_hashing`, in ``local_staging.py``).
 
 Where ``syncfs`` cannot be used, each file is fsynced before its rename (the core
 does that) and each directory that got a rename is fsynced by :meth:`LocalStore.sync`
-(here). Manifests are this module's own: a manifest file is copied into ``tmp/``,
-fsynced and renamed (:func:`_copy_all`).
+(here). Manifests are this module's own: one per version, written (or, given as a
+file, copied by the core's ``copy_and_hash``) into ``tmp/``, fsynced, and linked at
+their key so that the first one stored under a digest wins. The protocol's rules are
+cited below by their number at the door ("rule N").
 
 Linux only (``copy_file_range``, ``syncfs``), like the daemon.
 """
@@ -20,11 +22,11 @@ Linux only (``copy_file_range``, ``syncfs``), like the daemon.
 from __future__ import annotations
 
 import asyncio
-import errno
 import itertools
 import os
 import secrets
 import shutil
+import stat
 import threading
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from pathlib import Path
@@ -153,7 +155,8 @@ class LocalStore(Store):
 
     async def discard_staged(self, staged: StagedFiles) -> None:
         """Remove what :meth:`stage_files` copied (what :meth:`put_staged` named stays).
-        Blobs written in place stay: whole, and maybe trusted already by another batch."""
+        Blobs written in place stay, whole; their journal goes once a sync made them
+        durable (rules 5 and 7)."""
         await asyncio.to_thread(self._discard_batch, staged)
 
     async def put_manifest(self, artifact_digest: str, data: bytes | bytearray) -> str:
@@ -191,11 +194,12 @@ class LocalStore(Store):
         return path
 
     async def sync(self) -> None:
-        """Make every write so far durable: one ``syncfs`` (see the module docstring)."""
+        """Make every write so far durable, names included: one ``syncfs`` (rule 3)."""
         await asyncio.to_thread(self._sync)
 
     async def cleanup_tmp(self) -> int:
-        """Remove the files interrupted writes left in ``tmp/``; returns how many."""
+        """Remove the files interrupted writes left in ``tmp/``, after checking what their
+        journals name (rule 7); returns how many. Run at start, before any work."""
         return await asyncio.to_thread(self._cleanup_tmp)
 
     async def list_blobs(self) -> list[tuple[str, int, float]]:
@@ -221,7 +225,7 @@ class LocalStore(Store):
                 mode = os.stat(f"{blobs}/{check_md5_hex(h)[:2]}/{h}").st_mode
             except FileNotFoundError:
                 continue
-            if mode & 0o777:  # no permission bits: a blob still being written in place
+            if mode & 0o777:  # rule 1: no permission bits, still being written
                 present.add(h)
         return present
 
@@ -267,9 +271,9 @@ class LocalStore(Store):
         if not os.path.exists(staged.journal):
             return
         try:
-            self._sync_filesystem()  # the in-place blobs are whole: make them durable
+            self._sync_filesystem()  # rule 5: the journal goes only after the sync
         except StoreUnavailableError:
-            return  # the journal stays for the next start's check
+            return  # the journal stays for the next start's check (rule 7)
         unlink_quietly(staged.journal)
 
     def _tag(self) -> str:
@@ -339,22 +343,12 @@ class LocalStore(Store):
         self._ensure_dir(directory)
         tmp = self._tmp_name(os.path.basename(final))
         try:
-            fd = os.open(tmp, CREATE, 0o644)
-            try:
-                if isinstance(data, Path):
-                    with open(data, "rb") as src:
-                        _copy_all(src.fileno(), fd)
-                else:
-                    view = memoryview(data)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                # One small file per version: an fsync is cheaper than a syncfs that
-                # would flush everything else dirty on the filesystem.
-                os.fsync(fd)
-            except BaseException:
-                close_quietly(fd)
-                raise
-            os.close(fd)
+            # One small file per version: an fsync is cheaper than a syncfs that would
+            # flush everything else dirty on the filesystem.
+            if isinstance(data, Path):
+                _copy_manifest(data, tmp)
+            else:
+                _write_manifest(tmp, data)
             try:
                 # A link never replaces: the first manifest stored under a digest wins,
                 # so a committed version's manifest cannot change under it.
@@ -376,7 +370,7 @@ class LocalStore(Store):
         try:
             with os.scandir(self._tmp) as scan:
                 entries = list(scan)
-            # Journals first: the blobs they name that are not whole go, durably,
+            # Rule 7: journals first; what they name that is not whole goes, durably,
             # before the journals go with the rest.
             journals = [e.path for e in entries if e.name.endswith(".blobs")]
             broken = sum(_core.recover_blobs(self._blobs, j) for j in journals)
@@ -446,20 +440,30 @@ def _raise_first_failure(outcomes: list[_core.BlobOutcome], sources: Sequence[st
             raise StoreUnavailableError.from_os_error(error, error.filename)
 
 
-def _copy_all(src: int, dst: int) -> None:
-    """Copy the whole file ``src`` to ``dst``: in the kernel (``copy_file_range``) where
-    it can, else through a buffer (other filesystems on older kernels)."""
+def _write_manifest(tmp: str, data: bytes | bytearray) -> None:
+    """Write ``data`` to the new file ``tmp``, on disk when this returns."""
+    fd = os.open(tmp, CREATE, 0o644)
     try:
-        while os.copy_file_range(src, dst, 1 << 30):
-            pass
-        return
-    except OSError as e:
-        if e.errno not in (errno.EXDEV, errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-            raise
-    os.lseek(src, 0, os.SEEK_SET)
-    os.lseek(dst, 0, os.SEEK_SET)
-    os.ftruncate(dst, 0)
-    while chunk := os.read(src, 1 << 20):
-        view = memoryview(chunk)
+        view = memoryview(data)
         while view:
-            view = view[os.write(dst, view) :]
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        close_quietly(fd)
+        raise
+    os.close(fd)
+
+
+def _copy_manifest(source: Path, tmp: str) -> None:
+    """Copy the file ``source`` to the new file ``tmp``, on disk when this returns.
+
+    The core's copy (a reflink, else ``copy_file_range`` with its fallback through a
+    buffer) is the one copy routine; its digest is not needed (a manifest is stored
+    under its artifact's digest), so the only cost over a plain copy is one hashing
+    read of a file built moments before."""
+    _core.copy_and_hash(source, tmp, fsync=True)
+    # The core creates with 0o666 under the umask; clearing group and other write gives
+    # exactly what _write_manifest's 0o644 under the umask gives.
+    mode = stat.S_IMODE(os.stat(tmp).st_mode)
+    if mode & 0o022:
+        os.chmod(tmp, mode & ~0o022)

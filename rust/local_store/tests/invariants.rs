@@ -1,179 +1,7 @@
-//! The batch put as a whole: one test per invariant of the door (mod.rs) that a whole
-//! call shows; the parts' own tests sit beside them.
+//! One test per rule of the door (mod.rs) that a whole `put_blobs` call shows, named
+//! after the rule it guards.
 
-use std::fs;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-
-use md5::{Digest, Md5};
-
-use super::layout::present;
 use super::*;
-use crate::error::CoreError;
-use crate::hash::{mtime_ns_inode, Md5Digest};
-use crate::parts::hex;
-
-struct Store {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    layout: Layout,
-}
-
-fn store() -> Store {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().to_path_buf();
-    let layout = Layout {
-        blobs: root.join("blobs"),
-        tmp: root.join("tmp"),
-        tag: "test".into(),
-        syncfs: true,
-        in_place: false,
-        caller: None,
-        linkless_dirs: Default::default(),
-        hashed: None,
-        stored: None,
-    };
-    fs::create_dir(&layout.blobs).unwrap();
-    fs::create_dir(&layout.tmp).unwrap();
-    fs::create_dir(root.join("src")).unwrap();
-    Store {
-        _dir: dir,
-        root,
-        layout,
-    }
-}
-
-impl Store {
-    fn source(&self, name: &str, data: &[u8]) -> (PathBuf, Md5Digest) {
-        let path = self.root.join("src").join(name);
-        fs::write(&path, data).unwrap();
-        (path, Md5::digest(data).into())
-    }
-    fn tmp_entries(&self) -> usize {
-        fs::read_dir(&self.layout.tmp).unwrap().count()
-    }
-    fn blob(&self, md5: &Md5Digest) -> Option<Vec<u8>> {
-        fs::read(self.layout.blob_path(md5)).ok()
-    }
-}
-
-fn request(source: &Path, md5: Option<Md5Digest>) -> Request {
-    Request {
-        source: source.to_path_buf(),
-        md5,
-        size: None,
-        mtime_ns: None,
-        take: false,
-        snapshot: false,
-    }
-}
-
-fn data(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i % 251) as u8 ^ seed).collect()
-}
-
-#[test]
-fn every_size_class_is_stored_under_its_md5_with_its_content() {
-    let s = store();
-    let sizes = [
-        0,
-        5,
-        SMALL as usize,
-        SMALL as usize + 1,
-        3 * SMALL as usize + 7,
-    ];
-    let sources: Vec<_> = sizes
-        .iter()
-        .enumerate()
-        .map(|(i, &len)| s.source(&format!("f{i}"), &data(len, i as u8)))
-        .collect();
-    let requests: Vec<_> = sources.iter().map(|(p, m)| request(p, Some(*m))).collect();
-
-    let outcomes = put_blobs(&s.layout, &requests, true);
-
-    for ((path, md5), outcome) in sources.iter().zip(&outcomes) {
-        assert!(matches!(outcome.status, Status::Stored), "{outcome:?}");
-        assert_eq!(s.blob(md5).unwrap(), fs::read(path).unwrap());
-    }
-    assert_eq!(s.tmp_entries(), 0);
-    let again = put_blobs(&s.layout, &requests, true);
-    assert!(again.iter().all(|o| matches!(o.status, Status::Present)));
-}
-
-#[test]
-fn a_request_without_a_digest_is_hashed_and_duplicates_are_stored_once() {
-    let s = store();
-    let (small, small_md5) = s.source("small", b"read once");
-    let (twin, _) = s.source("twin", b"read once");
-    let (large, large_md5) = s.source("large", &data(2 * SMALL as usize + 3, 7));
-    let requests = [
-        request(&small, None),
-        request(&twin, None),
-        request(&large, None),
-    ];
-
-    let outcomes = put_blobs(&s.layout, &requests, true);
-
-    let statuses: Vec<_> = outcomes.iter().map(|o| format!("{:?}", o.status)).collect();
-    assert_eq!(statuses, ["Stored", "Present", "Stored"]);
-    for (outcome, md5) in outcomes.iter().zip([small_md5, small_md5, large_md5]) {
-        let hashed = outcome.hashed.as_ref().unwrap();
-        assert_eq!((outcome.md5, hashed.md5), (Some(md5), md5));
-    }
-    assert_eq!(outcomes[2].hashed.as_ref().unwrap().size, 2 * SMALL + 3);
-    assert_eq!(s.blob(&large_md5).unwrap(), fs::read(&large).unwrap());
-    assert_eq!(s.tmp_entries(), 0);
-    let again = put_blobs(&s.layout, &[request(&small, None)], false);
-    assert!(
-        matches!(again[0].status, Status::Present),
-        "nothing is copied"
-    );
-}
-
-#[test]
-fn a_large_source_hashed_while_copied_keeps_no_copy_when_its_blob_is_stored() {
-    let s = store();
-    let content = data(3 * SMALL as usize + 11, 9);
-    let (first, md5) = s.source("first", &content);
-    let (second, _) = s.source("second", &content);
-    let (twin, _) = s.source("twin", &content);
-
-    let stored = put_blobs(&s.layout, &[request(&first, None)], true);
-    let again = put_blobs(
-        &s.layout,
-        &[request(&second, None), request(&twin, None)],
-        true,
-    );
-
-    assert!(matches!(stored[0].status, Status::Stored), "{stored:?}");
-    let statuses: Vec<_> = again.iter().map(|o| format!("{:?}", o.status)).collect();
-    assert_eq!(statuses, ["Present", "Present"]);
-    assert_eq!(again[0].hashed.as_ref().unwrap().md5, md5);
-    assert_eq!(s.blob(&md5).unwrap(), content);
-    assert_eq!(
-        s.tmp_entries(),
-        0,
-        "the copies of a stored blob are dropped"
-    );
-}
-
-#[test]
-fn a_snapshot_on_the_same_filesystem_is_linked_into_place() {
-    let s = store();
-    let (path, md5) = s.source("snapshot", b"staged");
-    let inode = fs::metadata(&path).unwrap().ino();
-    let take = Request {
-        take: true,
-        size: Some(6),
-        ..request(&path, Some(md5))
-    };
-
-    let outcomes = put_blobs(&s.layout, &[take], true);
-
-    assert!(matches!(outcomes[0].status, Status::Stored));
-    let blob = s.layout.blob_path(&md5);
-    assert_eq!(fs::metadata(blob).unwrap().ino(), inode);
-}
 
 #[test]
 fn invariant_only_an_unreachable_snapshot_is_taken() {
@@ -197,6 +25,33 @@ fn invariant_only_an_unreachable_snapshot_is_taken() {
     }
     assert!(!s.layout.blob_path(&md5).exists());
     assert_eq!(fs::metadata(&path).unwrap().nlink(), 1, "never linked");
+}
+
+#[test]
+fn invariant_only_an_unreachable_snapshot_is_taken_not_one_with_a_second_name() {
+    let s = store();
+    let (path, md5) = s.source("snapshot", b"also known as");
+    fs::hard_link(&path, s.root.join("src").join("other name")).unwrap();
+    let take = Request {
+        take: true,
+        snapshot: true,
+        size: Some(13),
+        ..request(&path, Some(md5))
+    };
+
+    let outcomes = put_blobs(&s.layout, &[take], true);
+
+    // Through its other name the content could change after it is committed: copied.
+    assert!(matches!(outcomes[0].status, Status::Stored));
+    let blob = fs::metadata(s.layout.blob_path(&md5)).unwrap();
+    assert_ne!(blob.ino(), fs::metadata(&path).unwrap().ino(), "copied");
+    assert_eq!(
+        fs::metadata(&path).unwrap().nlink(),
+        2,
+        "the source left alone"
+    );
+    assert_eq!(s.blob(&md5).unwrap(), b"also known as");
+    assert_eq!(s.tmp_entries(), 0);
 }
 
 #[test]
@@ -360,17 +215,6 @@ fn invariant_blame_an_unreadable_source_is_its_own() {
     assert!(matches!(outcome.status, Status::Failed(Fault::Source(_))));
 }
 
-fn in_place(s: &Store) -> Layout {
-    Layout {
-        in_place: true,
-        ..s.layout.clone()
-    }
-}
-
-fn journal(layout: &Layout) -> PathBuf {
-    journal_path(&layout.tmp, &layout.tag)
-}
-
 #[test]
 fn invariant_journal_before_an_in_place_write() {
     let s = store();
@@ -420,6 +264,12 @@ fn invariant_link_early_only_under_a_journal() {
         size: Some(17),
         ..request(&path, Some(md5))
     };
+
+    // Without a journal, staging links nothing: the link comes after the sync.
+    let unjournaled = put_blobs(&s.layout, std::slice::from_ref(&take), false);
+    assert!(matches!(unjournaled[0].status, Status::Staged));
+    assert_eq!(unjournaled[0].staged, Some(path.clone()));
+    assert!(!layout.blob_path(&md5).exists() && !journal(&layout).exists());
 
     let staged = put_blobs(&layout, std::slice::from_ref(&take), false);
 
