@@ -122,5 +122,6 @@ def test_stop_ends_the_homes_daemon_and_says_so(daemon: DaemonProcess) -> None:
     assert done.returncode == 0, done.stderr
     assert f"stopped the artisync daemon (pid {pid})" in done.stdout
     assert daemon.wait_exit() == 0, "a clean stop, as SIGTERM gives"
+    assert not daemon.config.socket.exists(), "a clean stop takes its socket file along"
     again = run("stop", "--home", str(daemon.home))
     assert again.returncode == 0 and "nothing to stop" in again.stdout

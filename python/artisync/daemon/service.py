@@ -126,7 +126,10 @@ class Daemon:
             self._start(work_path)
         self.scan()
         self.sweep_staging()
-        runner = await start_server(self, self.config.socket, systemd.activated_socket())
+        activated = systemd.activated_socket()
+        runner = await start_server(self, self.config.socket, activated)
+        # The socket file we bound, to remove at a clean stop (systemd's is systemd's).
+        bound = None if activated is not None else _inode(self.config.socket)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
@@ -142,6 +145,8 @@ class Daemon:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
             await runner.cleanup()
+            if bound is not None and _inode(self.config.socket) == bound:
+                self.config.socket.unlink(missing_ok=True)
             await self._drain()
             await store.close()
             close_registry(registry)
@@ -415,3 +420,12 @@ class Daemon:
             "rejected": self._counts["rejected"],
             "active": sorted(active, key=lambda s: s["seq"]),
         }
+
+
+def _inode(path: Path) -> tuple[int, int] | None:
+    """``(device, inode)`` of ``path``, or None if it is not there."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
