@@ -27,6 +27,17 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
 
 
+def log_folder(daemon: DaemonProcess, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``artisync log`` of the folder ``data`` (one file) as ``p/data``, through a
+    daemon started first if it is not running yet."""
+    if daemon.proc is None:
+        daemon.start()
+    data = tmp_path / "data"
+    data.mkdir(exist_ok=True)
+    (data / "a.txt").write_text("a")
+    return run("log", str(data), "--project", "p", "--type", "d", "--home", str(daemon.home))
+
+
 def _no_traceback(done: subprocess.CompletedProcess[str]) -> None:
     assert "Traceback" not in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) <= 2, done.stderr
@@ -82,12 +93,8 @@ def test_a_project_nothing_was_logged_to_is_not_found_like_an_artifact(home: Pat
 def test_a_file_system_error_is_one_line_and_debug_shows_the_traceback(
     daemon: DaemonProcess, tmp_path: Path
 ) -> None:
-    daemon.start()
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "a.txt").write_text("a")
     home = str(daemon.home)
-    assert run("log", str(data), "--project", "p", "--type", "d", "--home", home).returncode == 0
+    assert log_folder(daemon, tmp_path).returncode == 0
     target = tmp_path / "afile"
     target.write_text("in the way")
     done = run("get", "p/data:latest", "-o", str(target), "--home", home)
@@ -101,13 +108,8 @@ def test_a_file_system_error_is_one_line_and_debug_shows_the_traceback(
 def test_logging_identical_content_says_no_new_version_was_made(
     daemon: DaemonProcess, tmp_path: Path
 ) -> None:
-    daemon.start()
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "a.txt").write_text("a")
-    home = str(daemon.home)
-    first = run("log", str(data), "--project", "p", "--type", "d", "--home", home)
-    again = run("log", str(data), "--project", "p", "--type", "d", "--home", home)
+    first = log_folder(daemon, tmp_path)
+    again = log_folder(daemon, tmp_path)
     assert first.returncode == again.returncode == 0, again.stderr
     assert first.stdout.startswith("p/data:v0 (") and "identical" not in first.stdout
     assert again.stdout.startswith("p/data:v0 (")

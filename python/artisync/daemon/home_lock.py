@@ -24,7 +24,7 @@ def lock_home(home: Path) -> int:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        holder = _pid_in(fd) or "unknown"
         os.close(fd)
         raise DaemonAlreadyRunningError(
             f"another artisync daemon (pid {holder}) is running on {home}; "
@@ -51,11 +51,18 @@ def lock_holder(home: Path) -> int | None:
     except FileNotFoundError:
         return None
     try:
+        # Held for an instant only: a daemon starting in that instant is told another
+        # one runs, and can simply be started again.
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            text = os.read(fd, 32).decode(errors="replace").strip()
+            text = _pid_in(fd)
             return int(text) if text.isdigit() else None
         return None  # we got it: nobody holds it (closing the fd lets it go)
     finally:
         os.close(fd)
+
+
+def _pid_in(fd: int) -> str:
+    """The pid the lock's holder wrote in it (as text; empty if none)."""
+    return os.read(fd, 32).decode(errors="replace").strip()

@@ -479,24 +479,13 @@ class Pipeline:
 
     async def _add_part(self, p: _Prepared) -> None:
         """Record an upserted part; ``finish_artifact`` merges it into a version."""
-        sub, art, part_of = p.sub, p.sub.artifact, p.sub.distributed_id
+        sub, part_of = p.sub, p.sub.distributed_id
         assert part_of is not None
         async with self._commit_lock:
             await self.store.sync()
             try:
                 await self._ensure_run(sub)
-                part = NewPart(
-                    submission_id=sub.id,
-                    project=sub.project,
-                    entity=sub.entity,
-                    name=art.name,
-                    type=art.type,
-                    distributed_id=part_of,
-                    manifest_key=p.manifest_key,
-                    run_id=sub.run.id if sub.run else None,
-                    size=p.size(),
-                    file_count=p.file_count(),
-                )
+                part = NewPart(**_naming(p), distributed_id=part_of)
                 await asyncio.to_thread(self.registry.add_part, part)
             except (TypeConflictError, InvalidInputError) as e:
                 raise Rejected("commit", str(e)) from None
@@ -535,20 +524,12 @@ class Pipeline:
             try:
                 await self._ensure_run(sub)
                 version = NewVersion(
-                    submission_id=sub.id,
-                    project=sub.project,
-                    entity=sub.entity,
-                    name=art.name,
-                    type=art.type,
+                    **_naming(p),
                     digest=p.digest,
-                    manifest_key=p.manifest_key,
-                    size=p.size(),
-                    file_count=p.file_count(),
                     description=art.description,
                     metadata=art.metadata,
                     aliases=art.aliases,
                     tags=art.tags,
-                    run_id=sub.run.id if sub.run else None,
                     ttl_seconds=art.ttl_seconds,
                     distributed_id=sub.distributed_id if sub.action == "finish" else None,
                 )
@@ -630,6 +611,23 @@ class Pipeline:
 async def _stored(fusing: HashingPut, fused: list[tuple[Item, str | Path]]) -> set[int]:
     """The ids of the items whose blobs ``fusing`` stored."""
     return {id(fused[index][0]) for index in await fusing.stored()}
+
+
+def _naming(p: _Prepared) -> dict[str, Any]:
+    """What a new version and a part record alike: whose submission, which collection,
+    where the manifest is, how big, and which run made it."""
+    sub = p.sub
+    return {
+        "submission_id": sub.id,
+        "project": sub.project,
+        "entity": sub.entity,
+        "name": sub.artifact.name,
+        "type": sub.artifact.type,
+        "manifest_key": p.manifest_key,
+        "run_id": sub.run.id if sub.run else None,
+        "size": p.size(),
+        "file_count": p.file_count(),
+    }
 
 
 def _parse_manifest(data: bytes) -> Manifest:
