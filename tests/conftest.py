@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,10 @@ import pytest
 from daemon_harness import short_home
 
 pytest_plugins = ["servers", "registry_backends"]
+
+# Tests start the daemons they want themselves: a client that finds none must not start
+# one of its own (tests of that set ARTISYNC_AUTOSTART=1 where they need it).
+os.environ["ARTISYNC_AUTOSTART"] = "0"
 
 
 @pytest.fixture

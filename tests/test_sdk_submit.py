@@ -286,8 +286,8 @@ def test_wait_with_no_daemon_times_out_saying_so(run: artisync.Run) -> None:
     assert 0.2 <= time.monotonic() - started < 2.0
     message = str(info.value)
     assert "artifact 'model.h5'" in message and "within 0.2 s" in message
-    assert "daemon does not seem to be running" in message
-    assert str(run.settings.socket) in message and "artisync daemon" in message
+    assert "no artisync daemon answers" in message and "autostart is off" in message
+    assert str(run.settings.socket) in message and "daemon`" in message
 
 
 def test_wait_before_logging_raises(run: artisync.Run) -> None:

@@ -38,6 +38,7 @@ _ENV = {
     "ARTISYNC_CHUNK_ENTRIES": "chunk_entries",
     "ARTISYNC_MULTIPART_THRESHOLD": "multipart_threshold",
     "ARTISYNC_PART_SIZE": "part_size",
+    "ARTISYNC_AUTOSTART": "autostart",
 }
 _VARIABLE = {field: var for var, field in _ENV.items()}
 
@@ -120,6 +121,8 @@ class Config:
     # store/part_sizes.py).
     multipart_threshold: int = DEFAULT_THRESHOLD
     part_size: int = DEFAULT_PART_SIZE
+    # Whether a client that finds no daemon answering starts one (artisync/launch.py).
+    autostart: bool = True
 
     @classmethod
     def defaults(cls, home: Path) -> Config:
@@ -166,6 +169,9 @@ class Config:
                 changes[key] = None  # set empty: back to the default
             elif isinstance(current, Path) or key in _OPTIONAL_PATHS:
                 changes[key] = Path(value).expanduser()
+            elif isinstance(current, bool):  # before int: a bool is an int
+                name = _VARIABLE[key] if from_env else key
+                changes[key] = _boolean(value, f"{source}: {name}={value!r}")
             elif isinstance(current, int):
                 # Named as the source spells it: the variable, or the config.toml key.
                 name = _VARIABLE[key] if from_env else key
@@ -176,6 +182,20 @@ class Config:
             else:
                 changes[key] = str(value)
         return replace(self, **changes)
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _boolean(value: Any, where: str) -> bool:
+    """``value`` (a TOML boolean, or the text of a variable) as a bool, else an error."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise InvalidInputError(f"{where} is not a yes or no; write 1 or 0 (true or false)")
 
 
 def _integer(key: str, value: Any, where: str, example: str) -> int:

@@ -16,6 +16,7 @@ __all__ = [
     "DiskFullError",
     "InvalidInputError",
     "ManifestError",
+    "NoDaemonWarning",
     "NotFoundError",
     "RegistryError",
     "RejectedError",
@@ -91,3 +92,8 @@ class DiskFullError(ArtisyncError, OSError):
 
     def __str__(self) -> str:
         return str(self.strerror)
+
+
+class NoDaemonWarning(UserWarning):
+    """A submission was queued in the spool and no daemon will pick it up by itself
+    (autostart is off, or systemd manages the home): someone has to start one."""

@@ -6,12 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import artisync
-from artisync.config import Config
-from artisync.errors import InvalidInputError
+from artisync.errors import InvalidInputError, NoDaemonWarning
+from artisync.launch import why_not_autostarted
 from artisync.names import validate_artifact_name, validate_project
 from artisync.sdk.client import TERMINAL, DaemonClient
 from artisync.sdk.registry_access import registry_for
@@ -37,17 +38,36 @@ def _log(args: argparse.Namespace) -> int:
             artifact.add_dir(path, policy=args.policy)
         else:
             artifact.add_file(path, policy=args.policy)
-        run.log_artifact(artifact, aliases=args.alias or None)
+        client = DaemonClient(run.settings)
+        with warnings.catch_warnings():
+            # Said below in the command's own words, not as a Python warning.
+            warnings.simplefilter("ignore", NoDaemonWarning)
+            run.log_artifact(artifact, aliases=args.alias or None)
+        if client.queue_status() is None and (reason := why_not_autostarted(run.settings)):
+            # Nothing would ever answer: say so now rather than wait for nobody.
+            print(
+                printable(
+                    f"artisync: no daemon runs on {run.settings.home} and none was started: "
+                    f"{reason}.\n{name} is queued (submission {artifact.submission_id}) and "
+                    f"commits once one runs: artisync --home {run.settings.home} daemon"
+                ),
+                file=sys.stderr,
+            )
+            return 1
         deadline = None if args.timeout is None else time.monotonic() + args.timeout
         try:
             if sys.stdout.isatty() and not args.quiet:
-                client = DaemonClient(Config.load(args.home))
                 _wait_with_bar(client, artifact.submission_id, deadline)
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             artifact.wait(timeout=remaining)
         except KeyboardInterrupt:
+            holder = (
+                "the daemon still has it"
+                if client.queue_status() is not None
+                else f"it waits in {run.settings.spool / 'new'} for a daemon"
+            )
             print(
-                f"\nstopped waiting; the daemon still has submission {artifact.submission_id} "
+                f"\nstopped waiting for submission {artifact.submission_id}: {holder} "
                 "(`artisync status` shows it)",
                 file=sys.stderr,
             )

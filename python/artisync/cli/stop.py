@@ -25,7 +25,7 @@ _GRACE_SECONDS = 10.0
 def _stop(args: argparse.Namespace) -> int:
     # Here, not at the top: the daemon package loads its whole stack (aiohttp, the
     # store clients), which the other commands do not need.
-    from artisync.daemon.home_lock import lock_holder
+    from artisync.home_lock import lock_holder
 
     config = Config.load(args.home)
     pid = lock_holder(config.home)

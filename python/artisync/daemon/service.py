@@ -27,13 +27,14 @@ from artisync.crashpoints import arm as arm_crash_points
 from artisync.crashpoints import crash_point
 from artisync.daemon import systemd
 from artisync.daemon.gc import GcReport, collect, expire
-from artisync.daemon.home_lock import DaemonAlreadyRunningError, lock_home
 from artisync.daemon.ordering import CommitOrder
 from artisync.daemon.peer import Peer
 from artisync.daemon.pipeline import Pipeline
 from artisync.daemon.server import start_server
 from artisync.disk_full import disk_full_error, is_disk_full
 from artisync.errors import ArtisyncError, InvalidInputError
+from artisync.home_lock import DaemonAlreadyRunningError, lock_home
+from artisync.launch import record_manager
 from artisync.logs import get_logger
 from artisync.registry import close_registry, open_registry
 from artisync.spool import FOLDERS, SUBMISSION_ID, Spool, next_seq, parse_name, seq_time_ns
@@ -100,6 +101,8 @@ class Daemon:
         """Run until SIGTERM or SIGINT, then shut down within the deadline."""
         arm_crash_points()  # a test hook: a malformed value stops the daemon here
         self._lock_home()
+        # Before activated_socket(), which clears what systemd passed.
+        record_manager(self.config.home, systemd=systemd.started_us())
         for problem in share_with_group(self.config.home, self.spool.root, FOLDERS):
             log.warning("spool_mode_not_set", problem=problem, then="left as it is")
         store = open_store(

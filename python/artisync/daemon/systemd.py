@@ -17,10 +17,16 @@ from __future__ import annotations
 import os
 import socket
 
-__all__ = ["activated_socket", "notify", "watchdog_interval"]
+__all__ = ["activated_socket", "notify", "started_us", "watchdog_interval"]
 
 # The first file descriptor systemd passes (SD_LISTEN_FDS_START).
 LISTEN_FDS_START = 3
+
+
+def started_us() -> bool:
+    """Whether systemd runs this daemon as a unit (it gave us a socket to notify, or
+    the socket it listened on for us)."""
+    return bool(os.environ.get("NOTIFY_SOCKET")) or os.environ.get("LISTEN_PID") == str(os.getpid())
 
 
 def notify(*states: str) -> bool:

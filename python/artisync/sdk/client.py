@@ -12,6 +12,9 @@ finds it when it starts. Whoever renames the file out of ``tmp/`` first owns it,
 daemon that accepted the file just as the client gave up on it is never a double
 submission.
 
+No daemon: the client starts one (:mod:`artisync.launch`) right after publishing, or
+warns once, at once, when it may not, naming the command that starts one.
+
 Waiting: long-poll ``GET /v1/submissions/<id>?wait=`` while the daemon is up, and look
 for the receipt in ``spool/done`` or ``spool/failed`` (with a backoff) while it is not.
 """
@@ -21,7 +24,9 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -29,7 +34,8 @@ from urllib.parse import quote
 
 from artisync import _core
 from artisync.config import Config
-from artisync.errors import ArtisyncError, SubmissionError
+from artisync.errors import ArtisyncError, NoDaemonWarning, SubmissionError
+from artisync.launch import LOG_NAME, ensure_daemon, why_not_autostarted
 from artisync.spool import Spool, StagedEntry, StagedListEntry, Submission
 
 __all__ = ["TERMINAL", "DaemonClient", "HandOver", "UnixHTTPConnection"]
@@ -50,6 +56,14 @@ LONG_POLL_SLACK: Final = 5.0
 # Backoff while the daemon is down (or does not know the submission yet).
 BACKOFF_FIRST: Final = 0.02
 BACKOFF_MAX: Final = 1.0
+# While waiting with no daemon answering, how often to see whether one must be started.
+RESTART_CHECK: Final = 2.0
+
+# The package's folder: a warning points at the first frame outside it.
+_PACKAGE: Final = str(Path(__file__).parents[1]) + "/"
+
+# Homes already warned about in this process: one warning each, not one per artifact.
+_warned: set[Path] = set()
 
 # What a connection attempt raises when no daemon is listening: the socket file is
 # missing (FileNotFoundError), stale (ConnectionRefusedError), not ours to open
@@ -186,7 +200,9 @@ class DaemonClient:
                 "POST", "/v1/submissions", {"tmp": tmp_path.name}, SUBMIT_TIMEOUT
             )
         except _UNREACHABLE:
-            return self._publish(tmp_path)
+            handed = self._publish(tmp_path)
+            self.start_daemon(submission.id)
+            return handed
         if status == 202:
             if any(isinstance(e, StagedEntry | StagedListEntry) for e in submission.entries):
                 # The writeback hint, for speed only: what it does, why it lives here
@@ -214,6 +230,30 @@ class DaemonClient:
             # The daemon renamed it out of tmp/ before failing to answer: it has it.
             return HandOver("socket")
 
+    def start_daemon(self, sub_id: str | None = None) -> str | None:
+        """No daemon answers: start one (detached), or warn once that none will start.
+
+        Returns None when a daemon is starting or running, else why none will.
+        """
+        reason = ensure_daemon(self.config)
+        if reason is not None and self.config.home not in _warned:
+            _warned.add(self.config.home)
+            what = f"submission {sub_id}" if sub_id else "what is logged"
+            warnings.warn(
+                f"no artisync daemon answers on {self.socket_path} and none was started: "
+                f"{reason}. {what.capitalize()} waits in {self.config.spool / 'new'} and "
+                f"commits once a daemon runs: start one with "
+                f"`artisync --home {self.config.home} daemon`",
+                NoDaemonWarning,
+                stacklevel=_first_caller_outside_artisync(),
+            )
+        return reason
+
+    @property
+    def daemon_log(self) -> Path:
+        """Where a daemon a client started writes its log."""
+        return self.config.home / LOG_NAME
+
     # -- waiting -----------------------------------------------------------------------
 
     def wait(self, sub_id: str, timeout: float | None, what: str) -> dict[str, Any]:
@@ -228,6 +268,7 @@ class DaemonClient:
         """
         deadline = None if timeout is None else time.monotonic() + max(timeout, 0.0)
         delay = BACKOFF_FIRST
+        next_start_check = time.monotonic()
         while True:
             remaining = LONG_POLL_MAX if deadline is None else deadline - time.monotonic()
             asked = max(0.0, min(remaining, LONG_POLL_MAX))
@@ -239,6 +280,10 @@ class DaemonClient:
                 last_known = self.spool.find_result(sub_id)
                 if last_known is not None and last_known.get("status") in TERMINAL:
                     return last_known
+                if time.monotonic() >= next_start_check:
+                    # The daemon may have stopped since the hand-over: start another.
+                    self.start_daemon(sub_id)
+                    next_start_check = time.monotonic() + RESTART_CHECK
             elif last.get("status") in TERMINAL:
                 return last
             if deadline is not None and time.monotonic() >= deadline:
@@ -259,11 +304,17 @@ class DaemonClient:
     ) -> str:
         head = f"{what} (submission {sub_id}) was not committed within {timeout:g} s"
         if last is None:
+            reason = why_not_autostarted(self.config)
+            started = (
+                f"one was started and logs to {self.daemon_log}: see there why it does not answer"
+                if reason is None
+                else f"none was started ({reason}): run `artisync --home {self.config.home} "
+                "daemon`, or start its systemd unit"
+            )
             return (
-                f"{head}: the artisync daemon does not seem to be running (nothing answers "
-                f"on {self.socket_path}). The submission is safe in {self.config.spool} and "
-                "will be processed when the daemon starts: run `artisync daemon` (or start "
-                "its systemd unit), then wait again"
+                f"{head}: no artisync daemon answers on {self.socket_path}; {started}. The "
+                f"submission is safe in {self.config.spool} and commits once a daemon runs; "
+                "then wait again"
             )
         status = last.get("status")
         if status == "unknown":
@@ -275,3 +326,12 @@ class DaemonClient:
             f"{head}: the daemon is running and reports it as {status!r}; "
             "wait again with a longer timeout"
         )
+
+
+def _first_caller_outside_artisync() -> int:
+    """The ``stacklevel`` that makes a warning name the user's line (``log_artifact``
+    is reached through several of our frames, more for some calls than others)."""
+    level, frame = 2, sys._getframe(2)
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        level, frame = level + 1, frame.f_back
+    return level

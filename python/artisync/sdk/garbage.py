@@ -7,7 +7,7 @@ import asyncio
 
 from artisync.config import Config
 from artisync.daemon.gc import DEFAULT_GRACE_SECONDS, GcReport, check_grace_seconds, collect
-from artisync.daemon.home_lock import locked_home
+from artisync.home_lock import locked_home
 from artisync.registry import open_registry
 from artisync.sdk.client import DaemonClient
 from artisync.spool import Spool

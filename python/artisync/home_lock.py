@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,7 @@ def lock_home(home: Path) -> int:
     home.mkdir(parents=True, exist_ok=True)
     fd = os.open(home / "daemon.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _take(fd)
     except BlockingIOError:
         holder = _pid_in(fd) or "unknown"
         os.close(fd)
@@ -33,6 +34,36 @@ def lock_home(home: Path) -> int:
     os.ftruncate(fd, 0)
     os.write(fd, str(os.getpid()).encode())
     return fd
+
+
+# lock_holder() holds the lock shared for an instant; a daemon starting in that instant
+# (one a client started, say) tries again for this long before it calls the home taken.
+_READER_SECONDS = 1.0
+
+
+def _take(fd: int) -> None:
+    """Lock ``fd`` exclusively; BlockingIOError if a daemon holds it."""
+    deadline = time.monotonic() + _READER_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline or _alive(_pid_in(fd)):
+                raise
+        time.sleep(0.01)
+
+
+def _alive(pid: str) -> bool:
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # alive, and someone else's
+    return True
 
 
 @contextmanager
@@ -65,4 +96,4 @@ def lock_holder(home: Path) -> int | None:
 
 def _pid_in(fd: int) -> str:
     """The pid the lock's holder wrote in it (as text; empty if none)."""
-    return os.read(fd, 32).decode(errors="replace").strip()
+    return os.pread(fd, 32, 0).decode(errors="replace").strip()
