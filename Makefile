@@ -1,19 +1,41 @@
-# The few commands everyone uses. `make test` and `make run` work on a fresh machine.
-PYTHON ?= python3
-PIP := $(PYTHON) -m pip
+# The few commands everyone uses. `make run` and `make test` work on a fresh machine, as
+# any user: they make a virtual environment (.venv) and install into it, never into the
+# system's Python. PYTHON=/path/to/python uses an environment of your own instead.
+BOOTSTRAP ?= python3
+VENV ?= .venv
+PYTHON ?= $(VENV)/bin/python
+PIP = $(PYTHON) -m pip
 
-.PHONY: install lint-tools system-tools build-dev format lint test test-rust test-python bench run
+.PHONY: venv install install-run lint-tools system-tools check-system-tools build-dev \
+	format lint test test-rust test-python bench run
 
-## install: the package (Rust core built in release mode) and the test tools
-install: system-tools
+## venv: the virtual environment, made with $(BOOTSTRAP) (3.11 or newer) when missing
+venv:
+	@if [ "$(PYTHON)" = "$(VENV)/bin/python" ] && [ ! -x "$(PYTHON)" ]; then \
+		$(BOOTSTRAP) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { \
+			echo "artisync needs Python 3.11 or newer; $(BOOTSTRAP) is" \
+				"$$($(BOOTSTRAP) --version 2>&1). Name another: make $(MAKECMDGOALS) BOOTSTRAP=python3.12" >&2; \
+			exit 1; }; \
+		$(BOOTSTRAP) -m venv $(VENV) || { \
+			echo "could not make $(VENV): on Debian or Ubuntu, install python3-venv" \
+				"(sudo apt-get install python3-venv), then run make again" >&2; \
+			rm -rf $(VENV); exit 1; }; \
+	fi
+
+## install-run: the package alone (the Rust core built in release mode): what running needs
+install-run: venv
+	$(PIP) install --quiet --editable .
+
+## install: the package and the test tools
+install: venv
 	$(PIP) install --quiet --editable '.[test]'
 
 ## lint-tools: the package with the linters (ruff, mypy) beside the test tools
-lint-tools: system-tools
+lint-tools: venv
 	$(PIP) install --quiet --editable '.[dev]'
 
 ## system-tools: Debian packages the tests use (systemd-analyze checks the units;
-## mkfs.ext4 makes the small filesystems of the disk-full tests)
+## mkfs.ext4 makes the small filesystems of the disk-full tests). Needs root: CI runs it.
 system-tools:
 	@missing=""; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
@@ -21,21 +43,29 @@ system-tools:
 	[ -z "$$missing" ] || (apt-get update && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing)
 
+## check-system-tools: say what the tests miss, and how to get it, before they run
+check-system-tools:
+	@missing=""; \
+	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	PATH="$$PATH:/usr/sbin:/sbin" command -v mkfs.ext4 >/dev/null || missing="$$missing e2fsprogs"; \
+	[ -z "$$missing" ] || { echo "the tests need the Debian packages:$$missing;" \
+		"install them with: sudo make system-tools" >&2; exit 1; }
+
 ## build-dev: rebuild the Rust core in place after editing rust/
-build-dev:
+build-dev: venv
 	$(PIP) install --quiet --no-deps --editable .
 
 format:
 	cargo fmt
-	ruff format python tests benchmarks
-	ruff check --fix python tests benchmarks
+	$(PYTHON) -m ruff format python tests benchmarks
+	$(PYTHON) -m ruff check --fix python tests benchmarks
 
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
-	ruff check python tests benchmarks
-	ruff format --check python tests benchmarks
-	mypy
+	$(PYTHON) -m ruff check python tests benchmarks
+	$(PYTHON) -m ruff format --check python tests benchmarks
+	$(PYTHON) -m mypy
 	$(PYTHON) -m mypy.stubtest artisync._core
 
 test-rust:
@@ -45,7 +75,7 @@ test-python:
 	$(PYTHON) -m pytest
 
 ## test: everything CI runs
-test: install test-rust test-python
+test: check-system-tools install test-rust test-python
 
 ## bench: the speed checks, each printed as a ratio measured side by side (W&B is a peer)
 bench: install
@@ -59,5 +89,5 @@ bench: install
 	$(PYTHON) benchmarks/bench_memory.py
 
 ## run: the main job on the embedded defaults: the daemon, with one logged example
-run: install
-	PYTHON=$(PYTHON) scripts/run.sh
+run: install-run
+	@PYTHON=$(PYTHON) exec scripts/run.sh

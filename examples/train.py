@@ -1,8 +1,10 @@
 """A toy training loop that versions its dataset and checkpoints with artisync.
 
-Run it against a daemon on the embedded defaults (``make run`` starts one):
+Run it on the embedded defaults (``make run`` does, with a daemon it keeps running):
 
     python examples/train.py
+
+With no daemon running, the first ``log_artifact`` starts one.
 
 It never waits for hashing or uploads inside the loop; at the end it waits for the
 versions and prints them. Then an "evaluation" run reads the best checkpoint back,
@@ -20,7 +22,12 @@ import artisync
 
 
 def main() -> None:
-    work = Path(tempfile.mkdtemp(prefix="artisync-example-"))
+    # The example's files are gone when it ends; their versions stay in the registry.
+    with tempfile.TemporaryDirectory(prefix="artisync-example-") as tmp:
+        train_and_evaluate(Path(tmp))
+
+
+def train_and_evaluate(work: Path) -> None:
     images = work / "images"
     images.mkdir()
     for name in ("cat.png", "dog.png", "bird.png"):
@@ -54,7 +61,12 @@ def main() -> None:
     with artisync.init(project="example", job_type="evaluate") as run:
         best = run.use_artifact("model:best")
         path = best.download(root=work / "best")
-        print(f"evaluating {best.name}:{best.version} (epoch {best.metadata['epoch']}) in {path}")
+        files = sum(1 for f in Path(path).rglob("*") if f.is_file())
+        epoch = best.metadata["epoch"]
+        print(
+            f"evaluating {best.name}:{best.version} (epoch {epoch}): "
+            f"{files} file downloaded and verified"
+        )
         producer = best.logged_by()
         assert producer is not None
         print(f"  logged by run {producer.id} with config {producer.config}")

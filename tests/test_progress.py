@@ -180,7 +180,8 @@ def test_the_daemon_shows_a_single_large_files_hash_moving(home: Path, tmp_path:
         as_json = _cli(home, "status", "--json")
         assert json.loads(as_json.stdout)["progress"]["bytes_hashed"] == BIG
         as_text = _cli(home, "status")
-        assert "queue 0; since start: committed 1, rejected 0, hashed 768.0 MiB" in as_text.stdout
+        assert "queue 0; since start: committed 1, rejected 0, stored " in as_text.stdout
+        assert ", hashed 768.0 MiB" in as_text.stdout
     finally:
         daemon.stop()
 

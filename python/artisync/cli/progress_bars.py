@@ -23,9 +23,10 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from artisync.sizes import human_size
 from artisync.views.terminal import printable
 
-__all__ = ["StatusBars", "SubmissionBars", "describe", "human_bytes"]
+__all__ = ["StatusBars", "SubmissionBars", "describe"]
 
 # The two transfers of a submission, as the daemon names them in its snapshot.
 KINDS: Final = ("hash", "store")
@@ -130,27 +131,24 @@ def _header(status: dict[str, Any], progress: dict[str, Any]) -> str:
         f"queue {progress.get('queue_depth', 0)}{f' ({stages})' if stages else ''}; "
         f"since start: committed {status.get('committed', 0)}, "
         f"rejected {status.get('rejected', 0)}, "
-        f"hashed {human_bytes(int(progress.get('bytes_hashed') or 0))}, "
-        f"stored {human_bytes(int(progress.get('bytes_stored') or 0))}"
+        f"stored {human_size(int(progress.get('bytes_stored') or 0))}"
+        # Only what the daemon hashed itself: snapshots arrive hashed by the SDK, and
+        # "hashed 0 B" beside what was stored reads as a fault.
+        + (
+            f", hashed {human_size(hashed)}"
+            if (hashed := int(progress.get("bytes_hashed") or 0))
+            else ""
+        )
     )
-
-
-def human_bytes(n: float) -> str:
-    """``n`` bytes in binary units, e.g. ``1.5 GiB``."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    raise AssertionError("unreachable")
 
 
 def _transfer_line(kind: str, figures: dict[str, Any]) -> str:
     total, done = int(figures.get("total") or 0), int(figures.get("done") or 0)
-    line = f"{kind} {human_bytes(done)} / {human_bytes(total)}"
+    line = f"{kind} {human_size(done)} / {human_size(total)}"
     if total:
         line += f" ({100 * done // total}%)"
     if figures.get("bytes_per_second"):
-        line += f" at {human_bytes(figures['bytes_per_second'])}/s"
+        line += f" at {human_size(int(figures['bytes_per_second']))}/s"
     if figures.get("eta_seconds") is not None:
         line += f", {figures['eta_seconds']:.0f} s left"
     return line
