@@ -35,9 +35,11 @@ lint-tools: venv
 	$(PIP) install --quiet --editable '.[dev]'
 
 ## system-tools: Debian packages the tests use (systemd-analyze checks the units;
-## mkfs.ext4 makes the small filesystems of the disk-full tests). Needs root: CI runs it.
+## mkfs.ext4 makes the small filesystems of the disk-full tests), and python3-venv when
+## $(BOOTSTRAP) cannot make a venv. Needs root: CI runs it.
 system-tools:
 	@missing=""; \
+	$(BOOTSTRAP) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	command -v mkfs.ext4 >/dev/null || missing="$$missing e2fsprogs"; \
 	[ -z "$$missing" ] || (apt-get update && \
@@ -57,14 +59,14 @@ build-dev: venv
 
 format:
 	cargo fmt
-	$(PYTHON) -m ruff format python tests benchmarks
-	$(PYTHON) -m ruff check --fix python tests benchmarks
+	$(PYTHON) -m ruff format python tests benchmarks examples
+	$(PYTHON) -m ruff check --fix python tests benchmarks examples
 
 lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
-	$(PYTHON) -m ruff check python tests benchmarks
-	$(PYTHON) -m ruff format --check python tests benchmarks
+	$(PYTHON) -m ruff check python tests benchmarks examples
+	$(PYTHON) -m ruff format --check python tests benchmarks examples
 	$(PYTHON) -m mypy
 	$(PYTHON) -m mypy.stubtest artisync._core
 
