@@ -195,3 +195,19 @@ def test_a_daemon_that_cannot_start_is_reported_with_its_log(home: Path, data: P
     assert "Traceback" not in done.stderr
     assert f"logs to {home / 'daemon.log'}" in done.stderr
     assert "unknown crash point" in (home / "daemon.log").read_text()
+
+
+def test_ctrl_c_while_waiting_says_where_the_submission_is(home: Path, data: Path) -> None:
+    # A daemon that cannot start: the command waits, and is interrupted by a person.
+    env = {**_ON, "ARTISYNC_CRASH_AT": "nowhere"}
+    command = [sys.executable, "-m", "artisync.cli", "--home", str(home), "log", str(data)]
+    command += ["--project", "p", "--type", "d"]
+    waiting = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: (home / "daemon.log").exists(), what="a daemon to be started")
+    time.sleep(0.5)
+    waiting.send_signal(signal.SIGINT)
+    _, stderr = waiting.communicate(timeout=30)
+    assert waiting.returncode == 130
+    assert "Traceback" not in stderr
+    assert "stopped waiting for submission" in stderr
+    assert f"it waits in {home / 'spool' / 'new'} for a daemon" in stderr

@@ -13,7 +13,6 @@ import shlex
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,7 +70,23 @@ def make_run(home: Path, tmp_path: Path) -> Iterator[MakeRun]:
     run.end()
 
 
-def test_make_run_shows_the_results_and_a_stop_command_that_works(make_run: MakeRun) -> None:
+def _example_leftovers() -> set[Path]:
+    return set(Path(os.environ.get("TMPDIR", "/tmp")).glob("artisync-example-*"))
+
+
+def test_make_run_shows_the_results_and_a_stop_command_that_works(
+    home: Path, tmp_path: Path
+) -> None:
+    before = _example_leftovers()
+    make_run = MakeRun(home, tmp_path / "make-run.out")
+    try:
+        _results_and_stop(make_run)
+    finally:
+        make_run.end()
+    assert _example_leftovers() <= before, "the example left its files behind"
+
+
+def _results_and_stop(make_run: MakeRun) -> None:
     text = make_run.wait_for_line(_STOP_HINT)
     results = [
         line for line in text.splitlines() if re.match(r"example/\w+:v\d+  [0-9a-f]{32}$", line)
@@ -121,4 +136,18 @@ def test_make_run_beside_a_running_daemon_logs_through_it_and_leaves_it(
         assert lock_holder(home) == daemon
     finally:
         second.end()
-    time.sleep(0)  # the first make run is ended by the fixture
+
+
+def test_make_with_a_python_too_old_says_which_and_what_to_do(tmp_path: Path) -> None:
+    old = tmp_path / "python3.10"
+    old.write_text('#!/bin/sh\n[ "$1" = --version ] && echo "Python 3.10.12"\nexit 1\n')
+    old.chmod(0o755)
+    venv = tmp_path / "venv"
+    done = subprocess.run(
+        ["make", "--no-print-directory", "venv", f"BOOTSTRAP={old}", f"VENV={venv}"],
+        cwd=_REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "needs Python 3.11 or newer" in done.stderr and "Python 3.10.12" in done.stderr
+    assert "BOOTSTRAP=" in done.stderr
+    assert not venv.exists()

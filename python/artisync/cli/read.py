@@ -102,10 +102,10 @@ def _lineage(args: argparse.Namespace) -> int:
     artifact = api.artifact(args.artifact)
     registry = registry_for(api.settings)
     graph = lineage.build_lineage(registry, artifact._version, depth=args.depth)
-    if args.format == "dot":
-        sys.stdout.write(lineage.render_dot(graph))
-    elif args.format == "json":
+    if args.json:
         _print_json(lineage.to_json(graph))
+    elif args.format == "dot":
+        sys.stdout.write(lineage.render_dot(graph))
     else:
         sys.stdout.write(lineage.render_text(graph))
     return 0
@@ -144,19 +144,16 @@ def add_command(commands: Any) -> None:
 
     lin = commands.add_parser("lineage", help="the runs and versions around a version")
     lin.add_argument("artifact", help="[ENTITY/]PROJECT/NAME[:ALIAS or vN]")
-    lin.add_argument(
+    # Machine-readable output is --json, as for every other command; --format picks
+    # between the two renderings for people.
+    drawn = lin.add_mutually_exclusive_group()
+    drawn.add_argument(
         "--format",
-        choices=["text", "dot", "json"],
+        choices=["text", "dot"],
         default="text",
-        help="text for people, dot for Graphviz, json for scripts (default text)",
+        help="text for people, dot for Graphviz (default text)",
     )
-    lin.add_argument(
-        "--json",
-        dest="format",
-        action="store_const",
-        const="json",
-        help="the same as --format json",
-    )
+    drawn.add_argument("--json", action="store_true", help="machine-readable output")
     lin.add_argument("--depth", type=int, default=2, help="hops from the version (default 2)")
     lin.set_defaults(run=_lineage)
 
