@@ -93,7 +93,8 @@ def _get(args: argparse.Namespace) -> int:
         name, version = artifact.qualified_name, artifact.version
         _print_json({"artifact": name, "version": version, "root": root})
     else:
-        print(printable(f"{artifact.qualified_name}:{artifact.version} -> {root}"))
+        # Named as every command names a version: project/name:vN.
+        print(printable(f"{artifact.project}/{artifact.name}:{artifact.version} -> {root}"))
     return 0
 
 
