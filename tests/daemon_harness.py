@@ -28,6 +28,14 @@ from artisync.spool import ArtifactInfo, Spool, StagedEntry, Submission, next_se
 STARTUP_DEADLINE = 20.0
 
 
+def clean_env() -> dict[str, str]:
+    """This environment without artisync's settings, for a process the test configures
+    itself; autostart stays off, so a client in it never starts a daemon of its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARTISYNC_")}
+    env["ARTISYNC_AUTOSTART"] = "0"
+    return env
+
+
 def wait_for(condition: Callable[[], Any], deadline: float = 30.0, what: str = "") -> Any:
     """Poll ``condition`` until it returns something truthy, or fail after ``deadline``."""
     end = time.monotonic() + deadline
@@ -61,7 +69,7 @@ class DaemonProcess:
         """Start the daemon; ``prefix`` runs it under another command (e.g. setpriv);
         ``store`` is given as ``--store`` (e.g. ``s3://bucket/prefix``), and again on
         later starts."""
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("ARTISYNC_")}
+        full_env = clean_env()
         full_env.update(env or {})
         self._prefix = prefix if prefix is not None else getattr(self, "_prefix", [])
         command = [sys.executable, "-m", "artisync.cli", "--home", str(self.home), "daemon"]

@@ -4,7 +4,6 @@ helpers for the observability tests: free TCP ports, raw socket GETs, log parsin
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import subprocess
@@ -13,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from artisync.sdk.client import UnixHTTPConnection
-from daemon_harness import STARTUP_DEADLINE, DaemonProcess, wait_for
+from daemon_harness import STARTUP_DEADLINE, DaemonProcess, clean_env, wait_for
 
 
 class FlaggedDaemon(DaemonProcess):
@@ -31,7 +30,7 @@ class FlaggedDaemon(DaemonProcess):
         store: str | None = None,
     ) -> None:
         """Start with ``self.flags`` after ``daemon`` (``prefix`` and ``store`` unused)."""
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("ARTISYNC_")}
+        full_env = clean_env()
         full_env.update(env or {})
         command = [sys.executable, "-m", "artisync.cli", "--home", str(self.home), "daemon"]
         with open(self.log, "ab") as log:

@@ -6,16 +6,17 @@ how fast anything is: speed is read from the ratios it prints when run in full.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from daemon_harness import clean_env
 
 BENCH_READ = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_read.py"
 
 
 def test_read_benchmark_prints_every_figure_with_a_ratio() -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARTISYNC_")}
+    env = clean_env()
     out = subprocess.run(
         [sys.executable, str(BENCH_READ), "--quick", "--repeat", "1"],
         capture_output=True,

@@ -21,7 +21,7 @@ from pathlib import Path
 from artisync.crashpoints import POINTS
 from artisync.spool import Spool
 from consistency import Logged, check_consistency
-from daemon_harness import DaemonProcess, result_of
+from daemon_harness import DaemonProcess, clean_env, result_of
 
 CLIENTS = 4
 PER_CLIENT = 50
@@ -49,7 +49,7 @@ def _client(home: Path, n: int, tmp_path: Path) -> subprocess.Popen[bytes]:
     script = Path(__file__).with_name("fault_client.py")
     record = tmp_path / f"client-{n}.jsonl"
     args = [home, n, PER_CLIENT, ARTIFACTS, record, locks, SEED, PAUSE]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARTISYNC_")}
+    env = clean_env()
     return subprocess.Popen(
         [sys.executable, str(script), *map(str, args)],
         env=env,

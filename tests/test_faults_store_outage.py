@@ -11,7 +11,6 @@ scripts (``fault_client.py``) keep logging throughout.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ import pytest
 
 from artisync.spool import Spool
 from consistency import Logged, check_consistency
-from daemon_harness import DaemonProcess, drop, result_of, staged_submission, wait_for
+from daemon_harness import DaemonProcess, clean_env, drop, result_of, staged_submission, wait_for
 from servers import S3, ServerProcess
 
 CLIENTS = 2
@@ -52,7 +51,7 @@ def _client(home: Path, n: int, tmp_path: Path) -> subprocess.Popen[bytes]:
     script = Path(__file__).with_name("fault_client.py")
     args = [home, n, PER_CLIENT, "ckpt,data", tmp_path / f"client-{n}.jsonl"]
     args += [tmp_path / "locks", 11, 0.15]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARTISYNC_")}
+    env = clean_env()
     return subprocess.Popen(
         [sys.executable, str(script), *map(str, args)],
         env=env,

@@ -22,7 +22,7 @@ import pytest
 from artisync.config import Config
 from artisync.sdk.client import DaemonClient
 from artisync.spool import ArtifactInfo, ReferenceEntry, Submission
-from daemon_harness import DaemonProcess, short_home, wait_for
+from daemon_harness import DaemonProcess, clean_env, short_home, wait_for
 
 HEADER_TIMEOUT = 1
 BODY_TIMEOUT = 1
@@ -298,7 +298,7 @@ def test_a_wait_that_is_not_a_finite_time_is_refused(strict: DaemonProcess, wait
 
 
 def _gc_command(daemon: DaemonProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARTISYNC_")}
+    env = clean_env()
     command = [sys.executable, "-m", "artisync.cli", "--home", str(daemon.home), "gc", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
 
