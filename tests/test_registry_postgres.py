@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 
-from artisync.errors import RegistryError
+from artisync.errors import InvalidInputError, RegistryError
 from artisync.registry import CommitResult, NewVersion
 from artisync.registry.postgres import PostgresRegistry
 from artisync.registry.postgres_schema import MIGRATIONS, SCHEMA_VERSION
@@ -190,6 +190,15 @@ def test_unreachable_database_is_a_registry_error_without_the_password() -> None
     message = str(caught.value)
     assert "postgresql://artisync@127.0.0.1:1/registry" in message
     assert "is PostgreSQL running" in message and "s3cret" not in message
+
+
+def test_nul_in_a_string_is_invalid_input_and_commits_nothing(postgres_dsn: str) -> None:
+    # SQLite stores it; PostgreSQL's text cannot. The daemon's routes refuse NUL before
+    # either sees it; a direct caller gets the same kind of error as for other bad input.
+    with PostgresRegistry(postgres_dsn) as reg:
+        with pytest.raises(InvalidInputError, match="NUL character"):
+            commit(reg, "d0", description="a\x00b")
+        assert commit(reg, "d1").version.version == "v0"
 
 
 def test_closed_registry_says_so(postgres_dsn: str) -> None:

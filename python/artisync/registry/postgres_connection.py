@@ -17,6 +17,7 @@ submission, so running one again is safe.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -27,7 +28,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from artisync.errors import RegistryError
+from artisync.errors import InvalidInputError, RegistryError
 from artisync.registry.postgres_schema import migrate
 
 __all__ = ["Conn", "Pool", "describe_dsn"]
@@ -124,8 +125,7 @@ class Pool:
                         result = call(conn)
                         conn.execute("COMMIT")
                     except BaseException:
-                        if not conn.broken:
-                            conn.execute("ROLLBACK")
+                        _roll_back(conn)
                         raise
                     return result
             except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected) as exc:
@@ -143,6 +143,15 @@ class Pool:
                     "database connection; every connection of the pool stayed busy "
                     "(raise max_size) or PostgreSQL is unreachable"
                 ) from exc
+            except psycopg.DataError as exc:
+                # Strings with NUL fail in psycopg before anything is sent; the daemon's
+                # routes refuse them already, a direct caller learns it here.
+                if "NUL" not in str(exc):
+                    raise self.error(exc, doing) from exc
+                raise InvalidInputError(
+                    f"{doing}: a string holds a NUL character (\\x00), which PostgreSQL "
+                    "cannot store; remove it from names, descriptions, tags and run fields"
+                ) from exc
             except psycopg.Error as exc:
                 raise self.error(exc, doing) from exc
 
@@ -155,6 +164,15 @@ class Pool:
             hint = f"; is PostgreSQL running and reachable at {self.where}?"
         message = str(exc).strip() or type(exc).__name__
         return RegistryError(f"registry {self.where}: {doing} failed: {message}{hint}")
+
+
+def _roll_back(conn: Conn) -> None:
+    """End a failed call's transaction, keeping the call's error as the one raised: a
+    connection that broke mid-call cannot roll back, and the pool discards it anyway."""
+    if conn.broken:
+        return
+    with contextlib.suppress(psycopg.Error):
+        conn.execute("ROLLBACK")
 
 
 def _seconds(timeout: float) -> int:
