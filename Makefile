@@ -5,6 +5,8 @@ BOOTSTRAP ?= python3
 VENV ?= .venv
 PYTHON ?= $(VENV)/bin/python
 PIP = $(PYTHON) -m pip
+# Debian's postgresql-15 (tests/postgres_server.py runs it for the registry tests)
+PG_INITDB = /usr/lib/postgresql/15/bin/initdb
 
 .PHONY: venv install install-run lint-tools system-tools check-system-tools build-dev \
 	format lint test test-rust test-python bench run
@@ -35,13 +37,15 @@ lint-tools: venv
 	$(PIP) install --quiet --editable '.[dev]'
 
 ## system-tools: Debian packages the tests use (systemd-analyze checks the units;
-## mkfs.ext4 makes the small filesystems of the disk-full tests), and python3-venv when
+## mkfs.ext4 makes the small filesystems of the disk-full tests; postgresql-15 is the
+## server registry's database, which the registry tests start), and python3-venv when
 ## $(BOOTSTRAP) cannot make a venv. Needs root: CI runs it.
 system-tools:
 	@missing=""; \
 	$(BOOTSTRAP) -c 'import ensurepip' 2>/dev/null || missing="$$missing python3-venv"; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	command -v mkfs.ext4 >/dev/null || missing="$$missing e2fsprogs"; \
+	[ -x $(PG_INITDB) ] || missing="$$missing postgresql-15"; \
 	[ -z "$$missing" ] || (apt-get update && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing)
 
@@ -50,6 +54,7 @@ check-system-tools:
 	@missing=""; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
 	PATH="$$PATH:/usr/sbin:/sbin" command -v mkfs.ext4 >/dev/null || missing="$$missing e2fsprogs"; \
+	[ -x $(PG_INITDB) ] || missing="$$missing postgresql-15"; \
 	[ -z "$$missing" ] || { echo "the tests need the Debian packages:$$missing;" \
 		"install them with: sudo make system-tools" >&2; exit 1; }
 

@@ -3,9 +3,10 @@
 Registered for every test file by ``pytest_plugins`` in conftest.py. Fixtures:
 
 ``registry``
-    A fresh registry, once per backend in :data:`BACKENDS` (test ids ``[sqlite]``...).
-    A test that takes it pins a rule of the ``Registry`` contract, which every backend
-    must keep.
+    A fresh registry, once per backend in :data:`BACKENDS` (test ids ``[sqlite]``,
+    ``[postgres]``). A test that takes it pins a rule of the ``Registry`` contract, which
+    every backend must keep. The PostgreSQL server (``postgres_server.py``) starts only
+    when a ``[postgres]`` test runs, once per session; each test gets its own database.
 ``sqlite_registry``, ``db_path``
     The embedded SQLite registry and its file, for tests of what only that backend has
     (its file, schema and migrations, locking, read-only opening, query plans): those
@@ -24,26 +25,39 @@ import pytest
 
 from artisync.registry import CommitResult, NewPart, NewVersion, Registry, SqliteRegistry
 
-BACKENDS: Final = ("sqlite",)
-"""Every registry backend, by test id. PostgreSQL (``"postgres"``, the server's database,
-started by a fixture in ``servers.py``) and HTTP (``"http"``, a client of a running
-``artisync server``) go here, each opened in :func:`open_backend`."""
+BACKENDS: Final = ("sqlite", "postgres")
+"""Every registry backend, by test id: the embedded SQLite file and the server's
+PostgreSQL database. HTTP (``"http"``, a client of a running ``artisync server``) goes
+here too, opened in :func:`open_backend`."""
 
 
 @contextmanager
-def open_backend(backend: str, tmp_path: Path) -> Iterator[Registry]:
-    """A fresh, empty registry of ``backend``, closed afterwards."""
+def open_backend(backend: str, request: pytest.FixtureRequest) -> Iterator[Registry]:
+    """A fresh, empty registry of ``backend``, closed afterwards.
+
+    Each backend asks ``request`` for the fixtures it needs, so that a run of only the
+    SQLite tests starts no PostgreSQL.
+    """
     if backend == "sqlite":
+        tmp_path: Path = request.getfixturevalue("tmp_path")
         with SqliteRegistry(tmp_path / "registry.db") as reg:
+            yield reg
+        return
+    if backend == "postgres":
+        # Imported here: psycopg is the server extra's, not needed by SQLite-only runs.
+        from artisync.registry.postgres import PostgresRegistry
+
+        dsn: str = request.getfixturevalue("postgres_dsn")
+        with PostgresRegistry(dsn, max_size=4) as reg:
             yield reg
         return
     raise ValueError(f"no registry backend {backend!r}: add it to BACKENDS and open it here")
 
 
 @pytest.fixture(params=BACKENDS)
-def registry(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Registry]:
+def registry(request: pytest.FixtureRequest) -> Iterator[Registry]:
     """A fresh registry of each backend in turn."""
-    with open_backend(request.param, tmp_path) as reg:
+    with open_backend(request.param, request) as reg:
         yield reg
 
 

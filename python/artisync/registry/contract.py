@@ -9,14 +9,19 @@ on the SQLite implementation, ``artisync.registry.sqlite.SqliteRegistry``.
 The functions below are the rules both backends share, so that they answer the same
 question the same way: a reference after the colon of ``project/name:ref`` is a
 version label (``v3``) or an alias (``best``, ``latest``); which aliases a caller
-may set; and the wording of "not found" messages that list what does exist.
+may set; which metadata and TTL values are accepted (refused the same way whatever the
+database would store); and the wording of "not found" messages that list what does
+exist or say when a version was deleted.
 """
 
 from __future__ import annotations
 
 import enum
+import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Final, Protocol, runtime_checkable
 
 from artisync.errors import InvalidInputError
@@ -37,10 +42,14 @@ __all__ = [
     "UNSET",
     "Registry",
     "Unset",
+    "check_ttl",
     "describe_collections",
+    "describe_deleted",
     "describe_versions",
     "parse_version_label",
+    "to_json",
     "user_aliases",
+    "when_deleted",
 ]
 
 
@@ -268,3 +277,51 @@ def describe_collections(project: str, name: str, collections: Sequence[tuple[st
         return f"artifact {name!r} not found: project {project!r} has no artifacts yet"
     listed = _listing([f"{n} ({t})" for n, t in collections])
     return f"artifact {name!r} not found in project {project!r}; it has: {listed}"
+
+
+def to_json(value: Mapping[str, Any], *, what: str) -> str:
+    """``value`` as JSON text, or :class:`InvalidInputError` naming ``what`` it was."""
+    if not isinstance(value, Mapping):
+        raise InvalidInputError(f"{what} must be a mapping, got {type(value).__name__}")
+    try:
+        # allow_nan=False: NaN is not JSON, and the PostgreSQL backend's jsonb would
+        # refuse it later; better to refuse it the same way everywhere.
+        return json.dumps(dict(value), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"{what} must hold only JSON values (str, int, float, bool, None, lists, dicts "
+            f"with str keys; no NaN or infinity): {exc}"
+        ) from exc
+
+
+def check_ttl(ttl_seconds: float | None, *, what: str) -> float | None:
+    """``ttl_seconds`` as a float (None: no TTL), or :class:`InvalidInputError`."""
+    if ttl_seconds is None:
+        return None
+    if (
+        isinstance(ttl_seconds, bool)
+        or not isinstance(ttl_seconds, int | float)
+        or not math.isfinite(ttl_seconds)
+        or ttl_seconds <= 0
+    ):
+        raise InvalidInputError(
+            f"ttl of {what} must be a positive number of seconds, or None to keep the "
+            f"version until it is deleted; got {ttl_seconds!r}"
+        )
+    return float(ttl_seconds)
+
+
+def describe_deleted(version_id: str, label: str, deleted_at: float | None) -> str:
+    """The message for a read or edit of a deleted version ``label`` (``name:vN``)."""
+    return (
+        f"artifact version {label} (id {version_id!r}) was deleted{when_deleted(deleted_at)}; "
+        "nothing can be read from it or changed on it any more, and its version number is "
+        "not reused"
+    )
+
+
+def when_deleted(deleted_at: float | None) -> str:
+    """`` at 2024-05-01 10:42:07 UTC`` for a deletion time, or nothing when unknown."""
+    if deleted_at is None:
+        return ""
+    return " at " + datetime.fromtimestamp(deleted_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")

@@ -8,8 +8,6 @@ committed versions (aliases, description, delete) live in ``sqlite_edits``.
 
 from __future__ import annotations
 
-import json
-import math
 import sqlite3
 import time
 import uuid
@@ -17,52 +15,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from artisync.errors import InvalidInputError, TypeConflictError
-from artisync.registry.contract import user_aliases
+from artisync.registry.contract import check_ttl, to_json, user_aliases
 from artisync.registry.model import COMMITTED, DEFAULT_ENTITY, CommitResult, NewPart, NewVersion
 from artisync.registry.sqlite_queries import LIVE, project_id, versions_where
 
 __all__ = [
     "add_part",
-    "check_ttl",
     "commit_version",
     "ensure_run",
     "move_aliases",
     "record_edge",
     "submission_result",
-    "to_json",
 ]
-
-
-def to_json(value: Mapping[str, Any], *, what: str) -> str:
-    """``value`` as JSON text, or :class:`InvalidInputError` naming ``what`` it was."""
-    if not isinstance(value, Mapping):
-        raise InvalidInputError(f"{what} must be a mapping, got {type(value).__name__}")
-    try:
-        # allow_nan=False: NaN is not JSON, and the PostgreSQL backend's jsonb would
-        # refuse it later; better to refuse it the same way everywhere.
-        return json.dumps(dict(value), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(
-            f"{what} must hold only JSON values (str, int, float, bool, None, lists, dicts "
-            f"with str keys; no NaN or infinity): {exc}"
-        ) from exc
-
-
-def check_ttl(ttl_seconds: float | None, *, what: str) -> float | None:
-    """``ttl_seconds`` as a float (None: no TTL), or :class:`InvalidInputError`."""
-    if ttl_seconds is None:
-        return None
-    if (
-        isinstance(ttl_seconds, bool)
-        or not isinstance(ttl_seconds, int | float)
-        or not math.isfinite(ttl_seconds)
-        or ttl_seconds <= 0
-    ):
-        raise InvalidInputError(
-            f"ttl of {what} must be a positive number of seconds, or None to keep the "
-            f"version until it is deleted; got {ttl_seconds!r}"
-        )
-    return float(ttl_seconds)
 
 
 def _ensure_project(conn: sqlite3.Connection, entity: str, project: str) -> int:

@@ -16,9 +16,9 @@ from typing import Any
 
 from artisync.errors import InvalidInputError, NotFoundError
 from artisync.names import validate_alias
-from artisync.registry.contract import UNSET, Unset, user_aliases
+from artisync.registry.contract import UNSET, Unset, check_ttl, to_json, user_aliases
 from artisync.registry.model import COMMITTED, DELETED, LATEST, RUN_STATES
-from artisync.registry.sqlite_commit import check_ttl, move_aliases, to_json
+from artisync.registry.sqlite_commit import move_aliases
 from artisync.registry.sqlite_queries import latest_version_id, live_version_key, project_id
 
 __all__ = [

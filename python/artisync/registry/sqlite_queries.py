@@ -11,11 +11,16 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from artisync.errors import NotFoundError, RegistryError
-from artisync.registry.contract import describe_collections, describe_versions, parse_version_label
+from artisync.registry.contract import (
+    describe_collections,
+    describe_deleted,
+    describe_versions,
+    parse_version_label,
+    when_deleted,
+)
 from artisync.registry.model import COMMITTED, LATEST, Collection, Part, Run, Version
 
 __all__ = [
@@ -191,18 +196,6 @@ class VersionKey(NamedTuple):
         return f"{self.name}:v{self.number}"
 
 
-def _deleted(version_id: str, label: str, deleted_at: float | None) -> NotFoundError:
-    when = "" if deleted_at is None else f" at {_utc(deleted_at)}"
-    return NotFoundError(
-        f"artifact version {label} (id {version_id!r}) was deleted{when}; nothing can be "
-        "read from it or changed on it any more, and its version number is not reused"
-    )
-
-
-def _utc(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def live_version_key(conn: sqlite3.Connection, version_id: str) -> VersionKey:
     """The keys of a live version; :class:`NotFoundError` when unknown or deleted."""
     row = conn.execute(
@@ -214,7 +207,7 @@ def live_version_key(conn: sqlite3.Connection, version_id: str) -> VersionKey:
         raise NotFoundError(f"no artifact version with id {version_id!r}")
     key = VersionKey(int(row[0]), int(row[1]), str(row[2]), row[3])
     if row[4] != COMMITTED:
-        raise _deleted(version_id, key.label(), row[5])
+        raise NotFoundError(describe_deleted(version_id, key.label(), row[5]))
     return key
 
 
@@ -227,7 +220,9 @@ def live_version(conn: sqlite3.Connection, version_id: str) -> Version:
         deleted_at = conn.execute(
             "SELECT deleted_at FROM versions WHERE id = ?", (version_id,)
         ).fetchone()[0]
-        raise _deleted(version_id, f"{found[0].name}:{found[0].version}", deleted_at)
+        raise NotFoundError(
+            describe_deleted(version_id, f"{found[0].name}:{found[0].version}", deleted_at)
+        )
     return found[0]
 
 
@@ -283,7 +278,7 @@ def resolve_version(
             (collection, index),
         ).fetchone()
         if tombstone is not None:
-            when = "" if tombstone[0] is None else f" at {_utc(tombstone[0])}"
+            when = when_deleted(tombstone[0])
             message = f"{name}:{ref} was deleted{when} (numbers are not reused); {message}"
     raise NotFoundError(message)
 
