@@ -133,6 +133,10 @@ def pad_directory(directory: Path) -> list[Path]:
         pads.append(path)
 
 
+# Fills (each followed by a sync) before a filesystem that still takes writes is an error.
+_FILL_ROUNDS = 5
+
+
 class Ballast:
     """Files that fill a filesystem; :meth:`release` gives the space back."""
 
@@ -141,8 +145,21 @@ class Ballast:
         self._files: list[Path] = []
 
     def fill(self) -> None:
-        """Write until the filesystem has no page left."""
+        """Write until the filesystem has no page left.
+
+        ext4's delayed allocation reserves more than it finally uses, and gives the
+        difference back when writeback catches up, possibly just after a fill saw
+        ENOSPC: so fill, sync, and fill again until a one-byte probe is refused.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
+        for _ in range(_FILL_ROUNDS):
+            self._write_until_full()
+            os.sync()
+            if not self._takes_a_write():
+                return
+        raise AssertionError(f"{self.directory}'s filesystem still takes writes")
+
+    def _write_until_full(self) -> None:
         for chunk in (1 << 20, PAGE):
             path = self.directory / f"ballast-{len(self._files)}"
             self._files.append(path)
@@ -154,15 +171,17 @@ class Ballast:
                 assert e.errno == errno.ENOSPC, e
             finally:
                 os.close(fd)
+
+    def _takes_a_write(self) -> bool:
         probe = self.directory / "probe"
         try:
             probe.write_bytes(b"x")
         except OSError as e:
             assert e.errno == errno.ENOSPC, e
-        else:
-            raise AssertionError(f"{self.directory}'s filesystem still takes writes")
+            return False
         finally:
             probe.unlink(missing_ok=True)
+        return True
 
     def release(self) -> None:
         """Remove the ballast."""
