@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from artisync.config import Config
-from artisync.errors import InvalidInputError
+from artisync.errors import ArtisyncError, InvalidInputError
 from artisync.views.terminal import printable
 
 __all__ = ["DB_ENV", "add_command", "run_import"]
@@ -50,7 +50,12 @@ def run_import(args: argparse.Namespace) -> int:
     # work on nodes without it.
     from artisync.registry.import_sqlite import import_registry
 
-    report = import_registry(registry, dsn, renumber=args.renumber)
+    try:
+        report = import_registry(registry, dsn, renumber=args.renumber)
+    except ArtisyncError as exc:
+        # libpq's reasons span lines ("Connection refused\n\tIs the server running...");
+        # the command's errors are one line.
+        raise type(exc)(" ".join(str(exc).split())) from exc
     for line in report.lines():
         print(printable(line))
     return 1 if report.conflicts else 0
