@@ -18,9 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_registry import FULL, QUICK, build
-
 from artisync.registry.import_sqlite import import_registry
+from bench_registry import FULL, QUICK, build
 
 
 def main() -> int:
