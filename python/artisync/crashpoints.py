@@ -21,7 +21,7 @@ from typing import Final
 
 from artisync.errors import InvalidInputError
 
-__all__ = ["ENV", "POINTS", "STORE_POINTS", "arm", "crash_point"]
+__all__ = ["ENV", "IMPORT_POINTS", "POINTS", "STORE_POINTS", "arm", "crash_point"]
 
 ENV: Final = "ARTISYNC_CRASH_AT"
 
@@ -37,6 +37,10 @@ POINTS: Final = (
 
 # Inside the remote stores' multipart uploads (between parts): tests of resuming use it.
 STORE_POINTS: Final = ("after_part",)
+
+# After each transaction of `artisync server import` (registry/import_sqlite.py): tests
+# of an import killed midway and run again use it.
+IMPORT_POINTS: Final = ("after_import_step",)
 
 
 @dataclass(slots=True)
@@ -79,7 +83,7 @@ def _parse(text: str) -> _Target:
     if not text:
         return _Target("", 0)
     name, colon, count = text.partition(":")
-    known = (*POINTS, *STORE_POINTS)
+    known = (*POINTS, *STORE_POINTS, *IMPORT_POINTS)
     if name not in known:
         raise InvalidInputError(
             f"{ENV}={text!r}: unknown crash point {name!r}; known: {', '.join(known)} "

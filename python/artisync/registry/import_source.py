@@ -1,0 +1,256 @@
+"""Reading an embedded (SQLite) registry for ``import_registry``: one consistent snapshot,
+read-only, as plain rows keyed by the source's own surrogate keys.
+
+The file may belong to a running daemon, so it is opened with SQLite's read-only URI mode
+(``mode=ro``: this process can never write it, not even a migration) and read inside one
+read transaction: with WAL, that transaction sees the database as of its first read,
+whatever the daemon commits meanwhile, and never blocks the daemon's commits.
+
+JSON columns (config, summary, metadata) stay the text SQLite holds: PostgreSQL's
+``json`` type keeps text as given, so key order and number spelling survive the copy
+untouched, with no parse and dump in between.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import NamedTuple
+
+from artisync.registry.sqlite_schema import check_readable, connect
+
+__all__ = [
+    "CollectionContent",
+    "Edge",
+    "SourceCollection",
+    "SourcePart",
+    "SourceProject",
+    "SourceRun",
+    "SourceSnapshot",
+    "SourceVersion",
+    "Submission",
+]
+
+# Rows fetched from SQLite at a time when streaming a table (lineage).
+_FETCH = 10_000
+
+
+class SourceProject(NamedTuple):
+    """A project row: its source key, entity, name and creation time."""
+
+    key: int
+    entity: str
+    name: str
+    created_at: float
+
+
+class SourceRun(NamedTuple):
+    """A run row, with its config and summary as JSON text."""
+
+    key: int
+    project_key: int
+    run_id: str
+    name: str | None
+    job_type: str | None
+    group: str | None
+    config: str
+    summary: str
+    state: str
+    created_at: float
+    updated_at: float
+
+
+class SourceCollection(NamedTuple):
+    """A collection row: an artifact name of a project, with its one type."""
+
+    key: int
+    project_key: int
+    name: str
+    type: str
+    created_at: float
+
+
+class SourceVersion(NamedTuple):
+    """A version row (tombstones included), metadata as JSON text."""
+
+    id: str
+    idx: int
+    digest: str
+    manifest_key: str
+    size: int
+    file_count: int
+    description: str | None
+    metadata: str
+    created_at: float
+    run_key: int | None
+    ttl_seconds: float | None
+    expires_at: float | None
+    state: str
+    deleted_at: float | None
+
+
+class Submission(NamedTuple):
+    """An entry of the idempotency map: the submission, its version, whether it made it."""
+
+    submission_id: str
+    version_id: str
+    created: bool
+    committed_at: float
+
+
+class SourcePart(NamedTuple):
+    """A part of a distributed version: pending (``version_id`` None) or consumed."""
+
+    key: int
+    submission_id: str
+    distributed_id: str
+    manifest_key: str
+    run_key: int | None
+    size: int
+    file_count: int
+    created_at: float
+    version_id: str | None
+
+
+class Edge(NamedTuple):
+    """A lineage edge: a run produced or used a version, in the order recorded."""
+
+    key: int
+    run_key: int
+    version_id: str
+    direction: str
+    created_at: float
+
+
+@dataclass(slots=True)
+class CollectionContent:
+    """Everything of one collection that is copied with it, in one transaction."""
+
+    versions: list[SourceVersion]
+    aliases: list[tuple[str, str]]  # (alias, version id)
+    tags: list[tuple[str, str]]  # (version id, tag)
+    submissions: list[Submission] = field(default_factory=list)
+    parts: list[SourcePart] = field(default_factory=list)
+
+
+class SourceSnapshot:
+    """An embedded registry opened read-only, inside one read transaction.
+
+    Small tables (projects, runs, collections) and the per-collection maps that SQLite
+    has no index for (submissions and parts by collection) are read whole when opened;
+    versions, aliases and tags are read one collection at a time, through the indexes
+    that lead with the collection; lineage is streamed in the order it was recorded.
+    Use it in a ``with`` block: closing ends the read transaction.
+    """
+
+    def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
+        self.path = path
+        self._conn = connect(path, read_only=True, timeout=timeout)
+        try:
+            check_readable(self._conn, path)
+            # Deferred: the snapshot is taken at the first read below and kept until
+            # close, so every table is read as of one instant.
+            self._conn.execute("BEGIN")
+            self.projects = [
+                SourceProject(*row)
+                for row in self._conn.execute(
+                    "SELECT id, entity, name, created_at FROM projects ORDER BY id"
+                )
+            ]
+            self.runs = [
+                SourceRun(*row)
+                for row in self._conn.execute(
+                    "SELECT id, project_id, run_id, name, job_type, group_name, config,"
+                    " summary, state, created_at, updated_at FROM runs ORDER BY id"
+                )
+            ]
+            self.collections = [
+                SourceCollection(*row)
+                for row in self._conn.execute(
+                    "SELECT id, project_id, name, type, created_at FROM collections ORDER BY id"
+                )
+            ]
+            self._submissions: dict[int, list[Submission]] = {}
+            for collection, sid, vid, created, at in self._conn.execute(
+                "SELECT v.collection_id, s.submission_id, s.version_id, s.created,"
+                " s.committed_at FROM submissions AS s JOIN versions AS v ON v.id = s.version_id"
+                " ORDER BY s.committed_at, s.submission_id"
+            ):
+                self._submissions.setdefault(collection, []).append(
+                    Submission(sid, vid, bool(created), at)
+                )
+            self._parts: dict[int, list[SourcePart]] = {}
+            for row in self._conn.execute(
+                "SELECT collection_id, id, submission_id, distributed_id, manifest_key, run_id,"
+                " size, file_count, created_at, version_id FROM parts ORDER BY id"
+            ):
+                self._parts.setdefault(row[0], []).append(SourcePart(*row[1:]))
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def close(self) -> None:
+        """End the read transaction and close the file."""
+        self._conn.close()
+
+    def __enter__(self) -> SourceSnapshot:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def version_count(self, collection: int) -> int:
+        """How many versions (tombstones included) the collection holds."""
+        row = self._conn.execute(
+            "SELECT count(*) FROM versions WHERE collection_id = ?", (collection,)
+        ).fetchone()
+        return int(row[0])
+
+    def content(self, collection: int) -> CollectionContent:
+        """The collection's versions by number, its aliases, tags, submissions and parts."""
+        versions = [
+            SourceVersion(*row)
+            for row in self._conn.execute(
+                "SELECT id, idx, digest, manifest_key, size, file_count, description, metadata,"
+                " created_at, run_id, ttl_seconds, expires_at, state, deleted_at"
+                " FROM versions WHERE collection_id = ? ORDER BY idx",
+                (collection,),
+            )
+        ]
+        aliases = [
+            (str(alias), str(vid))
+            for alias, vid in self._conn.execute(
+                "SELECT alias, version_id FROM aliases WHERE collection_id = ? ORDER BY alias",
+                (collection,),
+            )
+        ]
+        tags = [
+            (str(vid), str(tag))
+            for vid, tag in self._conn.execute(
+                "SELECT t.version_id, t.tag FROM versions AS v"
+                " JOIN tags AS t ON t.version_id = v.id WHERE v.collection_id = ?",
+                (collection,),
+            )
+        ]
+        return CollectionContent(
+            versions,
+            aliases,
+            tags,
+            self._submissions.get(collection, []),
+            self._parts.get(collection, []),
+        )
+
+    def edges(self) -> Iterator[list[Edge]]:
+        """Every lineage edge in the order it was recorded, a batch at a time."""
+        cursor = self._conn.execute(
+            "SELECT id, run_id, version_id, direction, created_at FROM lineage ORDER BY id"
+        )
+        while batch := cursor.fetchmany(_FETCH):
+            yield [Edge(*row) for row in batch]
