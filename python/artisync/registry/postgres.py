@@ -37,7 +37,7 @@ from artisync.registry.model import (
     Run,
     Version,
 )
-from artisync.registry.postgres_connection import Conn, Pool
+from artisync.registry.postgres_connection import Conn, Pool, PoolStats
 
 __all__ = ["PostgresRegistry"]
 
@@ -75,6 +75,16 @@ class PostgresRegistry:
     def close(self) -> None:
         """Close every pooled connection. Further calls raise ``RegistryError``."""
         self._db.close()
+
+    def ping(self, timeout: float = 2.0) -> None:
+        """Return once the database answers on a pooled connection; else
+        ``RegistryUnavailableError`` within about ``timeout`` seconds. What
+        ``artisync server``'s readiness probe asks; not part of the contract."""
+        self._db.ping(timeout)
+
+    def pool_stats(self) -> PoolStats:
+        """The pool's size and the connections in use now (for the server's metrics)."""
+        return self._db.stats()
 
     def __enter__(self) -> PostgresRegistry:
         return self
