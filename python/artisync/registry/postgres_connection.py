@@ -83,7 +83,15 @@ class Pool:
     or an unreachable server fails at once, with libpq's reason), then opens the pool.
     """
 
-    def __init__(self, dsn: str, *, min_size: int, max_size: int, timeout: float) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int,
+        max_size: int,
+        timeout: float,
+        reconnect_timeout: float = 300.0,
+    ) -> None:
         self.where = describe_dsn(dsn)
         self.timeout = timeout
         try:
@@ -97,6 +105,7 @@ class Pool:
             max_size=max_size,
             kwargs={"autocommit": True},
             timeout=timeout,
+            reconnect_timeout=reconnect_timeout,
             name=f"artisync registry {self.where}",
             open=False,
         )

@@ -59,6 +59,7 @@ async def serve(settings: ServerSettings) -> None:
         settings.db,
         max_size=settings.db_pool_size,
         timeout=settings.db_timeout,
+        reconnect_timeout=settings.db_timeout,
     )
     try:
         app = create_app(
