@@ -155,17 +155,19 @@ class Pool:
                 if attempt > _RETRIES:
                     raise self.error(exc, doing) from exc
                 time.sleep(_RETRY_PAUSE * attempt)
-            except psycopg.OperationalError as exc:
-                # A connection the server closed while it sat in the pool fails at
-                # BEGIN, before the call did anything: another connection can do it.
-                if started or attempt > _RETRIES:
-                    raise self.error(exc, doing) from exc
             except PoolTimeout as exc:
+                # Before OperationalError, which PoolTimeout is: waiting again would
+                # multiply the wait that `timeout` bounds.
                 raise RegistryUnavailableError(
                     f"registry {self.where}: {doing} waited {self.timeout:g}s for a "
                     "database connection; every connection of the pool stayed busy "
                     "(raise max_size) or PostgreSQL is unreachable"
                 ) from exc
+            except psycopg.OperationalError as exc:
+                # A connection the server closed while it sat in the pool fails at
+                # BEGIN, before the call did anything: another connection can do it.
+                if started or attempt > _RETRIES:
+                    raise self.error(exc, doing) from exc
             except psycopg.DataError as exc:
                 # Strings with NUL fail in psycopg before anything is sent; the daemon's
                 # routes refuse them already, a direct caller learns it here.
