@@ -17,6 +17,9 @@ Fixtures:
 ``postgres_dsn`` (function)
     The DSN of a fresh, empty database on that server, dropped after the test, so tests
     never see each other's rows.
+
+:func:`running_postgres` starts a cluster of a test's own, for tests that stop and
+start PostgreSQL (the session's server must stay up for the others).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -54,12 +58,29 @@ _SETTINGS = {
 
 class PostgresServer:
     """A running ``postgres`` on a Unix socket: :meth:`dsn`, :meth:`create_database`,
-    :meth:`drop_database`."""
+    :meth:`drop_database`; :meth:`stop` and :meth:`start` for outage tests."""
 
-    def __init__(self, root: Path, user: str, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, root: Path, user: str, command: list[str]) -> None:
         self.root = root
         self.user = user
-        self.proc = proc
+        self._command = command
+        self.proc: subprocess.Popen[bytes] = self._launch()
+
+    def _launch(self) -> subprocess.Popen[bytes]:
+        with open(self.root / "postgres.log", "ab") as log:
+            return subprocess.Popen(
+                self._command, user=self.user, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown: sessions are ended, clients see it go)."""
+        _stop(self.proc)
+
+    def start(self) -> None:
+        """Start the stopped server again on the same data and socket; return once it
+        accepts connections."""
+        self.proc = self._launch()
+        _wait_ready(self)
 
     def dsn(self, dbname: str = "postgres") -> str:
         """The libpq connection string of database ``dbname``."""
@@ -136,9 +157,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL 15 server for the session, on a Unix socket in its own /tmp directory."""
+@contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A new PostgreSQL 15 cluster on a Unix socket in its own /tmp directory, stopped
+    and deleted afterwards."""
     initdb, postgres = _binary("initdb"), _binary("postgres")
     user = _server_user()
     # Not under pytest's tmp_path: its base directory is 0700 to the user running the
@@ -156,18 +178,23 @@ def postgres_server() -> Iterator[PostgresServer]:
         )
         options = [f"-c{key}={value}" for key, value in _SETTINGS.items()]
         command = [postgres, "-D", str(data), "-k", str(root), "-p", str(PORT), *options]
-        with open(root / "postgres.log", "ab") as log:
-            proc = subprocess.Popen(command, user=user, stdout=log, stderr=subprocess.STDOUT)
-        server = PostgresServer(root, user, proc)
+        server = PostgresServer(root, user, command)
         try:
             _wait_ready(server)
             yield server
         finally:
-            _stop(proc)
+            server.stop()
     except subprocess.CalledProcessError as exc:
         raise RuntimeError(f"initdb failed: {exc.stderr.decode(errors='replace')}") from exc
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL 15 server for the session, on a Unix socket in its own /tmp directory."""
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture

@@ -4,9 +4,11 @@ Registered for every test file by ``pytest_plugins`` in conftest.py. Fixtures:
 
 ``registry``
     A fresh registry, once per backend in :data:`BACKENDS` (test ids ``[sqlite]``,
-    ``[postgres]``). A test that takes it pins a rule of the ``Registry`` contract, which
-    every backend must keep. The PostgreSQL server (``postgres_server.py``) starts only
-    when a ``[postgres]`` test runs, once per session; each test gets its own database.
+    ``[postgres]``, ``[http]``). A test that takes it pins a rule of the ``Registry``
+    contract, which every backend must keep. The PostgreSQL server
+    (``postgres_server.py``) starts only when a ``[postgres]`` or ``[http]`` test runs,
+    once per session; each test gets its own database (``[http]``: the server's app on
+    a thread, ``registry_server.py``, in front of it).
 ``sqlite_registry``, ``db_path``
     The embedded SQLite registry and its file, for tests of what only that backend has
     (its file, schema and migrations, locking, read-only opening, query plans): those
@@ -25,10 +27,10 @@ import pytest
 
 from artisync.registry import CommitResult, NewPart, NewVersion, Registry, SqliteRegistry
 
-BACKENDS: Final = ("sqlite", "postgres")
-"""Every registry backend, by test id: the embedded SQLite file and the server's
-PostgreSQL database. HTTP (``"http"``, a client of a running ``artisync server``) goes
-here too, opened in :func:`open_backend`."""
+BACKENDS: Final = ("sqlite", "postgres", "http")
+"""Every registry backend, by test id: the embedded SQLite file, the server's
+PostgreSQL database, and HTTP: a client (``HttpRegistry``) of the server's app, which
+serves a PostgreSQL database."""
 
 
 @contextmanager
@@ -49,6 +51,12 @@ def open_backend(backend: str, request: pytest.FixtureRequest) -> Iterator[Regis
 
         dsn: str = request.getfixturevalue("postgres_dsn")
         with PostgresRegistry(dsn, max_size=4) as reg:
+            yield reg
+        return
+    if backend == "http":
+        from registry_server import served_registry
+
+        with served_registry(request.getfixturevalue("postgres_dsn")) as reg:
             yield reg
         return
     raise ValueError(f"no registry backend {backend!r}: add it to BACKENDS and open it here")

@@ -151,6 +151,8 @@ class Config:
                 from_file = tomllib.loads(toml_path.read_text())
             except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
                 raise InvalidInputError(f"{toml_path}: not valid TOML: {e}") from None
+            # The [server] table is `artisync server`'s (server/settings.py), not a node's.
+            from_file.pop("server", None)
             config = config._with(from_file, str(toml_path))
         from_env = {field: os.environ[var] for var, field in _ENV.items() if var in os.environ}
         config = config._with(from_env, "the environment", from_env=True)

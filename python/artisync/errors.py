@@ -19,6 +19,7 @@ __all__ = [
     "NoDaemonWarning",
     "NotFoundError",
     "RegistryError",
+    "RegistryUnavailableError",
     "RejectedError",
     "SubmissionError",
     "SymlinkLoopError",
@@ -56,6 +57,16 @@ class RejectedError(ArtisyncError):
 
 class RegistryError(ArtisyncError):
     """The registry refused an operation or could not be read."""
+
+
+class RegistryUnavailableError(RegistryError):
+    r"""The registry could not be reached: its database, or the ``artisync server`` in
+    front of it, is down, unreachable or too busy to answer in time.
+
+    Unlike other :class:`RegistryError`\ s this says nothing about the request: asking
+    again later may succeed (the daemon retries commits that meet it). The message
+    names the registry and what to check.
+    """
 
 
 class TypeConflictError(RegistryError):

@@ -3,7 +3,7 @@ point that runs one and turns an :class:`~artisync.errors.ArtisyncError` into a 
 
 ``daemon`` (:mod:`~artisync.cli.serve`), ``log`` (:mod:`~artisync.cli.log_files`),
 ``status`` (:mod:`~artisync.cli.status`); ``ls``, ``get``, ``lineage`` and ``gc``
-(:mod:`~artisync.cli.read`).
+(:mod:`~artisync.cli.read`); ``server`` (:mod:`~artisync.cli.server`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from artisync.cli import log_files, read, serve, status, stop
+from artisync.cli import log_files, read, serve, server, status, stop
 from artisync.errors import ArtisyncError
 from artisync.views.terminal import printable
 
@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="artisync", description=_DESCRIPTION)
     _global_options(parser, None)
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (serve, stop, log_files, status, read):
+    for module in (serve, stop, log_files, status, read, server):
         module.add_command(commands)
     # The same options after the subcommand too (`artisync daemon --home X`): there they
     # default to "not given", so one given before the subcommand is kept.

@@ -9,7 +9,7 @@ registry goes through its methods, never through these objects.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any, TypeVar
 
 from artisync.errors import RegistryError
@@ -30,21 +30,38 @@ __all__ = [
     "Version",
 ]
 
-_Record = TypeVar("_Record", "Run", "Version")
+_Record = TypeVar("_Record")
 
 
-def _from_json(cls: type[_Record], data: object) -> _Record:
-    """The record ``cls`` from what its ``to_json`` gave, or ``RegistryError`` naming the
-    first missing or unknown field (an answer from another artisync version)."""
-    names = [f.name for f in fields(cls)]
+def _from_json(
+    cls: type[_Record],
+    data: object,
+    *,
+    every_field: bool = True,
+    error: type[Exception] = RegistryError,
+) -> _Record:
+    """The record ``cls`` from what its ``to_json`` gave, or ``error`` naming the first
+    missing or unknown field.
+
+    Records the registry answers must carry ``every_field`` (one that lacks some comes
+    from another artisync version); records sent to it (:class:`NewVersion`,
+    :class:`NewPart`) may leave out the fields that have defaults. The values' types are
+    the sender's to get right: the server checks each field before it builds one.
+    """
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
     if not isinstance(data, dict):
-        raise RegistryError(f"a {cls.__name__} must be a JSON object, got {type(data).__name__}")
-    if missing := [n for n in names if n not in data]:
-        raise RegistryError(f"a {cls.__name__} from the registry lacks {', '.join(missing)}")
-    if unknown := sorted(set(data) - set(names)):
-        raise RegistryError(
-            f"a {cls.__name__} from the registry has unknown fields {', '.join(unknown)}: "
-            "is the daemon another artisync version than this SDK?"
+        raise error(f"a {cls.__name__} must be a JSON object, got {type(data).__name__}")
+    required = [
+        name
+        for name, f in known.items()
+        if every_field or (f.default is MISSING and f.default_factory is MISSING)
+    ]
+    if missing := [n for n in required if n not in data]:
+        raise error(f"a {cls.__name__} lacks {', '.join(missing)}")
+    if unknown := sorted(set(data) - set(known)):
+        raise error(
+            f"a {cls.__name__} has unknown fields {', '.join(unknown)}; it has "
+            f"{', '.join(known)} (is the other side another artisync version?)"
         )
     return cls(**data)
 
@@ -83,6 +100,15 @@ class Project:
     entity: str
     name: str
     created_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The project as a JSON object (what the registry's HTTP API answers)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> Project:
+        """The project that :meth:`to_json` gave; ``RegistryError`` if fields are off."""
+        return _from_json(cls, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +158,15 @@ class Collection:
     type: str
     created_at: float
     version_count: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The collection as a JSON object (what the registry's HTTP API answers)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> Collection:
+        """The collection that :meth:`to_json` gave; ``RegistryError`` if fields are off."""
+        return _from_json(cls, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +238,28 @@ class CommitResult:
     version: Version
     created: bool
 
+    def to_json(self) -> dict[str, Any]:
+        """The result as a JSON object: the version's and ``created``."""
+        return {"version": self.version.to_json(), "created": self.created}
+
+    @classmethod
+    def from_json(cls, data: object) -> CommitResult:
+        """The result that :meth:`to_json` gave; ``RegistryError`` if fields are off."""
+        raw = _from_json(_RawCommitResult, data)
+        if not isinstance(raw.created, bool):
+            raise RegistryError(
+                f"a CommitResult's created must be true or false, not {raw.created!r}"
+            )
+        return cls(version=Version.from_json(raw.version), created=raw.created)
+
+
+@dataclass(frozen=True, slots=True)
+class _RawCommitResult:
+    """A :class:`CommitResult` as JSON carries it, before its version is decoded."""
+
+    version: object
+    created: object
+
 
 @dataclass(frozen=True, slots=True)
 class Part:
@@ -222,6 +279,15 @@ class Part:
     size: int
     file_count: int
     created_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The part as a JSON object (what the registry's HTTP API answers)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> Part:
+        """The part that :meth:`to_json` gave; ``RegistryError`` if fields are off."""
+        return _from_json(cls, data)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -260,6 +326,16 @@ class NewVersion(_NewContent):
     ttl_seconds: float | None = None
     distributed_id: str | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        """The new version as a JSON object: mappings as objects, sequences as arrays."""
+        return _new_json(self)
+
+    @classmethod
+    def from_json(cls, data: object, *, error: type[Exception] = RegistryError) -> NewVersion:
+        """The new version that :meth:`to_json` gave (fields with defaults may be left out);
+        ``error`` names a missing or unknown field."""
+        return _from_json(cls, data, every_field=False, error=error)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class NewPart(_NewContent):
@@ -272,3 +348,25 @@ class NewPart(_NewContent):
     """
 
     distributed_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The new part as a JSON object: mappings as objects, sequences as arrays."""
+        return _new_json(self)
+
+    @classmethod
+    def from_json(cls, data: object, *, error: type[Exception] = RegistryError) -> NewPart:
+        """The new part that :meth:`to_json` gave (fields with defaults may be left out);
+        ``error`` names a missing or unknown field."""
+        return _from_json(cls, data, every_field=False, error=error)
+
+
+def _new_json(record: NewVersion | NewPart) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields(record):
+        value = getattr(record, f.name)
+        if isinstance(value, Mapping):
+            value = dict(value)
+        elif isinstance(value, Sequence) and not isinstance(value, str):
+            value = list(value)
+        out[f.name] = value
+    return out

@@ -37,7 +37,7 @@ from artisync.registry.model import (
     Run,
     Version,
 )
-from artisync.registry.postgres_connection import Conn, Pool
+from artisync.registry.postgres_connection import Conn, Pool, PoolStats
 
 __all__ = ["PostgresRegistry"]
 
@@ -57,15 +57,30 @@ class PostgresRegistry:
     """
 
     def __init__(
-        self, dsn: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 30.0
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        timeout: float = 30.0,
+        reconnect_timeout: float = 300.0,
     ) -> None:
         """Open the registry in the database ``dsn`` (a libpq connection string or a
         ``postgresql://`` URL), migrating its schema if needed.
 
         ``timeout`` is how long a call waits for a free connection, and opening for the
-        server to answer.
+        server to answer. ``reconnect_timeout`` is how long the pool retries a lost
+        connection, with growing pauses, before it drops it and opens a new one when a
+        call next needs it: a server keeps it short, so that it is back within seconds
+        of the database, not at the end of a long pause.
         """
-        self._db = Pool(dsn, min_size=min_size, max_size=max_size, timeout=timeout)
+        self._db = Pool(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            reconnect_timeout=reconnect_timeout,
+        )
 
     @property
     def where(self) -> str:
@@ -75,6 +90,16 @@ class PostgresRegistry:
     def close(self) -> None:
         """Close every pooled connection. Further calls raise ``RegistryError``."""
         self._db.close()
+
+    def ping(self, timeout: float = 2.0) -> None:
+        """Return once the database answers on a pooled connection; else
+        ``RegistryUnavailableError`` within about ``timeout`` seconds. What
+        ``artisync server``'s readiness probe asks; not part of the contract."""
+        self._db.ping(timeout)
+
+    def pool_stats(self) -> PoolStats:
+        """The pool's size and the connections in use now (for the server's metrics)."""
+        return self._db.stats()
 
     def __enter__(self) -> PostgresRegistry:
         return self

@@ -13,6 +13,11 @@ PostgreSQL may end a transaction with a deadlock or serialization failure that a
 try resolves, and a pooled connection may turn out dead (the server restarted) before the
 transaction sent anything. Every call is all-or-nothing and commits are idempotent per
 submission, so running one again is safe.
+
+A database that cannot be reached (refused, dropped, no free connection in time) is a
+:class:`~artisync.errors.RegistryUnavailableError`: the server answers it with 503 and
+its clients may ask again later, whereas any other failure says something about the
+request.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 import psycopg
@@ -28,10 +34,10 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from artisync.errors import InvalidInputError, RegistryError
+from artisync.errors import InvalidInputError, RegistryError, RegistryUnavailableError
 from artisync.registry.postgres_schema import migrate
 
-__all__ = ["Conn", "Pool", "describe_dsn"]
+__all__ = ["Conn", "Pool", "PoolStats", "describe_dsn"]
 
 Conn = psycopg.Connection[TupleRow]
 T = TypeVar("T")
@@ -62,6 +68,14 @@ def describe_dsn(dsn: str) -> str:
     return f"postgresql://{user}{host}{port}/{parts.get('dbname') or ''}"
 
 
+@dataclass(frozen=True, slots=True)
+class PoolStats:
+    """A pool's connections at one instant: all it holds, and those lent to calls."""
+
+    size: int
+    in_use: int
+
+
 class Pool:
     """A pool of connections to one registry database, and transactions on them.
 
@@ -69,7 +83,15 @@ class Pool:
     or an unreachable server fails at once, with libpq's reason), then opens the pool.
     """
 
-    def __init__(self, dsn: str, *, min_size: int, max_size: int, timeout: float) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        min_size: int,
+        max_size: int,
+        timeout: float,
+        reconnect_timeout: float = 300.0,
+    ) -> None:
         self.where = describe_dsn(dsn)
         self.timeout = timeout
         try:
@@ -83,6 +105,7 @@ class Pool:
             max_size=max_size,
             kwargs={"autocommit": True},
             timeout=timeout,
+            reconnect_timeout=reconnect_timeout,
             name=f"artisync registry {self.where}",
             open=False,
         )
@@ -90,7 +113,7 @@ class Pool:
             self._pool.open(wait=True, timeout=timeout)
         except PoolTimeout as exc:
             self._pool.close()
-            raise RegistryError(
+            raise RegistryUnavailableError(
                 f"registry {self.where}: could not open {min_size} connection(s) within "
                 f"{timeout:g}s; is PostgreSQL running, and does it accept that many "
                 "connections (max_connections)?"
@@ -132,17 +155,19 @@ class Pool:
                 if attempt > _RETRIES:
                     raise self.error(exc, doing) from exc
                 time.sleep(_RETRY_PAUSE * attempt)
+            except PoolTimeout as exc:
+                # Before OperationalError, which PoolTimeout is: waiting again would
+                # multiply the wait that `timeout` bounds.
+                raise RegistryUnavailableError(
+                    f"registry {self.where}: {doing} waited {self.timeout:g}s for a "
+                    "database connection; every connection of the pool stayed busy "
+                    "(raise max_size) or PostgreSQL is unreachable"
+                ) from exc
             except psycopg.OperationalError as exc:
                 # A connection the server closed while it sat in the pool fails at
                 # BEGIN, before the call did anything: another connection can do it.
                 if started or attempt > _RETRIES:
                     raise self.error(exc, doing) from exc
-            except PoolTimeout as exc:
-                raise RegistryError(
-                    f"registry {self.where}: {doing} waited {self.timeout:g}s for a "
-                    "database connection; every connection of the pool stayed busy "
-                    "(raise max_size) or PostgreSQL is unreachable"
-                ) from exc
             except psycopg.DataError as exc:
                 # Strings with NUL fail in psycopg before anything is sent; the daemon's
                 # routes refuse them already, a direct caller learns it here.
@@ -155,15 +180,40 @@ class Pool:
             except psycopg.Error as exc:
                 raise self.error(exc, doing) from exc
 
+    def ping(self, timeout: float) -> None:
+        """Run ``SELECT 1`` on a pooled connection within ``timeout`` seconds, else
+        :class:`RegistryUnavailableError` (what a readiness probe asks)."""
+        if self._closed:
+            raise RegistryError(f"registry {self.where} is closed")
+        try:
+            with self._pool.connection(timeout=timeout) as conn:
+                conn.execute("SELECT 1")
+        except PoolTimeout as exc:
+            raise RegistryUnavailableError(
+                f"registry {self.where}: no database connection within {timeout:g}s; "
+                "is PostgreSQL running and reachable?"
+            ) from exc
+        except psycopg.Error as exc:
+            raise self.error(exc, "checking the database") from exc
+
+    def stats(self) -> PoolStats:
+        """How many connections the pool holds and how many are lent out now."""
+        numbers = self._pool.get_stats()
+        size = numbers.get("pool_size", 0)
+        return PoolStats(size=size, in_use=size - numbers.get("pool_available", 0))
+
     def error(self, exc: psycopg.Error, doing: str) -> RegistryError:
-        """``exc`` as the ``RegistryError`` callers see: no psycopg type leaks out."""
-        hint = ""
+        """``exc`` as the ``RegistryError`` callers see: no psycopg type leaks out. A
+        connection failure is :class:`RegistryUnavailableError`."""
+        message = str(exc).strip() or type(exc).__name__
         if isinstance(exc, psycopg.OperationalError) and not isinstance(
             exc, pg_errors.SerializationFailure | pg_errors.DeadlockDetected
         ):
-            hint = f"; is PostgreSQL running and reachable at {self.where}?"
-        message = str(exc).strip() or type(exc).__name__
-        return RegistryError(f"registry {self.where}: {doing} failed: {message}{hint}")
+            return RegistryUnavailableError(
+                f"registry {self.where}: {doing} failed: {message}; "
+                f"is PostgreSQL running and reachable at {self.where}?"
+            )
+        return RegistryError(f"registry {self.where}: {doing} failed: {message}")
 
 
 def _roll_back(conn: Conn) -> None:

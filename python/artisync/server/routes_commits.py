@@ -1,0 +1,147 @@
+"""Commits and parts: ``POST /api/v1/commits``, ``POST /api/v1/parts`` and their reads.
+
+A commit's body is a :class:`~artisync.registry.NewVersion` as its ``to_json`` gives it.
+Its submission id is the idempotency key: a commit sent again after its answer was lost
+returns the first answer (same version, same ``created``), because the registry keys
+the commit on it; so the route needs no state of its own and any server process may
+take the retry. ``GET /api/v1/commits/{submission_id}`` asks what a submission produced
+without committing anything (404 when it never was).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from artisync.errors import InvalidInputError, NotFoundError
+from artisync.names import (
+    LABEL_MAX_LENGTH,
+    check_description,
+    check_list_length,
+    validate_alias,
+    validate_artifact_name,
+    validate_artifact_type,
+    validate_distributed_id,
+    validate_entity,
+    validate_project,
+    validate_tag,
+)
+from artisync.registry import CommitResult, NewPart, NewVersion, Registry
+from artisync.server.arguments import Arguments
+from artisync.server.routes import API, Call, Operation, Route
+from artisync.server.routes_runs import check_run_id
+
+__all__ = ["ROUTES"]
+
+
+def check_submission_id(text: str) -> str:
+    """``text`` if it can be a submission id, else :class:`InvalidInputError`.
+
+    Any printable label of at most :data:`~artisync.names.LABEL_MAX_LENGTH` characters:
+    the SDK's ids are 32 hex digits, but the registry keys commits on whatever id a
+    client chose, and an importer or another client may choose otherwise.
+    """
+    if len(text) > LABEL_MAX_LENGTH:
+        raise InvalidInputError(
+            f"a submission id is at most {LABEL_MAX_LENGTH} characters long; this one has "
+            f"{len(text)} (the SDK's are 32 hex digits)"
+        )
+    return text
+
+
+def _content(body: Arguments) -> dict[str, Any]:
+    """The fields a version and a part share, checked."""
+    name = body.name("name", validate_artifact_name)
+    return {
+        "submission_id": body.name("submission_id", check_submission_id),
+        "project": body.name("project", validate_project),
+        "entity": body.optional_name("entity", validate_entity),
+        "name": name,
+        # run.log_code's own source-* artifacts are taken, as the daemon takes them.
+        "type": body.name(
+            "type", lambda t: validate_artifact_type(t, name, allow_reserved_names=True)
+        ),
+        "manifest_key": body.name("manifest_key"),
+        "size": body.count("size"),
+        "file_count": body.count("file_count"),
+        "run_id": body.optional_name("run_id", check_run_id),
+    }
+
+
+def _new_version(body: Arguments) -> NewVersion:
+    fields = _content(body)
+    fields["digest"] = body.name("digest")
+    description = body.free_text("description", limit=None)
+    try:
+        fields["description"] = check_description(description)
+    except InvalidInputError as exc:
+        raise body.bad("description", str(exc)) from None
+    fields["metadata"] = body.json_object("metadata", required=False) or {}
+    for field, check in (("aliases", validate_alias), ("tags", validate_tag)):
+        values = body.names(field, check)
+        try:
+            fields[field] = check_list_length(values, field)
+        except InvalidInputError as exc:
+            raise body.bad(field, str(exc)) from None
+    fields["ttl_seconds"] = body.seconds("ttl_seconds")
+    fields["distributed_id"] = body.optional_name("distributed_id", validate_distributed_id)
+    body.finish("a NewVersion")
+    return NewVersion.from_json(fields, error=InvalidInputError)
+
+
+def commit_version(call: Call) -> Operation:
+    version = _new_version(call.body)
+    commits = call.metrics.commits
+
+    def run(registry: Registry) -> CommitResult:
+        result = registry.commit_version(version)
+        commits.labels("created" if result.created else "existing").inc()
+        return result
+
+    return run
+
+
+def submission_result(call: Call) -> Operation:
+    submission_id = call.path.name("submission_id", check_submission_id)
+
+    def run(registry: Registry) -> CommitResult:
+        result = registry.submission_result(submission_id)
+        if result is None:
+            raise NotFoundError(f"submission {submission_id} has not been committed")
+        return result
+
+    return run
+
+
+def add_part(call: Call) -> Operation:
+    body = call.body
+    fields = _content(body)
+    fields["distributed_id"] = body.name("distributed_id", validate_distributed_id)
+    body.finish("a NewPart")
+    part = NewPart.from_json(fields, error=InvalidInputError)
+    return lambda r: r.add_part(part)
+
+
+def list_parts(call: Call) -> Operation:
+    entity = call.entity()
+    project = call.path.name("project", validate_project)
+    name = call.path.name("name", validate_artifact_name)
+    distributed_id = call.path.name("distributed_id", validate_distributed_id)
+    return lambda r: r.list_parts(project, name, distributed_id, entity)
+
+
+ROUTES: Final = (
+    Route("POST", f"{API}/commits", commit_version, "Commit a NewVersion, idempotently"),
+    Route(
+        "GET",
+        f"{API}/commits/{{submission_id}}",
+        submission_result,
+        "What committing a submission produced (404: not committed)",
+    ),
+    Route("POST", f"{API}/parts", add_part, "Record a part of a distributed version"),
+    Route(
+        "GET",
+        f"{API}/parts/{{entity}}/{{project}}/{{name}}/{{distributed_id}}",
+        list_parts,
+        "The pending parts of a distributed version",
+    ),
+)
