@@ -397,6 +397,17 @@ def test_command_prints_the_report(
     assert out[2:] == ["already there: nothing", "conflicts: none"]
 
 
+def test_the_artisync_command_runs_the_import(home: Filled, postgres_dsn: str) -> None:
+    command = [sys.executable, "-m", "artisync.cli", "server", "import"]
+    command += ["--from", str(home.path.parent), "--db", postgres_dsn]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "copied: 2 projects" in first.stdout
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert "copied: nothing" in again.stdout, again.stdout
+
+
 def test_command_takes_the_database_from_the_environment(
     home: Filled,
     postgres_dsn: str,

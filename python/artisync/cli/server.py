@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from artisync import logs
+from artisync.cli import server_import
 
 __all__ = ["add_command"]
 
@@ -81,4 +82,5 @@ def add_command(commands: Any) -> argparse._SubParsersAction[argparse.ArgumentPa
     subcommands: argparse._SubParsersAction[argparse.ArgumentParser] = server.add_subparsers(
         dest="server_command", metavar="COMMAND", required=False
     )
+    server_import.add_command(subcommands)
     return subcommands
