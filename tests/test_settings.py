@@ -102,3 +102,37 @@ def test_the_daemon_makes_versions_a_chunk_at_a_time_as_config_toml_says(
     artifact.wait()
     assert artifact.version == "v0"
     assert len(artifact.manifest.entries) == 10
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("https://registry.example:8080/", "https://registry.example:8080"),
+        ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+        ("/srv/artisync/registry.db", Path("/srv/artisync/registry.db")),
+        ("file:///srv/artisync/registry.db", Path("/srv/artisync/registry.db")),
+    ],
+)
+def test_the_registry_is_a_file_or_a_server_url(
+    home: Path, monkeypatch: pytest.MonkeyPatch, value: str, expected: Path | str
+) -> None:
+    monkeypatch.setenv("ARTISYNC_REGISTRY", value)
+    config = Config.load(home)
+    assert config.registry == expected
+    assert config.registry_server == (expected if isinstance(expected, str) else None)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("postgresql://db/artisync", "nodes reach a shared registry through `artisync server`"),
+        ("ftp://host/registry", "not a registry"),
+    ],
+)
+def test_a_registry_that_is_neither_is_refused_saying_what_to_write(
+    home: Path, value: str, message: str
+) -> None:
+    (home / "config.toml").write_text(f'registry = "{value}"\n')
+    with pytest.raises(InvalidInputError, match=message) as refused:
+        Config.load(home)
+    assert str(home / "config.toml") in str(refused.value)

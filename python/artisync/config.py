@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from artisync.errors import InvalidInputError
 from artisync.store.part_sizes import (
@@ -39,6 +40,8 @@ _ENV = {
     "ARTISYNC_MULTIPART_THRESHOLD": "multipart_threshold",
     "ARTISYNC_PART_SIZE": "part_size",
     "ARTISYNC_AUTOSTART": "autostart",
+    "ARTISYNC_REGISTRY_CA_FILE": "registry_ca_file",
+    "ARTISYNC_STORE_SHARED": "store_shared",
 }
 _VARIABLE = {field: var for var, field in _ENV.items()}
 
@@ -54,7 +57,10 @@ _RULES: dict[str, Callable[[int], str | None]] = {
 }
 
 # Path settings whose default is None (decided where they are used).
-_OPTIONAL_PATHS = frozenset({"cache_dir"})
+_OPTIONAL_PATHS = frozenset({"cache_dir", "registry_ca_file"})
+
+# What a registry setting may name besides a SQLite file: the shared server.
+_SERVER_SCHEMES = frozenset({"http", "https"})
 
 
 def default_home() -> Path:
@@ -73,7 +79,9 @@ class Config:
     spool: Path
     store: str
     socket: Path
-    registry: Path
+    # The embedded SQLite file, or the URL of an `artisync server` every node shares
+    # (https://host:port): see registry_server.
+    registry: Path | str
     # Submissions whose hash/upload stages run at once (commits are always one at a time).
     pipeline_concurrency: int = 4
     # Seconds between the daemon's garbage collections, and how old an unreferenced
@@ -123,6 +131,16 @@ class Config:
     part_size: int = DEFAULT_PART_SIZE
     # Whether a client that finds no daemon answering starts one (artisync/launch.py).
     autostart: bool = True
+    # The CA bundle that signed a registry server's certificate (None: the system's).
+    registry_ca_file: Path | None = None
+    # A file:// store every node mounts at the same path, declared so: with a server
+    # registry, a store only this node reaches is refused (other nodes could not read).
+    store_shared: bool = False
+
+    @property
+    def registry_server(self) -> str | None:
+        """The registry server's URL, or None when the registry is the embedded file."""
+        return self.registry if isinstance(self.registry, str) else None
 
     @classmethod
     def defaults(cls, home: Path) -> Config:
@@ -167,7 +185,10 @@ class Config:
                     f"{source}: unknown setting {key!r}; known: {', '.join(known)}"
                 )
             current = getattr(self, key)
-            if key in _OPTIONAL_PATHS and value == "":
+            if key == "registry":
+                name = _VARIABLE[key] if from_env else key
+                changes[key] = _registry_location(value, f"{source}: {name}={value!r}")
+            elif key in _OPTIONAL_PATHS and value == "":
                 changes[key] = None  # set empty: back to the default
             elif isinstance(current, Path) or key in _OPTIONAL_PATHS:
                 changes[key] = Path(value).expanduser()
@@ -184,6 +205,28 @@ class Config:
             else:
                 changes[key] = str(value)
         return replace(self, **changes)
+
+
+def _registry_location(value: Any, where: str) -> Path | str:
+    """A registry setting as a path (the embedded SQLite file) or a server URL."""
+    text = str(value).strip()
+    if "://" not in text:
+        return Path(text).expanduser()
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+    if scheme in _SERVER_SCHEMES and parts.netloc:
+        return text.rstrip("/")
+    if scheme == "file" and parts.path:
+        return Path(unquote(parts.path))
+    if scheme in {"postgresql", "postgres"}:
+        raise InvalidInputError(
+            f"{where}: nodes reach a shared registry through `artisync server`, not its "
+            'database: write registry = "https://HOST:PORT" (the postgresql:// address is '
+            "the server's --db)"
+        )
+    raise InvalidInputError(
+        f'{where}: not a registry; give a SQLite file path or the server\'s "https://HOST:PORT"'
+    )
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})

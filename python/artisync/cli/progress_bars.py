@@ -8,6 +8,7 @@ for output that is not a terminal.
 
 from __future__ import annotations
 
+import time
 from typing import Any, Final
 
 from rich.console import Console, Group, RenderableType
@@ -125,7 +126,7 @@ def _header(status: dict[str, Any], progress: dict[str, Any]) -> str:
     stages = ", ".join(
         f"{count} {stage}" for stage, count in (progress.get("by_stage") or {}).items() if count
     )
-    return (
+    return _registry_wait(status, progress) + (
         f"daemon pid {status.get('pid')} on {status.get('home')} "
         f"(store {status.get('store')})\n"
         f"queue {progress.get('queue_depth', 0)}{f' ({stages})' if stages else ''}; "
@@ -139,6 +140,19 @@ def _header(status: dict[str, Any], progress: dict[str, Any]) -> str:
             if (hashed := int(progress.get("bytes_hashed") or 0))
             else ""
         )
+    )
+
+
+def _registry_wait(status: dict[str, Any], progress: dict[str, Any]) -> str:
+    """The first line while the registry server does not answer (commits wait for it)."""
+    since = status.get("registry_down_since")
+    if not isinstance(since, int | float):
+        return ""
+    waiting = int(progress.get("queue_depth") or 0)
+    return (
+        f"registry {status.get('registry')} unreachable since "
+        f"{time.strftime('%H:%M:%S', time.localtime(since))}, "
+        f"{waiting} submission{'' if waiting == 1 else 's'} waiting\n"
     )
 
 

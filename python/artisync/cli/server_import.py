@@ -40,7 +40,12 @@ def run_import(args: argparse.Namespace) -> int:
             "holding its registry.db, by default ~/.local/share/artisync)"
         )
     registry = Config.load(home).registry
-    if not Path(registry).is_file():
+    if isinstance(registry, str):
+        raise InvalidInputError(
+            f"--from {home}: its registry is already the server {registry}; there is no "
+            "embedded registry to import"
+        )
+    if not registry.is_file():
         raise InvalidInputError(
             f"--from {home}: its registry {registry} is not a file; this home has no embedded "
             "registry to import (nothing committed yet, or its registry setting points "

@@ -45,6 +45,7 @@ from artisync.disk_full import disk_full_cause, disk_full_detail
 from artisync.errors import (
     InvalidInputError,
     RegistryError,
+    RegistryUnavailableError,
     SubmissionError,
     TypeConflictError,
 )
@@ -138,6 +139,9 @@ class Pipeline:
         self.metrics = DaemonMetrics(self.progress, store.url)
         self._on_status = self.progress.observe(on_status)
         self.ingest = Ingest(spool.root)
+        # Since when (time.time()) the registry server has not answered; None while it
+        # does. Commits wait in order meanwhile; `artisync status` says so.
+        self.registry_down_since: float | None = None
         self.ingest.sweep(spool.submission_ids())
 
     async def run(self, work_path: Path) -> dict[str, Any]:
@@ -185,7 +189,11 @@ class Pipeline:
             raise Rejected("validate", why)
         await self.order.identify(seq, sub.collection_key)
         watch = self.progress.identify(sub)
-        done = await asyncio.to_thread(self.registry.submission_result, sub.id)
+        # Retried like the commit: a registry server that is down must hold the
+        # submission back, never reject it.
+        done = await self._retrying(
+            sub.id, lambda: asyncio.to_thread(self.registry.submission_result, sub.id)
+        )
         receipt: dict[str, Any] | None = None
         if done is None:
             self._on_status(sub.id, "working", None)
@@ -555,6 +563,7 @@ class Pipeline:
         """
         delay = _BACKOFF_FIRST
         disk_full = False
+        registry_down = False
         started = time.monotonic()
         while True:
             try:
@@ -562,6 +571,10 @@ class Pipeline:
             except (StoreUnavailableError, RegistryError, OSError) as e:
                 if isinstance(e, TypeConflictError):
                     raise
+                if isinstance(e, RegistryUnavailableError):
+                    registry_down = True
+                    if self.registry_down_since is None:
+                        self.registry_down_since = time.time()
                 full = disk_full_cause(e) is not None
                 if not full and isinstance(e, OSError):
                     raise  # a bad source file: the submission's fault, not transient
@@ -589,6 +602,9 @@ class Pipeline:
             else:
                 if disk_full:
                     log.info("space_again", sub=sub_id)
+                if registry_down:
+                    log.info("registry_again", sub=sub_id)
+                    self.registry_down_since = None
                 return result
 
     async def _reject(

@@ -40,6 +40,7 @@ from artisync.registry import close_registry, open_registry
 from artisync.spool import FOLDERS, SUBMISSION_ID, Spool, next_seq, parse_name, seq_time_ns
 from artisync.spool.group_modes import share_with_group
 from artisync.store import open_store
+from artisync.store.open import on_this_node
 
 __all__ = ["Daemon", "DaemonAlreadyRunningError"]
 
@@ -100,6 +101,7 @@ class Daemon:
     async def serve(self) -> None:
         """Run until SIGTERM or SIGINT, then shut down within the deadline."""
         arm_crash_points()  # a test hook: a malformed value stops the daemon here
+        check_store_reaches_every_node(self.config)
         self._lock_home()
         # Before activated_socket(), which clears what systemd passed.
         record_manager(self.config.home, systemd=systemd.started_us())
@@ -113,7 +115,7 @@ class Daemon:
             part_size=self.config.part_size,
         )
         await store.cleanup_tmp()
-        registry = open_registry(self.config.registry)
+        registry = open_registry(self.config.registry, ca_file=self.config.registry_ca_file)
         self.pipeline = Pipeline(
             self.spool,
             store,
@@ -416,6 +418,10 @@ class Daemon:
             "pid": os.getpid(),
             "home": str(self.config.home),
             "store": self.config.store,
+            "registry": str(self.config.registry),
+            "registry_down_since": (
+                self.pipeline.registry_down_since if self.pipeline is not None else None
+            ),
             "queued": sum(1 for s in active if s["status"] == "queued"),
             "working": sum(1 for s in active if s["status"] != "queued"),
             "accepted": self._counts["accepted"],
@@ -423,6 +429,20 @@ class Daemon:
             "rejected": self._counts["rejected"],
             "active": sorted(active, key=lambda s: s["seq"]),
         }
+
+
+def check_store_reaches_every_node(config: Config) -> None:
+    """With a registry server, refuse a store other nodes cannot read: a version the
+    server lists must be readable wherever the server is."""
+    server = config.registry_server
+    if server is None or config.store_shared or not on_this_node(config.store):
+        return
+    raise InvalidInputError(
+        f"the registry is the server {server}, which every node reads, but the store "
+        f"{config.store} is a directory of this node: other nodes could not read its "
+        'versions. Use a bucket (store = "s3://BUCKET/PREFIX" or "gs://…"), or a '
+        "filesystem every node mounts at the same path, declared with store_shared = true"
+    )
 
 
 def _inode(path: Path) -> tuple[int, int] | None:

@@ -3,9 +3,9 @@ to a :class:`~artisync.registry.contract.Registry`.
 
 The backend is chosen here and nowhere else: the daemon and ``artisync gc`` open the
 registry through :func:`open_registry` and then speak only the ``Registry`` protocol.
-Today the setting is the path of the embedded SQLite file; a server backend (a URL with
-a scheme, as ``store/open.py`` routes store URLs) slots in here without its callers
-changing.
+The setting is the path of the embedded SQLite file, or the URL of the ``artisync
+server`` every node shares (``https://host:port``, checked by ``Config``), served by
+:class:`~artisync.registry.http.HttpRegistry`.
 """
 
 from __future__ import annotations
@@ -14,18 +14,25 @@ import os
 from pathlib import Path
 
 from artisync.registry.contract import Registry
+from artisync.registry.http import HttpRegistry
 from artisync.registry.sqlite import SqliteRegistry
 from artisync.registry.sqlite_files import leave_for_readers
 
 __all__ = ["close_registry", "open_registry"]
 
 
-def open_registry(location: str | os.PathLike[str]) -> Registry:
+def open_registry(
+    location: str | os.PathLike[str], *, ca_file: str | os.PathLike[str] | None = None
+) -> Registry:
     """The registry at ``location``, opened read-write (created and migrated if needed).
 
-    ``location`` is the SQLite file (``ARTISYNC_HOME/registry.db`` by default).
-    Raises :class:`~artisync.errors.RegistryError` when it cannot be opened.
+    ``location`` is the SQLite file (``ARTISYNC_HOME/registry.db`` by default), or a
+    server's ``http(s)://`` URL (``ca_file``: the CA bundle its certificate is signed by,
+    when not the system's). Raises :class:`~artisync.errors.RegistryError` when it
+    cannot be opened; a server is reached on first use, not here.
     """
+    if isinstance(location, str) and location.startswith(("http://", "https://")):
+        return HttpRegistry(location, ca_file=None if ca_file is None else str(ca_file))
     return SqliteRegistry(Path(location))
 
 

@@ -28,7 +28,7 @@ def collect_garbage(
 
     async def here() -> GcReport:
         store = open_store(config.store, config.home, upload_concurrency=config.upload_concurrency)
-        registry = open_registry(config.registry)
+        registry = open_registry(config.registry, ca_file=config.registry_ca_file)
         try:
             return await collect(
                 store, registry, Spool(config.spool), grace_seconds=grace, dry_run=dry_run

@@ -25,7 +25,7 @@ from artisync.store.base import Store
 from artisync.store.local import LocalStore
 from artisync.store.part_sizes import DEFAULT_PART_SIZE, DEFAULT_THRESHOLD
 
-__all__ = ["open_directory", "open_store", "shared_store"]
+__all__ = ["on_this_node", "open_directory", "open_store", "shared_store"]
 
 # "scheme://": a plain path may contain ':' ("runs/a:b"), but never this.
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -88,6 +88,13 @@ def open_store(
         f"store {url!r}: unknown scheme {scheme!r}; use a directory, a file:///path, "
         "s3://bucket/prefix or gs://bucket/prefix URL"
     )
+
+
+def on_this_node(url: str) -> bool:
+    """Whether the store at ``url`` is a directory (plain path or ``file://``), which
+    only machines that mount it can read, rather than a bucket every node reaches."""
+    match = _SCHEME.match(url)
+    return match is None or match.group(1).lower() == "file"
 
 
 def open_directory(path: Path) -> Store:

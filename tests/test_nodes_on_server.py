@@ -1,0 +1,129 @@
+"""Nodes on one registry server: a node's daemon commits to ``artisync server``, another
+node reads what it committed, a store only one node reaches is refused, and commits wait
+in order while the server is down, then go through."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+import artisync
+from daemon_harness import DaemonProcess, clean_env, wait_for
+from postgres_server import PostgresServer
+from server_process import Server
+
+
+@pytest.fixture
+def server(postgres_server: PostgresServer, start_server: Callable[..., Server]) -> Server:
+    return start_server(postgres_server.dsn(postgres_server.create_database()))
+
+
+def node_home(root: Path, name: str, server: Server, store: Path) -> Path:
+    """A node's home whose registry is ``server`` and whose store is the directory every
+    node mounts (``store_shared``)."""
+    home = root / name
+    home.mkdir(parents=True)
+    (home / "config.toml").write_text(
+        f'registry = "{server.url}"\nstore = "file://{store}"\nstore_shared = true\n'
+    )
+    return home
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[DaemonProcess]]:
+    started: list[DaemonProcess] = []
+    yield started
+    for daemon in started:
+        daemon.kill()
+
+
+def test_a_version_one_node_commits_is_read_on_another(
+    server: Server, tmp_path: Path, daemons: list[DaemonProcess]
+) -> None:
+    store = tmp_path / "shared-store"
+    first, second = (node_home(tmp_path, n, server, store) for n in ("a", "b"))
+    daemon = DaemonProcess(first)
+    daemons.append(daemon)
+    daemon.start()
+    with artisync.init(project="team", home=first) as run:
+        artifact = artisync.Artifact("data", "dataset")
+        with artifact.new_file("rows.csv") as f:
+            f.write("1,2\n")
+        run.log_artifact(artifact)
+        assert artifact.wait(timeout=60).version == "v0"
+    # The other node has no daemon and no registry file: it asks the server.
+    read = artisync.Api(home=second).artifact("team/data:latest")
+    assert read.version == "v0"
+    assert (Path(read.download(root=tmp_path / "got")) / "rows.csv").read_text() == "1,2\n"
+    assert not (second / "registry.db").exists()
+    listing = subprocess.run(
+        [sys.executable, "-m", "artisync.cli", "--home", str(second), "ls", "team/data"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+    )
+    assert listing.returncode == 0, listing.stderr
+    assert "v0" in listing.stdout
+
+
+def test_a_store_only_this_node_reaches_is_refused_with_a_server(
+    server: Server, tmp_path: Path
+) -> None:
+    home = tmp_path / "node"
+    home.mkdir()
+    (home / "config.toml").write_text(f'registry = "{server.url}"\n')
+    daemon = DaemonProcess(home)
+    try:
+        daemon.start(wait_ready=False)
+        assert daemon.wait_exit() == 2
+        assert "other nodes could not read its versions" in daemon.logs()
+        assert "store_shared = true" in daemon.logs()
+    finally:
+        daemon.kill()
+
+
+def test_commits_wait_in_order_while_the_server_is_down_then_go_through(
+    postgres_server: PostgresServer,
+    start_server: Callable[..., Server],
+    tmp_path: Path,
+    daemons: list[DaemonProcess],
+) -> None:
+    dsn = postgres_server.dsn(postgres_server.create_database())
+    server = start_server(dsn)
+    home = node_home(tmp_path, "node", server, tmp_path / "store")
+    daemon = DaemonProcess(home)
+    daemons.append(daemon)
+    daemon.start()
+    with artisync.init(project="team", home=home) as run:
+        server.stop()
+        logged = []
+        for epoch in range(3):
+            artifact = artisync.Artifact("model", "model", metadata={"epoch": epoch})
+            with artifact.new_file("weights.bin") as f:
+                f.write(f"epoch {epoch}")
+            run.log_artifact(artifact)  # returns at once, server or not
+            logged.append(artifact)
+
+        def says_it_waits() -> bool:
+            shown = subprocess.run(
+                [sys.executable, "-m", "artisync.cli", "--home", str(home), "status", "--once"],
+                capture_output=True,
+                text=True,
+                env=clean_env(),
+                timeout=60,
+            ).stdout
+            return f"registry {server.url} unreachable since" in shown and "waiting" in shown
+
+        wait_for(says_it_waits, deadline=60, what="status to show the wait")
+        start_server(dsn, port=server.port)
+        versions = [a.wait(timeout=120).version for a in logged]
+    assert versions == ["v0", "v1", "v2"]
+    epochs = [
+        artisync.Api(home=home).artifact(f"team/model:{v}").metadata["epoch"] for v in versions
+    ]
+    assert epochs == [0, 1, 2]
