@@ -48,6 +48,7 @@ from artisync.sdk.manifest_view import (
     PendingEntry,
     read_committed_manifest,
 )
+from artisync.sdk.patience import patiently
 from artisync.sdk.public_run import PublicRun
 from artisync.sdk.registry_access import registry_for
 from artisync.sdk.validation import require_json, require_json_object, str_list
@@ -496,6 +497,7 @@ class Artifact:
                 f"artifact {self._name!r} has not been logged: call "
                 "run.log_artifact(artifact) before artifact.wait()"
             )
+        started = time.monotonic()
         if self._result is None:
             self._result = self._client.wait(self._id, timeout, f"artifact {self._name!r}")
         if self._result.get("status") == "rejected":
@@ -505,7 +507,13 @@ class Artifact:
             settings = self._client.config
             # By submission: a version deleted since its commit comes back as its
             # tombstone (state "DELETED") rather than as "not found".
-            done = registry_for(settings).submission_result(self._id)
+            registry = registry_for(settings)
+            left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+            done = patiently(
+                lambda: registry.submission_result(self._id),
+                seconds=left,
+                what=f"reading committed artifact {self._name!r}",
+            )
             if done is None:
                 raise ArtisyncError(
                     f"the daemon committed artifact {self._name!r} (submission {self._id}) "

@@ -41,6 +41,7 @@ from artisync.sdk.api import Api
 from artisync.sdk.artifact import Artifact
 from artisync.sdk.client import DaemonClient
 from artisync.sdk.current import active_run, forget, make_current
+from artisync.sdk.patience import RUN_PATIENCE, patiently
 from artisync.sdk.registry_access import registry_for
 from artisync.sdk.validation import (
     check_run_id,
@@ -192,8 +193,12 @@ class Run:
     def _start(self) -> None:
         """Record the run in the registry, resuming it if it exists and ``resume`` lets."""
         registry = registry_for(self.settings)
-        existing = registry.find_run(self.project, self.id, entity=self.entity)
         where = f"run {self.id!r} in project {self.project!r}"
+        existing = patiently(
+            lambda: registry.find_run(self.project, self.id, entity=self.entity),
+            seconds=RUN_PATIENCE,
+            what=f"starting {where}",
+        )
         if existing is None and self.resume == "must":
             raise ResumeError(
                 f"resume='must' but there is no {where}: check the id, or use resume='allow' "
@@ -211,16 +216,20 @@ class Run:
             self.group = self._given["group"] or existing.group
             self.config = {**existing.config, **self.config}
             self.summary = dict(existing.summary)
-        registry.ensure_run(
-            self.project,
-            self.entity,
-            self.id,
-            name=self.name,
-            job_type=self.job_type,
-            group=self.group,
-            config=self.config,
-        )
-        registry.set_run_state(self.project, self.id, "running", entity=self.entity)
+
+        def record() -> None:
+            registry.ensure_run(
+                self.project,
+                self.entity,
+                self.id,
+                name=self.name,
+                job_type=self.job_type,
+                group=self.group,
+                config=self.config,
+            )
+            registry.set_run_state(self.project, self.id, "running", entity=self.entity)
+
+        patiently(record, seconds=RUN_PATIENCE, what=f"starting {where}")
 
     def __repr__(self) -> str:
         state = "finished" if self._finished else "running"
@@ -263,9 +272,13 @@ class Run:
         forget(self)
         require_json(self.summary, "run summary")
         registry = registry_for(self.settings)
-        registry.set_run_summary(self.project, self.id, self.summary, entity=self.entity)
         state = "crashed" if exit_code not in (None, 0) else "finished"
-        registry.set_run_state(self.project, self.id, state, entity=self.entity)
+
+        def record() -> None:
+            registry.set_run_summary(self.project, self.id, self.summary, entity=self.entity)
+            registry.set_run_state(self.project, self.id, state, entity=self.entity)
+
+        patiently(record, seconds=RUN_PATIENCE, what=f"finishing run {self.id!r}")
 
     # -- lineage -----------------------------------------------------------------------
 
