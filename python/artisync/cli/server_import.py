@@ -43,8 +43,7 @@ def run_import(args: argparse.Namespace) -> int:
             f"--from {home}: no such directory; give the node's ARTISYNC_HOME (the directory "
             "holding its registry.db, by default ~/.local/share/artisync)"
         )
-    config = Config.load(home)
-    registry = config.registry
+    registry = Config.load(home).registry
     if not Path(registry).is_file():
         raise InvalidInputError(
             f"--from {home}: its registry {registry} is not a file; this home has no embedded "
@@ -55,10 +54,11 @@ def run_import(args: argparse.Namespace) -> int:
     # work on nodes without it.
     from artisync.registry.import_sqlite import import_registry
 
+    # Versions that recorded no store are in the node's: imported, they name it.
+    store = _store_url(Config.load(home).store, home)
+
     try:
-        report = import_registry(
-            registry, dsn, renumber=args.renumber, default_store=_store_url(config.store, home)
-        )
+        report = import_registry(registry, dsn, renumber=args.renumber, default_store=store)
     except ArtisyncError as exc:
         # libpq's reasons span lines ("Connection refused\n\tIs the server running...");
         # the command's errors are one line.
