@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from artisync.crashpoints import ENV as CRASH_ENV
-from artisync.errors import ArtisyncError, NotFoundError
+from artisync.errors import ArtisyncError, InvalidInputError, NotFoundError
 from artisync.registry import Registry, SqliteRegistry
 from artisync.registry.import_sqlite import import_registry
 from artisync.registry.postgres import PostgresRegistry
@@ -376,6 +376,98 @@ def test_edits_on_both_sides_are_reported_and_the_servers_kept(
 
 
 # -- the command ------------------------------------------------------------------------
+
+
+# -- where the bytes are ------------------------------------------------------------------
+
+NODE_STORE = "s3://node-bucket/artisync"
+
+
+def _stores(reg: Registry, filled: Filled) -> dict[str, str | None]:
+    """The store of every version (tombstones through their submissions) and part."""
+    out: dict[str, str | None] = {}
+    for sid in filled.submissions:
+        result = reg.submission_result(sid)
+        assert result is not None
+        out[result.version.id] = result.version.store
+    for project in reg.list_projects():
+        for c in reg.list_collections(project.name, entity=project.entity):
+            for v in reg.list_versions(project.name, c.name, project.entity):
+                out[v.id] = v.store
+            for d in ("d1", "d2"):
+                for part in reg.list_parts(project.name, c.name, d, project.entity):
+                    out[part.submission_id] = part.store
+    return out
+
+
+def test_versions_that_recorded_no_store_are_imported_in_the_nodes_store(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    filled = fill(tmp_path / "registry.db")
+    with SqliteRegistry(filled.path) as reg:
+        own = commit(reg, "d-own", submission_id="own", store="gs://elsewhere/x").version
+        add_part(reg, "m/own", distributed_id="d2", store=NODE_STORE)
+    filled.submissions.append("own")
+    report = import_registry(filled.path, postgres_dsn, default_store=NODE_STORE)
+    assert report.conflicts == []
+    with PostgresRegistry(postgres_dsn) as reg:
+        stores = _stores(reg, filled)
+    assert stores.pop(own.id) == "gs://elsewhere/x"
+    assert len(stores) > 9 and set(stores.values()) == {NODE_STORE}
+    with SqliteRegistry(filled.path, read_only=True) as reg:
+        node = _stores(reg, filled)
+    assert node.pop(own.id) == "gs://elsewhere/x" and set(node.values()) == {None, NODE_STORE}
+
+
+def test_importing_again_with_the_store_records_it_where_none_was(
+    home: Filled, postgres_dsn: str
+) -> None:
+    import_registry(home.path, postgres_dsn)
+    with PostgresRegistry(postgres_dsn) as reg:
+        assert set(_stores(reg, home).values()) == {None}
+    again = import_registry(home.path, postgres_dsn, default_store=NODE_STORE)
+    assert again.copied.total() == 0 and again.conflicts == []
+    with PostgresRegistry(postgres_dsn) as reg:
+        assert set(_stores(reg, home).values()) == {NODE_STORE}
+
+
+def test_a_version_the_server_has_in_another_store_is_reported_and_kept(
+    home: Filled, postgres_dsn: str
+) -> None:
+    import_registry(home.path, postgres_dsn, default_store=NODE_STORE)
+    again = import_registry(home.path, postgres_dsn, default_store="/srv/other")
+    assert again.copied.total() == 0
+    assert again.conflicts and all("/srv/other" in c.detail for c in again.conflicts)
+    assert {c.subject for c in again.conflicts} >= {"version local/proj/model:v0"}
+    with PostgresRegistry(postgres_dsn) as reg:
+        assert set(_stores(reg, home).values()) == {NODE_STORE}
+
+
+def test_a_relative_default_store_is_refused(home: Filled, postgres_dsn: str) -> None:
+    with pytest.raises(InvalidInputError, match="absolute path"):
+        import_registry(home.path, postgres_dsn, default_store="store")
+
+
+@pytest.mark.parametrize(
+    ("setting", "recorded"),
+    [(None, "{home}/store"), ("blobs", "{home}/blobs"), (NODE_STORE, NODE_STORE)],
+)
+def test_command_imports_versions_into_the_nodes_configured_store(
+    home: Filled,
+    postgres_dsn: str,
+    setting: str | None,
+    recorded: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("ARTISYNC_STORE", raising=False)
+    node = home.path.parent
+    if setting is not None:
+        (node / "config.toml").write_text(f"store = {setting!r}\n")
+    args = _command(["import", "--from", str(node), "--db", postgres_dsn])
+    assert args.run(args) == 0
+    with PostgresRegistry(postgres_dsn) as reg:
+        assert set(_stores(reg, home).values()) == {recorded.format(home=node)}
 
 
 def _command(argv: list[str]) -> argparse.Namespace:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from artisync.errors import RegistryError
-from artisync.registry import DELETED, SCHEMA_VERSION, SqliteRegistry
+from artisync.registry import DELETED, SCHEMA_VERSION, NewVersion, SqliteRegistry
 from artisync.registry.sqlite_schema import MIGRATIONS
 
 CREATED = 1_700_000_000.0
@@ -67,7 +67,58 @@ def test_v1_registry_is_migrated_keeping_everything(tmp_path: Path) -> None:
         assert reg.get_version("proj", "model", "latest").id == "id0"
         assert reg.live_manifest_keys() == {"m/0"}
     with closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+
+
+def make_v2_registry(path: Path) -> None:
+    """A schema-2 registry (issue 4): :func:`make_v1_registry`'s, brought to version 2,
+    with a pending part; nothing in it records a store."""
+    make_v1_registry(path)
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("BEGIN")
+        MIGRATIONS[1](conn)
+        conn.execute("PRAGMA user_version = 2")
+        conn.execute(
+            "INSERT INTO parts (submission_id, collection_id, distributed_id, manifest_key,"
+            " run_id, size, file_count, created_at) VALUES ('p0', 1, 'd1', 'm/p0', 1, 1, 1, ?)",
+            (CREATED,),
+        )
+        conn.execute("COMMIT")
+
+
+def test_v2_registry_is_migrated_with_no_store_recorded(tmp_path: Path) -> None:
+    path = tmp_path / "registry.db"
+    make_v2_registry(path)
+    with SqliteRegistry(path) as reg:
+        versions = reg.list_versions("proj", "model")
+        assert [(v.id, v.store) for v in versions] == [("id0", None), ("id1", None)]
+        result = reg.submission_result("s0")
+        assert result is not None and result.version.store is None
+        [part] = reg.list_parts("proj", "model", "d1")
+        assert (part.submission_id, part.store) == ("p0", None)
+        # Content logged again by a writer that records no store is the same version;
+        # by one that records its store, a version of that store.
+        again = reg.commit_version(_same_content("d1", None))
+        assert (again.created, again.version.id) == (False, "id1")
+        elsewhere = reg.commit_version(_same_content("d1", "s3://bucket/prefix"))
+        assert elsewhere.created and elsewhere.version.store == "s3://bucket/prefix"
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def _same_content(digest: str, store: str | None) -> NewVersion:
+    return NewVersion(
+        submission_id=f"again-{store}",
+        project="proj",
+        entity=None,
+        name="model",
+        type="model",
+        manifest_key=f"m/{digest}",
+        size=1,
+        file_count=1,
+        digest=digest,
+        store=store,
+    )
 
 
 def test_read_only_opener_asks_for_the_upgrade(tmp_path: Path) -> None:

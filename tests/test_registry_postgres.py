@@ -160,6 +160,32 @@ def test_opening_together_applies_each_migration_once(postgres_dsn: str) -> None
     assert SCHEMA_VERSION == len(MIGRATIONS) >= 1
 
 
+def test_migration_0002_records_no_store_for_existing_rows_and_applies_once(
+    postgres_dsn: str,
+) -> None:
+    with PostgresRegistry(postgres_dsn) as reg:
+        before = commit(reg, "d0", aliases=["best"]).version
+        add_part(reg, "m/a")
+    # Back to the database as version 1 left it: no store columns, 0002 not recorded.
+    with psycopg.connect(postgres_dsn) as conn:
+        conn.execute("ALTER TABLE versions DROP COLUMN store")
+        conn.execute("ALTER TABLE parts DROP COLUMN store")
+        conn.execute("DELETE FROM schema_version WHERE version = 2")
+    opened = _together(4, lambda n: PostgresRegistry(postgres_dsn))
+    try:
+        reg = opened[0]
+        assert reg.get_version("proj", "model", "best") == before
+        assert before.store is None
+        assert [p.store for p in reg.list_parts("proj", "ds", "d1")] == [None]
+        stored = commit(reg, "d1", store="s3://bucket/prefix").version
+        assert opened[1].get_version_by_id(stored.id).store == "s3://bucket/prefix"
+    finally:
+        for each in opened:
+            each.close()
+    recorded = _versions_recorded(postgres_dsn)
+    assert recorded == [(1, "0001_initial.sql"), (2, "0002_version_store.sql")]
+
+
 def test_database_newer_than_the_code_is_refused(postgres_dsn: str) -> None:
     PostgresRegistry(postgres_dsn).close()
     with psycopg.connect(postgres_dsn) as conn:

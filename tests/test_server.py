@@ -234,6 +234,7 @@ def test_wrong_type_is_400_naming_the_field(shared_server: Server) -> None:
         ("project", "a/b", "Invalid project"),
         ("aliases", ["ok", "has:colon"], "Invalid alias"),
         ("type", "wandb-internal", "Invalid artifact type"),
+        ("store", "relative/dir", "a URL (s3://bucket/prefix"),
     ],
 )
 def test_names_breaking_the_rules_are_400_naming_the_field(
@@ -281,6 +282,21 @@ def test_a_commit_sent_again_returns_the_same_version(shared_server: Server) -> 
         ]
         submission = json.loads(body)["submission_id"]
         assert client.submission_result(submission) is not None
+
+
+def test_every_version_answer_carries_the_store_even_when_none_was_recorded(
+    shared_server: Server,
+) -> None:
+    without = _commit_body(name="stores")
+    assert "store" not in without  # what a client that records no store sends
+    status, answer = _send(shared_server, "POST", "/api/v1/commits", json.dumps(without))
+    assert status == 200 and answer["version"]["store"] is None
+    body = _commit_body(name="stores", store="s3://bucket/prefix")
+    status, answer = _send(shared_server, "POST", "/api/v1/commits", json.dumps(body))
+    assert status == 200 and answer["version"]["store"] == "s3://bucket/prefix"
+    version_id = answer["version"]["id"]
+    status, by_id = _send(shared_server, "GET", f"/api/v1/version-ids/{version_id}", b"")
+    assert status == 200 and by_id == answer["version"]
 
 
 def test_sixteen_threads_committing_through_http_get_gap_free_numbers(

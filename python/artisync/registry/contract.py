@@ -9,9 +9,10 @@ on the SQLite implementation, ``artisync.registry.sqlite.SqliteRegistry``.
 The functions below are the rules both backends share, so that they answer the same
 question the same way: a reference after the colon of ``project/name:ref`` is a
 version label (``v3``) or an alias (``best``, ``latest``); which aliases a caller
-may set; which metadata and TTL values are accepted (refused the same way whatever the
-database would store); and the wording of "not found" messages that list what does
-exist or say when a version was deleted.
+may set; which metadata, TTL and store values are accepted (refused the same way
+whatever the database would store); that a distributed version's parts and finish are
+in one store; and the wording of "not found" messages that list what does exist or say
+when a version was deleted.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol, runtime_checkable
 
-from artisync.errors import InvalidInputError
+from artisync.errors import InvalidInputError, TypeConflictError
 from artisync.registry.model import (
     LATEST,
     Collection,
@@ -42,11 +43,13 @@ __all__ = [
     "UNSET",
     "Registry",
     "Unset",
+    "check_store",
     "check_ttl",
     "describe_collections",
     "describe_deleted",
     "describe_versions",
     "parse_version_label",
+    "refuse_mixed_stores",
     "to_json",
     "user_aliases",
     "when_deleted",
@@ -325,3 +328,54 @@ def when_deleted(deleted_at: float | None) -> str:
     if deleted_at is None:
         return ""
     return " at " + datetime.fromtimestamp(deleted_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# "scheme://": a path may contain ':' ("/data/a:b"), but never this.
+_STORE_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://.")
+
+
+def check_store(store: str | None, *, what: str) -> str | None:
+    """``store`` if a version or part may record it (None: not recorded), else
+    :class:`InvalidInputError` naming ``what`` it was for.
+
+    A store is recorded so that readers on other nodes find the content, so it must mean
+    the same place on every node: a URL (``s3://bucket/prefix``, ``gs://bucket/prefix``,
+    ``file:///path``) or an absolute path. A relative path would mean a directory under
+    each reader's own home, so it is refused rather than recorded.
+    """
+    if store is None:
+        return None
+    if not isinstance(store, str) or not (_STORE_SCHEME.match(store) or store.startswith("/")):
+        raise InvalidInputError(
+            f"the store of {what} must be a URL (s3://bucket/prefix, gs://bucket/prefix, "
+            f"file:///path) or an absolute path, the same place for every node; got {store!r}"
+        )
+    return store
+
+
+def refuse_mixed_stores(
+    artifact: str,
+    distributed_id: str,
+    store: str | None,
+    parts: Iterable[tuple[str, str | None]],
+    *,
+    doing: str,
+) -> None:
+    """Refuse (:class:`TypeConflictError`) a part or finish of a distributed version in
+    ``store`` when one of its pending ``parts`` (``(submission id, store)``) is in another.
+
+    A version records one store, and its merged manifest names every part's content, so
+    all of it must be there. ``doing`` says what was refused ("add a part",
+    "finish it"). A part or a finish that recorded no store (None: written by an artisync
+    that did not record stores) is taken to be in the same store.
+    """
+    if store is None:
+        return
+    for submission_id, part_store in parts:
+        if part_store is not None and part_store != store:
+            raise TypeConflictError(
+                f"cannot {doing} in store {store!r}: distributed version {distributed_id!r} "
+                f"of artifact {artifact!r} has its part {submission_id} in store "
+                f"{part_store!r}, and a version's content must all be in one store; write "
+                f"every part and the finish from nodes whose store is {part_store!r}"
+            )

@@ -6,6 +6,11 @@ The file may belong to a running daemon, so it is opened with SQLite's read-only
 read transaction: with WAL, that transaction sees the database as of its first read,
 whatever the daemon commits meanwhile, and never blocks the daemon's commits.
 
+A version or part that recorded no store (NULL: committed before versions recorded their
+store) is read with the ``default_store`` the snapshot was opened with, the node's
+configured store, which is where its content is: on the server, readers of other nodes
+have no other way to learn it.
+
 JSON columns (config, summary, metadata) stay the text SQLite holds: PostgreSQL's
 ``json`` type keeps text as given, so key order and number spelling survive the copy
 untouched, with no parse and dump in between.
@@ -89,6 +94,7 @@ class SourceVersion(NamedTuple):
     expires_at: float | None
     state: str
     deleted_at: float | None
+    store: str | None
 
 
 class Submission(NamedTuple):
@@ -112,6 +118,7 @@ class SourcePart(NamedTuple):
     file_count: int
     created_at: float
     version_id: str | None
+    store: str | None
 
 
 class Edge(NamedTuple):
@@ -142,11 +149,15 @@ class SourceSnapshot:
     has no index for (submissions and parts by collection) are read whole when opened;
     versions, aliases and tags are read one collection at a time, through the indexes
     that lead with the collection; lineage is streamed in the order it was recorded.
+    Versions and parts with no store recorded are read with ``default_store``.
     Use it in a ``with`` block: closing ends the read transaction.
     """
 
-    def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, path: Path, *, default_store: str | None = None, timeout: float = 30.0
+    ) -> None:
         self.path = path
+        self._default_store = default_store
         self._conn = connect(path, read_only=True, timeout=timeout)
         try:
             check_readable(self._conn, path)
@@ -184,7 +195,9 @@ class SourceSnapshot:
             self._parts: dict[int, list[SourcePart]] = {}
             for row in self._conn.execute(
                 "SELECT collection_id, id, submission_id, distributed_id, manifest_key, run_id,"
-                " size, file_count, created_at, version_id FROM parts ORDER BY id"
+                " size, file_count, created_at, version_id, coalesce(store, ?) FROM parts"
+                " ORDER BY id",
+                (default_store,),
             ):
                 self._parts.setdefault(row[0], []).append(SourcePart(*row[1:]))
         except BaseException:
@@ -219,9 +232,9 @@ class SourceSnapshot:
             SourceVersion(*row)
             for row in self._conn.execute(
                 "SELECT id, idx, digest, manifest_key, size, file_count, description, metadata,"
-                " created_at, run_id, ttl_seconds, expires_at, state, deleted_at"
-                " FROM versions WHERE collection_id = ? ORDER BY idx",
-                (collection,),
+                " created_at, run_id, ttl_seconds, expires_at, state, deleted_at,"
+                " coalesce(store, ?) FROM versions WHERE collection_id = ? ORDER BY idx",
+                (self._default_store, collection),
             )
         ]
         aliases = [

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from artisync.crashpoints import crash_point
+from artisync.registry.contract import check_store
 from artisync.registry.import_report import Conflict, Counts, ImportReport
 from artisync.registry.import_source import SourceSnapshot
 from artisync.registry.import_target import Outcome, merge_edges, merge_runs
@@ -44,6 +45,7 @@ def import_registry(
     dsn: str,
     *,
     renumber: bool = False,
+    default_store: str | None = None,
     batch_versions: int = BATCH_VERSIONS,
     timeout: float = 30.0,
 ) -> ImportReport:
@@ -53,14 +55,18 @@ def import_registry(
     ``ImportReport.present`` and left alone. ``renumber`` lets a collection's new versions
     whose numbers the server gave to other versions take the numbers after the server's
     highest (``ImportReport.renumbered`` lists them); without it they are not copied and a
-    conflict says so. The schema is created or upgraded first, as a server does, so an
-    empty database will do. ``timeout`` bounds the waits for either database.
+    conflict says so. ``default_store`` is the store the node's versions that recorded
+    none are in (its configured store, a URL or an absolute path): they are copied as
+    versions of that store, so that readers on other nodes find their content. The
+    schema is created or upgraded first, as a server does, so an empty database will do.
+    ``timeout`` bounds the waits for either database.
 
     Raises :class:`~artisync.errors.RegistryError` when either registry cannot be opened
     or a step fails (the steps before it stay done; run the import again to finish).
     """
     started = time.monotonic()
-    with SourceSnapshot(Path(sqlite_path), timeout=timeout) as source:
+    check_store(default_store, what=f"the versions of {sqlite_path}")
+    with SourceSnapshot(Path(sqlite_path), default_store=default_store, timeout=timeout) as source:
         pool = Pool(dsn, min_size=1, max_size=1, timeout=timeout)
         try:
             report = ImportReport(source=str(sqlite_path), target=pool.where)

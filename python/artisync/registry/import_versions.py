@@ -18,7 +18,10 @@ The rules, with what is reported when the server holds something else
   then none of the collection's new versions are copied (numbers, and so ``name:vN``,
   would otherwise mean other content), or, with ``renumber``, they take the numbers after
   the server's highest, in the node's order;
-- an alias, submission or part the server holds for another version stays the server's.
+- an alias, submission or part the server holds for another version stays the server's;
+- a version or part the server has with no store recorded gets the node's (which is the
+  node's configured store when the node recorded none either); one the server has in
+  another store than the node's stays as the server has it, and that is reported.
 """
 
 from __future__ import annotations
@@ -128,12 +131,13 @@ def _merge_versions(
     for chunk in chunks([v.id for v in versions]):
         for row in conn.execute(
             "SELECT id, collection_id, digest, manifest_key, state, description,"
-            " metadata::text, ttl_seconds FROM versions WHERE id = ANY(%s::text[])",
+            " metadata::text, ttl_seconds, store FROM versions WHERE id = ANY(%s::text[])",
             (list(chunk),),
         ):
             on_server[str(row[0])] = tuple(row[1:])
     kept: dict[str, str] = {}
     new: list[SourceVersion] = []
+    stores: list[tuple[str, str]] = []  # (version id, store) to record where none is
     for version in versions:
         theirs = on_server.get(version.id)
         if theirs is None:
@@ -150,10 +154,21 @@ def _merge_versions(
             continue
         kept[version.id] = str(theirs[3])
         out.present.versions += 1
+        server_store = theirs[7]
+        if server_store is None and version.store is not None:
+            stores.append((version.id, version.store))
+        elif server_store is not None and version.store not in (None, server_store):
+            out.conflicts.append(
+                Conflict(
+                    f"version {work.label}:v{version.idx}",
+                    f"the server records it in store {server_store!r}, the node in "
+                    f"{version.store!r}; the server's is kept: make sure its content is there",
+                )
+            )
         mine = (version.state, version.description, version.metadata, version.ttl_seconds)
-        if theirs[3:] != mine:
+        if theirs[3:7] != mine:
             names = ("state", "description", "metadata", "ttl")
-            differ = [n for n, a, b in zip(names, theirs[3:], mine, strict=True) if a != b]
+            differ = [n for n, a, b in zip(names, theirs[3:7], mine, strict=True) if a != b]
             out.conflicts.append(
                 Conflict(
                     f"version {work.label}:v{version.idx}",
@@ -161,6 +176,7 @@ def _merge_versions(
                     "the server); the server's is kept: make the change on the server",
                 )
             )
+    _record_stores(conn, "versions", "id", stores)
     if not new:
         return kept
     numbers = _numbers(conn, work, collection, new, renumber, out)
@@ -183,6 +199,7 @@ def _merge_versions(
             v.expires_at,
             v.state,
             v.deleted_at,
+            v.store,
         )
         for v, number in zip(new, numbers, strict=True)
     ]
@@ -190,14 +207,27 @@ def _merge_versions(
         conn.execute(
             "INSERT INTO versions (id, collection_id, idx, digest, manifest_key, size,"
             " file_count, description, metadata, created_at, run_id, ttl_seconds, expires_at,"
-            " state, deleted_at) SELECT * FROM unnest(%s::text[], %s::bigint[], %s::int[],"
-            " %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::json[],"
-            " %s::float8[], %s::bigint[], %s::float8[], %s::float8[], %s::text[], %s::float8[])",
-            columns(chunk, 15),
+            " state, deleted_at, store) SELECT * FROM unnest(%s::text[], %s::bigint[],"
+            " %s::int[], %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::text[],"
+            " %s::json[], %s::float8[], %s::bigint[], %s::float8[], %s::float8[], %s::text[],"
+            " %s::float8[], %s::text[])",
+            columns(chunk, 16),
         )
     out.copied.versions += len(rows)
     kept.update((v.id, v.state) for v in new)
     return kept
+
+
+def _record_stores(conn: Conn, table: str, key: str, stores: Sequence[tuple[str, str]]) -> None:
+    """Record the node's store for rows of ``table`` (``versions`` or ``parts``, keyed by
+    ``key``) that the server holds with none: an earlier import, or a node that recorded
+    none, left it unknown, and the node knows where their content is."""
+    for chunk in chunks(stores):
+        conn.execute(
+            f"UPDATE {table} SET store = u.store FROM unnest(%s::text[], %s::text[])"
+            f" AS u(key, store) WHERE {table}.{key} = u.key AND {table}.store IS NULL",
+            columns(chunk, 2),
+        )
 
 
 def _numbers(
@@ -362,16 +392,23 @@ def _merge_parts(
     theirs: dict[str, tuple[Any, ...]] = {}
     if parts:
         for row in conn.execute(
-            "SELECT submission_id, collection_id, distributed_id, manifest_key FROM parts"
+            "SELECT submission_id, collection_id, distributed_id, manifest_key, store FROM parts"
             " WHERE submission_id = ANY(%s::text[])",
             ([p.submission_id for p in parts],),
         ):
             theirs[str(row[0])] = tuple(row[1:])
     rows: list[tuple[Any, ...]] = []
+    stores: list[tuple[str, str]] = []
     for part in parts:
         server = theirs.get(part.submission_id)
-        if server == (collection, part.distributed_id, part.manifest_key):
+        if server is not None and server[:3] == (
+            collection,
+            part.distributed_id,
+            part.manifest_key,
+        ):
             out.present.parts += 1
+            if server[3] is None and part.store is not None:
+                stores.append((part.submission_id, part.store))
         elif server is not None:
             out.conflicts.append(
                 Conflict(
@@ -394,15 +431,18 @@ def _merge_parts(
                     part.file_count,
                     part.created_at,
                     part.version_id,
+                    part.store,
                 )
             )
+    _record_stores(conn, "parts", "submission_id", stores)
     for chunk in chunks(rows):
         conn.execute(
             "INSERT INTO parts (submission_id, collection_id, distributed_id, manifest_key,"
-            " run_id, size, file_count, created_at, version_id)"
-            " SELECT sid, c, d, m, r, s, f, t, v FROM unnest(%s::text[], %s::bigint[],"
+            " run_id, size, file_count, created_at, version_id, store)"
+            " SELECT sid, c, d, m, r, s, f, t, v, st FROM unnest(%s::text[], %s::bigint[],"
             " %s::text[], %s::text[], %s::bigint[], %s::bigint[], %s::bigint[], %s::float8[],"
-            " %s::text[]) WITH ORDINALITY AS u(sid, c, d, m, r, s, f, t, v, o) ORDER BY o",
-            columns(chunk, 9),
+            " %s::text[], %s::text[]) WITH ORDINALITY AS u(sid, c, d, m, r, s, f, t, v, st, o)"
+            " ORDER BY o",
+            columns(chunk, 10),
         )
     out.copied.parts += len(rows)

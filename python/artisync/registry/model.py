@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from artisync.errors import RegistryError
 
@@ -32,19 +32,26 @@ __all__ = [
 
 _Record = TypeVar("_Record")
 
+_ADDED_STORE: Final = frozenset({"store"})
+"""The fields of :class:`Version` and :class:`Part` that answers of a server older than
+stores being recorded lack (they decode with ``store=None``)."""
+
 
 def _from_json(
     cls: type[_Record],
     data: object,
     *,
     every_field: bool = True,
+    added: frozenset[str] = frozenset(),
     error: type[Exception] = RegistryError,
 ) -> _Record:
     """The record ``cls`` from what its ``to_json`` gave, or ``error`` naming the first
     missing or unknown field.
 
     Records the registry answers must carry ``every_field`` (one that lacks some comes
-    from another artisync version); records sent to it (:class:`NewVersion`,
+    from another artisync version), except the fields in ``added``: fields added to the
+    record since the first HTTP API, which an answer of an older server lacks, and which
+    then keep their defaults. Records sent to the registry (:class:`NewVersion`,
     :class:`NewPart`) may leave out the fields that have defaults. The values' types are
     the sender's to get right: the server checks each field before it builds one.
     """
@@ -54,7 +61,8 @@ def _from_json(
     required = [
         name
         for name, f in known.items()
-        if every_field or (f.default is MISSING and f.default_factory is MISSING)
+        if (every_field and name not in added)
+        or (f.default is MISSING and f.default_factory is MISSING)
     ]
     if missing := [n for n in required if n not in data]:
         raise error(f"a {cls.__name__} lacks {', '.join(missing)}")
@@ -179,7 +187,12 @@ class Version:
     run that called ``finish_artifact`` for a version merged from parts).
     ``manifest_key`` is where the manifest lives in the store. ``state`` is
     :data:`COMMITTED`, or :data:`DELETED` for the tombstone of a deleted version
-    (which has no aliases).
+    (which has no aliases). ``store`` is the URL of the store that holds the version's
+    manifest and content, as the committing daemon was configured (``s3://bucket/prefix``,
+    ``gs://bucket/prefix``, ``file:///path`` or an absolute path), so that a reader on any
+    node finds the content without a store setting of its own; None for a version
+    committed before versions recorded their store, whose content is in the reader's
+    configured store.
     """
 
     id: str
@@ -200,6 +213,7 @@ class Version:
     run_id: str | None
     ttl_seconds: float | None
     state: str = field(default=COMMITTED)
+    store: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The version as a JSON object (what the daemon's registry routes answer)."""
@@ -207,8 +221,9 @@ class Version:
 
     @classmethod
     def from_json(cls, data: object) -> Version:
-        """The version that :meth:`to_json` gave; ``RegistryError`` if fields are off."""
-        return _from_json(cls, data)
+        """The version that :meth:`to_json` gave; ``RegistryError`` if fields are off.
+        ``store`` may be absent (an older server's answer): it is then None."""
+        return _from_json(cls, data, added=_ADDED_STORE)
 
     @property
     def expires_at(self) -> float | None:
@@ -269,7 +284,8 @@ class Part:
     one version under a shared ``distributed_id``; ``finish_artifact`` merges them
     into one committed version, which consumes them. ``run_id`` is the run that
     added the part (None when logged outside a run); ``size`` and ``file_count``
-    describe the part's own entries.
+    describe the part's own entries. ``store`` holds the part's manifest and content,
+    as :attr:`Version.store` does for a version (None: not recorded).
     """
 
     submission_id: str
@@ -279,6 +295,7 @@ class Part:
     size: int
     file_count: int
     created_at: float
+    store: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The part as a JSON object (what the registry's HTTP API answers)."""
@@ -286,13 +303,15 @@ class Part:
 
     @classmethod
     def from_json(cls, data: object) -> Part:
-        """The part that :meth:`to_json` gave; ``RegistryError`` if fields are off."""
-        return _from_json(cls, data)
+        """The part that :meth:`to_json` gave; ``RegistryError`` if fields are off.
+        ``store`` may be absent (an older server's answer): it is then None."""
+        return _from_json(cls, data, added=_ADDED_STORE)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _NewContent:
-    """What a version and a part both name: the submission, the artifact, its manifest."""
+    """What a version and a part both name: the submission, the artifact, its manifest,
+    and the store that holds them (see :attr:`Version.store`; None: not recorded)."""
 
     submission_id: str
     project: str
@@ -303,6 +322,7 @@ class _NewContent:
     size: int
     file_count: int
     run_id: str | None = None
+    store: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -316,6 +336,7 @@ class NewVersion(_NewContent):
     entries. ``aliases`` may include ``latest`` (a no-op); ``run_id`` is the producing
     run; ``ttl_seconds`` (positive, or None) makes the version expire. ``distributed_id``
     is set only by ``finish_artifact``: the commit consumes that id's pending parts.
+    ``store`` is the store the daemon wrote the manifest and content to.
     """
 
     digest: str
@@ -327,7 +348,8 @@ class NewVersion(_NewContent):
     distributed_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The new version as a JSON object: mappings as objects, sequences as arrays."""
+        """The new version as a JSON object: mappings as objects, sequences as arrays;
+        ``store`` is left out when None."""
         return _new_json(self)
 
     @classmethod
@@ -350,7 +372,8 @@ class NewPart(_NewContent):
     distributed_id: str
 
     def to_json(self) -> dict[str, Any]:
-        """The new part as a JSON object: mappings as objects, sequences as arrays."""
+        """The new part as a JSON object: mappings as objects, sequences as arrays;
+        ``store`` is left out when None."""
         return _new_json(self)
 
     @classmethod
@@ -364,6 +387,10 @@ def _new_json(record: NewVersion | NewPart) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for f in fields(record):
         value = getattr(record, f.name)
+        if f.name in _ADDED_STORE and value is None:
+            # Left out rather than null: a server older than stores being recorded
+            # refuses fields it does not know, and a null store tells nothing.
+            continue
         if isinstance(value, Mapping):
             value = dict(value)
         elif isinstance(value, Sequence) and not isinstance(value, str):

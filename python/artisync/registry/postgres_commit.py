@@ -26,7 +26,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from artisync.errors import InvalidInputError, TypeConflictError
-from artisync.registry.contract import check_ttl, to_json, user_aliases
+from artisync.registry.contract import (
+    check_store,
+    check_ttl,
+    refuse_mixed_stores,
+    to_json,
+    user_aliases,
+)
 from artisync.registry.model import COMMITTED, DEFAULT_ENTITY, CommitResult, NewPart, NewVersion
 from artisync.registry.postgres_connection import Conn
 from artisync.registry.postgres_queries import LIVE, NOW, project_id, versions_where
@@ -176,16 +182,22 @@ def commit_version(conn: Conn, version: NewVersion) -> CommitResult:
         return earlier
     metadata_json = to_json(version.metadata, what=f"metadata of artifact {name!r}")
     ttl = check_ttl(version.ttl_seconds, what=f"artifact {name!r}")
+    store = check_store(version.store, what=f"artifact {name!r}")
     kept = user_aliases(version.aliases, artifact=name)
     pid = _ensure_project(conn, entity, project)
     collection = _locked_collection(conn, pid, f"{entity}/{project}", name, version.type)
+    if version.distributed_id is not None:
+        pending = _pending_part_stores(conn, collection, version.distributed_id)
+        refuse_mixed_stores(name, version.distributed_id, store, pending, doing="finish it")
     run = None if version.run_id is None else ensure_run(conn, entity, project, version.run_id, {})
     # Deleted versions are not in versions_by_digest: content logged again after a
-    # delete is a new version.
+    # delete is a new version. Nor is a version in another store: returning it would
+    # send readers to a store this writer never wrote (docs/decisions.md, "A version
+    # records its store"); NULL matches NULL (neither recorded a store).
     row = conn.execute(
         f"SELECT v.id FROM versions AS v WHERE v.collection_id = %s AND v.digest = %s"
-        f" AND {LIVE} ORDER BY v.idx LIMIT 1",
-        (collection, digest),
+        f" AND {LIVE} AND v.store IS NOT DISTINCT FROM %s::text ORDER BY v.idx LIMIT 1",
+        (collection, digest, store),
     ).fetchone()
     created = row is None
     if row is not None:
@@ -198,11 +210,11 @@ def commit_version(conn: Conn, version: NewVersion) -> CommitResult:
         conn.execute(
             "INSERT INTO versions (id, collection_id, idx, digest, manifest_key, size,"
             " file_count, description, metadata, created_at, run_id, ttl_seconds, state,"
-            " expires_at) VALUES (%(id)s, %(collection)s,"
+            " expires_at, store) VALUES (%(id)s, %(collection)s,"
             " (SELECT coalesce(max(idx) + 1, 0) FROM versions"
             " WHERE collection_id = %(collection)s),"
             " %(digest)s, %(key)s, %(size)s, %(count)s, %(description)s, %(metadata)s::json,"
-            f" {NOW}, %(run)s, %(ttl)s, '{COMMITTED}', {NOW} + %(ttl)s::float8)",
+            f" {NOW}, %(run)s, %(ttl)s, '{COMMITTED}', {NOW} + %(ttl)s::float8, %(store)s)",
             {
                 "id": version_id,
                 "collection": collection,
@@ -214,6 +226,7 @@ def commit_version(conn: Conn, version: NewVersion) -> CommitResult:
                 "metadata": metadata_json,
                 "run": run,
                 "ttl": ttl,
+                "store": store,
             },
         )
     tags = list(dict.fromkeys(version.tags))
@@ -238,6 +251,19 @@ def commit_version(conn: Conn, version: NewVersion) -> CommitResult:
         (submission_id, version_id, created),
     )
     return CommitResult(versions_where(conn, "v.id = %s", (version_id,))[0], created)
+
+
+def _pending_part_stores(
+    conn: Conn, collection: int, distributed_id: str
+) -> list[tuple[str, str | None]]:
+    """``(submission id, store)`` of each pending part of ``distributed_id``; the caller
+    holds the collection's lock, so no part is added meanwhile."""
+    rows = conn.execute(
+        "SELECT submission_id, store FROM parts"
+        " WHERE collection_id = %s AND distributed_id = %s AND version_id IS NULL ORDER BY id",
+        (collection, distributed_id),
+    )
+    return [(str(sid), store) for sid, store in rows]
 
 
 def _consume_parts(conn: Conn, collection: int, distributed_id: str, version_id: str) -> list[int]:
@@ -267,14 +293,17 @@ def add_part(conn: Conn, part: NewPart) -> None:
             f"a part of artifact {name!r} needs a non-empty distributed_id (the id its "
             f"writers share), got {distributed_id!r}"
         )
+    store = check_store(part.store, what=f"a part of artifact {name!r}")
     pid = _ensure_project(conn, entity, project)
     # The collection's lock orders parts against the commit that consumes them: a part
     # added while a finish commits belongs to the next version, never half to this one.
     collection = _locked_collection(conn, pid, f"{entity}/{project}", name, part.type)
+    pending = _pending_part_stores(conn, collection, distributed_id)
+    refuse_mixed_stores(name, distributed_id, store, pending, doing="add a part")
     run = None if part.run_id is None else ensure_run(conn, entity, project, part.run_id, {})
     conn.execute(
         "INSERT INTO parts (submission_id, collection_id, distributed_id, manifest_key, run_id,"
-        f" size, file_count, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, {NOW})",
+        f" size, file_count, created_at, store) VALUES (%s, %s, %s, %s, %s, %s, %s, {NOW}, %s)",
         (
             submission_id,
             collection,
@@ -283,5 +312,6 @@ def add_part(conn: Conn, part: NewPart) -> None:
             run,
             part.size,
             part.file_count,
+            store,
         ),
     )

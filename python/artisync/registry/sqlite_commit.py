@@ -15,7 +15,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from artisync.errors import InvalidInputError, TypeConflictError
-from artisync.registry.contract import check_ttl, to_json, user_aliases
+from artisync.registry.contract import (
+    check_store,
+    check_ttl,
+    refuse_mixed_stores,
+    to_json,
+    user_aliases,
+)
 from artisync.registry.model import COMMITTED, DEFAULT_ENTITY, CommitResult, NewPart, NewVersion
 from artisync.registry.sqlite_queries import LIVE, project_id, versions_where
 
@@ -158,16 +164,22 @@ def commit_version(conn: sqlite3.Connection, version: NewVersion) -> CommitResul
         return earlier
     metadata_json = to_json(version.metadata, what=f"metadata of artifact {name!r}")
     ttl = check_ttl(version.ttl_seconds, what=f"artifact {name!r}")
+    store = check_store(version.store, what=f"artifact {name!r}")
     kept = user_aliases(version.aliases, artifact=name)
     pid = _ensure_project(conn, entity, project)
     collection = _collection(conn, pid, f"{entity}/{project}", name, version.type)
+    if version.distributed_id is not None:
+        pending = _pending_part_stores(conn, collection, version.distributed_id)
+        refuse_mixed_stores(name, version.distributed_id, store, pending, doing="finish it")
     run = None if version.run_id is None else ensure_run(conn, entity, project, version.run_id, {})
     # Deleted versions are not in versions_by_digest: content logged again after a
-    # delete is a new version.
+    # delete is a new version. Nor is a version in another store: returning it would
+    # send readers to a store this writer never wrote (docs/decisions.md, "A version
+    # records its store"); `IS` matches NULL to NULL (neither recorded a store).
     row = conn.execute(
         f"SELECT v.id FROM versions AS v WHERE v.collection_id = ? AND v.digest = ? AND {LIVE}"
-        " ORDER BY v.idx LIMIT 1",
-        (collection, digest),
+        " AND v.store IS ? ORDER BY v.idx LIMIT 1",
+        (collection, digest, store),
     ).fetchone()
     created = row is None
     if row is not None:
@@ -185,7 +197,7 @@ def commit_version(conn: sqlite3.Connection, version: NewVersion) -> CommitResul
         conn.execute(
             "INSERT INTO versions (id, collection_id, idx, digest, manifest_key, size,"
             " file_count, description, metadata, created_at, run_id, ttl_seconds, state,"
-            " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " expires_at, store) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 version_id,
                 collection,
@@ -201,6 +213,7 @@ def commit_version(conn: sqlite3.Connection, version: NewVersion) -> CommitResul
                 ttl,
                 COMMITTED,
                 None if ttl is None else now + ttl,
+                store,
             ),
         )
     conn.executemany(
@@ -222,6 +235,18 @@ def commit_version(conn: sqlite3.Connection, version: NewVersion) -> CommitResul
         (submission_id, version_id, int(created), time.time()),
     )
     return CommitResult(versions_where(conn, "v.id = ?", (version_id,))[0], created)
+
+
+def _pending_part_stores(
+    conn: sqlite3.Connection, collection: int, distributed_id: str
+) -> list[tuple[str, str | None]]:
+    """``(submission id, store)`` of each pending part of ``distributed_id``."""
+    rows = conn.execute(
+        "SELECT submission_id, store FROM parts"
+        " WHERE collection_id = ? AND distributed_id = ? AND version_id IS NULL ORDER BY id",
+        (collection, distributed_id),
+    )
+    return [(str(sid), store) for sid, store in rows]
 
 
 def _consume_parts(
@@ -252,12 +277,15 @@ def add_part(conn: sqlite3.Connection, part: NewPart) -> None:
             f"a part of artifact {name!r} needs a non-empty distributed_id (the id its "
             f"writers share), got {distributed_id!r}"
         )
+    store = check_store(part.store, what=f"a part of artifact {name!r}")
     pid = _ensure_project(conn, entity, project)
     collection = _collection(conn, pid, f"{entity}/{project}", name, part.type)
+    pending = _pending_part_stores(conn, collection, distributed_id)
+    refuse_mixed_stores(name, distributed_id, store, pending, doing="add a part")
     run = None if part.run_id is None else ensure_run(conn, entity, project, part.run_id, {})
     conn.execute(
         "INSERT INTO parts (submission_id, collection_id, distributed_id, manifest_key, run_id,"
-        " size, file_count, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " size, file_count, created_at, store) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             submission_id,
             collection,
@@ -267,5 +295,6 @@ def add_part(conn: sqlite3.Connection, part: NewPart) -> None:
             part.size,
             part.file_count,
             time.time(),
+            store,
         ),
     )

@@ -48,7 +48,7 @@ __all__ = [
 _VERSION_COLUMNS = """
     SELECT v.id, p.name, p.entity, c.name, c.type, v.idx, v.digest, v.manifest_key,
            v.size, v.file_count, v.description, v.metadata, v.created_at, r.run_id,
-           v.ttl_seconds, v.state, v.collection_id
+           v.ttl_seconds, v.state, v.collection_id, v.store
     FROM versions AS v
     JOIN collections AS c ON c.id = v.collection_id
     JOIN projects AS p ON p.id = c.project_id
@@ -170,6 +170,7 @@ def load_versions(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> li
                 run_id=run_id,
                 ttl_seconds=ttl_seconds,
                 state=state,
+                store=row[17],
             )
         )
     return versions
@@ -340,14 +341,15 @@ def list_parts(
         return []
     rows = conn.execute(
         "SELECT pt.submission_id, pt.distributed_id, pt.manifest_key, r.run_id, pt.size,"
-        " pt.file_count, pt.created_at FROM parts AS pt LEFT JOIN runs AS r ON r.id = pt.run_id"
+        " pt.file_count, pt.created_at, pt.store"
+        " FROM parts AS pt LEFT JOIN runs AS r ON r.id = pt.run_id"
         " WHERE pt.collection_id = ? AND pt.distributed_id = ? AND pt.version_id IS NULL"
         " ORDER BY pt.id",
         (found[0], distributed_id),
     )
     return [
-        Part(str(sub), str(did), str(key), run, int(size), int(count), float(created))
-        for sub, did, key, run, size, count, created in rows
+        Part(str(sub), str(did), str(key), run, int(size), int(count), float(created), store)
+        for sub, did, key, run, size, count, created, store in rows
     ]
 
 

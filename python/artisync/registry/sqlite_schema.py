@@ -160,6 +160,15 @@ _V2 = (
 )
 
 
+# Issue 16: each version and part records the store that holds its manifest and content,
+# so readers on other nodes find it. Rows written before have NULL: their content is in
+# the reader's configured store, which on the one node that wrote them is where it is.
+_V3 = (
+    "ALTER TABLE versions ADD COLUMN store TEXT",
+    "ALTER TABLE parts ADD COLUMN store TEXT",
+)
+
+
 def _run_all(statements: tuple[str, ...]) -> Callable[[sqlite3.Connection], None]:
     def step(conn: sqlite3.Connection) -> None:
         for statement in statements:
@@ -168,7 +177,11 @@ def _run_all(statements: tuple[str, ...]) -> Callable[[sqlite3.Connection], None
     return step
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_run_all(_V1), _run_all(_V2))
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _run_all(_V1),
+    _run_all(_V2),
+    _run_all(_V3),
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -26,6 +26,7 @@ from artisync.names import (
     validate_tag,
 )
 from artisync.registry import CommitResult, NewPart, NewVersion, Registry
+from artisync.registry.contract import check_store
 from artisync.server.arguments import Arguments
 from artisync.server.routes import API, Call, Operation, Route
 from artisync.server.routes_runs import check_run_id
@@ -64,6 +65,7 @@ def _content(body: Arguments) -> dict[str, Any]:
         "size": body.count("size"),
         "file_count": body.count("file_count"),
         "run_id": body.optional_name("run_id", check_run_id),
+        "store": body.optional_name("store", lambda s: check_store(s, what=f"artifact {name!r}")),
     }
 
 
