@@ -48,7 +48,7 @@ def nodes(
     postgres_server: PostgresServer,
     start_server: Callable[..., Server],
     tmp_path: Path,
-) -> Iterator[tuple[list[Path], str]]:
+) -> Iterator[tuple[list[Path], str, str]]:
     dsn = postgres_server.dsn(postgres_server.create_database())
     servers = [start_server(dsn), start_server(dsn)]
     bucket = s3.bucket()
@@ -65,16 +65,16 @@ def nodes(
         homes.append(home)
         daemons.append(daemon)
     try:
-        yield homes, servers[0].url
+        yield homes, servers[0].url, bucket
     finally:
         for daemon in daemons:
             daemon.kill()
 
 
 def test_versions_logged_at_once_on_four_nodes_are_gap_free_ordered_and_readable(
-    nodes: tuple[list[Path], str], tmp_path: Path
+    nodes: tuple[list[Path], str, str], tmp_path: Path
 ) -> None:
-    homes, server = nodes
+    homes, server, bucket = nodes
     clients = [
         subprocess.Popen(
             [sys.executable, "-c", _CLIENT, str(home), str(n), str(PER_NODE)],
@@ -103,7 +103,9 @@ def test_versions_logged_at_once_on_four_nodes_are_gap_free_ordered_and_readable
         assert seqs == list(range(PER_NODE))
         assert answers[node] == [f"v{v.index}" for v in by_index if v.metadata["node"] == node]
 
-    # Every node reads every version: the manifests of all, the bytes of a sample.
+    # Every node reads every version: the manifests of all, the bytes of a sample, from
+    # the bucket each version names.
+    assert {v.store for v in by_index} == {f"s3://{bucket}/artisync"}
     for n, home in enumerate(homes):
         api = artisync.Api(home=home)
         for v in by_index:

@@ -44,8 +44,11 @@ def daemons() -> Iterator[list[DaemonProcess]]:
 def test_a_version_one_node_commits_is_read_on_another(
     server: Server, tmp_path: Path, daemons: list[DaemonProcess]
 ) -> None:
-    store = tmp_path / "shared-store"
-    first, second = (node_home(tmp_path, n, server, store) for n in ("a", "b"))
+    first = node_home(tmp_path, "a", server, tmp_path / "shared-store")
+    # The reading node names only the server: the version says where its bytes are.
+    second = tmp_path / "b"
+    second.mkdir()
+    (second / "config.toml").write_text(f'registry = "{server.url}"\n')
     daemon = DaemonProcess(first)
     daemons.append(daemon)
     daemon.start()
@@ -58,6 +61,8 @@ def test_a_version_one_node_commits_is_read_on_another(
     # The other node has no daemon and no registry file: it asks the server.
     read = artisync.Api(home=second).artifact("team/data:latest")
     assert read.version == "v0"
+    assert read._version is not None
+    assert read._version.store == (tmp_path / "shared-store").as_uri()
     assert (Path(read.download(root=tmp_path / "got")) / "rows.csv").read_text() == "1,2\n"
     assert not (second / "registry.db").exists()
     listing = subprocess.run(

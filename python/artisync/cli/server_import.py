@@ -12,17 +12,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 from pathlib import Path
 
 from artisync.config import Config
 from artisync.errors import ArtisyncError, InvalidInputError
+from artisync.store.open import store_url
 from artisync.views.terminal import printable
 
 __all__ = ["DB_ENV", "add_command", "run_import"]
 
-# "scheme://": a plain path may contain ':', but never this (as store/open.py reads it).
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 DB_ENV = "ARTISYNC_SERVER_DB"
 """The variable that gives ``--db`` when the flag is left out, as for ``artisync server``."""
@@ -60,7 +58,7 @@ def run_import(args: argparse.Namespace) -> int:
     from artisync.registry.import_sqlite import import_registry
 
     # Versions that recorded no store are in the node's: imported, they name it.
-    store = _store_url(Config.load(home).store, home)
+    store = store_url(Config.load(home).store, home)
 
     try:
         report = import_registry(registry, dsn, renumber=args.renumber, default_store=store)
@@ -71,14 +69,6 @@ def run_import(args: argparse.Namespace) -> int:
     for line in report.lines():
         print(printable(line))
     return 1 if report.conflicts else 0
-
-
-def _store_url(store: str, home: Path) -> str:
-    """The node's store as a version records it: a URL as configured, a path made
-    absolute the way the daemon opens it (``~`` expanded, relative to the home)."""
-    if _SCHEME.match(store):
-        return store
-    return os.fspath((home / Path(store).expanduser()).absolute())
 
 
 def add_command(server_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -493,7 +493,7 @@ class Pipeline:
             await self.store.sync()
             try:
                 await self._ensure_run(sub)
-                part = NewPart(**_naming(p), distributed_id=part_of)
+                part = NewPart(**_naming(p), store=self.store.url, distributed_id=part_of)
                 await asyncio.to_thread(self.registry.add_part, part)
             except (TypeConflictError, InvalidInputError) as e:
                 raise Rejected("commit", str(e)) from None
@@ -533,6 +533,7 @@ class Pipeline:
                 await self._ensure_run(sub)
                 version = NewVersion(
                     **_naming(p),
+                    store=self.store.url,  # where readers on any node find the bytes
                     digest=p.digest,
                     description=art.description,
                     metadata=art.metadata,

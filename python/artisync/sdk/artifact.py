@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Final, Literal
@@ -111,7 +112,13 @@ class Artifact:
         return artifact
 
     def _adopt(self, version: Version, settings: Config) -> None:
-        """Become the committed ``version``: its attributes replace the local ones."""
+        """Become the committed ``version``: its attributes replace the local ones.
+
+        Its content is read from the store the version records (every node reads a
+        version another node committed with no store setting of its own); a version
+        from before versions recorded it is in the reader's configured store."""
+        if version.store is not None and version.store != settings.store:
+            settings = replace(settings, store=version.store)
         self._version, self._settings = version, settings
         self._description = version.description
         self._metadata = dict(version.metadata)

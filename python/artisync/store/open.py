@@ -25,7 +25,7 @@ from artisync.store.base import Store
 from artisync.store.local import LocalStore
 from artisync.store.part_sizes import DEFAULT_PART_SIZE, DEFAULT_THRESHOLD
 
-__all__ = ["on_this_node", "open_directory", "open_store", "shared_store"]
+__all__ = ["on_this_node", "open_directory", "open_store", "shared_store", "store_url"]
 
 # "scheme://": a plain path may contain ':' ("runs/a:b"), but never this.
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -88,6 +88,18 @@ def open_store(
         f"store {url!r}: unknown scheme {scheme!r}; use a directory, a file:///path, "
         "s3://bucket/prefix or gs://bucket/prefix URL"
     )
+
+
+def store_url(url: str, home: Path) -> str:
+    """The store at ``url`` as a version records it (what its ``Store.url`` is), without
+    opening it: ``file:///abs/path`` for a directory (relative: under ``home``), the
+    bucket URL as given."""
+    match = _SCHEME.match(url)
+    if match is None:
+        return Path(os.path.abspath(home / Path(url).expanduser())).as_uri()
+    if match.group(1).lower() == "file":
+        return Path(os.path.abspath(_file_url_path(url))).as_uri()
+    return url
 
 
 def on_this_node(url: str) -> bool:
