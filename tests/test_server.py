@@ -6,21 +6,26 @@ the contract suite's (``[http]`` in ``registry_backends.py``)."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import hashlib
 import ipaddress
 import json
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import urllib3
 
-from artisync.errors import RegistryError, RegistryUnavailableError
+from artisync.errors import InvalidInputError, RegistryError, RegistryUnavailableError
+from artisync.manifest import md5_hex_to_b64
 from artisync.registry.http import HttpRegistry
+from artisync.store import open_directory
 from postgres_server import PostgresServer, running_postgres
 from registry_backends import new_version
 from server_process import DEADLINE, Server
@@ -330,3 +335,37 @@ def test_sixteen_threads_committing_through_http_get_gap_free_numbers(
         for mine in results:
             assert mine == sorted(mine)  # each writer's own order kept
         assert len(client.list_versions("proj", "shared")) == threads * per_thread
+
+
+def test_a_server_with_a_store_commits_only_what_is_all_there(
+    postgres_server: PostgresServer, start_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    root = tmp_path / "team-store"
+    store = open_directory(root)
+    server = start_server(
+        postgres_server.dsn(postgres_server.create_database()), "--store", root.as_uri()
+    )
+    blob = tmp_path / "blob"
+    blob.write_bytes(b"weights")
+    md5 = hashlib.md5(b"weights").hexdigest()
+    manifest = {
+        "version": 1,
+        "storagePolicy": "wandb-storage-policy-v1",
+        "storagePolicyConfig": {"storageLayout": "V2"},
+        "contents": {"w.bin": {"digest": md5_hex_to_b64(md5), "size": 7}},
+    }
+    data = json.dumps(manifest).encode()
+    absent = f"manifests/dd/{'d' * 32}.json"
+    version = new_version("e" * 32, manifest_key=absent, store=root.as_uri())
+    with HttpRegistry(server.url) as client:
+        with pytest.raises(InvalidInputError, match=f"manifest {absent} is not in"):
+            client.commit_version(version)
+        key = asyncio.run(store.put_manifest("d" * 32, data))
+        listed = replace(version, manifest_key=key)
+        with pytest.raises(InvalidInputError, match=f"1 blob\\(s\\) .* \\({md5}\\)"):
+            client.commit_version(listed)
+        asyncio.run(store.put_blob(md5, blob, 7))
+        assert client.commit_version(listed).version.version == "v0"
+        elsewhere = replace(listed, submission_id=uuid.uuid4().hex, store="s3://other/x")
+        with pytest.raises(InvalidInputError, match="this server serves the store"):
+            client.commit_version(elsewhere)

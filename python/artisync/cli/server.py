@@ -32,6 +32,7 @@ def _server(args: argparse.Namespace) -> int:
         listen=args.listen,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        store=args.store,
     )
     logs.configure(args.log_level, args.log_format)
     uvloop.run(serve(settings))
@@ -58,6 +59,12 @@ def add_command(commands: Any) -> argparse._SubParsersAction[argparse.ArgumentPa
         "--listen",
         metavar="HOST:PORT",
         help="where to listen (default 127.0.0.1:8080; 0.0.0.0:8080 for every interface)",
+    )
+    server.add_argument(
+        "--store",
+        metavar="URL",
+        help="the team's store (s3://BUCKET/PREFIX, gs://…, file:///path): commits whose "
+        "content is not all there are refused (ARTISYNC_SERVER_STORE; default: no check)",
     )
     server.add_argument("--tls-cert", type=Path, help="serve HTTPS: the PEM certificate chain")
     server.add_argument("--tls-key", type=Path, help="the PEM private key of --tls-cert")

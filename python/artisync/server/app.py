@@ -41,6 +41,7 @@ from artisync.registry import Registry
 from artisync.server import routes_commits, routes_lineage, routes_runs, routes_versions
 from artisync.server.arguments import Arguments, BadArgument, parse_body
 from artisync.server.caller import CALLER_KEY, identify
+from artisync.server.content import ContentCheck
 from artisync.server.metrics import ServerMetrics
 from artisync.server.routes import Call, Route, encode
 
@@ -93,21 +94,30 @@ class _Served:
     executor: ThreadPoolExecutor
     metrics: ServerMetrics
     max_body_bytes: int
+    content: ContentCheck | None
 
 
 _SERVED: Final = web.AppKey("served", _Served)
 _dumps: Final = functools.partial(json.dumps, separators=(",", ":"), allow_nan=False)
 
 
-def create_app(registry: ServedRegistry, *, max_body_bytes: int, workers: int) -> web.Application:
+def create_app(
+    registry: ServedRegistry,
+    *,
+    max_body_bytes: int,
+    workers: int,
+    content: ContentCheck | None = None,
+) -> web.Application:
     """The API over ``registry``, taking bodies up to ``max_body_bytes`` and running at
-    most ``workers`` registry calls at once (the pool's size). The caller opens and
-    closes ``registry``; the app shuts its worker threads down at cleanup."""
+    most ``workers`` registry calls at once (the pool's size); with ``content``, commits
+    are checked against the server's store. The caller opens and closes ``registry``;
+    the app shuts its worker threads down at cleanup."""
     served = _Served(
         registry=registry,
         executor=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="registry"),
         metrics=ServerMetrics(),
         max_body_bytes=max_body_bytes,
+        content=content,
     )
     app = web.Application(
         middlewares=[_observe, _answer_errors, _identify], client_max_size=max_body_bytes
@@ -140,6 +150,7 @@ def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespo
             query=Arguments(_query(request)),
             body=Arguments(body),
             metrics=served.metrics,
+            content=served.content,
         )
         operation = route.handler(call)
         call.query.finish(f"{route.method} {route.path}'s query")

@@ -15,10 +15,13 @@ from pathlib import Path
 
 from aiohttp import web
 
+from artisync.config import default_home
 from artisync.errors import InvalidInputError
 from artisync.logs import get_logger
 from artisync.server.app import create_app
+from artisync.server.content import ContentCheck
 from artisync.server.settings import ServerSettings, parse_listen
+from artisync.store import open_store
 
 __all__ = ["serve", "tls_context"]
 
@@ -61,9 +64,18 @@ async def serve(settings: ServerSettings) -> None:
         timeout=settings.db_timeout,
         reconnect_timeout=settings.db_timeout,
     )
+    store = None
     try:
+        content = None
+        if settings.store:
+            # Opened on this loop: the check hands its reads to it from worker threads.
+            store = open_store(settings.store, default_home())
+            content = ContentCheck(store, asyncio.get_running_loop())
         app = create_app(
-            registry, max_body_bytes=settings.max_body_bytes, workers=settings.db_pool_size
+            registry,
+            max_body_bytes=settings.max_body_bytes,
+            workers=settings.db_pool_size,
+            content=content,
         )
         runner = web.AppRunner(
             app,
@@ -90,6 +102,8 @@ async def serve(settings: ServerSettings) -> None:
             # (its worker threads).
             await runner.cleanup()
     finally:
+        if store is not None:
+            await store.close()
         registry.close()
         log.info("stopped")
 

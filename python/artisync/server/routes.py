@@ -19,6 +19,7 @@ from artisync.names import validate_entity
 from artisync.registry import Registry
 from artisync.server.arguments import Arguments
 from artisync.server.caller import Caller
+from artisync.server.content import ContentCheck
 from artisync.server.metrics import ServerMetrics
 
 __all__ = ["API", "Call", "Handler", "Operation", "Route", "encode"]
@@ -40,6 +41,8 @@ class Call:
     query: Arguments
     body: Arguments
     metrics: ServerMetrics
+    # The server's store, when it has one: commits are checked against it.
+    content: ContentCheck | None = None
 
     def entity(self) -> str:
         """The path's ``entity`` segment, checked (every backend's default is

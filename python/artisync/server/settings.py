@@ -53,6 +53,9 @@ class ServerSettings:
     db_timeout: int = 5
     # Seconds SIGTERM gives requests in flight before the process exits anyway.
     shutdown_deadline: int = 20
+    # The team's store (s3://…, gs://…, or a file:/// path): when set, a commit is
+    # taken only once its manifest and every blob it lists are there ("": no check).
+    store: str = ""
 
     @classmethod
     def load(
