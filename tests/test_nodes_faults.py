@@ -149,3 +149,24 @@ def test_a_commit_whose_answer_is_lost_is_retried_into_the_same_version(
         answers = node.committed(node.log(pause=0.0))
     assert len(lost) == 3
     exactly_once_in_order(server.url, answers)
+
+
+def test_a_minute_without_the_server_while_the_node_keeps_logging(
+    postgres_server: PostgresServer,
+    start_server: Callable[..., Server],
+    node_factory: Callable[[str], Node],
+) -> None:
+    dsn = postgres_server.dsn(postgres_server.create_database())
+    server = start_server(dsn)
+    node = node_factory(server.url)
+    # Thirty versions over half a minute, nearly all logged while the server is away;
+    # the script then waits for them.
+    client = node.log(pause=1.0)
+    wait_for(lambda: _committed_so_far(server.url) >= 2, deadline=60, what="a first commit")
+    server.stop()
+    away_from = time.monotonic()
+    time.sleep(60)
+    assert client.poll() is None, "the script stopped while the server was away"
+    back = start_server(dsn, port=server.port)
+    exactly_once_in_order(back.url, node.committed(client))
+    assert time.monotonic() - away_from >= 60
