@@ -450,7 +450,8 @@ def test_a_relative_default_store_is_refused(home: Filled, postgres_dsn: str) ->
 
 @pytest.mark.parametrize(
     ("setting", "recorded"),
-    [(None, "{home}/store"), ("blobs", "{home}/blobs"), (NODE_STORE, NODE_STORE)],
+    # As the daemon records its store: Store.url, file:///… for a directory.
+    [(None, "file://{home}/store"), ("blobs", "file://{home}/blobs"), (NODE_STORE, NODE_STORE)],
 )
 def test_command_imports_versions_into_the_nodes_configured_store(
     home: Filled,
