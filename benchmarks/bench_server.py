@@ -53,7 +53,15 @@ from artisync.registry.import_sqlite import import_registry  # noqa: E402
 from artisync.registry.postgres import PostgresRegistry  # noqa: E402
 from bench_registry import PROJECT as FILLED_PROJECT  # noqa: E402
 from bench_registry import Shape, build  # noqa: E402
-from commit_load import STORE, Load, Outcome, commit_load, rss_mb  # noqa: E402
+from commit_load import (  # noqa: E402
+    STORE,
+    Load,
+    Outcome,
+    commit_load,
+    cpu_seconds,
+    process_tree,
+    rss_mb,
+)
 from figures import Figure  # noqa: E402
 from postgres_server import running_postgres  # noqa: E402
 from server_process import Server  # noqa: E402
@@ -87,7 +95,7 @@ class Sizes:
 
 
 FULL = Sizes(seconds=5.0, large=100_000, calls=2_000)
-QUICK = Sizes(seconds=1.0, large=1_000, calls=100)
+QUICK = Sizes(seconds=0.5, large=1_000, calls=100)
 
 
 def line(name: str, ours: str, peer: str, ratio: str, median: str, goal: str) -> str:
@@ -103,8 +111,9 @@ def check(value: float, goal: float, unit: str, *, at_most: bool, scale: float =
 
 
 @contextmanager
-def database(no_fsync: bool) -> Iterator[tuple[str, dict[str, str]]]:
-    """A fresh database on a new cluster, and the settings it runs with."""
+def database(no_fsync: bool) -> Iterator[tuple[str, dict[str, str], int]]:
+    """A fresh database on a new cluster, the settings it runs with, and the
+    postmaster's pid."""
     with running_postgres({**DURABLE, **(NO_FSYNC if no_fsync else {})}) as pg:
         dsn = pg.dsn(pg.create_database())
         with psycopg.connect(dsn) as conn:
@@ -112,7 +121,7 @@ def database(no_fsync: bool) -> Iterator[tuple[str, dict[str, str]]]:
                 name: str(conn.execute(f"SHOW {name}").fetchone()[0])  # type: ignore[index]
                 for name in ("server_version", *SHOWN)
             }
-        yield dsn, shown
+        yield dsn, shown, pg.proc.pid
 
 
 def start_servers(dsn: str, count: int, logs: Path) -> list[Server]:
@@ -208,17 +217,32 @@ def print_lookups(figure: Figure, sizes: Sizes, repeat: int) -> None:
 @dataclass
 class Side:
     rounds: list[Outcome]
+    cpu: list[tuple[float, float]]  # a round's CPU seconds: server processes, PostgreSQL
 
     def figure(self, measure: Callable[[Outcome], float]) -> list[float]:
         return [measure(o) for o in self.rounds]
 
 
 def commit_rounds(
-    urls: tuple[str, ...], sqlite: Path, writers: int, collections: int, sizes: Sizes, repeat: int
+    servers: list[Server],
+    postmaster: int,
+    sqlite: Path,
+    writers: int,
+    collections: int,
+    sizes: Sizes,
+    repeat: int,
 ) -> tuple[Side, Side]:
-    server, embedded = Side([]), Side([])
+    server, embedded = Side([], []), Side([], [])
+    urls = tuple(s.url for s in servers)
+
+    def used() -> tuple[float, float]:
+        return cpu_seconds([s.proc.pid for s in servers]), cpu_seconds(process_tree(postmaster))
+
     for _ in range(repeat):
+        before = used()
         server.rounds.append(commit_load(Load(writers, collections, sizes.seconds, urls=urls)))
+        after = used()
+        server.cpu.append((after[0] - before[0], after[1] - before[1]))
         embedded.rounds.append(
             commit_load(Load(writers, collections, sizes.seconds, sqlite=sqlite))
         )
@@ -228,7 +252,9 @@ def commit_rounds(
 def commit_lines(writers: int, layout: str, server: Side, embedded: Side) -> None:
     goals = writers == GOAL_WRITERS and layout == "spread"
     label = f"{writers:>2} writer{'s' if writers > 1 else ' '}, {layout}"
-    rate = Figure("rate", server.figure(lambda o: o.per_commit), embedded.figure(lambda o: o.per_commit), None)
+    rate = Figure(
+        "rate", server.figure(lambda o: o.per_commit), embedded.figure(lambda o: o.per_commit), None
+    )
     best = 1 / min(rate.ours)
     print(
         line(
@@ -262,21 +288,41 @@ def growth_line(results: dict[tuple[int, str], tuple[Side, Side]], writers: list
     high = max((w for w in writers if w <= GOAL_WRITERS), default=max(writers))
     if low == high:
         return
-    rates = {
-        side: [1 / min(results[(w, "spread")][side].figure(lambda o: o.per_commit)) for w in (low, high)]
-        for side in (0, 1)
-    }
-    grown = rates[0][1] / rates[0][0]
+    # Seconds per commit with few writers over with many: how much the rate grew.
+    server = Figure(
+        "growth",
+        results[(high, "spread")][0].figure(lambda o: o.per_commit),
+        results[(low, "spread")][0].figure(lambda o: o.per_commit),
+        None,
+    )
+    embedded = Figure(
+        "growth",
+        results[(high, "spread")][1].figure(lambda o: o.per_commit),
+        results[(low, "spread")][1].figure(lambda o: o.per_commit),
+        None,
+    )
     print(
         line(
             f"growth {low} -> {high} writers, spread",
-            f"{grown:.2f}x",
-            f"{rates[1][1] / rates[1][0]:.2f}x",
-            f"{grown:.2f}",
-            "",
-            f"> 1 {'ok' if grown > 1 else 'MISSED'}",
+            f"{server.ratio:.2f}x",
+            f"{embedded.ratio:.2f}x",
+            f"{server.ratio:.2f}",
+            f"{server.median_ratio:.2f}",
+            f"> 1 {'ok' if server.ratio > 1 else 'MISSED'}",
         )
     )
+
+
+def print_cpu(results: dict[tuple[int, str], tuple[Side, Side]]) -> None:
+    print(
+        "CPU ms per commit through the server, server processes + PostgreSQL (the writers' "
+        "own not counted):"
+    )
+    for (count, layout), (server, _) in results.items():
+        commits = sum(o.commits for o in server.rounds) or 1
+        ours = sum(c[0] for c in server.cpu) / commits
+        database = sum(c[1] for c in server.cpu) / commits
+        print(f"  {count:>2} writers, {layout:<6}  {ours * 1e3:5.2f} + {database * 1e3:5.2f}")
 
 
 # -- memory ------------------------------------------------------------------------------
@@ -294,7 +340,11 @@ def long_run(servers: list[Server], minutes: float) -> tuple[list[list[float]], 
 
 
 def print_memory(
-    servers: list[Server], idle: list[float], samples: list[list[float]], outcome: Outcome, minutes: float
+    servers: list[Server],
+    idle: list[float],
+    samples: list[list[float]],
+    outcome: Outcome,
+    minutes: float,
 ) -> None:
     print()
     print(
@@ -338,18 +388,20 @@ def main() -> int:
     if args.seconds is not None:
         sizes = Sizes(args.seconds, sizes.large, sizes.calls)
     writers = [int(w) for w in (args.writers or ("1,4" if args.quick else "1,4,16,64")).split(",")]
-    minutes = args.minutes if args.minutes is not None else (0.05 if args.quick else 1.0)
+    minutes = args.minutes if args.minutes is not None else (0.03 if args.quick else 1.0)
     repeat = args.repeat or (1 if args.quick else 3)
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(dir=args.dir)))
-        dsn, shown = stack.enter_context(database(args.no_fsync))
+        dsn, shown, postmaster = stack.enter_context(database(args.no_fsync))
         print(
             f"PostgreSQL {shown.pop('server_version')}: "
             + ", ".join(f"{k}={v}" for k, v in shown.items())
             + (" (NOT durable: --no-fsync)" if args.no_fsync else " (durable: the defaults)")
         )
         filled = fill(dsn, scratch, sizes.large)
-        print(f"filled {SMALL_COLLECTION} and {sizes.large:,} versions in {filled:.0f}s (not timed)")
+        print(
+            f"filled {SMALL_COLLECTION} and {sizes.large:,} versions in {filled:.0f}s (not timed)"
+        )
         servers = start_servers(dsn, args.server_processes, scratch)
         stack.callback(lambda: [s.stop() for s in servers])
         idle = [rss_mb(s.proc.pid) for s in servers]
@@ -371,11 +423,12 @@ def main() -> int:
         for layout, collections in (("spread", SPREAD), ("one", 1)):
             for count in writers:
                 results[(count, layout)] = commit_rounds(
-                    urls, sqlite, count, collections, sizes, repeat
+                    servers, postmaster, sqlite, count, collections, sizes, repeat
                 )
                 commit_lines(count, layout, *results[(count, layout)])
         growth_line(results, writers)
         print("(ratio: the server's figure over SQLite's, above 1 the server is better)")
+        print_cpu(results)
 
         samples, outcome = long_run(servers, minutes)
         print_memory(servers, idle, samples, outcome, minutes)

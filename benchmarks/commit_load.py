@@ -17,6 +17,7 @@ stop is not counted.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import statistics
 import threading
@@ -28,7 +29,7 @@ from typing import Any, Protocol
 
 from artisync.registry import NewVersion
 
-__all__ = ["Load", "Outcome", "commit_load", "rss_mb"]
+__all__ = ["Load", "Outcome", "commit_load", "cpu_seconds", "process_tree", "rss_mb"]
 
 PROJECT = "commits"
 STORE = "s3://bench/store"  # recorded in each version, never read
@@ -135,7 +136,9 @@ def _client(
     out: list[list[float]] = [[] for _ in writers]
 
     def run(i: int, writer: int) -> None:
-        out[i] = _write(registries[i], writer, writer % load.collections, start, start + load.seconds)
+        out[i] = _write(
+            registries[i], writer, writer % load.collections, start, start + load.seconds
+        )
 
     threads = [threading.Thread(target=run, args=(i, w)) for i, w in enumerate(writers)]
     for t in threads:
@@ -180,7 +183,7 @@ def commit_load(load: Load, *, sample: Any = None, every: float = 10.0) -> Outco
                 waiting -= 1
             except queue.Empty:  # time for the next sample
                 if any(p.exitcode not in (None, 0) for p in procs):
-                    raise RuntimeError("a writer process failed (its traceback is above)")
+                    raise RuntimeError("a writer process failed (traceback above)") from None
                 if sample is not None and time.time() < start + load.seconds:
                     sample()
         if sample is not None:
@@ -199,3 +202,31 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"process {pid} has no VmRSS (exited?)")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU seconds the processes have used so far (gone ones: 0)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def process_tree(root: int) -> list[int]:
+    """``root`` and its children (PostgreSQL's postmaster and its backends)."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if int(stat[stat.rindex(")") + 2 :].split()[1]) == root:
+                children.append(int(entry.name))
+    return [root, *children]
