@@ -322,7 +322,8 @@ def print_cpu(results: dict[tuple[int, str], tuple[Side, Side]]) -> None:
         commits = sum(o.commits for o in server.rounds) or 1
         ours = sum(c[0] for c in server.cpu) / commits
         database = sum(c[1] for c in server.cpu) / commits
-        print(f"  {count:>2} writers, {layout:<6}  {ours * 1e3:5.2f} + {database * 1e3:5.2f}")
+        label = f"{count:>2} writer{'s' if count > 1 else ' '}, {layout:<6}"
+        print(f"  {label}  {ours * 1e3:5.2f} + {database * 1e3:5.2f}")
 
 
 # -- memory ------------------------------------------------------------------------------
