@@ -32,7 +32,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -158,9 +158,12 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def running_postgres() -> Iterator[PostgresServer]:
+def running_postgres(settings: Mapping[str, str] | None = None) -> Iterator[PostgresServer]:
     """A new PostgreSQL 15 cluster on a Unix socket in its own /tmp directory, stopped
-    and deleted afterwards."""
+    and deleted afterwards.
+
+    ``settings`` override the tests' (no fsync: see ``_SETTINGS``); the server benchmark
+    passes PostgreSQL's durable defaults back, so its figures are a real deployment's."""
     initdb, postgres = _binary("initdb"), _binary("postgres")
     user = _server_user()
     # Not under pytest's tmp_path: its base directory is 0700 to the user running the
@@ -176,7 +179,8 @@ def running_postgres() -> Iterator[PostgresServer]:
             check=True,
             capture_output=True,
         )
-        options = [f"-c{key}={value}" for key, value in _SETTINGS.items()]
+        chosen = {**_SETTINGS, **(settings or {})}
+        options = [f"-c{key}={value}" for key, value in chosen.items()]
         command = [postgres, "-D", str(data), "-k", str(root), "-p", str(PORT), *options]
         server = PostgresServer(root, user, command)
         try:
