@@ -94,6 +94,7 @@ bench: install
 	$(PYTHON) benchmarks/bench_s3.py
 	$(PYTHON) benchmarks/bench_expand.py
 	$(PYTHON) benchmarks/bench_memory.py
+	$(PYTHON) benchmarks/bench_server.py
 
 ## run: the main job on the embedded defaults: the daemon, with one logged example
 run: install-run
