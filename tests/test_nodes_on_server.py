@@ -33,6 +33,11 @@ def node_home(root: Path, name: str, server: Server, store: Path) -> Path:
     return home
 
 
+def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "artisync.cli", "--home", str(home), *args]
+    return subprocess.run(command, capture_output=True, text=True, env=clean_env(), timeout=120)
+
+
 @pytest.fixture
 def daemons() -> Iterator[list[DaemonProcess]]:
     started: list[DaemonProcess] = []
@@ -65,13 +70,7 @@ def test_a_version_one_node_commits_is_read_on_another(
     assert read._version.store == (tmp_path / "shared-store").as_uri()
     assert (Path(read.download(root=tmp_path / "got")) / "rows.csv").read_text() == "1,2\n"
     assert not (second / "registry.db").exists()
-    listing = subprocess.run(
-        [sys.executable, "-m", "artisync.cli", "--home", str(second), "ls", "team/data"],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=60,
-    )
+    listing = _cli(second, "ls", "team/data")
     assert listing.returncode == 0, listing.stderr
     assert "v0" in listing.stdout
 
@@ -115,13 +114,7 @@ def test_commits_wait_in_order_while_the_server_is_down_then_go_through(
             logged.append(artifact)
 
         def says_it_waits() -> bool:
-            shown = subprocess.run(
-                [sys.executable, "-m", "artisync.cli", "--home", str(home), "status", "--once"],
-                capture_output=True,
-                text=True,
-                env=clean_env(),
-                timeout=60,
-            ).stdout
+            shown = _cli(home, "status", "--once").stdout
             return f"registry {server.url} unreachable since" in shown and "waiting" in shown
 
         wait_for(says_it_waits, deadline=60, what="status to show the wait")
@@ -132,11 +125,6 @@ def test_commits_wait_in_order_while_the_server_is_down_then_go_through(
         artisync.Api(home=home).artifact(f"team/model:{v}").metadata["epoch"] for v in versions
     ]
     assert epochs == [0, 1, 2]
-
-
-def _cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "artisync.cli", "--home", str(home), *args]
-    return subprocess.run(command, capture_output=True, text=True, env=clean_env(), timeout=120)
 
 
 def test_parts_upserted_on_two_nodes_make_one_version_and_the_cli_reads_it(

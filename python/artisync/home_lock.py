@@ -11,7 +11,7 @@ from pathlib import Path
 
 from artisync.errors import ArtisyncError
 
-__all__ = ["DaemonAlreadyRunningError", "lock_holder", "lock_home", "locked_home"]
+__all__ = ["DaemonAlreadyRunningError", "lock_holder", "lock_home", "locked_home", "pid_alive"]
 
 
 class DaemonAlreadyRunningError(ArtisyncError):
@@ -49,12 +49,13 @@ def _take(fd: int) -> None:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
-            if time.monotonic() > deadline or _alive(_pid_in(fd)):
+            if time.monotonic() > deadline or pid_alive(_pid_in(fd)):
                 raise
         time.sleep(0.01)
 
 
-def _alive(pid: str) -> bool:
+def pid_alive(pid: str) -> bool:
+    """Whether the process ``pid`` (as text, as lock files hold it) runs, ours or not."""
     if not pid.isdigit():
         return False
     try:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Final
 
 from artisync.config import Config
-from artisync.home_lock import lock_holder
+from artisync.home_lock import lock_holder, pid_alive
 
 __all__ = ["LOG_NAME", "ensure_daemon", "record_manager", "why_not_autostarted"]
 
@@ -108,15 +108,12 @@ def ensure_daemon(config: Config) -> str | None:
 def _still_starting(fd: int) -> bool:
     """Whether the daemon the last launch started may still be on its way to the lock."""
     fields = os.pread(fd, 64, 0).decode(errors="replace").split()
-    if len(fields) != 2 or not fields[0].isdigit():
+    if len(fields) != 2 or not pid_alive(fields[0]):
         return False
     try:
         started = float(fields[1])
-        os.kill(int(fields[0]), 0)
-    except (ValueError, ProcessLookupError):
+    except ValueError:
         return False
-    except PermissionError:
-        pass  # alive, someone else's: the pid was reused, but wait out the window anyway
     return time.time() - started < _STARTING_SECONDS
 
 

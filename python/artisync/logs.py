@@ -26,6 +26,7 @@ only what these ~200 lines do.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import math
@@ -44,6 +45,7 @@ __all__ = [
     "EventFormatter",
     "EventLogger",
     "LogFormat",
+    "add_log_options",
     "configure",
     "get_logger",
     "stream_is_journal",
@@ -211,6 +213,23 @@ def stream_is_journal(stream: TextIO) -> bool:
     except (ValueError, OSError, AttributeError):
         return False  # not set, malformed, or a stream without a file descriptor
     return (stat.st_dev, stat.st_ino) == (device, inode)
+
+
+def add_log_options(parser: argparse.ArgumentParser) -> None:
+    """``--log-level`` and ``--log-format``, as every long-running command takes them
+    (what :func:`configure` is then called with)."""
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning"],
+        help="the least important events logged (default info)",
+    )
+    parser.add_argument(
+        "--log-format",
+        default="text",
+        choices=list(get_args(LogFormat)),
+        help="one line per event: text is key=value (logfmt), json one object per line",
+    )
 
 
 def configure(level: str = "info", fmt: str = "text", stream: TextIO | None = None) -> None:

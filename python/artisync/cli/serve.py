@@ -57,18 +57,7 @@ def add_command(commands: Any) -> None:
     )
     daemon.add_argument("--socket", type=Path, help="the API socket (default HOME/daemon.sock)")
     daemon.add_argument("--spool", type=Path, help="the spool directory (default HOME/spool)")
-    daemon.add_argument(
-        "--log-level",
-        default="info",
-        choices=["debug", "info", "warning"],
-        help="the least important events logged (default info)",
-    )
-    daemon.add_argument(
-        "--log-format",
-        default="text",
-        choices=["text", "json"],
-        help="one line per event: text is key=value (logfmt), json one object per line",
-    )
+    logs.add_log_options(daemon)
     daemon.add_argument(
         "--metrics-addr",
         metavar="HOST:PORT",

@@ -73,18 +73,7 @@ def add_command(commands: Any) -> argparse._SubParsersAction[argparse.ArgumentPa
         type=Path,
         help="a TOML file whose [server] table holds settings (default HOME/config.toml)",
     )
-    server.add_argument(
-        "--log-level",
-        default="info",
-        choices=["debug", "info", "warning"],
-        help="the least important events logged (default info)",
-    )
-    server.add_argument(
-        "--log-format",
-        default="text",
-        choices=["text", "json"],
-        help="one line per event: text is key=value (logfmt), json one object per line",
-    )
+    logs.add_log_options(server)
     server.set_defaults(run=_server)
     subcommands: argparse._SubParsersAction[argparse.ArgumentParser] = server.add_subparsers(
         dest="server_command", metavar="COMMAND", required=False

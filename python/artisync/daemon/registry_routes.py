@@ -37,14 +37,13 @@ from artisync.errors import InvalidInputError, NotFoundError, RegistryError, Typ
 from artisync.logs import get_logger
 from artisync.names import validate_alias, validate_project
 from artisync.registry import RUN_STATES, UNSET, Registry, Run, Version
+from artisync.registry.contract import MAX_JSON_DEPTH, json_depth
 
 __all__ = ["CLIENT_WRITES", "DAEMON_ONLY", "MAX_DEPTH", "add_registry_routes"]
 
 log = get_logger("artisync.daemon")
 
-MAX_DEPTH: Final = 100
-"""How deeply a config, summary or metadata value may nest: bounds the recursion that
-encoding it for SQLite costs, far beyond what a real config uses."""
+MAX_DEPTH: Final = MAX_JSON_DEPTH
 
 # Longest id or free-text name taken: far beyond real ones, short enough for a log line.
 _MAX_ID: Final = 1024
@@ -122,7 +121,7 @@ class _Arguments:
             return None
         if not isinstance(value, dict):
             raise _BadArgument(field, f"must be a JSON object, not {_kind(value)}")
-        if _depth(value) > MAX_DEPTH:
+        if json_depth(value) > MAX_DEPTH:
             raise _BadArgument(field, f"nests deeper than {MAX_DEPTH} levels")
         return value
 
@@ -183,20 +182,6 @@ def _text(field: str, value: object) -> str:
             field, f"must not contain control characters (found {', '.join(map(repr, bad))})"
         )
     return value
-
-
-def _depth(value: object) -> int:
-    # Iterative: a hostile body must not make the check itself recurse too deeply.
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            if level > MAX_DEPTH:
-                break
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, level + 1) for child in children)
-    return deepest
 
 
 def _entity(text: str) -> str:

@@ -23,7 +23,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, Final, Protocol, runtime_checkable
+from typing import Any, Final, Protocol, Self, runtime_checkable
 
 from artisync.errors import InvalidInputError, TypeConflictError
 from artisync.registry.model import (
@@ -39,8 +39,10 @@ from artisync.registry.model import (
 )
 
 __all__ = [
+    "MAX_JSON_DEPTH",
     "MAX_LISTED",
     "UNSET",
+    "Closing",
     "Registry",
     "Unset",
     "check_store",
@@ -48,12 +50,48 @@ __all__ = [
     "describe_collections",
     "describe_deleted",
     "describe_versions",
+    "json_depth",
     "parse_version_label",
     "refuse_mixed_stores",
     "to_json",
     "user_aliases",
     "when_deleted",
 ]
+
+
+MAX_JSON_DEPTH: Final = 100
+"""How deeply a config, summary or metadata value may nest, wherever a caller sends one
+(the daemon's socket, the server's API): bounds the recursion encoding it costs, far
+beyond what a real config uses."""
+
+
+def json_depth(value: object) -> int:
+    """How deeply ``value`` (parsed JSON) nests; stops counting past
+    :data:`MAX_JSON_DEPTH`. Iterative: a hostile body must not make the check itself
+    recurse too deeply."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            if level > MAX_JSON_DEPTH:
+                break
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+class Closing:
+    """``with`` closes it: the context manager of every backend, written once."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 class Unset(enum.Enum):

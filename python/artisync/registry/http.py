@@ -14,11 +14,10 @@ keep-alive connections (``http_transport``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 from typing import Any
 
 from artisync.errors import InvalidInputError, NotFoundError
-from artisync.registry.contract import UNSET, Unset, check_ttl, to_json
+from artisync.registry.contract import UNSET, Closing, Unset, check_ttl, to_json
 from artisync.registry.http_transport import Transport, segment
 from artisync.registry.model import (
     DEFAULT_ENTITY,
@@ -41,7 +40,7 @@ def _path(*parts: str) -> str:
     return _API + "".join("/" + segment(part) for part in parts)
 
 
-class HttpRegistry:
+class HttpRegistry(Closing):
     """The registry behind an ``artisync server`` at ``base_url``.
 
     ``timeout`` bounds how long one call waits for its answer; connecting gives up
@@ -62,17 +61,6 @@ class HttpRegistry:
     def close(self) -> None:
         """Close the kept connections (the server holds nothing for this client)."""
         self._http.close()
-
-    def __enter__(self) -> HttpRegistry:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- runs -------------------------------------------------------------------------
 

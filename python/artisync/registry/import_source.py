@@ -21,9 +21,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import NamedTuple
 
+from artisync.registry.contract import Closing
 from artisync.registry.sqlite_schema import check_readable, connect
 
 __all__ = [
@@ -142,7 +142,7 @@ class CollectionContent:
     parts: list[SourcePart] = field(default_factory=list)
 
 
-class SourceSnapshot:
+class SourceSnapshot(Closing):
     """An embedded registry opened read-only, inside one read transaction.
 
     Small tables (projects, runs, collections) and the per-collection maps that SQLite
@@ -207,17 +207,6 @@ class SourceSnapshot:
     def close(self) -> None:
         """End the read transaction and close the file."""
         self._conn.close()
-
-    def __enter__(self) -> SourceSnapshot:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def version_count(self, collection: int) -> int:
         """How many versions (tombstones included) the collection holds."""

@@ -19,13 +19,12 @@ imported by ``artisync.registry``: nodes never need them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from types import TracebackType
 from typing import Any
 
 from artisync.registry import postgres_commit as writes
 from artisync.registry import postgres_edits as edits
 from artisync.registry import postgres_queries as reads
-from artisync.registry.contract import UNSET, Unset
+from artisync.registry.contract import UNSET, Closing, Unset
 from artisync.registry.model import (
     DEFAULT_ENTITY,
     Collection,
@@ -42,7 +41,7 @@ from artisync.registry.postgres_connection import Conn, Pool, PoolStats
 __all__ = ["PostgresRegistry"]
 
 
-class PostgresRegistry:
+class PostgresRegistry(Closing):
     """The registry in a PostgreSQL database: projects, runs, versions, aliases, lineage.
 
     Every call is one transaction on a connection borrowed from a pool of ``min_size``
@@ -100,17 +99,6 @@ class PostgresRegistry:
     def pool_stats(self) -> PoolStats:
         """The pool's size and the connections in use now (for the server's metrics)."""
         return self._db.stats()
-
-    def __enter__(self) -> PostgresRegistry:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- runs -------------------------------------------------------------------------
 

@@ -16,13 +16,12 @@ import os
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from artisync.registry import sqlite_commit as writes
 from artisync.registry import sqlite_edits as edits
 from artisync.registry import sqlite_queries as reads
-from artisync.registry.contract import UNSET, Unset
+from artisync.registry.contract import UNSET, Closing, Unset
 from artisync.registry.model import (
     DEFAULT_ENTITY,
     Collection,
@@ -39,7 +38,7 @@ from artisync.registry.sqlite_connection import Connections
 __all__ = ["SqliteRegistry"]
 
 
-class SqliteRegistry:
+class SqliteRegistry(Closing):
     """The registry in a SQLite file: projects, runs, versions, aliases and lineage.
 
     Each thread that uses the registry gets its own connection, so calls from
@@ -75,17 +74,6 @@ class SqliteRegistry:
     def close(self) -> None:
         """Close every thread's connection. Further calls raise ``RegistryError``."""
         self._db.close()
-
-    def __enter__(self) -> SqliteRegistry:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _connection(self) -> sqlite3.Connection:
         """This thread's connection (tests read query plans through it)."""

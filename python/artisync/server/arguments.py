@@ -17,12 +17,11 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from artisync.errors import InvalidInputError
+from artisync.registry.contract import MAX_JSON_DEPTH, json_depth
 
 __all__ = ["MAX_DEPTH", "Arguments", "BadArgument", "parse_body"]
 
-MAX_DEPTH: Final = 100
-"""How deeply a metadata, config or summary value may nest: bounds the recursion that
-encoding it costs, far beyond what a real config uses."""
+MAX_DEPTH: Final = MAX_JSON_DEPTH
 
 # Longest identifier or free-text field not bounded by a names rule: far beyond real
 # ones, short enough for a log line.
@@ -134,7 +133,7 @@ class Arguments:
             return None
         if not isinstance(value, dict):
             raise self.bad(field, f"must be a JSON object, not {_kind(value)}")
-        if _depth(value) > MAX_DEPTH:
+        if json_depth(value) > MAX_DEPTH:
             raise self.bad(field, f"nests deeper than {MAX_DEPTH} levels")
         return value
 
@@ -223,17 +222,3 @@ def _kind(value: object) -> str:
 def _shown(value: object) -> str:
     text = repr(value)
     return text if len(text) <= 40 else f"{text[:40]}... ({len(text)} characters)"
-
-
-def _depth(value: object) -> int:
-    # Iterative: a hostile body must not make the check itself recurse too deeply.
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, level)
-            if level > MAX_DEPTH:
-                break
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, level + 1) for child in children)
-    return deepest
