@@ -170,7 +170,8 @@ def test_migration_0002_records_no_store_for_existing_rows_and_applies_once(
     with psycopg.connect(postgres_dsn) as conn:
         conn.execute("ALTER TABLE versions DROP COLUMN store")
         conn.execute("ALTER TABLE parts DROP COLUMN store")
-        conn.execute("DELETE FROM schema_version WHERE version = 2")
+        conn.execute("DROP FUNCTION artisync_commit_versions")
+        conn.execute("DELETE FROM schema_version WHERE version >= 2")
     opened = _together(4, lambda n: PostgresRegistry(postgres_dsn))
     try:
         reg = opened[0]
@@ -183,7 +184,11 @@ def test_migration_0002_records_no_store_for_existing_rows_and_applies_once(
         for each in opened:
             each.close()
     recorded = _versions_recorded(postgres_dsn)
-    assert recorded == [(1, "0001_initial.sql"), (2, "0002_version_store.sql")]
+    assert recorded == [
+        (1, "0001_initial.sql"),
+        (2, "0002_version_store.sql"),
+        (3, "0003_commit_function.sql"),
+    ]
 
 
 def test_database_newer_than_the_code_is_refused(postgres_dsn: str) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from artisync.errors import ArtisyncError, RegistryError, RegistryUnavailableError
 from artisync.registry import postgres_commit as writes
 from artisync.registry import postgres_edits as edits
 from artisync.registry import postgres_queries as reads
@@ -182,6 +183,31 @@ class PostgresRegistry(Closing):
         return self._db.write(
             "committing a version", lambda conn: writes.commit_version(conn, version)
         )
+
+    def commit_versions(self, versions: Sequence[NewVersion]) -> list[CommitResult | Exception]:
+        """Commit many submissions, each as :meth:`commit_version` would; the server's
+        group commit (one transaction, one WAL flush for all). Each gets its result or
+        the error that refused it. A batch the database fails as a whole (not a refusal:
+        say, a value out of a column's range) is committed again one by one, so only
+        the bad submission fails; an unreachable database fails every one."""
+        try:
+            return list(
+                self._db.write(
+                    "committing versions", lambda conn: writes.commit_versions(conn, versions)
+                )
+            )
+        except RegistryUnavailableError as exc:
+            return [exc for _ in versions]
+        except RegistryError as exc:
+            if len(versions) == 1:
+                return [exc]
+        return [self._one(version) for version in versions]
+
+    def _one(self, version: NewVersion) -> CommitResult | Exception:
+        try:
+            return self.commit_version(version)
+        except ArtisyncError as exc:
+            return exc
 
     def submission_result(self, submission_id: str) -> CommitResult | None:
         """What committing ``submission_id`` produced (maybe a tombstone), or None; see

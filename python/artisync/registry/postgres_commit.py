@@ -1,31 +1,37 @@
 """Writing the PostgreSQL registry: runs, version commits, parts and lineage edges.
 
 The rules are ``SqliteRegistry.commit_version``'s; what differs is how they hold when
-many server processes commit at once, where SQLite had one writer at a time:
+many server processes commit at once, where SQLite had one writer at a time. A commit
+runs in the database (``artisync_commit_versions``, ``postgres_migrations/0003``), one
+statement for a whole batch of them:
 
-- **The submission id is the idempotency key.** A commit first takes a transaction-scoped
-  advisory lock on its submission id, then looks the id up. A retry of the same
-  submission (a lost answer, a second server process) waits for the first attempt's
-  transaction to end and then finds its answer; it never makes a second version.
-- **Numbers follow commit order, with no gap.** The commit then locks its collection's
-  row (``SELECT ... FOR UPDATE``) and, holding it, deduplicates, reads ``max(idx)``,
+- **Numbers follow commit order, with no gap.** Each commit locks its collection's row
+  (``SELECT ... FOR UPDATE``) and, holding it, deduplicates, reads ``max(idx)``,
   inserts the version and moves the aliases. Commits of one collection queue on that row;
-  commits of other collections do not wait. Deadlock-free: every writer takes the
-  submission lock, then the collection row, then run rows, in that order.
-- **All or nothing**: each function runs inside the caller's transaction and raises to
-  abort it, so a rejected submission leaves no project, collection, number, alias, tag,
-  edge or consumed part behind.
+  commits of other collections do not wait.
+- **The submission id is the idempotency key**, read under that lock: a retry of the
+  same submission (a lost answer, a second server process) waits for the first
+  attempt's transaction to end and then finds its answer; it never makes a second
+  version.
+- **No deadlock**: a batch takes collection locks in (entity, project, name) order and
+  run locks after them, by key; a part takes its submission's advisory lock, its
+  collection, then its run; edits take one collection.
+- **All or nothing**: a refused commit (type conflict, parts in another store) writes
+  nothing; any other failure aborts the transaction, so a failed batch leaves no
+  project, collection, number, alias, tag, edge or consumed part behind.
 
 Edits of committed versions (aliases, description, delete) live in ``postgres_edits``.
 """
 
 from __future__ import annotations
 
-import uuid
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from artisync.errors import InvalidInputError, TypeConflictError
+from psycopg.types.json import Jsonb
+
+from artisync.errors import ArtisyncError, InvalidInputError, TypeConflictError
 from artisync.registry.contract import (
     check_store,
     check_ttl,
@@ -33,18 +39,20 @@ from artisync.registry.contract import (
     to_json,
     user_aliases,
 )
-from artisync.registry.model import COMMITTED, DEFAULT_ENTITY, CommitResult, NewPart, NewVersion
-from artisync.registry.postgres_connection import Conn
-from artisync.registry.postgres_queries import LIVE, NOW, project_id, versions_where
+from artisync.registry.model import DEFAULT_ENTITY, CommitResult, NewPart, NewVersion
+from artisync.registry.postgres_connection import Conn, nul_refused
+from artisync.registry.postgres_queries import NOW, project_id, version_record, versions_where
 
 __all__ = [
     "add_part",
     "commit_version",
+    "commit_versions",
     "ensure_run",
     "lock_collection",
     "move_aliases",
     "record_edge",
     "submission_result",
+    "type_conflict",
 ]
 
 # The first key of the two-key advisory locks on submission ids (the second is the id's
@@ -144,11 +152,7 @@ def _locked_collection(conn: Conn, pid: int, project: str, name: str, type_: str
     ).fetchone()
     assert row is not None, "the collection was just inserted or already existed"
     if row[1] != type_:
-        raise TypeConflictError(
-            f"artifact {name!r} already exists in project {project!r} with type {row[1]!r}, "
-            f"so it cannot be logged with type {type_!r}; an artifact name has one type per "
-            "project: use the same type or another name"
-        )
+        raise type_conflict(project, name, str(row[1]), type_)
     return int(row[0])
 
 
@@ -172,85 +176,101 @@ def record_edge(conn: Conn, run: int, version_id: str, direction: str) -> None:
     )
 
 
+def commit_versions(
+    conn: Conn, versions: Sequence[NewVersion]
+) -> list[CommitResult | ArtisyncError]:
+    """Commit a batch of submissions in one statement; each gets its result or the error
+    that refused it (a refusal writes nothing and leaves the others be).
+
+    ``artisync_commit_versions`` (``postgres_migrations``) does the database's part. The
+    batch goes in ordered by collection, so that collection locks are taken in one
+    order by every transaction; a batch that fails for another reason raises.
+    """
+    outcomes: list[CommitResult | ArtisyncError | None] = [None] * len(versions)
+    items: list[tuple[int, dict[str, Any]]] = []
+    for i, version in enumerate(versions):
+        try:
+            items.append((i, _item(version)))
+        except ArtisyncError as exc:
+            outcomes[i] = exc
+    items.sort(key=lambda pair: (pair[1]["entity"], pair[1]["project"], pair[1]["name"]))
+    if items:
+        rows = conn.execute(
+            "SELECT * FROM artisync_commit_versions(%s)", (Jsonb([item for _, item in items]),)
+        ).fetchall()
+        for row in rows:
+            i = items[int(row[0]) - 1][0]
+            outcomes[i] = _outcome(versions[i], row)
+    assert all(outcome is not None for outcome in outcomes), "every commit has an outcome"
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
 def commit_version(conn: Conn, version: NewVersion) -> CommitResult:
     """Commit one submission; see ``SqliteRegistry.commit_version`` for the rules."""
-    submission_id, name, digest = version.submission_id, version.name, version.digest
-    entity, project = version.entity or DEFAULT_ENTITY, version.project
-    _lock_submission(conn, submission_id)
-    earlier = submission_result(conn, submission_id)
-    if earlier is not None:
-        return earlier
-    metadata_json = to_json(version.metadata, what=f"metadata of artifact {name!r}")
-    ttl = check_ttl(version.ttl_seconds, what=f"artifact {name!r}")
-    store = check_store(version.store, what=f"artifact {name!r}")
-    kept = user_aliases(version.aliases, artifact=name)
-    pid = _ensure_project(conn, entity, project)
-    collection = _locked_collection(conn, pid, f"{entity}/{project}", name, version.type)
-    if version.distributed_id is not None:
-        pending = _pending_part_stores(conn, collection, version.distributed_id)
-        refuse_mixed_stores(name, version.distributed_id, store, pending, doing="finish it")
-    run = None if version.run_id is None else ensure_run(conn, entity, project, version.run_id, {})
-    # Deleted versions are not in versions_by_digest: content logged again after a
-    # delete is a new version. Nor is a version in another store: returning it would
-    # send readers to a store this writer never wrote (docs/decisions.md, "A version
-    # records its store"); NULL matches NULL (neither recorded a store).
-    row = conn.execute(
-        f"SELECT v.id FROM versions AS v WHERE v.collection_id = %s AND v.digest = %s"
-        f" AND {LIVE} AND v.store IS NOT DISTINCT FROM %s::text ORDER BY v.idx LIMIT 1",
-        (collection, digest, store),
-    ).fetchone()
-    created = row is None
-    if row is not None:
-        version_id = str(row[0])
-    else:
-        # Under the collection's lock, and at READ COMMITTED, this sees every version
-        # committed before the lock was granted: the number is the next one, and it is
-        # taken here, so a submission rejected earlier never used one up.
-        version_id = uuid.uuid4().hex
-        conn.execute(
-            "INSERT INTO versions (id, collection_id, idx, digest, manifest_key, size,"
-            " file_count, description, metadata, created_at, run_id, ttl_seconds, state,"
-            " expires_at, store) VALUES (%(id)s, %(collection)s,"
-            " (SELECT coalesce(max(idx) + 1, 0) FROM versions"
-            " WHERE collection_id = %(collection)s),"
-            " %(digest)s, %(key)s, %(size)s, %(count)s, %(description)s, %(metadata)s::json,"
-            f" {NOW}, %(run)s, %(ttl)s, '{COMMITTED}', {NOW} + %(ttl)s::float8, %(store)s)",
-            {
-                "id": version_id,
-                "collection": collection,
-                "digest": digest,
-                "key": version.manifest_key,
-                "size": version.size,
-                "count": version.file_count,
-                "description": version.description,
-                "metadata": metadata_json,
-                "run": run,
-                "ttl": ttl,
-                "store": store,
-            },
-        )
-    tags = list(dict.fromkeys(version.tags))
-    if tags:
-        conn.execute(
-            "INSERT INTO tags (version_id, tag) SELECT %s, unnest(%s::text[])"
-            " ON CONFLICT DO NOTHING",
-            (version_id, tags),
-        )
-    move_aliases(conn, collection, version_id, kept)
-    writers = (
-        []
-        if version.distributed_id is None
-        else _consume_parts(conn, collection, version.distributed_id, version_id)
+    (outcome,) = commit_versions(conn, [version])
+    if isinstance(outcome, ArtisyncError):
+        raise outcome
+    return outcome
+
+
+def _item(version: NewVersion) -> dict[str, Any]:
+    """A commit as ``artisync_commit_versions`` takes it, its values checked."""
+    name = version.name
+    aliases = user_aliases(version.aliases, artifact=name)
+    tags = list(version.tags)
+    item: dict[str, Any] = {
+        "submission_id": version.submission_id,
+        "entity": version.entity or DEFAULT_ENTITY,
+        "project": version.project,
+        "name": name,
+        "type": version.type,
+        "digest": version.digest,
+        "manifest_key": version.manifest_key,
+        "size": version.size,
+        "file_count": version.file_count,
+        "description": version.description,
+        # Text, not a JSON value: the json column keeps it as logged.
+        "metadata": to_json(version.metadata, what=f"metadata of artifact {name!r}"),
+        "run_id": version.run_id,
+        "ttl_seconds": check_ttl(version.ttl_seconds, what=f"artifact {name!r}"),
+        "store": check_store(version.store, what=f"artifact {name!r}"),
+        "distributed_id": version.distributed_id,
+        "aliases": aliases,
+        "tags": tags,
+    }
+    # Sent as JSON, where psycopg's own check of each string does not reach.
+    texts = [v for v in item.values() if isinstance(v, str)] + aliases + tags
+    if any("\x00" in text for text in texts):
+        raise nul_refused("committing a version")
+    return item
+
+
+def _outcome(version: NewVersion, row: Sequence[Any]) -> CommitResult | ArtisyncError:
+    outcome, detail, created = row[1], row[2], row[3]
+    entity = version.entity or DEFAULT_ENTITY
+    if outcome == "type_conflict":
+        return type_conflict(f"{entity}/{version.project}", version.name, detail, version.type)
+    if outcome == "mixed_stores":
+        pending = [(str(sid), store) for sid, store in json.loads(detail)]
+        try:
+            refuse_mixed_stores(
+                version.name, str(version.distributed_id), version.store, pending, doing="finish it"
+            )
+        except TypeConflictError as exc:
+            return exc
+        raise AssertionError(f"the database refused mixed stores that are not: {pending}")
+    record = version_record(row[4:20], aliases=list(row[21]), tags=list(row[22]), store=row[20])
+    return CommitResult(record, bool(created))
+
+
+def type_conflict(project: str, name: str, existing: str, wanted: str) -> TypeConflictError:
+    """The refusal of logging artifact ``name`` with type ``wanted`` when the project
+    (``entity/project``) has it with type ``existing``."""
+    return TypeConflictError(
+        f"artifact {name!r} already exists in project {project!r} with type {existing!r}, "
+        f"so it cannot be logged with type {wanted!r}; an artifact name has one type per "
+        "project: use the same type or another name"
     )
-    # Part writers first: they wrote before the run that finished the version.
-    for writer in [*writers, *([] if run is None else [run])]:
-        record_edge(conn, writer, version_id, "produced")
-    conn.execute(
-        "INSERT INTO submissions (submission_id, version_id, created, committed_at)"
-        f" VALUES (%s, %s, %s, {NOW})",
-        (submission_id, version_id, created),
-    )
-    return CommitResult(versions_where(conn, "v.id = %s", (version_id,))[0], created)
 
 
 def _pending_part_stores(
@@ -264,18 +284,6 @@ def _pending_part_stores(
         (collection, distributed_id),
     )
     return [(str(sid), store) for sid, store in rows]
-
-
-def _consume_parts(conn: Conn, collection: int, distributed_id: str, version_id: str) -> list[int]:
-    """Mark the pending parts of ``distributed_id`` as merged into the version; return
-    the internal keys of the runs that added them, in the order they were added."""
-    rows = conn.execute(
-        "UPDATE parts SET version_id = %s"
-        " WHERE collection_id = %s AND distributed_id = %s AND version_id IS NULL"
-        " RETURNING id, run_id",
-        (version_id, collection, distributed_id),
-    ).fetchall()
-    return [int(run) for _, run in sorted(rows) if run is not None]
 
 
 def add_part(conn: Conn, part: NewPart) -> None:

@@ -37,7 +37,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from artisync.errors import InvalidInputError, RegistryError, RegistryUnavailableError
 from artisync.registry.postgres_schema import migrate
 
-__all__ = ["Conn", "Pool", "PoolStats", "describe_dsn"]
+__all__ = ["Conn", "Pool", "PoolStats", "describe_dsn", "nul_refused"]
 
 Conn = psycopg.Connection[TupleRow]
 T = TypeVar("T")
@@ -173,10 +173,7 @@ class Pool:
                 # routes refuse them already, a direct caller learns it here.
                 if "NUL" not in str(exc):
                     raise self.error(exc, doing) from exc
-                raise InvalidInputError(
-                    f"{doing}: a string holds a NUL character (\\x00), which PostgreSQL "
-                    "cannot store; remove it from names, descriptions, tags and run fields"
-                ) from exc
+                raise nul_refused(doing) from exc
             except psycopg.Error as exc:
                 raise self.error(exc, doing) from exc
 
@@ -214,6 +211,14 @@ class Pool:
                 f"is PostgreSQL running and reachable at {self.where}?"
             )
         return RegistryError(f"registry {self.where}: {doing} failed: {message}")
+
+
+def nul_refused(doing: str) -> InvalidInputError:
+    """The error for a string with NUL in it, which PostgreSQL's text cannot hold."""
+    return InvalidInputError(
+        f"{doing}: a string holds a NUL character (\\x00), which PostgreSQL cannot store; "
+        "remove it from names, descriptions, tags and run fields"
+    )
 
 
 def _roll_back(conn: Conn) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "resolve_version",
     "run_record",
     "runs_where",
+    "version_record",
     "versions_where",
 ]
 
@@ -135,35 +136,46 @@ def _load_versions(conn: Conn, rows: Iterable[Sequence[Any]]) -> list[Version]:
     )
     tags = _per_version(conn, "SELECT version_id, tag FROM tags WHERE version_id = ANY(%s)", ids)
     latest = {latest_version_id(conn, collection) for collection in {int(row[16]) for row in rows}}
-    versions = []
-    for row in rows:
-        (vid, project, entity, name, type_, idx, digest, manifest_key, size, file_count) = row[:10]
-        (description, metadata, created_at, run_id, ttl_seconds, state) = row[10:16]
-        names = aliases.get(vid, []) + ([LATEST] if vid in latest else [])
-        versions.append(
-            Version(
-                id=vid,
-                project=project,
-                entity=entity,
-                name=name,
-                type=type_,
-                index=int(idx),
-                digest=digest,
-                manifest_key=manifest_key,
-                size=int(size),
-                file_count=int(file_count),
-                description=description,
-                metadata=_json_object(metadata),
-                aliases=sorted(names),
-                tags=sorted(tags.get(vid, [])),
-                created_at=float(created_at),
-                run_id=run_id,
-                ttl_seconds=ttl_seconds,
-                state=state,
-                store=row[17],
-            )
+    return [
+        version_record(
+            row,
+            aliases=aliases.get(str(row[0]), []) + ([LATEST] if row[0] in latest else []),
+            tags=tags.get(str(row[0]), []),
+            store=row[17],
         )
-    return versions
+        for row in rows
+    ]
+
+
+def version_record(
+    row: Sequence[Any], *, aliases: list[str], tags: list[str], store: str | None
+) -> Version:
+    """The :class:`Version` of a row whose first 16 columns are ``_VERSION_COLUMNS``'
+    (as ``artisync_commit_versions`` answers them too), with its aliases (``latest``
+    among them when it is the highest live version) and tags."""
+    (vid, project, entity, name, type_, idx, digest, manifest_key, size, file_count) = row[:10]
+    (description, metadata, created_at, run_id, ttl_seconds, state) = row[10:16]
+    return Version(
+        id=vid,
+        project=project,
+        entity=entity,
+        name=name,
+        type=type_,
+        index=int(idx),
+        digest=digest,
+        manifest_key=manifest_key,
+        size=int(size),
+        file_count=int(file_count),
+        description=description,
+        metadata=_json_object(metadata),
+        aliases=sorted(aliases),
+        tags=sorted(tags),
+        created_at=float(created_at),
+        run_id=run_id,
+        ttl_seconds=ttl_seconds,
+        state=state,
+        store=store,
+    )
 
 
 def versions_where(

@@ -41,9 +41,10 @@ from artisync.registry import Registry
 from artisync.server import routes_commits, routes_lineage, routes_runs, routes_versions
 from artisync.server.arguments import Arguments, BadArgument, parse_body
 from artisync.server.caller import CALLER_KEY, identify
+from artisync.server.commit_batch import BatchCommitter, CommitBatcher
 from artisync.server.content import ContentCheck
 from artisync.server.metrics import ServerMetrics
-from artisync.server.routes import Call, Route, encode
+from artisync.server.routes import Awaited, Call, Operation, Route, encode
 
 if TYPE_CHECKING:
     from artisync.registry.postgres_connection import PoolStats
@@ -77,9 +78,9 @@ _STATUS: Final = (
 )
 
 
-class ServedRegistry(Registry, Protocol):
-    """What the server needs of its registry beyond the contract: a readiness check and
-    the pool's numbers (``PostgresRegistry`` has both)."""
+class ServedRegistry(Registry, BatchCommitter, Protocol):
+    """What the server needs of its registry beyond the contract: group commits, a
+    readiness check and the pool's numbers (``PostgresRegistry`` has them)."""
 
     def ping(self, timeout: float = ...) -> None:
         """Return once the database answers, else raise ``RegistryUnavailableError``."""
@@ -93,6 +94,7 @@ class _Served:
     registry: ServedRegistry
     executor: ThreadPoolExecutor
     metrics: ServerMetrics
+    commits: CommitBatcher
     max_body_bytes: int
     content: ContentCheck | None
 
@@ -112,10 +114,12 @@ def create_app(
     most ``workers`` registry calls at once (the pool's size); with ``content``, commits
     are checked against the server's store. The caller opens and closes ``registry``;
     the app shuts its worker threads down at cleanup."""
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="registry")
     served = _Served(
         registry=registry,
-        executor=ThreadPoolExecutor(max_workers=workers, thread_name_prefix="registry"),
+        executor=executor,
         metrics=ServerMetrics(),
+        commits=CommitBatcher(registry, executor),
         max_body_bytes=max_body_bytes,
         content=content,
     )
@@ -150,16 +154,30 @@ def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespo
             query=Arguments(_query(request)),
             body=Arguments(body),
             metrics=served.metrics,
+            commits=served.commits,
+            run=functools.partial(_on_worker, served),
             content=served.content,
         )
         operation = route.handler(call)
-        call.query.finish(f"{route.method} {route.path}'s query")
-        call.body.finish(f"{route.method} {route.path}'s body")
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(served.executor, operation, served.registry)
+        try:
+            call.query.finish(f"{route.method} {route.path}'s query")
+            call.body.finish(f"{route.method} {route.path}'s body")
+        except BadArgument:
+            if isinstance(operation, Awaited):
+                operation.answer.close()  # never started: nothing to wait for
+            raise
+        if isinstance(operation, Awaited):
+            result = await operation.answer
+        else:
+            result = await _on_worker(served, operation)
         return web.json_response(encode(result), dumps=_dumps)
 
     return handle
+
+
+async def _on_worker(served: _Served, operation: Operation) -> Any:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(served.executor, operation, served.registry)
 
 
 def _query(request: web.Request) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 
 A handler does its checking on the event loop (the arguments are small and their checks
 cheap) and returns a plain function of a :class:`~artisync.registry.contract.Registry`,
-which the app runs on a worker thread holding one database connection. The split keeps
+which the app runs on a worker thread holding one database connection, or, for a call
+that joins others (a commit, in the next group commit), an :class:`Awaited` answer. The split keeps
 each route a few lines and every route uniform: one place (``app.py``) reads bodies,
 runs operations, encodes answers and turns errors into statuses. The caller rides in
 the :class:`Call`, so access control can refuse a call before its operation runs.
@@ -11,7 +12,7 @@ the :class:`Call`, so access control can refuse a call before its operation runs
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -19,10 +20,11 @@ from artisync.names import validate_entity
 from artisync.registry import Registry
 from artisync.server.arguments import Arguments
 from artisync.server.caller import Caller
+from artisync.server.commit_batch import CommitBatcher
 from artisync.server.content import ContentCheck
 from artisync.server.metrics import ServerMetrics
 
-__all__ = ["API", "Call", "Handler", "Operation", "Route", "encode"]
+__all__ = ["API", "Awaited", "Call", "Handler", "Operation", "Route", "encode"]
 
 API: Final = "/api/v1"
 """The prefix of every registry route: a later, incompatible API gets ``/api/v2``
@@ -30,6 +32,13 @@ beside it, so nodes of both ages can share one server while they are upgraded.""
 
 Operation = Callable[[Registry], Any]
 """A registry call with its arguments bound, run on a worker thread."""
+
+
+@dataclass(frozen=True, slots=True)
+class Awaited:
+    """An answer the app awaits on the event loop instead of running an operation."""
+
+    answer: Coroutine[Any, Any, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +50,10 @@ class Call:
     query: Arguments
     body: Arguments
     metrics: ServerMetrics
+    # The server's group commit (one per process).
+    commits: CommitBatcher
+    # Runs an operation on a worker thread, for an Awaited answer that needs one.
+    run: Callable[[Operation], Awaitable[Any]]
     # The server's store, when it has one: commits are checked against it.
     content: ContentCheck | None = None
 
@@ -50,7 +63,7 @@ class Call:
         return self.path.name("entity", validate_entity)
 
 
-Handler = Callable[[Call], Operation]
+Handler = Callable[[Call], Operation | Awaited]
 
 
 @dataclass(frozen=True, slots=True)

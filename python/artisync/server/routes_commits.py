@@ -1,6 +1,7 @@
 """Commits and parts: ``POST /api/v1/commits``, ``POST /api/v1/parts`` and their reads.
 
-A commit's body is a :class:`~artisync.registry.NewVersion` as its ``to_json`` gives it.
+A commit's body is a :class:`~artisync.registry.NewVersion` as its ``to_json`` gives it;
+commits go to the database in groups (``commit_batch``).
 Its submission id is the idempotency key: a commit sent again after its answer was lost
 returns the first answer (same version, same ``created``), because the registry keys
 the commit on it; so the route needs no state of its own and any server process may
@@ -28,7 +29,7 @@ from artisync.names import (
 from artisync.registry import CommitResult, NewPart, NewVersion, Registry
 from artisync.registry.contract import check_store
 from artisync.server.arguments import Arguments
-from artisync.server.routes import API, Call, Operation, Route
+from artisync.server.routes import API, Awaited, Call, Operation, Route
 from artisync.server.routes_runs import check_run_id
 
 __all__ = ["ROUTES"]
@@ -90,19 +91,25 @@ def _new_version(body: Arguments) -> NewVersion:
     return NewVersion.from_json(fields, error=InvalidInputError)
 
 
-def commit_version(call: Call) -> Operation:
+def commit_version(call: Call) -> Awaited:
     version = _new_version(call.body)
-    commits = call.metrics.commits
+    return Awaited(_commit(call, version))
+
+
+async def _commit(call: Call, version: NewVersion) -> CommitResult:
+    """Check the content (when the server has a store), then commit in the next batch."""
     content = call.content
+    if content is not None:
 
-    def run(registry: Registry) -> CommitResult:
-        if content is not None and registry.submission_result(version.submission_id) is None:
-            content.require(version)  # a retry found its answer: checked the first time
-        result = registry.commit_version(version)
-        commits.labels("created" if result.created else "existing").inc()
-        return result
+        def check(registry: Registry) -> None:
+            # A retry that finds its answer was checked the first time.
+            if registry.submission_result(version.submission_id) is None:
+                content.require(version)
 
-    return run
+        await call.run(check)
+    result = await call.commits.commit(version)
+    call.metrics.commits.labels("created" if result.created else "existing").inc()
+    return result
 
 
 def submission_result(call: Call) -> Operation:
