@@ -11,6 +11,7 @@ import datetime
 import hashlib
 import ipaddress
 import json
+import signal
 import threading
 import time
 import uuid
@@ -19,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import urllib3
 
@@ -140,6 +142,60 @@ def test_sigterm_stops_the_server_cleanly(
     server = start_server(postgres_dsn)
     assert server.stop() == 0
     assert "stopped" in server.log()
+
+
+def test_sigterm_lets_requests_in_flight_finish(
+    postgres_dsn: str, start_server: Callable[..., Server]
+) -> None:
+    server = start_server(postgres_dsn)
+    with HttpRegistry(server.url) as client:
+        client.commit_version(new_version("d0"))
+    answers: list[tuple[int, Any]] = []
+    # Commits held in the database by a lock this test holds on their collection's row.
+    with psycopg.connect(postgres_dsn) as holder:
+        holder.execute("SELECT 1 FROM collections WHERE name = 'model' FOR UPDATE")
+        senders = [
+            threading.Thread(
+                target=lambda: answers.append(
+                    _send(server, "POST", "/api/v1/commits", json.dumps(_commit_body()))
+                )
+            )
+            for _ in range(3)
+        ]
+        for sender in senders:
+            sender.start()
+        _wait_for(lambda: _sample(server.get("/metrics").data.decode(), _IN_FLIGHT) >= 4)
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)  # stopping: no longer listening, the three still waiting
+        assert server.proc.poll() is None
+        with pytest.raises(urllib3.exceptions.HTTPError):
+            urllib3.request("GET", server.url + "/healthz", retries=False, timeout=2)
+        holder.rollback()
+    for sender in senders:
+        sender.join(DEADLINE)
+    assert server.proc.wait(DEADLINE) == 0
+    assert [status for status, _ in answers] == [200, 200, 200]
+    assert sorted(answer["version"]["index"] for _, answer in answers) == [1, 2, 3]
+
+
+_IN_FLIGHT = "artisync_server_requests_in_flight"
+
+
+def _wait_for(condition: Callable[[], bool]) -> None:
+    end = time.monotonic() + DEADLINE
+    while not condition():
+        assert time.monotonic() < end, "condition never held"
+        time.sleep(0.02)
+
+
+def test_a_server_whose_database_is_down_at_start_exits_at_once_naming_it(
+    tmp_path: Path,
+) -> None:
+    dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/registry"
+    server = Server(dsn, tmp_path / "server.log")
+    assert server.proc.wait(DEADLINE) == 2
+    log = server.log()
+    assert "postgresql://postgres@127.0.0.1" in log and "is PostgreSQL running" in log
 
 
 def test_an_unreachable_server_fails_fast_naming_it() -> None:
@@ -335,6 +391,21 @@ def test_sixteen_threads_committing_through_http_get_gap_free_numbers(
         for mine in results:
             assert mine == sorted(mine)  # each writer's own order kept
         assert len(client.list_versions("proj", "shared")) == threads * per_thread
+    # Grouped: fewer transactions than commits, each commit counted once.
+    metrics = server.get("/metrics").data.decode()
+    batches = _sample(metrics, "artisync_server_commit_batch_size_count")
+    assert _sample(metrics, "artisync_server_commit_batch_size_sum") == threads * per_thread
+    assert batches < threads * per_thread
+    created = _sample(metrics, 'artisync_server_commits_total{outcome="created"}')
+    assert created == threads * per_thread
+
+
+def _sample(metrics: str, name: str) -> float:
+    """The value of one sample of the Prometheus text ``metrics``."""
+    for line in metrics.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"no sample {name} in:\n{metrics}")
 
 
 def test_a_server_with_a_store_commits_only_what_is_all_there(

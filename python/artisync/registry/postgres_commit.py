@@ -303,12 +303,13 @@ def add_part(conn: Conn, part: NewPart) -> None:
         )
     store = check_store(part.store, what=f"a part of artifact {name!r}")
     pid = _ensure_project(conn, entity, project)
+    # The run before the collection: the order commits lock them in.
+    run = None if part.run_id is None else ensure_run(conn, entity, project, part.run_id, {})
     # The collection's lock orders parts against the commit that consumes them: a part
     # added while a finish commits belongs to the next version, never half to this one.
     collection = _locked_collection(conn, pid, f"{entity}/{project}", name, part.type)
     pending = _pending_part_stores(conn, collection, distributed_id)
     refuse_mixed_stores(name, distributed_id, store, pending, doing="add a part")
-    run = None if part.run_id is None else ensure_run(conn, entity, project, part.run_id, {})
     conn.execute(
         "INSERT INTO parts (submission_id, collection_id, distributed_id, manifest_key, run_id,"
         f" size, file_count, created_at, store) VALUES (%s, %s, %s, %s, %s, %s, %s, {NOW}, %s)",

@@ -115,11 +115,12 @@ def create_app(
     are checked against the server's store. The caller opens and closes ``registry``;
     the app shuts its worker threads down at cleanup."""
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="registry")
+    metrics = ServerMetrics()
     served = _Served(
         registry=registry,
         executor=executor,
-        metrics=ServerMetrics(),
-        commits=CommitBatcher(registry, executor),
+        metrics=metrics,
+        commits=CommitBatcher(registry, executor, observe=metrics.batch_size.observe),
         max_body_bytes=max_body_bytes,
         content=content,
     )

@@ -17,7 +17,7 @@ once this one is answered.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Final, Protocol
 
@@ -38,17 +38,24 @@ class BatchCommitter(Protocol):
 
 
 class CommitBatcher:
-    """Queues commits and runs them in batches on ``executor``, one batch at a time.
+    """Queues commits and runs them in batches on ``executor``, one batch at a time;
+    ``observe`` is told each batch's size (the metrics' histogram).
 
     Created and used on one event loop.
     """
 
     def __init__(
-        self, registry: BatchCommitter, executor: Executor, *, max_batch: int = MAX_BATCH
+        self,
+        registry: BatchCommitter,
+        executor: Executor,
+        *,
+        max_batch: int = MAX_BATCH,
+        observe: Callable[[int], object] = lambda size: None,
     ) -> None:
         self._registry = registry
         self._executor = executor
         self._max_batch = max_batch
+        self._observe = observe
         self._queued: list[tuple[NewVersion, asyncio.Future[CommitResult]]] = []
         self._drain: asyncio.Task[None] | None = None
 
@@ -69,6 +76,7 @@ class CommitBatcher:
                 batch = self._queued[: self._max_batch]
                 del self._queued[: self._max_batch]
                 versions = [version for version, _ in batch]
+                self._observe(len(versions))
                 try:
                     outcomes = await loop.run_in_executor(
                         self._executor, self._registry.commit_versions, versions

@@ -2,7 +2,8 @@
 
 Requests by route template (``/api/v1/runs/{entity}/{project}/{run_id}``, never the
 concrete path: names would make the label set grow without bound) and status, their
-latency, requests in flight, the database pool's size and use, and commits by outcome.
+latency, requests in flight, the database pool's size and use, commits by outcome, and
+how many commits each group commit carried.
 Each app has its own ``CollectorRegistry``, so several apps in one process (tests) do
 not collide in the library's global one.
 """
@@ -14,7 +15,7 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-__all__ = ["LATENCY_BUCKETS", "PoolCounts", "ServerMetrics"]
+__all__ = ["BATCH_BUCKETS", "LATENCY_BUCKETS", "PoolCounts", "ServerMetrics"]
 
 LATENCY_BUCKETS: Final = (
     0.001,
@@ -32,6 +33,9 @@ LATENCY_BUCKETS: Final = (
     10.0,
 )
 """Seconds: fine below 50 ms, where a healthy registry call lands."""
+
+BATCH_BUCKETS: Final = (1, 2, 4, 8, 16, 32, 64)
+"""Commits per group commit (at most ``commit_batch.MAX_BATCH``)."""
 
 PoolCounts = Callable[[], tuple[int, int]]
 """What the pool holds now: ``(size, in_use)``."""
@@ -65,6 +69,13 @@ class ServerMetrics:
             "Commits answered: a new version (created) or one committed before "
             "(existing: identical content, or the same submission retried).",
             ["outcome"],
+            registry=self.registry,
+        )
+        self.batch_size = Histogram(
+            "artisync_server_commit_batch_size",
+            "Commits per group commit (one transaction): 1 when commits arrive one at a "
+            "time, more under load.",
+            buckets=BATCH_BUCKETS,
             registry=self.registry,
         )
         self.pool = Gauge(

@@ -5,10 +5,14 @@
 --
 -- `batch` is a JSON array of commits, each with the fields of a NewVersion already
 -- checked by the caller: `metadata` is JSON *text* (kept as logged, like the json
--- column), `aliases` are the user aliases to store (no `latest`, no repeats). The caller
--- orders the batch by (entity, project, name): every transaction takes collection locks
--- in that order, after the submissions' advisory locks and before run locks, so two
--- batches never wait on each other in a cycle.
+-- column), `aliases` are the user aliases to store (no `latest`, no repeats).
+--
+-- Locks, in the one order every writer of the registry keeps, so that no two
+-- transactions ever wait on each other in a cycle: the submissions' advisory locks (by
+-- key), then new projects and the runs' rows (by key), then the collections' rows (the
+-- caller orders the batch by entity, project, name). A part (postgres_commit.add_part)
+-- takes its submission, its run, then its collection; an edit one collection; a run's
+-- own updates its row alone.
 --
 -- One row comes back per commit, in batch order: outcome 'committed' (a new version),
 -- 'existing' (same content, or the submission committed before: the version it gave)
@@ -16,6 +20,31 @@
 -- at that moment) and tags; or 'type_conflict' (detail: the collection's type) or
 -- 'mixed_stores' (detail: the pending parts as JSON [[submission id, store], ...]),
 -- refusals that wrote nothing. Any other failure aborts the whole batch.
+
+-- The key of project entity/name, created if new (a concurrent creator's row is waited
+-- for: the insert conflicts once it commits).
+CREATE FUNCTION artisync_project(entity_name text, project_name text) RETURNS bigint
+LANGUAGE plpgsql
+VOLATILE
+AS $$
+DECLARE
+    key bigint;
+BEGIN
+    SELECT p.id INTO key FROM projects AS p
+    WHERE p.entity = entity_name AND p.name = project_name;
+    IF key IS NULL THEN
+        INSERT INTO projects (entity, name, created_at)
+        VALUES (entity_name, project_name, extract(epoch FROM clock_timestamp()))
+        ON CONFLICT (entity, name) DO NOTHING
+        RETURNING id INTO key;
+        IF key IS NULL THEN
+            SELECT p.id INTO STRICT key FROM projects AS p
+            WHERE p.entity = entity_name AND p.name = project_name;
+        END IF;
+    END IF;
+    RETURN key;
+END;
+$$;
 
 CREATE FUNCTION artisync_commit_versions(batch jsonb)
 RETURNS TABLE (
@@ -55,8 +84,9 @@ DECLARE
     version_key text;
     stamp double precision;
     clash text;
-    touched_runs bigint[] := '{}';
-    run_stamps double precision[] := '{}';
+    run_is_new boolean;
+    new_runs bigint[] := '{}';
+    used_runs bigint[] := '{}';
     lock_key integer;
 BEGIN
     -- Each submission's advisory lock first (the key postgres_commit.py's parts take
@@ -67,6 +97,29 @@ BEGIN
         FROM jsonb_array_elements(batch) AS e (value) ORDER BY h
     LOOP
         PERFORM pg_advisory_xact_lock(1634890867, lock_key);
+    END LOOP;
+
+    -- The runs of the batch's new submissions, each created or its row locked (its
+    -- updated_at moves: a run's record changes when it logs a version), by key.
+    FOR item IN
+        SELECT DISTINCT x.entity, x.project, x.run_id
+        FROM jsonb_to_recordset(batch) AS x (submission_id text, entity text, project text,
+                                             run_id text)
+        WHERE NOT EXISTS (SELECT 1 FROM submissions AS s
+                          WHERE s.submission_id = x.submission_id)
+        ORDER BY x.entity, x.project, x.run_id
+    LOOP
+        project_key := artisync_project(item.entity, item.project);
+        CONTINUE WHEN item.run_id IS NULL;
+        stamp := extract(epoch FROM clock_timestamp());
+        INSERT INTO runs AS r (project_id, run_id, config, created_at, updated_at)
+        VALUES (project_key, item.run_id, '{}', stamp, stamp)
+        ON CONFLICT (project_id, run_id)
+        DO UPDATE SET updated_at = greatest(r.updated_at, excluded.updated_at)
+        RETURNING r.id, r.xmax = 0 INTO run_key, run_is_new;
+        IF run_is_new THEN
+            new_runs := new_runs || run_key;
+        END IF;
     END LOOP;
 
     FOR item IN
@@ -89,19 +142,7 @@ BEGIN
         SELECT s.version_id, s.created INTO version_key, o_created FROM submissions AS s
         WHERE s.submission_id = item.submission_id;
         IF version_key IS NULL THEN
-            -- The project, created if new (a concurrent creator's row is waited for).
-            SELECT p.id INTO project_key FROM projects AS p
-            WHERE p.entity = item.entity AND p.name = item.project;
-            IF project_key IS NULL THEN
-                INSERT INTO projects (entity, name, created_at)
-                VALUES (item.entity, item.project, extract(epoch FROM clock_timestamp()))
-                ON CONFLICT (entity, name) DO NOTHING
-                RETURNING id INTO project_key;
-                IF project_key IS NULL THEN
-                    SELECT p.id INTO STRICT project_key FROM projects AS p
-                    WHERE p.entity = item.entity AND p.name = item.project;
-                END IF;
-            END IF;
+            project_key := artisync_project(item.entity, item.project);
 
             -- The collection's row lock: every write to its versions, aliases and parts
             -- takes it, so version numbers follow commit order with no gap.
@@ -154,21 +195,10 @@ BEGIN
 
         IF version_key IS NULL THEN
             run_key := NULL;
-            IF item.run_id IS NOT NULL THEN
-                SELECT r.id INTO run_key FROM runs AS r
+            IF item.run_id IS NOT NULL THEN  -- created or locked above
+                SELECT r.id INTO STRICT run_key FROM runs AS r
                 WHERE r.project_id = project_key AND r.run_id = item.run_id;
-                IF run_key IS NULL THEN
-                    INSERT INTO runs (project_id, run_id, config, created_at, updated_at)
-                    VALUES (project_key, item.run_id, '{}', stamp, stamp)
-                    ON CONFLICT (project_id, run_id) DO NOTHING
-                    RETURNING id INTO run_key;
-                    IF run_key IS NULL THEN
-                        SELECT r.id INTO STRICT run_key FROM runs AS r
-                        WHERE r.project_id = project_key AND r.run_id = item.run_id;
-                    END IF;
-                END IF;
-                touched_runs := touched_runs || run_key;
-                run_stamps := run_stamps || stamp;
+                used_runs := used_runs || run_key;
             END IF;
 
             -- Same content in the same store, live: that version again. Deleted
@@ -244,12 +274,8 @@ BEGIN
         RETURN NEXT;
     END LOOP;
 
-    -- A run's record changes when it logs a version. Its row is locked last, in key
-    -- order, after every collection: the order every writer keeps.
-    PERFORM 1 FROM runs AS r WHERE r.id = ANY (touched_runs) ORDER BY r.id FOR UPDATE;
-    UPDATE runs AS r SET updated_at = s.stamp
-    FROM (SELECT t.run, max(t.stamp) AS stamp
-          FROM unnest(touched_runs, run_stamps) AS t (run, stamp) GROUP BY t.run) AS s
-    WHERE r.id = s.run AND r.updated_at < s.stamp;
+    -- A run created for commits that were all refused goes again: a refused commit
+    -- leaves nothing behind.
+    DELETE FROM runs AS r WHERE r.id = ANY (new_runs) AND r.id <> ALL (used_runs);
 END;
 $$;
