@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from artisync.errors import InvalidInputError, RegistryError
-from artisync.registry import CommitResult, NewVersion
+from artisync.registry import CommitResult, NewVersion, postgres_commit
 from artisync.registry.postgres import PostgresRegistry
 from artisync.registry.postgres_schema import MIGRATIONS, SCHEMA_VERSION
 from registry_backends import add_part, commit, new_version
@@ -171,6 +171,7 @@ def test_migration_0002_records_no_store_for_existing_rows_and_applies_once(
         conn.execute("ALTER TABLE versions DROP COLUMN store")
         conn.execute("ALTER TABLE parts DROP COLUMN store")
         conn.execute("DROP FUNCTION artisync_commit_versions")
+        conn.execute("DROP FUNCTION artisync_project")
         conn.execute("DELETE FROM schema_version WHERE version >= 2")
     opened = _together(4, lambda n: PostgresRegistry(postgres_dsn))
     try:
@@ -361,3 +362,43 @@ def test_lookups_use_indexes_not_table_scans(
             assert row is not None
             plan = row[0][0]["Plan"]
             assert _seq_scans(plan) == [], f"{sql}\n{json.dumps(plan, indent=1)}"
+
+
+def test_a_commit_in_the_database_uses_indexes_not_table_scans(postgres_dsn: str) -> None:
+    # The statements of artisync_commit_versions run inside the database, so their
+    # plans are read from auto_explain (PostgreSQL's contrib module), sent to this
+    # session as notices.
+    with PostgresRegistry(postgres_dsn, max_size=1) as reg:
+        commit(reg, "d0", run_id="r0", aliases=["best"])
+        add_part(reg, "parts/first", name="model", type="model", distributed_id="dist")
+    _fill(postgres_dsn, 20_000)
+    notices: list[str] = []
+    with psycopg.connect(postgres_dsn) as conn:
+        conn.add_notice_handler(lambda notice: notices.append(notice.message_primary or ""))
+        conn.execute("LOAD 'auto_explain'")
+        for setting, value in (
+            ("auto_explain.log_min_duration", "0"),
+            ("auto_explain.log_nested_statements", "on"),
+            ("auto_explain.log_format", "json"),
+            ("client_min_messages", "log"),
+        ):
+            conn.execute(f"SET {setting} = '{value}'")
+        batch = [
+            new_version(uuid.uuid4().hex, aliases=["best"], tags=["t"], run_id="r0"),
+            new_version("d0", run_id="new-run"),
+            new_version(uuid.uuid4().hex, distributed_id="dist", run_id="r0"),
+            new_version("x", name="model", type="dataset"),  # refused: another type
+        ]
+        outcomes = postgres_commit.commit_versions(conn, batch)
+        conn.rollback()
+    assert [type(o).__name__ for o in outcomes] == [
+        "CommitResult",
+        "CommitResult",
+        "CommitResult",
+        "TypeConflictError",
+    ]
+    plans = [json.loads(n[n.index("{") :]) for n in notices if "plan:" in n]
+    inner = [p for p in plans if "artisync_commit_versions" not in p["Query Text"]]
+    assert len(inner) > 20
+    for plan in inner:
+        assert _seq_scans(plan["Plan"]) == [], json.dumps(plan, indent=1)

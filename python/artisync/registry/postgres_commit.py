@@ -41,7 +41,8 @@ from artisync.registry.contract import (
 )
 from artisync.registry.model import DEFAULT_ENTITY, CommitResult, NewPart, NewVersion
 from artisync.registry.postgres_connection import Conn, nul_refused
-from artisync.registry.postgres_queries import NOW, project_id, version_record, versions_where
+from artisync.registry.postgres_queries import NOW, project_id, versions_where
+from artisync.registry.rows import version_from_row
 
 __all__ = [
     "add_part",
@@ -259,7 +260,8 @@ def _outcome(version: NewVersion, row: Sequence[Any]) -> CommitResult | Artisync
         except TypeConflictError as exc:
             return exc
         raise AssertionError(f"the database refused mixed stores that are not: {pending}")
-    record = version_record(row[4:20], aliases=list(row[21]), tags=list(row[22]), store=row[20])
+    # Its aliases carry `latest` already, as they were right after this commit.
+    record = version_from_row(row[4:22], aliases=list(row[22]), tags=list(row[23]), latest=False)
     return CommitResult(record, bool(created))
 
 

@@ -21,6 +21,13 @@ from artisync.registry.contract import (
 )
 from artisync.registry.model import COMMITTED, LATEST, Collection, Part, Run, Version
 from artisync.registry.postgres_connection import Conn
+from artisync.registry.rows import (
+    COLLECTION,
+    RUN_COLUMNS,
+    VERSION_COLUMNS,
+    run_from_row,
+    version_from_row,
+)
 
 __all__ = [
     "LIVE",
@@ -40,26 +47,8 @@ __all__ = [
     "resolve_version",
     "run_record",
     "runs_where",
-    "version_record",
     "versions_where",
 ]
-
-_VERSION_COLUMNS = """
-    SELECT v.id, p.name, p.entity, c.name, c.type, v.idx, v.digest, v.manifest_key,
-           v.size, v.file_count, v.description, v.metadata, v.created_at, r.run_id,
-           v.ttl_seconds, v.state, v.collection_id, v.store
-    FROM versions AS v
-    JOIN collections AS c ON c.id = v.collection_id
-    JOIN projects AS p ON p.id = c.project_id
-    LEFT JOIN runs AS r ON r.id = v.run_id
-"""
-
-_RUN_COLUMNS = """
-    SELECT r.run_id, p.name, p.entity, r.name, r.job_type, r.group_name, r.config,
-           r.created_at, r.summary, r.state, r.updated_at
-    FROM runs AS r
-    JOIN projects AS p ON p.id = r.project_id
-"""
 
 LIVE = f"v.state = '{COMMITTED}'"
 """The condition for a live version, spelled as the partial indexes spell it (a bound
@@ -70,14 +59,6 @@ NOW = "extract(epoch FROM statement_timestamp())::float8"
 The statement's start, not the transaction's: a commit that waited for its collection's
 lock is stamped after the commit it waited for. It is one value throughout a statement,
 so a row's ``created_at`` and ``updated_at`` (or ``expires_at - ttl``) agree exactly."""
-
-
-def _json_object(value: object) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise RegistryError(
-            f"registry holds a non-object JSON value where a mapping belongs: {value!r:.80}"
-        )
-    return value
 
 
 def project_id(conn: Conn, entity: str, project: str) -> int | None:
@@ -135,54 +116,24 @@ def _load_versions(conn: Conn, rows: Iterable[Sequence[Any]]) -> list[Version]:
         conn, "SELECT version_id, alias FROM aliases WHERE version_id = ANY(%s)", ids
     )
     tags = _per_version(conn, "SELECT version_id, tag FROM tags WHERE version_id = ANY(%s)", ids)
-    latest = {latest_version_id(conn, collection) for collection in {int(row[16]) for row in rows}}
+    collections = {int(row[COLLECTION]) for row in rows}
+    latest = {latest_version_id(conn, collection) for collection in collections}
     return [
-        version_record(
+        version_from_row(
             row,
-            aliases=aliases.get(str(row[0]), []) + ([LATEST] if row[0] in latest else []),
+            aliases=aliases.get(str(row[0]), []),
             tags=tags.get(str(row[0]), []),
-            store=row[17],
+            latest=row[0] in latest,
         )
         for row in rows
     ]
-
-
-def version_record(
-    row: Sequence[Any], *, aliases: list[str], tags: list[str], store: str | None
-) -> Version:
-    """The :class:`Version` of a row whose first 16 columns are ``_VERSION_COLUMNS``'
-    (as ``artisync_commit_versions`` answers them too), with its aliases (``latest``
-    among them when it is the highest live version) and tags."""
-    (vid, project, entity, name, type_, idx, digest, manifest_key, size, file_count) = row[:10]
-    (description, metadata, created_at, run_id, ttl_seconds, state) = row[10:16]
-    return Version(
-        id=vid,
-        project=project,
-        entity=entity,
-        name=name,
-        type=type_,
-        index=int(idx),
-        digest=digest,
-        manifest_key=manifest_key,
-        size=int(size),
-        file_count=int(file_count),
-        description=description,
-        metadata=_json_object(metadata),
-        aliases=sorted(aliases),
-        tags=sorted(tags),
-        created_at=float(created_at),
-        run_id=run_id,
-        ttl_seconds=ttl_seconds,
-        state=state,
-        store=store,
-    )
 
 
 def versions_where(
     conn: Conn, where: str, params: Sequence[Any], *, join: str = ""
 ) -> list[Version]:
     """The versions matching ``where`` (over ``v``, ``c``, ``p``, ``r`` and ``join``'s tables)."""
-    rows = conn.execute(f"{_VERSION_COLUMNS} {join} WHERE {where}", params).fetchall()
+    rows = conn.execute(f"{VERSION_COLUMNS} {join} WHERE {where}", params).fetchall()
     return _load_versions(conn, rows)
 
 
@@ -357,28 +308,10 @@ def list_parts(conn: Conn, entity: str, project: str, name: str, distributed_id:
     ]
 
 
-def _load_run(row: Sequence[Any]) -> Run:
-    (run_id, project, entity, name, job_type, group, config, created_at) = row[:8]
-    summary, state, updated_at = row[8:]
-    return Run(
-        id=run_id,
-        project=project,
-        entity=entity,
-        name=name,
-        job_type=job_type,
-        group=group,
-        config=_json_object(config),
-        created_at=float(created_at),
-        summary=_json_object(summary),
-        state=state,
-        updated_at=float(updated_at),
-    )
-
-
 def runs_where(conn: Conn, where: str, params: Sequence[Any], *, join: str = "") -> list[Run]:
     """The runs matching ``where`` (over ``r``, ``p`` and ``join``'s tables)."""
-    rows = conn.execute(f"{_RUN_COLUMNS} {join} WHERE {where}", params)
-    return [_load_run(row) for row in rows]
+    rows = conn.execute(f"{RUN_COLUMNS} {join} WHERE {where}", params)
+    return [run_from_row(row) for row in rows]
 
 
 def run_record(conn: Conn, entity: str, project: str, run_id: str) -> Run | None:

@@ -8,7 +8,6 @@ Each statement is an equality on the leading columns of an index from
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
@@ -22,6 +21,13 @@ from artisync.registry.contract import (
     when_deleted,
 )
 from artisync.registry.model import COMMITTED, LATEST, Collection, Part, Run, Version
+from artisync.registry.rows import (
+    COLLECTION,
+    RUN_COLUMNS,
+    VERSION_COLUMNS,
+    run_from_row,
+    version_from_row,
+)
 
 __all__ = [
     "LIVE",
@@ -36,7 +42,6 @@ __all__ = [
     "live_manifest_keys",
     "live_version",
     "live_version_key",
-    "load_run",
     "load_versions",
     "project_id",
     "resolve_version",
@@ -45,23 +50,6 @@ __all__ = [
     "versions_where",
 ]
 
-_VERSION_COLUMNS = """
-    SELECT v.id, p.name, p.entity, c.name, c.type, v.idx, v.digest, v.manifest_key,
-           v.size, v.file_count, v.description, v.metadata, v.created_at, r.run_id,
-           v.ttl_seconds, v.state, v.collection_id, v.store
-    FROM versions AS v
-    JOIN collections AS c ON c.id = v.collection_id
-    JOIN projects AS p ON p.id = c.project_id
-    LEFT JOIN runs AS r ON r.id = v.run_id
-"""
-
-_RUN_COLUMNS = """
-    SELECT r.run_id, p.name, p.entity, r.name, r.job_type, r.group_name, r.config,
-           r.created_at, r.summary, r.state, r.updated_at
-    FROM runs AS r
-    JOIN projects AS p ON p.id = r.project_id
-"""
-
 # Comfortably under SQLite's bound-parameter limit (999 on old builds).
 _CHUNK = 500
 
@@ -69,15 +57,6 @@ LIVE = f"v.state = '{COMMITTED}'"
 """The condition for a live (not deleted) version, spelled as the partial indexes of
 ``sqlite_schema`` spell it, so the planner can use them (a bound parameter would not
 match). Every read of versions by collection or digest includes it."""
-
-
-def _json_object(text: str) -> dict[str, Any]:
-    value = json.loads(text)
-    if not isinstance(value, dict):
-        raise RegistryError(
-            f"registry holds a non-object JSON value where a mapping belongs: {text[:80]}"
-        )
-    return value
 
 
 def project_id(conn: sqlite3.Connection, entity: str, project: str) -> int | None:
@@ -144,43 +123,24 @@ def load_versions(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> li
         conn, "SELECT version_id, alias FROM aliases WHERE version_id IN ({marks})", ids
     )
     tags = _per_version(conn, "SELECT version_id, tag FROM tags WHERE version_id IN ({marks})", ids)
-    latest = {latest_version_id(conn, collection) for collection in {int(row[16]) for row in rows}}
-    versions = []
-    for row in rows:
-        (vid, project, entity, name, type_, idx, digest, manifest_key, size, file_count) = row[:10]
-        (description, metadata, created_at, run_id, ttl_seconds, state) = row[10:16]
-        names = aliases.get(vid, []) + ([LATEST] if vid in latest else [])
-        versions.append(
-            Version(
-                id=vid,
-                project=project,
-                entity=entity,
-                name=name,
-                type=type_,
-                index=int(idx),
-                digest=digest,
-                manifest_key=manifest_key,
-                size=int(size),
-                file_count=int(file_count),
-                description=description,
-                metadata=_json_object(metadata),
-                aliases=sorted(names),
-                tags=sorted(tags.get(vid, [])),
-                created_at=float(created_at),
-                run_id=run_id,
-                ttl_seconds=ttl_seconds,
-                state=state,
-                store=row[17],
-            )
+    collections = {int(row[COLLECTION]) for row in rows}
+    latest = {latest_version_id(conn, collection) for collection in collections}
+    return [
+        version_from_row(
+            row,
+            aliases=aliases.get(str(row[0]), []),
+            tags=tags.get(str(row[0]), []),
+            latest=row[0] in latest,
         )
-    return versions
+        for row in rows
+    ]
 
 
 def versions_where(
     conn: sqlite3.Connection, where: str, params: Sequence[Any], *, join: str = ""
 ) -> list[Version]:
     """The versions matching ``where`` (over ``v``, ``c``, ``p``, ``r`` and ``join``'s tables)."""
-    rows = conn.execute(f"{_VERSION_COLUMNS} {join} WHERE {where}", params)
+    rows = conn.execute(f"{VERSION_COLUMNS} {join} WHERE {where}", params)
     return load_versions(conn, rows)
 
 
@@ -353,31 +313,12 @@ def list_parts(
     ]
 
 
-def load_run(row: Sequence[Any]) -> Run:
-    """Turn a row selected with the run columns into a :class:`Run`."""
-    (run_id, project, entity, name, job_type, group, config, created_at) = row[:8]
-    summary, state, updated_at = row[8:]
-    return Run(
-        id=run_id,
-        project=project,
-        entity=entity,
-        name=name,
-        job_type=job_type,
-        group=group,
-        config=_json_object(config),
-        created_at=float(created_at),
-        summary=_json_object(summary),
-        state=state,
-        updated_at=float(updated_at),
-    )
-
-
 def runs_where(
     conn: sqlite3.Connection, where: str, params: Sequence[Any], *, join: str = ""
 ) -> list[Run]:
     """The runs matching ``where`` (over ``r``, ``p`` and ``join``'s tables)."""
-    rows = conn.execute(f"{_RUN_COLUMNS} {join} WHERE {where}", params)
-    return [load_run(row) for row in rows]
+    rows = conn.execute(f"{RUN_COLUMNS} {join} WHERE {where}", params)
+    return [run_from_row(row) for row in rows]
 
 
 def run_record(conn: sqlite3.Connection, entity: str, project: str, run_id: str) -> Run | None:

@@ -41,7 +41,7 @@ from artisync.registry import Registry
 from artisync.server import routes_commits, routes_lineage, routes_runs, routes_versions
 from artisync.server.arguments import Arguments, BadArgument, parse_body
 from artisync.server.caller import CALLER_KEY, identify
-from artisync.server.commit_batch import BatchCommitter, CommitBatcher
+from artisync.server.commit_batch import MAX_BATCH, BatchCommitter, CommitBatcher
 from artisync.server.content import ContentCheck
 from artisync.server.metrics import ServerMetrics
 from artisync.server.routes import Awaited, Call, Operation, Route, encode
@@ -108,11 +108,13 @@ def create_app(
     *,
     max_body_bytes: int,
     workers: int,
+    commit_batch: int = MAX_BATCH,
     content: ContentCheck | None = None,
 ) -> web.Application:
-    """The API over ``registry``, taking bodies up to ``max_body_bytes`` and running at
-    most ``workers`` registry calls at once (the pool's size); with ``content``, commits
-    are checked against the server's store. The caller opens and closes ``registry``;
+    """The API over ``registry``, taking bodies up to ``max_body_bytes``, running at
+    most ``workers`` registry calls at once (the pool's size) and up to
+    ``commit_batch`` commits in one transaction; with ``content``, commits are checked
+    against the server's store. The caller opens and closes ``registry``;
     the app shuts its worker threads down at cleanup."""
     executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="registry")
     metrics = ServerMetrics()
@@ -120,7 +122,9 @@ def create_app(
         registry=registry,
         executor=executor,
         metrics=metrics,
-        commits=CommitBatcher(registry, executor, observe=metrics.batch_size.observe),
+        commits=CommitBatcher(
+            registry, executor, max_batch=commit_batch, observe=metrics.batch_size.observe
+        ),
         max_body_bytes=max_body_bytes,
         content=content,
     )

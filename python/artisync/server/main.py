@@ -75,6 +75,7 @@ async def serve(settings: ServerSettings) -> None:
             registry,
             max_body_bytes=settings.max_body_bytes,
             workers=settings.db_pool_size,
+            commit_batch=settings.commit_batch,
             content=content,
         )
         runner = web.AppRunner(

@@ -51,6 +51,9 @@ class ServerSettings:
     # Seconds a request waits for a free database connection before it is answered
     # 503: a client learns quickly that the database is unreachable.
     db_timeout: int = 5
+    # Commits one transaction takes at most (group commit: the commits that arrive while
+    # one batch is in the database go in the next); 1 commits each alone.
+    commit_batch: int = 64
     # Seconds SIGTERM gives requests in flight before the process exits anyway.
     shutdown_deadline: int = 20
     # The team's store (s3://…, gs://…, or a file:/// path): when set, a commit is

@@ -16,8 +16,8 @@
 --
 -- One row comes back per commit, in batch order: outcome 'committed' (a new version),
 -- 'existing' (same content, or the submission committed before: the version it gave)
--- with the version's row, its aliases (with `latest` when it is the highest live one
--- at that moment) and tags; or 'type_conflict' (detail: the collection's type) or
+-- with the version's row (rows.VERSION_COLUMNS' columns), its aliases (with `latest`
+-- when it is the highest live one at that moment) and tags; or 'type_conflict' (detail: the collection's type) or
 -- 'mixed_stores' (detail: the pending parts as JSON [[submission id, store], ...]),
 -- refusals that wrote nothing. Any other failure aborts the whole batch.
 
@@ -68,6 +68,7 @@ RETURNS TABLE (
     o_run_id text,
     o_ttl_seconds double precision,
     o_state text,
+    o_collection bigint,
     o_store text,
     o_aliases text[],
     o_tags text[]
@@ -187,7 +188,7 @@ BEGIN
             o_type := NULL; o_idx := NULL; o_digest := NULL; o_manifest_key := NULL;
             o_size := NULL; o_file_count := NULL; o_description := NULL;
             o_metadata := NULL; o_created_at := NULL; o_run_id := NULL;
-            o_ttl_seconds := NULL; o_state := NULL; o_store := NULL;
+            o_ttl_seconds := NULL; o_state := NULL; o_collection := NULL; o_store := NULL;
             o_aliases := NULL; o_tags := NULL;
             RETURN NEXT;
             CONTINUE;
@@ -256,7 +257,7 @@ BEGIN
 
         SELECT v.id, p.name, p.entity, c.name, c.type, v.idx, v.digest, v.manifest_key,
                v.size, v.file_count, v.description, v.metadata, v.created_at, r.run_id,
-               v.ttl_seconds, v.state, v.store,
+               v.ttl_seconds, v.state, v.collection_id, v.store,
                ARRAY(SELECT a.alias FROM aliases AS a WHERE a.version_id = v.id
                      UNION ALL SELECT 'latest' WHERE v.id = (
                          SELECT l.id FROM versions AS l
@@ -265,7 +266,8 @@ BEGIN
                ARRAY(SELECT t.tag FROM tags AS t WHERE t.version_id = v.id)
         INTO STRICT o_id, o_project, o_entity, o_name, o_type, o_idx, o_digest,
              o_manifest_key, o_size, o_file_count, o_description, o_metadata,
-             o_created_at, o_run_id, o_ttl_seconds, o_state, o_store, o_aliases, o_tags
+             o_created_at, o_run_id, o_ttl_seconds, o_state, o_collection, o_store,
+             o_aliases, o_tags
         FROM versions AS v
         JOIN collections AS c ON c.id = v.collection_id
         JOIN projects AS p ON p.id = c.project_id
