@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from artisync.registry.import_sqlite import import_registry
+from artisync.registry.importing.importer import import_registry
 from bench_registry import FULL, QUICK, build
 
 

@@ -26,8 +26,8 @@ from typing import Any
 
 import artisync
 from artisync.registry import NewVersion, SqliteRegistry
-from artisync.registry import sqlite_commit as writes
-from artisync.registry import sqlite_edits as edits
+from artisync.registry.sqlite import commit as writes
+from artisync.registry.sqlite import edits as edits
 
 PROJECT = "bench"
 RUN_SIZE = 10  # versions each run logs (and uses of the run before it)

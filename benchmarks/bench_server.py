@@ -49,7 +49,7 @@ import psycopg  # noqa: E402
 
 from artisync.registry import NewVersion, SqliteRegistry  # noqa: E402
 from artisync.registry.http import HttpRegistry  # noqa: E402
-from artisync.registry.import_sqlite import import_registry  # noqa: E402
+from artisync.registry.importing.importer import import_registry  # noqa: E402
 from artisync.registry.postgres import PostgresRegistry  # noqa: E402
 from bench_registry import PROJECT as FILLED_PROJECT  # noqa: E402
 from bench_registry import Shape, build  # noqa: E402

@@ -22,7 +22,7 @@ import pytest
 from artisync.crashpoints import ENV as CRASH_ENV
 from artisync.errors import ArtisyncError, InvalidInputError, NotFoundError
 from artisync.registry import Registry, SqliteRegistry
-from artisync.registry.import_sqlite import import_registry
+from artisync.registry.importing.importer import import_registry
 from artisync.registry.postgres import PostgresRegistry
 from registry_backends import add_part, commit, finish
 
@@ -184,7 +184,7 @@ def test_import_killed_midway_completes_on_the_next_run(home: Filled, postgres_d
     script = textwrap.dedent(
         f"""
         from pathlib import Path
-        from artisync.registry.import_sqlite import import_registry
+        from artisync.registry.importing.importer import import_registry
         import_registry(Path({str(home.path)!r}), {postgres_dsn!r}, batch_versions=1)
         """
     )

@@ -11,7 +11,7 @@ import pytest
 
 from artisync.errors import RegistryError
 from artisync.registry import DELETED, SCHEMA_VERSION, NewVersion, SqliteRegistry
-from artisync.registry.sqlite_schema import MIGRATIONS
+from artisync.registry.sqlite.schema import MIGRATIONS
 
 CREATED = 1_700_000_000.0
 

@@ -16,9 +16,10 @@ import psycopg
 import pytest
 
 from artisync.errors import InvalidInputError, RegistryError
-from artisync.registry import CommitResult, NewVersion, postgres_commit
+from artisync.registry import CommitResult, NewVersion
 from artisync.registry.postgres import PostgresRegistry
-from artisync.registry.postgres_schema import MIGRATIONS, SCHEMA_VERSION
+from artisync.registry.postgres import commit as postgres_commit
+from artisync.registry.postgres.schema import MIGRATIONS, SCHEMA_VERSION
 from registry_backends import add_part, commit, new_version
 
 T = TypeVar("T")

@@ -38,7 +38,7 @@ POINTS: Final = (
 # Inside the remote stores' multipart uploads (between parts): tests of resuming use it.
 STORE_POINTS: Final = ("after_part",)
 
-# After each transaction of `artisync server import` (registry/import_sqlite.py): tests
+# After each transaction of `artisync server import` (registry/importing/importer.py): tests
 # of an import killed midway and run again use it.
 IMPORT_POINTS: Final = ("after_import_step",)
 

@@ -5,7 +5,7 @@ registry is read as a snapshot, never written), pointing its ``registry`` settin
 server, and importing again after its daemon stopped, to bring what it committed
 meanwhile; the idempotency map copied with the versions makes the submissions left in
 its spool commit to the versions they already made. The rules of the merge are
-``artisync.registry.import_sqlite``'s.
+``artisync.registry.importing.importer``'s.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def run_import(args: argparse.Namespace) -> int:
         )
     # Here, not at the top: psycopg is the server extra's, and `artisync --help` must
     # work on nodes without it.
-    from artisync.registry.import_sqlite import import_registry
+    from artisync.registry.importing.importer import import_registry
 
     # Versions that recorded no store are in the node's: imported, they name it.
     store = store_url(Config.load(home).store, home)

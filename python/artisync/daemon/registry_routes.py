@@ -1,7 +1,7 @@
 """The registry writes a client may ask of the daemon: ``POST /v1/registry/<method>``.
 
 A training script reads ``registry.db`` directly, but on a shared node only the daemon
-may write it (the file is 0640, ``registry/sqlite_files.py``), so the writes that
+may write it (the file is 0640, ``registry/sqlite/files.py``), so the writes that
 belong to the script come here: its run (``ensure_run``, ``set_run_state``,
 ``set_run_summary``), the versions it uses (``record_use``) and edits of committed
 versions (``update_version``, ``set_aliases``, ``delete_version``). The body is a JSON

@@ -18,7 +18,7 @@ from artisync.registry.model import (
 )
 from artisync.registry.open import close_registry, open_registry
 from artisync.registry.sqlite import SqliteRegistry
-from artisync.registry.sqlite_schema import SCHEMA_VERSION
+from artisync.registry.sqlite.schema import SCHEMA_VERSION
 
 __all__ = [
     "COMMITTED",

@@ -16,7 +16,7 @@ from pathlib import Path
 from artisync.registry.contract import Registry
 from artisync.registry.http import HttpRegistry
 from artisync.registry.sqlite import SqliteRegistry
-from artisync.registry.sqlite_files import leave_for_readers
+from artisync.registry.sqlite.files import leave_for_readers
 
 __all__ = ["close_registry", "open_registry"]
 
@@ -41,7 +41,7 @@ def close_registry(registry: Registry) -> None:
     need it.
 
     For the SQLite file that means rollback-journal mode once the last connection is
-    closed (``sqlite_files.leave_for_readers``): group members who may only read the
+    closed (``sqlite.files.leave_for_readers``): group members who may only read the
     file could not open it in WAL mode once its ``-wal`` and ``-shm`` are gone.
     """
     registry.close()

@@ -47,7 +47,7 @@ from artisync.server.metrics import ServerMetrics
 from artisync.server.routes import Awaited, Call, Operation, Route, encode
 
 if TYPE_CHECKING:
-    from artisync.registry.postgres_connection import PoolStats
+    from artisync.registry.postgres.connection import PoolStats
 
 __all__ = ["ROUTES", "SERVICE_ROUTES", "ServedRegistry", "create_app"]
 

@@ -1,8 +1,8 @@
 """Editing the PostgreSQL registry: aliases, descriptions, TTLs and deletes of committed
 versions, and the summary and state of runs.
 
-The rules are ``sqlite_edits``'s. Every edit of a version first locks its collection's
-row, the lock commits take (``postgres_commit.lock_collection``), then reads the
+The rules are ``sqlite.edits``'s. Every edit of a version first locks its collection's
+row, the lock commits take (``postgres.commit.lock_collection``), then reads the
 version again: an edit and a commit, or a delete, of one collection happen one after
 the other, as they do on SQLite's single writer, so ``latest`` and the aliases never
 see half of either.
@@ -17,9 +17,9 @@ from artisync.errors import InvalidInputError, NotFoundError
 from artisync.names import validate_alias
 from artisync.registry.contract import UNSET, Unset, check_ttl, to_json, user_aliases
 from artisync.registry.model import COMMITTED, DELETED, LATEST, RUN_STATES
-from artisync.registry.postgres_commit import lock_collection, move_aliases
-from artisync.registry.postgres_connection import Conn
-from artisync.registry.postgres_queries import (
+from artisync.registry.postgres.commit import lock_collection, move_aliases
+from artisync.registry.postgres.connection import Conn
+from artisync.registry.postgres.queries import (
     NOW,
     VersionKey,
     latest_version_id,
@@ -44,7 +44,7 @@ def _lock_version(conn: Conn, version_id: str) -> VersionKey:
 
 
 def set_aliases(conn: Conn, version_id: str, aliases: Sequence[str]) -> None:
-    """Make ``aliases`` the version's user aliases; see ``sqlite_edits.set_aliases``."""
+    """Make ``aliases`` the version's user aliases; see ``sqlite.edits.set_aliases``."""
     key = _lock_version(conn, version_id)
     for alias in aliases:
         validate_alias(alias)

@@ -1,7 +1,7 @@
 """Editing the SQLite registry: aliases, descriptions, TTLs and deletes of committed
 versions, and the summary and state of runs.
 
-Like ``sqlite_commit``, every function runs inside the caller's ``BEGIN IMMEDIATE``
+Like ``sqlite.commit``, every function runs inside the caller's ``BEGIN IMMEDIATE``
 transaction and raises to abort it. These are the writes the training script makes
 itself (``artifact.save()``, ``artifact.delete()``, ``run.finish()``) besides the
 daemon's expiry, so they may come from several processes at once.
@@ -18,8 +18,8 @@ from artisync.errors import InvalidInputError, NotFoundError
 from artisync.names import validate_alias
 from artisync.registry.contract import UNSET, Unset, check_ttl, to_json, user_aliases
 from artisync.registry.model import COMMITTED, DELETED, LATEST, RUN_STATES
-from artisync.registry.sqlite_commit import move_aliases
-from artisync.registry.sqlite_queries import latest_version_id, live_version_key, project_id
+from artisync.registry.sqlite.commit import move_aliases
+from artisync.registry.sqlite.queries import latest_version_id, live_version_key, project_id
 
 __all__ = [
     "delete_version",

@@ -1,8 +1,8 @@
 """Reading the PostgreSQL registry: lookups, and turning rows into the model's records.
 
-The same reads as ``sqlite_queries``, statement for statement, so both backends answer
+The same reads as ``sqlite.queries``, statement for statement, so both backends answer
 alike; each is an equality on the leading columns of an index from
-``postgres_migrations``, so its cost stays flat as a collection grows. Every function
+``postgres/migrations``, so its cost stays flat as a collection grows. Every function
 runs inside the caller's transaction. ``json`` columns arrive already parsed by psycopg.
 """
 
@@ -20,7 +20,7 @@ from artisync.registry.contract import (
     when_deleted,
 )
 from artisync.registry.model import COMMITTED, LATEST, Collection, Part, Run, Version
-from artisync.registry.postgres_connection import Conn
+from artisync.registry.postgres.connection import Conn
 from artisync.registry.rows import (
     COLLECTION,
     RUN_COLUMNS,

@@ -2,7 +2,7 @@
 
 The rules are ``SqliteRegistry.commit_version``'s; what differs is how they hold when
 many server processes commit at once, where SQLite had one writer at a time. A commit
-runs in the database (``artisync_commit_versions``, ``postgres_migrations/0003``), one
+runs in the database (``artisync_commit_versions``, ``postgres/migrations/0003``), one
 statement for a whole batch of them:
 
 - **Numbers follow commit order, with no gap.** Each commit locks its collection's row
@@ -20,7 +20,7 @@ statement for a whole batch of them:
   nothing; any other failure aborts the transaction, so a failed batch leaves no
   project, collection, number, alias, tag, edge or consumed part behind.
 
-Edits of committed versions (aliases, description, delete) live in ``postgres_edits``.
+Edits of committed versions (aliases, description, delete) live in ``postgres.edits``.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from artisync.registry.contract import (
     user_aliases,
 )
 from artisync.registry.model import DEFAULT_ENTITY, CommitResult, NewPart, NewVersion
-from artisync.registry.postgres_connection import Conn, nul_refused
-from artisync.registry.postgres_queries import NOW, project_id, versions_where
+from artisync.registry.postgres.connection import Conn, nul_refused
+from artisync.registry.postgres.queries import NOW, project_id, versions_where
 from artisync.registry.rows import version_from_row
 
 __all__ = [
@@ -183,7 +183,7 @@ def commit_versions(
     """Commit a batch of submissions in one statement; each gets its result or the error
     that refused it (a refusal writes nothing and leaves the others be).
 
-    ``artisync_commit_versions`` (``postgres_migrations``) does the database's part. The
+    ``artisync_commit_versions`` (``postgres/migrations``) does the database's part. The
     batch goes in ordered by collection, so that collection locks are taken in one
     order by every transaction; a batch that fails for another reason raises.
     """

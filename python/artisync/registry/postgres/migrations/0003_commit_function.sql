@@ -1,7 +1,7 @@
 -- Committing versions inside the database: artisync_commit_versions(batch) commits a
 -- batch of submissions in one statement, so a commit costs one round trip instead of a
 -- dozen and a server can commit everything its callers sent meanwhile in one
--- transaction (one WAL flush). postgres_commit.py calls it, and says the rules it keeps.
+-- transaction (one WAL flush). postgres/commit.py calls it, and says the rules it keeps.
 --
 -- `batch` is a JSON array of commits, each with the fields of a NewVersion already
 -- checked by the caller: `metadata` is JSON *text* (kept as logged, like the json
@@ -10,7 +10,7 @@
 -- Locks, in the one order every writer of the registry keeps, so that no two
 -- transactions ever wait on each other in a cycle: the submissions' advisory locks (by
 -- key), then new projects and the runs' rows (by key), then the collections' rows (the
--- caller orders the batch by entity, project, name). A part (postgres_commit.add_part)
+-- caller orders the batch by entity, project, name). A part (postgres.commit.add_part)
 -- takes its submission, its run, then its collection; an edit one collection; a run's
 -- own updates its row alone.
 --
@@ -90,7 +90,7 @@ DECLARE
     used_runs bigint[] := '{}';
     lock_key integer;
 BEGIN
-    -- Each submission's advisory lock first (the key postgres_commit.py's parts take
+    -- Each submission's advisory lock first (the key postgres/commit.py's parts take
     -- too), in one order: a retry of a submission, whatever collection it names,
     -- waits for the first attempt's transaction and then finds its answer.
     FOR lock_key IN

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from artisync.registry.contract import Closing
-from artisync.registry.sqlite_schema import check_readable, connect
+from artisync.registry.sqlite.schema import check_readable, connect
 
 __all__ = [
     "CollectionContent",

@@ -2,11 +2,11 @@
 PostgreSQL database, keeping every id, number, time and answer it gave.
 
 :func:`import_registry` reads the node's ``registry.db`` read-only, as one snapshot (the
-daemon may be running: ``import_source``), and writes the server's database in steps,
+daemon may be running: ``importing.source``), and writes the server's database in steps,
 each one transaction: projects and runs; then collections, whole, a batch at a time,
 with their versions (tombstones included, so numbers are never given out again), tags,
-aliases, submissions (the idempotency map) and parts (``import_versions``); then
-lineage, in the order it was recorded (``import_target``). A step that fails or is
+aliases, submissions (the idempotency map) and parts (``importing.versions``); then
+lineage, in the order it was recorded (``importing.target``). A step that fails or is
 killed leaves the database as the previous step left it, and every step finds what an
 earlier run already copied, so running the import again completes it, and running it
 once more changes nothing.
@@ -27,11 +27,11 @@ from pathlib import Path
 
 from artisync.crashpoints import crash_point
 from artisync.registry.contract import check_store
-from artisync.registry.import_report import Conflict, Counts, ImportReport
-from artisync.registry.import_source import SourceSnapshot
-from artisync.registry.import_target import Outcome, merge_edges, merge_runs
-from artisync.registry.import_versions import CollectionWork, merge_collections
-from artisync.registry.postgres_connection import Pool
+from artisync.registry.importing.report import Conflict, Counts, ImportReport
+from artisync.registry.importing.source import SourceSnapshot
+from artisync.registry.importing.target import Outcome, merge_edges, merge_runs
+from artisync.registry.importing.versions import CollectionWork, merge_collections
+from artisync.registry.postgres.connection import Pool
 
 __all__ = ["Conflict", "Counts", "ImportReport", "import_registry"]
 

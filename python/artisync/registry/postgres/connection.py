@@ -1,7 +1,7 @@
 """The PostgreSQL registry's connections and transactions: a psycopg_pool pool, one
 transaction per registry call, and ``RegistryError`` for every failure of the database.
 
-Writes run at READ COMMITTED and take explicit row locks (``postgres_commit``): after a
+Writes run at READ COMMITTED and take explicit row locks (``postgres.commit``): after a
 commit waits for the collection's lock, its next statement sees what the previous holder
 committed, so ``max(idx) + 1`` is right. REPEATABLE READ would keep the snapshot taken
 before the wait and collide on the number instead. Reads run at REPEATABLE READ, READ
@@ -35,7 +35,7 @@ from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from artisync.errors import InvalidInputError, RegistryError, RegistryUnavailableError
-from artisync.registry.postgres_schema import migrate
+from artisync.registry.postgres.schema import migrate
 
 __all__ = ["Conn", "Pool", "PoolStats", "describe_dsn", "nul_refused"]
 

@@ -30,16 +30,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from artisync.registry.import_report import Conflict
-from artisync.registry.import_source import (
+from artisync.registry.importing.report import Conflict
+from artisync.registry.importing.source import (
     CollectionContent,
     SourceCollection,
     SourceVersion,
     Submission,
 )
-from artisync.registry.import_target import Outcome, chunks, columns
+from artisync.registry.importing.target import Outcome, chunks, columns
 from artisync.registry.model import COMMITTED
-from artisync.registry.postgres_connection import Conn
+from artisync.registry.postgres.connection import Conn
 
 __all__ = ["CollectionWork", "merge_collections"]
 

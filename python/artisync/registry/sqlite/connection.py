@@ -5,7 +5,7 @@ the database itself.
 Writers come from several processes: the daemon (commits, parts, expiry) and every
 training script on the node (its run at ``init`` and ``finish``, uses, edits of
 committed versions). SQLite's write lock serialises them; the busy timeout set by
-``sqlite_schema.connect`` makes a writer wait for the lock rather than fail, and
+``sqlite.schema.connect`` makes a writer wait for the lock rather than fail, and
 within one process a lock queues threads before they ask SQLite.
 """
 
@@ -18,8 +18,8 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 from artisync.errors import RegistryError
-from artisync.registry.sqlite_files import prepare_registry_file
-from artisync.registry.sqlite_schema import check_readable, connect, migrate
+from artisync.registry.sqlite.files import prepare_registry_file
+from artisync.registry.sqlite.schema import check_readable, connect, migrate
 
 __all__ = ["Connections"]
 
@@ -27,7 +27,7 @@ __all__ = ["Connections"]
 class Connections:
     """Per-thread connections to one registry file, and transactions on them.
 
-    Opening read-write creates the file if needed (mode 0640: see ``sqlite_files``)
+    Opening read-write creates the file if needed (mode 0640: see ``sqlite.files``)
     and migrates it to the current schema; opening read-only refuses a file whose
     schema is not the current one.
     """

@@ -8,7 +8,7 @@ come back as the exceptions the database backends raise. It is what a node's dae
 ``artisync.Api`` use when ``registry`` is a URL.
 
 It is synchronous, like the protocol, and thread-safe: threads share a pool of
-keep-alive connections (``http_transport``).
+keep-alive connections (``http.transport``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from artisync.errors import InvalidInputError, NotFoundError
 from artisync.registry.contract import UNSET, Closing, Unset, check_ttl, to_json
-from artisync.registry.http_transport import Transport, segment
+from artisync.registry.http.transport import Transport, segment
 from artisync.registry.model import (
     DEFAULT_ENTITY,
     Collection,

@@ -2,8 +2,8 @@
 
 :class:`SqliteRegistry` is the :class:`~artisync.registry.contract.Registry` on SQLite;
 its methods document the rules every backend keeps. The connections and transactions
-live in ``sqlite_connection``, the SQL in ``sqlite_schema`` (tables, migrations),
-``sqlite_queries`` (reads), ``sqlite_commit`` (commits, parts) and ``sqlite_edits``
+live in ``sqlite.connection``, the SQL in ``sqlite.schema`` (tables, migrations),
+``sqlite.queries`` (reads), ``sqlite.commit`` (commits, parts) and ``sqlite.edits``
 (edits and deletes). The daemon opens it read-write and calls it from
 ``asyncio.to_thread`` workers; training scripts open the same file from their own
 processes to read, and to write their runs and edits, at the same time (WAL keeps
@@ -18,9 +18,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from artisync.registry import sqlite_commit as writes
-from artisync.registry import sqlite_edits as edits
-from artisync.registry import sqlite_queries as reads
 from artisync.registry.contract import UNSET, Closing, Unset
 from artisync.registry.model import (
     DEFAULT_ENTITY,
@@ -33,7 +30,10 @@ from artisync.registry.model import (
     Run,
     Version,
 )
-from artisync.registry.sqlite_connection import Connections
+from artisync.registry.sqlite import commit as writes
+from artisync.registry.sqlite import edits as edits
+from artisync.registry.sqlite import queries as reads
+from artisync.registry.sqlite.connection import Connections
 
 __all__ = ["SqliteRegistry"]
 

@@ -3,7 +3,7 @@
 Every function runs inside the caller's ``BEGIN IMMEDIATE`` transaction and raises
 to abort it, so a commit is all-or-nothing: a rejected submission leaves no
 collection, version number, alias, tag, edge or consumed part behind. Edits of
-committed versions (aliases, description, delete) live in ``sqlite_edits``.
+committed versions (aliases, description, delete) live in ``sqlite.edits``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from artisync.registry.contract import (
     user_aliases,
 )
 from artisync.registry.model import COMMITTED, DEFAULT_ENTITY, CommitResult, NewPart, NewVersion
-from artisync.registry.sqlite_queries import LIVE, project_id, versions_where
+from artisync.registry.sqlite.queries import LIVE, project_id, versions_where
 
 __all__ = [
     "add_part",

@@ -4,11 +4,11 @@
 PostgreSQL, with exactly the embedded backend's behaviour: the rules of each method are
 those documented on :class:`~artisync.registry.sqlite.SqliteRegistry`, and the contract
 suite runs against both. What differs is that many processes write at once; how the
-rules still hold is said in ``postgres_commit`` (idempotency, numbering, locks) and
-``postgres_connection`` (isolation, retries). The pool lives in ``postgres_connection``,
-the schema in ``postgres_schema`` and ``postgres_migrations/``, the SQL in
-``postgres_queries`` (reads), ``postgres_commit`` (commits, parts) and
-``postgres_edits`` (edits and deletes).
+rules still hold is said in ``postgres.commit`` (idempotency, numbering, locks) and
+``postgres.connection`` (isolation, retries). The pool lives in ``postgres.connection``,
+the schema in ``postgres.schema`` and ``postgres/migrations/``, the SQL in
+``postgres.queries`` (reads), ``postgres.commit`` (commits, parts) and
+``postgres.edits`` (edits and deletes).
 
 It is synchronous, like the SQLite backend and the ``Registry`` protocol: an asyncio
 server calls it from ``asyncio.to_thread`` workers, each borrowing a pooled connection.
@@ -22,9 +22,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from artisync.errors import ArtisyncError, RegistryError, RegistryUnavailableError
-from artisync.registry import postgres_commit as writes
-from artisync.registry import postgres_edits as edits
-from artisync.registry import postgres_queries as reads
 from artisync.registry.contract import UNSET, Closing, Unset
 from artisync.registry.model import (
     DEFAULT_ENTITY,
@@ -37,7 +34,10 @@ from artisync.registry.model import (
     Run,
     Version,
 )
-from artisync.registry.postgres_connection import Conn, Pool, PoolStats
+from artisync.registry.postgres import commit as writes
+from artisync.registry.postgres import edits as edits
+from artisync.registry.postgres import queries as reads
+from artisync.registry.postgres.connection import Conn, Pool, PoolStats
 
 __all__ = ["PostgresRegistry"]
 
@@ -48,7 +48,7 @@ class PostgresRegistry(Closing):
     Every call is one transaction on a connection borrowed from a pool of ``min_size``
     to ``max_size`` connections, so threads may share one instance; several instances,
     in one process or in many, may share one database. Opening migrates the schema
-    (``postgres_schema``) and refuses a database newer than this code. Call
+    (``postgres.schema``) and refuses a database newer than this code. Call
     :meth:`close` (or use ``with``) once no thread uses the registry any more.
 
     ``entity=None`` everywhere means :data:`~artisync.registry.model.DEFAULT_ENTITY`.
@@ -179,7 +179,7 @@ class PostgresRegistry(Closing):
         """Commit a submission's version in one transaction; return it and whether it is
         new. The rules are :meth:`SqliteRegistry.commit_version`'s; across processes,
         numbers follow commit order and the submission id makes a retry return the first
-        answer (``postgres_commit``)."""
+        answer (``postgres.commit``)."""
         return self._db.write(
             "committing a version", lambda conn: writes.commit_version(conn, version)
         )

@@ -1,4 +1,4 @@
--- The registry's tables on PostgreSQL: the SQLite backend's schema (sqlite_schema.py,
+-- The registry's tables on PostgreSQL: the SQLite backend's schema (sqlite/schema.py,
 -- versions 1 and 2) in one step, with these differences:
 --
 -- * Timestamps are epoch seconds in double precision, as the records hand them out, so
@@ -12,7 +12,7 @@
 -- * A submission's `created` is a boolean; surrogate keys are identity columns.
 --
 -- The partial indexes spell their condition literally (state = 'COMMITTED') and the
--- queries in postgres_queries.py repeat it: a bound parameter would not match it in a
+-- queries in postgres/queries.py repeat it: a bound parameter would not match it in a
 -- generic plan, which psycopg gets once it prepares a statement.
 
 CREATE TABLE projects (

@@ -1,6 +1,6 @@
 """Writing an embedded registry's records into the server's PostgreSQL database, for
 ``import_registry``: projects and runs first, lineage last (the collections between them
-are ``import_versions``'s).
+are ``importing.versions``'s).
 
 Each function runs inside the caller's transaction and returns what it did instead of
 changing shared state, so that a transaction the pool runs again (after a deadlock)
@@ -24,10 +24,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from artisync.registry.import_report import Conflict, Counts
-from artisync.registry.import_source import Edge, SourceProject, SourceRun
+from artisync.registry.importing.report import Conflict, Counts
+from artisync.registry.importing.source import Edge, SourceProject, SourceRun
 from artisync.registry.model import COMMITTED
-from artisync.registry.postgres_connection import Conn
+from artisync.registry.postgres.connection import Conn
 
 __all__ = ["Outcome", "chunks", "columns", "merge_edges", "merge_runs"]
 

@@ -3,7 +3,7 @@
 Every function takes an open connection and runs inside the caller's transaction,
 so a multi-statement read (a version, then its aliases and tags) sees one snapshot.
 Each statement is an equality on the leading columns of an index from
-``sqlite_schema``; ``tests/test_registry.py`` checks the query plans.
+``sqlite.schema``; ``tests/test_registry.py`` checks the query plans.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ _CHUNK = 500
 
 LIVE = f"v.state = '{COMMITTED}'"
 """The condition for a live (not deleted) version, spelled as the partial indexes of
-``sqlite_schema`` spell it, so the planner can use them (a bound parameter would not
+``sqlite.schema`` spell it, so the planner can use them (a bound parameter would not
 match). Every read of versions by collection or digest includes it."""
 
 

@@ -1,7 +1,7 @@
 """The PostgreSQL registry's schema migrations: SQL files shipped in the package, applied
 when a registry opens, in one transaction, by one opener at a time.
 
-``postgres_migrations/NNNN_<what>.sql`` takes the database from version ``NNNN - 1`` to
+``postgres/migrations/NNNN_<what>.sql`` takes the database from version ``NNNN - 1`` to
 ``NNNN``; a later issue that adds a column adds one file. The versions applied are rows
 of the ``schema_version`` table. Several server processes share one database and may
 start together: each takes the same transaction-scoped advisory lock before it reads the
@@ -41,7 +41,7 @@ class Migration:
 
 
 def _load() -> tuple[Migration, ...]:
-    folder = resources.files("artisync.registry").joinpath("postgres_migrations")
+    folder = resources.files("artisync.registry.postgres").joinpath("migrations")
     found: list[Migration] = []
     for entry in folder.iterdir():
         match = _FILE_NAME.fullmatch(entry.name)
