@@ -16,6 +16,13 @@ pytest_plugins = ["servers", "postgres_server", "registry_backends", "server_pro
 # one of its own (tests of that set ARTISYNC_AUTOSTART=1 where they need it).
 os.environ["ARTISYNC_AUTOSTART"] = "0"
 
+# Every `artisync server` a test starts makes its first admin with this key, and every
+# client sends it (tests of keys and rights set their own): the contract and node tests
+# act as a site admin, whom access control lets do everything.
+TEST_API_KEY = "ask_test-site-admin-key-0123456789abcdefghijklmnop"
+os.environ["ARTISYNC_SERVER_BOOTSTRAP_KEY"] = TEST_API_KEY
+os.environ["ARTISYNC_API_KEY"] = TEST_API_KEY
+
 
 @pytest.fixture
 def home() -> Iterator[Path]:

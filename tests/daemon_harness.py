@@ -30,9 +30,12 @@ STARTUP_DEADLINE = 20.0
 
 def clean_env() -> dict[str, str]:
     """This environment without artisync's settings, for a process the test configures
-    itself; autostart stays off, so a client in it never starts a daemon of its own."""
+    itself; autostart stays off, so a client in it never starts a daemon of its own, and
+    the tests' API key stays, so it reaches the servers tests start."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ARTISYNC_")}
     env["ARTISYNC_AUTOSTART"] = "0"
+    if "ARTISYNC_API_KEY" in os.environ:  # the tests' key for the servers they start
+        env["ARTISYNC_API_KEY"] = os.environ["ARTISYNC_API_KEY"]
     return env
 
 

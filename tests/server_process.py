@@ -31,6 +31,7 @@ class Server:
         ca_file: Path | None = None,
         port: int | None = None,
     ) -> None:
+        self.dsn = dsn
         self.port = port or free_port()
         self.http = urllib3.PoolManager(ca_certs=str(ca_file) if ca_file else None)
         self.log_path = log
@@ -38,9 +39,14 @@ class Server:
         self.url = f"{scheme}://127.0.0.1:{self.port}"
         command = [sys.executable, "-m", "artisync.cli", "server", "--db", dsn]
         command += ["--listen", f"127.0.0.1:{self.port}", *extra]
+        # The servers of one test share a secret (their keys must agree), in its tmp dir.
+        secret = {"ARTISYNC_SERVER_SECRET_FILE": str(log.parent / "server-secret")}
         with open(log, "ab") as out:
             self.proc = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
+                command,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **secret, **(env or {})},
             )
 
     def log(self) -> str:

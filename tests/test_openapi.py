@@ -16,6 +16,8 @@ from aiohttp import web
 
 from artisync.registry.postgres import PostgresRegistry
 from artisync.server import create_app
+from artisync.server.access.directory import Directory
+from artisync.server.access.gate import Gate
 
 DOCUMENT = Path(__file__).resolve().parents[1] / "docs" / "openapi.json"
 _METHODS = {"get", "put", "post", "patch", "delete"}
@@ -23,8 +25,13 @@ _METHODS = {"get", "put", "post", "patch", "delete"}
 
 @pytest.fixture
 def app(postgres_dsn: str) -> Iterator[web.Application]:
+    secret = b"a secret of the document's test"
     with PostgresRegistry(postgres_dsn, max_size=1) as registry:
-        yield create_app(registry, max_body_bytes=1 << 20, workers=1)
+        gate = Gate(Directory(postgres_dsn, secret), secret, pool_size=1)
+        try:
+            yield create_app(registry, gate, max_body_bytes=1 << 20, workers=1)
+        finally:
+            gate.close()
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from artisync.errors import InvalidInputError, RegistryError, RegistryUnavailabl
 from artisync.manifest import md5_hex_to_b64
 from artisync.registry.http import HttpRegistry
 from artisync.store import open_directory
+from conftest import TEST_API_KEY
 from postgres_server import PostgresServer, running_postgres
 from registry_backends import new_version
 from server_process import DEADLINE, Server
@@ -60,7 +61,7 @@ def _send(server: Server, method: str, path: str, body: bytes | str) -> tuple[in
         method,
         server.url + path,
         body=data,
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {TEST_API_KEY}"},
         retries=False,
         timeout=10,
     )

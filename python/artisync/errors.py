@@ -14,6 +14,7 @@ from artisync._core import SymlinkLoopError
 __all__ = [
     "ArtisyncError",
     "DiskFullError",
+    "ForbiddenError",
     "InvalidInputError",
     "ManifestError",
     "NoDaemonWarning",
@@ -24,6 +25,7 @@ __all__ = [
     "SubmissionError",
     "SymlinkLoopError",
     "TypeConflictError",
+    "UnauthorizedError",
 ]
 
 
@@ -74,7 +76,18 @@ class TypeConflictError(RegistryError):
 
 
 class NotFoundError(RegistryError, LookupError):
-    """A project, artifact, version, alias or run that does not exist."""
+    """A project, artifact, version, alias or run that does not exist (or that the
+    caller may not see: a server never tells the difference)."""
+
+
+class UnauthorizedError(RegistryError):
+    """The server knows no valid API key for the request: none was given, or it is
+    unknown or revoked. The message says where a key comes from."""
+
+
+class ForbiddenError(RegistryError):
+    """The caller may see the project but not do this there (a viewer writing, anyone
+    but a team admin changing visibility)."""
 
 
 class DiskFullError(ArtisyncError, OSError):

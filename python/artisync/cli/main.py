@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from artisync.cli import log_files, read, serve, server, status, stop
+from artisync.cli import log_files, login, read, serve, server, status, stop
 from artisync.errors import ArtisyncError
 from artisync.views.terminal import printable
 
@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="artisync", description=_DESCRIPTION)
     _global_options(parser, None)
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (serve, stop, log_files, status, read, server):
+    for module in (serve, stop, log_files, status, read, server, login):
         module.add_command(commands)
     # The same options after the subcommand too (`artisync daemon --home X`): there they
     # default to "not given", so one given before the subcommand is kept.

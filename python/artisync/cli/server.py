@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from artisync import logs
-from artisync.cli import server_import
+from artisync.cli import server_admin, server_import
 
 __all__ = ["add_command"]
 
@@ -79,4 +79,5 @@ def add_command(commands: Any) -> argparse._SubParsersAction[argparse.ArgumentPa
         dest="server_command", metavar="COMMAND", required=False
     )
     server_import.add_command(subcommands)
+    server_admin.add_command(subcommands)
     return subcommands

@@ -30,21 +30,32 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from artisync.errors import (
     ArtisyncError,
+    ForbiddenError,
     InvalidInputError,
     NotFoundError,
     RegistryError,
     RegistryUnavailableError,
     TypeConflictError,
+    UnauthorizedError,
 )
 from artisync.logs import get_logger
 from artisync.registry import Registry
-from artisync.server import routes_commits, routes_lineage, routes_runs, routes_versions
+from artisync.server import (
+    routes_access,
+    routes_commits,
+    routes_lineage,
+    routes_runs,
+    routes_versions,
+)
+from artisync.server.access.gate import Gate
+from artisync.server.access.guard import Guard
+from artisync.server.access.keys import read_authorization
 from artisync.server.arguments import Arguments, BadArgument, parse_body
-from artisync.server.caller import CALLER_KEY, identify
+from artisync.server.caller import CALLER_KEY, Caller
 from artisync.server.commit_batch import MAX_BATCH, BatchCommitter, CommitBatcher
 from artisync.server.content import ContentCheck
 from artisync.server.metrics import ServerMetrics
-from artisync.server.routes import Awaited, Call, Operation, Route, encode
+from artisync.server.routes import API, Awaited, Call, Operation, Route, encode
 
 if TYPE_CHECKING:
     from artisync.registry.postgres.connection import PoolStats
@@ -54,6 +65,7 @@ __all__ = ["ROUTES", "SERVICE_ROUTES", "ServedRegistry", "create_app"]
 log = get_logger("artisync.server")
 
 ROUTES: Final[tuple[Route, ...]] = (
+    *routes_access.ROUTES,
     *routes_runs.ROUTES,
     *routes_versions.ROUTES,
     *routes_commits.ROUTES,
@@ -70,6 +82,8 @@ timeout (Kubernetes' default is 1 s more than this by convention of short probes
 
 # Most specific first: TypeConflictError and NotFoundError are RegistryErrors too.
 _STATUS: Final = (
+    (UnauthorizedError, 401),
+    (ForbiddenError, 403),
     (NotFoundError, 404),
     (TypeConflictError, 409),
     (RegistryUnavailableError, 503),
@@ -92,6 +106,7 @@ class ServedRegistry(Registry, BatchCommitter, Protocol):
 @dataclass(frozen=True, slots=True)
 class _Served:
     registry: ServedRegistry
+    gate: Gate
     executor: ThreadPoolExecutor
     metrics: ServerMetrics
     commits: CommitBatcher
@@ -105,6 +120,7 @@ _dumps: Final = functools.partial(json.dumps, separators=(",", ":"), allow_nan=F
 
 def create_app(
     registry: ServedRegistry,
+    gate: Gate,
     *,
     max_body_bytes: int,
     workers: int,
@@ -120,6 +136,7 @@ def create_app(
     metrics = ServerMetrics()
     served = _Served(
         registry=registry,
+        gate=gate,
         executor=executor,
         metrics=metrics,
         commits=CommitBatcher(
@@ -153,8 +170,10 @@ def _endpoint(route: Route) -> Callable[[web.Request], Awaitable[web.StreamRespo
                 raise BadArgument("body", "is not UTF-8 text") from None
             if text.strip():
                 body = parse_body(text, route.summary.lower())
+        caller = request[CALLER_KEY]
         call = Call(
-            caller=request[CALLER_KEY],
+            caller=caller,
+            guard=Guard(served.gate, caller),
             path=Arguments(dict(request.match_info)),
             query=Arguments(_query(request)),
             body=Arguments(body),
@@ -201,7 +220,26 @@ def error_response(status: int, message: str, kind: str, **extra: Any) -> web.Re
 async def _identify(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    request[CALLER_KEY] = identify(request)
+    """Find the caller from the request's API key; the registry routes answer 401 to a
+    request with none that is valid (the service routes need none)."""
+    if not request.path.startswith(API + "/"):
+        return await handler(request)
+    gate = request.app[_SERVED].gate
+    key = read_authorization(request.headers.get("Authorization"))
+    identity = None
+    if key is not None:
+        known, identity = gate.cached_identity(key)
+        if not known:
+            identity = await asyncio.to_thread(gate.identity, key)
+    if identity is None:
+        given = "the API key given is unknown or revoked" if key else "no API key given"
+        return error_response(
+            401,
+            f"{given}: set ARTISYNC_API_KEY (or WANDB_API_KEY) or run `artisync login`; "
+            "a server admin makes keys with `artisync server admin create-key USER`",
+            "UnauthorizedError",
+        )
+    request[CALLER_KEY] = Caller(identity.user, identity.site_admin, identity.roles)
     return await handler(request)
 
 

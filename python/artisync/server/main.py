@@ -18,6 +18,10 @@ from aiohttp import web
 from artisync.config import default_home
 from artisync.errors import InvalidInputError
 from artisync.logs import get_logger
+from artisync.server.access.bootstrap import bootstrap_admin
+from artisync.server.access.directory import Directory
+from artisync.server.access.gate import Gate
+from artisync.server.access.secret import load_secret, make_secret
 from artisync.server.app import create_app
 from artisync.server.content import ContentCheck
 from artisync.server.settings import ServerSettings, parse_listen
@@ -65,7 +69,9 @@ async def serve(settings: ServerSettings) -> None:
         reconnect_timeout=settings.db_timeout,
     )
     store = None
+    gate = None
     try:
+        gate = await asyncio.to_thread(_open_access, settings)
         content = None
         if settings.store:
             # Opened on this loop: the check hands its reads to it from worker threads.
@@ -73,6 +79,7 @@ async def serve(settings: ServerSettings) -> None:
             content = ContentCheck(store, asyncio.get_running_loop())
         app = create_app(
             registry,
+            gate,
             max_body_bytes=settings.max_body_bytes,
             workers=settings.db_pool_size,
             commit_batch=settings.commit_batch,
@@ -105,8 +112,23 @@ async def serve(settings: ServerSettings) -> None:
     finally:
         if store is not None:
             await store.close()
+        if gate is not None:
+            gate.close()
         registry.close()
         log.info("stopped")
+
+
+def _open_access(settings: ServerSettings) -> Gate:
+    """The secret (made at first start), the first admin (made when there is no user),
+    and the gate every request's key is checked at."""
+    assert settings.secret_file is not None, "ServerSettings.load sets it"
+    if make_secret(settings.secret_file):
+        log.info("server_secret_made", path=str(settings.secret_file))
+    secret = load_secret(settings.secret_file)
+    directory = Directory(settings.db, secret)
+    key_file = settings.secret_file.with_name("bootstrap-admin.key")
+    bootstrap_admin(directory, key_file, settings.bootstrap_key)
+    return Gate(directory, secret, timeout=settings.db_timeout)
 
 
 async def _until_stopped() -> None:

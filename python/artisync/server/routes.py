@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from artisync.names import validate_entity
 from artisync.registry import Registry
+from artisync.server.access.guard import Guard
 from artisync.server.arguments import Arguments
 from artisync.server.caller import Caller
 from artisync.server.commit_batch import CommitBatcher
@@ -46,6 +47,8 @@ class Call:
     """One request, as a handler sees it: who sent it and what it carries."""
 
     caller: Caller
+    # What the caller may do; operations ask it before they touch the registry.
+    guard: Guard
     path: Arguments
     query: Arguments
     body: Arguments

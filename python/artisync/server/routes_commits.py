@@ -26,11 +26,12 @@ from artisync.names import (
     validate_project,
     validate_tag,
 )
-from artisync.registry import CommitResult, NewPart, NewVersion, Registry
+from artisync.registry import DEFAULT_ENTITY, CommitResult, NewPart, NewVersion, Part, Registry
 from artisync.registry.contract import check_store
+from artisync.server.access.policy import Action
 from artisync.server.arguments import Arguments
 from artisync.server.routes import API, Awaited, Call, Operation, Route
-from artisync.server.routes_runs import check_run_id
+from artisync.server.routes_runs import check_run_id, writing
 
 __all__ = ["ROUTES"]
 
@@ -97,7 +98,11 @@ def commit_version(call: Call) -> Awaited:
 
 
 async def _commit(call: Call, version: NewVersion) -> CommitResult:
-    """Check the content (when the server has a store), then commit in the next batch."""
+    """Check the caller's rights and the content (when the server has a store), then
+    commit in the next batch."""
+    entity, project = version.entity or DEFAULT_ENTITY, version.project
+    if not call.guard.allowed_from_cache(entity, project, Action.WRITE):
+        await call.run(lambda r: writing(call, entity, project))
     content = call.content
     if content is not None:
 
@@ -117,7 +122,7 @@ def submission_result(call: Call) -> Operation:
 
     def run(registry: Registry) -> CommitResult:
         result = registry.submission_result(submission_id)
-        if result is None:
+        if result is None or not call.guard.can_read(result.version.entity, result.version.project):
             raise NotFoundError(f"submission {submission_id} has not been committed")
         return result
 
@@ -130,7 +135,12 @@ def add_part(call: Call) -> Operation:
     fields["distributed_id"] = body.name("distributed_id", validate_distributed_id)
     body.finish("a NewPart")
     part = NewPart.from_json(fields, error=InvalidInputError)
-    return lambda r: r.add_part(part)
+
+    def run(r: Registry) -> None:
+        writing(call, part.entity or DEFAULT_ENTITY, part.project)
+        r.add_part(part)
+
+    return run
 
 
 def list_parts(call: Call) -> Operation:
@@ -138,7 +148,13 @@ def list_parts(call: Call) -> Operation:
     project = call.path.name("project", validate_project)
     name = call.path.name("name", validate_artifact_name)
     distributed_id = call.path.name("distributed_id", validate_distributed_id)
-    return lambda r: r.list_parts(project, name, distributed_id, entity)
+
+    def run(r: Registry) -> list[Part]:
+        if not call.guard.can_read(entity, project):
+            return []  # what a project that does not exist lists
+        return r.list_parts(project, name, distributed_id, entity)
+
+    return run
 
 
 ROUTES: Final = (

@@ -13,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
+from artisync.registry import Registry, Run, Version
+from artisync.server.access.policy import Action
 from artisync.server.routes import API, Call, Operation, Route
-from artisync.server.routes_runs import RUN, check_run_id, run_key
+from artisync.server.routes_runs import RUN, check_run_id, reading_run, run_key, writing
 from artisync.server.routes_versions import VERSION_ID, version_id
 
 __all__ = ["ROUTES"]
@@ -31,12 +33,31 @@ def _run(call: Call, scoped: bool) -> tuple[str, str | None, str | None]:
     return call.path.name("run_id", check_run_id), None, None
 
 
+def _the_runs_project(call: Call, run_id: str, project: str | None, entity: str | None) -> None:
+    """A run named by id alone has no project to check until found; only a site admin
+    may name runs so. Others name the project, as the SDK does."""
+    if project is None or entity is None:
+        call.guard.site_admin(
+            f"naming run {run_id!r} without its project (/run-ids/…) searches"
+            " every project; use /runs/{entity}/{project}/{run_id}/… instead, and it"
+        )
+
+
 def _versions_of_run(direction: str, scoped: bool) -> Callable[[Call], Operation]:
     def handler(call: Call) -> Operation:
         run_id, project, entity = _run(call, scoped)
-        if direction == "logged":
-            return lambda r: r.logged_by_run(run_id, project=project, entity=entity)
-        return lambda r: r.used_by_run(run_id, project=project, entity=entity)
+
+        def run(r: Registry) -> list[Version]:
+            _the_runs_project(call, run_id, project, entity)
+            if project is not None and entity is not None:
+                reading_run(call, entity, project, run_id)
+            if direction == "logged":
+                found = r.logged_by_run(run_id, project=project, entity=entity)
+            else:
+                found = r.used_by_run(run_id, project=project, entity=entity)
+            return call.guard.readable(found, lambda v: (v.entity, v.project))
+
+        return run
 
     return handler
 
@@ -46,24 +67,46 @@ def _record_use(scoped: bool) -> Callable[[Call], Operation]:
         run_id, project, entity = _run(call, scoped)
         key = call.path.name("version_id")
         call.body.finish("a use (the path says it all)")
-        return lambda r: r.record_use(run_id, key, project=project, entity=entity)
+
+        def run(r: Registry) -> None:
+            _the_runs_project(call, run_id, project, entity)
+            if project is not None and entity is not None:
+                writing(call, entity, project)
+            call.guard.version(r, key, Action.READ)
+            r.record_use(run_id, key, project=project, entity=entity)
+
+        return run
 
     return handler
 
 
 def produced_by(call: Call) -> Operation:
     key = version_id(call)
-    return lambda r: r.produced_by(key)
+
+    def run(r: Registry) -> Run | None:
+        call.guard.version(r, key, Action.READ)
+        found = r.produced_by(key)
+        return found if found is None or call.guard.can_read(found.entity, found.project) else None
+
+    return run
+
+
+def _runs_of_version(call: Call, listing: Callable[[Registry, str], list[Run]]) -> Operation:
+    key = version_id(call)
+
+    def run(r: Registry) -> list[Run]:
+        call.guard.version(r, key, Action.READ)
+        return call.guard.readable(listing(r, key), lambda found: (found.entity, found.project))
+
+    return run
 
 
 def writers(call: Call) -> Operation:
-    key = version_id(call)
-    return lambda r: r.writers(key)
+    return _runs_of_version(call, lambda r, key: r.writers(key))
 
 
 def used_by(call: Call) -> Operation:
-    key = version_id(call)
-    return lambda r: r.used_by(key)
+    return _runs_of_version(call, lambda r, key: r.used_by(key))
 
 
 ROUTES: Final = (

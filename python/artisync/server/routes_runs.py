@@ -8,14 +8,15 @@ is its own registry call and a request that did half would leave a caller guessi
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, NoReturn
 
-from artisync.errors import InvalidInputError
+from artisync.errors import InvalidInputError, NotFoundError
 from artisync.names import LABEL_MAX_LENGTH, RUN_NAME_MAX_LENGTH, validate_project
-from artisync.registry import RUN_STATES
+from artisync.registry import RUN_STATES, Project, Registry, Run
+from artisync.server.access.policy import Action
 from artisync.server.routes import API, Call, Operation, Route
 
-__all__ = ["ROUTES", "RUN", "check_run_id", "run_key"]
+__all__ = ["ROUTES", "RUN", "check_run_id", "reading_run", "run_key", "writing"]
 
 RUN: Final = f"{API}/runs/{{entity}}/{{project}}/{{run_id}}"
 """The path of one run."""
@@ -57,14 +58,36 @@ def ensure_run(call: Call) -> Operation:
     group = body.free_text("group", limit=LABEL_MAX_LENGTH)
     config = body.json_object("config", required=False)
     body.finish("a run's fields (PUT)")
-    return lambda r: r.ensure_run(
-        project, entity, run_id, name=name, job_type=job_type, group=group, config=config
-    )
+
+    def run(r: Registry) -> Run:
+        writing(call, entity, project)
+        return r.ensure_run(
+            project, entity, run_id, name=name, job_type=job_type, group=group, config=config
+        )
+
+    return run
+
+
+def writing(call: Call, entity: str, project: str) -> None:
+    """Refuse a write to ``entity/project`` unless the caller may (a project the caller
+    may not see is one that does not exist)."""
+    call.guard.require(entity, project, Action.WRITE, lambda: _no_project(entity, project))
+
+
+def reading_run(call: Call, entity: str, project: str, run_id: str) -> None:
+    """Refuse a read of a run unless the caller may see its project; one they may not
+    see is a run that does not exist."""
+    call.guard.require(entity, project, Action.READ, lambda: _no_run(entity, project, run_id))
 
 
 def get_run(call: Call) -> Operation:
     entity, project, run_id = run_key(call)
-    return lambda r: r.get_run(project, run_id, entity)
+
+    def run(r: Registry) -> Run:
+        reading_run(call, entity, project, run_id)
+        return r.get_run(project, run_id, entity)
+
+    return run
 
 
 def patch_run(call: Call) -> Operation:
@@ -78,25 +101,51 @@ def patch_run(call: Call) -> Operation:
         summary = body.json_object("summary")
         assert summary is not None
         body.finish("a run's patch")
-        return lambda r: r.set_run_summary(project, run_id, summary, entity)
+
+        def write_summary(r: Registry) -> Run:
+            writing(call, entity, project)
+            return r.set_run_summary(project, run_id, summary, entity)
+
+        return write_summary
     state = body.name("state")
     if state not in RUN_STATES:
         raise body.bad(
             "state", f"{state!r} is not a run state; use one of {', '.join(map(repr, RUN_STATES))}"
         )
     body.finish("a run's patch")
-    return lambda r: r.set_run_state(project, run_id, state, entity)
+
+    def write_state(r: Registry) -> Run:
+        writing(call, entity, project)
+        return r.set_run_state(project, run_id, state, entity)
+
+    return write_state
 
 
 def list_runs(call: Call) -> Operation:
     entity = call.entity()
     project = call.path.name("project", validate_project)
-    return lambda r: r.list_runs(project, entity)
+
+    def run(r: Registry) -> list[Run]:
+        if not call.guard.can_read(entity, project):
+            return []  # what a project that does not exist lists
+        return r.list_runs(project, entity)
+
+    return run
 
 
 def list_projects(call: Call) -> Operation:
-    del call  # every project: access control will narrow it to the caller's
-    return lambda r: r.list_projects()
+    def run(r: Registry) -> list[Project]:
+        return call.guard.readable(r.list_projects(), lambda p: (p.entity, p.name))
+
+    return run
+
+
+def _no_project(entity: str, project: str) -> NoReturn:
+    raise NotFoundError(f"no project {entity}/{project}")
+
+
+def _no_run(entity: str, project: str, run_id: str) -> NoReturn:
+    raise NotFoundError(f"run {run_id!r} not found in project '{entity}/{project}'")
 
 
 ROUTES: Final = (

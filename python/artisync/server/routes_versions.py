@@ -11,9 +11,9 @@ one (no description, no TTL).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
-from artisync.errors import InvalidInputError
+from artisync.errors import InvalidInputError, NotFoundError
 from artisync.names import (
     check_description,
     check_list_length,
@@ -22,7 +22,9 @@ from artisync.names import (
     validate_artifact_type,
     validate_project,
 )
-from artisync.registry import UNSET
+from artisync.registry import UNSET, Collection, Registry, Version
+from artisync.registry.contract import describe_collections
+from artisync.server.access.policy import Action
 from artisync.server.arguments import Arguments
 from artisync.server.routes import API, Call, Operation, Route
 
@@ -52,23 +54,50 @@ def list_collections(call: Call) -> Operation:
     project = call.path.name("project", validate_project)
     kind = call.query.optional_name("type", validate_artifact_type)
     call.query.finish("the collections' query")
-    return lambda r: r.list_collections(project, kind, entity)
+
+    def run(r: Registry) -> list[Collection]:
+        if not call.guard.can_read(entity, project):
+            return []  # what a project that does not exist lists
+        return r.list_collections(project, kind, entity)
+
+    return run
+
+
+def _reading(call: Call, entity: str, project: str, name: str) -> None:
+    """Refuse a read of ``entity/project/name`` as the registry refuses one of a project
+    that does not exist."""
+    call.guard.require(
+        entity,
+        project,
+        Action.READ,
+        lambda: _raise(NotFoundError(describe_collections(f"{entity}/{project}", name, []))),
+    )
 
 
 def list_versions(call: Call) -> Operation:
     entity, project, name = _collection(call)
-    return lambda r: r.list_versions(project, name, entity)
+
+    def run(r: Registry) -> list[Version]:
+        _reading(call, entity, project, name)
+        return r.list_versions(project, name, entity)
+
+    return run
 
 
 def get_version(call: Call) -> Operation:
     entity, project, name = _collection(call)
     ref = call.path.name("ref", validate_alias)
-    return lambda r: r.get_version(project, name, ref, entity)
+
+    def run(r: Registry) -> Version:
+        _reading(call, entity, project, name)
+        return r.get_version(project, name, ref, entity)
+
+    return run
 
 
 def get_version_by_id(call: Call) -> Operation:
     key = version_id(call)
-    return lambda r: r.get_version_by_id(key)
+    return lambda r: call.guard.version(r, key, Action.READ)
 
 
 def update_version(call: Call) -> Operation:
@@ -81,9 +110,12 @@ def update_version(call: Call) -> Operation:
     metadata: Any = body.json_object("metadata") if body.given("metadata") else UNSET
     ttl: Any = body.seconds("ttl_seconds") if body.given("ttl_seconds") else UNSET
     body.finish("a version's patch")
-    return lambda r: r.update_version(
-        key, description=description, metadata=metadata, ttl_seconds=ttl
-    )
+
+    def run(r: Registry) -> Version:
+        call.guard.version(r, key, Action.WRITE)
+        return r.update_version(key, description=description, metadata=metadata, ttl_seconds=ttl)
+
+    return run
 
 
 def set_aliases(call: Call) -> Operation:
@@ -91,7 +123,12 @@ def set_aliases(call: Call) -> Operation:
     aliases = body.names("aliases", validate_alias, required=True)
     _check(body, "aliases", lambda a: check_list_length(a, "aliases"), aliases)
     body.finish("a version's aliases")
-    return lambda r: r.set_aliases(key, aliases)
+
+    def run(r: Registry) -> Version:
+        call.guard.version(r, key, Action.WRITE)
+        return r.set_aliases(key, aliases)
+
+    return run
 
 
 def delete_version(call: Call) -> Operation:
@@ -100,7 +137,12 @@ def delete_version(call: Call) -> Operation:
     if text not in ("true", "false"):
         raise call.query.bad("delete_aliases", f"must be true or false, not {text[:40]!r}")
     call.query.finish("a delete's query")
-    return lambda r: r.delete_version(key, delete_aliases=text == "true")
+
+    def run(r: Registry) -> Version:
+        call.guard.version(r, key, Action.WRITE)
+        return r.delete_version(key, delete_aliases=text == "true")
+
+    return run
 
 
 def expired_versions(call: Call) -> Operation:
@@ -110,12 +152,24 @@ def expired_versions(call: Call) -> Operation:
     if not limit.is_integer() or limit < 1:
         raise query.bad("limit", f"must be a whole number >= 1, not {limit:g}")
     query.finish("the expired versions' query")
-    return lambda r: r.expired_versions(now, int(limit))
+
+    def run(r: Registry) -> list[Version]:
+        call.guard.site_admin("listing expired versions (gc)")
+        return r.expired_versions(now, int(limit))
+
+    return run
 
 
 def live_manifest_keys(call: Call) -> Operation:
-    del call
-    return lambda r: r.live_manifest_keys()
+    def run(r: Registry) -> set[str]:
+        call.guard.site_admin("listing live manifests (gc)")
+        return r.live_manifest_keys()
+
+    return run
+
+
+def _raise(error: Exception) -> NoReturn:
+    raise error
 
 
 def _check(args: Arguments, field: str, check: Callable[[Any], object], value: Any) -> None:

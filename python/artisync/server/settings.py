@@ -28,7 +28,7 @@ accident; a deployment names its interface (``--listen 0.0.0.0:8080``)."""
 _ENV_PREFIX: Final = "ARTISYNC_SERVER_"
 _CONFIG_VARIABLE: Final = "ARTISYNC_SERVER_CONFIG"
 _TABLE: Final = "server"
-_PATHS: Final = frozenset({"tls_cert", "tls_key"})
+_PATHS: Final = frozenset({"tls_cert", "tls_key", "secret_file"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +59,14 @@ class ServerSettings:
     # The team's store (s3://…, gs://…, or a file:/// path): when set, a commit is
     # taken only once its manifest and every blob it lists are there ("": no check).
     store: str = ""
+    # The secret API keys are hashed under (HMAC-SHA256): a file every server process
+    # and the admin commands read; made (0600) at first start when missing. Default:
+    # server-secret in ARTISYNC_HOME.
+    secret_file: Path | None = None
+    # The first admin's API key, for a deployment that sets it from its own secrets
+    # (at least 32 characters); empty: one is made and written to bootstrap-admin.key
+    # beside the secret. Used only when the database has no user yet.
+    bootstrap_key: str = ""
 
     @classmethod
     def load(
@@ -88,6 +96,8 @@ class ServerSettings:
         }
         settings = settings._with(from_env, "the environment", from_env=True)
         settings = settings._with({k: v for k, v in flags.items() if v is not None}, "the flags")
+        if settings.secret_file is None:
+            settings = replace(settings, secret_file=(home or default_home()) / "server-secret")
         settings.check()
         return settings
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from artisync.credentials import api_key_for
 from artisync.errors import InvalidInputError, NotFoundError
 from artisync.registry.contract import UNSET, Closing, Unset, check_ttl, to_json
 from artisync.registry.http.transport import Transport, segment
@@ -47,11 +48,22 @@ class HttpRegistry(Closing):
     sooner (a few seconds), so a server that is down is reported at once, as
     :class:`~artisync.errors.RegistryUnavailableError`. ``ca_file`` is the PEM file of
     the CA that signed the server's certificate, when it is not one the system trusts.
-    ``entity=None`` everywhere means :data:`~artisync.registry.model.DEFAULT_ENTITY`.
+    ``api_key`` is sent with every request; by default the caller's
+    (:func:`artisync.credentials.api_key_for`). ``entity=None`` everywhere means
+    :data:`~artisync.registry.model.DEFAULT_ENTITY`.
     """
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0, ca_file: str | None = None):
-        self._http = Transport(base_url, timeout=timeout, ca_file=ca_file)
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 30.0,
+        ca_file: str | None = None,
+        api_key: str | None = None,
+    ):
+        # No key given: the caller's (ARTISYNC_API_KEY, WANDB_API_KEY, `artisync login`).
+        key = api_key if api_key is not None else api_key_for(base_url)
+        self._http = Transport(base_url, timeout=timeout, ca_file=ca_file, api_key=key)
 
     @property
     def where(self) -> str:
@@ -61,6 +73,20 @@ class HttpRegistry(Closing):
     def close(self) -> None:
         """Close the kept connections (the server holds nothing for this client)."""
         self._http.close()
+
+    # -- the caller and projects' visibility (the server's own, beyond the protocol) --
+
+    def viewer(self) -> dict[str, Any]:
+        """Who this client's key belongs to: ``user``, ``default_entity``,
+        ``site_admin`` and ``teams`` (team name to role)."""
+        answer: dict[str, Any] = self._http.call("GET", _path("viewer"))
+        return answer
+
+    def put_project(self, project: str, visibility: str, entity: str | None = None) -> None:
+        """Create the project with ``visibility`` (private, public, open), or change an
+        existing one's (its team's admins only)."""
+        path = _path("projects", entity or DEFAULT_ENTITY, project)
+        self._http.call("PUT", path, body={"visibility": visibility})
 
     # -- runs -------------------------------------------------------------------------
 

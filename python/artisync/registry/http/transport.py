@@ -26,11 +26,13 @@ from urllib3.exceptions import HTTPError, MaxRetryError, SSLError
 from urllib3.util import Retry, Timeout, parse_url
 
 from artisync.errors import (
+    ForbiddenError,
     InvalidInputError,
     NotFoundError,
     RegistryError,
     RegistryUnavailableError,
     TypeConflictError,
+    UnauthorizedError,
 )
 
 __all__ = ["CONNECT_TIMEOUT", "Transport", "segment"]
@@ -46,6 +48,8 @@ daemon's workers, a test's writers); more are opened when needed and not kept.""
 _KINDS: Final[Mapping[str, type[Exception]]] = {
     "NotFoundError": NotFoundError,
     "TypeConflictError": TypeConflictError,
+    "UnauthorizedError": UnauthorizedError,
+    "ForbiddenError": ForbiddenError,
     "InvalidInputError": InvalidInputError,
     "BodyTooLarge": InvalidInputError,
     "RegistryUnavailableError": RegistryUnavailableError,
@@ -56,6 +60,8 @@ _KINDS: Final[Mapping[str, type[Exception]]] = {
 # When the body names no kind (a proxy's page), the status says what it can.
 _BY_STATUS: Final[Mapping[int, type[Exception]]] = {
     400: InvalidInputError,
+    401: UnauthorizedError,
+    403: ForbiddenError,
     404: NotFoundError,
     409: TypeConflictError,
     413: InvalidInputError,
@@ -75,7 +81,9 @@ def segment(value: str) -> str:
 class Transport:
     """JSON over HTTP(S) to one server, from any number of threads."""
 
-    def __init__(self, base_url: str, *, timeout: float, ca_file: str | None) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float, ca_file: str | None, api_key: str | None = None
+    ) -> None:
         url = parse_url(base_url)
         if url.scheme not in ("http", "https") or not url.host:
             raise InvalidInputError(
@@ -85,6 +93,9 @@ class Transport:
         self.url = base_url.rstrip("/")
         self._prefix = (url.path or "").rstrip("/")
         self._timeout = timeout
+        self._headers = {"Accept": "application/json"}
+        if api_key:
+            self._headers["Authorization"] = f"Bearer {api_key}"
         self._pool = urllib3.connection_from_url(
             base_url,
             maxsize=_MAX_CONNECTIONS,
@@ -120,7 +131,7 @@ class Transport:
                 f"{method} {path}: the request holds a value that is not JSON ({exc}); "
                 "send str, int, float (finite), bool, None, lists and dicts with str keys"
             ) from None
-        headers = {"Accept": "application/json"}
+        headers = dict(self._headers)
         if data is not None:
             headers["Content-Type"] = "application/json"
         try:

@@ -1,0 +1,177 @@
+"""Who may do what on ``artisync server``: the ACL matrix, against a table written out
+here by hand (W&B's FAQ: private, public, open), never computed by the code under test.
+
+Callers: no key at all, a key the server never made, a revoked key, a user outside the
+team, and the team's viewer, member and admin. Each cell works on versions of its own,
+so a delete in one cell cannot change another's answers.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from artisync.errors import ForbiddenError, NotFoundError, UnauthorizedError
+from artisync.registry import NewVersion
+from artisync.registry.http import HttpRegistry
+from artisync.server.access.directory import Directory
+from artisync.server.access.secret import load_secret
+from conftest import TEST_API_KEY
+from server_process import Server
+
+TEAM = "vision"
+OPERATIONS = ("list", "read", "lineage", "log", "aliases", "edit", "delete", "gc")
+
+# caller -> visibility -> the status of each operation, in OPERATIONS' order.
+ALL_401 = "401 401 401 401 401 401 401 401"
+EXPECTED: dict[str, dict[str, str]] = {
+    "anonymous": {"private": ALL_401, "public": ALL_401, "open": ALL_401},
+    "unknown key": {"private": ALL_401, "public": ALL_401, "open": ALL_401},
+    "revoked key": {"private": ALL_401, "public": ALL_401, "open": ALL_401},
+    "outsider": {
+        "private": "404 404 404 404 404 404 404 403",
+        "public": "200 200 200 403 403 403 403 403",
+        "open": "200 200 200 200 200 200 200 403",
+    },
+    "viewer": {
+        "private": "200 200 200 403 403 403 403 403",
+        "public": "200 200 200 403 403 403 403 403",
+        "open": "200 200 200 200 200 200 200 403",
+    },
+    "member": {
+        "private": "200 200 200 200 200 200 200 403",
+        "public": "200 200 200 200 200 200 200 403",
+        "open": "200 200 200 200 200 200 200 403",
+    },
+    "admin": {
+        "private": "200 200 200 200 200 200 200 403",
+        "public": "200 200 200 200 200 200 200 403",
+        "open": "200 200 200 200 200 200 200 403",
+    },
+}
+
+
+def _version(project: str, name: str, digest: str) -> NewVersion:
+    return NewVersion(
+        submission_id=uuid.uuid4().hex,
+        project=project,
+        entity=TEAM,
+        name=name,
+        type="model",
+        digest=digest,
+        manifest_key=f"manifests/{digest}.json",
+        size=1,
+        file_count=1,
+    )
+
+
+def _status(operation: Callable[[], Any]) -> str:
+    try:
+        operation()
+    except UnauthorizedError:
+        return "401"
+    except ForbiddenError:
+        return "403"
+    except NotFoundError:
+        return "404"
+    return "200"
+
+
+@pytest.fixture(scope="module")
+def world(
+    postgres_server: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Server, dict[str, str]]]:
+    """A server with team ``vision`` (admin, member, viewer), an outsider, a revoked
+    key, and a project of each visibility; the keys of every caller."""
+    name = postgres_server.create_database()
+    dsn = postgres_server.dsn(name)
+    logs = tmp_path_factory.mktemp("access")
+    server = Server(dsn, logs / "server.log")
+    try:
+        server.wait_until("/readyz", 200)
+        directory = Directory(dsn, load_secret(logs / "server-secret"))
+        directory.create_team(TEAM)
+        keys = {"anonymous": "", "unknown key": "ask_" + "x" * 43}
+        for user, role in (("alice", "admin"), ("bob", "member"), ("carol", "viewer")):
+            directory.create_user(user)
+            directory.add_member(TEAM, user, role)
+            keys[role] = directory.create_key(user)
+        directory.create_user("mallory")
+        keys["outsider"] = directory.create_key("mallory")
+        directory.create_user("trent")
+        revoked = directory.create_key("trent")
+        directory.add_member(TEAM, "trent", "admin")
+        directory.revoke_key(revoked[:12])
+        keys["revoked key"] = revoked
+        with HttpRegistry(server.url, api_key=TEST_API_KEY) as admin:
+            for visibility in ("private", "public", "open"):
+                admin.commit_version(_version(visibility, "seed", "seed"))
+                if visibility != "private":
+                    directory.set_visibility(TEAM, visibility, visibility)
+        yield server, keys
+    finally:
+        server.stop()
+        postgres_server.drop_database(name)
+
+
+@pytest.mark.parametrize("visibility", ["private", "public", "open"])
+@pytest.mark.parametrize("caller", list(EXPECTED))
+def test_acl_matrix(world: tuple[Server, dict[str, str]], caller: str, visibility: str) -> None:
+    server, keys = world
+    cell = caller.replace(" ", "-")
+    with HttpRegistry(server.url, api_key=TEST_API_KEY) as admin:
+        mine = admin.commit_version(_version(visibility, cell, "a")).version
+        admin.commit_version(_version(visibility, cell, "b"))
+    with HttpRegistry(server.url, api_key=keys[caller]) as client:
+        operations: dict[str, Callable[[], Any]] = {
+            "list": lambda: client.list_versions(visibility, cell, TEAM),
+            "read": lambda: client.get_version(visibility, cell, "v0", TEAM),
+            "lineage": lambda: client.used_by(mine.id),
+            "log": lambda: client.commit_version(_version(visibility, cell, "c")),
+            "aliases": lambda: client.set_aliases(mine.id, ["best"]),
+            "edit": lambda: client.update_version(mine.id, description="edited"),
+            "delete": lambda: client.delete_version(mine.id, delete_aliases=True),
+            "gc": lambda: client.expired_versions(0.0),
+        }
+        got = " ".join(_status(operations[name]) for name in OPERATIONS)
+    assert got == EXPECTED[caller][visibility], f"{caller} on {visibility}: {OPERATIONS}"
+
+
+def test_a_hidden_project_answers_as_one_that_does_not_exist(
+    world: tuple[Server, dict[str, str]],
+) -> None:
+    server, keys = world
+    with HttpRegistry(server.url, api_key=keys["outsider"]) as outsider:
+        with pytest.raises(NotFoundError) as hidden:
+            outsider.get_version("private", "seed", "latest", TEAM)
+        with pytest.raises(NotFoundError) as absent:
+            outsider.get_version("no-such-project", "seed", "latest", TEAM)
+        assert str(hidden.value).replace("private", "P") == str(absent.value).replace(
+            "no-such-project", "P"
+        )
+        assert outsider.list_runs("private", TEAM) == outsider.list_runs("no-such", TEAM) == []
+        projects = {(p.entity, p.name) for p in outsider.list_projects()}
+        assert (TEAM, "public") in projects and (TEAM, "private") not in projects
+
+
+def test_a_revoked_key_stops_within_moments_on_a_server_that_cached_it(
+    world: tuple[Server, dict[str, str]],
+) -> None:
+    server, _ = world
+    directory = Directory(server.dsn, load_secret(server.log_path.parent / "server-secret"))
+    directory.create_user("dave")
+    key = directory.create_key("dave")
+    with HttpRegistry(server.url, api_key=key) as client:
+        client.list_projects()  # the server has the key cached now
+        directory.revoke_key(key[:12])
+        # The server hears of it by a notification, in milliseconds.
+        deadline = time.monotonic() + 2
+        while _status(client.list_projects) != "401":
+            assert time.monotonic() < deadline, "the revoked key still works"
+            time.sleep(0.01)
+    listed = {k.prefix: k for k in directory.list_keys("dave")}
+    assert listed[key[:12]].revoked_at is not None
