@@ -35,6 +35,7 @@ Errors are split by whose fault they are, because the daemon acts differently on
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
@@ -59,6 +60,7 @@ __all__ = [
     "check_manifest_key",
     "check_md5_hex",
     "manifest_key",
+    "md5_base64",
 ]
 
 
@@ -169,6 +171,11 @@ def check_md5_hex(md5_hex: str) -> str:
             f"{md5_hex!r} is not an MD5 digest: expected 32 lower-case hex digits"
         )
     return md5_hex
+
+
+def md5_base64(md5_hex: str) -> str:
+    """The base64 form of a hex MD5: S3's ``Content-MD5`` header, GCS's ``md5Hash``."""
+    return base64.b64encode(bytes.fromhex(md5_hex)).decode()
 
 
 def blob_key(md5_hex: str) -> str:
