@@ -231,14 +231,20 @@ async def send_parts(grant: PartsGrant, data: bytes, numbers: list[int]) -> None
             assert (await send("PUT", part.url, body, part.headers))[0] == 200
 
 
+async def start_parts(grants: S3Grants) -> tuple[bytes, BlobSpec, PartsGrant]:
+    """A blob of three parts (the last of 1000 bytes), and the grant that starts it."""
+    data = os.urandom(2 * PART + 1000)
+    declared = spec(data, PART)
+    grant = await grants.upload(declared)
+    assert isinstance(grant, PartsGrant)
+    return data, declared, grant
+
+
 async def test_a_multipart_upload_resumes_after_a_crash_with_urls_for_missing_parts_only(
     s3_bucket: S3Bucket, tmp_path: Path
 ) -> None:
-    data = os.urandom(2 * PART + 1000)
-    declared = spec(data, PART)
     grants = s3_bucket.grants
-    grant = await grants.upload(declared)
-    assert isinstance(grant, PartsGrant)
+    data, declared, grant = await start_parts(grants)
     assert [p.number for p in grant.parts] == [1, 2, 3]
     assert grant.parts[2].headers["Content-Length"] == "1000"
     await send_parts(grant, data, [1, 2])
@@ -265,11 +271,8 @@ async def test_a_multipart_upload_resumes_after_a_crash_with_urls_for_missing_pa
 async def test_a_part_sent_with_other_bytes_is_refused_and_granted_again(
     s3_bucket: S3Bucket, tmp_path: Path
 ) -> None:
-    data = os.urandom(2 * PART + 1000)
-    declared = spec(data, PART)
     grants = s3_bucket.grants
-    grant = await grants.upload(declared)
-    assert isinstance(grant, PartsGrant)
+    data, declared, grant = await start_parts(grants)
     await send_parts(grant, data, [1, 3])
     second = grant.parts[1]
     status, answer = await send("PUT", second.url, other_bytes(data[PART : 2 * PART]),

@@ -158,7 +158,9 @@ class SessionGrant:
 
 @dataclass(frozen=True, slots=True)
 class Stored:
-    """The bucket already holds the blob (checked: its size and MD5): nothing to send.
+    """The bucket already holds the blob: nothing to send. Its size and MD5 were checked,
+    unless it appeared between that check and the upload's start (GCS's 412);
+    :meth:`Grants.verify` checks every new blob before a commit anyway.
 
     Whether a node may be told so is the server's decision: telling a caller who may
     not read a version holding the blob would say that someone has it (DESIGN.md, "Many

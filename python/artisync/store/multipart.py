@@ -229,29 +229,36 @@ class MultipartUploader:
         self, md5_hex: str, name: str, upload_id: str, done: dict[int, str], etag: str
     ) -> None:
         store = self.store
-        parts = [{"PartNumber": n, "ETag": done[n]} for n in sorted(done)]
-        async with store._requests:
-            try:
-                answer = await store.call(
-                    "complete_multipart_upload",
-                    name,
-                    Key=name,
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": parts},
-                )
-            except StoreUnavailableError as e:
-                code = code_of(e)
-                if code == "NoSuchUpload" and await store._exists_unbounded(name):
-                    answer = {}  # completed by an attempt whose answer was lost
-                elif code in ("NoSuchUpload", "InvalidPart", "InvalidPartOrder"):
-                    await asyncio.to_thread(store.journal.remove, md5_hex)
-                    raise
-                else:
-                    raise
+        try:
+            answer = await self.complete_upload(name, upload_id, done)
+        except StoreUnavailableError as e:
+            code = code_of(e)
+            if code == "NoSuchUpload" and await store._exists_unbounded(name):
+                answer = {}  # completed by an attempt whose answer was lost
+            elif code in ("NoSuchUpload", "InvalidPart", "InvalidPartOrder"):
+                await asyncio.to_thread(store.journal.remove, md5_hex)
+                raise
+            else:
+                raise
         got = str(answer.get("ETag", "")).strip('"')
         if got and got != etag:
             log.warning("unexpected_etag", key=name, etag=got, expected=etag)
         await asyncio.to_thread(store.journal.remove, md5_hex)
+
+    async def complete_upload(
+        self, name: str, upload_id: str, etags: dict[int, str]
+    ) -> dict[str, Any]:
+        """Complete the upload ``upload_id`` of ``name`` from the parts ``{number:
+        ETag}``; S3's answer."""
+        parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
+        async with self.store._requests:
+            return await self.store.call(
+                "complete_multipart_upload",
+                name,
+                Key=name,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
 
     async def _abort(self, name: str, upload_id: object) -> bool:
         """Abort an upload (an unknown one is fine); whether the server agreed."""

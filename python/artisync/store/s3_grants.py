@@ -131,16 +131,9 @@ class S3Grants:
                 f"{upload_id} are missing or not the declared bytes: send them again (ask "
                 "for a grant with this upload id), then complete"
             )
-        listed = [{"PartNumber": n, "ETag": f'"{md5}"'} for n, md5 in enumerate(blob.part_md5s, 1)]
+        etags = {n: f'"{md5}"' for n, md5 in enumerate(blob.part_md5s, 1)}
         try:
-            async with self.store._requests:
-                await self.store.call(
-                    "complete_multipart_upload",
-                    name,
-                    Key=name,
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": listed},
-                )
+            await self.store.multipart.complete_upload(name, upload_id, etags)
         except StoreUnavailableError as e:
             if code_of(e) == "NoSuchUpload" and await self._problem(blob) is None:
                 return  # another call completed it meanwhile
