@@ -48,6 +48,7 @@ __all__ = [
     "UploadGrant",
     "Verification",
     "check_expires",
+    "first_few",
     "verify_each",
 ]
 
@@ -212,16 +213,18 @@ class Verification:
             (self.wrong_size, "of another size than declared"),
             (self.wrong_md5, "holding other bytes than their MD5 says"),
         ]
-        said = "; ".join(f"{_listing(md5s)} {what}" for md5s, what in found if md5s)
+        said = "; ".join(f"{first_few(md5s)} {what}" for md5s, what in found if md5s)
         raise InvalidInputError(
             f"{store_url}: blobs {said}: upload them again (ask for new upload grants) "
             "and commit again"
         )
 
 
-def _listing(md5s: Sequence[str]) -> str:
-    named = ", ".join(md5s[:_LISTED])
-    return named if len(md5s) <= _LISTED else f"{named} and {len(md5s) - _LISTED} more"
+def first_few(items: Sequence[object]) -> str:
+    """``items`` for a message: the first few, and how many more (a version may bring a
+    million blobs, a blob ten thousand parts)."""
+    named = ", ".join(map(str, items[:_LISTED]))
+    return named if len(items) <= _LISTED else f"{named} and {len(items) - _LISTED} more"
 
 
 class Grants(Protocol):

@@ -37,6 +37,7 @@ from artisync.store.grants import (
     PutGrant,
     Verification,
     check_expires,
+    first_few,
     verify_each,
 )
 from artisync.store.multipart import MAX_PARTS, MIN_PART_SIZE, multipart_etag
@@ -127,7 +128,7 @@ class S3Grants:
             raise
         if missing:
             raise InvalidInputError(
-                f"{blob.describe()}: parts {', '.join(map(str, missing))} of upload "
+                f"{blob.describe()}: parts {first_few(missing)} of upload "
                 f"{upload_id} are missing or not the declared bytes: send them again (ask "
                 "for a grant with this upload id), then complete"
             )
