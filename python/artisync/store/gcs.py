@@ -52,6 +52,7 @@ from artisync.store.base import (
     check_manifest_key,
     check_md5_hex,
     manifest_key,
+    md5_base64,
 )
 from artisync.store.gcs_errors import (
     ENV_CREDENTIALS,
@@ -62,6 +63,7 @@ from artisync.store.gcs_errors import (
     status_of,
     transient,
 )
+from artisync.store.gcs_grants import GcsGrants
 from artisync.store.gcs_upload import DEFAULT_CHUNK_SIZE, ResumableUploader
 from artisync.store.journal import UploadJournal
 from artisync.store.part_sizes import DEFAULT_THRESHOLD
@@ -161,9 +163,13 @@ class GCSStore(RemoteStore):
         """The running loop's HTTP session, for requests of our own."""
         return (await self._client()).session
 
+    async def token(self) -> Token | None:
+        """The running loop's credentials (None on an emulator)."""
+        return (await self._client()).token
+
     async def headers(self) -> dict[str, str]:
         """Authorization for our own requests (none on an emulator)."""
-        token = (await self._client()).token
+        token = await self.token()
         if token is None:
             return {}
         try:
@@ -196,18 +202,29 @@ class GCSStore(RemoteStore):
         finally:
             await self.close()
 
+    def grants(self) -> GcsGrants:
+        """Resumable sessions and signed GETs (:mod:`artisync.store.gcs_grants`)."""
+        return GcsGrants(self)
+
     # -- presence ----------------------------------------------------------------------
 
     async def _exists(self, name: str) -> bool:
+        return await self.metadata(name) is not None
+
+    async def metadata(self, name: str) -> dict[str, Any] | None:
+        """The object resource of ``name`` (``size``, ``md5Hash``, ``generation``...), or
+        None if there is no such object."""
         storage = await self.storage()
         async with self._requests:
             try:
-                await self.call(name, lambda: storage.download_metadata(self.bucket, name))
+                found: dict[str, Any] = await self.call(
+                    name, lambda: storage.download_metadata(self.bucket, name)
+                )
             except StoreUnavailableError as e:
                 if status_of(e) == 404:
-                    return False
+                    return None
                 raise
-        return True
+        return found
 
     async def _list_from(self, first: str) -> tuple[list[str], bool]:
         params = {"prefix": self._blobs_prefix, "startOffset": first, "maxResults": "1000"}
@@ -227,7 +244,7 @@ class GCSStore(RemoteStore):
     async def _upload(self, item: BlobItem, name: str) -> None:
         source = await asyncio.to_thread(open_source, item)
         try:
-            md5 = base64.b64encode(bytes.fromhex(item.md5_hex)).decode()
+            md5 = md5_base64(item.md5_hex)
             if source.size >= self.resumable.threshold:
                 await self.resumable.upload(item.md5_hex, name, source, md5)
             else:

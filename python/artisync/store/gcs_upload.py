@@ -44,7 +44,7 @@ from artisync.store.journal import UploadJournal
 from artisync.store.part_sizes import DEFAULT_PART_SIZE, PART_QUANTUM
 from artisync.store.source import SourceFile, SourceRange
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "GCSRequests", "ResumableUploader"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "GCSRequests", "ResumableUploader", "open_session"]
 
 log = get_logger("artisync.store")
 
@@ -140,25 +140,7 @@ class ResumableUploader:
 
     async def _start(self, md5_hex: str, name: str, source: SourceFile, md5: str) -> str:
         store = self.store
-        session = await store.session()
-        meta = json.dumps({"name": name, "md5Hash": md5, "contentType": "application/octet-stream"})
-        params = {"uploadType": "resumable", "ifGenerationMatch": "0"}
-
-        async def attempt() -> str:
-            headers = {
-                **await store.headers(),
-                "Content-Type": "application/json; charset=UTF-8",
-                "X-Upload-Content-Type": "application/octet-stream",
-                "X-Upload-Content-Length": str(source.size),
-            }
-            async with session.post(
-                store.upload_url(), params=params, data=meta, headers=headers
-            ) as response:
-                await raise_for_status(response)
-                return str(response.headers["Location"])
-
-        async with store._requests:
-            uri = await store.call(name, attempt)
+        uri = await open_session(store, name, md5, source.size)
         entry = {"session": uri, "size": source.size, "offset": 0, "chunk": self.chunk_size}
         await asyncio.to_thread(store.journal.save, md5_hex, name, entry)
         return uri
@@ -260,6 +242,33 @@ class ResumableUploader:
         except StoreUnavailableError as e:
             log.warning("upload_cleanup_stopped", store=store.url, error=str(e))
         return removed
+
+
+async def open_session(store: GCSRequests, name: str, md5: str, size: int) -> str:
+    """Open a resumable session for the object ``name`` of ``size`` bytes whose base64
+    MD5 is ``md5`` (GCS refuses to finish it with other bytes), which must not exist
+    yet (``ifGenerationMatch=0``); its URI. The URI alone lets anyone send the bytes:
+    it is the capability a server hands to a node (:mod:`artisync.store.gcs_grants`).
+    An object already there fails with HTTP 412 (``status_of``)."""
+    session = await store.session()
+    meta = json.dumps({"name": name, "md5Hash": md5, "contentType": "application/octet-stream"})
+    params = {"uploadType": "resumable", "ifGenerationMatch": "0"}
+
+    async def attempt() -> str:
+        headers = {
+            **await store.headers(),
+            "Content-Type": "application/json; charset=UTF-8",
+            "X-Upload-Content-Type": "application/octet-stream",
+            "X-Upload-Content-Length": str(size),
+        }
+        async with session.post(
+            store.upload_url(), params=params, data=meta, headers=headers
+        ) as response:
+            await raise_for_status(response)
+            return str(response.headers["Location"])
+
+    async with store._requests:
+        return await store.call(name, attempt)
 
 
 async def _answer(response: aiohttp.ClientResponse) -> tuple[int, dict[str, Any]]:

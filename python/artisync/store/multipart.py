@@ -27,7 +27,7 @@ import base64
 import hashlib
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,15 +46,18 @@ from artisync.store.source import SourceFile, SourceRange
 __all__ = [
     "DEFAULT_PART_SIZE",
     "DEFAULT_THRESHOLD",
+    "MAX_PARTS",
     "MIN_PART_SIZE",
     "STALE_UPLOAD_SECONDS",
     "MultipartUploader",
     "S3Requests",
+    "multipart_etag",
 ]
 
 log = get_logger("artisync.store")
 
 MAX_PARTS = 10_000
+"""S3's limit on the parts of one upload."""
 STALE_UPLOAD_SECONDS = 7 * 24 * 3600.0
 """An unfinished upload untouched this long is aborted by ``cleanup_tmp``."""
 
@@ -77,8 +80,9 @@ class S3Requests(Protocol):
     async def _exists_unbounded(self, name: str) -> bool:
         """Whether the object ``name`` exists, outside the request bound."""
 
-    def list_uploads(self) -> AsyncIterator[tuple[str, str, float]]:
-        """Every unfinished multipart upload: ``(key, upload id, initiated)``."""
+    def list_uploads(self, prefix: str | None = None) -> AsyncIterator[tuple[str, str, float]]:
+        """Unfinished multipart uploads (of blobs, or under ``prefix``): ``(key, upload
+        id, initiated)``."""
 
     async def direct(self) -> DirectRequests:
         """The running loop's signed requests sent straight over aiohttp."""
@@ -192,7 +196,7 @@ class MultipartUploader:
             return None, {}
         upload_id = entry["upload_id"]
         try:
-            listed = await self._list_parts(name, upload_id)
+            listed = await self.list_parts(name, upload_id)
         except StoreUnavailableError as e:
             if code_of(e) != "NoSuchUpload" and status_of(e) != 404:
                 raise
@@ -207,7 +211,9 @@ class MultipartUploader:
         log.info("upload_resumed", key=name, parts_stored=len(done), parts=parts.count)
         return upload_id, done
 
-    async def _list_parts(self, name: str, upload_id: str) -> dict[int, tuple[str, int]]:
+    async def list_parts(self, name: str, upload_id: str) -> dict[int, tuple[str, int]]:
+        """The parts the server holds of an upload: ``{number: (ETag, size)}``. moto
+        answers whatever ``name`` is: :meth:`S3Store.list_uploads` tells whose it is."""
         parts: dict[int, tuple[str, int]] = {}
         params: dict[str, Any] = {"Key": name, "UploadId": upload_id, "MaxParts": 1000}
         while True:
@@ -223,29 +229,36 @@ class MultipartUploader:
         self, md5_hex: str, name: str, upload_id: str, done: dict[int, str], etag: str
     ) -> None:
         store = self.store
-        parts = [{"PartNumber": n, "ETag": done[n]} for n in sorted(done)]
-        async with store._requests:
-            try:
-                answer = await store.call(
-                    "complete_multipart_upload",
-                    name,
-                    Key=name,
-                    UploadId=upload_id,
-                    MultipartUpload={"Parts": parts},
-                )
-            except StoreUnavailableError as e:
-                code = code_of(e)
-                if code == "NoSuchUpload" and await store._exists_unbounded(name):
-                    answer = {}  # completed by an attempt whose answer was lost
-                elif code in ("NoSuchUpload", "InvalidPart", "InvalidPartOrder"):
-                    await asyncio.to_thread(store.journal.remove, md5_hex)
-                    raise
-                else:
-                    raise
+        try:
+            answer = await self.complete_upload(name, upload_id, done)
+        except StoreUnavailableError as e:
+            code = code_of(e)
+            if code == "NoSuchUpload" and await store._exists_unbounded(name):
+                answer = {}  # completed by an attempt whose answer was lost
+            elif code in ("NoSuchUpload", "InvalidPart", "InvalidPartOrder"):
+                await asyncio.to_thread(store.journal.remove, md5_hex)
+                raise
+            else:
+                raise
         got = str(answer.get("ETag", "")).strip('"')
         if got and got != etag:
             log.warning("unexpected_etag", key=name, etag=got, expected=etag)
         await asyncio.to_thread(store.journal.remove, md5_hex)
+
+    async def complete_upload(
+        self, name: str, upload_id: str, etags: dict[int, str]
+    ) -> dict[str, Any]:
+        """Complete the upload ``upload_id`` of ``name`` from the parts ``{number:
+        ETag}``; S3's answer."""
+        parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
+        async with self.store._requests:
+            return await self.store.call(
+                "complete_multipart_upload",
+                name,
+                Key=name,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
 
     async def _abort(self, name: str, upload_id: object) -> bool:
         """Abort an upload (an unknown one is fine); whether the server agreed."""
@@ -318,8 +331,14 @@ class PartPlan:
     def etag(self) -> str:
         """The ETag S3 gives the completed upload (every part hashed by now): the hex MD5
         of the raw part digests, a dash, the part count."""
-        raw = b"".join(base64.b64decode(self._digests[n]) for n in range(1, self.count + 1))
-        return f"{hashlib.md5(raw, usedforsecurity=False).hexdigest()}-{self.count}"
+        return multipart_etag(base64.b64decode(self._digests[n]) for n in range(1, self.count + 1))
+
+
+def multipart_etag(part_digests: Iterable[bytes]) -> str:
+    """The ETag S3 gives an upload completed from parts with these raw MD5s, in order:
+    the hex MD5 of the digests one after the other, a dash, how many there are."""
+    raw = list(part_digests)
+    return f"{hashlib.md5(b''.join(raw), usedforsecurity=False).hexdigest()}-{len(raw)}"
 
 
 def _size_now(path: str | Path) -> int:

@@ -27,12 +27,16 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "MIN_PART_SIZE",
     "PART_QUANTUM",
+    "SINGLE_PUT_MAX",
     "part_size_problem",
     "threshold_problem",
 ]
 
 MIN_PART_SIZE: Final = 5 << 20
 """S3's minimum for every part but the last."""
+
+SINGLE_PUT_MAX: Final = 5 << 30
+"""S3's limit for one PUT: a larger blob must go in parts (a manifest goes up in one)."""
 
 PART_QUANTUM: Final = 256 << 10
 """GCS wants every chunk of a resumable session but the last in multiples of this."""

@@ -48,6 +48,7 @@ from artisync.store.base import (
     check_manifest_key,
     check_md5_hex,
     manifest_key,
+    md5_base64,
 )
 from artisync.store.journal import UploadJournal
 from artisync.store.multipart import (
@@ -56,6 +57,7 @@ from artisync.store.multipart import (
     STALE_UPLOAD_SECONDS,
     MultipartUploader,
 )
+from artisync.store.part_sizes import SINGLE_PUT_MAX
 from artisync.store.remote import (
     DEFAULT_CONCURRENCY,
     RemoteStore,
@@ -65,15 +67,15 @@ from artisync.store.remote import (
     run_apart,
 )
 from artisync.store.s3_client import ATTEMPTS, check_access, endpoint_of, new_client, new_session
-from artisync.store.s3_direct import DIRECT_MAX, DirectRequests, md5_base64
+from artisync.store.s3_direct import DIRECT_MAX, DirectRequests
 from artisync.store.s3_errors import code_of, describe, etag_matches, status_of
+from artisync.store.s3_grants import S3Grants
 from artisync.store.s3_small import SmallBlobs
 from artisync.store.source import SourceFile, SourceRange, open_file, open_source
 
 __all__ = ["S3Store"]
 
 _DELETE_BATCH = 1000  # DeleteObjects' limit
-SINGLE_PUT_MAX = 5 << 30  # S3's limit for one PUT (a manifest goes up in one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +182,10 @@ class S3Store(RemoteStore):
 
     async def _check_access(self) -> None:
         await check_access(self.url, self.bucket, self.profile, self.endpoint_url)
+
+    def grants(self) -> S3Grants:
+        """Presigned PUTs, multipart parts and GETs (:mod:`artisync.store.s3_grants`)."""
+        return S3Grants(self)
 
     # -- presence ----------------------------------------------------------------------
 
@@ -433,13 +439,17 @@ class S3Store(RemoteStore):
         """
         return await self.multipart.cleanup(STALE_UPLOAD_SECONDS)
 
-    async def list_uploads(self) -> AsyncIterator[tuple[str, str, float]]:
-        """``(key, upload_id, initiated)`` of unfinished multipart uploads of blobs."""
-        params: dict[str, Any] = {"Prefix": self._blobs_prefix}
+    async def list_uploads(
+        self, prefix: str | None = None
+    ) -> AsyncIterator[tuple[str, str, float]]:
+        """``(key, upload_id, initiated)`` of unfinished multipart uploads of blobs (or
+        of the keys that start with ``prefix``)."""
+        prefix = self._blobs_prefix if prefix is None else prefix
+        params: dict[str, Any] = {"Prefix": prefix}
         while True:
             async with self._requests:
                 try:
-                    page = await self.call("list_multipart_uploads", self._blobs_prefix, **params)
+                    page = await self.call("list_multipart_uploads", prefix, **params)
                 except StoreUnavailableError as e:
                     if code_of(e) == "NoSuchUpload":
                         return  # rclone serve s3's answer when there are none

@@ -64,6 +64,9 @@ def new_client(
         # Content-MD5 is ours; CRC32 trailers would read every body once more.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
+        # Requests are SigV4 either way; named, so presigned URLs are too (botocore
+        # presigns with SigV2 unless told), which expire and sign Content-MD5 as a header.
+        signature_version="s3v4",
         # Every body we send carries a signed Content-MD5 that the server checks, so
         # the payload's SHA-256 adds nothing but CPU: botocore takes it on plain-http
         # endpoints (a second pass over every byte), where over https it already sends

@@ -29,7 +29,6 @@ Everything else (multipart, listings, manifests, deletes) stays on botocore.
 from __future__ import annotations
 
 import asyncio
-import base64
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
@@ -41,13 +40,13 @@ from botocore.httpsession import get_cert_path
 from botocore.utils import get_environ_proxies
 from yarl import URL
 
-from artisync.store.base import BlobItem, StoreUnavailableError
+from artisync.store.base import BlobItem, StoreUnavailableError, md5_base64
 from artisync.store.retry import retrying
 from artisync.store.s3_errors import CREDENTIAL_HINT, describe, error_from_response, is_transient
 from artisync.store.s3_sign import EMPTY_SHA256, UNSIGNED_PAYLOAD, Credentials, SigV4Signer
 from artisync.store.source import open_source
 
-__all__ = ["DIRECT_MAX", "DirectRequests", "md5_base64", "read_small"]
+__all__ = ["DIRECT_MAX", "DirectRequests", "read_small"]
 
 T = TypeVar("T")
 
@@ -65,11 +64,6 @@ def read_small(item: BlobItem) -> bytes:
         return source.read(0, source.size)
     finally:
         source.close()
-
-
-def md5_base64(md5_hex: str) -> str:
-    """The ``Content-MD5`` header of a blob named by its hex MD5."""
-    return base64.b64encode(bytes.fromhex(md5_hex)).decode()
 
 
 async def _presigned(client: Any, bucket: str) -> str:
@@ -201,29 +195,29 @@ class DirectRequests:
                     raise error_from_response(
                         "PutObject", response.status, response.headers, payload
                     )
-                h = response.headers
-                return {
-                    "ETag": h.get("ETag", ""),
-                    "ServerSideEncryption": h.get("x-amz-server-side-encryption", ""),
-                    "SSECustomerAlgorithm": h.get(
-                        "x-amz-server-side-encryption-customer-algorithm", ""
-                    ),
-                }
+                return _object_fields(response.headers)
 
         return await self._retried(name, attempt)
 
     async def exists(self, name: str) -> bool:
         """Whether the object ``name`` exists (one HEAD)."""
+        return await self.stat(name) is not None
 
-        async def attempt() -> bool:
+    async def stat(self, name: str) -> dict[str, str] | None:
+        """The object ``name``'s ``ContentLength``, ``ETag`` and encryption headers as
+        botocore names them (one HEAD), or None if there is none."""
+
+        async def attempt() -> dict[str, str] | None:
             headers = await self._sign("HEAD", name, EMPTY_SHA256, {})
             async with self._session.head(
                 self._url(name), headers=headers, proxy=self._proxy
             ) as response:
                 if response.status == 200:
-                    return True
+                    fields = _object_fields(response.headers)
+                    fields["ContentLength"] = response.headers.get("Content-Length", "")
+                    return fields
                 if response.status == 404:
-                    return False
+                    return None
                 raise error_from_response("HeadObject", response.status, response.headers, b"")
 
         return await self._retried(name, attempt)
@@ -254,3 +248,13 @@ class DirectRequests:
             return await retrying(attempt, is_transient, attempts=self._attempts)
         except (TimeoutError, ClientError, aiohttp.ClientError, OSError) as e:
             raise StoreUnavailableError(f"s3://{self.bucket}/{name}", describe(e)) from e
+
+
+def _object_fields(h: Mapping[str, str]) -> dict[str, str]:
+    """What an answer says of the object, named as botocore names it, for
+    :func:`~artisync.store.s3_errors.etag_matches`."""
+    return {
+        "ETag": h.get("ETag", ""),
+        "ServerSideEncryption": h.get("x-amz-server-side-encryption", ""),
+        "SSECustomerAlgorithm": h.get("x-amz-server-side-encryption-customer-algorithm", ""),
+    }

@@ -1,0 +1,146 @@
+"""Presigned transfers on GCS (:mod:`artisync.store.grants`), for a server's GCSStore.
+
+Uploads go through a resumable session the server opens for the blob's own name
+(:func:`~artisync.store.gcs_upload.open_session`, the one the store uses for itself):
+its metadata carries the blob's ``md5Hash``, its ``X-Upload-Content-Length`` the size,
+and ``ifGenerationMatch=0`` forbids replacing an object. GCS refuses to finish the
+object with other bytes or another size, and to create it if one exists. The session
+URI is the capability: the node sends chunks to it with no credentials. GCS keeps a
+session for a week, whatever ``expires_in`` says.
+
+fake-gcs-server checks none of ``md5Hash``, the declared size or ``ifGenerationMatch=0``
+on a session (it computes ``md5Hash`` from the bytes it got): there,
+:meth:`GcsGrants.verify` catches what the bucket let in.
+
+Downloads: a V4 signed URL, signed with the private key of the server's credentials (a
+service-account key file, as gcloud-aio-storage signs); on an emulator
+(``STORAGE_EMULATOR_HOST``, :attr:`GCSStore.emulated`), which checks no signature, the
+plain media URL instead: a branch on the store's endpoint, not a fallback.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from gcloud.aio.storage import Bucket
+
+from artisync.errors import InvalidInputError
+from artisync.store.base import (
+    StoreAccessError,
+    StoreUnavailableError,
+    check_md5_hex,
+    md5_base64,
+)
+from artisync.store.gcs_errors import CREDENTIAL_HINT, status_of
+from artisync.store.gcs_upload import open_session
+from artisync.store.grants import (
+    DEFAULT_EXPIRES,
+    BlobSpec,
+    DownloadGrant,
+    Problem,
+    SessionGrant,
+    Stored,
+    Verification,
+    check_expires,
+    verify_each,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from artisync.store.gcs import GCSStore
+
+__all__ = ["GcsGrants"]
+
+
+class GcsGrants:
+    """Presigned transfers of one :class:`~artisync.store.gcs.GCSStore` (a
+    :class:`~artisync.store.grants.Grants`). Part sizes and part MD5s a node declares
+    are not used: GCS checks the whole object's MD5."""
+
+    def __init__(self, store: GCSStore) -> None:
+        self.store = store
+
+    async def upload(
+        self, blob: BlobSpec, *, upload_id: str | None = None, expires_in: int = DEFAULT_EXPIRES
+    ) -> SessionGrant | Stored:
+        """A resumable session for ``blob``, or :class:`Stored` if the bucket has it.
+
+        An object under the blob's name that is not the blob (another size or MD5:
+        only an emulator lets one in) is removed first, that generation only: else
+        ``ifGenerationMatch=0`` would refuse the real blob for good.
+        """
+        check_expires(expires_in)
+        if upload_id is not None:
+            raise InvalidInputError(
+                f"{blob.describe()}: GCS sessions have no upload id: resume by asking the "
+                "session URI where it stands (PUT with Content-Range: bytes */size)"
+            )
+        name = self.store.blob_object(blob.md5_hex)
+        found = await self.store.metadata(name)
+        if found is not None:
+            if _problem(blob, found) is None:
+                return Stored()
+            await self.store.delete_object(name, str(found.get("generation") or "") or None)
+        try:
+            url = await open_session(self.store, name, md5_base64(blob.md5_hex), blob.size)
+        except StoreUnavailableError as e:
+            if status_of(e) == 412:
+                return Stored()  # created since it was asked for; verify checks it
+            raise
+        return SessionGrant(url, blob.size)
+
+    async def complete(self, blob: BlobSpec, upload_id: str) -> None:
+        """Refused: a session completes with its last chunk, never at the server."""
+        raise InvalidInputError(
+            f"{blob.describe()}: a GCS session completes with its last chunk; there is no "
+            f"upload {upload_id!r} to complete"
+        )
+
+    async def download(self, md5_hex: str, *, expires_in: int = DEFAULT_EXPIRES) -> DownloadGrant:
+        """A V4 signed GET of the blob ``md5_hex`` (an emulator's plain media URL).
+
+        :class:`StoreAccessError` if the credentials hold no private key to sign with
+        (user credentials, a VM's metadata server): a key file is needed.
+        """
+        check_expires(expires_in)
+        name = self.store.blob_object(check_md5_hex(md5_hex))
+        if self.store.emulated:
+            # An emulator checks no signature, and it is where the tests run.
+            return DownloadGrant(f"{self.store.object_url(name)}?alt=media", None)
+        token = await self.store.token()
+        service: dict[str, Any] = token.service_data if token is not None else {}
+        if not (service.get("private_key") and service.get("client_email")):
+            raise StoreAccessError(
+                f"store {self.store.url}: the server's Google credentials cannot sign URLs "
+                f"(no service-account private key): {CREDENTIAL_HINT}"
+            )
+        expires_at = time.time() + expires_in
+        bucket = Bucket(await self.store.storage(), self.store.bucket)
+        try:
+            url = await bucket.new_blob(name).get_signed_url(
+                expires_in, http_method="GET", token=token
+            )
+        except ValueError as e:  # a private key that cryptography cannot load
+            raise StoreAccessError(f"store {self.store.url}: cannot sign URLs: {e}") from None
+        return DownloadGrant(url, expires_at)
+
+    async def verify(self, blobs: Sequence[BlobSpec]) -> Verification:
+        """Read every blob's metadata (as many at once as the store's ``concurrency``):
+        missing, another ``size``, another ``md5Hash``."""
+
+        async def problem(blob: BlobSpec) -> Problem | None:
+            found = await self.store.metadata(self.store.blob_object(blob.md5_hex))
+            return Problem.MISSING if found is None else _problem(blob, found)
+
+        return await verify_each(blobs, problem, self.store.concurrency)
+
+
+def _problem(blob: BlobSpec, metadata: dict[str, Any]) -> Problem | None:
+    """What is wrong with the object of ``metadata`` as ``blob``, if anything."""
+    if str(metadata.get("size")) != str(blob.size):
+        return Problem.SIZE
+    if metadata.get("md5Hash") != md5_base64(blob.md5_hex):
+        return Problem.MD5
+    return None

@@ -1,0 +1,244 @@
+"""Presigned transfers on S3 (:mod:`artisync.store.grants`), for a server's S3Store.
+
+Every URL is a SigV4 presigned request of the store's own client, on the blob's own key
+(:meth:`~artisync.store.remote.RemoteStore.blob_object`). Its signature covers the
+method, the key (for a part also the upload id and part number), ``Content-MD5``,
+``Content-Length`` and the expiry, so S3 refuses the URL used later, for another key,
+or with a body of another size (``SignatureDoesNotMatch``, ``AccessDenied``), and a
+body of the same size with other bytes (``BadDigest``).
+
+moto checks none of that on presigned requests (no signature, no expiry, no
+``Content-MD5``): what it lets through, :meth:`S3Grants.verify` catches before a
+commit, since it reads what the bucket holds (its tests say which layer refuses what).
+
+Multipart: S3 checks each part against its ``Content-MD5`` and gives the whole object
+the ETag ``md5(part MD5s)-N``. That proves the parts are the declared ones, not that
+the whole has the blob's MD5: a node that declares part MD5s of other bytes than the
+blob's stores those bytes under the blob's key. Only a reader that hashes what it got
+(the download path does) finds it; a bucket cannot, short of reading the object.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from artisync.errors import InvalidInputError
+from artisync.store.base import StoreUnavailableError, check_md5_hex, md5_base64
+from artisync.store.grants import (
+    DEFAULT_EXPIRES,
+    BlobSpec,
+    DownloadGrant,
+    PartGrant,
+    PartsGrant,
+    Problem,
+    PutGrant,
+    Verification,
+    check_expires,
+    first_few,
+    verify_each,
+)
+from artisync.store.multipart import MAX_PARTS, MIN_PART_SIZE, multipart_etag
+from artisync.store.part_sizes import SINGLE_PUT_MAX
+from artisync.store.s3_errors import code_of, describe, etag_matches
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from artisync.store.s3 import S3Store
+
+__all__ = ["S3Grants"]
+
+
+class S3Grants:
+    """Presigned transfers of one :class:`~artisync.store.s3.S3Store` (a
+    :class:`~artisync.store.grants.Grants`).
+
+    A blob under the store's ``multipart_threshold`` goes up in one PUT; from it on,
+    in parts of the node's declared part size (at least 5 MiB but the last, at most
+    10,000 parts). The server's region must be the bucket's, as
+    :meth:`~artisync.store.s3.S3Store.open` checks: a URL is signed for it.
+    """
+
+    def __init__(self, store: S3Store) -> None:
+        self.store = store
+
+    async def upload(
+        self, blob: BlobSpec, *, upload_id: str | None = None, expires_in: int = DEFAULT_EXPIRES
+    ) -> PutGrant | PartsGrant:
+        """A presigned PUT of ``blob``, or presigned parts of a multipart upload.
+
+        Without ``upload_id`` a multipart upload is created; with it (a node resuming
+        after a crash, or whose URLs expired) the upload is checked to be this blob's,
+        and URLs are given for the parts the bucket does not hold as declared.
+        """
+        check_expires(expires_in)
+        name = self.store.blob_object(blob.md5_hex)
+        expires_at = time.time() + expires_in  # taken before signing: never later
+        if not self._in_parts(blob):
+            if blob.part_md5s or upload_id is not None:
+                raise InvalidInputError(
+                    f"{blob.describe()}: goes up in one PUT to {self.store.url} (blobs "
+                    f"under {self.store.multipart.threshold:,} bytes do): ask for a grant "
+                    "without parts and without an upload id"
+                )
+            url, headers = await self._presign(
+                "put_object", name, expires_in, blob.md5_hex, blob.size
+            )
+            return PutGrant(url, headers, expires_at)
+        count = self._check_parts(blob)
+        if upload_id is None:
+            async with self.store._requests:
+                created = await self.store.call("create_multipart_upload", name, Key=name)
+            upload_id = str(created["UploadId"])
+            missing = list(range(1, count + 1))
+        else:
+            missing = await self._missing_parts(blob, name, upload_id)
+        parts = []
+        for number in missing:
+            url, headers = await self._presign(
+                "upload_part",
+                name,
+                expires_in,
+                blob.part_md5s[number - 1],
+                blob.part_length(number),
+                UploadId=upload_id,
+                PartNumber=number,
+            )
+            parts.append(PartGrant(number, url, headers))
+        return PartsGrant(upload_id, tuple(parts), expires_at)
+
+    async def complete(self, blob: BlobSpec, upload_id: str) -> None:
+        """Complete the upload ``upload_id`` of ``blob`` once every part the bucket
+        lists has the declared MD5 (its ETag) and size; :class:`InvalidInputError`
+        names the parts to send again otherwise. Completing twice is fine."""
+        if not self._in_parts(blob):
+            raise InvalidInputError(
+                f"{blob.describe()}: goes up in one PUT, there is no upload to complete"
+            )
+        self._check_parts(blob)
+        name = self.store.blob_object(blob.md5_hex)
+        try:
+            missing = await self._missing_parts(blob, name, upload_id)
+        except InvalidInputError:
+            if await self._problem(blob) is None:
+                return  # completed by an earlier call whose answer was lost
+            raise
+        if missing:
+            raise InvalidInputError(
+                f"{blob.describe()}: parts {first_few(missing)} of upload "
+                f"{upload_id} are missing or not the declared bytes: send them again (ask "
+                "for a grant with this upload id), then complete"
+            )
+        etags = {n: f'"{md5}"' for n, md5 in enumerate(blob.part_md5s, 1)}
+        try:
+            await self.store.multipart.complete_upload(name, upload_id, etags)
+        except StoreUnavailableError as e:
+            if code_of(e) == "NoSuchUpload" and await self._problem(blob) is None:
+                return  # another call completed it meanwhile
+            raise
+
+    async def download(self, md5_hex: str, *, expires_in: int = DEFAULT_EXPIRES) -> DownloadGrant:
+        """A presigned GET of the blob ``md5_hex``."""
+        check_expires(expires_in)
+        name = self.store.blob_object(check_md5_hex(md5_hex))
+        expires_at = time.time() + expires_in
+        url = await self._signed_url("get_object", name, expires_in, {})
+        return DownloadGrant(url, expires_at)
+
+    async def verify(self, blobs: Sequence[BlobSpec]) -> Verification:
+        """HEAD every blob (as many at once as the store's ``concurrency``): missing,
+        another size, or an ETag that is neither the blob's MD5 (one PUT) nor the
+        multipart ETag of its declared part MD5s. An object encrypted with KMS or a
+        customer key has no MD5 for an ETag: S3 checked its Content-MD5 on the way in,
+        and it is taken on trust."""
+        return await verify_each(blobs, self._problem, self.store.concurrency)
+
+    # -- the requests --------------------------------------------------------------------
+
+    def _in_parts(self, blob: BlobSpec) -> bool:
+        return blob.size >= self.store.multipart.threshold or blob.size > SINGLE_PUT_MAX
+
+    def _check_parts(self, blob: BlobSpec) -> int:
+        """How many parts ``blob`` has, if S3 takes them: else InvalidInputError."""
+        if blob.part_size is None:
+            raise InvalidInputError(
+                f"{blob.describe()}: goes up in parts to {self.store.url} (from "
+                f"{self.store.multipart.threshold:,} bytes): give the part size and each "
+                "part's MD5"
+            )
+        count = len(blob.part_md5s)
+        if count > MAX_PARTS or blob.part_size > SINGLE_PUT_MAX:
+            raise InvalidInputError(
+                f"{blob.describe()}: {count} parts of {blob.part_size:,} bytes; S3 takes at "
+                f"most {MAX_PARTS} parts of at most {SINGLE_PUT_MAX:,}: use larger parts"
+            )
+        if count > 1 and blob.part_size < MIN_PART_SIZE:
+            raise InvalidInputError(
+                f"{blob.describe()}: parts of {blob.part_size:,} bytes; S3 wants every part "
+                f"but the last to have at least {MIN_PART_SIZE:,}"
+            )
+        return count
+
+    async def _missing_parts(self, blob: BlobSpec, name: str, upload_id: str) -> list[int]:
+        """The parts of the upload ``upload_id`` that the bucket does not hold as
+        declared, once it is sure the upload is ``name``'s (S3 ties an upload id to
+        its key; moto does not, so the server asks)."""
+        async for key, listed_id, _ in self.store.list_uploads(name):
+            if key == name and listed_id == upload_id:
+                break
+        else:
+            raise InvalidInputError(
+                f"{blob.describe()}: {upload_id!r} is no unfinished upload of it in "
+                f"{self.store.url} (completed, aborted, or another blob's): ask for a grant "
+                "without an upload id to start again"
+            )
+        held = await self.store.multipart.list_parts(name, upload_id)
+
+        def as_declared(number: int, md5: str) -> bool:
+            etag, size = held.get(number, ("", -1))
+            return etag.strip('"') == md5 and size == blob.part_length(number)
+
+        return [n for n, md5 in enumerate(blob.part_md5s, 1) if not as_declared(n, md5)]
+
+    async def _presign(
+        self, operation: str, name: str, expires_in: int, md5_hex: str, length: int, **params: Any
+    ) -> tuple[str, dict[str, str]]:
+        """A presigned upload URL of ``length`` bytes with MD5 ``md5_hex``, and the
+        headers it signs (which the node must send as they are)."""
+        headers = {"Content-MD5": md5_base64(md5_hex), "Content-Length": str(length)}
+        signed = {"ContentMD5": headers["Content-MD5"], "ContentLength": length, **params}
+        return await self._signed_url(operation, name, expires_in, signed), headers
+
+    async def _signed_url(
+        self, operation: str, name: str, expires_in: int, params: dict[str, Any]
+    ) -> str:
+        client = await self.store.client()
+        try:
+            url: str = await client.generate_presigned_url(
+                operation,
+                Params={"Bucket": self.store.bucket, "Key": name, **params},
+                ExpiresIn=expires_in,
+            )
+        except (BotoCoreError, ClientError) as e:
+            raise StoreUnavailableError(f"s3://{self.store.bucket}/{name}", describe(e)) from e
+        return url
+
+    async def _problem(self, blob: BlobSpec) -> Problem | None:
+        """What is wrong with ``blob`` in the bucket, if anything (one HEAD)."""
+        direct = await self.store.direct()
+        async with self.store._requests:
+            found = await direct.stat(self.store.blob_object(blob.md5_hex))
+        if found is None:
+            return Problem.MISSING
+        if found["ContentLength"] != str(blob.size):
+            return Problem.SIZE
+        if etag_matches(found, blob.md5_hex):
+            return None
+        if blob.part_md5s:
+            composite = multipart_etag(bytes.fromhex(md5) for md5 in blob.part_md5s)
+            if etag_matches(found, composite):
+                return None
+        return Problem.MD5
