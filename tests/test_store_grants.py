@@ -44,6 +44,7 @@ from artisync.store.grants import (
     SessionGrant,
     Stored,
 )
+from artisync.store.grants_for import grants_for
 from artisync.store.s3 import S3Store
 from artisync.store.s3_grants import S3Grants
 from servers import GCS, S3
@@ -93,7 +94,9 @@ class S3Bucket:
 
     @property
     def grants(self) -> S3Grants:
-        return self.store.grants()
+        found = grants_for(self.store)
+        assert isinstance(found, S3Grants)
+        return found
 
 
 @pytest.fixture(params=["moto", "rclone"])
@@ -309,7 +312,7 @@ async def test_an_upload_id_is_good_only_for_its_own_blob(s3_bucket: S3Bucket) -
 
 async def test_s3_grants_refuse_what_s3_would_not_take(tmp_path: Path) -> None:
     store = small_s3_store("s3://never-asked/grants", tmp_path / "uploads")
-    grants = store.grants()
+    grants = grants_for(store)
     big = b"x" * (7 << 20)  # over the 6 MiB threshold of small_s3_store
     with pytest.raises(InvalidInputError, match=r"goes up in parts .* give the part size"):
         await grants.upload(spec(big))
@@ -376,7 +379,7 @@ async def test_verify_reports_blobs_missing_resized_or_rewritten_in_the_bucket(
     await write(store.blob_object(resized.md5_hex), b"shorter")
     data = Path(items[3].source).read_bytes()
     await write(store.blob_object(rewritten.md5_hex), other_bytes(data))
-    grants = store.grants()
+    grants = grants_for(store)
     assert grants is not None
 
     found = await grants.verify([kept, gone, resized, rewritten, kept])
@@ -399,7 +402,7 @@ async def test_a_node_without_credentials_uploads_through_a_gcs_session_and_read
 ) -> None:
     data = os.urandom(GCS_CHUNK + 1000)
     declared = spec(data)
-    grants = gcs_store.grants()
+    grants = grants_for(gcs_store)
     grant = await grants.upload(declared)
     assert isinstance(grant, SessionGrant) and grant.size == len(data)
     first = f"bytes 0-{GCS_CHUNK - 1}/{len(data)}"
@@ -422,7 +425,7 @@ async def test_a_blob_gcs_already_holds_is_reported_stored(
 ) -> None:
     item = blob(tmp_path / "f", b"already there")
     assert await gcs_store.put_blobs([item]) == 1
-    assert await gcs_store.grants().upload(spec(b"already there")) == Stored()
+    assert await grants_for(gcs_store).upload(spec(b"already there")) == Stored()
 
 
 async def test_a_gcs_session_sent_other_bytes_is_caught_and_the_next_grant_starts_clean(
@@ -430,7 +433,7 @@ async def test_a_gcs_session_sent_other_bytes_is_caught_and_the_next_grant_start
 ) -> None:
     data = os.urandom(5000)
     declared = spec(data)
-    grants = gcs_store.grants()
+    grants = grants_for(gcs_store)
     grant = await grants.upload(declared)
     assert isinstance(grant, SessionGrant)
     whole = {"Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}"}
@@ -451,22 +454,22 @@ async def test_a_gcs_session_sent_other_bytes_is_caught_and_the_next_grant_start
 async def test_a_gcs_session_sent_another_size_is_caught_by_verify(gcs_store: GCSStore) -> None:
     data = os.urandom(5000)
     declared = spec(data)
-    grant = await gcs_store.grants().upload(declared)
+    grant = await grants_for(gcs_store).upload(declared)
     assert isinstance(grant, SessionGrant)
     short = data[:4000]
     status, _ = await send("PUT", grant.url, short, {"Content-Range": "bytes 0-3999/4000"})
     # GCS holds a session to the X-Upload-Content-Length it was opened with;
     # fake-gcs-server takes any total: verify finds another size.
     assert status == 200
-    assert (await gcs_store.grants().verify([declared])).wrong_size == (declared.md5_hex,)
+    assert (await grants_for(gcs_store).verify([declared])).wrong_size == (declared.md5_hex,)
 
 
 async def test_gcs_grants_have_no_upload_ids_to_resume_or_complete(gcs_store: GCSStore) -> None:
     declared = spec(b"x" * 10)
     with pytest.raises(InvalidInputError, match="Content-Range: bytes"):
-        await gcs_store.grants().upload(declared, upload_id="some-id")
+        await grants_for(gcs_store).upload(declared, upload_id="some-id")
     with pytest.raises(InvalidInputError, match="completes with its last chunk"):
-        await gcs_store.grants().complete(declared, "some-id")
+        await grants_for(gcs_store).complete(declared, "some-id")
 
 
 # -- GCS: signed downloads -------------------------------------------------------------------
@@ -500,7 +503,7 @@ async def test_gcs_download_urls_are_v4_signed_with_the_service_account_key(
     store = GCSStore("gs://a-bucket/p", state_dir=tmp_path / "u", service_file=str(credentials))
     md5_hex = hashlib.md5(b"signed").hexdigest()
     try:
-        grant = await store.grants().download(md5_hex, expires_in=600)
+        grant = await grants_for(store).download(md5_hex, expires_in=600)
     finally:
         await store.close()
     assert isinstance(grant, DownloadGrant) and grant.expires_at is not None
@@ -535,6 +538,6 @@ async def test_gcs_credentials_without_a_key_cannot_sign_and_say_what_to_set(
     store = GCSStore("gs://a-bucket/p", state_dir=tmp_path / "u", service_file=str(credentials))
     try:
         with pytest.raises(StoreAccessError, match=r"cannot sign URLs.*GOOGLE_APPLICATION_CRED"):
-            await store.grants().download("0" * 32)
+            await grants_for(store).download("0" * 32)
     finally:
         await store.close()

@@ -19,9 +19,10 @@ with a default that says "not here", so a backend offers only what it can:
 - :meth:`Store.put_hashing`: the files are stored in the read that hashes them (the
   local store's fused copy), a batch at a time, each batch checked by the caller first;
 - :attr:`Store.local_blobs` and :meth:`Store.local_path`: each blob is a file on this
-  machine, read in place rather than fetched through a cache;
-- :meth:`Store.grants`: presigned transfers, for a server whose nodes move the bytes
-  to and from the bucket themselves (:mod:`artisync.store.grants`).
+  machine, read in place rather than fetched through a cache.
+
+Presigned transfers, for a server whose nodes move the bytes to and from the bucket
+themselves, are the bucket stores' (:func:`artisync.store.grants_for.grants_for`).
 
 Errors are split by whose fault they are, because the daemon acts differently on each:
 
@@ -42,13 +43,10 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, NamedTuple
+from typing import ClassVar, NamedTuple
 
 from artisync import _core
 from artisync.errors import ArtisyncError, InvalidInputError
-
-if TYPE_CHECKING:
-    from artisync.store.grants import Grants
 
 __all__ = [
     "BlobItem",
@@ -321,11 +319,6 @@ class Store(ABC):
         share it), where :attr:`local_blobs`; else None. Not checked to exist, and
         ``md5_hex`` is not checked either (it is asked once per file downloaded): pass
         a valid one (:func:`check_md5_hex`)."""
-        return None
-
-    def grants(self) -> Grants | None:
-        """Presigned URLs (or upload sessions) to hand to nodes, where the store is a
-        bucket the nodes can reach themselves; else None."""
         return None
 
     @abstractmethod

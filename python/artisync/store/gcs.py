@@ -63,7 +63,6 @@ from artisync.store.gcs_errors import (
     status_of,
     transient,
 )
-from artisync.store.gcs_grants import GcsGrants
 from artisync.store.gcs_upload import DEFAULT_CHUNK_SIZE, ResumableUploader
 from artisync.store.journal import UploadJournal
 from artisync.store.part_sizes import DEFAULT_THRESHOLD
@@ -201,10 +200,6 @@ class GCSStore(RemoteStore):
             await check_bucket(self, client.storage, client.token)
         finally:
             await self.close()
-
-    def grants(self) -> GcsGrants:
-        """Resumable sessions and signed GETs (:mod:`artisync.store.gcs_grants`)."""
-        return GcsGrants(self)
 
     # -- presence ----------------------------------------------------------------------
 

@@ -21,7 +21,8 @@ plain media URL instead: a branch on the store's endpoint, not a fallback.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 from gcloud.aio.storage import Bucket
 
@@ -32,6 +33,7 @@ from artisync.store.base import (
     check_md5_hex,
     md5_base64,
 )
+from artisync.store.gcs import GCSStore
 from artisync.store.gcs_errors import CREDENTIAL_HINT, status_of
 from artisync.store.gcs_upload import open_session
 from artisync.store.grants import (
@@ -45,11 +47,6 @@ from artisync.store.grants import (
     check_expires,
     verify_each,
 )
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from artisync.store.gcs import GCSStore
 
 __all__ = ["GcsGrants"]
 

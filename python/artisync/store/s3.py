@@ -69,7 +69,6 @@ from artisync.store.remote import (
 from artisync.store.s3_client import ATTEMPTS, check_access, endpoint_of, new_client, new_session
 from artisync.store.s3_direct import DIRECT_MAX, DirectRequests
 from artisync.store.s3_errors import code_of, describe, etag_matches, status_of
-from artisync.store.s3_grants import S3Grants
 from artisync.store.s3_small import SmallBlobs
 from artisync.store.source import SourceFile, SourceRange, open_file, open_source
 
@@ -182,10 +181,6 @@ class S3Store(RemoteStore):
 
     async def _check_access(self) -> None:
         await check_access(self.url, self.bucket, self.profile, self.endpoint_url)
-
-    def grants(self) -> S3Grants:
-        """Presigned PUTs, multipart parts and GETs (:mod:`artisync.store.s3_grants`)."""
-        return S3Grants(self)
 
     # -- presence ----------------------------------------------------------------------
 

@@ -21,7 +21,8 @@ blob's stores those bytes under the blob's key. Only a reader that hashes what i
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -42,12 +43,8 @@ from artisync.store.grants import (
 )
 from artisync.store.multipart import MAX_PARTS, MIN_PART_SIZE, multipart_etag
 from artisync.store.part_sizes import SINGLE_PUT_MAX
+from artisync.store.s3 import S3Store
 from artisync.store.s3_errors import code_of, describe, etag_matches
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from artisync.store.s3 import S3Store
 
 __all__ = ["S3Grants"]
 
