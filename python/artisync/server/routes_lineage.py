@@ -72,7 +72,7 @@ def _record_use(scoped: bool) -> Callable[[Call], Operation]:
             _the_runs_project(call, run_id, project, entity)
             if project is not None and entity is not None:
                 writing(call, entity, project)
-            call.guard.version(r, key, Action.READ)
+            call.guard.version(key, Action.READ)
             r.record_use(run_id, key, project=project, entity=entity)
 
         return run
@@ -84,7 +84,7 @@ def produced_by(call: Call) -> Operation:
     key = version_id(call)
 
     def run(r: Registry) -> Run | None:
-        call.guard.version(r, key, Action.READ)
+        call.guard.version(key, Action.READ)
         found = r.produced_by(key)
         return found if found is None or call.guard.can_read(found.entity, found.project) else None
 
@@ -95,7 +95,7 @@ def _runs_of_version(call: Call, listing: Callable[[Registry, str], list[Run]]) 
     key = version_id(call)
 
     def run(r: Registry) -> list[Run]:
-        call.guard.version(r, key, Action.READ)
+        call.guard.version(key, Action.READ)
         return call.guard.readable(listing(r, key), lambda found: (found.entity, found.project))
 
     return run

@@ -97,7 +97,12 @@ def get_version(call: Call) -> Operation:
 
 def get_version_by_id(call: Call) -> Operation:
     key = version_id(call)
-    return lambda r: call.guard.version(r, key, Action.READ)
+
+    def run(r: Registry) -> Version:
+        call.guard.version(key, Action.READ)
+        return r.get_version_by_id(key)
+
+    return run
 
 
 def update_version(call: Call) -> Operation:
@@ -112,7 +117,7 @@ def update_version(call: Call) -> Operation:
     body.finish("a version's patch")
 
     def run(r: Registry) -> Version:
-        call.guard.version(r, key, Action.WRITE)
+        call.guard.version(key, Action.WRITE)
         return r.update_version(key, description=description, metadata=metadata, ttl_seconds=ttl)
 
     return run
@@ -125,7 +130,7 @@ def set_aliases(call: Call) -> Operation:
     body.finish("a version's aliases")
 
     def run(r: Registry) -> Version:
-        call.guard.version(r, key, Action.WRITE)
+        call.guard.version(key, Action.WRITE)
         return r.set_aliases(key, aliases)
 
     return run
@@ -139,7 +144,7 @@ def delete_version(call: Call) -> Operation:
     call.query.finish("a delete's query")
 
     def run(r: Registry) -> Version:
-        call.guard.version(r, key, Action.WRITE)
+        call.guard.version(key, Action.WRITE)
         return r.delete_version(key, delete_aliases=text == "true")
 
     return run

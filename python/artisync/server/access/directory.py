@@ -105,6 +105,17 @@ class Directory:
         return None if row is None else str(row[0])
 
     @staticmethod
+    def version_place(conn: Conn, version_id: str) -> tuple[str, str] | None:
+        """``(entity, project)`` of a version, live or deleted; None when unknown."""
+        row = conn.execute(
+            "SELECT p.entity, p.name FROM versions AS v"
+            " JOIN collections AS c ON c.id = v.collection_id"
+            " JOIN projects AS p ON p.id = c.project_id WHERE v.id = %s",
+            (version_id,),
+        ).fetchone()
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    @staticmethod
     def touch(conn: Conn, key_ids: list[int]) -> None:
         """Record that these keys were used now (``list-keys`` shows when)."""
         conn.execute(

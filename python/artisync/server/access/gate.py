@@ -138,6 +138,12 @@ class Gate:
                 f"{str(exc).strip() or type(exc).__name__}; is PostgreSQL running and reachable?"
             ) from exc
 
+    def version_place(self, version_id: str) -> tuple[str, str] | None:
+        """``(entity, project)`` of a version, live or deleted, or None (a worker
+        thread's call: versions never move, but there are too many to cache)."""
+        with self._connection("finding a version's project") as conn:
+            return Directory.version_place(conn, version_id)
+
     # -- the listener ---------------------------------------------------------------------
 
     def _forget(self) -> None:

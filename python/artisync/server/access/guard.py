@@ -9,10 +9,9 @@ listing, so nothing tells a hidden project from an absent one.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Final, TypeVar
+from typing import Final, NoReturn, TypeVar
 
 from artisync.errors import ForbiddenError, NotFoundError
-from artisync.registry import Registry, Version
 from artisync.server.access.gate import Gate
 from artisync.server.access.policy import Action, Verdict, decide
 from artisync.server.caller import Caller
@@ -73,12 +72,15 @@ class Guard:
                 f"{self.caller} is not one"
             )
 
-    def version(self, registry: Registry, version_id: str, action: Action) -> Version:
-        """The live version ``version_id``, once the caller may ``action`` its project;
-        one they may not see is "no artifact version with that id", as an unknown one."""
-        version = registry.get_version_by_id(version_id)
-        self.require(version.entity, version.project, action, lambda: _no_version(version_id))
-        return version
+    def version(self, version_id: str, action: Action) -> None:
+        """Return if the caller may ``action`` the version's project (live or deleted:
+        the registry then answers as it does); one they may not see is "no artifact
+        version with that id", as an unknown one."""
+        place = self.gate.version_place(version_id)
+        if place is None:
+            _no_version(version_id)
+        else:
+            self.require(*place, action, lambda: _no_version(version_id))
 
     def readable(self, items: Sequence[T], where: Callable[[T], tuple[str, str]]) -> list[T]:
         """The items whose project (``where(item)``: entity, project) the caller may see."""
@@ -106,5 +108,5 @@ class Guard:
         )
 
 
-def _no_version(version_id: str) -> None:
+def _no_version(version_id: str) -> NoReturn:
     raise NotFoundError(f"no artifact version with id {version_id!r}")

@@ -1,0 +1,111 @@
+"""What access control costs a commit: this tree's ``artisync server`` (every request's
+key checked, every commit's project's rights) against another tree's, in one run.
+
+    git worktree add /tmp/before <commit before access control>
+    python benchmarks/bench_access_cost.py --against /tmp/before
+
+Both sets of servers (``--server-processes`` each) run on one PostgreSQL cluster with
+its durable defaults, each set on a database of its own (a tree's migrations are its
+own); the same writers (``commit_load.py``, this tree's client, which sends a key the
+other tree's server ignores) take turns: a round on one, a round on the other. Goal
+(issue 17): at 16 writers, p50 latency at most 10% above the other tree's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+sys.path.insert(0, str(TESTS))
+
+from bench_server import DURABLE  # noqa: E402
+from commit_load import Load, Outcome, commit_load  # noqa: E402
+from postgres_server import running_postgres  # noqa: E402
+from server_process import Server  # noqa: E402
+
+WRITERS, COLLECTIONS = 16, 4
+GOAL = 1.10
+
+
+@contextmanager
+def servers(dsn: str, count: int, logs: Path, tree: Path | None) -> Iterator[list[Server]]:
+    """``count`` servers on ``dsn``, from ``tree``'s sources (None: this tree's)."""
+    env = {} if tree is None else {"PYTHONPATH": str(tree / "python")}
+    started = [Server(dsn, logs / f"server-{i}.log", env=env) for i in range(count)]
+    try:
+        for server in started:
+            server.wait_until("/readyz", 200)
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--against", type=Path, required=True, help="the other tree (a worktree)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds a side (default 5)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="a round (default 5)")
+    parser.add_argument("--server-processes", type=int, default=2, help="a side (default 2)")
+    args = parser.parse_args()
+    key = os.environ.setdefault("ARTISYNC_SERVER_BOOTSTRAP_KEY", "ask_" + secrets.token_urlsafe(32))
+    os.environ["ARTISYNC_API_KEY"] = key
+    ours: list[Outcome] = []
+    theirs: list[Outcome] = []
+    with ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        postgres = stack.enter_context(running_postgres(DURABLE))
+        (scratch / "ours").mkdir()
+        (scratch / "theirs").mkdir()
+        mine = stack.enter_context(
+            servers(
+                postgres.dsn(postgres.create_database()),
+                args.server_processes,
+                scratch / "ours",
+                None,
+            )
+        )
+        other = stack.enter_context(
+            servers(
+                postgres.dsn(postgres.create_database()),
+                args.server_processes,
+                scratch / "theirs",
+                args.against,
+            )
+        )
+        for side in (mine, other):  # warm both
+            commit_load(Load(WRITERS, COLLECTIONS, 1.0, urls=tuple(s.url for s in side)))
+        for _ in range(args.rounds):
+            for side, outcomes in ((mine, ours), (other, theirs)):
+                load = Load(WRITERS, COLLECTIONS, args.seconds, urls=tuple(s.url for s in side))
+                outcomes.append(commit_load(load))
+    print(
+        f"commits through {args.server_processes} server processes, {WRITERS} writers over "
+        f"{COLLECTIONS} collections, {args.rounds} rounds of {args.seconds:g}s a side, best "
+        "round; ratio: this tree over the other"
+    )
+    print(f"{'figure':<22} {'this tree':>10} {args.against.name:>10} {'ratio':>6}  goal")
+    rate_ours = max(o.commits / o.seconds for o in ours)
+    rate_theirs = max(o.commits / o.seconds for o in theirs)
+    print(
+        f"{'commits/s':<22} {rate_ours:>10,.0f} {rate_theirs:>10,.0f} "
+        f"{rate_ours / rate_theirs:>6.2f}"
+    )
+    for name in ("p50", "p99"):
+        mine_ms = min(getattr(o, name) for o in ours) * 1e3
+        theirs_ms = min(getattr(o, name) for o in theirs) * 1e3
+        ratio = mine_ms / theirs_ms
+        goal = f"<= {GOAL:.2f} {'ok' if ratio <= GOAL else 'MISSED'}" if name == "p50" else ""
+        print(f"{name + ' ms':<22} {mine_ms:>10.1f} {theirs_ms:>10.1f} {ratio:>6.2f}  {goal}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
