@@ -166,3 +166,18 @@ def test_a_first_start_makes_an_admin_whose_key_is_in_a_private_file_not_the_log
     for text in (server.log(), str(refused.value), metrics):
         assert key not in text and bad not in text
     assert str(key_file) in server.log()
+
+
+def test_two_processes_starting_together_make_one_first_admin(
+    postgres_dsn: str, tmp_path: Path
+) -> None:
+    started = [Server(postgres_dsn, tmp_path / f"server-{i}.log") for i in range(3)]
+    try:
+        for server in started:
+            server.wait_until("/readyz", 200)
+        with psycopg.connect(postgres_dsn) as conn:
+            users = conn.execute("SELECT name, site_admin FROM users").fetchall()
+        assert users == [("admin", True)]
+    finally:
+        for server in started:
+            server.stop()

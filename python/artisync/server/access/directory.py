@@ -33,6 +33,8 @@ announced on."""
 
 Conn = psycopg.Connection[TupleRow]
 
+_NAMES_LOCK: Final = 0x61727473_6E616D65  # "artsname": creations of users and teams
+
 
 @dataclass(frozen=True, slots=True)
 class Identity:
@@ -266,6 +268,9 @@ class Directory:
 
     @staticmethod
     def _refuse_taken(conn: Conn, name: str) -> None:
+        # One namespace over two tables: the check and the insert after it hold a lock
+        # no other creation passes, so two processes cannot both find a name free.
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_NAMES_LOCK,))
         taken = conn.execute(
             "SELECT 1 FROM users WHERE name = %s UNION ALL SELECT 1 FROM teams WHERE name = %s",
             (name, name),
