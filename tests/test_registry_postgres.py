@@ -173,6 +173,8 @@ def test_migration_0002_records_no_store_for_existing_rows_and_applies_once(
         conn.execute("ALTER TABLE parts DROP COLUMN store")
         conn.execute("DROP FUNCTION artisync_commit_versions")
         conn.execute("DROP FUNCTION artisync_project")
+        conn.execute("DROP TABLE api_keys, members, teams, users")
+        conn.execute("ALTER TABLE projects DROP COLUMN visibility")
         conn.execute("DELETE FROM schema_version WHERE version >= 2")
     opened = _together(4, lambda n: PostgresRegistry(postgres_dsn))
     try:
@@ -190,6 +192,7 @@ def test_migration_0002_records_no_store_for_existing_rows_and_applies_once(
         (1, "0001_initial.sql"),
         (2, "0002_version_store.sql"),
         (3, "0003_commit_function.sql"),
+        (4, "0004_access.sql"),
     ]
 
 
