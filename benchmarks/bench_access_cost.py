@@ -26,7 +26,7 @@ TESTS = Path(__file__).resolve().parent.parent / "tests"
 sys.path.insert(0, str(TESTS))
 
 from bench_server import DURABLE  # noqa: E402
-from commit_load import Load, Outcome, commit_load  # noqa: E402
+from commit_load import Load, Outcome, commit_load, cpu_seconds, process_tree  # noqa: E402
 from postgres_server import running_postgres  # noqa: E402
 from server_process import Server  # noqa: E402
 
@@ -82,10 +82,16 @@ def main() -> int:
         )
         for side in (mine, other):  # warm both
             commit_load(Load(WRITERS, COLLECTIONS, 1.0, urls=tuple(s.url for s in side)))
+        cpu: dict[int, list[float]] = {id(ours): [0.0, 0.0], id(theirs): [0.0, 0.0]}
         for _ in range(args.rounds):
             for side, outcomes in ((mine, ours), (other, theirs)):
                 load = Load(WRITERS, COLLECTIONS, args.seconds, urls=tuple(s.url for s in side))
+                pids = [s.proc.pid for s in side]
+                before = cpu_seconds(pids), cpu_seconds(process_tree(postgres.proc.pid))
                 outcomes.append(commit_load(load))
+                after = cpu_seconds(pids), cpu_seconds(process_tree(postgres.proc.pid))
+                cpu[id(outcomes)][0] += after[0] - before[0]
+                cpu[id(outcomes)][1] += after[1] - before[1]
     print(
         f"commits through {args.server_processes} server processes, {WRITERS} writers over "
         f"{COLLECTIONS} collections, {args.rounds} rounds of {args.seconds:g}s a side, best "
@@ -98,6 +104,10 @@ def main() -> int:
         f"{'commits/s':<22} {rate_ours:>10,.0f} {rate_theirs:>10,.0f} "
         f"{rate_ours / rate_theirs:>6.2f}"
     )
+    for label, outcomes in (("this tree", ours), (args.against.name, theirs)):
+        commits = sum(o.commits for o in outcomes) or 1
+        server_ms, database_ms = (c / commits * 1e3 for c in cpu[id(outcomes)])
+        print(f"CPU ms a commit, {label}: servers {server_ms:.2f} + PostgreSQL {database_ms:.2f}")
     for name in ("p50", "p99"):
         mine_ms = min(getattr(o, name) for o in ours) * 1e3
         theirs_ms = min(getattr(o, name) for o in theirs) * 1e3
