@@ -8,9 +8,11 @@ so a delete in one cell cannot change another's answers.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -20,6 +22,8 @@ from artisync.registry import NewVersion
 from artisync.registry.http import HttpRegistry
 from artisync.server.access.directory import Directory
 from artisync.server.access.secret import load_secret
+from artisync.views.lineage import build_lineage, render_text
+from artisync.views.lineage import to_json as lineage_json
 from conftest import TEST_API_KEY
 from server_process import Server
 
@@ -175,3 +179,33 @@ def test_a_revoked_key_stops_within_moments_on_a_server_that_cached_it(
             time.sleep(0.01)
     listed = {k.prefix: k for k in directory.list_keys("dave")}
     assert listed[key[:12]].revoked_at is not None
+
+
+def test_lineage_shows_a_hidden_neighbour_as_hidden_never_by_name(
+    world: tuple[Server, dict[str, str]],
+) -> None:
+    server, keys = world
+    with HttpRegistry(server.url, api_key=TEST_API_KEY) as admin:
+        secret = _version("private", "secret-data", "s")
+        secret = replace(secret, run_id="private-maker")
+        made = admin.commit_version(secret).version
+        admin.ensure_run("public", TEAM, "public-user")
+        admin.record_use("public-user", made.id, project="public", entity=TEAM)
+        shown = admin.commit_version(
+            replace(_version("public", "report", "r"), run_id="public-user")
+        ).version
+        admin.ensure_run("private", TEAM, "private-reader")
+        admin.record_use("private-reader", shown.id, project="private", entity=TEAM)
+    with HttpRegistry(server.url, api_key=keys["outsider"]) as outsider:
+        used = outsider.used_by_run("public-user", project="public", entity=TEAM)
+        assert [v.hidden for v in used] == [True]
+        assert (used[0].name, used[0].project, used[0].id) == ("", "", "")
+        readers = outsider.used_by(shown.id)
+        assert [r.hidden for r in readers] == [True] and readers[0].id == ""
+        graph = build_lineage(outsider, shown, depth=2)
+        text = render_text(graph)
+        assert "hidden" in text and "secret" not in text and "private" not in text
+        assert "private" not in json.dumps(lineage_json(graph))
+    with HttpRegistry(server.url, api_key=keys["member"]) as member:
+        used = member.used_by_run("public-user", project="public", entity=TEAM)
+        assert [(v.hidden, v.name) for v in used] == [(False, "secret-data")]

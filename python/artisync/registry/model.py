@@ -28,6 +28,8 @@ __all__ = [
     "Project",
     "Run",
     "Version",
+    "hidden_run",
+    "hidden_version",
 ]
 
 _Record = TypeVar("_Record")
@@ -35,6 +37,10 @@ _Record = TypeVar("_Record")
 _ADDED_STORE: Final = frozenset({"store"})
 """The fields of :class:`Version` and :class:`Part` that answers of a server older than
 stores being recorded lack (they decode with ``store=None``)."""
+
+_ADDED_HIDDEN: Final = frozenset({"hidden"})
+"""Left out of a record's JSON unless true (only a server's lineage answers carry it),
+so every other answer reads as it did before."""
 
 
 def _from_json(
@@ -127,7 +133,9 @@ class Run:
     ``job_type`` follow ``artisync.init``; ``config`` is the run's config mapping and
     ``summary`` its summary (W&B's ``run.summary``: the last value of each metric).
     ``state`` is one of :data:`RUN_STATES`. ``updated_at`` is when the run's record
-    last changed (its fields, summary or state, or a version it logged).
+    last changed (its fields, summary or state, or a version it logged). ``hidden``
+    marks a lineage neighbour in a project the caller may not see (:func:`hidden_run`):
+    it says a run is there, and nothing else.
     """
 
     id: str
@@ -141,15 +149,16 @@ class Run:
     summary: dict[str, Any] = field(default_factory=dict)
     state: str = "running"
     updated_at: float = 0.0
+    hidden: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The run as a JSON object (what the daemon's registry routes answer)."""
-        return asdict(self)
+        return _without_visible(asdict(self))
 
     @classmethod
     def from_json(cls, data: object) -> Run:
         """The run that :meth:`to_json` gave; ``RegistryError`` if fields are off."""
-        return _from_json(cls, data)
+        return _from_json(cls, data, added=_ADDED_HIDDEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +201,8 @@ class Version:
     ``gs://bucket/prefix``, ``file:///path`` or an absolute path), so that a reader on any
     node finds the content without a store setting of its own; None for a version
     committed before versions recorded their store, whose content is in the reader's
-    configured store.
+    configured store. ``hidden`` marks a lineage neighbour in a project the caller may
+    not see (:func:`hidden_version`): it says a version is there, and nothing else.
     """
 
     id: str
@@ -214,16 +224,17 @@ class Version:
     ttl_seconds: float | None
     state: str = field(default=COMMITTED)
     store: str | None = None
+    hidden: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The version as a JSON object (what the daemon's registry routes answer)."""
-        return asdict(self)
+        return _without_visible(asdict(self))
 
     @classmethod
     def from_json(cls, data: object) -> Version:
         """The version that :meth:`to_json` gave; ``RegistryError`` if fields are off.
         ``store`` may be absent (an older server's answer): it is then None."""
-        return _from_json(cls, data, added=_ADDED_STORE)
+        return _from_json(cls, data, added=_ADDED_STORE | _ADDED_HIDDEN)
 
     @property
     def expires_at(self) -> float | None:
@@ -381,6 +392,51 @@ class NewPart(_NewContent):
         """The new part that :meth:`to_json` gave (fields with defaults may be left out);
         ``error`` names a missing or unknown field."""
         return _from_json(cls, data, every_field=False, error=error)
+
+
+def _without_visible(data: dict[str, Any]) -> dict[str, Any]:
+    if not data.get("hidden"):
+        data.pop("hidden", None)
+    return data
+
+
+def hidden_run() -> Run:
+    """A lineage neighbour run the caller may not see: no name, no project, nothing."""
+    return Run(
+        id="",
+        project="",
+        entity="",
+        name=None,
+        job_type=None,
+        group=None,
+        config={},
+        created_at=0.0,
+        hidden=True,
+    )
+
+
+def hidden_version() -> Version:
+    """A lineage neighbour version the caller may not see: no name, no project, nothing."""
+    return Version(
+        id="",
+        project="",
+        entity="",
+        name="",
+        type="",
+        index=0,
+        digest="",
+        manifest_key="",
+        size=0,
+        file_count=0,
+        description=None,
+        metadata={},
+        aliases=[],
+        tags=[],
+        created_at=0.0,
+        run_id=None,
+        ttl_seconds=None,
+        hidden=True,
+    )
 
 
 def _new_json(record: NewVersion | NewPart) -> dict[str, Any]:

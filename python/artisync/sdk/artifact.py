@@ -569,16 +569,20 @@ class Artifact:
         )
 
     def logged_by(self) -> PublicRun[Artifact] | None:
-        """The run that logged this version (``None`` if logged outside a run)."""
+        """The run that logged this version (``None`` if logged outside a run, or in a
+        project the caller may not see)."""
         version, settings = self._require_committed("find the run that logged")
         run = registry_for(settings).produced_by(version.id)
-        return None if run is None else PublicRun(run, settings, Artifact._from_version)
+        if run is None or run.hidden:
+            return None
+        return PublicRun(run, settings, Artifact._from_version)
 
     def used_by(self) -> list[PublicRun[Artifact]]:
-        """The runs that used this version, in the order they first used it."""
+        """The runs that used this version, in the order they first used it (those in
+        projects the caller may not see left out)."""
         version, settings = self._require_committed("find the runs that used")
         used_by = registry_for(settings).used_by(version.id)
-        return [PublicRun(r, settings, Artifact._from_version) for r in used_by]
+        return [PublicRun(r, settings, Artifact._from_version) for r in used_by if not r.hidden]
 
     def download(
         self, root: str | os.PathLike[str] | None = None, path_prefix: str | None = None

@@ -99,10 +99,10 @@ class PublicRun(Generic[A]):
         """The committed versions this run logged (or wrote a part of), oldest first."""
         registry = registry_for(self._settings)
         versions = registry.logged_by_run(self.id, project=self.project, entity=self.entity)
-        return [self._artifact_of(v, self._settings) for v in versions]
+        return [self._artifact_of(v, self._settings) for v in versions if not v.hidden]
 
     def used_artifacts(self) -> list[A]:
         """The committed versions this run used, in the order it used them."""
         registry = registry_for(self._settings)
         versions = registry.used_by_run(self.id, project=self.project, entity=self.entity)
-        return [self._artifact_of(v, self._settings) for v in versions]
+        return [self._artifact_of(v, self._settings) for v in versions if not v.hidden]

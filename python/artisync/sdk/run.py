@@ -288,13 +288,13 @@ class Run:
         A version appears once the daemon has committed it (``artifact.wait()``)."""
         registry = registry_for(self.settings)
         versions = registry.logged_by_run(self.id, project=self.project, entity=self.entity)
-        return [Artifact._from_version(v, self.settings) for v in versions]
+        return [Artifact._from_version(v, self.settings) for v in versions if not v.hidden]
 
     def used_artifacts(self) -> list[Artifact]:
         """The versions this run used (``use_artifact``), in the order it used them."""
         registry = registry_for(self.settings)
         versions = registry.used_by_run(self.id, project=self.project, entity=self.entity)
-        return [Artifact._from_version(v, self.settings) for v in versions]
+        return [Artifact._from_version(v, self.settings) for v in versions if not v.hidden]
 
     def use_artifact(
         self,

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Final
 
 from artisync.registry import Registry, Run, Version
+from artisync.registry.model import hidden_run, hidden_version
 from artisync.server.access.policy import Action
 from artisync.server.routes import API, Call, Operation, Route
 from artisync.server.routes_runs import RUN, check_run_id, reading_run, run_key, writing
@@ -55,7 +56,7 @@ def _versions_of_run(direction: str, scoped: bool) -> Callable[[Call], Operation
                 found = r.logged_by_run(run_id, project=project, entity=entity)
             else:
                 found = r.used_by_run(run_id, project=project, entity=entity)
-            return call.guard.readable(found, lambda v: (v.entity, v.project))
+            return call.guard.masked(found, lambda v: (v.entity, v.project), hidden_version)
 
         return run
 
@@ -86,7 +87,9 @@ def produced_by(call: Call) -> Operation:
     def run(r: Registry) -> Run | None:
         call.guard.version(key, Action.READ)
         found = r.produced_by(key)
-        return found if found is None or call.guard.can_read(found.entity, found.project) else None
+        if found is None or call.guard.can_read(found.entity, found.project):
+            return found
+        return hidden_run()
 
     return run
 
@@ -96,7 +99,8 @@ def _runs_of_version(call: Call, listing: Callable[[Registry, str], list[Run]]) 
 
     def run(r: Registry) -> list[Run]:
         call.guard.version(key, Action.READ)
-        return call.guard.readable(listing(r, key), lambda found: (found.entity, found.project))
+        runs = listing(r, key)
+        return call.guard.masked(runs, lambda found: (found.entity, found.project), hidden_run)
 
     return run
 

@@ -66,6 +66,12 @@ class LineageNode:
         """``"run"`` or ``"version"``."""
         return "run" if self.run is not None else "version"
 
+    @property
+    def hidden(self) -> bool:
+        """Whether the node is in a project the caller may not see (no name is known)."""
+        record = self.run if self.run is not None else self.version
+        return record is not None and record.hidden
+
 
 @dataclass(frozen=True, slots=True)
 class LineageEdge:
@@ -112,21 +118,28 @@ class LineageGraph:
 
 
 def _neighbours(registry: Registry, node: LineageNode, upstream: bool) -> Iterator[LineageNode]:
-    """The nodes one hop from ``node`` (with distance 0: the caller sets it)."""
+    """The nodes one hop from ``node`` (with distance 0: the caller sets it). A hidden
+    neighbour (a project the caller may not see) is a leaf of its own: nothing is known
+    to lead on from it."""
+    if node.hidden:
+        return
+    side = "up" if upstream else "down"
     if node.version is not None:
         if upstream:
             producer = registry.produced_by(node.version.id)
             runs = [] if producer is None else [producer]
         else:
             runs = registry.used_by(node.version.id)
-        for run in runs:
-            yield LineageNode(run_key(run), 0, run=run)
+        for n, run in enumerate(runs):
+            key = f"hidden:{side}:{node.key}:{n}" if run.hidden else run_key(run)
+            yield LineageNode(key, 0, run=run)
         return
     owner = node.run
     assert owner is not None
     lookup = registry.used_by_run if upstream else registry.logged_by_run
-    for version in lookup(owner.id, project=owner.project, entity=owner.entity):
-        yield LineageNode(version_key(version), 0, version=version)
+    for n, version in enumerate(lookup(owner.id, project=owner.project, entity=owner.entity)):
+        key = f"hidden:{side}:{node.key}:{n}" if version.hidden else version_key(version)
+        yield LineageNode(key, 0, version=version)
 
 
 def build_lineage(registry: Registry, version: Version, depth: int = 2) -> LineageGraph:
@@ -180,6 +193,8 @@ def _qualifier(entity: str, project: str, center: LineageNode) -> str:
 def node_label(graph: LineageGraph, node: LineageNode) -> str:
     """``run <id> (<job_type>)`` or ``name:vN [aliases]``, with ``project/`` in front
     when the node lives in another project than the center."""
+    if node.hidden:
+        return f"{node.kind} (hidden: in a project you may not see)"
     if node.run is not None:
         run = node.run
         job = f" ({run.job_type})" if run.job_type else ""
@@ -267,7 +282,7 @@ def dot_quote(text: str) -> str:
 
 def render_dot(graph: LineageGraph) -> str:
     """The graph in Graphviz DOT: runs as boxes, versions as ellipses, the center
-    filled and bold, truncated nodes dashed; data flows top to bottom."""
+    filled and bold, truncated and hidden nodes dashed; data flows top to bottom."""
     lines = [
         "digraph lineage {",
         "  rankdir=TB;",
@@ -284,7 +299,7 @@ def render_dot(graph: LineageGraph) -> str:
             styles += ["filled", "bold"]
             attributes["fillcolor"] = dot_quote("#ffd966")
             attributes["penwidth"] = "2"
-        if node.truncated:
+        if node.truncated or node.hidden:
             styles.append("dashed")
         if styles:
             attributes["style"] = dot_quote(",".join(styles))
@@ -305,6 +320,8 @@ def _node_json(graph: LineageGraph, node: LineageNode) -> dict[str, Any]:
         "truncated": node.truncated,
         "label": node_label(graph, node),
     }
+    if node.hidden:
+        return facts | {"hidden": True}
     if node.run is not None:
         run = node.run
         facts |= {

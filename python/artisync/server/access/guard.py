@@ -94,6 +94,14 @@ class Guard:
                 kept.append(item)
         return kept
 
+    def masked(
+        self, items: Sequence[T], where: Callable[[T], tuple[str, str]], hidden: Callable[[], T]
+    ) -> list[T]:
+        """The items, each one whose project the caller may not see replaced by
+        ``hidden()`` (a lineage neighbour shown as there, but not by name)."""
+        readable = set(map(id, self.readable(items, where)))
+        return [item if id(item) in readable else hidden() for item in items]
+
     def _forbidden(self, entity: str, project: str, action: Action) -> str:
         role = self.caller.role_in(entity)
         who = f"{self.caller} ({role} of {entity})" if role else f"{self.caller} (not in {entity})"
