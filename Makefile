@@ -95,6 +95,7 @@ bench: install
 	$(PYTHON) benchmarks/bench_expand.py
 	$(PYTHON) benchmarks/bench_memory.py
 	$(PYTHON) benchmarks/bench_server.py
+	$(PYTHON) benchmarks/bench_auth.py
 
 ## run: the main job on the embedded defaults: the daemon, with one logged example
 run: install-run
