@@ -1,7 +1,8 @@
 """What access control costs a commit: this tree's ``artisync server`` (every request's
 key checked, every commit's project's rights) against another tree's, in one run.
 
-    git worktree add /tmp/before <commit before access control>
+    git worktree add /tmp/before 4ec5c53       # the last build without access control
+    cp python/artisync/_core*.so /tmp/before/python/artisync/   # the same Rust core
     python benchmarks/bench_access_cost.py --against /tmp/before
 
 Both sets of servers (``--server-processes`` each) run on one PostgreSQL cluster with
