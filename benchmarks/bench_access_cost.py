@@ -21,6 +21,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent.parent / "tests"
@@ -33,6 +34,15 @@ from server_process import Server  # noqa: E402
 
 WRITERS, COLLECTIONS = 16, 4
 GOAL = 1.10
+
+
+@dataclass
+class Side:
+    """One tree's rounds, and the CPU seconds its servers and PostgreSQL used in them."""
+
+    rounds: list[Outcome] = field(default_factory=list)
+    server_cpu: float = 0.0
+    database_cpu: float = 0.0
 
 
 @contextmanager
@@ -58,8 +68,7 @@ def main() -> int:
     args = parser.parse_args()
     key = os.environ.setdefault("ARTISYNC_SERVER_BOOTSTRAP_KEY", "ask_" + secrets.token_urlsafe(32))
     os.environ["ARTISYNC_API_KEY"] = key
-    ours: list[Outcome] = []
-    theirs: list[Outcome] = []
+    ours, theirs = Side(), Side()
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         postgres = stack.enter_context(running_postgres(DURABLE))
@@ -83,35 +92,37 @@ def main() -> int:
         )
         for side in (mine, other):  # warm both
             commit_load(Load(WRITERS, COLLECTIONS, 1.0, urls=tuple(s.url for s in side)))
-        cpu: dict[int, list[float]] = {id(ours): [0.0, 0.0], id(theirs): [0.0, 0.0]}
         for _ in range(args.rounds):
-            for side, outcomes in ((mine, ours), (other, theirs)):
-                load = Load(WRITERS, COLLECTIONS, args.seconds, urls=tuple(s.url for s in side))
-                pids = [s.proc.pid for s in side]
+            for processes, side in ((mine, ours), (other, theirs)):
+                urls = tuple(s.url for s in processes)
+                pids = [s.proc.pid for s in processes]
                 before = cpu_seconds(pids), cpu_seconds(process_tree(postgres.proc.pid))
-                outcomes.append(commit_load(load))
+                side.rounds.append(commit_load(Load(WRITERS, COLLECTIONS, args.seconds, urls=urls)))
                 after = cpu_seconds(pids), cpu_seconds(process_tree(postgres.proc.pid))
-                cpu[id(outcomes)][0] += after[0] - before[0]
-                cpu[id(outcomes)][1] += after[1] - before[1]
+                side.server_cpu += after[0] - before[0]
+                side.database_cpu += after[1] - before[1]
     print(
         f"commits through {args.server_processes} server processes, {WRITERS} writers over "
         f"{COLLECTIONS} collections, {args.rounds} rounds of {args.seconds:g}s a side, best "
         "round; ratio: this tree over the other"
     )
     print(f"{'figure':<22} {'this tree':>10} {args.against.name:>10} {'ratio':>6}  goal")
-    rate_ours = max(o.commits / o.seconds for o in ours)
-    rate_theirs = max(o.commits / o.seconds for o in theirs)
+    rate_ours = max(o.commits / o.seconds for o in ours.rounds)
+    rate_theirs = max(o.commits / o.seconds for o in theirs.rounds)
     print(
         f"{'commits/s':<22} {rate_ours:>10,.0f} {rate_theirs:>10,.0f} "
         f"{rate_ours / rate_theirs:>6.2f}"
     )
-    for label, outcomes in (("this tree", ours), (args.against.name, theirs)):
-        commits = sum(o.commits for o in outcomes) or 1
-        server_ms, database_ms = (c / commits * 1e3 for c in cpu[id(outcomes)])
+    for label, side in (("this tree", ours), (args.against.name, theirs)):
+        commits = sum(o.commits for o in side.rounds) or 1
+        server_ms, database_ms = (
+            side.server_cpu / commits * 1e3,
+            side.database_cpu / commits * 1e3,
+        )
         print(f"CPU ms a commit, {label}: servers {server_ms:.2f} + PostgreSQL {database_ms:.2f}")
     for name in ("p50", "p99"):
-        mine_ms = min(getattr(o, name) for o in ours) * 1e3
-        theirs_ms = min(getattr(o, name) for o in theirs) * 1e3
+        mine_ms = min(getattr(o, name) for o in ours.rounds) * 1e3
+        theirs_ms = min(getattr(o, name) for o in theirs.rounds) * 1e3
         ratio = mine_ms / theirs_ms
         goal = f"<= {GOAL:.2f} {'ok' if ratio <= GOAL else 'MISSED'}" if name == "p50" else ""
         print(f"{name + ' ms':<22} {mine_ms:>10.1f} {theirs_ms:>10.1f} {ratio:>6.2f}  {goal}")

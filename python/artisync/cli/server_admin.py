@@ -10,6 +10,7 @@ server secret (``secret_file``), so these commands must read the one the server 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 from pathlib import Path
@@ -75,7 +76,7 @@ def _run(args: argparse.Namespace) -> int:
     elif command == "list-keys":
         found = directory.list_keys(args.user)
         if args.json:
-            print(json.dumps([_key_json(k) for k in found]))
+            print(json.dumps([dataclasses.asdict(k) for k in found]))
         else:
             print(f"{'prefix':<14} {'owner':<20} {'created':<24} {'last used':<24} revoked")
             for k in found:
@@ -88,16 +89,6 @@ def _run(args: argparse.Namespace) -> int:
         directory.set_visibility(entity, project, args.visibility)
         print(f"project {printable(args.project)} is {args.visibility}")
     return 0
-
-
-def _key_json(key: Any) -> dict[str, Any]:
-    return {
-        "prefix": key.prefix,
-        "owner": key.owner,
-        "created_at": key.created_at,
-        "last_used_at": key.last_used_at,
-        "revoked_at": key.revoked_at,
-    }
 
 
 def add_command(server_commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -17,6 +17,7 @@ when a version was deleted.
 
 from __future__ import annotations
 
+import abc
 import enum
 import json
 import math
@@ -81,11 +82,13 @@ def json_depth(value: object) -> int:
     return deepest
 
 
-class Closing:
-    """``with`` closes it: the context manager of every backend, written once."""
+class Closing(abc.ABC):
+    """``with`` closes it: the context manager of every backend, written once; each
+    backend says what closing is."""
 
+    @abc.abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Release what the backend holds (connections, files)."""
 
     def __enter__(self) -> Self:
         return self
