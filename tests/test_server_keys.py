@@ -66,6 +66,29 @@ def test_the_secret_file_is_made_private_once_and_refused_when_others_read_it(
         load_secret(tmp_path / "missing")
 
 
+def test_processes_making_the_secret_together_agree_and_never_read_it_half_written(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "secret"
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from artisync.server.access.secret import load_secret, make_secret\n"
+        "p = Path(sys.argv[1]); made = make_secret(p)\n"
+        "sys.stdout.write(f'{int(made)} {load_secret(p).hex()}')\n"
+    )
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(path)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(8)
+    ]
+    answers = [racer.communicate(timeout=60)[0].split() for racer in racers]
+    assert all(racer.returncode == 0 for racer in racers)
+    assert sum(int(made) for made, _ in answers) == 1
+    assert {secret for _, secret in answers} == {path.read_bytes().hex()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret"]
+
+
 def test_clients_read_the_key_from_the_environment_then_their_login_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,7 +3,7 @@
 Every process of one server, and the admin commands, must read the same secret, or a
 key made by one is unknown to another: deployments copy the file to each host (or
 mount it), as they would a TLS key. The first start of a server that finds no file
-makes one (32 random bytes, mode 0600, created exclusively, so two processes starting
+makes one (32 random bytes, mode 0600, linked into place whole, so two processes starting
 together agree on one). Losing it invalidates every key; nothing else.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+import tempfile
 from pathlib import Path
 from typing import Final
 
@@ -23,17 +24,29 @@ SECRET_BYTES: Final = 32
 
 
 def make_secret(path: Path) -> bool:
-    """Make the secret file if there is none; True when this call made it."""
+    """Make the secret file if there is none; True when this call made it.
+
+    The bytes are written and synced under a temporary name and then hard-linked to
+    ``path``: the link is atomic and fails when the name exists, so two processes
+    starting together agree on one secret and neither ever reads a half-written file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if path.exists():
         return False
-    with os.fdopen(fd, "wb") as out:
-        out.write(secrets.token_bytes(SECRET_BYTES))
-        out.flush()
-        os.fsync(out.fileno())
-    return True
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            os.fchmod(out.fileno(), 0o600)
+            out.write(secrets.token_bytes(SECRET_BYTES))
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        os.unlink(temp)
 
 
 def load_secret(path: Path) -> bytes:
