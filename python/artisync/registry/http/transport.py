@@ -34,6 +34,7 @@ from artisync.errors import (
     TypeConflictError,
     UnauthorizedError,
 )
+from artisync.registry.http.acting import acting_key
 
 __all__ = ["CONNECT_TIMEOUT", "Transport", "segment"]
 
@@ -132,6 +133,9 @@ class Transport:
                 "send str, int, float (finite), bool, None, lists and dicts with str keys"
             ) from None
         headers = dict(self._headers)
+        acting = acting_key()
+        if acting is not None:
+            headers["Authorization"] = f"Bearer {acting}"
         if data is not None:
             headers["Content-Type"] = "application/json"
         try:
