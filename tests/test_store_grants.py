@@ -42,7 +42,6 @@ from artisync.store.grants import (
     PartsGrant,
     PutGrant,
     SessionGrant,
-    Stored,
 )
 from artisync.store.grants_for import grants_for
 from artisync.store.s3 import S3Store
@@ -51,6 +50,7 @@ from servers import GCS, S3
 from store_backends import GCS_CHUNK, S3_PART, blob, small_gcs_store, small_s3_store
 
 PART = S3_PART
+ALICE, BOB = "alice", "bob"  # the server users grants are made out to
 
 _http = urllib3.PoolManager()
 
@@ -143,10 +143,11 @@ async def test_a_node_without_credentials_puts_a_blob_and_reads_it_through_its_g
 ) -> None:
     data = os.urandom(100_000)
     declared = spec(data)
-    grant = await s3_bucket.grants.upload(declared)
+    grant = await s3_bucket.grants.upload(declared, uploader=ALICE)
     assert isinstance(grant, PutGrant)
     assert grant.headers == {"Content-MD5": base64.b64encode(hashlib.md5(data).digest()).decode(),
-                             "Content-Length": str(len(data))}  # fmt: skip
+                             "Content-Length": str(len(data)),
+                             "x-amz-meta-artisync-uploader": ALICE}  # fmt: skip
     assert time.time() + 800 < grant.expires_at <= time.time() + 900
     assert (await send("PUT", grant.url, data, grant.headers))[0] == 200
     assert (await s3_bucket.grants.verify([declared])).ok
@@ -157,7 +158,7 @@ async def test_a_node_without_credentials_puts_a_blob_and_reads_it_through_its_g
 
 async def test_an_expired_put_url_is_refused_by_the_bucket(s3_bucket: S3Bucket) -> None:
     data = os.urandom(1000)
-    grant = await s3_bucket.grants.upload(spec(data), expires_in=1)
+    grant = await s3_bucket.grants.upload(spec(data), expires_in=1, uploader=ALICE)
     assert isinstance(grant, PutGrant)
     await wait_past(grant.expires_at + 1)
     status, _ = await send("PUT", grant.url, data, grant.headers)
@@ -174,7 +175,7 @@ async def test_an_expired_put_url_is_refused_by_the_bucket(s3_bucket: S3Bucket) 
 
 async def test_a_put_url_used_for_another_key_is_refused(s3_bucket: S3Bucket) -> None:
     mine, theirs = os.urandom(1000), os.urandom(1000)
-    grant = await s3_bucket.grants.upload(spec(mine))
+    grant = await s3_bucket.grants.upload(spec(mine), uploader=ALICE)
     assert isinstance(grant, PutGrant)
     mine_key = s3_bucket.store.blob_object(spec(mine).md5_hex)
     theirs_key = s3_bucket.store.blob_object(spec(theirs).md5_hex)
@@ -193,7 +194,7 @@ async def test_a_put_url_used_for_another_key_is_refused(s3_bucket: S3Bucket) ->
 async def test_a_put_of_other_bytes_than_its_signed_md5_is_refused(s3_bucket: S3Bucket) -> None:
     data = os.urandom(1000)
     declared = spec(data)
-    grant = await s3_bucket.grants.upload(declared)
+    grant = await s3_bucket.grants.upload(declared, uploader=ALICE)
     assert isinstance(grant, PutGrant)
     status, answer = await send("PUT", grant.url, other_bytes(data), grant.headers)
     verified = await s3_bucket.grants.verify([declared])
@@ -208,7 +209,7 @@ async def test_a_put_of_other_bytes_than_its_signed_md5_is_refused(s3_bucket: S3
 async def test_a_put_of_another_size_is_refused(s3_bucket: S3Bucket) -> None:
     data = os.urandom(1000)
     declared = spec(data)
-    grant = await s3_bucket.grants.upload(declared)
+    grant = await s3_bucket.grants.upload(declared, uploader=ALICE)
     assert isinstance(grant, PutGrant)
     longer = data + b"more"
     # The node tells the truth about the length it sends: the signed one is 1000.
@@ -238,7 +239,7 @@ async def start_parts(grants: S3Grants) -> tuple[bytes, BlobSpec, PartsGrant]:
     """A blob of three parts (the last of 1000 bytes), and the grant that starts it."""
     data = os.urandom(2 * PART + 1000)
     declared = spec(data, PART)
-    grant = await grants.upload(declared)
+    grant = await grants.upload(declared, uploader=ALICE)
     assert isinstance(grant, PartsGrant)
     return data, declared, grant
 
@@ -256,7 +257,7 @@ async def test_a_multipart_upload_resumes_after_a_crash_with_urls_for_missing_pa
 
     with pytest.raises(InvalidInputError, match=rf"{declared.md5_hex}.*parts 3 of upload"):
         await grants.complete(declared, upload_id)
-    again = await grants.upload(declared, upload_id=upload_id)
+    again = await grants.upload(declared, upload_id=upload_id, uploader=ALICE)
     assert isinstance(again, PartsGrant) and again.upload_id == upload_id
     assert [p.number for p in again.parts] == [3]
     await send_parts(again, data, [3])
@@ -285,14 +286,14 @@ async def test_a_part_sent_with_other_bytes_is_refused_and_granted_again(
         # rclone drops the whole upload on a bad part (S3 keeps it): start again.
         with pytest.raises(InvalidInputError, match="no unfinished upload of it"):
             await grants.complete(declared, grant.upload_id)
-        grant = await grants.upload(declared)
+        grant = await grants.upload(declared, uploader=ALICE)
         assert isinstance(grant, PartsGrant)
         await send_parts(grant, data, [1, 2, 3])
     else:
         assert status == 200  # moto keeps it: complete finds its ETag wrong
         with pytest.raises(InvalidInputError, match=r"parts 2 of upload .* send them again"):
             await grants.complete(declared, grant.upload_id)
-        again = await grants.upload(declared, upload_id=grant.upload_id)
+        again = await grants.upload(declared, upload_id=grant.upload_id, uploader=ALICE)
         assert isinstance(again, PartsGrant) and [p.number for p in again.parts] == [2]
         await send_parts(again, data, [2])
     await grants.complete(declared, grant.upload_id)
@@ -302,12 +303,67 @@ async def test_a_part_sent_with_other_bytes_is_refused_and_granted_again(
 
 async def test_an_upload_id_is_good_only_for_its_own_blob(s3_bucket: S3Bucket) -> None:
     mine, theirs = (spec(os.urandom(PART + (2 << 20)), PART) for _ in range(2))
-    grant = await s3_bucket.grants.upload(mine)
+    grant = await s3_bucket.grants.upload(mine, uploader=ALICE)
     assert isinstance(grant, PartsGrant)
     with pytest.raises(InvalidInputError, match=rf"{theirs.md5_hex}.*no unfinished upload"):
-        await s3_bucket.grants.upload(theirs, upload_id=grant.upload_id)
+        await s3_bucket.grants.upload(theirs, upload_id=grant.upload_id, uploader=ALICE)
     with pytest.raises(InvalidInputError, match=rf"{theirs.md5_hex}.*no unfinished upload"):
         await s3_bucket.grants.complete(theirs, grant.upload_id)
+
+
+async def test_each_upload_records_its_uploader_and_verify_tells_another_ones(
+    s3_bucket: S3Bucket,
+) -> None:
+    data = os.urandom(5000)
+    declared = spec(data)
+    grant = await s3_bucket.grants.upload(declared, uploader=ALICE)
+    assert isinstance(grant, PutGrant)
+    assert (await send("PUT", grant.url, data, grant.headers))[0] == 200
+    assert (await s3_bucket.grants.verify([declared], uploader=ALICE)).ok
+    assert (await s3_bucket.grants.verify([declared], uploader=BOB)).other_uploader == (
+        declared.md5_hex,
+    )
+    # Bob's PUT replaces Alice's object with the same bytes (S3 takes no others).
+    theirs = await s3_bucket.grants.upload(declared, uploader=BOB)
+    assert isinstance(theirs, PutGrant)
+    assert (await send("PUT", theirs.url, data, theirs.headers))[0] == 200
+    assert (await s3_bucket.grants.verify([declared], uploader=BOB)).ok
+
+
+# rclone's S3 server ignores If-None-Match on a completion (S3, GCS and MinIO honour it):
+# docs/decisions.md says a server's bucket must honour conditional writes.
+@pytest.mark.parametrize("s3_bucket", ["moto"], indirect=True)
+async def test_a_multipart_upload_never_replaces_a_blob_and_counts_only_with_the_same_parts(
+    s3_bucket: S3Bucket, tmp_path: Path
+) -> None:
+    grants = s3_bucket.grants
+    data, declared, grant = await start_parts(grants)
+    await send_parts(grant, data, [1, 2, 3])
+    await grants.complete(declared, grant.upload_id)
+    assert (await grants.verify([declared], uploader=ALICE)).ok
+
+    # The same parts again, by Bob: the object stays Alice's, the upload counts.
+    again = await grants.upload(declared, uploader=BOB)
+    assert isinstance(again, PartsGrant)
+    await send_parts(again, data, [1, 2, 3])
+    await grants.complete(declared, again.upload_id)
+    assert (await grants.verify([declared], uploader=ALICE)).ok
+
+    # Other bytes declared under the blob's MD5 (parts S3 checks, a whole it cannot):
+    # refused, and the blob is not replaced.
+    fake = os.urandom(len(data))
+    forged = BlobSpec(
+        declared.md5_hex,
+        len(fake),
+        PART,
+        tuple(hashlib.md5(fake[i : i + PART]).hexdigest() for i in range(0, len(fake), PART)),
+    )
+    attempt = await grants.upload(forged, uploader=BOB)
+    assert isinstance(attempt, PartsGrant)
+    await send_parts(attempt, fake, [1, 2, 3])
+    with pytest.raises(InvalidInputError, match="never replaced"):
+        await grants.complete(forged, attempt.upload_id)
+    assert await read_back(s3_bucket.store, declared.md5_hex, tmp_path) == data
 
 
 async def test_s3_grants_refuse_what_s3_would_not_take(tmp_path: Path) -> None:
@@ -315,11 +371,11 @@ async def test_s3_grants_refuse_what_s3_would_not_take(tmp_path: Path) -> None:
     grants = grants_for(store)
     big = b"x" * (7 << 20)  # over the 6 MiB threshold of small_s3_store
     with pytest.raises(InvalidInputError, match=r"goes up in parts .* give the part size"):
-        await grants.upload(spec(big))
+        await grants.upload(spec(big), uploader=ALICE)
     with pytest.raises(InvalidInputError, match="goes up in one PUT"):
-        await grants.upload(spec(b"small", PART))
+        await grants.upload(spec(b"small", PART), uploader=ALICE)
     with pytest.raises(InvalidInputError, match="at least 5,242,880"):
-        await grants.upload(spec(big, 1 << 20))
+        await grants.upload(spec(big, 1 << 20), uploader=ALICE)
     for seconds in (0, 8 * 24 * 3600):
         with pytest.raises(InvalidInputError, match="from 1 to 604800 seconds"):
             await grants.download("0" * 32, expires_in=seconds)
@@ -403,7 +459,7 @@ async def test_a_node_without_credentials_uploads_through_a_gcs_session_and_read
     data = os.urandom(GCS_CHUNK + 1000)
     declared = spec(data)
     grants = grants_for(gcs_store)
-    grant = await grants.upload(declared)
+    grant = await grants.upload(declared, uploader=ALICE)
     assert isinstance(grant, SessionGrant) and grant.size == len(data)
     first = f"bytes 0-{GCS_CHUNK - 1}/{len(data)}"
     status, _ = await send("PUT", grant.url, data[:GCS_CHUNK], {"Content-Range": first})
@@ -420,21 +476,32 @@ async def test_a_node_without_credentials_uploads_through_a_gcs_session_and_read
     assert await send("GET", download.url) == (200, data)
 
 
-async def test_a_blob_gcs_already_holds_is_reported_stored(
-    gcs_store: GCSStore, tmp_path: Path
-) -> None:
-    item = blob(tmp_path / "f", b"already there")
-    assert await gcs_store.put_blobs([item]) == 1
-    assert await grants_for(gcs_store).upload(spec(b"already there")) == Stored()
-
-
-async def test_a_gcs_session_sent_other_bytes_is_caught_and_the_next_grant_starts_clean(
+async def test_a_blob_gcs_already_holds_gets_a_session_that_replaces_only_what_was_there(
     gcs_store: GCSStore, tmp_path: Path
 ) -> None:
     data = os.urandom(5000)
     declared = spec(data)
     grants = grants_for(gcs_store)
-    grant = await grants.upload(declared)
+    whole = {"Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}"}
+    first = await grants.upload(declared, uploader=ALICE)
+    assert (await send("PUT", first.url, data, whole))[0] == 200
+    # Bob is told nothing of Alice's object: he gets a session as for a new blob.
+    second = await grants.upload(declared, uploader=BOB)
+    assert isinstance(second, SessionGrant)
+    assert (await grants.verify([declared], uploader=BOB)).other_uploader == (declared.md5_hex,)
+    assert (await send("PUT", second.url, data, whole))[0] == 200
+    assert (await grants.verify([declared], uploader=BOB)).ok
+    assert (await grants.verify([declared], uploader=ALICE)).other_uploader == (declared.md5_hex,)
+    assert await read_back(gcs_store, declared.md5_hex, tmp_path) == data
+
+
+async def test_a_gcs_session_sent_other_bytes_is_caught_and_the_next_grant_replaces_it(
+    gcs_store: GCSStore, tmp_path: Path
+) -> None:
+    data = os.urandom(5000)
+    declared = spec(data)
+    grants = grants_for(gcs_store)
+    grant = await grants.upload(declared, uploader=ALICE)
     assert isinstance(grant, SessionGrant)
     whole = {"Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}"}
     status, _ = await send("PUT", grant.url, other_bytes(data), whole)
@@ -443,9 +510,8 @@ async def test_a_gcs_session_sent_other_bytes_is_caught_and_the_next_grant_start
     assert status == 200
     assert (await grants.verify([declared])).wrong_md5 == (declared.md5_hex,)
 
-    again = await grants.upload(declared)  # the wrong object goes; a new session opens
+    again = await grants.upload(declared, uploader=ALICE)  # replaces the wrong object
     assert isinstance(again, SessionGrant)
-    assert (await grants.verify([declared])).missing == (declared.md5_hex,)
     assert (await send("PUT", again.url, data, whole))[0] == 200
     assert (await grants.verify([declared])).ok
     assert await read_back(gcs_store, declared.md5_hex, tmp_path) == data
@@ -454,7 +520,7 @@ async def test_a_gcs_session_sent_other_bytes_is_caught_and_the_next_grant_start
 async def test_a_gcs_session_sent_another_size_is_caught_by_verify(gcs_store: GCSStore) -> None:
     data = os.urandom(5000)
     declared = spec(data)
-    grant = await grants_for(gcs_store).upload(declared)
+    grant = await grants_for(gcs_store).upload(declared, uploader=ALICE)
     assert isinstance(grant, SessionGrant)
     short = data[:4000]
     status, _ = await send("PUT", grant.url, short, {"Content-Range": "bytes 0-3999/4000"})
@@ -467,7 +533,7 @@ async def test_a_gcs_session_sent_another_size_is_caught_by_verify(gcs_store: GC
 async def test_gcs_grants_have_no_upload_ids_to_resume_or_complete(gcs_store: GCSStore) -> None:
     declared = spec(b"x" * 10)
     with pytest.raises(InvalidInputError, match="Content-Range: bytes"):
-        await grants_for(gcs_store).upload(declared, upload_id="some-id")
+        await grants_for(gcs_store).upload(declared, upload_id="some-id", uploader=ALICE)
     with pytest.raises(InvalidInputError, match="completes with its last chunk"):
         await grants_for(gcs_store).complete(declared, "some-id")
 

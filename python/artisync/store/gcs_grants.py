@@ -2,13 +2,14 @@
 
 Uploads go through a resumable session the server opens for the blob's own name
 (:func:`~artisync.store.gcs_upload.open_session`, the one the store uses for itself):
-its metadata carries the blob's ``md5Hash``, its ``X-Upload-Content-Length`` the size,
-and ``ifGenerationMatch=0`` forbids replacing an object. GCS refuses to finish the
-object with other bytes or another size, and to create it if one exists. The session
+its metadata carries the blob's ``md5Hash`` and the uploader, its
+``X-Upload-Content-Length`` the size, and ``ifGenerationMatch`` lets it create the
+object or replace only the generation the server saw. GCS refuses to finish the object
+with other bytes or another size. The session
 URI is the capability: the node sends chunks to it with no credentials. GCS keeps a
 session for a week, whatever ``expires_in`` says.
 
-fake-gcs-server checks none of ``md5Hash``, the declared size or ``ifGenerationMatch=0``
+fake-gcs-server checks none of ``md5Hash``, the declared size or ``ifGenerationMatch``
 on a session (it computes ``md5Hash`` from the bytes it got): there,
 :meth:`GcsGrants.verify` catches what the bucket let in.
 
@@ -29,20 +30,19 @@ from gcloud.aio.storage import Bucket
 from artisync.errors import InvalidInputError
 from artisync.store.base import (
     StoreAccessError,
-    StoreUnavailableError,
     check_md5_hex,
     md5_base64,
 )
 from artisync.store.gcs import GCSStore
-from artisync.store.gcs_errors import CREDENTIAL_HINT, status_of
+from artisync.store.gcs_errors import CREDENTIAL_HINT
 from artisync.store.gcs_upload import open_session
 from artisync.store.grants import (
     DEFAULT_EXPIRES,
+    UPLOADER_METADATA,
     BlobSpec,
     DownloadGrant,
     Problem,
     SessionGrant,
-    Stored,
     Verification,
     check_expires,
     verify_each,
@@ -60,13 +60,20 @@ class GcsGrants:
         self.store = store
 
     async def upload(
-        self, blob: BlobSpec, *, upload_id: str | None = None, expires_in: int = DEFAULT_EXPIRES
-    ) -> SessionGrant | Stored:
-        """A resumable session for ``blob``, or :class:`Stored` if the bucket has it.
+        self,
+        blob: BlobSpec,
+        *,
+        uploader: str,
+        upload_id: str | None = None,
+        expires_in: int = DEFAULT_EXPIRES,
+    ) -> SessionGrant:
+        """A resumable session for ``blob`` whose object records ``uploader``.
 
-        An object under the blob's name that is not the blob (another size or MD5:
-        only an emulator lets one in) is removed first, that generation only: else
-        ``ifGenerationMatch=0`` would refuse the real blob for good.
+        It creates the object (``ifGenerationMatch=0``) or, when the bucket holds one
+        under the blob's name, replaces exactly that generation: harmless, since GCS
+        takes only the bytes of the declared MD5, and the node learns nothing of what
+        the bucket held (whether it may be told is the server's call). Anything that
+        writes the object meanwhile makes GCS refuse the session (412): ask again.
         """
         check_expires(expires_in)
         if upload_id is not None:
@@ -76,16 +83,15 @@ class GcsGrants:
             )
         name = self.store.blob_object(blob.md5_hex)
         found = await self.store.metadata(name)
-        if found is not None:
-            if _problem(blob, found) is None:
-                return Stored()
-            await self.store.delete_object(name, str(found.get("generation") or "") or None)
-        try:
-            url = await open_session(self.store, name, md5_base64(blob.md5_hex), blob.size)
-        except StoreUnavailableError as e:
-            if status_of(e) == 412:
-                return Stored()  # created since it was asked for; verify checks it
-            raise
+        generation = int(found.get("generation") or 0) if found is not None else 0
+        url = await open_session(
+            self.store,
+            name,
+            md5_base64(blob.md5_hex),
+            blob.size,
+            generation=generation,
+            metadata={UPLOADER_METADATA: uploader},
+        )
         return SessionGrant(url, blob.size)
 
     async def complete(self, blob: BlobSpec, upload_id: str) -> None:
@@ -123,13 +129,23 @@ class GcsGrants:
             raise StoreAccessError(f"store {self.store.url}: cannot sign URLs: {e}") from None
         return DownloadGrant(url, expires_at)
 
-    async def verify(self, blobs: Sequence[BlobSpec]) -> Verification:
+    async def verify(
+        self, blobs: Sequence[BlobSpec], *, uploader: str | None = None
+    ) -> Verification:
         """Read every blob's metadata (as many at once as the store's ``concurrency``):
-        missing, another ``size``, another ``md5Hash``."""
+        missing, another ``size``, another ``md5Hash``, or (with ``uploader``) stored by
+        another uploader's session."""
 
         async def problem(blob: BlobSpec) -> Problem | None:
             found = await self.store.metadata(self.store.blob_object(blob.md5_hex))
-            return Problem.MISSING if found is None else _problem(blob, found)
+            if found is None:
+                return Problem.MISSING
+            wrong = _problem(blob, found)
+            if wrong is None and uploader is not None:
+                custom = found.get("metadata") or {}
+                if custom.get(UPLOADER_METADATA) != uploader:
+                    return Problem.UPLOADER
+            return wrong
 
         return await verify_each(blobs, problem, self.store.concurrency)
 

@@ -244,15 +244,33 @@ class ResumableUploader:
         return removed
 
 
-async def open_session(store: GCSRequests, name: str, md5: str, size: int) -> str:
+async def open_session(
+    store: GCSRequests,
+    name: str,
+    md5: str,
+    size: int,
+    *,
+    generation: int = 0,
+    metadata: dict[str, str] | None = None,
+) -> str:
     """Open a resumable session for the object ``name`` of ``size`` bytes whose base64
-    MD5 is ``md5`` (GCS refuses to finish it with other bytes), which must not exist
-    yet (``ifGenerationMatch=0``); its URI. The URI alone lets anyone send the bytes:
-    it is the capability a server hands to a node (:mod:`artisync.store.gcs_grants`).
-    An object already there fails with HTTP 412 (``status_of``)."""
+    MD5 is ``md5`` (GCS refuses to finish it with other bytes), with custom
+    ``metadata``; its URI. The URI alone lets anyone send the bytes: it is the
+    capability a server hands to a node (:mod:`artisync.store.gcs_grants`).
+
+    The session may only create the object (``generation`` 0, ``ifGenerationMatch=0``)
+    or replace that very generation of it; otherwise GCS answers HTTP 412
+    (``status_of``)."""
     session = await store.session()
-    meta = json.dumps({"name": name, "md5Hash": md5, "contentType": "application/octet-stream"})
-    params = {"uploadType": "resumable", "ifGenerationMatch": "0"}
+    resource: dict[str, object] = {
+        "name": name,
+        "md5Hash": md5,
+        "contentType": "application/octet-stream",
+    }
+    if metadata:
+        resource["metadata"] = metadata
+    meta = json.dumps(resource)
+    params = {"uploadType": "resumable", "ifGenerationMatch": str(generation)}
 
     async def attempt() -> str:
         headers = {

@@ -10,12 +10,14 @@ declared (:class:`BlobSpec`):
 - :meth:`Grants.upload`: an S3 presigned PUT (:class:`PutGrant`), presigned parts of a
   multipart upload the server created (:class:`PartsGrant`; asked again with its upload
   id after a crash, it gives the parts still missing), or a GCS resumable session
-  (:class:`SessionGrant`); :class:`Stored` when GCS already has the blob;
+  (:class:`SessionGrant`). Every upload carries its uploader (the server's user it is
+  granted to) as object metadata (:data:`UPLOADER_METADATA`), signed into the grant;
 - :meth:`Grants.complete`: the server completes a multipart upload from the parts the
   bucket holds, each checked against the declared part MD5;
 - :meth:`Grants.download`: a URL that reads one blob;
 - :meth:`Grants.verify`: before a version is committed, every new blob is asked for in
-  the bucket (size and MD5 or ETag): a grant proves nothing about what was sent.
+  the bucket (size, MD5 or ETag, and uploader): a grant proves nothing about what was
+  sent, and a blob someone else stored proves nothing about what the caller holds.
 
 Implemented for S3 in :mod:`artisync.store.s3_grants` and for GCS in
 :mod:`artisync.store.gcs_grants`. Which layer refuses what (the bucket, or ``verify``)
@@ -36,6 +38,7 @@ from artisync.store.remote import first_failure
 __all__ = [
     "DEFAULT_EXPIRES",
     "MAX_EXPIRES",
+    "UPLOADER_METADATA",
     "BlobSpec",
     "DownloadGrant",
     "Grants",
@@ -44,7 +47,6 @@ __all__ = [
     "Problem",
     "PutGrant",
     "SessionGrant",
-    "Stored",
     "UploadGrant",
     "Verification",
     "check_expires",
@@ -57,6 +59,10 @@ DEFAULT_EXPIRES = 15 * 60
 
 MAX_EXPIRES = 7 * 24 * 3600
 """The longest S3 and GCS let a V4 signature live."""
+
+UPLOADER_METADATA = "artisync-uploader"
+"""The object metadata naming the server user whose grant stored the bytes: proof that
+the caller committing a version over a blob sent it, rather than named its digest."""
 
 _LISTED = 5  # blobs a refusal names before it says "and N more"
 
@@ -157,19 +163,7 @@ class SessionGrant:
     size: int
 
 
-@dataclass(frozen=True, slots=True)
-class Stored:
-    """The bucket already holds the blob: nothing to send. Its size and MD5 were checked,
-    unless it appeared between that check and the upload's start (GCS's 412);
-    :meth:`Grants.verify` checks every new blob before a commit anyway.
-
-    Whether a node may be told so is the server's decision: telling a caller who may
-    not read a version holding the blob would say that someone has it (DESIGN.md, "Many
-    nodes").
-    """
-
-
-UploadGrant = PutGrant | PartsGrant | SessionGrant | Stored
+UploadGrant = PutGrant | PartsGrant | SessionGrant
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,21 +181,24 @@ class Problem(Enum):
     MISSING = "missing"
     SIZE = "another size"
     MD5 = "another MD5"
+    UPLOADER = "stored by another uploader"
 
 
 @dataclass(frozen=True, slots=True)
 class Verification:
     """What :meth:`Grants.verify` found: the MD5s of the blobs that are missing, that
-    have another size, and that have another MD5 (or ETag) than declared."""
+    have another size, that have another MD5 (or ETag) than declared, and that were
+    stored under another uploader's grant."""
 
     missing: tuple[str, ...] = ()
     wrong_size: tuple[str, ...] = ()
     wrong_md5: tuple[str, ...] = ()
+    other_uploader: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
         """Whether every blob is in the bucket as declared."""
-        return not (self.missing or self.wrong_size or self.wrong_md5)
+        return not (self.missing or self.wrong_size or self.wrong_md5 or self.other_uploader)
 
     def check(self, store_url: str) -> None:
         """Raise :class:`InvalidInputError`, naming the blobs and what to do, unless
@@ -212,6 +209,7 @@ class Verification:
             (self.missing, "not in the bucket"),
             (self.wrong_size, "of another size than declared"),
             (self.wrong_md5, "holding other bytes than their MD5 says"),
+            (self.other_uploader, "not uploaded by this caller"),
         ]
         said = "; ".join(f"{first_few(md5s)} {what}" for md5s, what in found if md5s)
         raise InvalidInputError(
@@ -236,18 +234,30 @@ class Grants(Protocol):
     """
 
     async def upload(
-        self, blob: BlobSpec, *, upload_id: str | None = None, expires_in: int = DEFAULT_EXPIRES
+        self,
+        blob: BlobSpec,
+        *,
+        uploader: str,
+        upload_id: str | None = None,
+        expires_in: int = DEFAULT_EXPIRES,
     ) -> UploadGrant:
-        """A grant to upload ``blob`` (``upload_id``: resume that multipart upload)."""
+        """A grant to upload ``blob`` as ``uploader`` (``upload_id``: resume that
+        multipart upload). Never an answer that the bucket holds it: whether a caller
+        may be told so is the server's to decide, from what they may read."""
 
     async def complete(self, blob: BlobSpec, upload_id: str) -> None:
-        """Complete the multipart upload ``upload_id`` of ``blob`` from its parts."""
+        """Complete the multipart upload ``upload_id`` of ``blob`` from its parts. A
+        blob already in the bucket is never replaced: when it is, the upload must have
+        brought the same parts (its ETag), else :class:`InvalidInputError`."""
 
     async def download(self, md5_hex: str, *, expires_in: int = DEFAULT_EXPIRES) -> DownloadGrant:
         """A URL that reads the blob ``md5_hex``."""
 
-    async def verify(self, blobs: Sequence[BlobSpec]) -> Verification:
-        """Which of ``blobs`` the bucket lacks or holds otherwise than declared."""
+    async def verify(
+        self, blobs: Sequence[BlobSpec], *, uploader: str | None = None
+    ) -> Verification:
+        """Which of ``blobs`` the bucket lacks or holds otherwise than declared; with
+        ``uploader``, also those another uploader's grant stored."""
 
 
 def check_expires(seconds: int) -> int:
@@ -285,4 +295,5 @@ async def verify_each(
         missing=tuple(by_kind[Problem.MISSING]),
         wrong_size=tuple(by_kind[Problem.SIZE]),
         wrong_md5=tuple(by_kind[Problem.MD5]),
+        other_uploader=tuple(by_kind[Problem.UPLOADER]),
     )

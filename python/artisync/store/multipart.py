@@ -246,11 +246,13 @@ class MultipartUploader:
         await asyncio.to_thread(store.journal.remove, md5_hex)
 
     async def complete_upload(
-        self, name: str, upload_id: str, etags: dict[int, str]
+        self, name: str, upload_id: str, etags: dict[int, str], *, if_absent: bool = False
     ) -> dict[str, Any]:
         """Complete the upload ``upload_id`` of ``name`` from the parts ``{number:
-        ETag}``; S3's answer."""
+        ETag}``; S3's answer. ``if_absent``: only if there is no object ``name`` yet
+        (``If-None-Match: *``; else HTTP 412)."""
         parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
+        condition = {"IfNoneMatch": "*"} if if_absent else {}
         async with self.store._requests:
             return await self.store.call(
                 "complete_multipart_upload",
@@ -258,7 +260,13 @@ class MultipartUploader:
                 Key=name,
                 UploadId=upload_id,
                 MultipartUpload={"Parts": parts},
+                **condition,
             )
+
+    async def abort(self, name: str, upload_id: str) -> None:
+        """Abort the upload ``upload_id`` of ``name``; one S3 no longer knows is fine,
+        and a failure is logged, not raised (S3's lifecycle rule sweeps what is left)."""
+        await self._abort(name, upload_id)
 
     async def _abort(self, name: str, upload_id: object) -> bool:
         """Abort an upload (an unknown one is fine); whether the server agreed."""

@@ -205,7 +205,8 @@ class DirectRequests:
 
     async def stat(self, name: str) -> dict[str, str] | None:
         """The object ``name``'s ``ContentLength``, ``ETag`` and encryption headers as
-        botocore names them (one HEAD), or None if there is none."""
+        botocore names them, and its user metadata as ``x-amz-meta-*`` headers in lower
+        case (one HEAD), or None if there is none."""
 
         async def attempt() -> dict[str, str] | None:
             headers = await self._sign("HEAD", name, EMPTY_SHA256, {})
@@ -215,6 +216,11 @@ class DirectRequests:
                 if response.status == 200:
                     fields = _object_fields(response.headers)
                     fields["ContentLength"] = response.headers.get("Content-Length", "")
+                    fields.update(
+                        (key.lower(), value)
+                        for key, value in response.headers.items()
+                        if key.lower().startswith("x-amz-meta-")
+                    )
                     return fields
                 if response.status == 404:
                     return None

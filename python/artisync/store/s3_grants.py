@@ -30,6 +30,7 @@ from artisync.errors import InvalidInputError
 from artisync.store.base import StoreUnavailableError, check_md5_hex, md5_base64
 from artisync.store.grants import (
     DEFAULT_EXPIRES,
+    UPLOADER_METADATA,
     BlobSpec,
     DownloadGrant,
     PartGrant,
@@ -44,9 +45,11 @@ from artisync.store.grants import (
 from artisync.store.multipart import MAX_PARTS, MIN_PART_SIZE, multipart_etag
 from artisync.store.part_sizes import SINGLE_PUT_MAX
 from artisync.store.s3 import S3Store
-from artisync.store.s3_errors import code_of, describe, etag_matches
+from artisync.store.s3_errors import code_of, describe, etag_matches, status_of
 
 __all__ = ["S3Grants"]
+
+_UPLOADER_HEADER = f"x-amz-meta-{UPLOADER_METADATA}"
 
 
 class S3Grants:
@@ -63,13 +66,21 @@ class S3Grants:
         self.store = store
 
     async def upload(
-        self, blob: BlobSpec, *, upload_id: str | None = None, expires_in: int = DEFAULT_EXPIRES
+        self,
+        blob: BlobSpec,
+        *,
+        uploader: str,
+        upload_id: str | None = None,
+        expires_in: int = DEFAULT_EXPIRES,
     ) -> PutGrant | PartsGrant:
-        """A presigned PUT of ``blob``, or presigned parts of a multipart upload.
+        """A presigned PUT of ``blob``, or presigned parts of a multipart upload, whose
+        object records ``uploader`` (a PUT signs the metadata header; a multipart upload
+        is created with it).
 
         Without ``upload_id`` a multipart upload is created; with it (a node resuming
         after a crash, or whose URLs expired) the upload is checked to be this blob's,
-        and URLs are given for the parts the bucket does not hold as declared.
+        and URLs are given for the parts the bucket does not hold as declared. A PUT
+        replaces a blob already there, harmlessly: S3 takes only the bytes of its MD5.
         """
         check_expires(expires_in)
         name = self.store.blob_object(blob.md5_hex)
@@ -82,13 +93,24 @@ class S3Grants:
                     "without parts and without an upload id"
                 )
             url, headers = await self._presign(
-                "put_object", name, expires_in, blob.md5_hex, blob.size
+                "put_object",
+                name,
+                expires_in,
+                blob.md5_hex,
+                blob.size,
+                Metadata={UPLOADER_METADATA: uploader},
             )
+            headers[_UPLOADER_HEADER] = uploader
             return PutGrant(url, headers, expires_at)
         count = self._check_parts(blob)
         if upload_id is None:
             async with self.store._requests:
-                created = await self.store.call("create_multipart_upload", name, Key=name)
+                created = await self.store.call(
+                    "create_multipart_upload",
+                    name,
+                    Key=name,
+                    Metadata={UPLOADER_METADATA: uploader},
+                )
             upload_id = str(created["UploadId"])
             missing = list(range(1, count + 1))
         else:
@@ -110,7 +132,13 @@ class S3Grants:
     async def complete(self, blob: BlobSpec, upload_id: str) -> None:
         """Complete the upload ``upload_id`` of ``blob`` once every part the bucket
         lists has the declared MD5 (its ETag) and size; :class:`InvalidInputError`
-        names the parts to send again otherwise. Completing twice is fine."""
+        names the parts to send again otherwise. Completing twice is fine.
+
+        The completion never replaces an object (``If-None-Match: *``): S3 checks each
+        part but not the whole's MD5, so a replacement could put other bytes under a
+        blob's name. When the blob is there already, the upload counts only if it
+        brought the same parts as the object's (its multipart ETag); it is aborted
+        either way."""
         if not self._in_parts(blob):
             raise InvalidInputError(
                 f"{blob.describe()}: goes up in one PUT, there is no upload to complete"
@@ -131,11 +159,18 @@ class S3Grants:
             )
         etags = {n: f'"{md5}"' for n, md5 in enumerate(blob.part_md5s, 1)}
         try:
-            await self.store.multipart.complete_upload(name, upload_id, etags)
+            await self.store.multipart.complete_upload(name, upload_id, etags, if_absent=True)
         except StoreUnavailableError as e:
             if code_of(e) == "NoSuchUpload" and await self._problem(blob) is None:
                 return  # another call completed it meanwhile
-            raise
+            if status_of(e) != 412:
+                raise
+            await self.store.multipart.abort(name, upload_id)
+            if await self._problem(blob) is not None:
+                raise InvalidInputError(
+                    f"{blob.describe()}: the bucket holds this blob from an upload in other "
+                    f"parts, and it is never replaced; upload {upload_id} is aborted"
+                ) from None
 
     async def download(self, md5_hex: str, *, expires_in: int = DEFAULT_EXPIRES) -> DownloadGrant:
         """A presigned GET of the blob ``md5_hex``."""
@@ -145,13 +180,18 @@ class S3Grants:
         url = await self._signed_url("get_object", name, expires_in, {})
         return DownloadGrant(url, expires_at)
 
-    async def verify(self, blobs: Sequence[BlobSpec]) -> Verification:
+    async def verify(
+        self, blobs: Sequence[BlobSpec], *, uploader: str | None = None
+    ) -> Verification:
         """HEAD every blob (as many at once as the store's ``concurrency``): missing,
-        another size, or an ETag that is neither the blob's MD5 (one PUT) nor the
-        multipart ETag of its declared part MD5s. An object encrypted with KMS or a
-        customer key has no MD5 for an ETag: S3 checked its Content-MD5 on the way in,
-        and it is taken on trust."""
-        return await verify_each(blobs, self._problem, self.store.concurrency)
+        another size, an ETag that is neither the blob's MD5 (one PUT) nor the
+        multipart ETag of its declared part MD5s, or (with ``uploader``) stored by
+        another uploader's grant. An object encrypted with KMS or a customer key has no
+        MD5 for an ETag: S3 checked its Content-MD5 on the way in, and it is taken on
+        trust."""
+        return await verify_each(
+            blobs, lambda blob: self._problem(blob, uploader), self.store.concurrency
+        )
 
     # -- the requests --------------------------------------------------------------------
 
@@ -223,7 +263,7 @@ class S3Grants:
             raise StoreUnavailableError(f"s3://{self.store.bucket}/{name}", describe(e)) from e
         return url
 
-    async def _problem(self, blob: BlobSpec) -> Problem | None:
+    async def _problem(self, blob: BlobSpec, uploader: str | None = None) -> Problem | None:
         """What is wrong with ``blob`` in the bucket, if anything (one HEAD)."""
         direct = await self.store.direct()
         async with self.store._requests:
@@ -232,10 +272,11 @@ class S3Grants:
             return Problem.MISSING
         if found["ContentLength"] != str(blob.size):
             return Problem.SIZE
-        if etag_matches(found, blob.md5_hex):
-            return None
-        if blob.part_md5s:
-            composite = multipart_etag(bytes.fromhex(md5) for md5 in blob.part_md5s)
-            if etag_matches(found, composite):
-                return None
-        return Problem.MD5
+        if not etag_matches(found, blob.md5_hex) and not (
+            blob.part_md5s
+            and etag_matches(found, multipart_etag(bytes.fromhex(m) for m in blob.part_md5s))
+        ):
+            return Problem.MD5
+        if uploader is not None and found.get(_UPLOADER_HEADER) != uploader:
+            return Problem.UPLOADER
+        return None
