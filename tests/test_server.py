@@ -25,7 +25,7 @@ import pytest
 import urllib3
 
 from artisync.errors import InvalidInputError, RegistryError, RegistryUnavailableError
-from artisync.manifest import md5_hex_to_b64
+from artisync.manifest import Manifest, artifact_digest, md5_hex_to_b64
 from artisync.registry.http import HttpRegistry
 from artisync.store import open_directory
 from conftest import TEST_API_KEY
@@ -432,8 +432,12 @@ def test_a_server_with_a_store_commits_only_what_is_all_there(
     with HttpRegistry(server.url) as client:
         with pytest.raises(InvalidInputError, match=f"manifest {absent} is not in"):
             client.commit_version(version)
-        key = asyncio.run(store.put_manifest("d" * 32, data))
-        listed = replace(version, manifest_key=key)
+        forged = asyncio.run(store.put_manifest("d" * 32, data))
+        with pytest.raises(InvalidInputError, match="lists other entries than that key's"):
+            client.commit_version(replace(version, manifest_key=forged))
+        digest = artifact_digest(Manifest.from_json(manifest).entries.values())
+        key = asyncio.run(store.put_manifest(digest, data))
+        listed = replace(version, submission_id=uuid.uuid4().hex, manifest_key=key)
         with pytest.raises(InvalidInputError, match=f"1 blob\\(s\\) .* \\({md5}\\)"):
             client.commit_version(listed)
         asyncio.run(store.put_blob(md5, blob, 7))

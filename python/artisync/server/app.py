@@ -45,6 +45,7 @@ from artisync.server import (
     routes_commits,
     routes_lineage,
     routes_runs,
+    routes_transfers,
     routes_versions,
 )
 from artisync.server.access.gate import Gate
@@ -70,6 +71,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     *routes_versions.ROUTES,
     *routes_commits.ROUTES,
     *routes_lineage.ROUTES,
+    *routes_transfers.ROUTES,
 )
 """Every registry route of the API."""
 

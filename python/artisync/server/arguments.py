@@ -201,6 +201,21 @@ class Arguments:
             out.append(text)
         return out
 
+    def objects(self, field: str, *, limit: int) -> list[Arguments]:
+        """A non-empty list of at most ``limit`` JSON objects, each read as arguments of
+        its own (named ``field[i].x`` in messages)."""
+        value = self._take(field, True)
+        if not isinstance(value, list) or not value:
+            raise self.bad(field, f"must be a non-empty list of objects, not {_shown(value)}")
+        if len(value) > limit:
+            raise self.bad(field, f"holds {len(value)} items; at most {limit} are taken at once")
+        out = []
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise self.bad(f"{field}[{i}]", f"must be a JSON object, not {_kind(item)}")
+            out.append(Arguments(item, f"{self._prefix}{field}[{i}]."))
+        return out
+
     def finish(self, what: str) -> None:
         """Refuse a field the route does not take: a typo must not pass silently."""
         if unknown := sorted(set(self._values) - self._read):

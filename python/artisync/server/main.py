@@ -23,9 +23,11 @@ from artisync.server.access.directory import Directory
 from artisync.server.access.gate import Gate
 from artisync.server.access.secret import load_secret, make_secret
 from artisync.server.app import create_app
+from artisync.server.blob_index import BlobIndex
 from artisync.server.content import ContentCheck
 from artisync.server.settings import ServerSettings, parse_listen
 from artisync.store import open_store
+from artisync.store.grants_for import grants_for
 
 __all__ = ["serve", "tls_context"]
 
@@ -70,13 +72,19 @@ async def serve(settings: ServerSettings) -> None:
     )
     store = None
     gate = None
+    index = None
     try:
         gate = await asyncio.to_thread(_open_access, settings)
         content = None
         if settings.store:
-            # Opened on this loop: the check hands its reads to it from worker threads.
             store = open_store(settings.store, default_home())
-            content = ContentCheck(store, asyncio.get_running_loop())
+            if grants_for(store) is not None:
+                # A bucket: nodes reach it through this server's grants, each blob
+                # proven by its caller (server/content.py).
+                index = await asyncio.to_thread(
+                    BlobIndex, settings.db, store.url, timeout=settings.db_timeout
+                )
+            content = ContentCheck(store, index)
         app = create_app(
             registry,
             gate,
@@ -112,6 +120,8 @@ async def serve(settings: ServerSettings) -> None:
     finally:
         if store is not None:
             await store.close()
+        if index is not None:
+            index.close()
         if gate is not None:
             gate.close()
         registry.close()

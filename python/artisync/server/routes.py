@@ -12,7 +12,7 @@ the :class:`Call`, so access control can refuse a call before its operation runs
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -90,13 +90,16 @@ class Route:
 
 def encode(result: object) -> Any:
     """A registry answer as JSON values: records by their ``to_json``, lists element by
-    element, sets sorted (so an answer is the same bytes every time), None as null."""
+    element, sets sorted (so an answer is the same bytes every time), mappings value by
+    value (a route's own answer), None as null."""
     if result is None or isinstance(result, str | int | float | bool):
         return result
     if isinstance(result, set | frozenset):
         return sorted(result)
     if isinstance(result, Sequence):
         return [encode(item) for item in result]
+    if isinstance(result, Mapping):
+        return {str(key): encode(value) for key, value in result.items()}
     to_json: Callable[[], dict[str, Any]] | None = getattr(result, "to_json", None)
     if to_json is None:
         raise TypeError(f"no JSON form for a {type(result).__name__} answer")

@@ -104,14 +104,11 @@ async def _commit(call: Call, version: NewVersion) -> CommitResult:
     if not call.guard.allowed_from_cache(entity, project, Action.WRITE):
         await call.run(lambda r: writing(call, entity, project))
     content = call.content
-    if content is not None:
-
-        def check(registry: Registry) -> None:
-            # A retry that finds its answer was checked the first time.
-            if registry.submission_result(version.submission_id) is None:
-                content.require(version)
-
-        await call.run(check)
+    # A retry that finds its answer was checked the first time.
+    if content is not None and await call.run(
+        lambda r: r.submission_result(version.submission_id) is None
+    ):
+        await content.require(version, call.caller)
     result = await call.commits.commit(version)
     call.metrics.commits.labels("created" if result.created else "existing").inc()
     return result
@@ -129,18 +126,22 @@ def submission_result(call: Call) -> Operation:
     return run
 
 
-def add_part(call: Call) -> Operation:
+def add_part(call: Call) -> Awaited:
     body = call.body
     fields = _content(body)
     fields["distributed_id"] = body.name("distributed_id", validate_distributed_id)
     body.finish("a NewPart")
     part = NewPart.from_json(fields, error=InvalidInputError)
+    return Awaited(_add_part(call, part))
 
-    def run(r: Registry) -> None:
-        writing(call, part.entity or DEFAULT_ENTITY, part.project)
-        r.add_part(part)
 
-    return run
+async def _add_part(call: Call, part: NewPart) -> None:
+    """Check the caller's rights and the part's content, then record it: the version
+    that merges the parts names their blobs on the strength of this check."""
+    await call.run(lambda r: writing(call, part.entity or DEFAULT_ENTITY, part.project))
+    if call.content is not None:
+        await call.content.require(part, call.caller)
+    await call.run(lambda r: r.add_part(part))
 
 
 def list_parts(call: Call) -> Operation:

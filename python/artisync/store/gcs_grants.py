@@ -30,7 +30,9 @@ from gcloud.aio.storage import Bucket
 from artisync.errors import InvalidInputError
 from artisync.store.base import (
     StoreAccessError,
+    check_manifest_key,
     check_md5_hex,
+    manifest_key,
     md5_base64,
 )
 from artisync.store.gcs import GCSStore
@@ -58,6 +60,10 @@ class GcsGrants:
 
     def __init__(self, store: GCSStore) -> None:
         self.store = store
+
+    def parts(self) -> None:
+        """None: a session takes a blob whole, in chunks the node chooses."""
+        return None
 
     async def upload(
         self,
@@ -107,8 +113,26 @@ class GcsGrants:
         :class:`StoreAccessError` if the credentials hold no private key to sign with
         (user credentials, a VM's metadata server): a key file is needed.
         """
+        return await self._download(self.store.blob_object(check_md5_hex(md5_hex)), expires_in)
+
+    async def manifest_upload(
+        self, digest: str, md5_hex: str, size: int, *, expires_in: int = DEFAULT_EXPIRES
+    ) -> SessionGrant:
+        """A session that may only create the manifest (``ifGenerationMatch=0``): GCS
+        answers 412 at its last chunk when the manifest is there, and keeps it."""
         check_expires(expires_in)
-        name = self.store.blob_object(check_md5_hex(md5_hex))
+        name = self.store.key(manifest_key(digest))
+        url = await open_session(self.store, name, md5_base64(check_md5_hex(md5_hex)), size)
+        return SessionGrant(url, size)
+
+    async def manifest_download(
+        self, key: str, *, expires_in: int = DEFAULT_EXPIRES
+    ) -> DownloadGrant:
+        """A V4 signed GET of the manifest at ``key`` (an emulator's plain media URL)."""
+        return await self._download(self.store.key(check_manifest_key(key)), expires_in)
+
+    async def _download(self, name: str, expires_in: int) -> DownloadGrant:
+        check_expires(expires_in)
         if self.store.emulated:
             # An emulator checks no signature, and it is where the tests run.
             return DownloadGrant(f"{self.store.object_url(name)}?alt=media", None)

@@ -15,6 +15,8 @@ declared (:class:`BlobSpec`):
 - :meth:`Grants.complete`: the server completes a multipart upload from the parts the
   bucket holds, each checked against the declared part MD5;
 - :meth:`Grants.download`: a URL that reads one blob;
+- :meth:`Grants.manifest_upload` / :meth:`Grants.manifest_download`: the same for a
+  version's manifest, which an upload may create but never replace;
 - :meth:`Grants.verify`: before a version is committed, every new blob is asked for in
   the bucket (size, MD5 or ETag, and uploader): a grant proves nothing about what was
   sent, and a blob someone else stored proves nothing about what the caller holds.
@@ -233,6 +235,11 @@ class Grants(Protocol):
     request the server must refuse raises :class:`InvalidInputError` naming the blob.
     """
 
+    def parts(self) -> tuple[int, int] | None:
+        """``(threshold, part size)``: blobs of at least ``threshold`` bytes go up in
+        parts, of this size unless the node chooses another; None when every blob goes
+        up whole (a GCS session)."""
+
     async def upload(
         self,
         blob: BlobSpec,
@@ -252,6 +259,18 @@ class Grants(Protocol):
 
     async def download(self, md5_hex: str, *, expires_in: int = DEFAULT_EXPIRES) -> DownloadGrant:
         """A URL that reads the blob ``md5_hex``."""
+
+    async def manifest_upload(
+        self, digest: str, md5_hex: str, size: int, *, expires_in: int = DEFAULT_EXPIRES
+    ) -> PutGrant | SessionGrant:
+        """A grant to store the manifest of artifact ``digest`` (``size`` bytes of MD5
+        ``md5_hex``) that can only create it: a manifest already there is kept (the
+        bucket answers 412), as the store's own ``put_manifest`` keeps it."""
+
+    async def manifest_download(
+        self, key: str, *, expires_in: int = DEFAULT_EXPIRES
+    ) -> DownloadGrant:
+        """A URL that reads the manifest at ``key`` (``manifests/…``)."""
 
     async def verify(
         self, blobs: Sequence[BlobSpec], *, uploader: str | None = None

@@ -27,7 +27,14 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from artisync.errors import InvalidInputError
-from artisync.store.base import StoreUnavailableError, check_md5_hex, md5_base64
+from artisync.store.base import (
+    ManifestTooLargeError,
+    StoreUnavailableError,
+    check_manifest_key,
+    check_md5_hex,
+    manifest_key,
+    md5_base64,
+)
 from artisync.store.grants import (
     DEFAULT_EXPIRES,
     UPLOADER_METADATA,
@@ -64,6 +71,10 @@ class S3Grants:
 
     def __init__(self, store: S3Store) -> None:
         self.store = store
+
+    def parts(self) -> tuple[int, int]:
+        """The store's multipart threshold and part size."""
+        return self.store.multipart.threshold, self.store.multipart.part_size
 
     async def upload(
         self,
@@ -174,8 +185,32 @@ class S3Grants:
 
     async def download(self, md5_hex: str, *, expires_in: int = DEFAULT_EXPIRES) -> DownloadGrant:
         """A presigned GET of the blob ``md5_hex``."""
+        return await self._download(self.store.blob_object(check_md5_hex(md5_hex)), expires_in)
+
+    async def manifest_upload(
+        self, digest: str, md5_hex: str, size: int, *, expires_in: int = DEFAULT_EXPIRES
+    ) -> PutGrant:
+        """A presigned PUT of a manifest that signs ``If-None-Match: *``: S3 answers 412
+        when the manifest is there, and keeps it."""
         check_expires(expires_in)
-        name = self.store.blob_object(check_md5_hex(md5_hex))
+        name = self.store.key(manifest_key(digest))
+        if size > SINGLE_PUT_MAX:
+            raise ManifestTooLargeError(f"s3://{self.store.bucket}/{name}", size, SINGLE_PUT_MAX)
+        expires_at = time.time() + expires_in
+        url, headers = await self._presign(
+            "put_object", name, expires_in, check_md5_hex(md5_hex), size, IfNoneMatch="*"
+        )
+        headers["If-None-Match"] = "*"
+        return PutGrant(url, headers, expires_at)
+
+    async def manifest_download(
+        self, key: str, *, expires_in: int = DEFAULT_EXPIRES
+    ) -> DownloadGrant:
+        """A presigned GET of the manifest at ``key``."""
+        return await self._download(self.store.key(check_manifest_key(key)), expires_in)
+
+    async def _download(self, name: str, expires_in: int) -> DownloadGrant:
+        check_expires(expires_in)
         expires_at = time.time() + expires_in
         url = await self._signed_url("get_object", name, expires_in, {})
         return DownloadGrant(url, expires_at)

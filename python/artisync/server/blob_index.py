@@ -1,0 +1,186 @@
+"""Which blobs a caller has proven they hold, asked of PostgreSQL (migration 0005).
+
+A node may skip uploading a blob, and may download one, only if its caller may read a
+committed version that contains it (DESIGN.md, "Many nodes": a digest alone proves
+nothing). The server learns what a version contains when it verifies the version's
+manifest before the commit, and keeps it here, one row per (blob, manifest); the
+question is then one indexed join, whatever the size of the manifests.
+
+Besides reading a version, a caller proves they hold a blob by uploading it: the
+bucket's object names its uploader (:data:`~artisync.store.grants.UPLOADER_METADATA`),
+and a multipart upload the server completed is recorded here (its object may keep an
+earlier uploader's name, since a completion never replaces a blob). The parts of a
+distributed version were verified when each was added, so the version that merges
+them may name their blobs.
+
+Every method blocks on the database: the server calls them on worker threads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Final
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from artisync.errors import RegistryUnavailableError
+from artisync.server.caller import Caller
+
+__all__ = ["BlobIndex"]
+
+# Blobs asked per query: one version may bring a million, an array parameter of them
+# all would be a statement of 17 MB.
+_BATCH: Final = 10_000
+
+_READABLE: Final = """
+SELECT DISTINCT b.md5 FROM manifest_blobs b
+JOIN versions v ON v.manifest_key = b.manifest_key AND v.state = 'COMMITTED'
+JOIN collections c ON c.id = v.collection_id
+JOIN projects p ON p.id = c.project_id
+WHERE b.md5 = ANY(%(md5s)s) AND v.store = %(store)s
+  AND (%(admin)s OR p.visibility <> 'private' OR p.entity = ANY(%(entities)s))
+"""
+# Readable as W&B's FAQ says (policy.decide, READ): a site admin, a project that is
+# not private, or one of the caller's teams.
+
+_MANIFEST_READABLE: Final = """
+SELECT 1 FROM versions v
+JOIN collections c ON c.id = v.collection_id
+JOIN projects p ON p.id = c.project_id
+WHERE v.manifest_key = %(key)s AND v.state = 'COMMITTED' AND v.store = %(store)s
+  AND (%(admin)s OR p.visibility <> 'private' OR p.entity = ANY(%(entities)s))
+LIMIT 1
+"""
+
+_IN_PARTS: Final = """
+SELECT DISTINCT b.md5 FROM manifest_blobs b
+JOIN parts pt ON pt.manifest_key = b.manifest_key AND pt.store = %(store)s
+JOIN collections c ON c.id = pt.collection_id
+JOIN projects p ON p.id = c.project_id
+WHERE b.md5 = ANY(%(md5s)s) AND p.entity = %(entity)s AND p.name = %(project)s
+  AND c.name = %(name)s AND pt.distributed_id = %(distributed_id)s
+"""
+
+
+class BlobIndex:
+    """The blob index of the store at ``store_url``, in the database at ``dsn``."""
+
+    def __init__(self, dsn: str, store_url: str, *, pool_size: int = 4, timeout: float = 5.0):
+        self.store_url = store_url
+        self._pool: ConnectionPool[psycopg.Connection[psycopg.rows.TupleRow]] = ConnectionPool(
+            dsn,
+            min_size=1,
+            max_size=pool_size,
+            timeout=timeout,
+            reconnect_timeout=timeout,
+            kwargs={"autocommit": True},
+            open=True,
+        )
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._pool.close()
+
+    def readable(self, caller: Caller, md5s: Collection[str]) -> set[str]:
+        """Those of ``md5s`` held by a committed version ``caller`` may read."""
+        return self._matching(_READABLE, md5s, self._reader(caller))
+
+    def manifest_readable(self, caller: Caller, key: str) -> bool:
+        """Whether ``caller`` may read a committed version whose manifest is ``key``."""
+        with self._connection("finding who may read a manifest") as conn:
+            found = conn.execute(_MANIFEST_READABLE, {"key": key, **self._reader(caller)})
+            return found.fetchone() is not None
+
+    def in_parts(
+        self, md5s: Collection[str], entity: str, project: str, name: str, distributed_id: str
+    ) -> set[str]:
+        """Those of ``md5s`` held by the verified parts of one distributed version."""
+        where = {
+            "store": self.store_url,
+            "entity": entity,
+            "project": project,
+            "name": name,
+            "distributed_id": distributed_id,
+        }
+        return self._matching(_IN_PARTS, md5s, where)
+
+    def uploaded(self, uploader: str, md5s: Collection[str]) -> set[str]:
+        """Those of ``md5s`` whose multipart upload by ``uploader`` the server completed."""
+        query = "SELECT md5 FROM blob_uploads WHERE uploader = %(uploader)s AND md5 = ANY(%(md5s)s)"
+        return self._matching(query, md5s, {"uploader": uploader})
+
+    def record_upload(self, uploader: str, md5: str) -> None:
+        """Remember that ``uploader`` brought every part of blob ``md5``."""
+        with self._connection("recording an upload") as conn:
+            conn.execute(
+                "INSERT INTO blob_uploads (md5, uploader, uploaded_at) VALUES (%s, %s, %s) "
+                "ON CONFLICT (md5, uploader) DO UPDATE SET uploaded_at = EXCLUDED.uploaded_at",
+                (bytes.fromhex(md5), uploader, time.time()),
+            )
+
+    def indexed(self, manifest_key: str) -> bool:
+        """Whether the blobs of the manifest at ``manifest_key`` are recorded."""
+        with self._connection("reading the blob index") as conn:
+            found = conn.execute(
+                "SELECT 1 FROM indexed_manifests WHERE manifest_key = %s", (manifest_key,)
+            )
+            return found.fetchone() is not None
+
+    def record_manifest(self, manifest_key: str, md5s: Collection[str]) -> None:
+        """Record that the manifest at ``manifest_key`` holds ``md5s`` (its blobs, all
+        verified in the bucket). Recording it again is a no-op."""
+        rows = [(bytes.fromhex(md5), manifest_key) for md5 in md5s]
+        with (
+            self._connection("recording a manifest's blobs") as conn,
+            conn.transaction(),
+            conn.cursor() as cursor,
+        ):
+            # COPY rather than INSERT ... ON CONFLICT: a manifest of a million blobs is
+            # recorded in one stream, into a temporary table first.
+            cursor.execute(
+                "CREATE TEMPORARY TABLE new_blobs (md5 bytea, manifest_key text) ON COMMIT DROP"
+            )
+            with cursor.copy("COPY new_blobs (md5, manifest_key) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(
+                "INSERT INTO manifest_blobs (md5, manifest_key) "
+                "SELECT md5, manifest_key FROM new_blobs ON CONFLICT DO NOTHING"
+            )
+            cursor.execute(
+                "INSERT INTO indexed_manifests (manifest_key, blob_count) VALUES (%s, %s) "
+                "ON CONFLICT (manifest_key) DO NOTHING",
+                (manifest_key, len(rows)),
+            )
+
+    def _reader(self, caller: Caller) -> dict[str, object]:
+        return {
+            "store": self.store_url,
+            "admin": caller.site_admin,
+            "entities": list(caller.roles),
+        }
+
+    def _matching(
+        self, query: str, md5s: Collection[str], params: Mapping[str, object]
+    ) -> set[str]:
+        wanted = list(md5s)
+        found: set[str] = set()
+        with self._connection("reading the blob index") as conn:
+            for start in range(0, len(wanted), _BATCH):
+                batch = [bytes.fromhex(m) for m in wanted[start : start + _BATCH]]
+                rows = conn.execute(query, {**params, "md5s": batch, "store": self.store_url})
+                found.update(bytes(md5).hex() for (md5,) in rows)
+        return found
+
+    @contextmanager
+    def _connection(self, doing: str) -> Iterator[psycopg.Connection[psycopg.rows.TupleRow]]:
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except (PoolTimeout, psycopg.OperationalError) as exc:
+            raise RegistryUnavailableError(
+                f"the server's database is unreachable while {doing} ({exc}); check PostgreSQL"
+            ) from None
