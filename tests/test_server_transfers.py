@@ -184,11 +184,14 @@ def test_an_outsider_naming_a_private_digest_must_upload_it_and_gains_no_read(
     with pytest.raises(InvalidInputError, match="not uploaded by this caller"):
         mallory.commit(mallory.log("mine", "stolen", data))
     # Her manifest, even when it is Alice's, reads only for those who may read Alice's.
+    key = alice.log("secret", "w", data).manifest_key
     with pytest.raises(NotFoundError):
-        mallory.call("GET", f"/api/v1/manifests?key={alice.log('secret', 'w', data).manifest_key}")
-    with HttpRegistry(world.server.url, api_key=mallory.key) as registry:
-        with pytest.raises(NotFoundError):
-            registry.get_version("secret", "weights", "latest", "vision")
+        mallory.call("GET", f"/api/v1/manifests?key={key}")
+    with (
+        HttpRegistry(world.server.url, api_key=mallory.key) as registry,
+        pytest.raises(NotFoundError),
+    ):
+        registry.get_version("secret", "weights", "latest", "vision")
 
 
 def test_a_blob_changed_in_the_bucket_before_the_commit_refuses_the_version(
