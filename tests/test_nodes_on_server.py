@@ -190,8 +190,11 @@ def test_a_node_moves_to_the_server_with_submissions_in_its_spool(
     imported = _cli(home, "server", "import", "--from", str(home), "--db", dsn)
     assert imported.returncode == 0, imported.stderr
     server = start_server(dsn)
+    # Imported versions keep the embedded registry's entity, `local`: the node names it
+    # as its default, since the server's default would be the caller's own.
     (home / "config.toml").write_text(
         f'registry = "{server.url}"\nstore = "file://{home / "store"}"\nstore_shared = true\n'
+        'default_entity = "local"\n'
     )
     daemon.start()
     # Read as the node sees it now (the script that queued it logged before the move).

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from artisync.errors import InvalidInputError
+from artisync.names import validate_entity
 from artisync.store.part_sizes import (
     DEFAULT_PART_SIZE,
     DEFAULT_THRESHOLD,
@@ -42,6 +43,9 @@ _ENV = {
     "ARTISYNC_AUTOSTART": "autostart",
     "ARTISYNC_REGISTRY_CA_FILE": "registry_ca_file",
     "ARTISYNC_STORE_SHARED": "store_shared",
+    # W&B's variable first, so that ARTISYNC_ENTITY wins when both are set.
+    "WANDB_ENTITY": "default_entity",
+    "ARTISYNC_ENTITY": "default_entity",
 }
 _VARIABLE = {field: var for var, field in _ENV.items()}
 
@@ -136,6 +140,9 @@ class Config:
     # A file:// store every node mounts at the same path, declared so: with a server
     # registry, a store only this node reaches is refused (other nodes could not read).
     store_shared: bool = False
+    # The entity (team or user) of a run or path that names none. None: with a server,
+    # the caller's own (their user name, as W&B's default entity); embedded, `local`.
+    default_entity: str | None = None
 
     @property
     def registry_server(self) -> str | None:
@@ -188,6 +195,9 @@ class Config:
             if key == "registry":
                 name = _VARIABLE[key] if from_env else key
                 changes[key] = _registry_location(value, f"{source}: {name}={value!r}")
+            elif key == "default_entity":
+                name = _VARIABLE[key] if from_env else key
+                changes[key] = _entity(value, f"{source}: {name}={value!r}")
             elif key in _OPTIONAL_PATHS and value == "":
                 changes[key] = None  # set empty: back to the default
             elif isinstance(current, Path) or key in _OPTIONAL_PATHS:
@@ -227,6 +237,17 @@ def _registry_location(value: Any, where: str) -> Path | str:
     raise InvalidInputError(
         f'{where}: not a registry; give a SQLite file path or the server\'s "https://HOST:PORT"'
     )
+
+
+def _entity(value: Any, where: str) -> str | None:
+    """A default entity (empty: none), checked as entity names are."""
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        return validate_entity(text)
+    except InvalidInputError as exc:
+        raise InvalidInputError(f"{where}: {exc}") from None
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})

@@ -17,7 +17,7 @@ from artisync.config import Config
 from artisync.errors import NotFoundError
 from artisync.registry.model import DEFAULT_ENTITY
 from artisync.sdk.api import Api
-from artisync.sdk.registry_access import registry_for
+from artisync.sdk.registry_access import default_entity, registry_for
 from artisync.views import lineage, listing
 from artisync.views.terminal import printable
 
@@ -51,9 +51,9 @@ def _ls(args: argparse.Namespace) -> int:
     if len(parts) == 3:
         entity, project, name = parts
     elif len(parts) == 2:
-        entity, project, name = None, parts[0], parts[1]
+        entity, project, name = default_entity(config), parts[0], parts[1]
     else:
-        entity, project, name = None, parts[0], None
+        entity, project, name = default_entity(config), parts[0], None
     if name is None:
         collections = registry.list_collections(project, type=args.type, entity=entity)
         if not collections and not registry.list_collections(project, entity=entity):

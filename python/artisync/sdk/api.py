@@ -22,7 +22,7 @@ from artisync.registry.model import LATEST, Collection
 from artisync.sdk.artifact import Artifact
 from artisync.sdk.current import active_run
 from artisync.sdk.public_run import PublicRun
-from artisync.sdk.registry_access import registry_for
+from artisync.sdk.registry_access import default_entity, registry_for
 from artisync.sdk.run_filters import order_runs, run_matches
 from artisync.sdk.validation import check_run_id
 
@@ -213,7 +213,7 @@ class Api:
     def _artifact_path(self, name: str) -> tuple[str | None, str, str, str | None]:
         entity, project, collection, ref = parse_artifact_path(name)
         return (
-            entity or self.entity,
+            entity or self._entity(),
             project or self._default_project(f"artifact {name!r}"),
             collection,
             ref,
@@ -221,11 +221,15 @@ class Api:
 
     def _project_path(self, path: str | None) -> tuple[str | None, str]:
         if path is None:
-            return self.entity, self._default_project("the call")
+            return self._entity(), self._default_project("the call")
         parts = path.split("/")
         if len(parts) > 2 or "" in parts:
             raise InvalidInputError(
                 f"Invalid project path {path!r}: expected [entity/]project, e.g. 'team/vision'"
             )
-        entity = parts[0] if len(parts) == 2 else self.entity
+        entity = parts[0] if len(parts) == 2 else self._entity()
         return entity, validate_project(parts[-1])
+
+    def _entity(self) -> str | None:
+        """The entity of a path that names none: this Api's, else the default one."""
+        return self.entity or default_entity(self.settings)

@@ -42,7 +42,7 @@ from artisync.sdk.artifact import Artifact
 from artisync.sdk.client import DaemonClient
 from artisync.sdk.current import active_run, forget, make_current
 from artisync.sdk.patience import RUN_PATIENCE, patiently
-from artisync.sdk.registry_access import registry_for
+from artisync.sdk.registry_access import default_entity, registry_for
 from artisync.sdk.validation import (
     check_run_id,
     optional_str,
@@ -194,6 +194,13 @@ class Run:
         """Record the run in the registry, resuming it if it exists and ``resume`` lets."""
         registry = registry_for(self.settings)
         where = f"run {self.id!r} in project {self.project!r}"
+        if self.entity is None:
+            # W&B's default entity: the settings', or the caller's own on a server.
+            self.entity = patiently(
+                lambda: default_entity(self.settings),
+                seconds=RUN_PATIENCE,
+                what=f"finding the default entity of {where}",
+            )
         existing = patiently(
             lambda: registry.find_run(self.project, self.id, entity=self.entity),
             seconds=RUN_PATIENCE,
