@@ -127,6 +127,8 @@ class World:
     server: Server
     alice: Node  # admin of team vision
     mallory: Node  # in no team but her own
+    s3: S3
+    bucket: str
 
 
 @pytest.fixture
@@ -146,6 +148,8 @@ def world(postgres_server: Any, s3: S3, tmp_path: Path) -> Iterator[World]:
             server,
             Node(server, directory.create_key("alice"), "vision"),
             Node(server, directory.create_key("mallory"), "mallory"),
+            s3,
+            bucket,
         )
     finally:
         server.stop()
@@ -205,6 +209,19 @@ def test_a_blob_changed_in_the_bucket_before_the_commit_refuses_the_version(
         alice.commit(alice.log("secret", "table", data))
     alice.upload("secret", data)
     alice.commit(alice.log("secret", "table", data))
+
+
+def test_a_blob_rewritten_in_the_bucket_after_its_upload_refuses_the_version(
+    world: World,
+) -> None:
+    alice, data = world.alice, b"checkpoint " * 100
+    alice.upload("secret", data)
+    # Someone with bucket credentials rewrites the object (same key, other bytes).
+    key = f"team/blobs/md5/{hashlib.md5(data).hexdigest()[:2]}/{hashlib.md5(data).hexdigest()}"
+    assert world.s3.client.head_object(Bucket=world.bucket, Key=key)["ContentLength"] == len(data)
+    world.s3.put(world.bucket, key, b"y" * len(data))
+    with pytest.raises(InvalidInputError, match="holding other bytes than their MD5 says"):
+        alice.commit(alice.log("secret", "checkpoint", data))
 
 
 def test_a_version_over_blobs_never_uploaded_is_refused(world: World) -> None:
