@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,21 @@ from server_process import Server
 from servers import S3
 
 _http = urllib3.PoolManager()
+PART = 5 << 20  # the smallest S3 part
+THRESHOLD = PART + 1  # blobs from here on go up in parts
+
+
+def declared(data: bytes, sent: bytes | None = None) -> dict[str, Any]:
+    """``data`` as a node declares it (in parts from the threshold on); ``sent``: the
+    part MD5s of other bytes, declared as ``data``'s."""
+    blob: dict[str, Any] = {"md5": hashlib.md5(data).hexdigest(), "size": len(data)}
+    if len(data) >= THRESHOLD:
+        parts = sent or data
+        blob["part_size"] = PART
+        blob["part_md5s"] = [
+            hashlib.md5(parts[i : i + PART]).hexdigest() for i in range(0, len(parts), PART)
+        ]
+    return blob
 
 
 @dataclass
@@ -58,7 +74,7 @@ class Node:
         return answer
 
     def grants(self, project: str, *blobs: bytes) -> list[dict[str, Any]]:
-        asked = [{"md5": hashlib.md5(b).hexdigest(), "size": len(b)} for b in blobs]
+        asked = [declared(b) for b in blobs]
         body = {"entity": self.entity, "project": project, "blobs": asked}
         answer: list[dict[str, Any]] = self.call("POST", "/api/v1/uploads", body)["grants"]
         return answer
@@ -74,6 +90,21 @@ class Node:
                     "PUT", grant["url"], body=sent or data, headers=grant["headers"], retries=False
                 )
                 assert put.status == 200, put.data
+            if grant["kind"] == "parts":
+                body = sent or data
+                for part in grant["parts"]:
+                    start = (part["number"] - 1) * PART
+                    put = _http.request(
+                        "PUT",
+                        part["url"],
+                        body=body[start : start + PART],
+                        headers=part["headers"],
+                        retries=False,
+                    )
+                    assert put.status == 200, put.data
+                completion = {"entity": self.entity, "project": project,
+                              "blob": declared(data, sent), "upload_id": grant["upload_id"]}  # fmt: skip
+                self.call("POST", "/api/v1/uploads/complete", completion)
         return kinds
 
     def log(self, project: str, name: str, *blobs: bytes) -> NewVersion:
@@ -136,7 +167,9 @@ def world(postgres_server: Any, s3: S3, tmp_path: Path) -> Iterator[World]:
     name = postgres_server.create_database()
     dsn = postgres_server.dsn(name)
     bucket = s3.bucket()
-    server = Server(dsn, tmp_path / "server.log", "--store", f"s3://{bucket}/team")
+    sizes = {"ARTISYNC_SERVER_MULTIPART_THRESHOLD": str(THRESHOLD),
+             "ARTISYNC_SERVER_PART_SIZE": str(PART)}  # fmt: skip
+    server = Server(dsn, tmp_path / "server.log", "--store", f"s3://{bucket}/team", env=sizes)
     try:
         server.wait_until("/readyz", 200)
         directory = Directory(dsn, load_secret(tmp_path / "server-secret"))
@@ -222,6 +255,23 @@ def test_a_blob_rewritten_in_the_bucket_after_its_upload_refuses_the_version(
     world.s3.put(world.bucket, key, b"y" * len(data))
     with pytest.raises(InvalidInputError, match="holding other bytes than their MD5 says"):
         alice.commit(alice.log("secret", "checkpoint", data))
+
+
+def test_multipart_uploads_prove_a_blob_and_never_replace_one(world: World) -> None:
+    alice, mallory = world.alice, world.mallory
+    data = os.urandom(2 * PART + 1000)
+    assert alice.upload("secret", data) == ["parts"]
+    alice.commit(alice.log("secret", "big", data))
+    assert alice.download(data) == [data]
+
+    # Mallory's forged parts under the same MD5: refused, and Alice's blob stays.
+    with pytest.raises(InvalidInputError, match="never replaced"):
+        mallory.upload("mine", data, sent=os.urandom(len(data)))
+    assert alice.download(data) == [data]
+    # The same bytes, sent by Mallory: they count for her, though the object stays Alice's.
+    assert mallory.upload("mine", data) == ["parts"]
+    mallory.commit(mallory.log("mine", "big", data))
+    assert mallory.download(data) == [data]
 
 
 def test_a_version_over_blobs_never_uploaded_is_refused(world: World) -> None:
