@@ -102,8 +102,12 @@ class Node:
                         retries=False,
                     )
                     assert put.status == 200, put.data
-                completion = {"entity": self.entity, "project": project,
-                              "blob": declared(data, sent), "upload_id": grant["upload_id"]}  # fmt: skip
+                completion = {
+                    "entity": self.entity,
+                    "project": project,
+                    "blob": declared(data, sent),
+                    "upload_id": grant["upload_id"],
+                }
                 self.call("POST", "/api/v1/uploads/complete", completion)
         return kinds
 
