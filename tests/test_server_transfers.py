@@ -10,151 +10,21 @@ tests/test_store_grants.py's, on rclone, which checks presigned requests as S3 d
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import urllib3
 
-from artisync.errors import InvalidInputError, NotFoundError
-from artisync.manifest import Manifest, ManifestEntry, artifact_digest, md5_hex_to_b64
-from artisync.registry import NewVersion
+from artisync.errors import ForbiddenError, InvalidInputError, NotFoundError, UnauthorizedError
 from artisync.registry.http import HttpRegistry
 from artisync.server.access.directory import Directory
 from artisync.server.access.secret import load_secret
-from artisync.store.base import manifest_key
 from server_process import Server
-from servers import S3
-
-_http = urllib3.PoolManager()
-PART = 5 << 20  # the smallest S3 part
-THRESHOLD = PART + 1  # blobs from here on go up in parts
-
-
-def declared(data: bytes, sent: bytes | None = None) -> dict[str, Any]:
-    """``data`` as a node declares it (in parts from the threshold on); ``sent``: the
-    part MD5s of other bytes, declared as ``data``'s."""
-    blob: dict[str, Any] = {"md5": hashlib.md5(data).hexdigest(), "size": len(data)}
-    if len(data) >= THRESHOLD:
-        parts = sent or data
-        blob["part_size"] = PART
-        blob["part_md5s"] = [
-            hashlib.md5(parts[i : i + PART]).hexdigest() for i in range(0, len(parts), PART)
-        ]
-    return blob
-
-
-@dataclass
-class Node:
-    """A node as the server sees it: an API key, and the bare HTTP it sends."""
-
-    server: Server
-    key: str
-    entity: str
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        response = _http.request(
-            method,
-            self.server.url + path,
-            body=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {self.key}", "Content-Type": "application/json"},
-            retries=False,
-        )
-        answer = json.loads(response.data or b"null")
-        if response.status == 404:
-            raise NotFoundError(answer["error"])
-        if response.status == 400:
-            raise InvalidInputError(answer["error"])
-        assert response.status == 200, (response.status, answer)
-        return answer
-
-    def grants(self, project: str, *blobs: bytes) -> list[dict[str, Any]]:
-        asked = [declared(b) for b in blobs]
-        body = {"entity": self.entity, "project": project, "blobs": asked}
-        answer: list[dict[str, Any]] = self.call("POST", "/api/v1/uploads", body)["grants"]
-        return answer
-
-    def upload(self, project: str, *blobs: bytes, sent: bytes | None = None) -> list[str]:
-        """Upload each blob its grant asks for (``sent``: other bytes instead); the
-        kinds of the grants."""
-        kinds = []
-        for data, grant in zip(blobs, self.grants(project, *blobs), strict=True):
-            kinds.append(grant["kind"])
-            if grant["kind"] == "put":
-                put = _http.request(
-                    "PUT", grant["url"], body=sent or data, headers=grant["headers"], retries=False
-                )
-                assert put.status == 200, put.data
-            if grant["kind"] == "parts":
-                body = sent or data
-                for part in grant["parts"]:
-                    start = (part["number"] - 1) * PART
-                    put = _http.request(
-                        "PUT",
-                        part["url"],
-                        body=body[start : start + PART],
-                        headers=part["headers"],
-                        retries=False,
-                    )
-                    assert put.status == 200, put.data
-                completion = {
-                    "entity": self.entity,
-                    "project": project,
-                    "blob": declared(data, sent),
-                    "upload_id": grant["upload_id"],
-                }
-                self.call("POST", "/api/v1/uploads/complete", completion)
-        return kinds
-
-    def log(self, project: str, name: str, *blobs: bytes) -> NewVersion:
-        """Store the manifest of a version of ``blobs`` (through its grant) and the
-        version it would commit."""
-        entries = {
-            f"f{i}": ManifestEntry(
-                path=f"f{i}", digest=md5_hex_to_b64(hashlib.md5(b).hexdigest()), size=len(b)
-            )
-            for i, b in enumerate(blobs)
-        }
-        digest = artifact_digest(entries.values())
-        data = json.dumps(Manifest(entries=entries).to_json()).encode()
-        body = {"entity": self.entity, "project": project, "digest": digest,
-                "md5": hashlib.md5(data).hexdigest(), "size": len(data)}  # fmt: skip
-        grant = self.call("POST", "/api/v1/manifests/uploads", body)
-        put = _http.request("PUT", grant["url"], body=data, headers=grant["headers"], retries=False)
-        assert put.status in (200, 412), put.data  # 412: the manifest is there already
-        return NewVersion(
-            submission_id=uuid.uuid4().hex,
-            project=project,
-            entity=self.entity,
-            name=name,
-            type="dataset",
-            digest=digest,
-            manifest_key=manifest_key(digest),
-            size=sum(map(len, blobs)),
-            file_count=len(blobs),
-            store=self.server_store(),
-        )
-
-    def commit(self, version: NewVersion) -> None:
-        with HttpRegistry(self.server.url, api_key=self.key) as registry:
-            registry.commit_version(version)
-
-    def server_store(self) -> str:
-        url: str = self.call("GET", "/api/v1/store")["url"]
-        return url
-
-    def download(self, *blobs: bytes) -> list[bytes | None]:
-        md5s = [hashlib.md5(b).hexdigest() for b in blobs]
-        grants = self.call("POST", "/api/v1/downloads", {"blobs": md5s})["grants"]
-        return [
-            None if g["url"] is None else _http.request("GET", g["url"], retries=False).data
-            for g in grants
-        ]
+from servers import CREDENTIALS, S3
+from transfer_node import PART, Node, server_sizes
 
 
 @dataclass
@@ -171,9 +41,8 @@ def world(postgres_server: Any, s3: S3, tmp_path: Path) -> Iterator[World]:
     name = postgres_server.create_database()
     dsn = postgres_server.dsn(name)
     bucket = s3.bucket()
-    sizes = {"ARTISYNC_SERVER_MULTIPART_THRESHOLD": str(THRESHOLD),
-             "ARTISYNC_SERVER_PART_SIZE": str(PART)}  # fmt: skip
-    server = Server(dsn, tmp_path / "server.log", "--store", f"s3://{bucket}/team", env=sizes)
+    store = f"s3://{bucket}/team"
+    server = Server(dsn, tmp_path / "server.log", "--store", store, env=server_sizes())
     try:
         server.wait_until("/readyz", 200)
         directory = Directory(dsn, load_secret(tmp_path / "server-secret"))
@@ -290,3 +159,96 @@ def test_a_caller_who_may_not_write_the_project_gets_no_grants(world: World) -> 
     body = {"entity": "vision", "project": "secret", "blobs": [{"md5": "0" * 32, "size": 1}]}
     with pytest.raises(NotFoundError, match="no project vision/secret"):
         mallory.call("POST", "/api/v1/uploads", body)
+
+
+# -- who may reach content: the ACL matrix of the transfer routes ----------------------------
+
+CONTENT_OPERATIONS = ("read manifest", "download", "upload grant")
+ALL_401 = "401 401 401"
+# caller -> visibility -> status of each operation, written out by hand (W&B's FAQ);
+# "404" for a download is a blob answered as absent (no URL).
+CONTENT_EXPECTED: dict[str, dict[str, str]] = {
+    "anonymous": {"private": ALL_401, "public": ALL_401, "open": ALL_401},
+    "revoked key": {"private": ALL_401, "public": ALL_401, "open": ALL_401},
+    "outsider": {"private": "404 404 404", "public": "200 200 403", "open": "200 200 200"},
+    "viewer": {"private": "200 200 403", "public": "200 200 403", "open": "200 200 200"},
+    "member": {"private": "200 200 200", "public": "200 200 200", "open": "200 200 200"},
+    "admin": {"private": "200 200 200", "public": "200 200 200", "open": "200 200 200"},
+}
+
+
+@dataclass
+class Shared:
+    server: Server
+    keys: dict[str, str]
+    # visibility -> the manifest key of its version, and its blob
+    versions: dict[str, tuple[str, bytes]]
+
+
+@pytest.fixture(scope="module")
+def shared(
+    postgres_server: Any, moto_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Shared]:
+    """Team ``vision`` (admin, member, viewer), an outsider, a revoked key, and a version
+    with content in a project of each visibility, on a server with a moto bucket."""
+    name = postgres_server.create_database()
+    dsn = postgres_server.dsn(name)
+    logs = tmp_path_factory.mktemp("content-access")
+    bucket = S3(moto_server).bucket()
+    env = {**CREDENTIALS, "AWS_ENDPOINT_URL": moto_server, **server_sizes()}
+    server = Server(dsn, logs / "server.log", "--store", f"s3://{bucket}/team", env=env)
+    try:
+        server.wait_until("/readyz", 200)
+        directory = Directory(dsn, load_secret(logs / "server-secret"))
+        directory.create_team("vision")
+        keys = {"anonymous": ""}
+        for user, role in (("alice", "admin"), ("bob", "member"), ("carol", "viewer")):
+            directory.create_user(user)
+            directory.add_member("vision", user, role)
+            keys[role] = directory.create_key(user)
+        directory.create_user("mallory")
+        keys["outsider"] = directory.create_key("mallory")
+        directory.create_user("trent")
+        directory.add_member("vision", "trent", "admin")
+        revoked = directory.create_key("trent")
+        directory.revoke_key(revoked[:12])
+        keys["revoked key"] = revoked
+        alice = Node(server, keys["admin"], "vision")
+        versions = {}
+        for visibility in ("private", "public", "open"):
+            data = f"{visibility} content ".encode() * 20
+            alice.upload(visibility, data)
+            version = alice.log(visibility, "data", data)
+            alice.commit(version)
+            if visibility != "private":
+                directory.set_visibility("vision", visibility, visibility)
+            versions[visibility] = (version.manifest_key, data)
+        yield Shared(server, keys, versions)
+    finally:
+        server.stop()
+        postgres_server.drop_database(name)
+
+
+def _content_status(operation: Callable[[], Any]) -> str:
+    try:
+        return "200" if operation() else "404"
+    except UnauthorizedError:
+        return "401"
+    except ForbiddenError:
+        return "403"
+    except NotFoundError:
+        return "404"
+
+
+@pytest.mark.parametrize("visibility", ["private", "public", "open"])
+@pytest.mark.parametrize("caller", list(CONTENT_EXPECTED))
+def test_content_acl_matrix(shared: Shared, caller: str, visibility: str) -> None:
+    node = Node(shared.server, shared.keys[caller], "vision")
+    key, data = shared.versions[visibility]
+    operations: dict[str, Callable[[], Any]] = {
+        "read manifest": lambda: node.call("GET", f"/api/v1/manifests?key={key}")["url"],
+        "download": lambda: node.download(data) == [data],
+        "upload grant": lambda: node.grants(visibility, os.urandom(100)),
+    }
+    got = " ".join(_content_status(operations[name]) for name in CONTENT_OPERATIONS)
+    assert got == CONTENT_EXPECTED[caller][visibility], f"{caller} on {visibility}"
