@@ -16,11 +16,12 @@ import json
 import os
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import boto3
 import pytest
 from aiohttp import ClientSession, web
-from botocore.auth import S3SigV4Auth
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config as BotoConfig
 from botocore.credentials import Credentials as BotoCredentials
@@ -150,6 +151,28 @@ def test_direct_requests_are_signed_as_botocore_signs_them(scheme: str, token: s
             date=reference.headers["X-Amz-Date"],
         )
         assert ours["Authorization"] == reference.headers["Authorization"]
+
+
+@pytest.mark.parametrize("token", [None, "session/token+="])
+def test_presigned_urls_are_signed_as_botocore_presigns_them(token: str | None) -> None:
+    host, path, stamp = "127.0.0.1:9000", "/bucket/p/blobs/md5/ab/a%2Bb~c", "20261207T101112Z"
+    headers = {"Content-MD5": "1B2M2Y8AsgTpgAmY7PhCfg==", "Content-Length": "12",
+               "x-amz-meta-artisync-uploader": "alice"}  # fmt: skip
+    params = {"partNumber": "3", "uploadId": "a/b+c="}
+    reference = AWSRequest("PUT", f"http://{host}{path}", headers=dict(headers), params=params)
+    auth = S3SigV4QueryAuth(BotoCredentials("AKID", "secret", token), "s3", "us-east-1", 900)
+    # botocore's add_auth, with its clock fixed: the same steps, in its own code.
+    reference.context["timestamp"] = stamp
+    auth._modify_request_before_signing(reference)
+    signature = auth.signature(
+        auth.string_to_sign(reference, auth.canonical_request(reference)), reference
+    )
+    auth._inject_signature_to_request(reference, signature)
+    ours = SigV4Signer(host, "us-east-1").presigned_query(
+        "PUT", path, Credentials("AKID", "secret", token), 900, headers, params, date=stamp
+    )
+    theirs = dict(parse_qsl(urlsplit(reference.url).query))
+    assert dict(parse_qsl(ours)) == theirs
 
 
 # -- what lands ------------------------------------------------------------------------

@@ -238,16 +238,35 @@ class DirectRequests:
         # encoded=True: the path goes out exactly as signed.
         return URL(self._origin + self._path(name), encoded=True)
 
+    async def presigned_url(
+        self,
+        method: str,
+        name: str,
+        expires_in: int,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] = {},  # read only
+    ) -> str:
+        """A URL that lets anyone send ``method`` to the object ``name`` (with the
+        operation's query ``params``) for ``expires_in`` seconds, with exactly
+        ``headers``, which it signs: what a server hands a node."""
+        query = self._signer.presigned_query(
+            method, self._path(name), await self._frozen(name), expires_in, headers, params
+        )
+        return f"{self._origin}{self._path(name)}?{query}"
+
     async def _sign(
         self, method: str, name: str, payload_sha256: str, extra: Mapping[str, str]
     ) -> dict[str, str]:
+        credentials = await self._frozen(name)
+        return self._signer.headers(method, self._path(name), credentials, payload_sha256, extra)
+
+    async def _frozen(self, name: str) -> Credentials:
         if self._credentials is None:
             raise StoreUnavailableError(
                 f"s3://{self.bucket}/{name}", f"no AWS credentials: {CREDENTIAL_HINT}"
             )
         frozen = await self._credentials.get_frozen_credentials()
-        credentials = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
-        return self._signer.headers(method, self._path(name), credentials, payload_sha256, extra)
+        return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
 
     async def _retried(self, name: str, attempt: Callable[[], Awaitable[T]]) -> T:
         try:

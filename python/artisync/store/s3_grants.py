@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
-
-from botocore.exceptions import BotoCoreError, ClientError
 
 from artisync.errors import InvalidInputError
 from artisync.store.base import (
@@ -52,7 +49,7 @@ from artisync.store.grants import (
 from artisync.store.multipart import MAX_PARTS, MIN_PART_SIZE, multipart_etag
 from artisync.store.part_sizes import SINGLE_PUT_MAX
 from artisync.store.s3 import S3Store
-from artisync.store.s3_errors import code_of, describe, etag_matches, status_of
+from artisync.store.s3_errors import code_of, etag_matches, status_of
 
 __all__ = ["S3Grants"]
 
@@ -103,15 +100,9 @@ class S3Grants:
                     f"under {self.store.multipart.threshold:,} bytes do): ask for a grant "
                     "without parts and without an upload id"
                 )
-            url, headers = await self._presign(
-                "put_object",
-                name,
-                expires_in,
-                blob.md5_hex,
-                blob.size,
-                Metadata={UPLOADER_METADATA: uploader},
-            )
+            headers = _upload_headers(blob.md5_hex, blob.size)
             headers[_UPLOADER_HEADER] = uploader
+            url = await self._presign("PUT", name, expires_in, headers)
             return PutGrant(url, headers, expires_at)
         count = self._check_parts(blob)
         if upload_id is None:
@@ -128,15 +119,9 @@ class S3Grants:
             missing = await self._missing_parts(blob, name, upload_id)
         parts = []
         for number in missing:
-            url, headers = await self._presign(
-                "upload_part",
-                name,
-                expires_in,
-                blob.part_md5s[number - 1],
-                blob.part_length(number),
-                UploadId=upload_id,
-                PartNumber=number,
-            )
+            headers = _upload_headers(blob.part_md5s[number - 1], blob.part_length(number))
+            params = {"partNumber": str(number), "uploadId": upload_id}
+            url = await self._presign("PUT", name, expires_in, headers, params)
             parts.append(PartGrant(number, url, headers))
         return PartsGrant(upload_id, tuple(parts), expires_at)
 
@@ -197,10 +182,9 @@ class S3Grants:
         if size > SINGLE_PUT_MAX:
             raise ManifestTooLargeError(f"s3://{self.store.bucket}/{name}", size, SINGLE_PUT_MAX)
         expires_at = time.time() + expires_in
-        url, headers = await self._presign(
-            "put_object", name, expires_in, check_md5_hex(md5_hex), size, IfNoneMatch="*"
-        )
+        headers = _upload_headers(check_md5_hex(md5_hex), size)
         headers["If-None-Match"] = "*"
+        url = await self._presign("PUT", name, expires_in, headers)
         return PutGrant(url, headers, expires_at)
 
     async def manifest_download(
@@ -212,7 +196,7 @@ class S3Grants:
     async def _download(self, name: str, expires_in: int) -> DownloadGrant:
         check_expires(expires_in)
         expires_at = time.time() + expires_in
-        url = await self._signed_url("get_object", name, expires_in, {})
+        url = await self._presign("GET", name, expires_in, {})
         return DownloadGrant(url, expires_at)
 
     async def verify(
@@ -276,27 +260,17 @@ class S3Grants:
         return [n for n, md5 in enumerate(blob.part_md5s, 1) if not as_declared(n, md5)]
 
     async def _presign(
-        self, operation: str, name: str, expires_in: int, md5_hex: str, length: int, **params: Any
-    ) -> tuple[str, dict[str, str]]:
-        """A presigned upload URL of ``length`` bytes with MD5 ``md5_hex``, and the
-        headers it signs (which the node must send as they are)."""
-        headers = {"Content-MD5": md5_base64(md5_hex), "Content-Length": str(length)}
-        signed = {"ContentMD5": headers["Content-MD5"], "ContentLength": length, **params}
-        return await self._signed_url(operation, name, expires_in, signed), headers
-
-    async def _signed_url(
-        self, operation: str, name: str, expires_in: int, params: dict[str, Any]
+        self,
+        method: str,
+        name: str,
+        expires_in: int,
+        headers: dict[str, str],
+        params: dict[str, str] | None = None,
     ) -> str:
-        client = await self.store.client()
-        try:
-            url: str = await client.generate_presigned_url(
-                operation,
-                Params={"Bucket": self.store.bucket, "Key": name, **params},
-                ExpiresIn=expires_in,
-            )
-        except (BotoCoreError, ClientError) as e:
-            raise StoreUnavailableError(f"s3://{self.store.bucket}/{name}", describe(e)) from e
-        return url
+        """A presigned ``method`` of the object ``name`` that signs ``headers``: the
+        store's direct signer, a few dozen µs where botocore's presigning takes 800."""
+        direct = await self.store.direct()
+        return await direct.presigned_url(method, name, expires_in, headers, params or {})
 
     async def _problem(self, blob: BlobSpec, uploader: str | None = None) -> Problem | None:
         """What is wrong with ``blob`` in the bucket, if anything (one HEAD)."""
@@ -315,3 +289,9 @@ class S3Grants:
         if uploader is not None and found.get(_UPLOADER_HEADER) != uploader:
             return Problem.UPLOADER
         return None
+
+
+def _upload_headers(md5_hex: str, length: int) -> dict[str, str]:
+    """What an upload of ``length`` bytes with MD5 ``md5_hex`` must send, signed: S3
+    refuses other bytes (``Content-MD5``) and another size (the signature)."""
+    return {"Content-MD5": md5_base64(md5_hex), "Content-Length": str(length)}

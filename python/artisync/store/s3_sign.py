@@ -1,4 +1,5 @@
-"""AWS Signature Version 4 for the few S3 requests the direct path sends (PUT, HEAD).
+"""AWS Signature Version 4 for the few S3 requests the direct path sends (PUT, HEAD),
+and for the presigned URLs a server hands to nodes.
 
 botocore builds an ``AWSRequest`` with ``email.message`` headers for every request,
 normalises them, and derives the signing key (four HMACs) again each time. Uploading
@@ -7,6 +8,11 @@ a small node (the S3 server competes for it), so this is the measured hot path
 written out: the canonical request of
 https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-header-based-auth.html for a
 request without a query string, and the signing key kept for the day it is valid.
+
+Presigned URLs (:meth:`SigV4Signer.presigned_query`) are the query-string form of
+https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-query-string-auth.html: botocore
+takes some 800 µs to presign one, which a server handing out URLs for 10,000 small
+files a version cannot afford; this takes a few dozen.
 
 It signs exactly what :class:`botocore.auth.S3SigV4Auth` signs for the same request
 (the tests compare both): the path as sent (S3 does not normalise it), ``host``, the
@@ -22,6 +28,7 @@ import hmac
 import time
 from collections.abc import Mapping
 from typing import NamedTuple
+from urllib.parse import quote
 
 __all__ = ["EMPTY_SHA256", "UNSIGNED_PAYLOAD", "Credentials", "SigV4Signer", "amz_date"]
 
@@ -110,3 +117,61 @@ class SigV4Signer:
             f"SignedHeaders={names}, Signature={signature}"
         )
         return headers
+
+    def presigned_query(
+        self,
+        method: str,
+        path: str,
+        credentials: Credentials,
+        expires_in: int,
+        headers: Mapping[str, str] = {},  # read only
+        params: Mapping[str, str] = {},  # read only
+        *,
+        date: str | None = None,
+    ) -> str:
+        """The query string of a presigned ``method path`` (``path`` percent-encoded):
+        the operation's ``params``, the ``X-Amz-*`` authorisation and the signature,
+        valid for ``expires_in`` seconds from ``date`` (default: now). ``headers``
+        (besides ``Host``) are signed: the request must send them as they are. The
+        payload is not signed (``UNSIGNED-PAYLOAD``), as for every presigned URL.
+        """
+        stamp = date or amz_date()
+        scope = f"{stamp[:8]}/{self.region}/{self.service}/aws4_request"
+        signed = sorted(
+            [("host", self.host), *((k.lower(), " ".join(v.split())) for k, v in headers.items())]
+        )
+        names = ";".join(k for k, _ in signed)
+        query = dict(params)
+        query.update(
+            {
+                "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
+                "X-Amz-Credential": f"{credentials.access_key}/{scope}",
+                "X-Amz-Date": stamp,
+                "X-Amz-Expires": str(expires_in),
+                "X-Amz-SignedHeaders": names,
+            }
+        )
+        if credentials.token:
+            query["X-Amz-Security-Token"] = credentials.token
+        canonical_query = "&".join(f"{_encode(k)}={_encode(v)}" for k, v in sorted(query.items()))
+        canonical = "\n".join(
+            (
+                method,
+                path,
+                canonical_query,
+                "".join(f"{k}:{v}\n" for k, v in signed),
+                names,
+                UNSIGNED_PAYLOAD,
+            )
+        )
+        to_sign = "\n".join(
+            ("AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest())
+        )
+        key = self._signing_key(credentials.secret_key, stamp[:8])
+        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        return f"{canonical_query}&X-Amz-Signature={signature}"
+
+
+def _encode(text: str) -> str:
+    """Percent-encoding as SigV4 wants it in a query: every byte but the unreserved."""
+    return quote(text, safe="-_.~")
