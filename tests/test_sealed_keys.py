@@ -34,7 +34,7 @@ def _sealed(home: Path, **bound: object) -> str:
     public = read_public_key(home)
     assert public is not None
     where = {"submission_id": SUB, "uid": 1000, "server": SERVER, **bound}
-    return seal(public, KEY, **where)  # type: ignore[arg-type]
+    return seal(public, KEY, **where)
 
 
 def test_a_sealed_key_opens_with_the_daemons_key_for_what_it_was_sealed_for(
@@ -66,7 +66,7 @@ def test_a_sealed_key_does_not_open_for_another_submission_user_or_server(
     sealed = _sealed(tmp_path)
     where = {"submission_id": SUB, "uid": 1000, "server": SERVER, **other}
     with pytest.raises(SealedKeyError, match="does not open"):
-        opener.open(sealed, **where)  # type: ignore[arg-type]
+        opener.open(sealed, **where)
 
 
 def test_a_tampered_or_foreign_sealed_key_does_not_open(tmp_path: Path) -> None:
@@ -79,16 +79,16 @@ def test_a_tampered_or_foreign_sealed_key_does_not_open(tmp_path: Path) -> None:
         changed[index] ^= 1
         tampered = "1." + base64.urlsafe_b64encode(bytes(changed)).decode()
         with pytest.raises(SealedKeyError, match="does not open"):
-            opener.open(tampered, **where)  # type: ignore[arg-type]
+            opener.open(tampered, **where)
     for garbage in ("", "1.", "2." + sealed[2:], "1.!!!", "1." + "A" * 5000, KEY):
         with pytest.raises(SealedKeyError, match="not one artisync seals"):
-            opener.open(garbage, **where)  # type: ignore[arg-type]
+            opener.open(garbage, **where)
     # Sealed for another daemon: the pair made again after the file was removed.
     (tmp_path / PRIVATE_NAME).unlink()
     fresh, made = ensure_key_pair(tmp_path)
     assert made
     with pytest.raises(SealedKeyError, match="another daemon key"):
-        fresh.open(sealed, **where)  # type: ignore[arg-type]
+        fresh.open(sealed, **where)
 
 
 def test_the_key_pair_is_private_public_and_made_once_by_processes_starting_together(
@@ -116,7 +116,7 @@ def test_the_key_pair_is_private_public_and_made_once_by_processes_starting_toge
     assert stat.S_IMODE((tmp_path / PUBLIC_NAME).stat().st_mode) == 0o644
     # A later start keeps the pair, and writes the public half again if it went.
     (tmp_path / PUBLIC_NAME).write_text("not a key\n")
-    opener, made = ensure_key_pair(tmp_path)
+    _, made = ensure_key_pair(tmp_path)
     assert not made and (tmp_path / PUBLIC_NAME).read_text().strip() == public
 
 

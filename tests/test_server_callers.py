@@ -103,8 +103,7 @@ def node(
         os.chown(home, 0, grp.getgrnam(GROUP).gr_gid)
         os.chmod(home, 0o2770)
         (home / "config.toml").write_text(
-            f'registry = "{server.url}"\nstore = "file://{home / "store"}"\n'
-            "store_shared = true\n"
+            f'registry = "{server.url}"\nstore = "file://{home / "store"}"\nstore_shared = true\n'
         )
         (home / "users").mkdir(mode=0o755)
         for user in users:
@@ -157,7 +156,9 @@ def _submission(entity: str, project: str, path: Path, name: str = "data") -> Su
     )
 
 
-def _hand_over(node: Node, user: User, how: str, subs: list[Submission], key: str | None = None):
+def _hand_over(
+    node: Node, user: User, how: str, subs: list[Submission], key: str | None = None
+) -> None:
     """``user`` hands ``subs`` to the daemon as the SDK does (sealing their key)."""
 
     def work() -> None:
@@ -204,16 +205,18 @@ def test_each_user_commits_under_their_own_server_identity(
     assert as_user(alice, alice_logs) == "v0"
     with HttpRegistry(node.server.url, api_key=node.keys[alice.name]) as as_alice:
         assert as_alice.get_version("private", "model", "latest", "alice").version == "v0"
-    with HttpRegistry(node.server.url, api_key=node.keys[bob.name]) as as_bob:
-        with pytest.raises(NotFoundError):
-            as_bob.get_version("private", "model", "latest", "alice")
+    with (
+        HttpRegistry(node.server.url, api_key=node.keys[bob.name]) as as_bob,
+        pytest.raises(NotFoundError),
+    ):
+        as_bob.get_version("private", "model", "latest", "alice")
     _no_key_in_clear(node)
 
 
 def test_a_user_cannot_commit_into_another_users_private_project(
     node: Node, users: tuple[User, User]
 ) -> None:
-    alice, bob = users
+    _, bob = users
     mine = _write_own(node, bob, "notes.txt", b"bob's notes")
     sub = _submission("alice", "private", mine)
 
@@ -253,7 +256,10 @@ def test_a_sealed_key_copied_into_another_users_submission_does_not_open(
         public = read_public_key(node.home)
         assert public is not None
         return seal(
-            public, node.keys[alice.name], submission_id=sub.id, uid=alice.uid,
+            public,
+            node.keys[alice.name],
+            submission_id=sub.id,
+            uid=alice.uid,
             server=node.server.url,
         )
 
