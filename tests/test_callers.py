@@ -194,6 +194,24 @@ def test_another_users_file_directory_and_reference_are_refused(node: Node, user
     assert not _blob_with(daemon, b"bob's private notes")
 
 
+@local_only
+def test_a_submission_file_the_group_may_write_is_refused(node: Node, users: Any) -> None:
+    spool = node.spool
+    alice, _ = users
+    sub = _submission([])
+
+    def submit_writable() -> None:
+        path = spool.write_tmp(sub)
+        os.chmod(path, 0o660)  # as submissions were written before: anyone could change it
+        spool.publish(path)
+
+    as_user(alice, submit_writable)
+
+    result = result_of(spool, sub.id)
+    assert result["status"] == "rejected", result
+    assert "may be written by others than its owner (mode 660)" in result["reason"]
+
+
 def test_a_snapshot_whose_digest_is_not_its_content_is_refused(node: Node, users: Any) -> None:
     spool = node.spool
     alice, _ = users
@@ -309,6 +327,8 @@ def test_members_write_only_where_clients_write_and_never_touch_each_others_file
     theirs = spool.root / "tmp" / f"{sub.id}.json"
 
     def meddle() -> None:
+        with pytest.raises(PermissionError):
+            theirs.write_text("{}")  # 0640: the group reads a submission, never changes it
         with pytest.raises(PermissionError):
             theirs.unlink()  # sticky: only its owner (or the daemon) removes it
         with pytest.raises(PermissionError):

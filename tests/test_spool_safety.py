@@ -17,7 +17,7 @@ from artisync.config import Config
 from artisync.daemon import service
 from artisync.daemon.peer import Peer
 from artisync.errors import InvalidInputError, SubmissionError
-from artisync.spool import FOLDERS, Spool, next_seq, parse_name
+from artisync.spool import FOLDERS, ArtifactInfo, Spool, Submission, next_seq, parse_name
 from artisync.spool import spool as spool_module
 from daemon_harness import (
     DaemonProcess,
@@ -310,7 +310,27 @@ def test_read_claimed_returns_the_bytes_and_the_owner(tmp_path: Path) -> None:
     path = spool.folder("work") / f"{next_seq()}-{'a' * 32}.json"
     path.write_bytes(b"{}")
     os.chown(path, NOBODY, NOBODY)
-    assert spool.read_claimed(path) == (b"{}", NOBODY)
+    data, st = spool.read_claimed(path)
+    assert (data, st.st_uid) == (b"{}", NOBODY)
+
+
+def test_a_submission_file_is_written_for_the_group_to_read_never_to_write(
+    tmp_path: Path,
+) -> None:
+    spool = Spool(tmp_path / "spool")
+    sub = Submission(
+        id="b" * 32,
+        created_ns=1,
+        project="p",
+        artifact=ArtifactInfo(name="a", type="dataset"),
+        entries=[],
+    )
+    old = os.umask(0o007)  # the unit's: the group could write what is made 0666
+    try:
+        path = spool.write_tmp(sub)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ __all__ = [
     "RegistryError",
     "RegistryUnavailableError",
     "RejectedError",
+    "SealedKeyError",
     "SubmissionError",
     "SymlinkLoopError",
     "TypeConflictError",
@@ -88,6 +89,12 @@ class UnauthorizedError(RegistryError):
 class ForbiddenError(RegistryError):
     """The caller may see the project but not do this there (a viewer writing, anyone
     but a team admin changing visibility)."""
+
+
+class SealedKeyError(ArtisyncError):
+    """An API key sealed for the node's daemon (:mod:`artisync.sealed_keys`) that cannot
+    be sealed or opened: the daemon's key file is missing, unsafe or was replaced, or the
+    sealed key was made for another submission, user or server."""
 
 
 class DiskFullError(ArtisyncError, OSError):

@@ -22,14 +22,16 @@ import contextlib
 import functools
 import json
 import random
+import stat
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from artisync import tracking
 from artisync.crashpoints import crash_point
+from artisync.daemon.caller_keys import CallerKeys, refusal
 from artisync.daemon.callers import Caller, CoreCaller, caller_of, cannot_act_as
 from artisync.daemon.expand import Item, Rejected, check_unchanged, hash_items, plan
 from artisync.daemon.gate import Gate
@@ -43,15 +45,19 @@ from artisync.daemon.slots import Slots, idle
 from artisync.daemon.version_entries import DuplicatePathError, VersionEntries
 from artisync.disk_full import disk_full_cause, disk_full_detail
 from artisync.errors import (
+    ForbiddenError,
     InvalidInputError,
+    NotFoundError,
     RegistryError,
     RegistryUnavailableError,
     SubmissionError,
     TypeConflictError,
+    UnauthorizedError,
 )
 from artisync.logs import get_logger
 from artisync.manifest import Manifest
 from artisync.registry import CommitResult, NewPart, NewVersion, Registry
+from artisync.registry.http.acting import acting_as
 from artisync.spool import Spool, StagedEntry, StagedListEntry, Submission, parse_name
 from artisync.store import (
     BlobItem,
@@ -66,6 +72,9 @@ __all__ = ["Pipeline", "StatusCallback"]
 T = TypeVar("T")
 
 log = get_logger("artisync.daemon")
+
+# What the registry answers that no retry changes: the submission's answer.
+_REFUSALS: Final = (TypeConflictError, UnauthorizedError, ForbiddenError, NotFoundError)
 
 # Backoff for transient failures (store or registry unreachable): retried for as long
 # as it takes, holding back later versions of the same collection only.
@@ -118,9 +127,11 @@ class Pipeline:
         chunk_entries: int,
         settle: Callable[[str], Awaitable[None]],
         on_status: StatusCallback,
+        caller_keys: CallerKeys | None = None,
     ) -> None:
         """``chunk_entries`` is the items a version is hashed and stored by at a time
-        (:attr:`~artisync.config.Config.chunk_entries`)."""
+        (:attr:`~artisync.config.Config.chunk_entries`); ``caller_keys``, with a registry
+        server, gives the key each submission is committed with."""
         self.spool = spool
         self.store = store
         self.registry = registry
@@ -128,6 +139,7 @@ class Pipeline:
         self._slots = Slots(concurrency)
         self.reference_deadline = reference_deadline
         self.chunk_entries = chunk_entries
+        self.caller_keys = caller_keys
         # Entries above which a version's manifest is written to a file, not built in
         # memory: three chunks (the tests' small chunks take that path too).
         self._manifest_in_memory = 3 * chunk_entries
@@ -180,13 +192,35 @@ class Pipeline:
         try:
             # Parsed off the event loop: a large submission takes a while to parse, and
             # the loop serves the socket.
-            sub, caller = await asyncio.to_thread(self._read, work_path)
+            sub, caller, mode = await asyncio.to_thread(self._read, work_path)
         except SubmissionError as e:
             raise Rejected("validate", str(e)) from None
         if sub.id != sub_id:
             raise Rejected("validate", f"the file name says id {sub_id} but the file {sub.id}")
         if (why := cannot_act_as(caller)) is not None:
             raise Rejected("validate", why)
+        if not caller.trusted and mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise Rejected(
+                "validate",
+                f"{caller.name}'s submission file may be written by others than its owner "
+                f"(mode {stat.S_IMODE(mode):o}), so it could have been changed by anyone "
+                "of the daemon's group: log the artifact again with this version of "
+                "artisync, which writes submissions 0640",
+            )
+        key = None if self.caller_keys is None else self.caller_keys.key_for(sub, caller)
+        # Set even when None (the daemon's own key): a submission started from another's
+        # task (a scan while settling) inherits that one's context.
+        with acting_as(key):
+            try:
+                return await self._as_caller(work_path, seq, sub, caller)
+            except (UnauthorizedError, ForbiddenError, NotFoundError) as e:
+                server = None if self.caller_keys is None else self.caller_keys.server
+                raise refusal(e, sub, caller, server) from None
+
+    async def _as_caller(
+        self, work_path: Path, seq: str, sub: Submission, caller: Caller
+    ) -> dict[str, Any]:
+        """The rest of :meth:`_run`, once the submission is read and its key known."""
         await self.order.identify(seq, sub.collection_key)
         watch = self.progress.identify(sub)
         # Retried like the commit: a registry server that is down must hold the
@@ -232,11 +266,11 @@ class Pipeline:
         self._on_status(sub.id, "committed", receipt)
         return receipt
 
-    def _read(self, work_path: Path) -> tuple[Submission, Caller]:
-        """A claimed submission, and who submitted it: the owner of the file that was
-        read (see ``callers``)."""
-        data, owner = self.spool.read_claimed(work_path)
-        return Submission.loads(data), caller_of(owner)
+    def _read(self, work_path: Path) -> tuple[Submission, Caller, int]:
+        """A claimed submission, who submitted it (the owner of the file that was read,
+        see ``callers``) and the mode of that file."""
+        data, st = self.spool.read_claimed(work_path)
+        return Submission.loads(data), caller_of(st.st_uid), st.st_mode
 
     async def _prepare(
         self,
@@ -570,8 +604,8 @@ class Pipeline:
             try:
                 result = await attempt()
             except (StoreUnavailableError, RegistryError, OSError) as e:
-                if isinstance(e, TypeConflictError):
-                    raise
+                if isinstance(e, _REFUSALS):
+                    raise  # the registry's answer to this request: asking again changes nothing
                 if isinstance(e, RegistryUnavailableError):
                     registry_down = True
                     if self.registry_down_since is None:

@@ -26,6 +26,7 @@ from artisync.config import Config
 from artisync.crashpoints import arm as arm_crash_points
 from artisync.crashpoints import crash_point
 from artisync.daemon import systemd
+from artisync.daemon.caller_keys import CallerKeys
 from artisync.daemon.gc import GcReport, collect, expire
 from artisync.daemon.ordering import CommitOrder
 from artisync.daemon.peer import Peer
@@ -37,6 +38,7 @@ from artisync.home_lock import DaemonAlreadyRunningError, lock_home
 from artisync.launch import record_manager
 from artisync.logs import get_logger
 from artisync.registry import close_registry, open_registry
+from artisync.sealed_keys import PUBLIC_NAME, ensure_key_pair
 from artisync.spool import FOLDERS, SUBMISSION_ID, Spool, next_seq, parse_name, seq_time_ns
 from artisync.spool.group_modes import share_with_group
 from artisync.store import open_store
@@ -107,6 +109,11 @@ class Daemon:
         record_manager(self.config.home, systemd=systemd.started_us())
         for problem in share_with_group(self.config.home, self.spool.root, FOLDERS):
             log.warning("spool_mode_not_set", problem=problem, then="left as it is")
+        # Made at every start, whatever the registry, so clients find the public key
+        # whenever a daemon has run here (it is used only with a registry server).
+        opener, made = ensure_key_pair(self.config.home)
+        if made:
+            log.info("caller_keys_made", path=self.config.home / PUBLIC_NAME)
         store = open_store(
             self.config.store,
             self.config.home,
@@ -116,6 +123,7 @@ class Daemon:
         )
         await store.cleanup_tmp()
         registry = open_registry(self.config.registry, ca_file=self.config.registry_ca_file)
+        server = self.config.registry_server
         self.pipeline = Pipeline(
             self.spool,
             store,
@@ -126,6 +134,7 @@ class Daemon:
             chunk_entries=self.config.chunk_entries,
             settle=self._settle,
             on_status=self._on_status,
+            caller_keys=None if server is None else CallerKeys(server, opener),
         )
         for work_path in self.spool.in_work():
             self._start(work_path)

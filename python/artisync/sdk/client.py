@@ -23,20 +23,22 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 from urllib.parse import quote
 
 from artisync import _core
 from artisync.config import Config
+from artisync.credentials import api_key_for
 from artisync.errors import ArtisyncError, NoDaemonWarning, SubmissionError
 from artisync.launch import LOG_NAME, ensure_daemon, why_not_autostarted
-from artisync.spool import Spool, StagedEntry, StagedListEntry, Submission
+from artisync.spool import SealedKey, Spool, StagedEntry, StagedListEntry, Submission
 
 __all__ = ["TERMINAL", "DaemonClient", "HandOver", "UnixHTTPConnection"]
 
@@ -194,6 +196,7 @@ class DaemonClient:
             InvalidInputError: the submission cannot be serialised (non-JSON metadata).
             SubmissionError: the daemon answered that the submission is malformed.
         """
+        submission = self._with_sealed_key(submission)
         tmp_path = self.spool.write_tmp(submission)
         try:
             status, answer = self._request(
@@ -222,6 +225,29 @@ class DaemonClient:
         # Anything else (a 5xx, an unexpected answer) is the daemon's problem, not the
         # submission's: queue it in the spool, where a healthy daemon will find it.
         return self._publish(tmp_path)
+
+    def _with_sealed_key(self, submission: Submission) -> Submission:
+        """With a registry server, ``submission`` carrying the caller's API key sealed
+        for the daemon, which commits it with that key (``daemon/caller_keys.py``).
+        Unchanged with the embedded registry, without a key, or when no daemon has made
+        its key pair in this home yet (the daemon then uses its own key for its own
+        user, and refuses anyone else's submission, saying why).
+
+        Raises :class:`~artisync.errors.SealedKeyError` when the home's public key is
+        not the daemon's: the key is never sealed with it.
+        """
+        server = self.config.registry_server
+        if server is None or (api_key := api_key_for(server)) is None:
+            return submission
+        # Imported here: only nodes on a server load the cryptography package.
+        from artisync.sealed_keys import read_public_key, seal
+
+        public = read_public_key(self.config.home)
+        if public is None:
+            return submission
+        server = server.rstrip("/")
+        sealed = seal(public, api_key, submission_id=submission.id, uid=os.geteuid(), server=server)
+        return replace(submission, sealed_key=SealedKey(server, sealed))
 
     def _publish(self, tmp_path: Path) -> HandOver:
         try:

@@ -110,6 +110,15 @@ async def _commit(call: Call, version: NewVersion) -> CommitResult:
     ):
         await content.require(version, call.caller)
     result = await call.commits.commit(version)
+    done = result.version
+    place = (done.entity or DEFAULT_ENTITY, done.project)
+    if place != (entity, project) and not await call.run(lambda r: call.guard.can_read(*place)):
+        # The id of a commit elsewhere, which the caller may not see (ids are in spool
+        # files a node's group reads): its answer is not theirs, and nothing was written.
+        raise InvalidInputError(
+            f"submission id {version.submission_id} was committed before, to another "
+            "artifact: a submission id is used once; send this version under a new one"
+        )
     call.metrics.commits.labels("created" if result.created else "existing").inc()
     return result
 

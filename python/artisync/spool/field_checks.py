@@ -49,6 +49,7 @@ KNOWN_KEYS: Final = frozenset(
         "distributed_id",
         "artifact",
         "entries",
+        "sealed_key",
     }
 )
 

@@ -88,9 +88,11 @@ def open_folder(path: Path) -> Iterator[int]:
         os.close(fd)
 
 
-def create_durably(folder_fd: int, name: str, data: bytes, *, sync: bool = True) -> None:
+def create_durably(
+    folder_fd: int, name: str, data: bytes, *, sync: bool = True, mode: int = 0o666
+) -> None:
     """Create ``name`` in the folder with ``data`` and fsync it (unless ``sync`` is
-    false), never through a link.
+    false), never through a link; ``mode`` as ``open`` takes it (the umask applies).
 
     A leftover of the same name (a crash while writing it, or something planted) is
     removed first: it was never a whole file, or never ours. On any failure the new
@@ -98,10 +100,10 @@ def create_durably(folder_fd: int, name: str, data: bytes, *, sync: bool = True)
     blocks are what a full disk needs back.
     """
     try:
-        fd = os.open(name, _CREATE_FLAGS, 0o666, dir_fd=folder_fd)
+        fd = os.open(name, _CREATE_FLAGS, mode, dir_fd=folder_fd)
     except FileExistsError:
         os.unlink(name, dir_fd=folder_fd)
-        fd = os.open(name, _CREATE_FLAGS, 0o666, dir_fd=folder_fd)
+        fd = os.open(name, _CREATE_FLAGS, mode, dir_fd=folder_fd)
     try:
         try:
             view = memoryview(data)

@@ -52,6 +52,7 @@ __all__ = [
     "MAX_SUBMISSION_BYTES",
     "OWNER_SUFFIX",
     "SUBMISSION_ID",
+    "SUBMISSION_MODE",
     "Spool",
     "check_submission_id",
     "is_spool_name",
@@ -71,6 +72,8 @@ _SPOOL_NAME: Final = re.compile(r"([0-9]{20}\.[0-9]{10}\.[0-9]{10})-([0-9a-f]{32
 # inline entry costs the daemon ~0.8 KB, so this bound (~200,000 inline entries) keeps
 # one submission well within the daemon's 500 MB.
 MAX_SUBMISSION_BYTES: Final = 32 * 1024 * 1024
+# A submission file's mode (before the umask): its owner writes it, the group reads it.
+SUBMISSION_MODE: Final = 0o640
 # An .owner file holds a pid.
 _MAX_OWNER_BYTES: Final = 64
 
@@ -261,7 +264,10 @@ class Spool:
             explaining_disk_full(f"cannot write submission {submission.id} to the spool", path),
             open_folder(path.parent) as folder,
         ):
-            create_durably(folder, name, data)
+            # The group may read it, never write it: the daemon takes the file's owner
+            # for the caller, so content another member could change would be read with
+            # the owner's rights and committed with the owner's key.
+            create_durably(folder, name, data, mode=SUBMISSION_MODE)
         return path
 
     def publish(self, tmp_path: Path, seq: str | None = None) -> Path:
@@ -355,8 +361,9 @@ class Spool:
             raise InvalidInputError(f"{tmp_path} -> {work_path} is not tmp/ to work/")
         rename_between(tmp_path, work_path, sync=False)
 
-    def read_claimed(self, work_path: Path) -> tuple[bytes, int]:
-        """The bytes of a claimed submission file and the uid of its owner.
+    def read_claimed(self, work_path: Path) -> tuple[bytes, os.stat_result]:
+        """The bytes of a claimed submission file and its ``fstat`` (its owner is the
+        caller, see ``daemon/callers.py``).
 
         Only a regular file of at most :data:`MAX_SUBMISSION_BYTES` is read, opened
         without following a symlink and without blocking (a FIFO), and checked after
@@ -375,7 +382,7 @@ class Spool:
                 f"{work_path.name} in {work_path.parent} cannot be read by the daemon "
                 f"({e.strerror}): submission files must be readable by the daemon's user"
             ) from None
-        return data, st.st_uid
+        return data, st
 
     def journal_path(self, work_path: Path, chunk: int = 0) -> Path:
         """The progress journal of one chunk of a claimed submission's items.

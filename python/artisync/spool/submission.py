@@ -12,7 +12,8 @@ it, and its entries in one of four kinds, each saying how far the SDK got:
 - ``reference``: a URI the daemon expands (``file://`` now; S3, GCS, HTTP later).
 
 The file carries ``format`` and ``format_version``; a version this code does not know
-is rejected, never guessed at.
+is rejected, never guessed at. With a registry server, it also carries the caller's API
+key sealed for the daemon (``sealed_key``, :mod:`artisync.sealed_keys`), never the key.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ __all__ = [
     "FileEntry",
     "ReferenceEntry",
     "RunInfo",
+    "SealedKey",
     "StagedEntry",
     "StagedListEntry",
     "Submission",
@@ -68,6 +70,9 @@ __all__ = [
 
 FORMAT: Final = "artisync.submission"
 FORMAT_VERSION: Final = 1
+
+# Characters of each field of a sealed key: far above a server URL or a sealed key.
+SEALED_KEY_MAX: Final = 4096
 
 Action = Literal["log", "upsert", "finish"]
 _ACTIONS: Final = ("log", "upsert", "finish")
@@ -172,6 +177,16 @@ class ArtifactInfo:
     ttl_seconds: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SealedKey:
+    """The caller's API key for the registry server ``server``, sealed for the node's
+    daemon (:func:`artisync.sealed_keys.seal`): only the daemon can open it, and only
+    for this submission, as the user who wrote its file."""
+
+    server: str
+    sealed: str
+
+
 @dataclass(slots=True)
 class Submission:
     """One ``log_artifact`` call, as written to the spool."""
@@ -185,6 +200,7 @@ class Submission:
     run: RunInfo | None = None
     action: Action = "log"
     distributed_id: str | None = None
+    sealed_key: SealedKey | None = None
 
     @property
     def collection_key(self) -> tuple[str | None, str, str]:
@@ -193,7 +209,7 @@ class Submission:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object written to the spool."""
-        return {
+        obj: dict[str, Any] = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "id": self.id,
@@ -206,6 +222,11 @@ class Submission:
             "artifact": asdict(self.artifact),
             "entries": [_entry_json(e) for e in self.entries],
         }
+        if self.sealed_key is not None:
+            # Only when there is one: a submission for the embedded registry stays
+            # what daemons before sealed keys read.
+            obj["sealed_key"] = asdict(self.sealed_key)
+        return obj
 
     def dumps(self) -> bytes:
         """The spool file's bytes; fails on metadata that is not JSON (names the key)."""
@@ -252,6 +273,7 @@ class Submission:
                 distributed_id=obj.get("distributed_id"),
                 artifact=artifact,
                 entries=entries,
+                sealed_key=_sealed_key(obj.get("sealed_key")),
             )
         except TypeError as e:
             raise SubmissionError(f"malformed submission: {e}") from None
@@ -419,6 +441,19 @@ def _check_entry_fully(where: str, entry: Entry) -> None:
             raise SubmissionError(f"{where}: ref must not be empty")
         if entry.max_objects is not None:
             check_int(entry.max_objects, f"{where} max_objects", 1, INT64_MAX)
+
+
+def _sealed_key(value: Any) -> SealedKey | None:
+    if value is None:
+        return None
+    key = SealedKey(**_require_dict(value, "sealed_key"))
+    for name in ("server", "sealed"):
+        text = getattr(key, name)
+        if not isinstance(text, str) or not 0 < len(text) <= SEALED_KEY_MAX:
+            raise SubmissionError(
+                f"sealed_key {name} must be a string of 1 to {SEALED_KEY_MAX} characters"
+            )
+    return key
 
 
 def _require_dict(value: Any, where: str) -> dict[str, Any]:
