@@ -9,6 +9,13 @@ client processes so that the client side's GIL is not what is measured. Against 
 embedded registry, the writers are threads of one process sharing its
 ``SqliteRegistry``, as the commit threads of one node's daemon would.
 
+With ``content`` set, each version has content: before its commit the writer stores
+one fresh 1 KiB blob and the version's manifest, through the server's presigned grants
+(``"granted"``: :class:`~artisync.store.granted.GrantedStore`, a node without bucket
+credentials) or straight into the bucket (``"direct"``: an ``S3Store`` with
+credentials), so the server's check of the content runs in each commit. Both the
+commit's latency and the whole log's (store, then commit) are kept.
+
 Every writer starts at one wall-clock instant handed out once all processes have
 imported what they need, and stops at ``start + seconds``; a commit that ends after the
 stop is not counted.
@@ -16,18 +23,24 @@ stop is not counted.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import multiprocessing
 import os
 import queue
 import statistics
+import tempfile
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
+from artisync.manifest import Manifest, ManifestEntry, artifact_digest, md5_hex_to_b64
 from artisync.registry import NewVersion
+from artisync.store import BlobItem, Store
 
 __all__ = ["Load", "Outcome", "commit_load", "cpu_seconds", "process_tree", "rss_mb"]
 
@@ -50,6 +63,10 @@ class Load:
     seconds: float
     urls: tuple[str, ...] = ()
     sqlite: Path | None = None
+    # "granted" or "direct": each version stores content in ``store`` first (module
+    # docstring); None: metadata only.
+    content: str | None = None
+    store: str = STORE
 
     def processes(self) -> int:
         return 1 if self.sqlite is not None else min(self.writers, CLIENT_PROCESSES)
@@ -61,6 +78,8 @@ class Outcome:
 
     seconds: float
     latencies: list[float]
+    # With content: each version's whole log (store its content, then commit).
+    totals: list[float] = field(default_factory=list)
 
     @property
     def commits(self) -> int:
@@ -103,20 +122,88 @@ def _version(writer: int, collection: int, tag: str, n: int) -> NewVersion:
 
 
 def _write(
-    registry: Committer, writer: int, collection: int, start: float, stop: float
-) -> list[float]:
+    registry: Committer,
+    writer: int,
+    collection: int,
+    start: float,
+    stop: float,
+    content: Content | None = None,
+) -> tuple[list[float], list[float]]:
+    """Commit until ``stop``: each commit's latency, and each whole log's (with content)."""
     tag = uuid.uuid4().hex[:12]
     latencies: list[float] = []
+    totals: list[float] = []
     time.sleep(max(0.0, start - time.time()))
     n = 0
     while True:
         began = time.perf_counter()
-        registry.commit_version(_version(writer, collection, tag, n))
-        took = time.perf_counter() - began
+        version = _version(writer, collection, tag, n)
+        if content is not None:
+            version = content.store(version)
+        committing = time.perf_counter()
+        registry.commit_version(version)
+        ended = time.perf_counter()
         if time.time() > stop:
-            return latencies
-        latencies.append(took)
+            return latencies, totals
+        latencies.append(ended - committing)
+        if content is not None:
+            totals.append(ended - began)
         n += 1
+
+
+class Content:
+    """One writer's content: a fresh 1 KiB blob and its manifest per version, stored
+    through ``store`` on an event loop of the writer's own."""
+
+    def __init__(self, store: Store, scratch: Path) -> None:
+        self._store = store
+        self._scratch = scratch
+        self._loop = asyncio.new_event_loop()
+
+    def store(self, version: NewVersion) -> NewVersion:
+        """``version`` with content: its blob and manifest stored, its digest theirs."""
+        data = os.urandom(1024)
+        md5 = hashlib.md5(data).hexdigest()
+        path = self._scratch / md5
+        path.write_bytes(data)
+        entry = ManifestEntry(path="data.bin", digest=md5_hex_to_b64(md5), size=len(data))
+        digest = artifact_digest([entry])
+        manifest = json.dumps(Manifest(entries={entry.path: entry}).to_json()).encode()
+
+        async def put() -> str:
+            from artisync.store.project_scope import writing_for
+
+            with writing_for(version.entity, version.project):
+                await self._store.put_blobs([BlobItem(md5, path, len(data))])
+                return await self._store.put_manifest(digest, manifest)
+
+        key = self._loop.run_until_complete(put())
+        path.unlink()
+        return replace(
+            version, digest=digest, manifest_key=key, size=len(data), file_count=1,
+            store=self._store.url,
+        )  # fmt: skip
+
+    def close(self) -> None:
+        self._loop.run_until_complete(self._store.close())
+        self._loop.close()
+
+
+def _content(load: Load, url: str, scratch: Path) -> Content | None:
+    """The writer's content, reaching ``load.store`` as ``load.content`` says."""
+    if load.content is None:
+        return None
+    state = Path(tempfile.mkdtemp(dir=scratch))
+    if load.content == "direct":
+        from artisync.store.s3 import S3Store
+
+        return Content(S3Store(load.store, state_dir=state), state)
+    from artisync.store.granted import GrantedStore
+    from artisync.store.served import served_by, server_transport
+
+    served = served_by(url)
+    store = GrantedStore(served, server_transport(url, None), state_dir=state)
+    return Content(store, state)
 
 
 def _client(
@@ -131,13 +218,24 @@ def _client(
         registries = [shared for _ in writers]
     else:
         registries = [HttpRegistry(load.urls[w % len(load.urls)]) for w in writers]
+    scratch = Path(tempfile.mkdtemp())
+    contents = (
+        [_content(load, load.urls[w % len(load.urls)], scratch) for w in writers]
+        if load.urls
+        else [None for _ in writers]
+    )
     ready.put(len(writers))
     start = starts.get()
-    out: list[list[float]] = [[] for _ in writers]
+    out: list[tuple[list[float], list[float]]] = [([], []) for _ in writers]
 
     def run(i: int, writer: int) -> None:
         out[i] = _write(
-            registries[i], writer, writer % load.collections, start, start + load.seconds
+            registries[i],
+            writer,
+            writer % load.collections,
+            start,
+            start + load.seconds,
+            contents[i],
         )
 
     threads = [threading.Thread(target=run, args=(i, w)) for i, w in enumerate(writers)]
@@ -147,7 +245,12 @@ def _client(
         t.join()
     for registry in {id(r): r for r in registries}.values():
         registry.close()
-    results.put([x for latencies in out for x in latencies])
+    for content in contents:
+        if content is not None:
+            content.close()
+    results.put(
+        ([x for latencies, _ in out for x in latencies], [x for _, totals in out for x in totals])
+    )
 
 
 def commit_load(load: Load, *, sample: Any = None, every: float = 10.0) -> Outcome:
@@ -176,10 +279,13 @@ def commit_load(load: Load, *, sample: Any = None, every: float = 10.0) -> Outco
             time.sleep(max(0.0, start - time.time()))
             sample()
         latencies: list[float] = []
+        totals: list[float] = []
         waiting = len(procs)
         while waiting:
             try:
-                latencies += results.get(timeout=every)
+                got, whole = results.get(timeout=every)
+                latencies += got
+                totals += whole
                 waiting -= 1
             except queue.Empty:  # time for the next sample
                 if any(p.exitcode not in (None, 0) for p in procs):
@@ -193,7 +299,7 @@ def commit_load(load: Load, *, sample: Any = None, every: float = 10.0) -> Outco
             proc.join(timeout=30)
             if proc.is_alive():
                 proc.kill()
-    return Outcome(load.seconds, latencies)
+    return Outcome(load.seconds, latencies, totals)
 
 
 def rss_mb(pid: int) -> float:
