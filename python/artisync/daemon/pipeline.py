@@ -60,6 +60,7 @@ from artisync.store import (
     Store,
     StoreUnavailableError,
 )
+from artisync.store.project_scope import writing_for
 
 __all__ = ["Pipeline", "StatusCallback"]
 
@@ -187,6 +188,13 @@ class Pipeline:
             raise Rejected("validate", f"the file name says id {sub_id} but the file {sub.id}")
         if (why := cannot_act_as(caller)) is not None:
             raise Rejected("validate", why)
+        # A store reached through a server's grants uploads for the submission's project.
+        with writing_for(sub.entity, sub.project):
+            return await self._process(work_path, seq, sub, caller)
+
+    async def _process(
+        self, work_path: Path, seq: str, sub: Submission, caller: Caller
+    ) -> dict[str, Any]:
         await self.order.identify(seq, sub.collection_key)
         watch = self.progress.identify(sub)
         # Retried like the commit: a registry server that is down must hold the

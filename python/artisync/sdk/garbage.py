@@ -7,11 +7,11 @@ import asyncio
 
 from artisync.config import Config
 from artisync.daemon.gc import DEFAULT_GRACE_SECONDS, GcReport, check_grace_seconds, collect
+from artisync.daemon.store_choice import open_node_store
 from artisync.home_lock import locked_home
 from artisync.registry import open_registry
 from artisync.sdk.client import DaemonClient
 from artisync.spool import Spool
-from artisync.store import open_store
 
 __all__ = ["collect_garbage"]
 
@@ -27,7 +27,9 @@ def collect_garbage(
         return GcReport(**answer)
 
     async def here() -> GcReport:
-        store = open_store(config.store, config.home, upload_concurrency=config.upload_concurrency)
+        # The daemon's own store: a node writing its server's bucket through grants is
+        # told where that bucket's garbage is collected (store/granted.py).
+        store = await open_node_store(config)
         registry = open_registry(config.registry, ca_file=config.registry_ca_file)
         try:
             return await collect(

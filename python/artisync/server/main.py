@@ -77,7 +77,12 @@ async def serve(settings: ServerSettings) -> None:
         gate = await asyncio.to_thread(_open_access, settings)
         content = None
         if settings.store:
-            store = open_store(settings.store, default_home())
+            store = open_store(
+                settings.store,
+                default_home(),
+                multipart_threshold=settings.multipart_threshold,
+                part_size=settings.part_size,
+            )
             if grants_for(store) is not None:
                 # A bucket: nodes reach it through this server's grants, each blob
                 # proven by its caller (server/content.py).

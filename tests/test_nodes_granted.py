@@ -1,0 +1,383 @@
+"""Nodes without bucket credentials: a node whose registry is a server that serves the
+team's bucket, and that sets no store of its own, writes and reads that bucket through
+the server's grants (store/granted.py, daemon/store_choice.py).
+
+A real server on a real PostgreSQL, its bucket on moto behind a counting proxy (the
+server's endpoint, so presigned URLs go through it: the bytes each node sends are counted
+at the bucket) or on fake-gcs-server. The server process is the only one with bucket
+credentials: once it runs, every ``AWS_*`` variable (and ``STORAGE_EMULATOR_HOST``) is
+removed from this process, so the daemons it starts and the ``Api`` it uses have none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+import artisync
+from artisync.errors import NotFoundError
+from artisync.registry.http.acting import acting_as
+from artisync.server.access.directory import Directory
+from artisync.server.access.secret import load_secret
+from artisync.spool import Spool
+from artisync.store import ObjectNotFoundError, shared_store
+from daemon_harness import DaemonProcess, clean_env, drop, result_of, staged_submission, wait_for
+from postgres_server import PostgresServer
+from server_process import Server
+from servers import GCS, S3, CountingProxy
+
+MiB = 1 << 20
+PART = 5 * MiB
+# The server's: from 6 MiB a blob goes up in parts of 5 MiB (S3's minimum).
+SIZES = {
+    "ARTISYNC_SERVER_MULTIPART_THRESHOLD": str(6 * MiB),
+    "ARTISYNC_SERVER_PART_SIZE": str(PART),
+}
+BIG = 3 * PART + 12345  # four parts
+
+
+class BucketProxy(CountingProxy):
+    """A counting proxy that also knows how many requests it is still forwarding: a
+    part whose body had fully arrived when a daemon died still reaches moto."""
+
+    def __init__(self, target: str) -> None:
+        super().__init__(target)
+        self.in_flight = 0
+
+    async def _forward(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        try:
+            return await super()._forward(request)
+        finally:
+            self.in_flight -= 1
+
+    def blob_puts(self, md5_hex: str | None = None) -> int:
+        """Whole-blob PUTs seen (of one blob, if named)."""
+        return sum(
+            1
+            for m, path, q in self.requests
+            if m == "PUT" and "/blobs/md5/" in path and "partNumber=" not in q
+            and (md5_hex is None or path.endswith(md5_hex))
+        )  # fmt: skip
+
+    def parts(self) -> list[int]:
+        """The part numbers of the UploadPart requests seen, in order."""
+        return [
+            int(q.split("partNumber=")[1].split("&")[0])
+            for m, _, q in self.requests
+            if m == "PUT" and "partNumber=" in q
+        ]
+
+
+@dataclass
+class Team:
+    server: Server
+    store: str  # the bucket URL the server serves
+    keys: dict[str, str]  # user: API key
+    proxy: BucketProxy | None = None
+
+
+def _users(dsn: str, secret_dir: Path) -> dict[str, str]:
+    """alice and bob (team vision), mallory (no team but her own); their keys."""
+    directory = Directory(dsn, load_secret(secret_dir / "server-secret"))
+    directory.create_team("vision")
+    for user in ("alice", "bob", "mallory"):
+        directory.create_user(user)
+    directory.add_member("vision", "alice", "member")
+    directory.add_member("vision", "bob", "member")
+    return {user: directory.create_key(user) for user in ("alice", "bob", "mallory")}
+
+
+def _no_bucket_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """From here on, this process and its children hold no bucket credentials."""
+    for name in list(os.environ):
+        if name.startswith("AWS_") or name in (
+            "STORAGE_EMULATOR_HOST",
+            "GOOGLE_APPLICATION_CREDENTIALS",
+        ):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def s3_team(
+    postgres_server: PostgresServer, s3: S3, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Team]:
+    name = postgres_server.create_database()
+    dsn = postgres_server.dsn(name)
+    proxy = BucketProxy(s3.endpoint)
+    proxy.start()
+    store = f"s3://{s3.bucket()}/team"
+    env = {**SIZES, "AWS_ENDPOINT_URL": proxy.url}
+    server = Server(dsn, tmp_path / "server.log", "--store", store, env=env)
+    try:
+        server.wait_until("/readyz", 200)
+        keys = _users(dsn, tmp_path)
+        _no_bucket_credentials(monkeypatch, tmp_path)
+        yield Team(server, store, keys, proxy)
+    finally:
+        server.stop()
+        proxy.stop()
+        postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def gcs_team(
+    postgres_server: PostgresServer, gcs: GCS, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Team]:
+    name = postgres_server.create_database()
+    dsn = postgres_server.dsn(name)
+    store = f"gs://{gcs.bucket()}/team"
+    server = Server(dsn, tmp_path / "server.log", "--store", store)
+    try:
+        server.wait_until("/readyz", 200)
+        keys = _users(dsn, tmp_path)
+        _no_bucket_credentials(monkeypatch, tmp_path)
+        yield Team(server, store, keys)
+    finally:
+        server.stop()
+        postgres_server.drop_database(name)
+
+
+@pytest.fixture
+def node() -> Iterator[Callable[[Team], Path]]:
+    """Homes of nodes whose registry is the team's server and that set no store
+    (short /tmp paths: their sockets stay under the length limit)."""
+    made: list[Path] = []
+
+    def make(team: Team) -> Path:
+        home = Path(tempfile.mkdtemp(prefix="as-", dir="/tmp"))
+        made.append(home)
+        (home / "config.toml").write_text(f'registry = "{team.server.url}"\n')
+        return home
+
+    yield make
+    for home in made:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[DaemonProcess]]:
+    started: list[DaemonProcess] = []
+    yield started
+    for daemon in started:
+        daemon.kill()
+
+
+def _start(daemons: list[DaemonProcess], home: Path, key: str, **env: str) -> DaemonProcess:
+    daemon = DaemonProcess(home)
+    daemons.append(daemon)
+    daemon.start({"ARTISYNC_API_KEY": key, "ARTISYNC_UPLOAD_CONCURRENCY": "2", **env})
+    return daemon
+
+
+def _environ(daemon: DaemonProcess) -> dict[str, str]:
+    assert daemon.proc is not None
+    raw = Path(f"/proc/{daemon.proc.pid}/environ").read_bytes()
+    return dict(entry.split("=", 1) for entry in raw.decode().split("\0") if "=" in entry)
+
+
+def _log(home: Path, name: str, files: dict[str, bytes], tmp: Path, **where: Any) -> Any:
+    """Log an artifact of ``files`` from ``home`` as project vision/detector; its
+    committed version."""
+    src = tmp / f"src-{name}-{os.urandom(4).hex()}"
+    src.mkdir()
+    with artisync.init(
+        project=where.get("project", "detector"), entity=where.get("entity", "vision"), home=home
+    ) as run:
+        artifact = artisync.Artifact(name, "model")
+        for path, data in files.items():
+            (src / path).write_bytes(data)
+            artifact.add_file(str(src / path))
+        run.log_artifact(artifact)
+        return artifact.wait(timeout=120)
+
+
+def test_a_node_with_no_bucket_credentials_writes_and_reads_through_the_servers_grants(
+    s3_team: Team,
+    node: Callable[[Team], Path],
+    daemons: list[DaemonProcess],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    proxy = s3_team.proxy
+    assert proxy is not None
+    writer = node(s3_team)
+    daemon = _start(daemons, writer, s3_team.keys["alice"])
+    assert not any(
+        k.startswith("AWS_") and k.endswith(("KEY_ID", "ACCESS_KEY", "URL"))
+        for k in _environ(daemon)
+    )
+    monkeypatch.setenv("ARTISYNC_API_KEY", s3_team.keys["alice"])
+    big = os.urandom(BIG)
+    files = {"weights.bin": big, "labels.csv": b"cat,dog\n", "notes.txt": b"epoch 3\n"}
+
+    version = _log(writer, "weights", files, tmp_path)
+    assert version.version == "v0"
+    assert version._version.store == s3_team.store  # readers anywhere find the bucket
+    assert proxy.blob_puts() == 2 and sorted(proxy.parts()) == [1, 2, 3, 4]
+
+    # Another node, with no daemon and no credentials, reads it through the grants.
+    reader = node(s3_team)
+    read = artisync.Api(home=reader).artifact("vision/detector/weights:latest")
+    root = Path(read.download(root=tmp_path / "got"))
+    assert {p: (root / p).read_bytes() for p in files} == files
+
+    # The same blobs logged again are not sent again: only the new one is.
+    proxy.requests.clear()
+    again = _log(writer, "weights-copy", {**files, "extra.txt": b"new"}, tmp_path)
+    assert again.version == "v0"
+    extra = hashlib.md5(b"new").hexdigest()
+    assert proxy.blob_puts() == 1 and proxy.blob_puts(extra) == 1
+    assert proxy.parts() == []
+    assert "store_through_grants" in daemon.logs()
+
+
+def test_a_multipart_upload_killed_midway_resumes_with_the_missing_parts_only(
+    s3_team: Team,
+    node: Callable[[Team], Path],
+    daemons: list[DaemonProcess],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    proxy = s3_team.proxy
+    assert proxy is not None
+    home = node(s3_team)
+    daemon = DaemonProcess(home)
+    daemons.append(daemon)
+    spool = Spool(daemon.config.spool)
+    payload = os.urandom(BIG)
+    sub = staged_submission(spool, "detector", "ckpt", {"model.bin": payload, "a.txt": b"a"})
+    sub = dataclasses.replace(sub, entity="vision")
+    drop(spool, sub)
+    md5_hex = hashlib.md5(payload).hexdigest()
+    env = {"ARTISYNC_API_KEY": s3_team.keys["alice"], "ARTISYNC_UPLOAD_CONCURRENCY": "1"}
+
+    daemon.start({**env, "ARTISYNC_CRASH_AT": "after_part:2"}, wait_ready=False)
+    assert daemon.wait_exit() == -9, daemon.logs()
+    wait_for(lambda: proxy.in_flight == 0, what="the proxy to finish forwarding")
+    assert (home / "uploads" / "granted" / f"{md5_hex}.json").exists(), "the upload id is journaled"
+    sent_before = set(proxy.parts())
+    assert sent_before == {1, 2}
+    created = proxy.count("POST", "uploads")
+    assert created == 1
+
+    proxy.requests.clear()
+    daemon.start(env)
+    assert result_of(spool, sub.id)["status"] == "committed", daemon.logs()
+    assert sorted(proxy.parts()) == [3, 4], "each missing part once, none sent before"
+    assert proxy.count("POST", "uploads") == 0, "the journaled upload was completed, not a new one"
+    assert "event=upload_resumed" in daemon.logs()
+    assert not list((home / "uploads" / "granted").glob("*.json")), "the journal entry went"
+
+    monkeypatch.setenv("ARTISYNC_API_KEY", s3_team.keys["bob"])  # of the team, too
+    got = artisync.Api(home=node(s3_team)).artifact("vision/detector/ckpt:v0")
+    assert (Path(got.download(root=tmp_path / "got")) / "model.bin").read_bytes() == payload
+
+
+def test_an_outsider_uploads_a_private_digest_and_still_cannot_read_the_private_version(
+    s3_team: Team,
+    node: Callable[[Team], Path],
+    daemons: list[DaemonProcess],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    proxy = s3_team.proxy
+    assert proxy is not None
+    secret, other = b"private weights " * 1000, b"only alice has these"
+    alice_home = node(s3_team)
+    _start(daemons, alice_home, s3_team.keys["alice"])
+    monkeypatch.setenv("ARTISYNC_API_KEY", s3_team.keys["alice"])
+    _log(alice_home, "weights", {"w.bin": secret, "o.bin": other}, tmp_path)
+
+    # Mallory names the same bytes: her node must send them, as for any new blob. (This
+    # process's SDK keeps one client per server: her calls carry her key by acting_as.)
+    proxy.requests.clear()
+    mallory = s3_team.keys["mallory"]
+    mallory_home = node(s3_team)
+    _start(daemons, mallory_home, mallory)
+    with acting_as(mallory):
+        mine = _log(
+            mallory_home, "copy", {"w.bin": secret}, tmp_path, entity="mallory", project="mine"
+        )
+    assert mine.version == "v0"
+    md5_secret, md5_other = hashlib.md5(secret).hexdigest(), hashlib.md5(other).hexdigest()
+    assert proxy.blob_puts(md5_secret) == 1
+
+    # Holding one of its blobs opens nothing else of Alice's version.
+    monkeypatch.setenv("ARTISYNC_API_KEY", mallory)
+    with acting_as(mallory):
+        with pytest.raises(NotFoundError):
+            artisync.Api(home=mallory_home).artifact("vision/detector/weights:v0")
+        store = shared_store(s3_team.store, mallory_home, server=s3_team.server.url)
+        assert asyncio.run(store.has_blobs([md5_other, md5_secret])) == {md5_secret}
+        with pytest.raises(ObjectNotFoundError):
+            asyncio.run(store.get_blob(md5_other, tmp_path / "stolen"))
+    assert not (tmp_path / "stolen").exists()
+
+
+def test_gc_on_a_node_without_credentials_says_it_runs_on_the_server_host(
+    s3_team: Team, node: Callable[[Team], Path], daemons: list[DaemonProcess]
+) -> None:
+    home = node(s3_team)
+    command = [sys.executable, "-m", "artisync.cli", "--home", str(home), "gc", "--dry-run"]
+    env = {**clean_env(), "ARTISYNC_API_KEY": s3_team.keys["alice"]}
+    alone = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert alone.returncode == 2
+    assert "runs where they are: on the server host, `artisync gc`" in alone.stderr
+    _start(daemons, home, s3_team.keys["alice"])
+    with_daemon = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    assert with_daemon.returncode == 2
+    assert "on the server host" in with_daemon.stderr
+
+
+def test_a_node_on_a_server_that_serves_no_bucket_is_refused_without_a_store(
+    postgres_server: PostgresServer, start_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    server = start_server(postgres_server.dsn(postgres_server.create_database()))
+    home = Path(tempfile.mkdtemp(prefix="as-", dir="/tmp"))
+    try:
+        (home / "config.toml").write_text(f'registry = "{server.url}"\n')
+        daemon = DaemonProcess(home)
+        daemon.start(wait_ready=False)
+        assert daemon.wait_exit() == 2
+        assert "it serves no bucket through grants (start it with --store" in daemon.logs()
+        assert "store_shared = true" in daemon.logs()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_gcs_bucket_is_written_and_read_through_sessions_with_no_credentials(
+    gcs_team: Team,
+    node: Callable[[Team], Path],
+    daemons: list[DaemonProcess],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    writer = node(gcs_team)
+    daemon = _start(daemons, writer, gcs_team.keys["alice"], ARTISYNC_PART_SIZE=str(PART))
+    assert "STORAGE_EMULATOR_HOST" not in _environ(daemon)
+    monkeypatch.setenv("ARTISYNC_API_KEY", gcs_team.keys["alice"])
+    files = {"big.bin": os.urandom(2 * PART + 999), "small.txt": b"hello", "empty": b""}
+    version = _log(writer, "weights", files, tmp_path)
+    assert version._version.store == gcs_team.store
+
+    monkeypatch.setenv("ARTISYNC_API_KEY", gcs_team.keys["bob"])
+    read = artisync.Api(home=node(gcs_team)).artifact("vision/detector/weights:v0")
+    root = Path(read.download(root=tmp_path / "got"))
+    assert {p: (root / p).read_bytes() for p in files} == files
