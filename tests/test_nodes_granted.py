@@ -331,6 +331,40 @@ def test_an_outsider_uploads_a_private_digest_and_still_cannot_read_the_private_
     assert not (tmp_path / "stolen").exists()
 
 
+def test_parts_upserted_through_grants_on_two_nodes_are_finished_into_one_version(
+    s3_team: Team,
+    node: Callable[[Team], Path],
+    daemons: list[DaemonProcess],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    homes = {user: node(s3_team) for user in ("alice", "bob")}
+    for user, home in homes.items():
+        _start(daemons, home, s3_team.keys[user])
+    monkeypatch.setenv("ARTISYNC_API_KEY", s3_team.keys["alice"])
+    for user, home in homes.items():
+        with (
+            acting_as(s3_team.keys[user]),
+            artisync.init(project="detector", entity="vision", group="shards", home=home) as run,
+        ):
+            part = artisync.Artifact("eval", "table")
+            with part.new_file(f"shard-{user}.csv") as f:
+                f.write(f"{user}\n")
+            run.upsert_artifact(part, distributed_id="shards")
+            part.wait(timeout=60)
+    # Alice's node merges Bob's part too: its manifest, read through the server.
+    with artisync.init(
+        project="detector", entity="vision", group="shards", home=homes["alice"]
+    ) as run:
+        final = artisync.Artifact("eval", "table")
+        run.finish_artifact(final, distributed_id="shards")
+        assert final.wait(timeout=60).version == "v0"
+    read = artisync.Api(home=node(s3_team)).artifact("vision/detector/eval:v0")
+    root = Path(read.download(root=tmp_path / "got"))
+    assert (root / "shard-bob.csv").read_text() == "bob\n"
+    assert (root / "shard-alice.csv").read_text() == "alice\n"
+
+
 def test_gc_on_a_node_without_credentials_says_it_runs_on_the_server_host(
     s3_team: Team, node: Callable[[Team], Path], daemons: list[DaemonProcess]
 ) -> None:
