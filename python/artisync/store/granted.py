@@ -40,6 +40,7 @@ import aiohttp
 
 from artisync import _core, tracking
 from artisync.errors import InvalidInputError, NotFoundError
+from artisync.logs import get_logger
 from artisync.registry.http.transport import Transport
 from artisync.store.base import (
     BlobItem,
@@ -78,6 +79,8 @@ from artisync.store.served import ServedStore
 from artisync.store.source import SourceFile, SourceRange, open_file, open_source
 
 __all__ = ["MAX_GRANTS", "GrantedStore", "NotCollectedHereError"]
+
+log = get_logger("artisync.store")
 
 MAX_GRANTS: Final = 1000
 """Blobs one grant request names: the server's bound."""
@@ -255,7 +258,8 @@ class GrantedStore(RemoteStore):
         """Blobs that go up whole: granted together, sent concurrently."""
         sessions = await asyncio.to_thread(self._journaled_sessions, batch)
         asked = [(item, size) for item, size in batch if item.md5_hex not in sessions]
-        grants = await self._grants(scope, [(BlobSpec(i.md5_hex, s), None) for i, s in asked])
+        specs = [(BlobSpec(item.md5_hex, size), None) for item, size in asked]
+        grants = await self._grants(scope, specs) if specs else []
         calls = [
             self._send_whole(scope, item, size, grant)
             for (item, size), grant in zip(asked, grants, strict=True)
@@ -330,7 +334,8 @@ class GrantedStore(RemoteStore):
             return await upload_in_session(
                 self, scope, md5_hex, piece, grant, chunk_size=self.chunk_size, journal_key=name
             )
-        except SessionGoneError:
+        except SessionGoneError as e:
+            log.info("upload_restarted", key=name, why=e.reason)
             fresh = await self.ask(scope, BlobSpec(md5_hex, source.size))
             if fresh is None:
                 return False
