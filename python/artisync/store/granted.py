@@ -53,24 +53,17 @@ from artisync.store.base import (
     check_md5_hex,
     manifest_key,
 )
+from artisync.store.grant_wire import grant_from_json, spec_to_json
 from artisync.store.granted_reads import DownloadUrls
-from artisync.store.granted_transfers import fetch_bytes, fetch_into, send
+from artisync.store.granted_transfers import check_put, fetch_bytes, fetch_into, send
 from artisync.store.granted_uploads import (
     RENEW_BEFORE,
     Piece,
-    SessionGoneError,
-    check_put,
+    upload_blob_in_session,
     upload_in_parts,
-    upload_in_session,
+    upload_manifest,
 )
-from artisync.store.grants import (
-    BlobSpec,
-    PartGrant,
-    PartsGrant,
-    PutGrant,
-    SessionGrant,
-    UploadGrant,
-)
+from artisync.store.grants import BlobSpec, PutGrant, SessionGrant, UploadGrant
 from artisync.store.journal import UploadJournal
 from artisync.store.part_sizes import DEFAULT_PART_SIZE, SINGLE_PUT_MAX, part_size_for
 from artisync.store.project_scope import ProjectScope, project_written
@@ -130,10 +123,8 @@ class GrantedStore(RemoteStore):
         self.server = served.server
         self.chunk_size = chunk_size
         self.journal = UploadJournal(state_dir, self.url)
-        # What this process sent to the bucket: "put", "part", "chunk", "manifest".
-        self.sent: dict[str, int] = {}
         self._transport = transport
-        self._urls: dict[asyncio.AbstractEventLoop, DownloadUrls] = {}
+        self._urls = DownloadUrls(self._download_urls)
 
     # -- the clients ---------------------------------------------------------------------
 
@@ -170,13 +161,6 @@ class GrantedStore(RemoteStore):
             )
         return scope
 
-    @staticmethod
-    def _project(scope: ProjectScope) -> dict[str, str]:
-        named = {"project": scope.project}
-        if scope.entity is not None:
-            named["entity"] = scope.entity
-        return named
-
     # -- grants --------------------------------------------------------------------------
 
     async def _grants(
@@ -184,14 +168,14 @@ class GrantedStore(RemoteStore):
     ) -> list[UploadGrant | None]:
         """Grants for ``(blob, upload id)`` (at most :data:`MAX_GRANTS`), in order; None
         for a blob the server says the caller holds."""
-        blobs = [_spec_json(blob, upload_id) for blob, upload_id in asked]
+        blobs = [spec_to_json(blob, upload_id) for blob, upload_id in asked]
         answer = await self._call(
-            "POST", "/api/v1/uploads", body={**self._project(scope), "blobs": blobs}
+            "POST", "/api/v1/uploads", body={**scope.to_json(), "blobs": blobs}
         )
         grants = answer.get("grants") if isinstance(answer, dict) else None
         if not isinstance(grants, list) or len(grants) != len(asked):
             raise StoreUnavailableError(self.server, f"answered grants that are not: {answer!r}")
-        return [_grant(g) for g in grants]
+        return [grant_from_json(g, self.server) for g in grants]
 
     async def ask(
         self, scope: ProjectScope, blob: BlobSpec, upload_id: str | None = None
@@ -201,7 +185,7 @@ class GrantedStore(RemoteStore):
 
     async def complete(self, scope: ProjectScope, blob: BlobSpec, upload_id: str) -> None:
         """Ask the server to complete the multipart upload ``upload_id`` of ``blob``."""
-        body = {**self._project(scope), "blob": _spec_json(blob, None), "upload_id": upload_id}
+        body = {**scope.to_json(), "blob": spec_to_json(blob, None), "upload_id": upload_id}
         await self._call("POST", "/api/v1/uploads/complete", body=body)
 
     # -- writes --------------------------------------------------------------------------
@@ -298,7 +282,9 @@ class GrantedStore(RemoteStore):
                         return False
                     grant = renewed
                 if isinstance(grant, SessionGrant):
-                    return await self._put_session(scope, item.md5_hex, source, grant)
+                    return await upload_blob_in_session(
+                        self, scope, item.md5_hex, source, grant, chunk_size=self.chunk_size
+                    )
                 if not isinstance(grant, PutGrant):
                     raise InvalidInputError(f"blob {item.md5_hex}: a grant of parts, unasked")
                 await self._put(item.md5_hex, source, grant)
@@ -313,37 +299,12 @@ class GrantedStore(RemoteStore):
         else:
             body = SourceRange(source, 0, source.size)
         async with self._requests:
+            http = await self.http()
             answer = await send(
-                await self.http(),
-                "PUT",
-                grant.url,
-                where=self.url,
-                headers=grant.headers,
-                body=body,
+                http, "PUT", grant.url, where=self.url, headers=grant.headers, body=body
             )
         check_put(answer, md5_hex, source, "the PUT", self.url)
-        self.sent["put"] = self.sent.get("put", 0) + 1
         tracking.bytes_stored(source.size, 1)
-
-    async def _put_session(
-        self, scope: ProjectScope, md5_hex: str, source: SourceFile, grant: SessionGrant
-    ) -> bool:
-        name = self.blob_object(md5_hex)
-        piece = Piece(source.size, source)
-        try:
-            return await upload_in_session(
-                self, scope, md5_hex, piece, grant, chunk_size=self.chunk_size, journal_key=name
-            )
-        except SessionGoneError as e:
-            log.info("upload_restarted", key=name, why=e.reason)
-            fresh = await self.ask(scope, BlobSpec(md5_hex, source.size))
-            if fresh is None:
-                return False
-            if not isinstance(fresh, SessionGrant):
-                raise InvalidInputError(f"blob {md5_hex}: the server granted no session") from None
-            return await upload_in_session(
-                self, scope, md5_hex, piece, fresh, chunk_size=self.chunk_size, journal_key=name
-            )
 
     async def _put_parted(self, scope: ProjectScope, item: BlobItem) -> bool:
         async with self._files:
@@ -377,32 +338,11 @@ class GrantedStore(RemoteStore):
     async def _put_manifest(self, artifact_digest: str, md5_hex: str, piece: Piece) -> str:
         key = manifest_key(artifact_digest)
         scope = self._scope()
-        body = {
-            **self._project(scope),
-            "digest": artifact_digest,
-            "md5": md5_hex,
-            "size": piece.size,
-        }
-        grant = _grant(await self._call("POST", "/api/v1/manifests/uploads", body=body))
-        if isinstance(grant, SessionGrant):
-            await upload_in_session(
-                self, scope, md5_hex, piece, grant, chunk_size=self.chunk_size,
-                journal_key=None, exists_ok=True,
-            )  # fmt: skip
-        elif isinstance(grant, PutGrant):
-            async with self._requests:
-                answer = await send(
-                    await self.http(), "PUT", grant.url, where=self.url,
-                    headers=grant.headers, body=piece.body(0, piece.size),
-                )  # fmt: skip
-            if answer.status != 412:  # 412: the manifest is there, and kept
-                if piece.source is not None:
-                    check_put(answer, md5_hex, piece.source, "the manifest's PUT", self.url)
-                elif not answer.ok:
-                    raise StoreUnavailableError(self.url, f"{key}: {answer.describe()}")
-        else:
-            raise StoreUnavailableError(self.server, f"answered no manifest grant: {grant!r}")
-        self.sent["manifest"] = self.sent.get("manifest", 0) + 1
+        body = {**scope.to_json(), "digest": artifact_digest, "md5": md5_hex, "size": piece.size}
+        grant = grant_from_json(
+            await self._call("POST", "/api/v1/manifests/uploads", body=body), self.server
+        )
+        await upload_manifest(self, scope, md5_hex, piece, grant, chunk_size=self.chunk_size)
         return key
 
     async def get_manifest(self, key: str) -> bytes:
@@ -427,13 +367,7 @@ class GrantedStore(RemoteStore):
         may read it (else :class:`ObjectNotFoundError`). Unchecked here: readers hash
         what they fetched (S3 checks no multipart object's whole MD5)."""
         key = blob_key(md5_hex)
-        loop = asyncio.get_running_loop()
-        urls = self._urls.get(loop)
-        if urls is None:
-            for gone in [other for other in self._urls if other.is_closed()]:
-                del self._urls[gone]
-            urls = self._urls[loop] = DownloadUrls(self._download_urls)
-        url = await urls.url(md5_hex)
+        url = await self._urls.url(md5_hex)
         if url is None:
             raise ObjectNotFoundError(key, self.url)
         async with self._requests:
@@ -496,32 +430,3 @@ def _sizes(items: list[BlobItem]) -> list[tuple[BlobItem, int]]:
         (item, item.size if item.size is not None else os.stat(item.source).st_size)
         for item in items
     ]
-
-
-def _spec_json(blob: BlobSpec, upload_id: str | None) -> dict[str, Any]:
-    spec: dict[str, Any] = {"md5": blob.md5_hex, "size": blob.size}
-    if blob.part_size is not None:
-        spec["part_size"] = blob.part_size
-        spec["part_md5s"] = list(blob.part_md5s)
-    if upload_id is not None:
-        spec["upload_id"] = upload_id
-    return spec
-
-
-def _grant(answer: Any) -> UploadGrant | None:
-    """A grant as the server sends it (docs/openapi.json); None for ``stored``."""
-    if not isinstance(answer, dict):
-        raise StoreUnavailableError("the server", f"answered a grant that is not: {answer!r}")
-    kind = answer.get("kind")
-    if kind == "stored":
-        return None
-    if kind == "put":
-        return PutGrant(str(answer["url"]), dict(answer["headers"]), float(answer["expires_at"]))
-    if kind == "parts":
-        parts = tuple(
-            PartGrant(int(p["number"]), str(p["url"]), dict(p["headers"])) for p in answer["parts"]
-        )
-        return PartsGrant(str(answer["upload_id"]), parts, float(answer["expires_at"]))
-    if kind == "session":
-        return SessionGrant(str(answer["url"]), int(answer["size"]))
-    raise StoreUnavailableError("the server", f"answered a grant of unknown kind {kind!r}")

@@ -26,39 +26,42 @@ MAX_ASKED: Final = 1000
 Ask = Callable[[list[str]], Awaitable[dict[str, str | None]]]
 
 
+_Waiting = dict[str, list[asyncio.Future[str | None]]]
+
+
 class DownloadUrls:
     """The URLs of blobs, asked in batches through ``ask`` (blob MD5s to a URL each, or
-    None for a blob the caller may not read); one per event loop."""
+    None for a blob the caller may not read), from any number of event loops."""
 
     def __init__(self, ask: Ask) -> None:
         self._ask = ask
-        # Waiting calls, by key: each blob's futures.
-        self._waiting: dict[str | None, dict[str, list[asyncio.Future[str | None]]]] = {}
-        self._sending: set[asyncio.Task[None]] = set()  # the loop keeps tasks weakly
+        # Calls waiting, by loop and key: each blob's futures.
+        self._waiting: dict[tuple[asyncio.AbstractEventLoop, str | None], _Waiting] = {}
+        self._sending: set[asyncio.Task[None]] = set()  # a loop keeps its tasks weakly
 
     async def url(self, md5_hex: str) -> str | None:
         """A URL that reads the blob ``md5_hex``, or None if the caller may not."""
         loop = asyncio.get_running_loop()
-        key = acting_key()
+        batch = (loop, acting_key())
         future: asyncio.Future[str | None] = loop.create_future()
-        waiting = self._waiting.get(key)
+        waiting = self._waiting.get(batch)
         if waiting is None:
-            waiting = self._waiting[key] = {}
+            waiting = self._waiting[batch] = {}
             # Started from this call's context, so it carries this call's key.
-            task = loop.create_task(self._send(key))
+            task = loop.create_task(self._send(batch))
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
         waiting.setdefault(md5_hex, []).append(future)
         return await future
 
-    async def _send(self, key: str | None) -> None:
+    async def _send(self, batch: tuple[asyncio.AbstractEventLoop, str | None]) -> None:
         await asyncio.sleep(0)  # the calls starting now join this request
-        waiting = self._waiting.pop(key, {})
+        waiting = self._waiting.pop(batch, {})
         md5s = list(waiting)
         for start in range(0, len(md5s), MAX_ASKED):
-            batch = md5s[start : start + MAX_ASKED]
+            asked = md5s[start : start + MAX_ASKED]
             try:
-                urls = await self._ask(batch)
+                urls = await self._ask(asked)
             except asyncio.CancelledError:
                 for md5 in md5s[start:]:
                     for future in waiting[md5]:
@@ -70,7 +73,7 @@ class DownloadUrls:
                         if not future.done():
                             future.set_exception(e)
                 return
-            for md5 in batch:
+            for md5 in asked:
                 for future in waiting[md5]:
                     if not future.done():
                         future.set_result(urls.get(md5))

@@ -30,10 +30,11 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from artisync.store.base import StoreUnavailableError
+from artisync.store.remote import content_changed
 from artisync.store.retry import retrying
-from artisync.store.source import SourceRange
+from artisync.store.source import SourceFile, SourceRange
 
-__all__ = ["Answer", "Body", "fetch_bytes", "fetch_into", "send", "session_offset"]
+__all__ = ["Answer", "Body", "check_put", "fetch_bytes", "fetch_into", "send", "session_offset"]
 
 T = TypeVar("T")
 
@@ -122,6 +123,19 @@ async def send(
         if isinstance(body, SourceRange) and body.error is not None:
             raise body.error from None
         raise StoreUnavailableError(where, str(e) or type(e).__name__) from e
+
+
+def check_put(answer: Answer, md5_hex: str, source: SourceFile, what: str, url: str) -> None:
+    """Raise unless a PUT of ``source``'s bytes (or a part of them) was taken whole,
+    with the MD5 they were hashed with."""
+    if answer.status == 200:
+        if answer.headers.get("ETag", "").strip('"') != md5_hex:
+            raise content_changed(str(source.path), source.size)
+        return
+    if answer.status == 400 and ("BadDigest" in answer.text or "InvalidDigest" in answer.text):
+        raise content_changed(str(source.path), source.size)
+    # 403: a URL expired or refused; the daemon retries, with new grants.
+    raise StoreUnavailableError(url, f"{what} of {source.path} refused: {answer.describe()}")
 
 
 def session_offset(answer: Answer) -> int:

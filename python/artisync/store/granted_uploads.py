@@ -39,8 +39,15 @@ from artisync.crashpoints import crash_point
 from artisync.errors import InvalidInputError
 from artisync.logs import get_logger
 from artisync.store.base import StoreUnavailableError, md5_base64
-from artisync.store.granted_transfers import Answer, Body, send, session_offset
-from artisync.store.grants import BlobSpec, PartGrant, PartsGrant, SessionGrant, UploadGrant
+from artisync.store.granted_transfers import Answer, Body, check_put, send, session_offset
+from artisync.store.grants import (
+    BlobSpec,
+    PartGrant,
+    PartsGrant,
+    PutGrant,
+    SessionGrant,
+    UploadGrant,
+)
 from artisync.store.journal import UploadJournal
 from artisync.store.project_scope import ProjectScope
 from artisync.store.remote import content_changed, first_failure
@@ -51,9 +58,10 @@ __all__ = [
     "GrantedRequests",
     "Piece",
     "SessionGoneError",
-    "check_put",
+    "upload_blob_in_session",
     "upload_in_parts",
     "upload_in_session",
+    "upload_manifest",
 ]
 
 log = get_logger("artisync.store")
@@ -68,7 +76,6 @@ class GrantedRequests(Protocol):
 
     url: str
     journal: UploadJournal
-    sent: dict[str, int]
 
     @property
     def _requests(self) -> asyncio.Semaphore:
@@ -227,7 +234,6 @@ async def _send_parts(
                 body=SourceRange(source, offset, length),
             )
             check_put(answer, blob.part_md5s[number - 1], source, f"part {number}", store.url)
-        store.sent["part"] = store.sent.get("part", 0) + 1
         tracking.bytes_stored(length)
         crash_point("after_part")
         return True
@@ -235,20 +241,71 @@ async def _send_parts(
     await first_failure([one(p.number) for p in grant.parts])
 
 
-def check_put(answer: Answer, md5_hex: str, source: SourceFile, what: str, url: str) -> None:
-    """Raise unless a PUT of ``source``'s bytes (or a part of them) was taken whole,
-    with the MD5 they were hashed with."""
-    if answer.status == 200:
-        if answer.headers.get("ETag", "").strip('"') != md5_hex:
-            raise content_changed(str(source.path), source.size)
+# -- manifests -----------------------------------------------------------------------------
+
+
+async def upload_manifest(
+    store: GrantedRequests,
+    scope: ProjectScope,
+    md5_hex: str,
+    piece: Piece,
+    grant: UploadGrant | None,
+    *,
+    chunk_size: int,
+) -> None:
+    """Send a manifest through its grant, which can only create it: a manifest there
+    already is kept, and that is success (412)."""
+    if isinstance(grant, SessionGrant):
+        await upload_in_session(
+            store, scope, md5_hex, piece, grant, chunk_size=chunk_size, journal_key=None,
+            exists_ok=True,
+        )  # fmt: skip
         return
-    if answer.status == 400 and ("BadDigest" in answer.text or "InvalidDigest" in answer.text):
-        raise content_changed(str(source.path), source.size)
-    # 403: a URL expired or refused; the daemon retries, with new grants.
-    raise StoreUnavailableError(url, f"{what} of {source.path} refused: {answer.describe()}")
+    if not isinstance(grant, PutGrant):
+        raise StoreUnavailableError(store.url, f"the server granted no manifest upload: {grant!r}")
+    async with store._requests:
+        answer = await send(
+            await store.http(), "PUT", grant.url, where=store.url, headers=grant.headers,
+            body=piece.body(0, piece.size),
+        )  # fmt: skip
+    if answer.status == 412:
+        return
+    if piece.source is not None:
+        check_put(answer, md5_hex, piece.source, "the manifest's PUT", store.url)
+    elif not answer.ok:
+        raise StoreUnavailableError(store.url, f"a manifest's PUT: {answer.describe()}")
 
 
 # -- GCS sessions --------------------------------------------------------------------------
+
+
+async def upload_blob_in_session(
+    store: GrantedRequests,
+    scope: ProjectScope,
+    md5_hex: str,
+    source: SourceFile,
+    grant: SessionGrant,
+    *,
+    chunk_size: int,
+) -> bool:
+    """Send the blob ``md5_hex`` through the session of ``grant``, resuming it where a
+    crash left it; a session that can take it no more is replaced by a new grant."""
+    name = store.blob_object(md5_hex)
+    piece = Piece(source.size, source)
+    try:
+        return await upload_in_session(
+            store, scope, md5_hex, piece, grant, chunk_size=chunk_size, journal_key=name
+        )
+    except SessionGoneError as e:
+        log.info("upload_restarted", key=name, why=e.reason)
+    fresh = await store.ask(scope, BlobSpec(md5_hex, source.size))
+    if fresh is None:
+        return False  # held meanwhile
+    if not isinstance(fresh, SessionGrant):
+        raise InvalidInputError(f"blob {md5_hex}: the server granted no session: {fresh!r}")
+    return await upload_in_session(
+        store, scope, md5_hex, piece, fresh, chunk_size=chunk_size, journal_key=name
+    )
 
 
 async def upload_in_session(
@@ -331,7 +388,6 @@ async def _send_chunks(
                 headers=headers,
                 body=piece.body(offset, end - offset),
             )
-        store.sent["chunk"] = store.sent.get("chunk", 0) + 1
         tracking.bytes_stored(end - offset)
         if answer.status in (200, 201):
             if not _is_blob(answer, piece, md5):

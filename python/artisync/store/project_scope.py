@@ -25,6 +25,13 @@ class ProjectScope(NamedTuple):
     entity: str | None
     project: str
 
+    def to_json(self) -> dict[str, str]:
+        """The project as the server's API names it (no entity: the server's default)."""
+        named = {"project": self.project}
+        if self.entity is not None:
+            named["entity"] = self.entity
+        return named
+
 
 _SCOPE: ContextVar[ProjectScope | None] = ContextVar("artisync_project_written", default=None)
 
