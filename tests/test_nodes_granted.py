@@ -33,6 +33,7 @@ from daemon_harness import DaemonProcess, clean_env, drop, result_of, staged_sub
 from granted_team import BIG, PART, Team
 from postgres_server import PostgresServer
 from server_process import Server
+from servers import CREDENTIALS
 
 
 @pytest.fixture
@@ -229,19 +230,34 @@ def test_parts_upserted_through_grants_on_two_nodes_are_finished_into_one_versio
     assert (root / "shard-alice.csv").read_text() == "alice\n"
 
 
-def test_gc_on_a_node_without_credentials_says_it_runs_on_the_server_host(
+def test_gc_of_the_bucket_is_refused_on_a_node_and_runs_where_its_credentials_are(
     s3_team: Team, node: Callable[[Team], Path], daemons: list[DaemonProcess]
 ) -> None:
     home = node(s3_team)
-    command = [sys.executable, "-m", "artisync.cli", "--home", str(home), "gc", "--dry-run"]
     env = {**clean_env(), "ARTISYNC_API_KEY": s3_team.keys["alice"]}
-    alone = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    alone = _gc(home, env)
     assert alone.returncode == 2
-    assert "runs where they are: on the server host, `artisync gc`" in alone.stderr
+    assert "runs where they are, e.g. on the server host: `artisync gc`" in alone.stderr
     _start(daemons, home, s3_team.keys["alice"])
-    with_daemon = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    with_daemon = _gc(home, env)
     assert with_daemon.returncode == 2
     assert "on the server host" in with_daemon.stderr
+
+    # The server host's home names the bucket and has its credentials (and a site
+    # admin's key: clean_env keeps the tests' one).
+    assert s3_team.proxy is not None
+    host = node(s3_team)
+    (host / "config.toml").write_text(
+        f'registry = "{s3_team.server.url}"\nstore = "{s3_team.store}"\n'
+    )
+    collected = _gc(host, {**clean_env(), **CREDENTIALS, "AWS_ENDPOINT_URL": s3_team.proxy.url})
+    assert collected.returncode == 0, collected.stderr
+    assert "would remove" in collected.stdout
+
+
+def _gc(home: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "artisync.cli", "--home", str(home), "gc", "--dry-run"]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
 
 
 def test_a_node_on_a_server_that_serves_no_bucket_is_refused_without_a_store(

@@ -90,8 +90,9 @@ class NotCollectedHereError(StoreAccessError):
         super().__init__(
             f"the store {url} is the bucket the server {server} serves, reached from here "
             "through its grants, with no bucket credentials: garbage collection of it runs "
-            f'where they are: on the server host, `artisync gc` with store = "{url}" and '
-            "registry set to the server (a site admin's key)"
+            "where they are, e.g. on the server host: `artisync gc` in a home whose "
+            f'config.toml sets store = "{url}" and registry = "{server}", with a site '
+            "admin's key and no daemon running on that home"
         )
 
 
