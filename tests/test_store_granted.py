@@ -21,7 +21,15 @@ from artisync.daemon.store_choice import REMEMBERED, open_node_store
 from artisync.errors import InvalidInputError
 from artisync.registry.http import HttpRegistry
 from artisync.spool import Spool
-from artisync.store import BlobItem, ObjectNotFoundError, SourceChangedError, Store, shared_store
+from artisync.store import (
+    BlobItem,
+    ObjectNotFoundError,
+    SourceChangedError,
+    Store,
+    granted,
+    granted_uploads,
+    shared_store,
+)
 from artisync.store.base import StoreAccessError
 from artisync.store.granted import NotCollectedHereError
 from artisync.store.project_scope import writing_for
@@ -153,3 +161,22 @@ def test_a_daemon_starting_while_the_server_is_down_writes_where_it_wrote_before
     assert (config.home / REMEMBERED).exists()
     s3_team.server.stop()
     assert asyncio.run(open_node_store(config)).url == s3_team.store
+
+
+def test_urls_about_to_expire_are_asked_for_again_before_they_are_used(
+    s3_team: Team,
+    store: Store,
+    server_proxy: CountingProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every grant seems about to expire: each PUT and each part asks for a new one first.
+    monkeypatch.setattr(granted, "RENEW_BEFORE", 10**9)
+    monkeypatch.setattr(granted_uploads, "RENEW_BEFORE", 10**9)
+    items = _files(tmp_path / "src", [b"small", os.urandom(BIG)])
+    assert _put(store, items) == 2
+    # The small blob's batch and its renewal; the large blob's grant, a renewal before
+    # each of its 4 parts, and its completion.
+    assert server_proxy.count("POST") == 1 + 1 + 1 + 4 + 1
+    assert s3_team.proxy is not None
+    assert s3_team.proxy.blob_puts() == 1 and sorted(s3_team.proxy.parts()) == [1, 2, 3, 4]
