@@ -155,8 +155,14 @@ async def upload_in_parts(
     else:
         held = len(part_md5s) - len(grant.parts)
         log.info("upload_resumed", key=name, parts_stored=held, parts=len(part_md5s))
-    await _send_parts(store, scope, blob, grant, source)
-    await asyncio.to_thread(source.check_unchanged)
+    try:
+        await _send_parts(store, scope, blob, grant, source)
+        await asyncio.to_thread(source.check_unchanged)
+    except OSError:
+        # The source's fault: this upload can never complete (the server aborts it
+        # with the others nobody finishes).
+        await asyncio.to_thread(store.journal.remove, md5_hex)
+        raise
     try:
         await store.complete(scope, blob, grant.upload_id)
     except InvalidInputError:
