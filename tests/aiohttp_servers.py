@@ -146,11 +146,13 @@ class CountingProxy:
             allow_redirects=False,
         ) as upstream:
             payload = await upstream.read()
-            out = {
-                k: v
-                for k, v in upstream.headers.items()
-                if k.lower() not in ("transfer-encoding", "content-length", "connection")
-            }
+            # A HEAD's Content-Length is the object's size, not its (empty) body's: kept.
+            dropped = ("transfer-encoding", "connection")
+            if request.method != "HEAD":
+                dropped += ("content-length",)
+            out = {k: v for k, v in upstream.headers.items() if k.lower() not in dropped}
+            if request.method == "HEAD":
+                return web.Response(status=upstream.status, headers=out)
             return web.Response(status=upstream.status, body=payload, headers=out)
 
     async def _close(self, app: web.Application) -> None:

@@ -10,7 +10,13 @@ import pytest
 
 from daemon_harness import short_home
 
-pytest_plugins = ["servers", "postgres_server", "registry_backends", "server_process"]
+pytest_plugins = [
+    "servers",
+    "postgres_server",
+    "registry_backends",
+    "server_process",
+    "granted_team",
+]
 
 # Tests start the daemons they want themselves: a client that finds none must not start
 # one of its own (tests of that set ARTISYNC_AUTOSTART=1 where they need it).

@@ -69,6 +69,13 @@ def test_the_server_says_which_bucket_it_serves_and_that_nodes_use_its_grants(
     assert store["url"].startswith("s3://") and store["url"].endswith("/team")
     assert store["transfers"] == "presigned"
     assert store["multipart_threshold"] > 0 and store["part_size"] >= 5 << 20
+    # A node's daemon asks before any user's key reaches it: no key needed, but a bad
+    # one is still refused.
+    assert Node(world.server, "", "vision").call("GET", "/api/v1/store") == store
+    with pytest.raises(UnauthorizedError):
+        Node(world.server, "ask_" + "x" * 43, "vision").call("GET", "/api/v1/store")
+    with pytest.raises(UnauthorizedError):
+        Node(world.server, "", "vision").grants("secret", b"x")
 
 
 def test_a_node_uploads_commits_and_reads_back_with_no_bucket_credentials(world: World) -> None:

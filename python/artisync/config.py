@@ -145,6 +145,13 @@ class Config:
     default_entity: str | None = None
 
     @property
+    def store_set(self) -> bool:
+        """Whether a store was chosen: anything but the home's default directory, or
+        that directory declared shared. A node with a registry server and no store set
+        writes the server's bucket through its grants (daemon/store_choice.py)."""
+        return self.store_shared or self.store != str(self.home / "store")
+
+    @property
     def registry_server(self) -> str | None:
         """The registry server's URL, or None when the registry is the embedded file."""
         return self.registry if isinstance(self.registry, str) else None

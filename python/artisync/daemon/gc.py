@@ -173,6 +173,8 @@ async def collect(
     """Expire versions, then remove unreferenced blobs and manifests older than
     ``grace_seconds``. The caller holds the upload gate (or the home's lock)."""
     grace_seconds = check_grace_seconds(grace_seconds)
+    if (refusal := store.refuses_collection()) is not None:
+        raise refusal  # before anything is expired: nothing is done halfway
     now = time.time() if now is None else now
     report = GcReport(dry_run=dry_run)
     expired = await asyncio.to_thread(expire, registry, now, dry_run=dry_run)

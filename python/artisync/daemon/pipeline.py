@@ -66,6 +66,7 @@ from artisync.store import (
     Store,
     StoreUnavailableError,
 )
+from artisync.store.project_scope import writing_for
 
 __all__ = ["Pipeline", "StatusCallback"]
 
@@ -210,7 +211,8 @@ class Pipeline:
         key = None if self.caller_keys is None else self.caller_keys.key_for(sub, caller)
         # Set even when None (the daemon's own key): a submission started from another's
         # task (a scan while settling) inherits that one's context.
-        with acting_as(key):
+        # A store reached through a server's grants uploads for the submission's project.
+        with acting_as(key), writing_for(sub.entity, sub.project):
             try:
                 return await self._as_caller(work_path, seq, sub, caller)
             except (UnauthorizedError, ForbiddenError, NotFoundError) as e:

@@ -39,6 +39,7 @@ from artisync.daemon.peer import peer_of
 from artisync.daemon.request_checks import check_submission_id, check_tmp_name, check_wait
 from artisync.errors import ArtisyncError, DiskFullError, InvalidInputError
 from artisync.logs import get_logger
+from artisync.store import StoreAccessError
 
 __all__ = ["parse_address", "start_server"]
 
@@ -160,7 +161,10 @@ async def collect_garbage(request: web.Request) -> web.Response:
         grace = check_grace_seconds(body.get("grace_seconds"))
     except InvalidInputError as e:
         return _error(400, str(e))
-    report = await daemon.collect_garbage(dry_run=dry_run, grace_seconds=grace)
+    try:
+        report = await daemon.collect_garbage(dry_run=dry_run, grace_seconds=grace)
+    except StoreAccessError as e:  # a store collected elsewhere (store/granted.py)
+        return _error(409, str(e))
     return web.json_response(report.to_json())
 
 

@@ -32,6 +32,7 @@ from artisync.daemon.ordering import CommitOrder
 from artisync.daemon.peer import Peer
 from artisync.daemon.pipeline import Pipeline
 from artisync.daemon.server import start_server
+from artisync.daemon.store_choice import open_node_store
 from artisync.disk_full import disk_full_error, is_disk_full
 from artisync.errors import ArtisyncError, InvalidInputError
 from artisync.home_lock import DaemonAlreadyRunningError, lock_home
@@ -41,8 +42,6 @@ from artisync.registry import close_registry, open_registry
 from artisync.sealed_keys import PUBLIC_NAME, ensure_key_pair
 from artisync.spool import FOLDERS, SUBMISSION_ID, Spool, next_seq, parse_name, seq_time_ns
 from artisync.spool.group_modes import share_with_group
-from artisync.store import open_store
-from artisync.store.open import on_this_node
 
 __all__ = ["Daemon", "DaemonAlreadyRunningError"]
 
@@ -103,7 +102,6 @@ class Daemon:
     async def serve(self) -> None:
         """Run until SIGTERM or SIGINT, then shut down within the deadline."""
         arm_crash_points()  # a test hook: a malformed value stops the daemon here
-        check_store_reaches_every_node(self.config)
         self._lock_home()
         # Before activated_socket(), which clears what systemd passed.
         record_manager(self.config.home, systemd=systemd.started_us())
@@ -114,13 +112,7 @@ class Daemon:
         opener, made = ensure_key_pair(self.config.home)
         if made:
             log.info("caller_keys_made", path=self.config.home / PUBLIC_NAME)
-        store = open_store(
-            self.config.store,
-            self.config.home,
-            upload_concurrency=self.config.upload_concurrency,
-            multipart_threshold=self.config.multipart_threshold,
-            part_size=self.config.part_size,
-        )
+        store = await open_node_store(self.config)
         await store.cleanup_tmp()
         registry = open_registry(self.config.registry, ca_file=self.config.registry_ca_file)
         server = self.config.registry_server
@@ -148,7 +140,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
-        log.info("ready", home=self.config.home, store=self.config.store, socket=self.config.socket)
+        log.info("ready", home=self.config.home, store=store.url, socket=self.config.socket)
         systemd.notify("READY=1", f"STATUS={self._status_line()}")
         watchdog = asyncio.create_task(self._watchdog())
         try:
@@ -252,9 +244,10 @@ class Daemon:
                 self._background(self._expire())
                 next_expiry = now + self.config.expire_interval
             if now >= next_gc:
-                self._background(
-                    self.collect_garbage(dry_run=False, grace_seconds=self.config.gc_grace)
-                )
+                if self.pipeline is None or self.pipeline.store.refuses_collection() is None:
+                    self._background(
+                        self.collect_garbage(dry_run=False, grace_seconds=self.config.gc_grace)
+                    )
                 next_gc = now + self.config.gc_interval
 
     def _background(self, work: Coroutine[Any, Any, Any]) -> None:
@@ -426,7 +419,7 @@ class Daemon:
         return {
             "pid": os.getpid(),
             "home": str(self.config.home),
-            "store": self.config.store,
+            "store": self.pipeline.store.url if self.pipeline is not None else self.config.store,
             "registry": str(self.config.registry),
             "registry_down_since": (
                 self.pipeline.registry_down_since if self.pipeline is not None else None
@@ -438,20 +431,6 @@ class Daemon:
             "rejected": self._counts["rejected"],
             "active": sorted(active, key=lambda s: s["seq"]),
         }
-
-
-def check_store_reaches_every_node(config: Config) -> None:
-    """With a registry server, refuse a store other nodes cannot read: a version the
-    server lists must be readable wherever the server is."""
-    server = config.registry_server
-    if server is None or config.store_shared or not on_this_node(config.store):
-        return
-    raise InvalidInputError(
-        f"the registry is the server {server}, which every node reads, but the store "
-        f"{config.store} is a directory of this node: other nodes could not read its "
-        'versions. Use a bucket (store = "s3://BUCKET/PREFIX" or "gs://…"), or a '
-        "filesystem every node mounts at the same path, declared with store_shared = true"
-    )
 
 
 def _inode(path: Path) -> tuple[int, int] | None:

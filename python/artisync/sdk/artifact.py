@@ -319,7 +319,9 @@ class Artifact:
         if self._committed is None:
             version, settings = self._version, self._settings
             assert settings is not None
-            manifest = read_committed_manifest(settings.store, version.manifest_key, settings.home)
+            manifest = read_committed_manifest(
+                committed.reading_store(settings), version.manifest_key, settings.home
+            )
             self._committed = ArtifactManifest(
                 {
                     p: committed.CommittedEntry(e, self._require_committed)

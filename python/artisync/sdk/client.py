@@ -38,6 +38,7 @@ from artisync.config import Config
 from artisync.credentials import api_key_for
 from artisync.errors import ArtisyncError, NoDaemonWarning, SubmissionError
 from artisync.launch import LOG_NAME, ensure_daemon, why_not_autostarted
+from artisync.registry.http.acting import acting_key
 from artisync.spool import SealedKey, Spool, StagedEntry, StagedListEntry, Submission
 
 __all__ = ["TERMINAL", "DaemonClient", "HandOver", "UnixHTTPConnection"]
@@ -237,7 +238,8 @@ class DaemonClient:
         not the daemon's: the key is never sealed with it.
         """
         server = self.config.registry_server
-        if server is None or (api_key := api_key_for(server)) is None:
+        # The key this process acts with: one set by acting_as, else the caller's own.
+        if server is None or (api_key := acting_key() or api_key_for(server)) is None:
             return submission
         # Imported here: only nodes on a server load the cryptography package.
         from artisync.sealed_keys import read_public_key, seal

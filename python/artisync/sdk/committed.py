@@ -14,8 +14,16 @@ from artisync.download import download_manifest, open_cache, read_entry_bytes, v
 from artisync.errors import ArtisyncError
 from artisync.manifest import Manifest, ManifestEntry
 from artisync.registry.model import Version
+from artisync.store import Store, shared_store
 
-__all__ = ["CommittedEntry", "download", "download_root", "read_entry", "verify"]
+__all__ = [
+    "CommittedEntry",
+    "download",
+    "download_root",
+    "read_entry",
+    "reading_store",
+    "verify",
+]
 
 ARTIFACTS_DIR = "artifacts"
 """Where downloads go by default, relative to the working directory (as W&B)."""
@@ -106,12 +114,23 @@ def _manifest(entries: Mapping[str, Any]) -> Manifest:
     return Manifest(plain)
 
 
+def reading_store(settings: Config) -> Store:
+    """The store a committed version's content is read from: ``settings.store`` (the
+    store the version records), opened once per process. A bucket the registry server
+    serves with presigned transfers is read through its grants, with the caller's key:
+    no bucket credentials, and only what the caller may read."""
+    ca_file = None if settings.registry_ca_file is None else str(settings.registry_ca_file)
+    return shared_store(
+        settings.store, settings.home, server=settings.registry_server, ca_file=ca_file
+    )
+
+
 def download(
     settings: Config, entries: Mapping[str, Any], root: Path, path_prefix: str | None
 ) -> None:
     """Fetch ``entries`` (all of them, or those under ``path_prefix``) into ``root``."""
     download_manifest(
-        settings.store,
+        reading_store(settings),
         _manifest(entries),
         root,
         path_prefix=path_prefix,
@@ -128,4 +147,6 @@ def verify(entries: Mapping[str, Any], root: Path) -> None:
 def read_entry(settings: Config, entry: CommittedEntry | ManifestEntry) -> bytes:
     """The content of one entry (small ones: tables), checked against its digest."""
     plain = entry.manifest_entry if isinstance(entry, CommittedEntry) else entry
-    return read_entry_bytes(settings.store, plain, cache=open_cache(settings), home=settings.home)
+    return read_entry_bytes(
+        reading_store(settings), plain, cache=open_cache(settings), home=settings.home
+    )

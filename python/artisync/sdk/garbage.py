@@ -7,6 +7,7 @@ import asyncio
 
 from artisync.config import Config
 from artisync.daemon.gc import DEFAULT_GRACE_SECONDS, GcReport, check_grace_seconds, collect
+from artisync.daemon.store_choice import open_node_store
 from artisync.home_lock import locked_home
 from artisync.registry import open_registry
 from artisync.sdk.client import DaemonClient
@@ -27,7 +28,16 @@ def collect_garbage(
         return GcReport(**answer)
 
     async def here() -> GcReport:
-        store = open_store(config.store, config.home, upload_concurrency=config.upload_concurrency)
+        # A store set is collected with this machine's credentials (the server host's
+        # home names the team's bucket); with none set, the daemon's own store, and a
+        # node writing its server's bucket through grants is told where that bucket's
+        # garbage is collected (store/granted.py).
+        if config.store_set:
+            store = open_store(
+                config.store, config.home, upload_concurrency=config.upload_concurrency
+            )
+        else:
+            store = await open_node_store(config)
         registry = open_registry(config.registry, ca_file=config.registry_ca_file)
         try:
             return await collect(

@@ -127,16 +127,16 @@ def pending_entries(entries: Iterable[Entry], spool_root: Path | None) -> dict[s
     return view
 
 
-def read_committed_manifest(store: str, manifest_key: str, home: Path) -> Manifest:
-    """The committed manifest at ``manifest_key`` in the store (``home`` places a
-    relative store path and a remote store's state, as for the daemon: the store is
+def read_committed_manifest(store: Store | str, manifest_key: str, home: Path) -> Manifest:
+    """The committed manifest at ``manifest_key`` in the store (a URL: ``home`` places a
+    relative store path and a remote store's state, as for the daemon, and the store is
     opened by :func:`~artisync.store.shared_store`, once per process).
 
     Raises:
         ArtisyncError: the manifest is missing, or the remote store cannot be read.
         ManifestError: the manifest is not valid ``artifact_manifest_v1`` JSON.
     """
-    opened = shared_store(store, home)
+    opened = shared_store(store, home) if isinstance(store, str) else store
     data = run_coroutine(_manifest_bytes(opened, manifest_key))
     return _parse(data, f"{_location(opened)}/{manifest_key}")
 

@@ -218,6 +218,14 @@ def error_response(status: int, message: str, kind: str, **extra: Any) -> web.Re
     return web.json_response({"error": message, "kind": kind, **extra}, status=status)
 
 
+_OPEN_ROUTES: Final = frozenset({("GET", f"{API}/store")})
+"""Registry routes answered without a key: which store the server serves is no secret
+from anyone who reaches it, and a node's daemon asks it at start, before any of its
+users has sent a key (each submission brings its own)."""
+
+_NOBODY: Final = "(no key)"
+
+
 @web.middleware
 async def _identify(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -233,6 +241,9 @@ async def _identify(
         known, identity = gate.cached_identity(key)
         if not known:
             identity = await asyncio.to_thread(gate.identity, key)
+    if identity is None and key is None and (request.method, request.path) in _OPEN_ROUTES:
+        request[CALLER_KEY] = Caller(_NOBODY)
+        return await handler(request)
     if identity is None:
         given = "the API key given is unknown or revoked" if key else "no API key given"
         return error_response(

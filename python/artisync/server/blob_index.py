@@ -52,8 +52,16 @@ JOIN collections c ON c.id = v.collection_id
 JOIN projects p ON p.id = c.project_id
 WHERE v.manifest_key = %(key)s AND v.state = 'COMMITTED' AND v.store = %(store)s
   AND (%(admin)s OR p.visibility <> 'private' OR p.entity = ANY(%(entities)s))
+UNION ALL
+SELECT 1 FROM parts pt
+JOIN collections c ON c.id = pt.collection_id
+JOIN projects p ON p.id = c.project_id
+WHERE pt.manifest_key = %(key)s AND pt.store = %(store)s
+  AND (%(admin)s OR p.visibility <> 'private' OR p.entity = ANY(%(entities)s))
 LIMIT 1
 """
+# A part's manifest too: the node that finishes a distributed version merges the
+# manifests of every node's parts, which are no committed version yet.
 
 _IN_PARTS: Final = """
 SELECT DISTINCT b.md5 FROM manifest_blobs b
@@ -89,7 +97,8 @@ class BlobIndex:
         return self._matching(_READABLE, md5s, self._reader(caller))
 
     def manifest_readable(self, caller: Caller, key: str) -> bool:
-        """Whether ``caller`` may read a committed version whose manifest is ``key``."""
+        """Whether ``caller`` may read a committed version, or a part of a distributed
+        one, whose manifest is ``key``."""
         with self._connection("finding who may read a manifest") as conn:
             found = conn.execute(_MANIFEST_READABLE, {"key": key, **self._reader(caller)})
             return found.fetchone() is not None

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Final
 
-from artisync.errors import InvalidInputError, NotFoundError
+from artisync.errors import NotFoundError
 from artisync.names import validate_entity, validate_project
 from artisync.registry import DEFAULT_ENTITY
 from artisync.server.arguments import Arguments
@@ -31,13 +31,10 @@ from artisync.server.content import ContentCheck
 from artisync.server.routes import API, Awaited, Call, Route
 from artisync.server.routes_runs import writing
 from artisync.store.base import check_manifest_key, check_md5_hex
+from artisync.store.grant_wire import grant_to_json
 from artisync.store.grants import (
     BlobSpec,
     Grants,
-    PartsGrant,
-    PutGrant,
-    SessionGrant,
-    UploadGrant,
 )
 
 __all__ = ["ROUTES"]
@@ -108,9 +105,9 @@ def uploads(call: Call) -> Awaited:
 
         async def grant(spec: BlobSpec, upload_id: str | None) -> dict[str, Any]:
             if spec.md5_hex in held:
-                return {"md5": spec.md5_hex, "kind": "stored"}
+                return {"md5": spec.md5_hex, **grant_to_json(None)}
             made = await grants.upload(spec, uploader=call.caller.user, upload_id=upload_id)
-            return {"md5": spec.md5_hex, **_grant_json(made)}
+            return {"md5": spec.md5_hex, **grant_to_json(made)}
 
         return {"grants": list(await asyncio.gather(*(grant(*a) for a in asked)))}
 
@@ -147,7 +144,7 @@ def manifest_upload(call: Call) -> Awaited:
     async def answer() -> dict[str, Any]:
         await call.run(lambda r: writing(call, entity, project))
         _, grants, _ = _served(call)
-        return _grant_json(await grants.manifest_upload(digest, md5, size))
+        return grant_to_json(await grants.manifest_upload(digest, md5, size))
 
     return Awaited(answer())
 
@@ -187,20 +184,6 @@ def manifest_download(call: Call) -> Awaited:
         return {"url": made.url, "expires_at": made.expires_at}
 
     return Awaited(answer())
-
-
-def _grant_json(grant: UploadGrant) -> dict[str, Any]:
-    """How an upload grant goes over the wire: its ``kind`` and its fields."""
-    if isinstance(grant, PutGrant):
-        return {"kind": "put", "url": grant.url, "headers": grant.headers,
-                "expires_at": grant.expires_at}  # fmt: skip
-    if isinstance(grant, PartsGrant):
-        parts = [{"number": p.number, "url": p.url, "headers": p.headers} for p in grant.parts]
-        return {"kind": "parts", "upload_id": grant.upload_id, "parts": parts,
-                "expires_at": grant.expires_at}  # fmt: skip
-    if isinstance(grant, SessionGrant):
-        return {"kind": "session", "url": grant.url, "size": grant.size}
-    raise InvalidInputError(f"no wire form for a {type(grant).__name__}")
 
 
 ROUTES: Final = (

@@ -65,9 +65,9 @@ class ServerSettings:
     # The team's store (s3://…, gs://…, or a file:/// path): when set, a commit is
     # taken only once its manifest and every blob it lists are there ("": no check).
     store: str = ""
-    # With a bucket store: blobs of at least multipart_threshold bytes go up in parts of
-    # part_size bytes (S3; nodes learn both from GET /api/v1/store; rules in
-    # store/part_sizes.py).
+    # Uploads to that store, when it is a bucket: blobs of at least multipart_threshold
+    # bytes go up in parts of part_size bytes (S3; every node cuts a blob alike, as the
+    # server says in GET /api/v1/store). Rules: store/part_sizes.py.
     multipart_threshold: int = DEFAULT_THRESHOLD
     part_size: int = DEFAULT_PART_SIZE
     # The secret API keys are hashed under (HMAC-SHA256): a file every server process
@@ -120,12 +120,12 @@ class ServerSettings:
                 f"{_variable('db')}, or db = '...' in the [{_TABLE}] table of config.toml"
             )
         parse_listen(self.listen)
-        for problem in (
-            threshold_problem(self.multipart_threshold),
-            part_size_problem(self.part_size),
+        for name, problem in (
+            ("multipart_threshold", threshold_problem(self.multipart_threshold)),
+            ("part_size", part_size_problem(self.part_size)),
         ):
             if problem is not None:
-                raise InvalidInputError(f"[{_TABLE}] multipart settings: {problem}")
+                raise InvalidInputError(f"{name} = {getattr(self, name)}: {problem}")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise InvalidInputError(
                 "TLS needs both a certificate and its key: give --tls-cert and --tls-key "

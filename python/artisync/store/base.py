@@ -19,7 +19,9 @@ with a default that says "not here", so a backend offers only what it can:
 - :meth:`Store.put_hashing`: the files are stored in the read that hashes them (the
   local store's fused copy), a batch at a time, each batch checked by the caller first;
 - :attr:`Store.local_blobs` and :meth:`Store.local_path`: each blob is a file on this
-  machine, read in place rather than fetched through a cache.
+  machine, read in place rather than fetched through a cache;
+- :meth:`Store.refuses_collection`: garbage collection cannot list and delete the store
+  from here (a bucket reached through its server's grants, with no credentials).
 
 Presigned transfers, for a server whose nodes move the bytes to and from the bucket
 themselves, are the bucket stores' (:func:`artisync.store.grants_for.grants_for`).
@@ -349,6 +351,11 @@ class Store(ABC):
 
         Called once when the daemon starts, before it writes anything.
         """
+
+    def refuses_collection(self) -> StoreError | None:
+        """Why garbage collection cannot list and delete this store from here, saying
+        where it runs instead; None, as here, where it can."""
+        return None
 
     @abstractmethod
     async def list_blobs(self) -> list[tuple[str, int, float]]:

@@ -37,7 +37,13 @@ from artisync.errors import InvalidInputError
 from artisync.logs import get_logger
 from artisync.store.base import SourceChangedError, StoreUnavailableError
 from artisync.store.journal import UploadJournal
-from artisync.store.part_sizes import DEFAULT_PART_SIZE, DEFAULT_THRESHOLD, MIN_PART_SIZE
+from artisync.store.part_sizes import (
+    DEFAULT_PART_SIZE,
+    DEFAULT_THRESHOLD,
+    MAX_PARTS,
+    MIN_PART_SIZE,
+    part_size_for,
+)
 from artisync.store.remote import content_changed, first_failure
 from artisync.store.s3_direct import DirectRequests
 from artisync.store.s3_errors import code_of, etag_matches, status_of
@@ -56,8 +62,6 @@ __all__ = [
 
 log = get_logger("artisync.store")
 
-MAX_PARTS = 10_000
-"""S3's limit on the parts of one upload."""
 STALE_UPLOAD_SECONDS = 7 * 24 * 3600.0
 """An unfinished upload untouched this long is aborted by ``cleanup_tmp``."""
 
@@ -106,10 +110,7 @@ class MultipartUploader:
 
     def part_size_for(self, size: int) -> int:
         """The configured part size, raised to keep ``size`` within 10,000 parts."""
-        if size <= self.part_size * MAX_PARTS:
-            return self.part_size
-        mib = 1 << 20
-        return -(-size // MAX_PARTS // mib) * mib + mib
+        return part_size_for(size, self.part_size)
 
     async def upload(self, md5_hex: str, name: str, source: SourceFile) -> None:
         """Upload ``source`` as the object ``name``, resuming a journaled upload."""

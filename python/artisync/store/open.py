@@ -7,6 +7,11 @@ Accepted: ``file:///abs/path`` (``file://localhost/abs/path`` too) and a plain p
 (credentials, bucket, endpoint), with the journal of their unfinished uploads in
 ``ARTISYNC_HOME/uploads``. Their client libraries are imported only then.
 
+A bucket a registry server serves with presigned transfers is opened through that
+server's grants instead (:func:`open_granted`: no bucket credentials), by the daemon
+of a node with no store of its own (``daemon/store_choice.py``) and by every reader whose
+registry is that server (:func:`shared_store` with ``server``).
+
 This is the one place a URL becomes a store: the daemon opens its own with
 :func:`open_store` (and closes it at shutdown); the SDK's readers (manifests, downloads,
 entries read in memory) take the process's shared one from :func:`shared_store`.
@@ -18,14 +23,26 @@ import os
 import re
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from artisync.credentials import api_key_for
 from artisync.errors import InvalidInputError
 from artisync.store.base import Store
 from artisync.store.local import LocalStore
 from artisync.store.part_sizes import DEFAULT_PART_SIZE, DEFAULT_THRESHOLD
 
-__all__ = ["on_this_node", "open_directory", "open_store", "shared_store", "store_url"]
+if TYPE_CHECKING:
+    from artisync.store.served import ServedStore
+
+__all__ = [
+    "on_this_node",
+    "open_directory",
+    "open_granted",
+    "open_store",
+    "shared_store",
+    "store_url",
+]
 
 # "scheme://": a plain path may contain ':' ("runs/a:b"), but never this.
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -90,6 +107,32 @@ def open_store(
     )
 
 
+def open_granted(
+    served: ServedStore,
+    home: Path,
+    *,
+    ca_file: str | None = None,
+    upload_concurrency: int | None = None,
+    part_size: int | None = None,
+) -> Store:
+    """The bucket ``served`` names, reached through its server's grants, with the
+    caller's key (:class:`~artisync.store.granted.GrantedStore`); the journal of its
+    unfinished uploads in ``home/uploads/granted``. ``part_size`` is the chunk of a
+    GCS session (S3 parts are the server's); ``ca_file`` the CA of the server's
+    certificate, as for the registry."""
+    from artisync.store.granted import GrantedStore
+    from artisync.store.remote import DEFAULT_CONCURRENCY
+    from artisync.store.served import server_transport
+
+    return GrantedStore(
+        served,
+        server_transport(served.server, ca_file),
+        state_dir=home / "uploads" / "granted",
+        concurrency=upload_concurrency or DEFAULT_CONCURRENCY,
+        chunk_size=part_size or DEFAULT_PART_SIZE,
+    )
+
+
 def store_url(url: str, home: Path) -> str:
     """The store at ``url`` as a version records it (what its ``Store.url`` is), without
     opening it: ``file:///abs/path`` for a directory (relative: under ``home``), the
@@ -115,14 +158,21 @@ def open_directory(path: Path) -> Store:
     return LocalStore(path)
 
 
-# The stores shared_store opened, by (URL, absolute home); a forked child starts empty.
-_shared: dict[tuple[str, str], Store] = {}
+# The stores shared_store opened, by (URL, absolute home, server, key); a forked child
+# starts empty.
+_shared: dict[tuple[str, str, str | None, str | None], Store] = {}
 _shared_lock = threading.Lock()
 
 
-def shared_store(url: str, home: Path) -> Store:
+def shared_store(
+    url: str, home: Path, *, server: str | None = None, ca_file: str | None = None
+) -> Store:
     """The store at ``url`` as :func:`open_store` opens it, opened once per process and
     kept for every later call with the same ``url`` and ``home``. Callers never close it.
+
+    ``server`` is the process's registry server (``ca_file``: its CA): a bucket it
+    serves with presigned transfers is opened through its grants (:func:`open_granted`),
+    with the caller's key, and kept per key; no bucket credentials are needed or used.
 
     Sharing is safe because a store holds no connection across event loops: a bucket
     store keeps one network client per loop (aiohttp and aiobotocore sessions belong to
@@ -134,12 +184,30 @@ def shared_store(url: str, home: Path) -> Store:
     for a bucket the access check, a request on a client and a thread of its own. A
     URL that cannot be opened is not kept: the next call tries again.
     """
-    key = (url, os.path.abspath(home))
+    served = _served_here(url, server, ca_file)
+    if served is None:
+        key: tuple[str, str, str | None, str | None] = (url, os.path.abspath(home), None, None)
+    else:
+        key = (url, os.path.abspath(home), served.server, api_key_for(served.server))
     with _shared_lock:
         store = _shared.get(key)
         if store is None:
-            store = _shared[key] = open_store(url, home)
+            if served is None:
+                store = _shared[key] = open_store(url, home)
+            else:
+                store = _shared[key] = open_granted(served, home, ca_file=ca_file)
     return store
+
+
+def _served_here(url: str, server: str | None, ca_file: str | None) -> ServedStore | None:
+    """What ``server`` says of its store, if it serves the bucket ``url`` through grants."""
+    match = _SCHEME.match(url)
+    if server is None or match is None or match.group(1).lower() not in ("s3", "gs"):
+        return None
+    from artisync.store.served import served_by
+
+    served = served_by(server, ca_file)
+    return served if served.serves(url) else None
 
 
 def _forget_shared() -> None:

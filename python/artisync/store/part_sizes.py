@@ -25,15 +25,20 @@ from typing import Final
 __all__ = [
     "DEFAULT_PART_SIZE",
     "DEFAULT_THRESHOLD",
+    "MAX_PARTS",
     "MIN_PART_SIZE",
     "PART_QUANTUM",
     "SINGLE_PUT_MAX",
+    "part_size_for",
     "part_size_problem",
     "threshold_problem",
 ]
 
 MIN_PART_SIZE: Final = 5 << 20
 """S3's minimum for every part but the last."""
+
+MAX_PARTS: Final = 10_000
+"""S3's limit on the parts of one upload."""
 
 SINGLE_PUT_MAX: Final = 5 << 30
 """S3's limit for one PUT: a larger blob must go in parts (a manifest goes up in one)."""
@@ -48,6 +53,14 @@ DEFAULT_THRESHOLD: Final = 64 * _MiB
 
 DEFAULT_PART_SIZE: Final = 32 * _MiB
 """Bytes per part (``part_size``)."""
+
+
+def part_size_for(size: int, part_size: int) -> int:
+    """``part_size``, raised (to whole MiB) where ``size`` would need more than
+    :data:`MAX_PARTS` parts of it: the same for every node, so a blob is cut alike."""
+    if size <= part_size * MAX_PARTS:
+        return part_size
+    return -(-size // MAX_PARTS // _MiB) * _MiB + _MiB
 
 
 def threshold_problem(value: int) -> str | None:
