@@ -139,7 +139,11 @@ def main() -> int:
                 after = cpu_seconds(pids), cpu_seconds(process_tree(postgres.proc.pid))
                 side.server_cpu += after[0] - before[0]
                 side.database_cpu += after[1] - before[1]
-    content = " with 1 KiB of content each (granted here, direct there)" if args.content else ""
+    content = (
+        f" with 1 KiB of content each (granted here, {args.their_content} there)"
+        if args.content
+        else ""
+    )
     print(
         f"commits{content} through {args.server_processes} server processes, {WRITERS} "
         f"writers over {COLLECTIONS} collections, {args.rounds} rounds of {args.seconds:g}s "

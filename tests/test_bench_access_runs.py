@@ -33,3 +33,23 @@ def test_access_cost_benchmark_compares_two_trees() -> None:
     )
     assert len(verdict_rows(out, marker="<= ")) == 1, out
     assert out.count("CPU ms a commit") == 2, out
+
+
+def test_access_cost_benchmark_runs_with_content_through_grants() -> None:
+    out = run_benchmark(
+        "bench_access_cost.py",
+        "--against",
+        str(ROOT),
+        "--rounds",
+        "1",
+        "--seconds",
+        "0.5",
+        "--server-processes",
+        "1",
+        "--content",
+        "--their-content",
+        "granted",
+        timeout=240,
+    )
+    assert len(verdict_rows(out, marker="<= ")) == 1, out
+    assert "whole log p50" in out, out

@@ -19,3 +19,9 @@ def test_s3_benchmark_prints_both_figures_with_ratios_and_cpu_times() -> None:
     assert len(rows) == 2, out
     cpu = out.split("CPU seconds in the best round")[1].strip().splitlines()
     assert len(cpu) == 3 and all(len(line.split()) >= 4 for line in cpu[1:]), out
+
+
+def test_s3_benchmark_compares_uploads_through_a_servers_grants_with_direct_ones() -> None:
+    out = run_benchmark(BENCH_S3, "--quick", "--repeat", "1", "--only", "granted", timeout=300)
+    assert len(verdict_rows(out)) == 1, out
+    assert "artisync server" in out, out
