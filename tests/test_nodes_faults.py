@@ -50,8 +50,10 @@ class Node:
     def __init__(self, root: Path, registry: str) -> None:
         self.home = root / "node"
         self.home.mkdir()
+        # default_entity: the runs log where the checks read (entity None: `local`).
         (self.home / "config.toml").write_text(
             f'registry = "{registry}"\nstore = "file://{root / "store"}"\nstore_shared = true\n'
+            'default_entity = "local"\n'
         )
         self.daemon = DaemonProcess(self.home)
         self.daemon.start()

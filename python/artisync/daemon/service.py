@@ -110,8 +110,6 @@ class Daemon:
         # Made at every start, whatever the registry, so clients find the public key
         # whenever a daemon has run here (it is used only with a registry server).
         opener, made = ensure_key_pair(self.config.home)
-        if made:
-            log.info("caller_keys_made", path=self.config.home / PUBLIC_NAME)
         store = await open_node_store(self.config)
         await store.cleanup_tmp()
         registry = open_registry(self.config.registry, ca_file=self.config.registry_ca_file)
@@ -140,7 +138,12 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopping.set)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
-        log.info("ready", home=self.config.home, store=store.url, socket=self.config.socket)
+        # "ready" is the first line a daemon logs (its unit's readiness is read from it);
+        # a key pair made at this start is said there.
+        made_keys = {"caller_keys_made": self.config.home / PUBLIC_NAME} if made else {}
+        log.info(
+            "ready", home=self.config.home, store=store.url, socket=self.config.socket, **made_keys
+        )
         systemd.notify("READY=1", f"STATUS={self._status_line()}")
         watchdog = asyncio.create_task(self._watchdog())
         try:
