@@ -175,6 +175,8 @@ def test_migration_0002_records_no_store_for_existing_rows_and_applies_once(
         conn.execute("DROP FUNCTION artisync_project")
         conn.execute("DROP TABLE api_keys, members, teams, users")
         conn.execute("ALTER TABLE projects DROP COLUMN visibility")
+        conn.execute("DROP TABLE manifest_blobs, indexed_manifests, blob_uploads")
+        conn.execute("DROP INDEX versions_by_manifest, parts_by_manifest")
         conn.execute("DELETE FROM schema_version WHERE version >= 2")
     opened = _together(4, lambda n: PostgresRegistry(postgres_dsn))
     try:
@@ -193,6 +195,7 @@ def test_migration_0002_records_no_store_for_existing_rows_and_applies_once(
         (2, "0002_version_store.sql"),
         (3, "0003_commit_function.sql"),
         (4, "0004_access.sql"),
+        (5, "0005_blob_index.sql"),
     ]
 
 
