@@ -57,8 +57,9 @@ def nodes(
         home = tmp_path / f"node-{n}"
         home.mkdir()
         registry = servers[n % len(servers)].url  # half the nodes on each process
+        # default_entity: the runs log where the checks read (entity None: `local`).
         (home / "config.toml").write_text(
-            f'registry = "{registry}"\nstore = "s3://{bucket}/artisync"\n'
+            f'registry = "{registry}"\nstore = "s3://{bucket}/artisync"\ndefault_entity = "local"\n'
         )
         daemon = DaemonProcess(home)
         daemon.start()
