@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from artisync.errors import SealedKeyError
+from artisync.private_files import create_private
 
 __all__ = [
     "PRIVATE_NAME",
@@ -128,31 +129,10 @@ class KeyOpener:
 def ensure_key_pair(home: Path) -> tuple[KeyOpener, bool]:
     """The daemon's key pair in ``home``, made if there is none; True when this call
     made it. The public file is written again whenever it is missing or differs."""
-    made = _make_private(home / PRIVATE_NAME)
+    made = create_private(home / PRIVATE_NAME, X25519PrivateKey.generate().private_bytes_raw())
     opener = load_opener(home)
     _write_public(home / PUBLIC_NAME, opener.public_text())
     return opener, made
-
-
-def _make_private(path: Path) -> bool:
-    """Make the private key file if there is none, whole and exclusively (as the
-    server's secret is made: ``server/access/secret.py``)."""
-    if path.exists():
-        return False
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            os.fchmod(out.fileno(), 0o600)
-            out.write(X25519PrivateKey.generate().private_bytes_raw())
-            out.flush()
-            os.fsync(out.fileno())
-        try:
-            os.link(temp, path)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        os.unlink(temp)
 
 
 def _write_public(path: Path, text: str) -> None:

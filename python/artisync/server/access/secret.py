@@ -9,14 +9,13 @@ together agree on one). Losing it invalidates every key; nothing else.
 
 from __future__ import annotations
 
-import os
 import secrets
 import stat
-import tempfile
 from pathlib import Path
 from typing import Final
 
 from artisync.errors import InvalidInputError
+from artisync.private_files import create_private
 
 __all__ = ["SECRET_BYTES", "load_secret", "make_secret"]
 
@@ -24,29 +23,9 @@ SECRET_BYTES: Final = 32
 
 
 def make_secret(path: Path) -> bool:
-    """Make the secret file if there is none; True when this call made it.
-
-    The bytes are written and synced under a temporary name and then hard-linked to
-    ``path``: the link is atomic and fails when the name exists, so two processes
-    starting together agree on one secret and neither ever reads a half-written file.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.exists():
-        return False
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            os.fchmod(out.fileno(), 0o600)
-            out.write(secrets.token_bytes(SECRET_BYTES))
-            out.flush()
-            os.fsync(out.fileno())
-        try:
-            os.link(temp, path)
-        except FileExistsError:
-            return False
-        return True
-    finally:
-        os.unlink(temp)
+    """Make the secret file if there is none; True when this call made it (whole and
+    exclusively: :func:`~artisync.private_files.create_private`)."""
+    return create_private(path, secrets.token_bytes(SECRET_BYTES))
 
 
 def load_secret(path: Path) -> bytes:
