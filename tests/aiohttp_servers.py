@@ -108,11 +108,14 @@ class CountingProxy:
     """A reverse proxy to ``target`` that records each request's method, path and query.
 
     Requests are forwarded as they came (headers included, so signatures still hold).
+    ``in_flight`` counts those still being forwarded: a part whose body had fully
+    arrived when a daemon died still reaches the bucket.
     """
 
     def __init__(self, target: str) -> None:
         self.target = target.rstrip("/")
         self.requests: list[tuple[str, str, str]] = []
+        self.in_flight = 0
         self._session: ClientSession | None = None
         app = web.Application(client_max_size=1 << 30)
         app.router.add_route("*", "/{path:.*}", self._forward)
@@ -131,7 +134,22 @@ class CountingProxy:
             if (method is None or m == method) and (query_has is None or query_has in q)
         )
 
+    def parts(self) -> list[int]:
+        """The part numbers of the S3 UploadPart requests seen, in order."""
+        return [
+            int(q.split("partNumber=")[1].split("&")[0])
+            for m, _, q in self.requests
+            if m == "PUT" and "partNumber=" in q
+        ]
+
     async def _forward(self, request: web.Request) -> web.StreamResponse:
+        self.in_flight += 1
+        try:
+            return await self._send(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _send(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.method, request.path, request.query_string))
         if self._session is None:
             self._session = ClientSession(auto_decompress=False)

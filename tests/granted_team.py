@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from artisync.server.access.directory import Directory
 from artisync.server.access.secret import load_secret
@@ -50,19 +49,7 @@ BIG = 3 * PART + 12345  # four parts
 
 
 class BucketProxy(CountingProxy):
-    """A counting proxy that also knows how many requests it is still forwarding: a
-    part whose body had fully arrived when a daemon died still reaches moto."""
-
-    def __init__(self, target: str) -> None:
-        super().__init__(target)
-        self.in_flight = 0
-
-    async def _forward(self, request: web.Request) -> web.StreamResponse:
-        self.in_flight += 1
-        try:
-            return await super()._forward(request)
-        finally:
-            self.in_flight -= 1
+    """A counting proxy in front of the bucket that also tells whole-blob PUTs."""
 
     def blob_puts(self, md5_hex: str | None = None) -> int:
         """Whole-blob PUTs seen (of one blob, if named)."""
@@ -72,14 +59,6 @@ class BucketProxy(CountingProxy):
             if m == "PUT" and "/blobs/md5/" in path and "partNumber=" not in q
             and (md5_hex is None or path.endswith(md5_hex))
         )  # fmt: skip
-
-    def parts(self) -> list[int]:
-        """The part numbers of the UploadPart requests seen, in order."""
-        return [
-            int(q.split("partNumber=")[1].split("&")[0])
-            for m, _, q in self.requests
-            if m == "PUT" and "partNumber=" in q
-        ]
 
 
 @dataclass

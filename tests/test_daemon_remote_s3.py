@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from artisync import _core
 from artisync.spool import Spool
@@ -30,33 +29,9 @@ PARTS = 8
 SIZES = {"ARTISYNC_MULTIPART_THRESHOLD": str(6 * MiB), "ARTISYNC_PART_SIZE": str(PART)}
 
 
-class IdleAwareProxy(CountingProxy):
-    """A counting proxy that also knows how many requests it is still forwarding: a
-    part whose body had fully arrived when the daemon died still reaches moto."""
-
-    def __init__(self, target: str) -> None:
-        super().__init__(target)
-        self.in_flight = 0
-
-    async def _forward(self, request: web.Request) -> web.StreamResponse:
-        self.in_flight += 1
-        try:
-            return await super()._forward(request)
-        finally:
-            self.in_flight -= 1
-
-    def parts(self) -> list[int]:
-        """The part numbers of the UploadPart requests seen, in order."""
-        return [
-            int(q.split("partNumber=")[1].split("&")[0])
-            for m, _, q in self.requests
-            if m == "PUT" and "partNumber=" in q
-        ]
-
-
 @pytest.fixture
-def proxy(s3: S3) -> Iterator[IdleAwareProxy]:
-    server = IdleAwareProxy(s3.endpoint)
+def proxy(s3: S3) -> Iterator[CountingProxy]:
+    server = CountingProxy(s3.endpoint)
     server.start()
     yield server
     server.stop()
@@ -70,7 +45,7 @@ def daemon(home: Path) -> Iterator[DaemonProcess]:
 
 
 def test_a_daemon_killed_mid_multipart_upload_resumes_without_resending_finished_parts(
-    s3: S3, proxy: IdleAwareProxy, daemon: DaemonProcess, tmp_path: Path
+    s3: S3, proxy: CountingProxy, daemon: DaemonProcess, tmp_path: Path
 ) -> None:
     bucket = s3.bucket()
     store_url = f"s3://{bucket}/node1"
