@@ -175,7 +175,7 @@ def test_migration_0002_records_no_store_for_existing_rows_and_applies_once(
         conn.execute("DROP FUNCTION artisync_project")
         conn.execute("DROP TABLE api_keys, members, teams, users")
         conn.execute("ALTER TABLE projects DROP COLUMN visibility")
-        conn.execute("DROP TABLE manifest_blobs, indexed_manifests, blob_uploads")
+        conn.execute("DROP TABLE manifest_blobs, blob_uploads")
         conn.execute("DROP INDEX versions_by_manifest, parts_by_manifest")
         conn.execute("DELETE FROM schema_version WHERE version >= 2")
     opened = _together(4, lambda n: PostgresRegistry(postgres_dsn))

@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Final
+from typing import Any, Final, NamedTuple
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -29,7 +29,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from artisync.errors import RegistryUnavailableError
 from artisync.server.caller import Caller
 
-__all__ = ["BlobIndex"]
+__all__ = ["BlobIndex", "Distributed", "Proof"]
 
 # Blobs asked per query: one version may bring a million, an array parameter of them
 # all would be a statement of 17 MB.
@@ -63,14 +63,42 @@ LIMIT 1
 # A part's manifest too: the node that finishes a distributed version merges the
 # manifests of every node's parts, which are no committed version yet.
 
+_UPLOADED: Final = """
+SELECT md5 FROM blob_uploads WHERE md5 = ANY(%(md5s)s) AND uploader = %(uploader)s
+"""
+
 _IN_PARTS: Final = """
-SELECT DISTINCT b.md5 FROM manifest_blobs b
+SELECT b.md5 FROM manifest_blobs b
 JOIN parts pt ON pt.manifest_key = b.manifest_key AND pt.store = %(store)s
 JOIN collections c ON c.id = pt.collection_id
 JOIN projects p ON p.id = c.project_id
 WHERE b.md5 = ANY(%(md5s)s) AND p.entity = %(entity)s AND p.name = %(project)s
   AND c.name = %(name)s AND pt.distributed_id = %(distributed_id)s
 """
+
+_RECORD: Final = """
+INSERT INTO manifest_blobs (md5, manifest_key)
+SELECT unnest(%(md5s)s::bytea[]), %(key)s ON CONFLICT DO NOTHING
+"""
+
+
+class Proof(NamedTuple):
+    """What a caller has proven of some blobs: ``held``, in a committed version they
+    may read (or a verified part of the version being committed), which garbage
+    collection keeps; ``uploaded``, their own multipart uploads, which must still be
+    in the bucket."""
+
+    held: set[str]
+    uploaded: set[str]
+
+
+class Distributed(NamedTuple):
+    """A distributed version, whose verified parts' blobs its own commit may name."""
+
+    entity: str
+    project: str
+    name: str
+    distributed_id: str
 
 
 class BlobIndex:
@@ -96,30 +124,30 @@ class BlobIndex:
         """Those of ``md5s`` held by a committed version ``caller`` may read."""
         return self._matching(_READABLE, md5s, self._reader(caller))
 
+    def proven(
+        self, caller: Caller, md5s: Collection[str], distributed: Distributed | None = None
+    ) -> Proof:
+        """How ``caller`` has proven they hold each of ``md5s`` without sending it
+        again (module docstring); one query."""
+        query = (
+            f"SELECT md5, true FROM ({_READABLE}) r UNION SELECT md5, false FROM ({_UPLOADED}) u"
+        )
+        params: dict[str, object] = {**self._reader(caller), "uploader": caller.user}
+        if distributed is not None:
+            query += f" UNION SELECT md5, true FROM ({_IN_PARTS}) pt"
+            params.update(distributed._asdict())
+        held: set[str] = set()
+        uploaded: set[str] = set()
+        for md5, kept in self._rows(query, md5s, params):
+            (held if kept else uploaded).add(md5)
+        return Proof(held, uploaded - held)
+
     def manifest_readable(self, caller: Caller, key: str) -> bool:
         """Whether ``caller`` may read a committed version, or a part of a distributed
         one, whose manifest is ``key``."""
         with self._connection("finding who may read a manifest") as conn:
             found = conn.execute(_MANIFEST_READABLE, {"key": key, **self._reader(caller)})
             return found.fetchone() is not None
-
-    def in_parts(
-        self, md5s: Collection[str], entity: str, project: str, name: str, distributed_id: str
-    ) -> set[str]:
-        """Those of ``md5s`` held by the verified parts of one distributed version."""
-        where = {
-            "store": self.store_url,
-            "entity": entity,
-            "project": project,
-            "name": name,
-            "distributed_id": distributed_id,
-        }
-        return self._matching(_IN_PARTS, md5s, where)
-
-    def uploaded(self, uploader: str, md5s: Collection[str]) -> set[str]:
-        """Those of ``md5s`` whose multipart upload by ``uploader`` the server completed."""
-        query = "SELECT md5 FROM blob_uploads WHERE uploader = %(uploader)s AND md5 = ANY(%(md5s)s)"
-        return self._matching(query, md5s, {"uploader": uploader})
 
     def record_upload(self, uploader: str, md5: str) -> None:
         """Remember that ``uploader`` brought every part of blob ``md5``."""
@@ -130,40 +158,14 @@ class BlobIndex:
                 (bytes.fromhex(md5), uploader, time.time()),
             )
 
-    def indexed(self, manifest_key: str) -> bool:
-        """Whether the blobs of the manifest at ``manifest_key`` are recorded."""
-        with self._connection("reading the blob index") as conn:
-            found = conn.execute(
-                "SELECT 1 FROM indexed_manifests WHERE manifest_key = %s", (manifest_key,)
-            )
-            return found.fetchone() is not None
-
     def record_manifest(self, manifest_key: str, md5s: Collection[str]) -> None:
         """Record that the manifest at ``manifest_key`` holds ``md5s`` (its blobs, all
-        verified in the bucket). Recording it again is a no-op."""
-        rows = [(bytes.fromhex(md5), manifest_key) for md5 in md5s]
-        with (
-            self._connection("recording a manifest's blobs") as conn,
-            conn.transaction(),
-            conn.cursor() as cursor,
-        ):
-            # COPY rather than INSERT ... ON CONFLICT: a manifest of a million blobs is
-            # recorded in one stream, into a temporary table first.
-            cursor.execute(
-                "CREATE TEMPORARY TABLE new_blobs (md5 bytea, manifest_key text) ON COMMIT DROP"
-            )
-            with cursor.copy("COPY new_blobs (md5, manifest_key) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-            cursor.execute(
-                "INSERT INTO manifest_blobs (md5, manifest_key) "
-                "SELECT md5, manifest_key FROM new_blobs ON CONFLICT DO NOTHING"
-            )
-            cursor.execute(
-                "INSERT INTO indexed_manifests (manifest_key, blob_count) VALUES (%s, %s) "
-                "ON CONFLICT (manifest_key) DO NOTHING",
-                (manifest_key, len(rows)),
-            )
+        proven). Recording it again is a no-op. One statement per 10,000 blobs: the
+        array is unnested in the database."""
+        wanted = [bytes.fromhex(md5) for md5 in md5s]
+        with self._connection("recording a manifest's blobs") as conn, conn.transaction():
+            for start in range(0, len(wanted), _BATCH):
+                conn.execute(_RECORD, {"md5s": wanted[start : start + _BATCH], "key": manifest_key})
 
     def _reader(self, caller: Caller) -> dict[str, object]:
         return {
@@ -175,14 +177,20 @@ class BlobIndex:
     def _matching(
         self, query: str, md5s: Collection[str], params: Mapping[str, object]
     ) -> set[str]:
+        return {md5 for md5, *_ in self._rows(query, md5s, params)}
+
+    def _rows(
+        self, query: str, md5s: Collection[str], params: Mapping[str, object]
+    ) -> Iterator[tuple[str, Any]]:
+        """The rows ``query`` answers for ``md5s``, asked :data:`_BATCH` at a time;
+        the MD5 of each as hex."""
         wanted = list(md5s)
-        found: set[str] = set()
         with self._connection("reading the blob index") as conn:
             for start in range(0, len(wanted), _BATCH):
                 batch = [bytes.fromhex(m) for m in wanted[start : start + _BATCH]]
                 rows = conn.execute(query, {**params, "md5s": batch, "store": self.store_url})
-                found.update(bytes(md5).hex() for (md5,) in rows)
-        return found
+                for md5, *rest in rows:
+                    yield (bytes(md5).hex(), *rest)
 
     @contextmanager
     def _connection(self, doing: str) -> Iterator[psycopg.Connection[psycopg.rows.TupleRow]]:

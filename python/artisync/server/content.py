@@ -31,7 +31,7 @@ from artisync.errors import InvalidInputError, ManifestError
 from artisync.manifest import Manifest, artifact_digest, md5_b64_to_hex
 from artisync.registry import DEFAULT_ENTITY
 from artisync.registry.model import NewPart, NewVersion
-from artisync.server.blob_index import BlobIndex
+from artisync.server.blob_index import BlobIndex, Distributed
 from artisync.server.caller import Caller
 from artisync.store import ObjectNotFoundError, Store
 from artisync.store.base import manifest_key
@@ -121,14 +121,12 @@ class ContentCheck:
         index: BlobIndex,
     ) -> None:
         """Refuse unless ``caller`` has proven they hold every blob (module docstring)."""
-        rest = set(blobs) - await asyncio.to_thread(index.readable, caller, blobs)
-        if rest and content.distributed_id is not None:
+        distributed = None
+        if content.distributed_id is not None:
             entity = content.entity or DEFAULT_ENTITY
-            rest -= await asyncio.to_thread(
-                index.in_parts, rest, entity, content.project, content.name, content.distributed_id
-            )
-        uploaded = await asyncio.to_thread(index.uploaded, caller.user, rest) if rest else set()
-        fresh = sorted(rest - uploaded)
+            distributed = Distributed(entity, content.project, content.name, content.distributed_id)
+        held, uploaded = await asyncio.to_thread(index.proven, caller, blobs, distributed)
+        fresh = sorted(set(blobs) - held - uploaded)
         found = await grants.verify(
             [BlobSpec(md5, blobs[md5]) for md5 in fresh], uploader=caller.user
         )

@@ -100,8 +100,8 @@ def uploads(call: Call) -> Awaited:
         await call.run(lambda r: writing(call, entity, project))
         _, grants, index = _served(call)
         md5s = {spec.md5_hex for spec, _ in asked}
-        held = await asyncio.to_thread(index.readable, call.caller, md5s)
-        held |= await asyncio.to_thread(index.uploaded, call.caller.user, md5s - held)
+        proof = await asyncio.to_thread(index.proven, call.caller, md5s)
+        held = proof.held | proof.uploaded
 
         async def grant(spec: BlobSpec, upload_id: str | None) -> dict[str, Any]:
             if spec.md5_hex in held:

@@ -11,12 +11,6 @@ CREATE TABLE manifest_blobs (
     PRIMARY KEY (md5, manifest_key)
 );
 
--- A manifest whose blobs are all in manifest_blobs (an empty manifest has no rows).
-CREATE TABLE indexed_manifests (
-    manifest_key text COLLATE "C" PRIMARY KEY,
-    blob_count integer NOT NULL
-);
-
 CREATE INDEX versions_by_manifest ON versions (manifest_key) WHERE state = 'COMMITTED';
 CREATE INDEX parts_by_manifest ON parts (manifest_key);
 
