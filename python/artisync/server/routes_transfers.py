@@ -25,6 +25,7 @@ from typing import Any, Final
 from artisync.errors import NotFoundError
 from artisync.names import validate_entity, validate_project
 from artisync.registry import DEFAULT_ENTITY
+from artisync.server.access.policy import Action
 from artisync.server.arguments import Arguments
 from artisync.server.blob_index import BlobIndex
 from artisync.server.content import ContentCheck
@@ -54,6 +55,13 @@ def _served(call: Call) -> tuple[ContentCheck, Grants, BlobIndex]:
             "--store s3://… or gs://…), so nodes write to their own store"
         )
     return content, content.grants, content.index
+
+
+async def _may_write(call: Call, entity: str, project: str) -> None:
+    """Return if the caller may write ``entity/project`` (the cache's answer on the
+    event loop when it has one), else raise what the registry routes raise."""
+    if not call.guard.allowed_from_cache(entity, project, Action.WRITE):
+        await call.run(lambda r: writing(call, entity, project))
 
 
 def store(call: Call) -> Awaited:
@@ -97,7 +105,7 @@ def uploads(call: Call) -> Awaited:
     body.finish("an upload request")
 
     async def answer() -> dict[str, Any]:
-        await call.run(lambda r: writing(call, entity, project))
+        await _may_write(call, entity, project)
         _, grants, index = _served(call)
         md5s = {spec.md5_hex for spec, _ in asked}
         proof = await asyncio.to_thread(index.proven, call.caller, md5s)
@@ -124,7 +132,7 @@ def complete(call: Call) -> Awaited:
     body.finish("a completion")
 
     async def answer() -> dict[str, Any]:
-        await call.run(lambda r: writing(call, entity, project))
+        await _may_write(call, entity, project)
         _, grants, index = _served(call)
         await grants.complete(spec, upload_id)
         await asyncio.to_thread(index.record_upload, call.caller.user, spec.md5_hex)
@@ -142,7 +150,7 @@ def manifest_upload(call: Call) -> Awaited:
     body.finish("a manifest upload request")
 
     async def answer() -> dict[str, Any]:
-        await call.run(lambda r: writing(call, entity, project))
+        await _may_write(call, entity, project)
         _, grants, _ = _served(call)
         return grant_to_json(await grants.manifest_upload(digest, md5, size))
 

@@ -199,6 +199,24 @@ class DirectRequests:
 
         return await self._retried(name, attempt)
 
+    async def get(self, name: str) -> bytes | None:
+        """The bytes of the small object ``name`` (a manifest), or None if there is
+        none: one GET, read whole (large objects are botocore's, streamed)."""
+
+        async def attempt() -> bytes | None:
+            headers = await self._sign("GET", name, EMPTY_SHA256, {})
+            async with self._session.get(
+                self._url(name), headers=headers, proxy=self._proxy
+            ) as response:
+                payload = await response.read()
+                if response.status == 200:
+                    return payload
+                if response.status == 404:
+                    return None
+                raise error_from_response("GetObject", response.status, response.headers, payload)
+
+        return await self._retried(name, attempt)
+
     async def exists(self, name: str) -> bool:
         """Whether the object ``name`` exists (one HEAD)."""
         return await self.stat(name) is not None
