@@ -93,6 +93,8 @@ _RECORD: Final = """
 INSERT INTO manifest_blobs (md5, manifest_key)
 SELECT unnest(%(md5s)s::bytea[]), %(key)s ON CONFLICT DO NOTHING
 """
+# Its rows are not seen by a query it is a part of (one snapshot): a manifest being
+# committed proves nothing of itself.
 
 
 class Proof(NamedTuple):
@@ -125,7 +127,9 @@ class BlobIndex:
             max_size=pool_size,
             timeout=timeout,
             reconnect_timeout=timeout,
-            kwargs={"autocommit": True},
+            # Writes here need no WAL flush of their own (record_and_prove says why),
+            # but for the record of an upload, which asks for one.
+            kwargs={"autocommit": True, "options": "-c synchronous_commit=off"},
             open=True,
         )
 
@@ -142,13 +146,25 @@ class BlobIndex:
     ) -> Proof:
         """How ``caller`` has proven they hold each of ``md5s`` without sending it
         again (module docstring); one query."""
+        query = self._proof_query(distributed)
+        return self._proof(query, md5s, self._proof_params(caller, distributed))
+
+    @staticmethod
+    def _proof_query(distributed: Distributed | None) -> str:
         query = (
             f"SELECT md5, true FROM ({_READABLE}) r UNION SELECT md5, false FROM ({_UPLOADED}) u"
         )
-        params: dict[str, object] = {**self._reader(caller), "uploader": caller.user}
         if distributed is not None:
             query += f" UNION SELECT md5, true FROM ({_IN_PARTS}) pt"
+        return query
+
+    def _proof_params(self, caller: Caller, distributed: Distributed | None) -> dict[str, object]:
+        params: dict[str, object] = {**self._reader(caller), "uploader": caller.user}
+        if distributed is not None:
             params.update(distributed._asdict())
+        return params
+
+    def _proof(self, query: str, md5s: Collection[str], params: Mapping[str, object]) -> Proof:
         held: set[str] = set()
         uploaded: set[str] = set()
         for md5, kept in self._rows(query, md5s, params):
@@ -164,25 +180,35 @@ class BlobIndex:
 
     def record_upload(self, uploader: str, md5: str) -> None:
         """Remember that ``uploader`` brought every part of blob ``md5``."""
-        with self._connection("recording an upload") as conn:
+        with self._connection("recording an upload") as conn, conn.transaction():
+            # Durable before the node is answered: no commit of the caller's follows it.
+            conn.execute("SET LOCAL synchronous_commit TO ON")
             conn.execute(
                 "INSERT INTO blob_uploads (md5, uploader, uploaded_at) VALUES (%s, %s, %s) "
                 "ON CONFLICT (md5, uploader) DO UPDATE SET uploaded_at = EXCLUDED.uploaded_at",
                 (bytes.fromhex(md5), uploader, time.time()),
             )
 
-    def record_manifest(self, manifest_key: str, md5s: Collection[str]) -> None:
-        """Record that the manifest at ``manifest_key`` holds ``md5s`` (its blobs, all
-        proven). Recording it again is a no-op. One statement per 10,000 blobs: the
-        array is unnested in the database."""
-        wanted = [bytes.fromhex(md5) for md5 in md5s]
-        with self._connection("recording a manifest's blobs") as conn, conn.transaction():
-            # No WAL flush of its own: the version's commit comes after it, and flushing
-            # that flushes these rows too (WAL is one sequence), so they are durable
-            # whenever the version is. What a crash drops first is rows no version names.
-            conn.execute("SET LOCAL synchronous_commit TO OFF")
-            for start in range(0, len(wanted), _BATCH):
-                conn.execute(_RECORD, {"md5s": wanted[start : start + _BATCH], "key": manifest_key})
+    def record_and_prove(
+        self,
+        caller: Caller,
+        manifest_key: str,
+        md5s: Collection[str],
+        distributed: Distributed | None = None,
+    ) -> Proof:
+        """Record that the manifest at ``manifest_key`` holds ``md5s``, and say how
+        ``caller`` has proven each (:meth:`proven`): one statement per 10,000 blobs.
+
+        The rows state what the manifest lists (read from the bucket, its digest
+        checked), not what anyone may read: a row proves nothing until a committed
+        version names its manifest, so they are written before the blobs are checked.
+        They need no WAL flush of their own: the version's commit comes after them, and
+        flushing that flushes these too (WAL is one sequence), so they are durable
+        whenever the version is. A crash drops first rows no version names yet.
+        """
+        query = f"WITH recorded AS ({_RECORD}) {self._proof_query(distributed)}"
+        params = {**self._proof_params(caller, distributed), "key": manifest_key}
+        return self._proof(query, md5s, params)
 
     def _reader(self, caller: Caller) -> dict[str, object]:
         return {

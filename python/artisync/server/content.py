@@ -10,8 +10,8 @@ Two ways, by what the store is:
   they may read, in a verified part of the same distributed version, or uploaded by
   them, which the bucket says (each object names its uploader, and has the size and MD5
   declared). A grant proves nothing about what was sent, and a blob someone else stored
-  proves nothing about what the caller holds. Once checked, the manifest's blobs are
-  recorded in the index.
+  proves nothing about what the caller holds. The manifest's blobs are recorded in the
+  index as they are asked about (a row proves nothing until a version names it).
 - **A shared filesystem** (``file://``), which nodes write themselves: the manifest and
   every blob must be there.
 
@@ -71,7 +71,6 @@ class ContentCheck:
                 await self._present(content, blobs)
                 return
             await self._proven(content, caller, blobs, self.grants, self.index)
-            await asyncio.to_thread(self.index.record_manifest, content.manifest_key, blobs)
 
     async def _blobs(self, content: NewVersion | NewPart) -> dict[str, int]:
         """The manifest's stored blobs, ``{md5 hex: size}``, once it is checked to be
@@ -125,7 +124,9 @@ class ContentCheck:
         if content.distributed_id is not None:
             entity = content.entity or DEFAULT_ENTITY
             distributed = Distributed(entity, content.project, content.name, content.distributed_id)
-        held, uploaded = await asyncio.to_thread(index.proven, caller, blobs, distributed)
+        held, uploaded = await asyncio.to_thread(
+            index.record_and_prove, caller, content.manifest_key, blobs, distributed
+        )
         fresh = sorted(set(blobs) - held - uploaded)
         found = await grants.verify(
             [BlobSpec(md5, blobs[md5]) for md5 in fresh], uploader=caller.user
