@@ -80,6 +80,10 @@ MAX_GRANTS: Final = 1000
 
 _STALE_SECONDS: Final = 7 * 24 * 3600.0  # the server aborts multipart uploads this old
 _SMALL: Final = 1 << 20  # a file up to this is read at once, a larger one streamed
+_READ_GROUP: Final = 32  # small files read in one thread hop
+
+Granted = tuple[BlobItem, int, UploadGrant | None]
+"""A blob, its size, and its grant (None: the caller holds it already)."""
 
 
 class NotCollectedHereError(StoreAccessError):
@@ -220,9 +224,30 @@ class GrantedStore(RemoteStore):
         sent = [0]
 
         async def in_batches() -> bool:
-            # One batch at a time: a grant is used soon after it is given.
-            for start in range(0, len(whole), MAX_GRANTS):
-                sent[0] += await self._put_batch(scope, whole[start : start + MAX_GRANTS])
+            # The next batch's grants are asked while this one goes up, so the server's
+            # answer is never waited for but the first time; a grant is still used
+            # minutes before it expires (and renewed if its turn came late).
+            batches = [whole[i : i + MAX_GRANTS] for i in range(0, len(whole), MAX_GRANTS)]
+            if not batches:
+                return True
+            upcoming: asyncio.Future[list[Granted]] | None = asyncio.ensure_future(
+                self._granted(scope, batches[0])
+            )
+            try:
+                for following in [*batches[1:], None]:
+                    assert upcoming is not None
+                    granted = await upcoming
+                    upcoming = (
+                        asyncio.ensure_future(self._granted(scope, following))
+                        if following is not None
+                        else None
+                    )
+                    sent[0] += await self._send_batch(scope, granted)
+            finally:
+                if upcoming is not None:
+                    upcoming.cancel()
+                    with contextlib.suppress(BaseException):
+                        await upcoming
             return True
 
         calls = [in_batches(), *(self._put_parted(scope, item) for item, _ in parted)]
@@ -239,22 +264,65 @@ class GrantedStore(RemoteStore):
             return None
         return part_size_for(size, part_size)
 
-    async def _put_batch(self, scope: ProjectScope, batch: list[tuple[BlobItem, int]]) -> int:
-        """Blobs that go up whole: granted together, sent concurrently."""
-        sessions = await asyncio.to_thread(self._journaled_sessions, batch)
+    async def _granted(
+        self, scope: ProjectScope, batch: list[tuple[BlobItem, int]]
+    ) -> list[Granted]:
+        """Blobs that go up whole, each with its grant (None: the caller holds it), a
+        session a crash left unfinished resumed rather than asked again."""
+        sessions = (
+            await asyncio.to_thread(self._journaled_sessions, batch)
+            if self.served.multipart_threshold is None
+            else {}  # S3: whole blobs go in one PUT, nothing to resume
+        )
         asked = [(item, size) for item, size in batch if item.md5_hex not in sessions]
         specs = [(BlobSpec(item.md5_hex, size), None) for item, size in asked]
         grants = await self._grants(scope, specs) if specs else []
-        calls = [
-            self._send_whole(scope, item, size, grant)
-            for (item, size), grant in zip(asked, grants, strict=True)
+        granted: list[Granted] = [
+            (item, size, grant) for (item, size), grant in zip(asked, grants, strict=True)
         ]
-        calls += [
-            self._send_whole(scope, item, size, SessionGrant(sessions[item.md5_hex], size))
+        granted += [
+            (item, size, SessionGrant(sessions[item.md5_hex], size))
             for item, size in batch
             if item.md5_hex in sessions
         ]
+        return granted
+
+    async def _send_batch(self, scope: ProjectScope, granted: list[Granted]) -> int:
+        """Send a granted batch concurrently; small files by PUT, read a group at a
+        time in one thread hop (a file each was most of the node's work)."""
+        small = [
+            (item, grant)
+            for item, size, grant in granted
+            if isinstance(grant, PutGrant) and size <= _SMALL
+        ]
+        calls = [
+            self._send_small(scope, small[i : i + _READ_GROUP])
+            for i in range(0, len(small), _READ_GROUP)
+        ]
+        calls += [
+            self._send_whole(scope, item, size, grant)
+            for item, size, grant in granted
+            if not (isinstance(grant, PutGrant) and size <= _SMALL)
+        ]
         return sum(await first_failure(calls))
+
+    async def _send_small(self, scope: ProjectScope, group: list[tuple[BlobItem, PutGrant]]) -> int:
+        """PUT a group of small files, read together; a grant that expired by now is
+        renewed on the way of :meth:`_send_whole`."""
+        async with self._files:
+            read = await asyncio.to_thread(_read_whole, [item for item, _ in group])
+        late = time.time() + RENEW_BEFORE
+
+        async def put(item: BlobItem, source: SourceFile, data: bytes, grant: PutGrant) -> bool:
+            if late > grant.expires_at:
+                return await self._send_whole(scope, item, source.size, grant)
+            await self._put_bytes(item.md5_hex, source, data, grant)
+            return True
+
+        done = await first_failure(
+            [put(item, *read[i], grant) for i, (item, grant) in enumerate(group)]
+        )
+        return sum(done)
 
     def _journaled_sessions(self, batch: list[tuple[BlobItem, int]]) -> dict[str, str]:
         """The GCS sessions a crash left unfinished for blobs of ``batch`` (blocking)."""
@@ -296,9 +364,15 @@ class GrantedStore(RemoteStore):
     async def _put(self, md5_hex: str, source: SourceFile, grant: PutGrant) -> None:
         """One presigned PUT of a whole file (a small one read at once, else streamed)."""
         if source.size <= _SMALL:
-            body: bytes | SourceRange = await asyncio.to_thread(source.read, 0, source.size)
-        else:
-            body = SourceRange(source, 0, source.size)
+            data = await asyncio.to_thread(source.read, 0, source.size)
+            await self._put_bytes(md5_hex, source, data, grant)
+            return
+        await self._put_bytes(md5_hex, source, SourceRange(source, 0, source.size), grant)
+
+    async def _put_bytes(
+        self, md5_hex: str, source: SourceFile, body: bytes | SourceRange, grant: PutGrant
+    ) -> None:
+        """The PUT of ``body`` (``source``'s bytes, read or streamed) through ``grant``."""
         async with self._requests:
             http = await self.http()
             answer = await send(
@@ -431,3 +505,16 @@ def _sizes(items: list[BlobItem]) -> list[tuple[BlobItem, int]]:
         (item, item.size if item.size is not None else os.stat(item.source).st_size)
         for item in items
     ]
+
+
+def _read_whole(items: list[BlobItem]) -> list[tuple[SourceFile, bytes]]:
+    """Each small file, opened and checked against what was hashed, read whole and
+    closed (blocking); the first that fails raises its :class:`OSError`."""
+    read = []
+    for item in items:
+        source = open_source(item)
+        try:
+            read.append((source, source.read(0, source.size)))
+        finally:
+            source.close()
+    return read

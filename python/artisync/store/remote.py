@@ -310,7 +310,7 @@ class RemoteStore(Store):
         """Nothing to do: an object whose PUT (or completion) returned is durable."""
 
 
-async def first_failure(calls: Sequence[Awaitable[bool]]) -> list[bool]:
+async def first_failure(calls: Sequence[Awaitable[T]]) -> list[T]:
     """Run ``calls`` concurrently; on the first failure cancel the others and raise,
     preferring a source's :class:`OSError` over the store's failure."""
     tasks = [asyncio.ensure_future(c) for c in calls]
