@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Final
 
+from artisync import atomic_files
+
 __all__ = ["ENV_KEYS", "api_key_for", "keys_file", "save_key"]
 
 ENV_KEYS: Final = ("ARTISYNC_API_KEY", "WANDB_API_KEY")
@@ -57,9 +59,5 @@ def save_key(url: str, key: str) -> Path:
             if line.strip() and _normal(line.split(" ", 1)[0]) != _normal(url)
         ]
     text = "\n".join([*kept, f"{_normal(url)} {key}"]) + "\n"
-    temporary = path.with_name(path.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(text)
-    os.replace(temporary, path)
+    atomic_files.replace(path, text.encode(), 0o600)
     return path

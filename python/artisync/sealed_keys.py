@@ -28,7 +28,6 @@ import os
 import pwd
 import secrets
 import stat
-import tempfile
 from pathlib import Path
 from typing import Final
 
@@ -38,8 +37,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from artisync import atomic_files
 from artisync.errors import SealedKeyError
-from artisync.private_files import create_private
 
 __all__ = [
     "PRIVATE_NAME",
@@ -129,7 +128,9 @@ class KeyOpener:
 def ensure_key_pair(home: Path) -> tuple[KeyOpener, bool]:
     """The daemon's key pair in ``home``, made if there is none; True when this call
     made it. The public file is written again whenever it is missing or differs."""
-    made = create_private(home / PRIVATE_NAME, X25519PrivateKey.generate().private_bytes_raw())
+    made = atomic_files.create_once(
+        home / PRIVATE_NAME, X25519PrivateKey.generate().private_bytes_raw()
+    )
     opener = load_opener(home)
     _write_public(home / PUBLIC_NAME, opener.public_text())
     return opener, made
@@ -141,17 +142,7 @@ def _write_public(path: Path, text: str) -> None:
             return
     except (OSError, UnicodeDecodeError):
         pass
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as out:
-            os.fchmod(out.fileno(), 0o644)
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
+    atomic_files.replace(path, text.encode(), 0o644)
 
 
 def load_opener(home: Path) -> KeyOpener:

@@ -22,12 +22,11 @@ the daemon waits for one (its clients spool meanwhile).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Final
 
+from artisync import atomic_files
 from artisync.config import Config
 from artisync.errors import InvalidInputError, RegistryUnavailableError
 from artisync.logs import get_logger
@@ -138,14 +137,10 @@ def _remembered(home: Path, server: str) -> ServedStore | None:
 def _remember(home: Path, served: ServedStore) -> None:
     """Keep the server's answer in ``home`` (atomic; a failure only costs the memory)."""
     path = home / REMEMBERED
-    tmp = path.with_name(f".{REMEMBERED}.{os.getpid()}.tmp")
     try:
-        tmp.write_text(json.dumps(served.to_json()))
-        os.replace(tmp, path)
+        atomic_files.replace(path, json.dumps(served.to_json()).encode(), 0o644)
     except OSError as e:
         log.warning("server_answer_not_kept", path=path, error=str(e))
-        with contextlib.suppress(OSError):
-            tmp.unlink()
 
 
 def _ca(config: Config) -> str | None:

@@ -20,14 +20,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterator, Mapping
-from contextlib import contextmanager
 from typing import Any, Final, NamedTuple
 
-import psycopg
-from psycopg_pool import ConnectionPool, PoolTimeout
-
-from artisync.errors import RegistryUnavailableError
 from artisync.server.caller import Caller
+from artisync.server.side_pool import SidePool
 
 __all__ = ["BlobIndex", "Distributed", "Proof"]
 
@@ -121,16 +117,14 @@ class BlobIndex:
 
     def __init__(self, dsn: str, store_url: str, *, pool_size: int = 4, timeout: float = 5.0):
         self.store_url = store_url
-        self._pool: ConnectionPool[psycopg.Connection[psycopg.rows.TupleRow]] = ConnectionPool(
+        # Writes here need no WAL flush of their own (record_and_prove says why), but
+        # for the record of an upload, which asks for one.
+        self._pool = SidePool(
             dsn,
-            min_size=1,
-            max_size=pool_size,
+            name="artisync blob index",
+            size=pool_size,
             timeout=timeout,
-            reconnect_timeout=timeout,
-            # Writes here need no WAL flush of their own (record_and_prove says why),
-            # but for the record of an upload, which asks for one.
-            kwargs={"autocommit": True, "options": "-c synchronous_commit=off"},
-            open=True,
+            options="-c synchronous_commit=off",
         )
 
     def close(self) -> None:
@@ -174,13 +168,13 @@ class BlobIndex:
     def manifest_readable(self, caller: Caller, key: str) -> bool:
         """Whether ``caller`` may read a committed version, or a part of a distributed
         one, whose manifest is ``key``."""
-        with self._connection("finding who may read a manifest") as conn:
+        with self._pool.connection("finding who may read a manifest") as conn:
             found = conn.execute(_MANIFEST_READABLE, {"key": key, **self._reader(caller)})
             return found.fetchone() is not None
 
     def record_upload(self, uploader: str, md5: str) -> None:
         """Remember that ``uploader`` brought every part of blob ``md5``."""
-        with self._connection("recording an upload") as conn, conn.transaction():
+        with self._pool.connection("recording an upload") as conn, conn.transaction():
             # Durable before the node is answered: no commit of the caller's follows it.
             conn.execute("SET LOCAL synchronous_commit TO ON")
             conn.execute(
@@ -228,19 +222,9 @@ class BlobIndex:
         """The rows ``query`` answers for ``md5s``, asked :data:`_BATCH` at a time;
         the MD5 of each as hex."""
         wanted = list(md5s)
-        with self._connection("reading the blob index") as conn:
+        with self._pool.connection("reading the blob index") as conn:
             for start in range(0, len(wanted), _BATCH):
                 batch = [bytes.fromhex(m) for m in wanted[start : start + _BATCH]]
                 rows = conn.execute(query, {**params, "md5s": batch, "store": self.store_url})
                 for md5, *rest in rows:
                     yield (bytes(md5).hex(), *rest)
-
-    @contextmanager
-    def _connection(self, doing: str) -> Iterator[psycopg.Connection[psycopg.rows.TupleRow]]:
-        try:
-            with self._pool.connection() as conn:
-                yield conn
-        except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise RegistryUnavailableError(
-                f"the server's database is unreachable while {doing} ({exc}); check PostgreSQL"
-            ) from None

@@ -185,9 +185,9 @@ def manifest_download(call: Call) -> Awaited:
     call.query.finish("a manifest download")
 
     async def answer() -> dict[str, Any]:
-        _, grants, index = _served(call)
+        content, grants, index = _served(call)
         if not await asyncio.to_thread(index.manifest_readable, call.caller, key):
-            raise NotFoundError(f"no manifest {key} in {call.content and call.content.store.url}")
+            raise NotFoundError(f"no manifest {key} in {content.store.url}")
         made = await grants.manifest_download(key)
         return {"url": made.url, "expires_at": made.expires_at}
 

@@ -218,8 +218,10 @@ class GrantedStore(RemoteStore):
         if not unique:
             return 0
         sized = await asyncio.to_thread(_sizes, list(unique.values()))
-        whole = [(item, size) for item, size in sized if self._part_size(size) is None]
-        parted = [(item, size) for item, size in sized if self._part_size(size) is not None]
+        whole: list[tuple[BlobItem, int]] = []
+        parted: list[tuple[BlobItem, int]] = []
+        for item, size in sized:
+            (whole if self._part_size(size) is None else parted).append((item, size))
 
         sent = [0]
 
@@ -326,8 +328,6 @@ class GrantedStore(RemoteStore):
 
     def _journaled_sessions(self, batch: list[tuple[BlobItem, int]]) -> dict[str, str]:
         """The GCS sessions a crash left unfinished for blobs of ``batch`` (blocking)."""
-        if self.served.multipart_threshold is not None:
-            return {}  # S3: whole blobs go in one PUT, nothing to resume
         found = {}
         for item, size in batch:
             entry = self.journal.load(item.md5_hex, self.blob_object(item.md5_hex))

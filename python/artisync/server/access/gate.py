@@ -14,18 +14,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
 
 import psycopg
-from psycopg_pool import ConnectionPool, PoolTimeout
 
 from artisync.errors import RegistryUnavailableError
 from artisync.logs import get_logger
 from artisync.server.access import keys
 from artisync.server.access.directory import CHANGES, Directory, Identity
+from artisync.server.side_pool import SidePool
 
 __all__ = ["TTL", "Gate"]
 
@@ -53,15 +51,8 @@ class Gate:
         self._directory = directory
         self._secret = secret
         self._timeout = timeout
-        self._pool: ConnectionPool[psycopg.Connection[psycopg.rows.TupleRow]] = ConnectionPool(
-            directory.dsn,
-            min_size=1,
-            max_size=pool_size,
-            kwargs={"autocommit": True},
-            timeout=timeout,
-            reconnect_timeout=timeout,
-            name="artisync access",
-            open=True,
+        self._pool = SidePool(
+            directory.dsn, name="artisync access", size=pool_size, timeout=timeout
         )
         self._keys: dict[bytes, _Cached] = {}
         self._projects: dict[tuple[str, str], _Cached] = {}
@@ -98,7 +89,7 @@ class Gate:
 
     def identity(self, key: str) -> Identity | None:
         """The owner of ``key``, or None; asks the database (on a worker thread)."""
-        with self._connection("checking the caller's API key") as conn:
+        with self._pool.connection("checking the caller's API key") as conn:
             identity = self._directory.identify(conn, key)
         self._keys[keys.digest(self._secret, key)] = _Cached(identity, time.monotonic())
         if identity is not None:
@@ -119,29 +110,16 @@ class Gate:
         cached = self.cached_visibility(entity, project)
         if cached is not None:
             return cached
-        with self._connection("reading a project's visibility") as conn:
+        with self._pool.connection("reading a project's visibility") as conn:
             visibility = Directory.visibility(conn, entity, project)
         if visibility is not None:  # a project about to be created is not cached
             self._projects[(entity, project)] = _Cached(visibility, time.monotonic())
         return visibility
 
-    @contextmanager
-    def _connection(self, doing: str) -> Iterator[psycopg.Connection[psycopg.rows.TupleRow]]:
-        """A pooled connection; the database unreachable is ``RegistryUnavailableError``
-        (503: ask again later), as for the registry's own calls."""
-        try:
-            with self._pool.connection() as conn:
-                yield conn
-        except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise RegistryUnavailableError(
-                f"registry {self._directory.where}: {doing} failed: "
-                f"{str(exc).strip() or type(exc).__name__}; is PostgreSQL running and reachable?"
-            ) from exc
-
     def version_place(self, version_id: str) -> tuple[str, str] | None:
         """``(entity, project)`` of a version, live or deleted, or None (a worker
         thread's call: versions never move, but there are too many to cache)."""
-        with self._connection("finding a version's project") as conn:
+        with self._pool.connection("finding a version's project") as conn:
             return Directory.version_place(conn, version_id)
 
     # -- the listener ---------------------------------------------------------------------
@@ -174,7 +152,7 @@ class Gate:
         if not used:
             return
         try:
-            with self._pool.connection() as conn:
+            with self._pool.connection("recording when keys were used") as conn:
                 Directory.touch(conn, sorted(used))
-        except psycopg.Error as exc:
+        except (psycopg.Error, RegistryUnavailableError) as exc:
             log.warning("key_use_not_recorded", reason=str(exc).strip())

@@ -14,8 +14,8 @@ import stat
 from pathlib import Path
 from typing import Final
 
+from artisync import atomic_files
 from artisync.errors import InvalidInputError
-from artisync.private_files import create_private
 
 __all__ = ["SECRET_BYTES", "load_secret", "make_secret"]
 
@@ -24,8 +24,8 @@ SECRET_BYTES: Final = 32
 
 def make_secret(path: Path) -> bool:
     """Make the secret file if there is none; True when this call made it (whole and
-    exclusively: :func:`~artisync.private_files.create_private`)."""
-    return create_private(path, secrets.token_bytes(SECRET_BYTES))
+    exclusively: :func:`~artisync.atomic_files.create_once`)."""
+    return atomic_files.create_once(path, secrets.token_bytes(SECRET_BYTES))
 
 
 def load_secret(path: Path) -> bytes:
