@@ -1,4 +1,8 @@
-"""artisync: self-hosted artifact versioning for ML training, with a sync daemon per node."""
+"""artisync: self-hosted artifact versioning for ML training, with a sync daemon per node.
+
+``import artisync as wandb`` is the one change a W&B training script needs: the names
+below are W&B's (docs/wandb-compat.md lists what each does here).
+"""
 
 from typing import Any
 
@@ -16,6 +20,18 @@ from artisync.sdk import (
     log_artifact,
     use_artifact,
 )
+from artisync.sdk.init_options import Settings
+from artisync.sdk.top_level import (
+    PreInit,
+    alert,
+    define_metric,
+    log,
+    login,
+    mark_preempting,
+    save,
+    unwatch,
+    watch,
+)
 
 __all__ = [
     "Api",
@@ -23,18 +39,33 @@ __all__ = [
     "ArtisyncError",
     "PartitionedTable",
     "Run",
+    "Settings",
     "Table",
     "__version__",
+    "alert",
     "data_types",
+    "define_metric",
     "finish",
     "init",
+    "log",
     "log_artifact",
+    "login",
+    "mark_preempting",
+    "save",
+    "unwatch",
     "use_artifact",
+    "watch",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    # `artisync.run` is the current run, read when accessed, as `wandb.run` is.
-    if name == "run":
-        return current_run()
+    # Read when accessed, as wandb.run / wandb.config / wandb.summary are: the current
+    # run's (placeholders that say to call init() before it).
+    if name in ("run", "config", "summary"):
+        run = current_run()
+        if name == "run":
+            return run
+        if run is None:
+            return PreInit(f"artisync.{name}")
+        return run.config if name == "config" else run.summary
     raise AttributeError(f"module 'artisync' has no attribute {name!r}")

@@ -32,7 +32,13 @@ def _log(args: argparse.Namespace) -> int:
             raise InvalidInputError(
                 f"{e} (the name comes from the path {args.path!r}; give one with --name NAME)"
             ) from None
-    with artisync.init(project=args.project, job_type="artisync-log", home=args.home) as run:
+    # The command logs whatever WANDB_MODE says: a disabled or offline run is the
+    # script's choice, not this command's.
+    run = artisync.init(
+        project=args.project, job_type="artisync-log", mode="online", home=args.home
+    )
+    assert isinstance(run, artisync.Run)
+    with run:
         artifact = artisync.Artifact(name, args.type)
         if path.is_dir():
             artifact.add_dir(path, policy=args.policy)

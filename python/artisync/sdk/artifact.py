@@ -271,6 +271,11 @@ class Artifact:
         v = self._version
         return None if v is None else datetime.fromtimestamp(v.created_at, UTC)
 
+    def _settled(self) -> bool:
+        """Whether the daemon's answer about this logged artifact is known (committed,
+        rejected, or a part it took)."""
+        return self._version is not None or self._result is not None
+
     def is_draft(self) -> bool:
         """Whether the artifact has not been logged yet."""
         return self._client is None and self._version is None

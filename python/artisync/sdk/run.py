@@ -1,32 +1,41 @@
 """``artisync.init`` and ``Run``: the run that logs artifacts, and the current run.
 
-As in W&B, ``init`` starts a run and makes it the current one, so module-level
-``artisync.log_artifact(...)`` acts on it; a new ``init`` finishes the previous run
-(W&B's ``reinit="finish_previous"``, its default outside notebooks). A run needs no
-server: it is the name, project and config recorded with every version it logs, and the
-artisync home (spool, socket) its submissions go to.
+``init`` takes W&B's whole signature and reads the ``WANDB_*`` variables a cluster sets
+(:mod:`artisync.sdk.init_options`). As in W&B, it makes the run the current one, so
+module-level ``artisync.log_artifact(...)``, ``artisync.log(...)`` and
+``artisync.config`` act on it; while a run is active another ``init`` returns it
+(W&B's default ``reinit`` outside notebooks), ``reinit="finish_previous"`` finishes it
+first and ``reinit="create_new"`` starts one beside it.
 
-``log_artifact`` returns as soon as the submission is the daemon's: it never hashes or
-uploads (the ``mutable`` snapshots were taken when the files were added).
+A run is a record in the registry: its name, group, job type, config, tags, notes,
+summary, history rows (``run.log``) and state, and the versions it logged and used.
+``log`` and ``log_artifact`` never wait: rows go to the registry from a background
+thread (:mod:`artisync.sdk.run_recorder`), artifacts to the daemon, which hashes and
+uploads. ``finish()`` waits, as W&B's does, until everything the run logged is
+committed, and raises the first rejection.
 """
 
 from __future__ import annotations
 
 import argparse
 import atexit
+import json
 import os
 import posixpath
 import secrets
 import string
+import sys
 import threading
-from collections.abc import Callable, Mapping
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 from urllib.parse import unquote, urlparse
 
 from artisync.config import Config
-from artisync.errors import ArtisyncError, InvalidInputError
+from artisync.errors import ArtisyncError, InvalidInputError, RegistryUnavailableError
 from artisync.names import (
     check_list_length,
     validate_alias,
@@ -36,20 +45,20 @@ from artisync.names import (
     validate_run_label,
     validate_tag,
 )
-from artisync.sdk import log_code
+from artisync.sdk import in_flight, log_code
 from artisync.sdk.api import Api
 from artisync.sdk.artifact import Artifact
 from artisync.sdk.client import DaemonClient
 from artisync.sdk.current import active_run, forget, make_current
+from artisync.sdk.disabled_run import DisabledRun
+from artisync.sdk.init_options import InitOptions, Mode, resolve_reinit
 from artisync.sdk.patience import RUN_PATIENCE, patiently
 from artisync.sdk.registry_access import default_entity, registry_for
-from artisync.sdk.validation import (
-    check_run_id,
-    optional_str,
-    require_json,
-    require_json_object,
-    str_list,
-)
+from artisync.sdk.run_config import DEFAULTS_FILE, Config as RunConfig, config_items
+from artisync.sdk.run_history import History
+from artisync.sdk.run_recorder import Batch, RunRecorder
+from artisync.sdk.run_summary import Summary
+from artisync.sdk.validation import check_run_id, optional_str, require_json, str_list
 from artisync.spool import RunInfo
 from artisync.spool.submission import Action
 
@@ -65,19 +74,18 @@ __all__ = [
 
 RUN_ID_LENGTH: Final = 8
 _RUN_ID_ALPHABET: Final = string.ascii_lowercase + string.digits
-# W&B's accepted `resume` values.
-_RESUME_VALUES: Final = (None, True, False, "allow", "must", "never", "auto")
 DEFAULT_TYPE: Final = "unspecified"
 DEFAULT_PROJECT: Final = "uncategorized"  # W&B's project when none is given
-PROJECT_ENV: Final = "ARTISYNC_PROJECT"
+RESUME_FILE: Final = "wandb-resume.json"  # where resume="auto" keeps the last run id
+MAX_NOTES: Final = 64 * 1024
 
 _exit_hook_installed = threading.Event()
 
 
-def current_run() -> Run | None:
+def current_run() -> Run | DisabledRun | None:
     """The run the last ``artisync.init()`` started, unless it has finished."""
     run = active_run()
-    return run if isinstance(run, Run) else None
+    return run if isinstance(run, Run | DisabledRun) else None
 
 
 def _checked(value: object, what: str) -> str | None:
@@ -92,61 +100,173 @@ def _generate_run_id() -> str:
     return "".join(secrets.choice(_RUN_ID_ALPHABET) for _ in range(RUN_ID_LENGTH))
 
 
-def _run_config(config: object) -> dict[str, Any]:
-    if config is None:
-        return {}
-    if isinstance(config, argparse.Namespace):
-        config = vars(config)
-    return require_json_object(config, "run config")
+def _checked_tags(tags: Sequence[str]) -> tuple[str, ...]:
+    return tuple(validate_tag(t) for t in check_list_length(list(tags), "run tags"))
+
+
+def _checked_notes(notes: object) -> str | None:
+    if notes is None:
+        return None
+    if not isinstance(notes, str):
+        raise InvalidInputError(f"Invalid run notes {notes!r}: must be a str")
+    if len(notes.encode()) > MAX_NOTES:
+        raise InvalidInputError(
+            f"run notes are {len(notes.encode()):,} bytes, above {MAX_NOTES:,}: keep notes "
+            "short and put long texts in an artifact"
+        )
+    return notes
+
+
+def _initial_config(
+    config: object,
+    options: InitOptions,
+    include: list[str] | None,
+    exclude: list[str] | None,
+) -> dict[str, Any]:
+    """``config-defaults.yaml`` in the working directory, then ``WANDB_CONFIG_PATHS``,
+    then ``init(config=...)`` (a dict, a YAML path, a Namespace…), as W&B merges them."""
+    merged: dict[str, Any] = {}
+    if Path(DEFAULTS_FILE).is_file():
+        merged.update(config_items(DEFAULTS_FILE))
+    for path in options.config_paths:
+        merged.update(config_items(path))
+    merged.update(config_items(config, include=include, exclude=exclude))
+    return merged
+
+
+def _auto_resume_id(options: InitOptions) -> tuple[str | None, Path]:
+    """``resume="auto"``: the id of the run that last started in ``dir`` and did not
+    finish cleanly (W&B keeps it in ``wandb/wandb-resume.json``), and that file."""
+    path = options.dir / "wandb" / RESUME_FILE
+    try:
+        known = json.loads(path.read_text(encoding="utf-8")).get("run_id")
+    except (OSError, ValueError, AttributeError):
+        known = None
+    return (known if isinstance(known, str) else None), path
 
 
 def init(
-    project: str | None = None,
     entity: str | None = None,
-    job_type: str | None = None,
-    group: str | None = None,
-    name: str | None = None,
+    project: str | None = None,
+    dir: str | os.PathLike[str] | None = None,
     id: str | None = None,
+    name: str | None = None,
+    notes: str | None = None,
+    tags: Sequence[str] | None = None,
+    config: Mapping[str, Any] | argparse.Namespace | str | object | None = None,
+    config_exclude_keys: list[str] | None = None,
+    config_include_keys: list[str] | None = None,
+    allow_val_change: bool | None = None,
+    group: str | None = None,
+    job_type: str | None = None,
+    mode: str | None = None,
+    force: bool | None = None,
+    reinit: bool | str | None = None,
     resume: bool | str | None = None,
-    config: Mapping[str, Any] | argparse.Namespace | None = None,
+    resume_from: str | None = None,
+    fork_from: str | None = None,
+    save_code: bool | None = None,
+    tensorboard: bool | None = None,
+    sync_tensorboard: bool | None = None,
+    monitor_gym: bool | None = None,
+    settings: Mapping[str, Any] | object | None = None,
+    anonymous: str | None = None,
     *,
     home: str | os.PathLike[str] | None = None,
-) -> Run:
+    **legacy: Any,
+) -> Run | DisabledRun:
     """Start a run and make it the current one; usable as a context manager.
 
-    ``project`` defaults to ``ARTISYNC_PROJECT``, else ``"uncategorized"`` (W&B's
-    default). ``id`` defaults to 8 random lowercase letters and digits, as in W&B;
-    ``name`` defaults to the id. ``home`` is the artisync home (default
-    ``ARTISYNC_HOME``): where the spool, the daemon's socket and the registry are.
+    W&B's signature (docs/wandb-compat.md says what each argument does here). Each of
+    ``project``, ``name``, ``id``, ``group``, ``job_type``, ``notes``, ``tags``,
+    ``resume``, ``mode`` and ``dir`` falls back on its ``WANDB_*`` (or ``ARTISYNC_*``)
+    variable; ``project`` then on ``"uncategorized"``. ``id`` defaults to 8 random
+    lowercase letters and digits and ``name`` to the id. ``home`` is the artisync home
+    (default ``ARTISYNC_HOME``).
 
-    ``resume``: with ``"allow"`` (or ``True``, ``"auto"``, ``None``) an existing run
-    with this ``id`` is continued, keeping the name, group, job type, config and summary
-    it had unless given again; ``"must"`` fails when there is no such run, ``"never"``
-    (or ``False``) when there is one.
+    ``resume``: ``"allow"`` (or ``True``, or unset) continues an existing run with this
+    ``id``, keeping what it had unless given again; ``"must"`` fails when there is no
+    such run, ``"never"`` (or ``False``) when there is one; ``"auto"`` continues the run
+    that last started in ``dir`` if it did not finish. ``mode="disabled"`` returns a run
+    whose calls all succeed and record nothing.
 
     Raises:
         ResumeError: ``resume`` says the run must (not) exist, and it does not (does).
+        InvalidInputError: a bad argument, named.
     """
-    settings = Config.load(None if home is None else Path(home))
-    run = Run(
-        project or os.environ.get(PROJECT_ENV) or DEFAULT_PROJECT,
+    # W&B's arguments that tune its own UI or integrations: accepted, no effect here.
+    del allow_val_change, force, tensorboard, sync_tensorboard, monitor_gym, anonymous
+    _accept_legacy(legacy)
+    if resume_from is not None or fork_from is not None:
+        raise InvalidInputError(
+            "resume_from and fork_from (rewinding or forking a run's history) are not "
+            "supported: start the run with resume='allow' and its id instead"
+        )
+    options = InitOptions.resolve(
+        project=project,
         entity=entity,
-        job_type=job_type,
-        group=group,
         name=name,
         id=id,
+        group=group,
+        job_type=job_type,
+        notes=notes,
+        tags=tags,
         resume=resume,
-        config=config,
+        mode=mode,
+        dir=dir,
         settings=settings,
     )
-    run._start()
-    previous = make_current(run)
+    how = resolve_reinit(reinit)
+    previous = current_run()
     if previous is not None:
-        previous.finish()
+        if how == "finish_previous":
+            previous.finish()
+        elif how == "return_previous":
+            if options.resume == "must":
+                raise ArtisyncError(
+                    "cannot resume a run while another run is active: finish it with "
+                    "run.finish(), or pass reinit='create_new' to artisync.init()"
+                )
+            return previous
+    items = _initial_config(config, options, config_include_keys, config_exclude_keys)
+    run: Run | DisabledRun
+    if options.mode == "disabled":
+        run = DisabledRun(options, items)
+    else:
+        artisync_settings = Config.load(None if home is None else Path(home))
+        run = Run(options, items, settings=artisync_settings)
+        run._start()
+    if how != "create_new":
+        make_current(run)
     if not _exit_hook_installed.is_set():
         _exit_hook_installed.set()
-        atexit.register(finish)
+        atexit.register(_finish_at_exit)
+    if save_code and isinstance(run, Run):
+        run._save_main_program()
     return run
+
+
+def _accept_legacy(legacy: Mapping[str, Any]) -> None:
+    """Keywords of older W&B versions (``magic``, ``config_exclude_keys``…) that scripts
+    still pass: accepted with no effect; anything else is a mistake, named."""
+    unknown = sorted(set(legacy) - {"magic", "sync_tensorboard", "settings", "tensorboard"})
+    if unknown:
+        raise InvalidInputError(
+            f"artisync.init() got unexpected keyword argument(s) {', '.join(unknown)}: "
+            "see docs/wandb-compat.md for the arguments init takes"
+        )
+
+
+def _finish_at_exit() -> None:
+    """At interpreter exit, finish the current run as W&B does (waiting for what it
+    logged); an error is printed, not raised, since the script is over."""
+    run = current_run()
+    if run is None:
+        return
+    try:
+        run.finish()
+    except Exception as e:
+        print(f"artisync: finishing run {run.id!r} at exit: {e}", file=sys.stderr)
 
 
 class ResumeError(ArtisyncError):
@@ -154,41 +274,46 @@ class ResumeError(ArtisyncError):
 
 
 class Run:
-    """A run of a training script: what logs artifacts. Start one with :func:`init`."""
+    """A run of a training script: what logs artifacts and metrics. Start one with
+    :func:`init`."""
 
     def __init__(
         self,
-        project: str,
+        options: InitOptions,
+        config: Mapping[str, Any],
         *,
-        entity: str | None = None,
-        job_type: str | None = None,
-        group: str | None = None,
-        name: str | None = None,
-        id: str | None = None,
-        resume: bool | str | None = None,
-        config: Mapping[str, Any] | argparse.Namespace | None = None,
         settings: Config,
     ) -> None:
-        self.project: str = validate_project(project)
-        self.entity = _checked(entity, "entity")
-        self.job_type = _checked(job_type, "job_type")
-        self.group = _checked(group, "group")
-        self.id: str = _generate_run_id() if id is None else check_run_id(id)
-        self.name: str = _checked(name, "run name") or self.id
-        if resume not in _RESUME_VALUES:
-            raise InvalidInputError(
-                f"Invalid resume {resume!r}: use one of {', '.join(map(repr, _RESUME_VALUES))}"
-            )
-        self.resume = resume
+        self.project: str = validate_project(options.project or DEFAULT_PROJECT)
+        self.entity = _checked(options.entity, "entity")
+        self.job_type = _checked(options.job_type, "job_type")
+        self.group = _checked(options.group, "group")
+        self.mode: Mode = options.mode
+        self.resume = options.resume
+        self._resume_file: Path | None = None
+        run_id = options.id
+        if self.resume == "auto" and run_id is None:
+            run_id, self._resume_file = _auto_resume_id(options)
+        self.id: str = _generate_run_id() if run_id is None else check_run_id(run_id)
+        self.name: str = _checked(options.name, "run name") or self.id
+        self._tags = _checked_tags(options.tags or ())
+        self._notes = _checked_notes(options.notes)
         self.resumed = False
-        self.config: dict[str, Any] = _run_config(config)
-        self.summary: dict[str, Any] = {}
         self.settings = settings
         self.exit_code: int | None = None
+        self.sweep_id: str | None = None
+        self.start_time = time.time()
+        self._root_dir = options.dir
+        self._dir: Path | None = None
+        self._recorder = RunRecorder(self._send, what=f"run {self.id!r}")
+        self.config = RunConfig(on_change=lambda: self._recorder.changed("config"))
+        self.config.update(config, allow_val_change=True)
+        self.summary = Summary(on_change=lambda: self._recorder.changed("summary"))
+        self._history = History(started_at=self.start_time)
         self._client = DaemonClient(settings)
         self._finished = False
         self._logged: list[Artifact] = []
-        self._given = {"name": name, "job_type": job_type, "group": group}
+        self._given = options  # what init was given, kept over a resumed run's own
 
     def _start(self) -> None:
         """Record the run in the registry, resuming it if it exists and ``resume`` lets."""
@@ -196,15 +321,13 @@ class Run:
         where = f"run {self.id!r} in project {self.project!r}"
         if self.entity is None:
             # W&B's default entity: the settings', or the caller's own on a server.
-            self.entity = patiently(
+            self.entity = self._patiently(
                 lambda: default_entity(self.settings),
-                seconds=RUN_PATIENCE,
-                what=f"finding the default entity of {where}",
+                f"finding the default entity of {where}",
             )
-        existing = patiently(
+        existing = self._patiently(
             lambda: registry.find_run(self.project, self.id, entity=self.entity),
-            seconds=RUN_PATIENCE,
-            what=f"starting {where}",
+            f"starting {where}",
         )
         if existing is None and self.resume == "must":
             raise ResumeError(
@@ -218,11 +341,24 @@ class Run:
             )
         if existing is not None:
             self.resumed = True
-            self.name = self._given["name"] or existing.name or self.id
-            self.job_type = self._given["job_type"] or existing.job_type
-            self.group = self._given["group"] or existing.group
-            self.config = {**existing.config, **self.config}
-            self.summary = dict(existing.summary)
+            self.name = self._given.name or existing.name or self.id
+            self.job_type = self._given.job_type or existing.job_type
+            self.group = self._given.group or existing.group
+            if self._given.tags is None:
+                self._tags = tuple(existing.tags)
+            if self._given.notes is None:
+                self._notes = existing.notes
+            given = self.config.as_dict()
+            self.config = RunConfig(on_change=lambda: self._recorder.changed("config"))
+            self.config.update({**existing.config, **given}, allow_val_change=True)
+            self.summary = Summary(
+                existing.summary, on_change=lambda: self._recorder.changed("summary")
+            )
+            last = existing.summary.get("_step")
+            first = last + 1 if isinstance(last, int) and not isinstance(last, bool) else 0
+            self._history = History(first_step=first, started_at=self.start_time)
+        if self._resume_file is not None:
+            self._remember_for_auto_resume()
 
         def record() -> None:
             registry.ensure_run(
@@ -232,11 +368,30 @@ class Run:
                 name=self.name,
                 job_type=self.job_type,
                 group=self.group,
-                config=self.config,
+                config=self.config.as_dict(),
+                tags=list(self._tags),
+                notes=self._notes,
+                sweep=self.sweep_id,
             )
             registry.set_run_state(self.project, self.id, "running", entity=self.entity)
 
-        patiently(record, seconds=RUN_PATIENCE, what=f"starting {where}")
+        self._patiently(record, f"starting {where}")
+
+    def _patiently(self, call: Callable[[], Any], what: str) -> Any:
+        """``call()``, riding out a registry server that is away; offline, a first failure
+        is a warning instead (the run's records are sent at ``finish``)."""
+        if self.mode != "offline":
+            return patiently(call, seconds=RUN_PATIENCE, what=what)
+        try:
+            return call()
+        except RegistryUnavailableError as e:
+            warnings.warn(f"{what} offline, without the registry: {e}", stacklevel=4)
+            return None
+
+    def _remember_for_auto_resume(self) -> None:
+        assert self._resume_file is not None
+        self._resume_file.parent.mkdir(parents=True, exist_ok=True)
+        self._resume_file.write_text(json.dumps({"run_id": self.id}), encoding="utf-8")
 
     def __repr__(self) -> str:
         state = "finished" if self._finished else "running"
@@ -253,6 +408,8 @@ class Run:
     ) -> None:
         self.finish(exit_code=0 if exc_type is None else 1)
 
+    # -- what W&B scripts read and set -------------------------------------------------
+
     @property
     def finished(self) -> bool:
         """Whether :meth:`finish` was called."""
@@ -263,29 +420,187 @@ class Run:
         """``project/run_id``: what ``Api().run()`` takes."""
         return f"{self.project}/{self.id}"
 
-    def log(self, data: Mapping[str, Any]) -> None:
-        """Record metrics; as in W&B, the summary keeps each key's last value."""
-        if not isinstance(data, Mapping):
-            raise InvalidInputError(f"run.log takes a dict, not {type(data).__name__}")
-        self.summary.update(data)
+    @property
+    def tags(self) -> tuple[str, ...]:
+        """The run's tags; assign a new tuple to change them (``run.tags += ("x",)``)."""
+        return self._tags
 
-    def finish(self, exit_code: int | None = None) -> None:
-        """End the run: store its summary and state (``finished``, or ``crashed`` for a
-        non-zero exit code). Logged artifacts are the daemon's already: nothing waits."""
+    @tags.setter
+    def tags(self, value: Sequence[str]) -> None:
+        self._tags = _checked_tags(str_list(value, "run tags"))
+        self._recorder.changed("run")
+
+    @property
+    def notes(self) -> str | None:
+        return self._notes
+
+    @notes.setter
+    def notes(self, value: str | None) -> None:
+        self._notes = _checked_notes(value)
+        self._recorder.changed("run")
+
+    @property
+    def step(self) -> int:
+        """The step the next ``run.log`` row gets."""
+        return self._history.step
+
+    @property
+    def disabled(self) -> bool:
+        return False
+
+    @property
+    def offline(self) -> bool:
+        return self.mode == "offline"
+
+    @property
+    def dir(self) -> str:
+        """A directory of this run's own (``<dir>/wandb/run-<time>-<id>/files``, as W&B
+        lays it out), made on first use, for files the script writes beside the run."""
+        if self._dir is None:
+            stamp = time.strftime("%Y%m%d_%H%M%S", time.localtime(self.start_time))
+            kind = "offline-run" if self.offline else "run"
+            self._dir = self._root_dir / "wandb" / f"{kind}-{stamp}-{self.id}" / "files"
+            self._dir.mkdir(parents=True, exist_ok=True)
+        return str(self._dir)
+
+    @property
+    def url(self) -> str | None:
+        """Where the run is shown: artisync has no web UI, so None."""
+        return None
+
+    def log(
+        self,
+        data: Mapping[str, Any],
+        step: int | None = None,
+        commit: bool | None = None,
+    ) -> None:
+        """Record metrics as a history row (W&B's step and ``commit`` rules, see
+        :mod:`artisync.sdk.run_history`); the summary keeps each key's last value.
+        Returns at once: rows reach the registry from a background thread."""
+        self._check_running("log")
+        rows = self._history.log(data, step=step, commit=commit)
+        self._rows_done(rows)
+
+    def _rows_done(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            self.summary.update(row)
+        self._recorder.add_rows(rows)
+
+    def define_metric(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """W&B's chart settings for a metric: accepted with no effect (the summary
+        keeps the last value of each metric)."""
+        del args, kwargs
+        return name
+
+    def watch(self, *args: Any, **kwargs: Any) -> None:
+        """W&B's gradient logging of a model: accepted with no effect."""
+
+    def unwatch(self, *args: Any, **kwargs: Any) -> None:
+        """Accepted with no effect (see :meth:`watch`)."""
+
+    def alert(self, *args: Any, **kwargs: Any) -> None:
+        """W&B's Slack/email alerts: accepted with no effect."""
+
+    def mark_preempting(self) -> None:
+        """W&B's "this run is about to be preempted": accepted with no effect (a run
+        that does not finish stays ``running`` and resumes with ``resume='allow'``)."""
+
+    def save(self, *args: Any, **kwargs: Any) -> bool:
+        """W&B's upload of files beside the run: artisync keeps files in artifacts.
+        Returns False (nothing was saved) and warns once, saying what to do instead."""
+        warnings.warn(
+            "run.save() keeps no files in artisync: log them as an artifact "
+            "(run.log_artifact(path)) instead",
+            stacklevel=2,
+        )
+        return False
+
+    def _save_main_program(self) -> None:
+        """``init(save_code=True)``: the main script as a ``code`` artifact."""
+        main = getattr(sys.modules.get("__main__"), "__file__", None)
+        if not main or not os.path.isfile(main):
+            return
+        program = os.path.abspath(main)
+        self.log_code(
+            os.path.dirname(program),
+            include_fn=lambda path: os.path.abspath(path) == program,
+        )
+
+    # -- finishing ---------------------------------------------------------------------
+
+    def finish(self, exit_code: int | None = None, quiet: bool | None = None) -> None:
+        """End the run, as W&B's ``finish`` does: wait until every artifact it logged is
+        committed, send its last history rows and summary, and set its state
+        (``finished``, or ``crashed`` for a non-zero exit code).
+
+        Raises:
+            RejectedError: an artifact this run logged was rejected (the first one; the
+                run is finished all the same).
+        """
+        del quiet
         if self._finished:
             return
         self._finished = True
         self.exit_code = exit_code
         forget(self)
-        require_json(self.summary, "run summary")
-        registry = registry_for(self.settings)
+        rejected = self._wait_for_logged()
+        self._rows_done(self._history.close())
         state = "crashed" if exit_code not in (None, 0) else "finished"
+        registry = registry_for(self.settings)
+        self._recorder.changed("summary")
 
         def record() -> None:
-            registry.set_run_summary(self.project, self.id, self.summary, entity=self.entity)
+            self._recorder.close()
             registry.set_run_state(self.project, self.id, state, entity=self.entity)
 
-        patiently(record, seconds=RUN_PATIENCE, what=f"finishing run {self.id!r}")
+        self._patiently(record, f"finishing run {self.id!r}")
+        if state == "finished" and self._resume_file is not None:
+            self._resume_file.unlink(missing_ok=True)
+        if rejected is not None:
+            raise rejected
+
+    def _wait_for_logged(self) -> Exception | None:
+        """Wait for every artifact this run logged; the first rejection, if any.
+
+        With no daemon running and none that can be started, nothing would commit them
+        while this process waits: warn and return (they commit once a daemon runs)."""
+        pending = [a for a in self._logged if a._version is None]
+        if not pending:
+            return None
+        if self._client.queue_status() is None and self._client.start_daemon() is not None:
+            warnings.warn(
+                f"run {self.id!r} finishes without waiting for {len(pending)} logged "
+                f"artifact(s): no artisync daemon runs; they wait in {self.settings.spool} "
+                "and commit once one starts",
+                stacklevel=3,
+            )
+            return None
+        first: Exception | None = None
+        for artifact in pending:
+            try:
+                artifact.wait()
+            except ArtisyncError as e:
+                first = first or e
+        return first
+
+    def _send(self, batch: Batch) -> None:
+        """The recorder's send: rows first, then the run's changed fields."""
+        registry = registry_for(self.settings)
+        if batch.rows:
+            registry.append_history(self.project, self.id, batch.rows, entity=self.entity)
+        if "config" in batch.changed or "run" in batch.changed:
+            registry.ensure_run(
+                self.project,
+                self.entity,
+                self.id,
+                config=self.config.as_dict(),
+                tags=list(self._tags),
+                notes=self._notes,
+            )
+        if "summary" in batch.changed:
+            summary = self.summary.as_dict()
+            require_json(summary, "run summary")
+            registry.set_run_summary(self.project, self.id, summary, entity=self.entity)
 
     # -- lineage -----------------------------------------------------------------------
 
@@ -332,6 +647,7 @@ class Run:
                     f"artifact {artifact.name!r} has type {artifact.type!r}, not {type!r}"
                 )
         elif isinstance(artifact_or_name, str):
+            self._settle(artifact_or_name)
             api = Api(home=self.settings.home, project=self.project, entity=self.entity)
             artifact = api.artifact(artifact_or_name, type)
         else:
@@ -345,6 +661,13 @@ class Run:
             self.id, version_id, project=self.project, entity=self.entity
         )
         return artifact
+
+    def _settle(self, name: str) -> None:
+        """Wait for this process's in-flight versions of the collection ``name`` names."""
+        path = name.split(":", 1)[0].split("/")
+        project = path[-2] if len(path) >= 2 else self.project
+        entity = path[-3] if len(path) >= 3 else self.entity
+        in_flight.settle(path[-1], entity=entity, project=project)
 
     def log_code(
         self,
@@ -468,7 +791,7 @@ class Run:
         submission = artifact._submission(
             project=self.project,
             entity=self.entity,
-            run=RunInfo(self.id, self.name, self.job_type, self.group, dict(self.config)),
+            run=RunInfo(self.id, self.name, self.job_type, self.group, self.config.as_dict()),
             aliases=alias_list,
             tags=tag_list,
             spool_root=self.settings.spool,
@@ -483,6 +806,7 @@ class Run:
             raise
         artifact._handed_over()
         self._logged.append(artifact)
+        in_flight.logged(artifact, entity=self.entity, project=self.project)
         return artifact
 
     def _artifact(
@@ -526,7 +850,7 @@ class Run:
         return artifact
 
 
-def _require_run(action: str) -> Run:
+def _require_run(action: str) -> Run | DisabledRun:
     run = current_run()
     if run is None:
         raise ArtisyncError(f"no active run: call artisync.init() first, then {action}")
