@@ -29,6 +29,22 @@ TEST_API_KEY = "ask_test-site-admin-key-0123456789abcdefghijklmnop"
 os.environ["ARTISYNC_SERVER_BOOTSTRAP_KEY"] = TEST_API_KEY
 os.environ["ARTISYNC_API_KEY"] = TEST_API_KEY
 
+# W&B's variables change what artisync.init does (project, mode, run id…): tests that
+# want them set them; none leaks in from the machine that runs the suite.
+for _name in [n for n in os.environ if n.startswith("WANDB_")]:
+    del os.environ[_name]
+
+
+@pytest.fixture(autouse=True)
+def _no_run_left_active() -> Iterator[None]:
+    """A test that fails with a run active leaves it to nobody: W&B's ``init`` returns
+    an active run, so the next test would get this one."""
+    yield
+    import artisync.sdk.run
+
+    if (run := artisync.sdk.run.current_run()) is not None:
+        run._abandon()
+
 
 @pytest.fixture
 def home() -> Iterator[Path]:

@@ -166,7 +166,8 @@ def test_resume_allow_must_never(home: Path) -> None:
         assert run.config == {"a": 1, "b": 2} and run.summary == {"loss": 1.0}
         run.log({"loss": 0.5})
     resumed = artisync.Api(home=home).run("p/abc")
-    assert resumed.summary == {"loss": 0.5} and resumed.state == "finished"
+    assert resumed.summary["loss"] == 0.5 and resumed.summary["_step"] == 0
+    assert resumed.state == "finished"
 
 
 def test_download_verifies_and_skips_unchanged_files(daemon: DaemonProcess, tmp_path: Path) -> None:

@@ -78,7 +78,7 @@ def _member_session(home: Path, files: Path) -> dict[str, Any]:
         direct = str(exc)
     data = files / "rows.csv"
     data.write_text("a,b\n1,2\n")
-    with artisync.init("shared", id="carol-run", config={"lr": 0.1}, home=home) as run:
+    with artisync.init(project="shared", id="carol-run", config={"lr": 0.1}, home=home) as run:
         run.log({"loss": 0.25})
         dataset = artisync.Artifact("rows", "dataset")
         dataset.add_file(str(data))
@@ -149,7 +149,7 @@ def test_a_group_member_without_write_access_is_told_to_start_the_daemon(
 
     def start_a_run() -> str:
         try:
-            artisync.init("shared", id="no-daemon", home=daemon.home)
+            artisync.init(project="shared", id="no-daemon", home=daemon.home)
         except ArtisyncError as exc:
             return str(exc)
         return "started"

@@ -49,7 +49,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 @pytest.fixture
 def run(home: Path) -> Iterator[artisync.Run]:
-    with artisync.init("proj", home=home) as r:
+    with artisync.init(project="proj", home=home) as r:
         yield r
 
 

@@ -238,7 +238,7 @@ def test_module_level_log_artifact_acts_on_the_current_run(home: Path) -> None:
     assert artisync.run is None
     with pytest.raises(ArtisyncError, match=r"call artisync.init\(\) first"):
         artisync.log_artifact("model.h5")
-    with artisync.init("proj", home=home) as run:
+    with artisync.init(project="proj", home=home) as run:
         assert artisync.run is run and current_run() is run
         artifact = artisync.log_artifact("model.h5", aliases="best")
         (path,) = spool_of(run).pending()
@@ -253,26 +253,35 @@ def test_module_level_log_artifact_acts_on_the_current_run(home: Path) -> None:
         run.log_artifact("model.h5")
 
 
-def test_a_new_init_finishes_the_previous_run(home: Path) -> None:
-    first = artisync.init("proj", home=home)
-    second = artisync.init("proj", home=home)
+def test_init_while_a_run_is_active_does_what_reinit_says(home: Path) -> None:
+    # W&B's default outside notebooks: the active run comes back.
+    first = artisync.init(project="proj", home=home)
+    assert artisync.init(project="proj", home=home) is first and not first.finished
+    second = artisync.init(project="proj", reinit="finish_previous", home=home)
     assert first.finished and not second.finished
     assert artisync.run is second
+    beside = artisync.init(project="proj", reinit="create_new", home=home)
+    assert artisync.run is second and not beside.finished
+    beside.finish()
+    with pytest.raises(InvalidInputError, match=r"Invalid reinit 'sometimes'"):
+        artisync.init(project="proj", reinit="sometimes", home=home)
 
 
 def test_run_ids_names_and_config(home: Path) -> None:
-    run = artisync.init("proj", home=home)
+    run = artisync.init(project="proj", home=home)
     assert len(run.id) == 8 and run.id.isalnum() and run.id == run.id.lower()
     assert (run.name, run.project, run.config) == (run.id, "proj", {})
-    assert artisync.init("proj", id="abc-1", resume="allow", home=home).resume == "allow"
+    run.finish()
+    assert artisync.init(project="proj", id="abc-1", resume="allow", home=home).resume == "allow"
+    artisync.finish()
     with pytest.raises(InvalidInputError, match=r"run id 'a/b'"):
-        artisync.init("proj", id="a/b", home=home)
+        artisync.init(project="proj", id="a/b", home=home)
     with pytest.raises(InvalidInputError, match=r"project name 'a/b'"):
-        artisync.init("a/b", home=home)
-    with pytest.raises(InvalidInputError, match=r"run config\['seed'\]"):
-        artisync.init("proj", config={"seed": object()}, home=home)
+        artisync.init(project="a/b", home=home)
+    with pytest.raises(InvalidInputError, match=r"config\['seed'\]"):
+        artisync.init(project="proj", config={"seed": object()}, home=home)
     with pytest.raises(InvalidInputError, match=r"Invalid resume 'sometimes'"):
-        artisync.init("proj", resume="sometimes", home=home)
+        artisync.init(project="proj", resume="sometimes", home=home)
 
 
 # -- waiting on the spool ----------------------------------------------------------------

@@ -106,6 +106,9 @@ class DisabledRun:
         self.exit_code = exit_code
         forget(self)
 
+    def _abandon(self) -> None:
+        self.finish()
+
     def save(self, *args: Any, **kwargs: Any) -> bool:
         return False
 

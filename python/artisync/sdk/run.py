@@ -559,6 +559,13 @@ class Run:
         if rejected is not None:
             raise rejected
 
+    def _abandon(self) -> None:
+        """Stop being the current run and drop what was not sent, without finishing
+        (for a process that must not wait: a test harness cleaning up)."""
+        self._finished = True
+        forget(self)
+        self._recorder.abandon()
+
     def _wait_for_logged(self) -> Exception | None:
         """Wait for every artifact this run logged; the first rejection, if any.
 

@@ -106,6 +106,13 @@ class RunRecorder:
                     self._pending = batch
                 raise
 
+    def abandon(self) -> None:
+        """Stop the thread and drop what was not sent."""
+        with self._wake:
+            self._closed = True
+            self._pending = Batch()
+            self._wake.notify()
+
     def close(self) -> None:
         """Stop the thread and send what is left (raises if that fails)."""
         with self._wake:
