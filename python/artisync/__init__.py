@@ -57,6 +57,12 @@ __all__ = [
     "watch",
 ]
 
+# `artisync.config` is the current run's config, as `wandb.config` is. The settings
+# module of the same name (artisync/config.py) was bound here by the imports above;
+# unbound, the name falls through to __getattr__. The module stays importable
+# (`from artisync.config import Config`): it is in sys.modules.
+del globals()["config"]
+
 
 def __getattr__(name: str) -> Any:
     # Read when accessed, as wandb.run / wandb.config / wandb.summary are: the current
