@@ -4,7 +4,7 @@ from typing import Any
 
 from artisync import data_types
 from artisync._core import __version__
-from artisync.data_types import PartitionedTable, Table
+from artisync.data_types import Image, PartitionedTable, Table
 from artisync.errors import ArtisyncError
 from artisync.sdk import (
     Api,
@@ -21,6 +21,7 @@ __all__ = [
     "Api",
     "Artifact",
     "ArtisyncError",
+    "Image",
     "PartitionedTable",
     "Run",
     "Table",
