@@ -45,7 +45,9 @@ def fill(path: Path, *, project: str = "proj", prefix: str = "") -> Filled:
     duplicate commit; deletions; lineage across projects; consumed and pending parts."""
     filled = Filled(path)
     with SqliteRegistry(path) as reg:
-        reg.create_sweep(project, f"{prefix}sw", {"method": "grid", "parameters": {"lr": {"values": [1, 2]}}})
+        reg.create_sweep(
+            project, f"{prefix}sw", {"method": "grid", "parameters": {"lr": {"values": [1, 2]}}}
+        )
         filled.sweeps.append(("local", project, f"{prefix}sw"))
         reg.ensure_run(
             project, None, f"{prefix}train", name="train", job_type="train", group="g",
@@ -386,8 +388,7 @@ def test_sweeps_and_history_steps_held_otherwise_are_reported_and_the_servers_ke
         reg.create_sweep("proj", "sw2", {"method": "grid"})
     report = import_registry(home.path, postgres_dsn)
     assert sorted(str(c) for c in report.conflicts) == [
-        "run local/proj/train: 1 history step(s) hold other rows on the server; kept the "
-        "server's",
+        "run local/proj/train: 1 history step(s) hold other rows on the server; kept the server's",
         "sweep local/proj/sw2: the server has a sweep of this id with another config; kept "
         "the server's (the node's runs of it still name it)",
     ]

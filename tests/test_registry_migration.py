@@ -129,7 +129,12 @@ def test_v3_registry_is_migrated_keeping_its_runs(tmp_path: Path) -> None:
     with SqliteRegistry(path) as reg:
         r1, r2 = reg.list_runs("proj")
         assert (r1.id, r1.name, r1.config, r1.state) == ("r1", "exp", {"lr": 1}, "finished")
-        assert (r2.id, r2.group, r2.summary, r2.updated_at) == ("r2", "g", {"loss": 0.5}, CREATED + 1)
+        assert (r2.id, r2.group, r2.summary, r2.updated_at) == (
+            "r2",
+            "g",
+            {"loss": 0.5},
+            CREATED + 1,
+        )
         # Runs written before have no tags, notes, sweep or history.
         assert [(r.tags, r.notes, r.sweep) for r in (r1, r2)] == [([], None, None)] * 2
         assert reg.run_history("proj", "r1") == []

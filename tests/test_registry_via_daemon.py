@@ -4,8 +4,9 @@ On a shared node the daemon owns ``registry.db`` (0640) and a job of its group c
 read it. A real user made here with ``useradd`` (the tests run as root, as CI does), in
 the daemon's group, runs the SDK in a forked child: its run, alias and metadata edits,
 lineage, deletes, history and sweeps reach the registry through
-``POST /v1/registry/<method>`` although it cannot write the file, and with the daemon down it is told to start it. A user whose
-registry file it is still writes it directly with no daemon, as before.
+``POST /v1/registry/<method>`` although it cannot write the file, and with the daemon
+down it is told to start it. A user whose registry file it is still writes it directly
+with no daemon, as before.
 """
 
 from __future__ import annotations

@@ -44,7 +44,8 @@ from artisync.names import (
     validate_sweep_id,
 )
 from artisync.registry import RUN_STATES, UNSET, Registry, Run, Sweep, Version
-from artisync.registry.contract import MAX_HISTORY_ROWS, MAX_JSON_DEPTH, json_depth
+from artisync.registry.contract import MAX_JSON_DEPTH, json_depth
+from artisync.registry.run_rules import MAX_HISTORY_ROWS
 
 __all__ = ["CLIENT_WRITES", "DAEMON_ONLY", "MAX_DEPTH", "add_registry_routes"]
 

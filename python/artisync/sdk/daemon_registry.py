@@ -4,16 +4,17 @@ On a shared node ``registry.db`` belongs to the daemon's user and its group may 
 read it (0640), so that no job rewrites the registry behind the daemon's back. A job
 reads the file directly (fast, and WAL lets it read beside the daemon's commits) and
 sends the writes that belong to it (its run and its history, the sweeps it creates, the
-versions it uses, edits of committed versions) to the daemon: ``POST /v1/registry/<method>`` on the socket
-(``daemon/registry_routes.py``). The daemon's refusals come back as the exceptions
-``SqliteRegistry`` raises (``NotFoundError``, ``TypeConflictError``,
-``InvalidInputError``), so callers cannot tell the two apart.
+versions it uses, edits of committed versions) to the daemon: ``POST
+/v1/registry/<method>`` on the socket (``daemon/registry_routes.py``). The daemon's
+refusals come back as the exceptions ``SqliteRegistry`` raises (``NotFoundError``,
+``TypeConflictError``, ``InvalidInputError``), so callers cannot tell the two apart.
 
 When the daemon does not answer, a registry file that is this user's own (the single
 user's ``~/.local/share/artisync``) is written directly, as before daemons took the
 writes: nothing a single user does needs the daemon. Anyone else is told to start it.
 Every client write is idempotent (setting a state, replacing aliases, recording a use
-twice, writing a history step again, creating a sweep with the same config), so a write repeated directly after a daemon died mid-answer changes nothing.
+twice, writing a history step again, creating a sweep with the same config), so a write
+repeated directly after a daemon died mid-answer changes nothing.
 """
 
 from __future__ import annotations
@@ -43,12 +44,7 @@ from artisync.registry import (
     Unset,
     Version,
 )
-from artisync.registry.contract import (
-    check_run_fields,
-    history_chunks,
-    history_rows,
-    sweep_config,
-)
+from artisync.registry.run_rules import check_run_fields, history_chunks, history_rows, sweep_config
 from artisync.sdk.client import UnixHTTPConnection
 
 __all__ = ["STARTING_WAIT", "WRITE_TIMEOUT", "DaemonRegistry"]

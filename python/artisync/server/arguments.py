@@ -152,9 +152,7 @@ class Arguments:
                 raise self.bad(f"{field}[{i}]", f"nests deeper than {MAX_DEPTH} levels")
         return value
 
-    def checked_text(
-        self, field: str, check: Callable[[str | None], str | None]
-    ) -> str | None:
+    def checked_text(self, field: str, check: Callable[[str | None], str | None]) -> str | None:
         """A str or None (absent or null) that ``check`` accepts (it bounds the length)."""
         value = self.free_text(field, limit=None)
         try:

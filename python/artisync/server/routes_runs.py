@@ -11,11 +11,9 @@ Writing history is a write to the project, reading it a read of the run.
 
 from __future__ import annotations
 
-from typing import Final, NoReturn
+from typing import Any, Final, NoReturn
 
 from artisync.errors import InvalidInputError, NotFoundError
-from typing import Any
-
 from artisync.names import (
     LABEL_MAX_LENGTH,
     RUN_NAME_MAX_LENGTH,
@@ -25,7 +23,7 @@ from artisync.names import (
     validate_sweep_id,
 )
 from artisync.registry import RUN_STATES, Project, Registry, Run
-from artisync.registry.contract import MAX_HISTORY_ROWS
+from artisync.registry.run_rules import MAX_HISTORY_ROWS
 from artisync.server.access.policy import Action
 from artisync.server.routes import API, Call, Operation, Route
 

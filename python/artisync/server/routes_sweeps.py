@@ -14,7 +14,7 @@ from typing import Final, NoReturn
 from artisync.errors import NotFoundError
 from artisync.names import validate_project, validate_sweep_id
 from artisync.registry import Registry, Sweep
-from artisync.registry.contract import describe_missing_sweep
+from artisync.registry.run_rules import describe_missing_sweep
 from artisync.server.access.policy import Action
 from artisync.server.routes import API, Call, Operation, Route
 from artisync.server.routes_runs import writing

@@ -20,17 +20,7 @@ from typing import Any
 from artisync.credentials import api_key_for
 from artisync.errors import InvalidInputError, NotFoundError
 from artisync.names import validate_sweep_id
-from artisync.registry.contract import (
-    UNSET,
-    Closing,
-    Unset,
-    check_run_fields,
-    check_ttl,
-    history_chunks,
-    history_rows,
-    sweep_config,
-    to_json,
-)
+from artisync.registry.contract import UNSET, Closing, Unset, check_ttl, to_json
 from artisync.registry.http.transport import Transport, segment
 from artisync.registry.model import (
     DEFAULT_ENTITY,
@@ -44,6 +34,7 @@ from artisync.registry.model import (
     Sweep,
     Version,
 )
+from artisync.registry.run_rules import check_run_fields, history_chunks, history_rows, sweep_config
 
 __all__ = ["HttpRegistry"]
 

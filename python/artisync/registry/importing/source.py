@@ -208,8 +208,7 @@ class SourceSnapshot(Closing):
             self.sweeps = [
                 SourceSweep(*row)
                 for row in self._conn.execute(
-                    "SELECT project_id, sweep_id, config, state, created_at FROM sweeps"
-                    " ORDER BY id"
+                    "SELECT project_id, sweep_id, config, state, created_at FROM sweeps ORDER BY id"
                 )
             ]
             self.collections = [
@@ -286,9 +285,7 @@ class SourceSnapshot(Closing):
 
     def history(self) -> Iterator[list[HistoryRow]]:
         """Every run's history rows, run by run and by step, a batch at a time."""
-        cursor = self._conn.execute(
-            "SELECT run_id, step, data FROM history ORDER BY run_id, step"
-        )
+        cursor = self._conn.execute("SELECT run_id, step, data FROM history ORDER BY run_id, step")
         while batch := cursor.fetchmany(_HISTORY_FETCH):
             yield [HistoryRow(*row) for row in batch]
 

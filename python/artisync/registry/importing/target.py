@@ -25,7 +25,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from artisync.registry.contract import same_json
 from artisync.registry.importing.report import Conflict, Counts
 from artisync.registry.importing.source import (
     Edge,
@@ -36,6 +35,7 @@ from artisync.registry.importing.source import (
 )
 from artisync.registry.model import COMMITTED
 from artisync.registry.postgres.connection import Conn
+from artisync.registry.run_rules import same_json
 
 __all__ = [
     "Outcome",
@@ -171,7 +171,9 @@ def merge_runs(
 
 
 def merge_sweeps(
-    conn: Conn, sweeps: Sequence[SourceSweep], projects: Sequence[SourceProject],
+    conn: Conn,
+    sweeps: Sequence[SourceSweep],
+    projects: Sequence[SourceProject],
     project_ids: dict[int, int],
 ) -> Outcome:
     """Add the node's sweeps; one the server has with another config is a conflict, left
@@ -272,8 +274,7 @@ def merge_history(
             out.conflicts.append(
                 Conflict(
                     f"run {run_names[run]}",
-                    f"{count} history step(s) hold other rows on the server; kept the "
-                    "server's",
+                    f"{count} history step(s) hold other rows on the server; kept the server's",
                 )
             )
     return out
