@@ -12,7 +12,8 @@ version label (``v3``) or an alias (``best``, ``latest``); which aliases a calle
 may set; which metadata, TTL and store values are accepted (refused the same way
 whatever the database would store); that a distributed version's parts and finish are
 in one store; and the wording of "not found" messages that list what does exist or say
-when a version was deleted.
+when a version was deleted. The rules for what a run keeps beside its artifacts (tags,
+notes, sweep, history) and for sweeps are ``registry.run_rules``'.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from artisync.registry.model import (
     Part,
     Project,
     Run,
+    Sweep,
     Version,
 )
 
@@ -131,6 +133,9 @@ class Registry(Protocol):
         job_type: str | None = None,
         group: str | None = None,
         config: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        notes: str | None = None,
+        sweep: str | None = None,
     ) -> Run:
         """Create the run if new, else update the fields given; return it."""
 
@@ -156,6 +161,32 @@ class Registry(Protocol):
 
     def list_runs(self, project: str, entity: str | None = None) -> list[Run]:
         """A project's runs, oldest first."""
+
+    def append_history(
+        self,
+        project: str,
+        run_id: str,
+        rows: Sequence[Mapping[str, Any]],
+        entity: str | None = None,
+    ) -> None:
+        """Store history rows of a run; a row whose ``_step`` is stored replaces it."""
+
+    def run_history(
+        self, project: str, run_id: str, entity: str | None = None
+    ) -> list[dict[str, Any]]:
+        """A run's history rows, by ``_step``."""
+
+    def create_sweep(
+        self,
+        project: str,
+        sweep_id: str,
+        config: Mapping[str, Any],
+        entity: str | None = None,
+    ) -> Sweep:
+        """Create a sweep, or return it when it exists with the same config."""
+
+    def get_sweep(self, project: str, sweep_id: str, entity: str | None = None) -> Sweep:
+        """One sweep of a project."""
 
     def commit_version(self, version: NewVersion) -> CommitResult:
         """Commit a submission's version atomically and idempotently."""
