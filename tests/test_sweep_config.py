@@ -139,7 +139,10 @@ def test_bayes_is_read_and_searched_as_random() -> None:
         ({"method": "random", "parameters": {"a": {"min": 5, "max": 1}}}, "less than 'max'"),
         ({"method": "random", "parameters": {"a": {"min": "0", "max": 1}}}, "'min'"),
         (
-            {"method": "random", "parameters": {"a": {"distribution": "int_uniform", "min": 0.5, "max": 3}}},
+            {
+                "method": "random",
+                "parameters": {"a": {"distribution": "int_uniform", "min": 0.5, "max": 3}},
+            },
             "int 'min' and 'max'",
         ),
         (
@@ -151,11 +154,17 @@ def test_bayes_is_read_and_searched_as_random() -> None:
             "needs 'max'",
         ),
         (
-            {"method": "random", "parameters": {"lr": {"distribution": "log_uniform_values", "min": 0, "max": 1}}},
+            {
+                "method": "random",
+                "parameters": {"lr": {"distribution": "log_uniform_values", "min": 0, "max": 1}},
+            },
             "'min' above 0",
         ),
         (
-            {"method": "random", "parameters": {"a": {"distribution": "q_uniform", "min": 0, "max": 1, "q": 0}}},
+            {
+                "method": "random",
+                "parameters": {"a": {"distribution": "q_uniform", "min": 0, "max": 1, "q": 0}},
+            },
             "'q' must be above 0",
         ),
         (
@@ -163,31 +172,56 @@ def test_bayes_is_read_and_searched_as_random() -> None:
             "'probabilities'",
         ),
         (
-            {"method": "random", "parameters": {"a": {"values": [1, 2], "probabilities": [0.5, 0.6]}}},
+            {
+                "method": "random",
+                "parameters": {"a": {"values": [1, 2], "probabilities": [0.5, 0.6]}},
+            },
             "add up to 1",
         ),
         ({"method": "grid", "parameters": {"lr": {"min": 0.1, "max": 0.5}}}, "grid cannot"),
         (
-            {"method": "grid", "parameters": {"o": {"parameters": {"m": {"min": 0.0, "max": 1.0}}}}},
+            {
+                "method": "grid",
+                "parameters": {"o": {"parameters": {"m": {"min": 0.0, "max": 1.0}}}},
+            },
             "'o.m'",
         ),
         ({"method": "grid", "parameters": {"o": {"parameters": {}}}}, "'o' nests"),
-        ({"method": "grid", "metric": {"goal": "max"}, "parameters": {"a": {"value": 1}}}, "'name'"),
         (
-            {"method": "grid", "metric": {"name": "l", "goal": "max"}, "parameters": {"a": {"value": 1}}},
+            {"method": "grid", "metric": {"goal": "max"}, "parameters": {"a": {"value": 1}}},
+            "'name'",
+        ),
+        (
+            {
+                "method": "grid",
+                "metric": {"name": "l", "goal": "max"},
+                "parameters": {"a": {"value": 1}},
+            },
             "'goal'",
         ),
         (
-            {"method": "grid", "metric": {"name": "l", "mode": "min"}, "parameters": {"a": {"value": 1}}},
+            {
+                "method": "grid",
+                "metric": {"name": "l", "mode": "min"},
+                "parameters": {"a": {"value": 1}},
+            },
             "'mode'",
         ),
         ({"method": "grid", "run_cap": 0, "parameters": {"a": {"value": 1}}}, "'run_cap'"),
         (
-            {"method": "grid", "early_terminate": {"type": "median"}, "parameters": {"a": {"value": 1}}},
+            {
+                "method": "grid",
+                "early_terminate": {"type": "median"},
+                "parameters": {"a": {"value": 1}},
+            },
             "'early_terminate'",
         ),
         (
-            {"method": "grid", "early_terminate": {"type": "hyperband"}, "parameters": {"a": {"value": 1}}},
+            {
+                "method": "grid",
+                "early_terminate": {"type": "hyperband"},
+                "parameters": {"a": {"value": 1}},
+            },
             "'min_iter'",
         ),
         ({"method": "grid", "metrics": [], "parameters": {"a": {"value": 1}}}, "'metrics'"),

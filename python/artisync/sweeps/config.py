@@ -349,8 +349,7 @@ def _check_settings(where: str, distribution: str, settings: Mapping[str, Any]) 
     for key in ("min", "max", "q", "mu", "sigma", "a", "b"):
         if key in settings and not _is_number(settings[key]):
             raise InvalidInputError(
-                f"sweep parameter {where!r} {key!r} must be a finite number, not "
-                f"{settings[key]!r}"
+                f"sweep parameter {where!r} {key!r} must be a finite number, not {settings[key]!r}"
             )
     if "values" in settings:
         values = settings["values"]
