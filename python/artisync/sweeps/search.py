@@ -14,7 +14,7 @@ import itertools
 import json
 import math
 import random
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from artisync.sweeps.config import Parameter, SweepPlan
@@ -160,7 +160,7 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def is_finished(plan: SweepPlan, run_configs: list[Mapping[str, Any]]) -> bool:
+def is_finished(plan: SweepPlan, run_configs: Sequence[Mapping[str, Any]]) -> bool:
     """Whether a sweep whose runs have ``run_configs`` is done: it has ``run_cap``
     runs, or (a grid) a run for every point."""
     if plan.run_cap is not None and len(run_configs) >= plan.run_cap:

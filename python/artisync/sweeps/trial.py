@@ -133,7 +133,7 @@ def _load(text: str, path: Path) -> Any:
     except json.JSONDecodeError:
         pass
     try:
-        import yaml  # type: ignore[import-untyped]  # optional: files W&B's agent wrote
+        import yaml  # type: ignore[import-untyped, unused-ignore]  # optional (W&B's files)
     except ImportError:
         raise InvalidInputError(
             f"sweep parameter file {str(path)!r} is not JSON (a YAML file needs PyYAML)"
