@@ -27,10 +27,13 @@ __all__ = [
     "LABEL_MAX_LENGTH",
     "LIST_MAX_ITEMS",
     "NAME_MAX_LENGTH",
+    "NOTES_MAX_BYTES",
     "PATH_COMPONENT_MAX_BYTES",
     "RUN_NAME_MAX_LENGTH",
+    "RUN_TAG_MAX_LENGTH",
     "check_description",
     "check_list_length",
+    "check_notes",
     "normalize_entry_path",
     "parse_artifact_path",
     "validate_alias",
@@ -41,6 +44,8 @@ __all__ = [
     "validate_project",
     "validate_run_id",
     "validate_run_label",
+    "validate_run_tag",
+    "validate_sweep_id",
     "validate_tag",
 ]
 
@@ -60,6 +65,13 @@ LIST_MAX_ITEMS: Final = 256
 
 DESCRIPTION_MAX_BYTES: Final = 64 * 1024
 """Longest artifact description, in UTF-8 bytes: artisync's bound."""
+
+NOTES_MAX_BYTES: Final = 64 * 1024
+"""Longest run notes (W&B's ``run.notes``), in UTF-8 bytes: artisync's bound, the same as
+an artifact description's (W&B's SDK sets none)."""
+
+RUN_TAG_MAX_LENGTH: Final = 64
+"""Longest run tag, in characters: W&B's bound (``wandb.init(tags=...)``)."""
 
 PATH_COMPONENT_MAX_BYTES: Final = 255
 """Longest component of an entry path, in UTF-8 bytes: what Linux, macOS and Windows
@@ -325,15 +337,63 @@ def check_description(description: str | None) -> str | None:
     return text
 
 
-def check_list_length(values: list[str], what: str) -> list[str]:
-    """Return ``values`` (an artifact's aliases or tags) if there are at most
-    :data:`LIST_MAX_ITEMS`, else raise naming ``what``."""
+def check_list_length(values: list[str], what: str, *, per: str = "artifact version") -> list[str]:
+    """Return ``values`` (an artifact's aliases or tags, a run's tags) if there are at
+    most :data:`LIST_MAX_ITEMS`, else raise naming ``what`` and what they belong to
+    (``per``)."""
     if len(values) > LIST_MAX_ITEMS:
         raise InvalidInputError(
             f"Invalid {what}: {len(values):,} given; at most {LIST_MAX_ITEMS} are allowed "
-            "per artifact version"
+            f"per {per}"
         )
     return values
+
+
+def validate_run_tag(tag: str) -> str:
+    """Return ``tag`` if it is a valid run tag (``wandb.init(tags=[...])``), else raise.
+
+    W&B's rule for run tags, looser than for artifact tags (:func:`validate_tag`): 1 to
+    :data:`RUN_TAG_MAX_LENGTH` characters of any kind, so ``v1.0`` or ``lr=0.1`` are
+    fine. artisync also refuses control characters.
+
+    Raises:
+        InvalidInputError: naming the bad value and the rule it broke.
+    """
+    return _check_label("run tag", tag, RUN_TAG_MAX_LENGTH)
+
+
+def validate_sweep_id(sweep_id: str) -> str:
+    """Return ``sweep_id`` if it is a valid sweep id, else raise.
+
+    The rule of a run id (:func:`validate_run_id`): a sweep id is part of a sweep's path
+    (``entity/project/sweep_id``) as a run id is of a run's.
+
+    Raises:
+        InvalidInputError: naming the bad value and the rule it broke.
+    """
+    return _check_label("sweep id", sweep_id, LABEL_MAX_LENGTH, _RUN_ID_FORBIDDEN)
+
+
+def check_notes(notes: str | None) -> str | None:
+    """Return a run's ``notes`` if None or a str of at most :data:`NOTES_MAX_BYTES` UTF-8
+    bytes without NUL, else raise. Line breaks, Markdown and LaTeX are fine (W&B's notes
+    hold them)."""
+    if notes is None:
+        return None
+    text = _require_str("run notes", notes)
+    if len(text) * 4 > NOTES_MAX_BYTES:
+        size = len(text.encode("utf-8", "surrogatepass"))
+        if size > NOTES_MAX_BYTES:
+            raise InvalidInputError(
+                f"Invalid run notes {_shown(text, 60)!r}: are {size:,} bytes long (UTF-8); "
+                f"at most {NOTES_MAX_BYTES:,} are allowed. Put long text in a file logged "
+                "as an artifact instead"
+            )
+    if "\x00" in text:
+        raise InvalidInputError(
+            f"Invalid run notes {_shown(text, 60)!r}: contain a NUL character; remove it"
+        )
+    return text
 
 
 def validate_tag(tag: str) -> str:

@@ -14,6 +14,7 @@ from artisync.registry.model import (
     Part,
     Project,
     Run,
+    Sweep,
     Version,
 )
 from artisync.registry.open import close_registry, open_registry
@@ -37,6 +38,7 @@ __all__ = [
     "Registry",
     "Run",
     "SqliteRegistry",
+    "Sweep",
     "Unset",
     "Version",
     "close_registry",

@@ -1,4 +1,5 @@
-"""The plain records the registry hands out: projects, runs, collections and versions.
+"""The plain records the registry hands out: projects, runs, sweeps, collections and
+versions.
 
 These are what every registry backend returns (the embedded SQLite one today, a
 PostgreSQL server later), so they hold only Python values: no rows, cursors or ids
@@ -27,6 +28,7 @@ __all__ = [
     "Part",
     "Project",
     "Run",
+    "Sweep",
     "Version",
     "hidden_run",
     "hidden_version",
@@ -41,6 +43,10 @@ stores being recorded lack (they decode with ``store=None``)."""
 _ADDED_HIDDEN: Final = frozenset({"hidden"})
 """Left out of a record's JSON unless true (only a server's lineage answers carry it),
 so every other answer reads as it did before."""
+
+_ADDED_RUN_FIELDS: Final = frozenset({"tags", "notes", "sweep"})
+"""The fields of :class:`Run` that answers of a server or daemon older than runs keeping
+W&B's tags, notes and sweep lack (they decode as no tags, no notes, no sweep)."""
 
 
 def _from_json(
@@ -133,7 +139,9 @@ class Run:
     ``job_type`` follow ``artisync.init``; ``config`` is the run's config mapping and
     ``summary`` its summary (W&B's ``run.summary``: the last value of each metric).
     ``state`` is one of :data:`RUN_STATES`. ``updated_at`` is when the run's record
-    last changed (its fields, summary or state, or a version it logged). ``hidden``
+    last changed (its fields, summary, state or history, or a version it logged).
+    ``tags`` and ``notes`` are W&B's ``run.tags`` (in the order given, each once) and
+    ``run.notes``; ``sweep`` is the id of the sweep the run is a trial of. ``hidden``
     marks a lineage neighbour in a project the caller may not see (:func:`hidden_run`):
     it says a run is there, and nothing else.
     """
@@ -149,6 +157,9 @@ class Run:
     summary: dict[str, Any] = field(default_factory=dict)
     state: str = "running"
     updated_at: float = 0.0
+    tags: list[str] = field(default_factory=list)
+    notes: str | None = None
+    sweep: str | None = None
     hidden: bool = False
 
     def to_json(self) -> dict[str, Any]:
@@ -157,8 +168,35 @@ class Run:
 
     @classmethod
     def from_json(cls, data: object) -> Run:
-        """The run that :meth:`to_json` gave; ``RegistryError`` if fields are off."""
-        return _from_json(cls, data, added=_ADDED_HIDDEN)
+        """The run that :meth:`to_json` gave; ``RegistryError`` if fields are off.
+        ``tags``, ``notes`` and ``sweep`` may be absent (an older server's answer)."""
+        return _from_json(cls, data, added=_ADDED_HIDDEN | _ADDED_RUN_FIELDS)
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """A hyperparameter sweep (W&B's ``wandb.sweep``): its id in the project and its
+    sweep config (``method``, ``metric``, ``parameters``...), stored as given.
+
+    Its runs are the project's runs whose :attr:`Run.sweep` is this ``id``. ``state``
+    is W&B's sweep state (``RUNNING`` when created).
+    """
+
+    id: str
+    project: str
+    entity: str
+    config: dict[str, Any]
+    created_at: float
+    state: str = "RUNNING"
+
+    def to_json(self) -> dict[str, Any]:
+        """The sweep as a JSON object (what the registry's HTTP API answers)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> Sweep:
+        """The sweep that :meth:`to_json` gave; ``RegistryError`` if fields are off."""
+        return _from_json(cls, data)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,10 @@
 """The registry's rows as the model's records, for both database backends.
 
-SQLite and PostgreSQL select a version or a run with the same columns in the same order
-(:data:`VERSION_COLUMNS`, :data:`RUN_COLUMNS`; ``artisync_commit_versions`` answers a
-version's columns in that order too), so one function turns a row into its record. A
-JSON column arrives as text from SQLite and parsed from psycopg; :func:`json_object`
-takes either.
+SQLite and PostgreSQL select a version, a run or a sweep with the same columns in the
+same order (:data:`VERSION_COLUMNS`, :data:`RUN_COLUMNS`, :data:`SWEEP_COLUMNS`;
+``artisync_commit_versions`` answers a version's columns in that order too), so one
+function turns a row into its record. A JSON column arrives as text from SQLite and
+parsed from psycopg; :func:`json_object` and :func:`json_list` take either.
 """
 
 from __future__ import annotations
@@ -14,9 +14,18 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from artisync.errors import RegistryError
-from artisync.registry.model import LATEST, Run, Version
+from artisync.registry.model import LATEST, Run, Sweep, Version
 
-__all__ = ["RUN_COLUMNS", "VERSION_COLUMNS", "json_object", "run_from_row", "version_from_row"]
+__all__ = [
+    "RUN_COLUMNS",
+    "SWEEP_COLUMNS",
+    "VERSION_COLUMNS",
+    "json_list",
+    "json_object",
+    "run_from_row",
+    "sweep_from_row",
+    "version_from_row",
+]
 
 VERSION_COLUMNS: Final = """
     SELECT v.id, p.name, p.entity, c.name, c.type, v.idx, v.digest, v.manifest_key,
@@ -34,24 +43,46 @@ COLLECTION: Final = 16
 
 RUN_COLUMNS: Final = """
     SELECT r.run_id, p.name, p.entity, r.name, r.job_type, r.group_name, r.config,
-           r.created_at, r.summary, r.state, r.updated_at
+           r.created_at, r.summary, r.state, r.updated_at, r.tags, r.notes, r.sweep_id
     FROM runs AS r
     JOIN projects AS p ON p.id = r.project_id
 """
 """A run's row (``r``, ``p``), to be followed by joins and a WHERE."""
 
 
-def json_object(value: object) -> dict[str, Any]:
-    """A JSON column's mapping, from its text (SQLite) or its parsed value (psycopg)."""
-    parsed = value
+SWEEP_COLUMNS: Final = """
+    SELECT s.sweep_id, p.name, p.entity, s.config, s.created_at, s.state
+    FROM sweeps AS s
+    JOIN projects AS p ON p.id = s.project_id
+"""
+"""A sweep's row (``s``, ``p``), to be followed by a WHERE."""
+
+
+def _parsed(value: object) -> object:
     if isinstance(value, str):
         try:
-            parsed = json.loads(value)
+            return json.loads(value)
         except ValueError:
-            parsed = None
+            return None
+    return value
+
+
+def json_object(value: object) -> dict[str, Any]:
+    """A JSON column's mapping, from its text (SQLite) or its parsed value (psycopg)."""
+    parsed = _parsed(value)
     if not isinstance(parsed, dict):
         raise RegistryError(
             f"registry holds a non-object JSON value where a mapping belongs: {value!r:.80}"
+        )
+    return parsed
+
+
+def json_list(value: object) -> list[str]:
+    """A JSON column's list of strings (a run's tags), from its text or parsed value."""
+    parsed = _parsed(value)
+    if not isinstance(parsed, list) or not all(isinstance(item, str) for item in parsed):
+        raise RegistryError(
+            f"registry holds a JSON value where a list of strings belongs: {value!r:.80}"
         )
     return parsed
 
@@ -89,7 +120,7 @@ def version_from_row(
 def run_from_row(row: Sequence[Any]) -> Run:
     """The :class:`Run` of a :data:`RUN_COLUMNS` row."""
     (run_id, project, entity, name, job_type, group, config, created_at) = row[:8]
-    summary, state, updated_at = row[8:]
+    summary, state, updated_at, tags, notes, sweep = row[8:]
     return Run(
         id=run_id,
         project=project,
@@ -102,4 +133,20 @@ def run_from_row(row: Sequence[Any]) -> Run:
         summary=json_object(summary),
         state=state,
         updated_at=float(updated_at),
+        tags=json_list(tags),
+        notes=notes,
+        sweep=sweep,
+    )
+
+
+def sweep_from_row(row: Sequence[Any]) -> Sweep:
+    """The :class:`Sweep` of a :data:`SWEEP_COLUMNS` row."""
+    sweep_id, project, entity, config, created_at, state = row
+    return Sweep(
+        id=sweep_id,
+        project=project,
+        entity=entity,
+        config=json_object(config),
+        created_at=float(created_at),
+        state=state,
     )

@@ -48,6 +48,7 @@ __all__ = [
     "add_part",
     "commit_version",
     "commit_versions",
+    "ensure_project",
     "ensure_run",
     "lock_collection",
     "move_aliases",
@@ -68,7 +69,8 @@ def _lock_submission(conn: Conn, submission_id: str) -> None:
     )
 
 
-def _ensure_project(conn: Conn, entity: str, project: str) -> int:
+def ensure_project(conn: Conn, entity: str, project: str) -> int:
+    """The internal key of ``entity/project``, created if it has never been used."""
     found = project_id(conn, entity, project)
     if found is not None:
         return found
@@ -91,24 +93,29 @@ def ensure_run(
 ) -> int:
     """Create the run (and its project) or update it; return its internal key.
 
-    ``fields`` maps ``name``, ``job_type``, ``group`` and ``config`` to values; a None
-    value keeps what is stored. A new run is ``running``; an existing one keeps its state
-    and summary. Either way ``updated_at`` becomes now. One upsert, so two processes
-    creating the same run at once both succeed with one row.
+    ``fields`` maps ``name``, ``job_type``, ``group``, ``config``, ``tags``, ``notes`` and
+    ``sweep`` to values; a None value keeps what is stored. A new run is ``running``;
+    an existing one keeps its state and summary. Either way ``updated_at`` becomes now.
+    One upsert, so two processes creating the same run at once both succeed with one row.
     """
-    pid = _ensure_project(conn, entity, project)
+    pid = ensure_project(conn, entity, project)
     config = fields.get("config")
     config_json = None if config is None else to_json(config, what=f"config of run {run_id!r}")
+    tags = fields.get("tags")
     row = conn.execute(
-        "INSERT INTO runs (project_id, run_id, name, job_type, group_name, config,"
-        " created_at, updated_at)"
+        "INSERT INTO runs (project_id, run_id, name, job_type, group_name, config, tags,"
+        " notes, sweep_id, created_at, updated_at)"
         f" VALUES (%(pid)s, %(run)s, %(name)s, %(job)s, %(group)s,"
-        f" coalesce(%(config)s::json, '{{}}'::json), {NOW}, {NOW})"
+        f" coalesce(%(config)s::json, '{{}}'::json), coalesce(%(tags)s::json, '[]'::json),"
+        f" %(notes)s, %(sweep)s, {NOW}, {NOW})"
         " ON CONFLICT (project_id, run_id) DO UPDATE SET"
         " name = coalesce(excluded.name, runs.name),"
         " job_type = coalesce(excluded.job_type, runs.job_type),"
         " group_name = coalesce(excluded.group_name, runs.group_name),"
         " config = coalesce(%(config)s::json, runs.config),"
+        " tags = coalesce(%(tags)s::json, runs.tags),"
+        " notes = coalesce(excluded.notes, runs.notes),"
+        " sweep_id = coalesce(excluded.sweep_id, runs.sweep_id),"
         " updated_at = excluded.updated_at"
         " RETURNING id",
         {
@@ -118,6 +125,9 @@ def ensure_run(
             "job": fields.get("job_type"),
             "group": fields.get("group"),
             "config": config_json,
+            "tags": None if tags is None else json.dumps(list(tags)),
+            "notes": fields.get("notes"),
+            "sweep": fields.get("sweep"),
         },
     ).fetchone()
     assert row is not None, "INSERT ... ON CONFLICT DO UPDATE RETURNING returns the row"
@@ -304,7 +314,7 @@ def add_part(conn: Conn, part: NewPart) -> None:
             f"writers share), got {distributed_id!r}"
         )
     store = check_store(part.store, what=f"a part of artifact {name!r}")
-    pid = _ensure_project(conn, entity, project)
+    pid = ensure_project(conn, entity, project)
     # The run before the collection: the order commits lock them in.
     run = None if part.run_id is None else ensure_run(conn, entity, project, part.run_id, {})
     # The collection's lock orders parts against the commit that consumes them: a part

@@ -22,7 +22,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from artisync.errors import ArtisyncError, RegistryError, RegistryUnavailableError
-from artisync.registry.contract import UNSET, Closing, Unset
+from artisync.names import validate_sweep_id
+from artisync.registry.contract import (
+    UNSET,
+    Closing,
+    Unset,
+    check_run_fields,
+    history_rows,
+    sweep_config,
+)
 from artisync.registry.model import (
     DEFAULT_ENTITY,
     Collection,
@@ -32,10 +40,12 @@ from artisync.registry.model import (
     Part,
     Project,
     Run,
+    Sweep,
     Version,
 )
 from artisync.registry.postgres import commit as writes
 from artisync.registry.postgres import edits as edits
+from artisync.registry.postgres import history, sweeps
 from artisync.registry.postgres import queries as reads
 from artisync.registry.postgres.connection import Conn, Pool, PoolStats
 
@@ -113,11 +123,15 @@ class PostgresRegistry(Closing):
         job_type: str | None = None,
         group: str | None = None,
         config: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        notes: str | None = None,
+        sweep: str | None = None,
     ) -> Run:
         """Create the run (and its project) if new, else update the fields given; return
         it. See :meth:`SqliteRegistry.ensure_run`."""
         entity = entity or DEFAULT_ENTITY
         fields = {"name": name, "job_type": job_type, "group": group, "config": config}
+        fields.update(check_run_fields(run_id, tags, notes, sweep))
 
         def call(conn: Conn) -> Run:
             key = writes.ensure_run(conn, entity, project, run_id, fields)
@@ -172,6 +186,56 @@ class PostgresRegistry(Closing):
             return reads.runs_where(conn, "r.id = %s", (key,))[0]
 
         return self._db.write("writing a run state", call)
+
+    def append_history(
+        self,
+        project: str,
+        run_id: str,
+        rows: Sequence[Mapping[str, Any]],
+        entity: str | None = None,
+    ) -> None:
+        """Store history rows of the run; see :meth:`SqliteRegistry.append_history`."""
+        checked = history_rows(rows, run=run_id)
+        self._db.write(
+            "writing run history",
+            lambda conn: history.append_history(
+                conn, entity or DEFAULT_ENTITY, project, run_id, checked
+            ),
+        )
+
+    def run_history(
+        self, project: str, run_id: str, entity: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The run's history rows, by ``_step``; ``NotFoundError`` for an unknown run."""
+        return self._db.read(
+            "reading run history",
+            lambda conn: history.run_history(conn, entity or DEFAULT_ENTITY, project, run_id),
+        )
+
+    # -- sweeps -----------------------------------------------------------------------
+
+    def create_sweep(
+        self,
+        project: str,
+        sweep_id: str,
+        config: Mapping[str, Any],
+        entity: str | None = None,
+    ) -> Sweep:
+        """Create the sweep with ``config``; see :meth:`SqliteRegistry.create_sweep`."""
+        config_json = sweep_config(config, sweep_id=validate_sweep_id(sweep_id))
+        return self._db.write(
+            "creating a sweep",
+            lambda conn: sweeps.create_sweep(
+                conn, entity or DEFAULT_ENTITY, project, sweep_id, config_json
+            ),
+        )
+
+    def get_sweep(self, project: str, sweep_id: str, entity: str | None = None) -> Sweep:
+        """The sweep ``sweep_id`` of ``entity/project``; ``NotFoundError`` if absent."""
+        return self._db.read(
+            "reading a sweep",
+            lambda conn: sweeps.get_sweep(conn, entity or DEFAULT_ENTITY, project, sweep_id),
+        )
 
     # -- versions ---------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ committed versions (aliases, description, delete) live in ``sqlite.edits``.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 import uuid
@@ -28,6 +29,7 @@ from artisync.registry.sqlite.queries import LIVE, project_id, versions_where
 __all__ = [
     "add_part",
     "commit_version",
+    "ensure_project",
     "ensure_run",
     "move_aliases",
     "record_edge",
@@ -35,7 +37,8 @@ __all__ = [
 ]
 
 
-def _ensure_project(conn: sqlite3.Connection, entity: str, project: str) -> int:
+def ensure_project(conn: sqlite3.Connection, entity: str, project: str) -> int:
+    """The internal key of ``entity/project``, created if it has never been used."""
     found = project_id(conn, entity, project)
     if found is not None:
         return found
@@ -55,46 +58,46 @@ def ensure_run(
 ) -> int:
     """Create the run (and its project) or update it; return its internal key.
 
-    ``fields`` maps ``name``, ``job_type``, ``group`` and ``config`` to values; a
-    None value keeps what is stored, so resuming a run with fewer arguments than
-    it started with loses nothing. A new run is ``running``; an existing one keeps
-    its state and summary. Either way ``updated_at`` becomes now.
+    ``fields`` maps ``name``, ``job_type``, ``group``, ``config``, ``tags``, ``notes``
+    and ``sweep`` to values (``tags``, ``notes`` and ``sweep`` checked by
+    ``contract.check_run_fields``); a None value keeps what is stored, so resuming a run
+    with fewer arguments than it started with loses nothing. A new run is ``running``,
+    with no tags, notes or sweep unless given; an existing one keeps its state and
+    summary. Either way ``updated_at`` becomes now.
     """
-    pid = _ensure_project(conn, entity, project)
+    pid = ensure_project(conn, entity, project)
     config = fields.get("config")
     config_json = None if config is None else to_json(config, what=f"config of run {run_id!r}")
+    tags = fields.get("tags")
+    tags_json = None if tags is None else json.dumps(list(tags))
     row = conn.execute(
         "SELECT id FROM runs WHERE project_id = ? AND run_id = ?", (pid, run_id)
     ).fetchone()
     now = time.time()
+    values = (
+        fields.get("name"),
+        fields.get("job_type"),
+        fields.get("group"),
+        config_json,
+        tags_json,
+        fields.get("notes"),
+        fields.get("sweep"),
+    )
     if row is None:
         cursor = conn.execute(
-            "INSERT INTO runs (project_id, run_id, name, job_type, group_name, config, created_at,"
-            " summary, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, '{}', 'running', ?)",
-            (
-                pid,
-                run_id,
-                fields.get("name"),
-                fields.get("job_type"),
-                fields.get("group"),
-                config_json or "{}",
-                now,
-                now,
-            ),
+            "INSERT INTO runs (project_id, run_id, name, job_type, group_name, config, tags,"
+            " notes, sweep_id, created_at, summary, state, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, coalesce(?, '{}'), coalesce(?, '[]'), ?, ?, ?, '{}',"
+            " 'running', ?)",
+            (pid, run_id, *values, now, now),
         )
         return int(cursor.lastrowid or 0)
     conn.execute(
         "UPDATE runs SET name = coalesce(?, name), job_type = coalesce(?, job_type),"
-        " group_name = coalesce(?, group_name), config = coalesce(?, config), updated_at = ?"
-        " WHERE id = ?",
-        (
-            fields.get("name"),
-            fields.get("job_type"),
-            fields.get("group"),
-            config_json,
-            now,
-            row[0],
-        ),
+        " group_name = coalesce(?, group_name), config = coalesce(?, config),"
+        " tags = coalesce(?, tags), notes = coalesce(?, notes),"
+        " sweep_id = coalesce(?, sweep_id), updated_at = ? WHERE id = ?",
+        (*values, now, row[0]),
     )
     return int(row[0])
 
@@ -166,7 +169,7 @@ def commit_version(conn: sqlite3.Connection, version: NewVersion) -> CommitResul
     ttl = check_ttl(version.ttl_seconds, what=f"artifact {name!r}")
     store = check_store(version.store, what=f"artifact {name!r}")
     kept = user_aliases(version.aliases, artifact=name)
-    pid = _ensure_project(conn, entity, project)
+    pid = ensure_project(conn, entity, project)
     collection = _collection(conn, pid, f"{entity}/{project}", name, version.type)
     if version.distributed_id is not None:
         pending = _pending_part_stores(conn, collection, version.distributed_id)
@@ -278,7 +281,7 @@ def add_part(conn: sqlite3.Connection, part: NewPart) -> None:
             f"writers share), got {distributed_id!r}"
         )
     store = check_store(part.store, what=f"a part of artifact {name!r}")
-    pid = _ensure_project(conn, entity, project)
+    pid = ensure_project(conn, entity, project)
     collection = _collection(conn, pid, f"{entity}/{project}", name, part.type)
     pending = _pending_part_stores(conn, collection, distributed_id)
     refuse_mixed_stores(name, distributed_id, store, pending, doing="add a part")

@@ -18,7 +18,15 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from artisync.registry.contract import UNSET, Closing, Unset
+from artisync.names import validate_sweep_id
+from artisync.registry.contract import (
+    UNSET,
+    Closing,
+    Unset,
+    check_run_fields,
+    history_rows,
+    sweep_config,
+)
 from artisync.registry.model import (
     DEFAULT_ENTITY,
     Collection,
@@ -28,10 +36,12 @@ from artisync.registry.model import (
     Part,
     Project,
     Run,
+    Sweep,
     Version,
 )
 from artisync.registry.sqlite import commit as writes
 from artisync.registry.sqlite import edits as edits
+from artisync.registry.sqlite import history, sweeps
 from artisync.registry.sqlite import queries as reads
 from artisync.registry.sqlite.connection import Connections
 
@@ -91,17 +101,25 @@ class SqliteRegistry(Closing):
         job_type: str | None = None,
         group: str | None = None,
         config: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        notes: str | None = None,
+        sweep: str | None = None,
     ) -> Run:
         """Create the run (and its project) if new, else update the fields given; return it.
 
         Arguments left as None keep the stored values (a resumed run keeps its
-        config unless it passes a new one, which replaces it). A new run is
-        ``running``; an existing run keeps its state and summary. The daemon calls
-        this at every commit and each training script at ``init``, from many
-        processes at once: they queue for the write lock, none fails.
+        config unless it passes a new one, which replaces it; ``tags`` replaces the
+        tags). A new run is ``running``, with no tags, notes or sweep unless given; an
+        existing run keeps its state and summary. ``tags`` follow W&B's run tag rule
+        (1 to 64 characters, at most 256, each kept once in the order given), ``notes``
+        are at most 64 KiB, ``sweep`` is a sweep id (a run id's rule; the sweep need
+        not be stored here): else ``InvalidInputError``. The daemon calls this at
+        every commit and each training script at ``init``, from many processes at
+        once: they queue for the write lock, none fails.
         """
         entity = entity or DEFAULT_ENTITY
         fields = {"name": name, "job_type": job_type, "group": group, "config": config}
+        fields.update(check_run_fields(run_id, tags, notes, sweep))
         with self._db.transaction("writing a run", write=True) as conn:
             key = writes.ensure_run(conn, entity, project, run_id, fields)
             return reads.runs_where(conn, "r.id = ?", (key,))[0]
@@ -149,6 +167,58 @@ class SqliteRegistry(Closing):
         with self._db.transaction("writing a run state", write=True) as conn:
             key = edits.set_run_state(conn, entity or DEFAULT_ENTITY, project, run_id, state)
             return reads.runs_where(conn, "r.id = ?", (key,))[0]
+
+    def append_history(
+        self,
+        project: str,
+        run_id: str,
+        rows: Sequence[Mapping[str, Any]],
+        entity: str | None = None,
+    ) -> None:
+        """Store history rows (``run.log``) of the run, in one transaction.
+
+        Each row is a JSON object with an int ``_step`` >= 0; a step already stored gets
+        the new row in place of its old one, so a batch written again (a retry, a
+        resumed run) adds nothing. A batch holds at most 1,000 rows of at most 256 KiB
+        of JSON each, 4 MiB in all (``contract.history_rows``): else
+        ``InvalidInputError`` naming the row. An unknown run is ``NotFoundError``.
+        """
+        checked = history_rows(rows, run=run_id)
+        with self._db.transaction("writing run history", write=True) as conn:
+            history.append_history(conn, entity or DEFAULT_ENTITY, project, run_id, checked)
+
+    def run_history(
+        self, project: str, run_id: str, entity: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The run's history rows, by ``_step``; ``NotFoundError`` for an unknown run."""
+        with self._db.transaction("reading run history", write=False) as conn:
+            return history.run_history(conn, entity or DEFAULT_ENTITY, project, run_id)
+
+    # -- sweeps -----------------------------------------------------------------------
+
+    def create_sweep(
+        self,
+        project: str,
+        sweep_id: str,
+        config: Mapping[str, Any],
+        entity: str | None = None,
+    ) -> Sweep:
+        """Create the sweep (and its project) with ``config``; return it.
+
+        The same id with the same config again returns the sweep as it is (a retry);
+        with another config it is ``InvalidInputError`` naming the sweep. ``sweep_id``
+        follows a run id's rule; ``config`` holds JSON values only.
+        """
+        config_json = sweep_config(config, sweep_id=validate_sweep_id(sweep_id))
+        with self._db.transaction("creating a sweep", write=True) as conn:
+            return sweeps.create_sweep(
+                conn, entity or DEFAULT_ENTITY, project, sweep_id, config_json
+            )
+
+    def get_sweep(self, project: str, sweep_id: str, entity: str | None = None) -> Sweep:
+        """The sweep ``sweep_id`` of ``entity/project``; ``NotFoundError`` if absent."""
+        with self._db.transaction("reading a sweep", write=False) as conn:
+            return sweeps.get_sweep(conn, entity or DEFAULT_ENTITY, project, sweep_id)
 
     # -- versions ---------------------------------------------------------------------
 

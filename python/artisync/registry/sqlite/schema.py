@@ -169,6 +169,34 @@ _V3 = (
 )
 
 
+# Issue 18: runs keep W&B's tags, notes and sweep, and their history rows (run.log);
+# sweeps are stored. A run's sweep is its id, not a key: a run may name a sweep this
+# registry never saw (WANDB_SWEEP_ID set by another tool), and W&B keeps it all the same.
+# History is a rowid table (rows can be large, which WITHOUT ROWID handles badly) with
+# one row per (run, step): a step written again replaces its row.
+_V4 = (
+    "ALTER TABLE runs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]'",
+    "ALTER TABLE runs ADD COLUMN notes TEXT",
+    "ALTER TABLE runs ADD COLUMN sweep_id TEXT",
+    """CREATE TABLE history (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs (id),
+        step INTEGER NOT NULL CHECK (step >= 0),
+        data TEXT NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX history_by_step ON history (run_id, step)",
+    """CREATE TABLE sweeps (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects (id),
+        sweep_id TEXT NOT NULL,
+        config TEXT NOT NULL,
+        state TEXT NOT NULL,
+        created_at REAL NOT NULL
+    )""",
+    "CREATE UNIQUE INDEX sweeps_by_project ON sweeps (project_id, sweep_id)",
+)
+
+
 def _run_all(statements: tuple[str, ...]) -> Callable[[sqlite3.Connection], None]:
     def step(conn: sqlite3.Connection) -> None:
         for statement in statements:
@@ -181,6 +209,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _run_all(_V1),
     _run_all(_V2),
     _run_all(_V3),
+    _run_all(_V4),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
