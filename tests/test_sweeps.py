@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +16,22 @@ import pytest
 import artisync
 from artisync.errors import InvalidInputError, NotFoundError
 from daemon_harness import DaemonProcess
+from postgres_server import PostgresServer
+from server_process import Server
 
 PROJECT = "sweepy"
 
 
 @pytest.fixture
-def daemon(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DaemonProcess]:
+def daemon(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[DaemonProcess]:
     """A daemon on a fresh home that ``init()``, ``sweep()`` and ``Api()`` find through
     ``ARTISYNC_HOME``, as a script run on the node finds it."""
     for var in ("ARTISYNC_PROJECT", "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_SWEEP_ID"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("ARTISYNC_HOME", str(home))
+    monkeypatch.chdir(tmp_path)  # download() writes ./artifacts/, as W&B's does
     d = DaemonProcess(home)
     d.start()
     yield d
@@ -69,6 +74,7 @@ def test_a_grid_runs_each_point_once_and_the_faq_finds_the_best_runs_artifacts(
     sweep_id = artisync.sweep(GRID, project=PROJECT)
     artisync.agent(sweep_id, function=lambda: train(tmp_path), count=10)
     assert "WANDB_SWEEP_ID" not in os.environ and "WANDB_RUN_ID" not in os.environ
+    assert artisync.Api().sweep(sweep_id).id == sweep_id  # found where it was created
 
     # W&B's Artifacts FAQ, "best run of a sweep", as written.
     api = artisync.Api()
@@ -76,7 +82,7 @@ def test_a_grid_runs_each_point_once_and_the_faq_finds_the_best_runs_artifacts(
     runs = sorted(sweep.runs, key=lambda run: run.summary.get("val_acc", 0), reverse=True)
     best_run = runs[0]
     artifacts = list(best_run.logged_artifacts())
-    assert [a.name for a in artifacts] == [f"model:{artifacts[0].version}"]
+    assert [(a.name.split(":")[0], a.type) for a in artifacts] == [("model", "model")]
     assert (Path(artifacts[0].download()) / f"model-{best_run.id}.txt").read_text() == "lr=0.01"
 
     assert len(sweep.runs) == 3
@@ -232,3 +238,33 @@ def test_bad_calls_get_clear_errors(daemon: DaemonProcess) -> None:
         artisync.sweep({"method": "grid", "paramters": {}}, project=PROJECT)
     with pytest.raises(InvalidInputError, match="Invalid order"):
         artisync.Api().sweep(f"{PROJECT}/{sweep_id}").best_run(order="-")
+
+
+def test_agents_on_two_nodes_share_one_sweep_on_a_registry_server(
+    postgres_server: PostgresServer,
+    start_server: Callable[..., Server],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for var in ("ARTISYNC_HOME", "ARTISYNC_PROJECT", "WANDB_PROJECT", "WANDB_ENTITY"):
+        monkeypatch.delenv(var, raising=False)
+    server = start_server(postgres_server.dsn(postgres_server.create_database()))
+    homes = [tmp_path / "node-a", tmp_path / "node-b"]
+    for home in homes:
+        home.mkdir()
+        (home / "config.toml").write_text(f'registry = "{server.url}"\n')
+    sweep_id = artisync.sweep(GRID, project=PROJECT, home=homes[0])
+
+    def trial() -> None:
+        with artisync.init() as run:  # the node's home, handed on by the agent
+            run.log({"val_acc": _accuracy(run.config["lr"])})
+
+    # Each node's agent takes the points the other has not run yet.
+    artisync.agent(f"{PROJECT}/{sweep_id}", function=trial, count=2, home=homes[0])
+    artisync.agent(f"{PROJECT}/{sweep_id}", function=trial, home=homes[1])
+    assert not (homes[0] / "registry.db").exists() and not (homes[1] / "registry.db").exists()
+    sweep = artisync.Api(home=homes[1]).sweep(f"{PROJECT}/{sweep_id}")
+    assert sorted(r.config["lr"] for r in sweep.runs) == [0.001, 0.01, 0.1]
+    best = sweep.best_run()
+    assert best is not None and best.summary["val_acc"] == 0.93
+    assert sweep.state == "FINISHED" and sweep.config == GRID

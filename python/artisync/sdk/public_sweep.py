@@ -30,13 +30,36 @@ from artisync.sdk.run_filters import order_runs
 from artisync.sweeps.config import SweepPlan, parse_sweep_config
 from artisync.sweeps.search import expected_run_count, is_finished
 
-__all__ = ["PublicSweep", "order_key", "split_sweep_path", "sweep_members"]
+__all__ = [
+    "PublicSweep",
+    "created_here",
+    "order_key",
+    "remember_created",
+    "split_sweep_path",
+    "sweep_members",
+]
 
 A = TypeVar("A")
 
 # W&B's run columns that an order names without a prefix; anything else is a summary key.
 _RUN_COLUMNS: Final = ("createdAt", "updatedAt", "name", "sweep")
 _PREFIXES: Final = ("config", "summary_metrics", "tags")
+
+# Where each sweep this process created lives. W&B's ``sweep()`` sets WANDB_PROJECT and
+# WANDB_ENTITY for the rest of the process, so that ``agent(sweep_id)`` and
+# ``Api().sweep(sweep_id)`` find a bare id; this remembers the same without changing
+# where later runs go.
+_created: dict[str, tuple[str, str]] = {}
+
+
+def remember_created(record: Sweep) -> None:
+    """Note that this process created ``record`` (see :func:`created_here`)."""
+    _created[record.id] = (record.entity, record.project)
+
+
+def created_here(sweep_id: str) -> tuple[str, str] | None:
+    """``(entity, project)`` of a sweep this process created, else None."""
+    return _created.get(sweep_id)
 
 
 def order_key(order: str) -> str:

@@ -36,7 +36,12 @@ from artisync.registry import Sweep
 from artisync.registry.contract import Registry
 from artisync.sdk.current import active_config
 from artisync.sdk.patience import RUN_PATIENCE, patiently
-from artisync.sdk.public_sweep import split_sweep_path, sweep_members
+from artisync.sdk.public_sweep import (
+    created_here,
+    remember_created,
+    split_sweep_path,
+    sweep_members,
+)
 from artisync.sdk.registry_access import default_entity, registry_for
 from artisync.sdk.run import finish
 from artisync.sdk.validation import check_run_id, require_json_object
@@ -102,6 +107,7 @@ def sweep(
         seconds=RUN_PATIENCE,
         what=f"creating sweep {sweep_id!r} in project {project!r}",
     )
+    remember_created(record)
     for run_id in _prior_runs(prior_runs):
         registry.get_run(project, run_id, entity=record.entity)  # NotFoundError names it
         registry.ensure_run(project, record.entity, run_id, sweep=sweep_id)
@@ -295,8 +301,12 @@ def _get_sweep(registry: Registry, project: str, sweep_id: str, entity: str | No
 def _sweep_path(
     path: object, entity: str | None, project: str | None
 ) -> tuple[str | None, str, str]:
-    """W&B's ``id``, ``project/id`` or ``entity/project/id``, with the defaults."""
+    """W&B's ``id``, ``project/id`` or ``entity/project/id``, with the defaults: for a
+    bare id of a sweep this process created, its place (as W&B's ``sweep()`` leaves
+    its project in the environment)."""
     in_entity, in_project, sweep_id = split_sweep_path(path)
+    if in_project is None and project is None and (known := created_here(sweep_id)):
+        in_entity, in_project = entity or known[0], known[1]
     return in_entity or entity, _project(in_project or project), check_sweep_id(sweep_id)
 
 
