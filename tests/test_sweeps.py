@@ -23,9 +23,7 @@ PROJECT = "sweepy"
 
 
 @pytest.fixture
-def daemon(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[DaemonProcess]:
+def daemon(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DaemonProcess]:
     """A daemon on a fresh home that ``init()``, ``sweep()`` and ``Api()`` find through
     ``ARTISYNC_HOME``, as a script run on the node finds it."""
     for var in ("ARTISYNC_PROJECT", "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_SWEEP_ID"):
@@ -268,3 +266,19 @@ def test_agents_on_two_nodes_share_one_sweep_on_a_registry_server(
     best = sweep.best_run()
     assert best is not None and best.summary["val_acc"] == 0.93
     assert sweep.state == "FINISHED" and sweep.config == GRID
+
+
+def test_ctrl_c_ends_the_trial_as_crashed_and_the_agent_returns(daemon: DaemonProcess) -> None:
+    sweep_id = artisync.sweep(
+        {"method": "grid", "parameters": {"i": {"values": [0, 1, 2]}}}, project=PROJECT
+    )
+
+    def trial() -> None:
+        run = artisync.init()
+        if run.config["i"] == 0:
+            sys.exit(0)  # a script that exits cleanly has succeeded
+        raise KeyboardInterrupt
+
+    artisync.agent(sweep_id, function=trial)
+    runs = artisync.Api().sweep(f"{PROJECT}/{sweep_id}").runs
+    assert {r.config["i"]: r.state for r in runs} == {0: "finished", 1: "crashed"}

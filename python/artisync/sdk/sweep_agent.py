@@ -27,7 +27,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from artisync.config import Config
 from artisync.errors import InvalidInputError, NotFoundError
@@ -70,6 +70,8 @@ FLAPPING_FAILURES: Final = 3
 FLAPPING_SECONDS: Final = 60.0
 MAX_INITIAL_FAILURES: Final = 5
 
+Outcome = Literal["ok", "failed", "interrupted"]
+
 
 def sweep(
     sweep: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
@@ -101,6 +103,9 @@ def sweep(
     project = _project(project or _config_str(config, "project"))
     entity = entity or _config_str(config, "entity") or default_entity(settings)
     registry = registry_for(settings)
+    members = _prior_runs(prior_runs)
+    for run_id in members:  # all checked before the sweep exists: no half-made sweep
+        registry.get_run(project, run_id, entity=entity)  # NotFoundError names it
     sweep_id = _new_id()
     record = patiently(
         lambda: registry.create_sweep(project, sweep_id, config, entity=entity),
@@ -108,8 +113,7 @@ def sweep(
         what=f"creating sweep {sweep_id!r} in project {project!r}",
     )
     remember_created(record)
-    for run_id in _prior_runs(prior_runs):
-        registry.get_run(project, run_id, entity=record.entity)  # NotFoundError names it
+    for run_id in members:
         registry.ensure_run(project, record.entity, run_id, sweep=sweep_id)
     print(f"artisync: created sweep {sweep_id} in {record.entity}/{project}")
     return sweep_id
@@ -197,9 +201,9 @@ class _Trials:
                     return
                 run_id = _new_id()
                 self.started.add(run_id)
-                ok = self._trial(Path(scratch), run_id, point)
+                outcome = self._trial(Path(scratch), run_id, point)
                 done += 1
-                if self._should_stop(ok, done, failure_cap):
+                if outcome == "interrupted" or self._should_stop(outcome, done, failure_cap):
                     return
 
     def _next_point(self, registry: Registry) -> dict[str, Any] | None:
@@ -218,8 +222,8 @@ class _Trials:
             self.handed_out.add(key)
         return point
 
-    def _trial(self, scratch: Path, run_id: str, point: dict[str, Any]) -> bool:
-        """Call the function as one trial; whether it succeeded."""
+    def _trial(self, scratch: Path, run_id: str, point: dict[str, Any]) -> Outcome:
+        """Call the function as one trial; how it went."""
         param_file = scratch / f"config-{run_id}.json"
         write_param_file(param_file, point)
         variables: dict[str, str | None] = {
@@ -238,23 +242,29 @@ class _Trials:
         with trial_environment(variables):
             try:
                 self.function()
+            except SystemExit as e:  # a script's sys.exit(): its code says how it went
+                if e.code not in (None, 0):
+                    _finish_quietly(exit_code=1)
+                    return "failed"
             except Exception:
                 # As W&B's agent: the trial's traceback is shown and the sweep goes on.
                 traceback.print_exc()
                 _finish_quietly(exit_code=1)
-                return False
-            except BaseException:  # Ctrl-C: end the run as crashed, stop the sweep
+                return "failed"
+            except KeyboardInterrupt:
+                # As W&B's agent: Ctrl-C ends the trial as crashed and the agent returns.
                 _finish_quietly(exit_code=1)
-                raise
+                print(f"artisync: sweep {self.record.id}: interrupted, stopping", file=sys.stderr)
+                return "interrupted"
             try:
                 finish()
             except Exception:
                 traceback.print_exc()
-                return False
-        return True
+                return "failed"
+        return "ok"
 
-    def _should_stop(self, ok: bool, done: int, failure_cap: int | None) -> bool:
-        if ok:
+    def _should_stop(self, outcome: Outcome, done: int, failure_cap: int | None) -> bool:
+        if outcome == "ok":
             self.consecutive_failures = 0
             return False
         self.failures += 1
