@@ -90,6 +90,7 @@ def test_a_grid_runs_each_point_once_and_the_faq_finds_the_best_runs_artifacts(
         assert run.config["batch"] == 32 and run.config["epochs"] == 2
         assert run.config["optimizer"] == {"name": "adam"}
         assert run.project == PROJECT and run.id != "ignored" and run.state == "finished"
+        assert run.sweep_id == sweep_id
     assert sweep.id == sweep_id and sweep.name == "lr-grid" and sweep.config == GRID
     assert sweep.state == "FINISHED" and sweep.expected_run_count == 3
     assert sweep.path == ["local", PROJECT, sweep_id]
