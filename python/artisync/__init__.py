@@ -10,10 +10,12 @@ from artisync.sdk import (
     Api,
     Artifact,
     Run,
+    agent,
     current_run,
     finish,
     init,
     log_artifact,
+    sweep,
     use_artifact,
 )
 
@@ -26,10 +28,12 @@ __all__ = [
     "Run",
     "Table",
     "__version__",
+    "agent",
     "data_types",
     "finish",
     "init",
     "log_artifact",
+    "sweep",
     "use_artifact",
 ]
 

@@ -52,6 +52,7 @@ from artisync.sdk.validation import (
 )
 from artisync.spool import RunInfo
 from artisync.spool.submission import Action
+from artisync.sweeps.trial import trial_for_init
 
 __all__ = [
     "ResumeError",
@@ -128,6 +129,9 @@ def init(
         ResumeError: ``resume`` says the run must (not) exist, and it does not (does).
     """
     settings = Config.load(None if home is None else Path(home))
+    if (trial := trial_for_init()) is not None:  # a sweep agent's trial: W&B's rules
+        project, entity, id = trial.project or project, trial.entity or entity, trial.run_id or id
+        config = trial.config_over(_run_config(config))
     run = Run(
         project or os.environ.get(PROJECT_ENV) or DEFAULT_PROJECT,
         entity=entity,
@@ -138,6 +142,7 @@ def init(
         resume=resume,
         config=config,
         settings=settings,
+        sweep=None if trial is None else trial.sweep_id,
     )
     run._start()
     previous = make_current(run)
@@ -168,6 +173,7 @@ class Run:
         resume: bool | str | None = None,
         config: Mapping[str, Any] | argparse.Namespace | None = None,
         settings: Config,
+        sweep: str | None = None,
     ) -> None:
         self.project: str = validate_project(project)
         self.entity = _checked(entity, "entity")
@@ -182,6 +188,7 @@ class Run:
         self.resume = resume
         self.resumed = False
         self.config: dict[str, Any] = _run_config(config)
+        self.sweep_id = sweep  # the sweep this run is a trial of (W&B's run.sweep_id)
         self.summary: dict[str, Any] = {}
         self.settings = settings
         self.exit_code: int | None = None
@@ -233,6 +240,7 @@ class Run:
                 job_type=self.job_type,
                 group=self.group,
                 config=self.config,
+                sweep=self.sweep_id,
             )
             registry.set_run_state(self.project, self.id, "running", entity=self.entity)
 
