@@ -36,19 +36,29 @@ class Filled:
     path: Path
     submissions: list[str] = field(default_factory=list)
     runs: list[tuple[str, str, str]] = field(default_factory=list)  # entity, project, run
+    sweeps: list[tuple[str, str, str]] = field(default_factory=list)  # entity, project, id
 
 
 def fill(path: Path, *, project: str = "proj", prefix: str = "") -> Filled:
-    """A registry with every kind of record: runs with config, summary and state;
-    versions with metadata, tags, TTL, aliases; a duplicate commit; deletions; lineage
-    across projects; consumed and pending parts."""
+    """A registry with every kind of record: runs with config, summary, state, tags,
+    notes, a sweep and history; sweeps; versions with metadata, tags, TTL, aliases; a
+    duplicate commit; deletions; lineage across projects; consumed and pending parts."""
     filled = Filled(path)
     with SqliteRegistry(path) as reg:
+        reg.create_sweep(
+            project, f"{prefix}sw", {"method": "grid", "parameters": {"lr": {"values": [1, 2]}}}
+        )
+        filled.sweeps.append(("local", project, f"{prefix}sw"))
         reg.ensure_run(
             project, None, f"{prefix}train", name="train", job_type="train", group="g",
             config={"zeta": 1, "alpha": [1, 2], "nested": {"b": 1, "a": 2}},
+            tags=["baseline", "v1.0"], notes="first try", sweep=f"{prefix}sw",
         )  # fmt: skip
         reg.set_run_summary(project, f"{prefix}train", {"loss": 0.25, "acc": 0.9})
+        reg.append_history(
+            project, f"{prefix}train",
+            [{"_step": i, "loss": 1.0 / (i + 1), "z": {"b": i, "a": 0}} for i in range(5)],
+        )  # fmt: skip
         reg.ensure_run(project, "team", f"{prefix}eval", job_type="eval")
         reg.set_run_state(project, f"{prefix}eval", "crashed", entity="team")
         filled.runs += [("local", project, f"{prefix}train"), ("team", project, f"{prefix}eval")]
@@ -129,7 +139,10 @@ def answers(reg: Registry, filled: Filled) -> dict[str, Any]:
             reg.get_run(project, run_id, entity),
             reg.logged_by_run(run_id, project=project, entity=entity),
             reg.used_by_run(run_id, project=project, entity=entity),
+            reg.run_history(project, run_id, entity),
         )
+    for entity, project, sweep_id in filled.sweeps:
+        out[f"sweep {entity}/{project}/{sweep_id}"] = reg.get_sweep(project, sweep_id, entity)
     return out
 
 
@@ -165,6 +178,7 @@ def test_import_gives_every_answer_the_node_gave(home: Filled, postgres_dsn: str
     # 6 of model (2 tombstones), corpus's one, ds's merged one; the duplicate made none.
     assert (copied.versions, copied.submissions, copied.parts) == (8, 9, 3)
     assert copied.lineage > 0 and copied.aliases == 3 and copied.tags > 0
+    assert (copied.sweeps, copied.history) == (1, 5)
     assert postgres_answers(postgres_dsn, home) == sqlite_answers(home)
     assert digest_of(home.path) == before, "the import wrote to the node's registry"
 
@@ -270,7 +284,7 @@ def test_two_homes_with_distinct_projects_merge(tmp_path: Path, postgres_dsn: st
     report = import_registry(b.path, postgres_dsn)
     assert report.conflicts == []
     assert report.present.total() == 0, "the homes share nothing"
-    both = Filled(a.path, a.submissions + b.submissions, a.runs + b.runs)
+    both = Filled(a.path, a.submissions + b.submissions, a.runs + b.runs, a.sweeps + b.sweeps)
     mine, theirs = sqlite_answers(a), sqlite_answers(b)
     expected = {**mine, **theirs}
     expected["projects"] = sorted(
@@ -352,9 +366,36 @@ def test_a_run_changed_later_on_the_node_is_updated(home: Filled, postgres_dsn: 
     with SqliteRegistry(home.path) as reg:
         reg.set_run_summary("proj", "train", {"loss": 0.1})
         reg.set_run_state("proj", "train", "finished")
+        reg.ensure_run("proj", None, "train", tags=["resumed"], notes="second try")
+        reg.append_history("proj", "train", [{"_step": 5, "loss": 0.1}])
     report = import_registry(home.path, postgres_dsn)
     assert report.runs_updated == 1 and report.conflicts == []
+    assert (report.copied.history, report.present.history) == (1, 5)
     assert postgres_answers(postgres_dsn, home) == sqlite_answers(home)
+    with PostgresRegistry(postgres_dsn) as reg:
+        run = reg.get_run("proj", "train")
+        assert (run.tags, run.notes, run.sweep) == (["resumed"], "second try", "sw")
+
+
+def test_sweeps_and_history_steps_held_otherwise_are_reported_and_the_servers_kept(
+    home: Filled, postgres_dsn: str
+) -> None:
+    import_registry(home.path, postgres_dsn)
+    with PostgresRegistry(postgres_dsn) as reg:
+        reg.append_history("proj", "train", [{"_step": 0, "loss": 7.0}])
+        reg.create_sweep("proj", "sw2", {"method": "random"})
+    with SqliteRegistry(home.path) as reg:
+        reg.create_sweep("proj", "sw2", {"method": "grid"})
+    report = import_registry(home.path, postgres_dsn)
+    assert sorted(str(c) for c in report.conflicts) == [
+        "run local/proj/train: 1 history step(s) hold other rows on the server; kept the server's",
+        "sweep local/proj/sw2: the server has a sweep of this id with another config; kept "
+        "the server's (the node's runs of it still name it)",
+    ]
+    assert (report.present.sweeps, report.present.history) == (1, 4)
+    with PostgresRegistry(postgres_dsn) as reg:
+        assert reg.run_history("proj", "train")[0] == {"_step": 0, "loss": 7.0}
+        assert reg.get_sweep("proj", "sw2").config == {"method": "random"}
 
 
 def test_edits_on_both_sides_are_reported_and_the_servers_kept(
@@ -486,7 +527,7 @@ def test_command_prints_the_report(
     assert args.run(args) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"imported {home.path} into postgresql://")
-    assert out[1].startswith("copied: 2 projects, 3 runs, 3 collections, 8 versions")
+    assert out[1].startswith("copied: 2 projects, 3 runs, 1 sweeps, 3 collections, 8 versions")
     assert out[2:] == ["already there: nothing", "conflicts: none"]
 
 

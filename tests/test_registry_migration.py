@@ -67,7 +67,7 @@ def test_v1_registry_is_migrated_keeping_everything(tmp_path: Path) -> None:
         assert reg.get_version("proj", "model", "latest").id == "id0"
         assert reg.live_manifest_keys() == {"m/0"}
     with closing(sqlite3.connect(path)) as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
 
 
 def make_v2_registry(path: Path) -> None:
@@ -102,6 +102,48 @@ def test_v2_registry_is_migrated_with_no_store_recorded(tmp_path: Path) -> None:
         assert (again.created, again.version.id) == (False, "id1")
         elsewhere = reg.commit_version(_same_content("d1", "s3://bucket/prefix"))
         assert elsewhere.created and elsewhere.version.store == "s3://bucket/prefix"
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def make_v3_registry(path: Path) -> None:
+    """A schema-3 registry (issue 16): :func:`make_v2_registry`'s, brought to version 3,
+    with a second run that recorded a summary and finished."""
+    make_v2_registry(path)
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("BEGIN")
+        MIGRATIONS[2](conn)
+        conn.execute("PRAGMA user_version = 3")
+        conn.execute(
+            "INSERT INTO runs (id, project_id, run_id, name, job_type, group_name, config,"
+            " created_at, summary, state, updated_at)"
+            " VALUES (2, 1, 'r2', NULL, NULL, 'g', '{}', ?, '{\"loss\": 0.5}', 'finished', ?)",
+            (CREATED, CREATED + 1),
+        )
+        conn.execute("COMMIT")
+
+
+def test_v3_registry_is_migrated_keeping_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "registry.db"
+    make_v3_registry(path)
+    with SqliteRegistry(path) as reg:
+        r1, r2 = reg.list_runs("proj")
+        assert (r1.id, r1.name, r1.config, r1.state) == ("r1", "exp", {"lr": 1}, "finished")
+        assert (r2.id, r2.group, r2.summary, r2.updated_at) == (
+            "r2",
+            "g",
+            {"loss": 0.5},
+            CREATED + 1,
+        )
+        # Runs written before have no tags, notes, sweep or history.
+        assert [(r.tags, r.notes, r.sweep) for r in (r1, r2)] == [([], None, None)] * 2
+        assert reg.run_history("proj", "r1") == []
+        assert [v.id for v in reg.logged_by_run("r1")] == ["id0", "id1"]
+        # And they take them now.
+        reg.append_history("proj", "r2", [{"_step": 0, "loss": 1.0}])
+        assert reg.ensure_run("proj", None, "r2", tags=["old"], sweep="s").tags == ["old"]
+        assert reg.create_sweep("proj", "s", {"method": "grid"}).id == "s"
+        assert reg.run_history("proj", "r2") == [{"_step": 0, "loss": 1.0}]
     with closing(sqlite3.connect(path)) as conn:
         assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
@@ -153,3 +195,4 @@ def test_new_registry_runs_every_migration(tmp_path: Path) -> None:
     with closing(sqlite3.connect(tmp_path / "registry.db")) as conn:
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert {"parts", "versions_live", "versions_expiring", "parts_pending"} <= names
+    assert {"history", "history_by_step", "sweeps", "sweeps_by_project"} <= names

@@ -177,6 +177,7 @@ def test_migration_0002_records_no_store_for_existing_rows_and_applies_once(
         conn.execute("ALTER TABLE projects DROP COLUMN visibility")
         conn.execute("DROP TABLE manifest_blobs, blob_uploads")
         conn.execute("DROP INDEX versions_by_manifest, parts_by_manifest")
+        _undo_0006(conn)
         conn.execute("DELETE FROM schema_version WHERE version >= 2")
     opened = _together(4, lambda n: PostgresRegistry(postgres_dsn))
     try:
@@ -196,7 +197,38 @@ def test_migration_0002_records_no_store_for_existing_rows_and_applies_once(
         (3, "0003_commit_function.sql"),
         (4, "0004_access.sql"),
         (5, "0005_blob_index.sql"),
+        (6, "0006_runs_history_sweeps.sql"),
     ]
+
+
+def _undo_0006(conn: psycopg.Connection[Any]) -> None:
+    """Back to the schema before runs kept tags, notes, sweeps and history."""
+    conn.execute("DROP TABLE history, sweeps")
+    conn.execute("ALTER TABLE runs DROP COLUMN tags, DROP COLUMN notes, DROP COLUMN sweep_id")
+
+
+def test_migration_0006_keeps_the_runs_with_no_tags_history_or_sweep(postgres_dsn: str) -> None:
+    with PostgresRegistry(postgres_dsn) as reg:
+        reg.ensure_run("proj", None, "r1", config={"lr": 0.1})
+        reg.set_run_summary("proj", "r1", {"loss": 0.5})
+        version = commit(reg, "d0", run_id="r1").version
+    with psycopg.connect(postgres_dsn) as conn:
+        _undo_0006(conn)
+        conn.execute("DELETE FROM schema_version WHERE version >= 6")
+    with PostgresRegistry(postgres_dsn) as reg:
+        run = reg.get_run("proj", "r1")
+        assert (run.config, run.summary, run.tags, run.notes, run.sweep) == (
+            {"lr": 0.1},
+            {"loss": 0.5},
+            [],
+            None,
+            None,
+        )
+        assert reg.run_history("proj", "r1") == []
+        assert reg.logged_by_run("r1") == [version]
+        reg.append_history("proj", "r1", [{"_step": 0, "loss": 1.0}])
+        assert reg.create_sweep("proj", "s", {"method": "grid"}).id == "s"
+    assert len(_versions_recorded(postgres_dsn)) == SCHEMA_VERSION == 6
 
 
 def test_database_newer_than_the_code_is_refused(postgres_dsn: str) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from artisync.errors import InvalidInputError, NotFoundError
 from artisync.registry import Registry, Run, Sweep
-from artisync.registry.contract import (
+from artisync.registry.run_rules import (
     MAX_HISTORY_BATCH_BYTES,
     MAX_HISTORY_ROW_BYTES,
     MAX_HISTORY_ROWS,
@@ -235,12 +235,12 @@ def test_a_sweep_id_again_with_another_config_is_refused(registry: Registry) -> 
     with pytest.raises(InvalidInputError, match="sweep 'sw1' of project 'team/proj' exists"):
         registry.create_sweep("proj", "sw1", {**SWEEP_CONFIG, "method": "random"}, "team")
     with pytest.raises(InvalidInputError, match="exists already with another config"):
-        registry.create_sweep("proj", "sw1", {"method": "grid", "parameters": {"lr": {"value": 1}}}, "team")
+        registry.create_sweep(
+            "proj", "sw1", {"method": "grid", "parameters": {"lr": {"value": 1}}}, "team"
+        )
     assert registry.get_sweep("proj", "sw1", "team") == sweep
     # Another project or entity has sweep ids of its own.
-    assert registry.create_sweep("proj", "sw1", {"method": "random"}).config == {
-        "method": "random"
-    }
+    assert registry.create_sweep("proj", "sw1", {"method": "random"}).config == {"method": "random"}
 
 
 def test_a_missing_sweep_is_not_found_naming_project_and_id(registry: Registry) -> None:

@@ -3,9 +3,10 @@
 On a shared node the daemon owns ``registry.db`` (0640) and a job of its group can only
 read it. A real user made here with ``useradd`` (the tests run as root, as CI does), in
 the daemon's group, runs the SDK in a forked child: its run, alias and metadata edits,
-lineage and deletes reach the registry through ``POST /v1/registry/<method>`` although
-it cannot write the file, and with the daemon down it is told to start it. A user whose
-registry file it is still writes it directly with no daemon, as before.
+lineage, deletes, history and sweeps reach the registry through
+``POST /v1/registry/<method>`` although it cannot write the file, and with the daemon
+down it is told to start it. A user whose registry file it is still writes it directly
+with no daemon, as before.
 """
 
 from __future__ import annotations
@@ -94,7 +95,26 @@ def _member_session(home: Path, files: Path) -> dict[str, Any]:
         run.log_artifact(scratch)
         scratch.wait()
         scratch.delete()
-        return {"direct": direct, "rows": dataset.id, "scratch": scratch.id}
+        # What the SDK's run tracking writes: a sweep, the run's tags, notes and sweep,
+        # its history; read back from the file directly.
+        registry = DaemonRegistry(home / "registry.db", home / "daemon.sock")
+        try:
+            registry.create_sweep("shared", "carol-sweep", {"method": "grid"})
+            registry.ensure_run(
+                "shared", None, "carol-run", tags=["mine", "v1.0"], notes="n", sweep="carol-sweep"
+            )
+            registry.append_history("shared", "carol-run", [{"_step": 0, "loss": 0.5}])
+            history = registry.run_history("shared", "carol-run")
+            sweep = registry.get_sweep("shared", "carol-sweep").config
+        finally:
+            registry.close()
+        return {
+            "direct": direct,
+            "rows": dataset.id,
+            "scratch": scratch.id,
+            "history": history,
+            "sweep": sweep,
+        }
 
 
 @needs_users
@@ -112,6 +132,10 @@ def test_sdk_writes_go_through_the_daemon_and_reach_the_registry(
     with SqliteRegistry(registry_path, read_only=True) as registry:
         run = registry.get_run("shared", "carol-run")
         assert (run.state, run.summary, run.config) == ("finished", {"loss": 0.25}, {"lr": 0.1})
+        assert (run.tags, run.notes, run.sweep) == (["mine", "v1.0"], "n", "carol-sweep")
+        assert done["history"] == registry.run_history("shared", "carol-run")
+        assert done["history"][-1] == {"_step": 0, "loss": 0.5}
+        assert done["sweep"] == registry.get_sweep("shared", "carol-sweep").config
         rows = registry.get_version_by_id(done["rows"])
         assert set(rows.aliases) == {"best", "latest"}
         assert (rows.metadata, rows.description) == ({"rows": 1}, "one row")
@@ -137,6 +161,8 @@ def test_sdk_writes_go_through_the_daemon_and_reach_the_registry(
         "set_aliases",
         "record_use",
         "delete_version",
+        "append_history",
+        "create_sweep",
     }, daemon.logs()
 
 
@@ -235,6 +261,21 @@ BAD_ARGUMENTS = [
     ("update_version", {"version_id": "v", "metadata": {"a": [[[]]]}}, None),
     ("delete_version", {"version_id": "v", "delete_aliases": "yes"}, "delete_aliases"),
     ("record_use", {"run_id": "r", "version_id": None}, "version_id"),
+    ("ensure_run", {"project": "p", "run_id": "r", "tags": "baseline"}, "tags"),
+    ("ensure_run", {"project": "p", "run_id": "r", "tags": ["ok", ""]}, "tags[1]"),
+    ("ensure_run", {"project": "p", "run_id": "r", "tags": ["x" * 65]}, "tags[0]"),
+    ("ensure_run", {"project": "p", "run_id": "r", "notes": 3}, "notes"),
+    ("ensure_run", {"project": "p", "run_id": "r", "notes": "n" * 70_000}, "notes"),
+    ("ensure_run", {"project": "p", "run_id": "r", "sweep": "a/b"}, "sweep"),
+    ("append_history", {"project": "p", "run_id": "r"}, "rows"),
+    ("append_history", {"project": "p", "run_id": "r", "rows": {"_step": 0}}, "rows"),
+    ("append_history", {"project": "p", "run_id": "r", "rows": [{"_step": 0}, 1]}, "rows[1]"),
+    ("append_history", {"project": "p", "run_id": "r", "rows": [{}] * 1001}, "rows"),
+    ("append_history", {"project": "p", "run_id": "r:x", "rows": []}, "run_id"),
+    ("create_sweep", {"project": "p", "sweep_id": "a/b", "config": {}}, "sweep_id"),
+    ("create_sweep", {"project": "p", "sweep_id": "s", "config": ["grid"]}, "config"),
+    ("create_sweep", {"project": "p", "config": {}}, "sweep_id"),
+    ("append_history", {"project": "p", "run_id": "ghost", "rows": [{"_step": 0}]}, None),
 ]
 
 
@@ -243,7 +284,7 @@ def test_registry_routes_refuse_bad_input_with_400_naming_the_field(
     daemon: DaemonProcess, method: str, body: dict[str, Any], field: str | None
 ) -> None:
     status, answer = daemon.request("POST", f"/v1/registry/{method}", body)
-    if field is None:  # well-formed, but names a version that does not exist
+    if field is None:  # well-formed, but names a version or run that does not exist
         assert status == 404, answer
         return
     assert (status, answer.get("field")) == (400, field), answer
@@ -283,10 +324,45 @@ def test_daemon_refusals_reach_the_sdk_as_the_registry_exceptions(
             registry.update_version("0" * 32, ttl_seconds=10)
         with pytest.raises(RegistryError, match="daemon's own"):
             registry.commit_version(new_version("d"))
+        # What the daemon's registry refuses beyond the arguments' shapes.
+        with pytest.raises(NotFoundError, match="run 'ghost' not found"):
+            registry.append_history("p", "ghost", [{"_step": 0}])
+        registry.create_sweep("p", "s", {"method": "grid"})
+        with pytest.raises(InvalidInputError, match="sweep 's' of project 'local/p' exists"):
+            registry.create_sweep("p", "s", {"method": "random"})
+        status, answer = daemon.request(
+            "POST",
+            "/v1/registry/append_history",
+            {"project": "p", "run_id": "r", "rows": [{"_step": -1}]},
+        )
+        assert status == 400 and "history row 0 of run 'r'" in answer["error"], answer
     finally:
         registry.close()
     refused = [line for line in daemon.logs().splitlines() if "registry_write_refused" in line]
     assert len(refused) >= 2, daemon.logs()
+
+
+def test_a_large_history_batch_reaches_the_daemon_in_several_requests(
+    daemon: DaemonProcess,
+) -> None:
+    registry = DaemonRegistry(daemon.config.registry, daemon.config.socket)
+    try:
+        registry.ensure_run("p", None, "r", tags=["long"], sweep="sw")
+        # 1,000 rows of about 2 KiB: twice the 1 MiB the daemon's socket takes at once.
+        rows = [{"_step": i, "text": "x" * 2000} for i in range(1000)]
+        registry.append_history("p", "r", rows)
+        registry.append_history("p", "r", rows[:10])  # again: nothing is duplicated
+        history = registry.run_history("p", "r")
+        assert history == rows
+        assert registry.get_run("p", "r").tags == ["long"]
+    finally:
+        registry.close()
+    writes = [
+        line
+        for line in daemon.logs().splitlines()
+        if "event=registry_write " in line and "method=append_history" in line
+    ]
+    assert len(writes) >= 4, daemon.logs()
 
 
 def test_a_user_whose_registry_it_is_writes_it_directly_without_a_daemon(home: Path) -> None:
@@ -294,11 +370,15 @@ def test_a_user_whose_registry_it_is_writes_it_directly_without_a_daemon(home: P
     registry = DaemonRegistry(registry_path, home / "daemon.sock")
     try:
         assert registry.ours
-        run = registry.ensure_run("p", None, "solo")
+        run = registry.ensure_run("p", None, "solo", tags=["alone"])
         assert registry.set_run_state("p", "solo", "finished").state == "finished"
-        assert run.id == "solo"
+        assert run.id == "solo" and run.tags == ["alone"]
+        registry.append_history("p", "solo", [{"_step": 0, "x": 1}])
+        assert registry.create_sweep("p", "sw", {"method": "grid"}).id == "sw"
     finally:
         registry.close()
     assert _mode(registry_path) == 0o640
     with SqliteRegistry(registry_path, read_only=True) as reader:
         assert reader.get_run("p", "solo").state == "finished"
+        assert reader.run_history("p", "solo") == [{"_step": 0, "x": 1}]
+        assert reader.get_sweep("p", "sw").config == {"method": "grid"}

@@ -28,33 +28,47 @@ from conftest import TEST_API_KEY
 from server_process import Server
 
 TEAM = "vision"
-OPERATIONS = ("list", "read", "lineage", "log", "aliases", "edit", "delete", "gc")
+OPERATIONS = (
+    "list",
+    "read",
+    "lineage",
+    "log",
+    "aliases",
+    "edit",
+    "delete",
+    "gc",
+    "history",
+    "log history",
+    "sweep",
+    "new sweep",
+)
 
-# caller -> visibility -> the status of each operation, in OPERATIONS' order.
-ALL_401 = "401 401 401 401 401 401 401 401"
+# caller -> visibility -> the status of each operation, in OPERATIONS' order; the last
+# four (a run's history, writing it, a sweep, creating one) after a "|".
+ALL_401 = "401 401 401 401 401 401 401 401 | 401 401 401 401"
 EXPECTED: dict[str, dict[str, str]] = {
     "anonymous": {"private": ALL_401, "public": ALL_401, "open": ALL_401},
     "unknown key": {"private": ALL_401, "public": ALL_401, "open": ALL_401},
     "revoked key": {"private": ALL_401, "public": ALL_401, "open": ALL_401},
     "outsider": {
-        "private": "404 404 404 404 404 404 404 403",
-        "public": "200 200 200 403 403 403 403 403",
-        "open": "200 200 200 200 200 200 200 403",
+        "private": "404 404 404 404 404 404 404 403 | 404 404 404 404",
+        "public": "200 200 200 403 403 403 403 403 | 200 403 200 403",
+        "open": "200 200 200 200 200 200 200 403 | 200 200 200 200",
     },
     "viewer": {
-        "private": "200 200 200 403 403 403 403 403",
-        "public": "200 200 200 403 403 403 403 403",
-        "open": "200 200 200 200 200 200 200 403",
+        "private": "200 200 200 403 403 403 403 403 | 200 403 200 403",
+        "public": "200 200 200 403 403 403 403 403 | 200 403 200 403",
+        "open": "200 200 200 200 200 200 200 403 | 200 200 200 200",
     },
     "member": {
-        "private": "200 200 200 200 200 200 200 403",
-        "public": "200 200 200 200 200 200 200 403",
-        "open": "200 200 200 200 200 200 200 403",
+        "private": "200 200 200 200 200 200 200 403 | 200 200 200 200",
+        "public": "200 200 200 200 200 200 200 403 | 200 200 200 200",
+        "open": "200 200 200 200 200 200 200 403 | 200 200 200 200",
     },
     "admin": {
-        "private": "200 200 200 200 200 200 200 403",
-        "public": "200 200 200 200 200 200 200 403",
-        "open": "200 200 200 200 200 200 200 403",
+        "private": "200 200 200 200 200 200 200 403 | 200 200 200 200",
+        "public": "200 200 200 200 200 200 200 403 | 200 200 200 200",
+        "open": "200 200 200 200 200 200 200 403 | 200 200 200 200",
     },
 }
 
@@ -116,6 +130,8 @@ def world(
                 admin.commit_version(_version(visibility, "seed", "seed"))
                 if visibility != "private":
                     directory.set_visibility(TEAM, visibility, visibility)
+            admin.ensure_run("private", TEAM, "hidden-run")
+            admin.create_sweep("private", "hidden-sweep", {"method": "grid"}, TEAM)
         yield server, keys
     finally:
         server.stop()
@@ -130,6 +146,9 @@ def test_acl_matrix(world: tuple[Server, dict[str, str]], caller: str, visibilit
     with HttpRegistry(server.url, api_key=TEST_API_KEY) as admin:
         mine = admin.commit_version(_version(visibility, cell, "a")).version
         admin.commit_version(_version(visibility, cell, "b"))
+        admin.ensure_run(visibility, TEAM, cell, tags=["seed"])
+        admin.append_history(visibility, cell, [{"_step": 0, "loss": 1.0}], TEAM)
+        admin.create_sweep(visibility, cell, {"method": "grid"}, TEAM)
     with HttpRegistry(server.url, api_key=keys[caller]) as client:
         operations: dict[str, Callable[[], Any]] = {
             "list": lambda: client.list_versions(visibility, cell, TEAM),
@@ -140,8 +159,15 @@ def test_acl_matrix(world: tuple[Server, dict[str, str]], caller: str, visibilit
             "edit": lambda: client.update_version(mine.id, description="edited"),
             "delete": lambda: client.delete_version(mine.id, delete_aliases=True),
             "gc": lambda: client.expired_versions(0.0),
+            "history": lambda: client.run_history(visibility, cell, TEAM),
+            "log history": lambda: client.append_history(
+                visibility, cell, [{"_step": 1, "loss": 0.5}], TEAM
+            ),
+            "sweep": lambda: client.get_sweep(visibility, cell, TEAM),
+            "new sweep": lambda: client.create_sweep(visibility, f"{cell}-2", {}, TEAM),
         }
-        got = " ".join(_status(operations[name]) for name in OPERATIONS)
+        statuses = [_status(operations[name]) for name in OPERATIONS]
+        got = " ".join([*statuses[:8], "|", *statuses[8:]])
     assert got == EXPECTED[caller][visibility], f"{caller} on {visibility}: {OPERATIONS}"
 
 
@@ -158,6 +184,18 @@ def test_a_hidden_project_answers_as_one_that_does_not_exist(
             "no-such-project", "P"
         )
         assert outsider.list_runs("private", TEAM) == outsider.list_runs("no-such", TEAM) == []
+        # A run's history and a sweep of a hidden project: as if the project were not there.
+        for read in (
+            lambda project: outsider.run_history(project, "hidden-run", TEAM),
+            lambda project: outsider.get_sweep(project, "hidden-sweep", TEAM),
+        ):
+            with pytest.raises(NotFoundError) as hidden:
+                read("private")
+            with pytest.raises(NotFoundError) as absent:
+                read("no-such-project")
+            assert str(hidden.value).replace("private", "P") == str(absent.value).replace(
+                "no-such-project", "P"
+            )
         projects = {(p.entity, p.name) for p in outsider.list_projects()}
         assert (TEAM, "public") in projects and (TEAM, "private") not in projects
 

@@ -8,16 +8,18 @@ from typing import Any
 
 from artisync import data_types
 from artisync._core import __version__
-from artisync.data_types import PartitionedTable, Table
+from artisync.data_types import Image, PartitionedTable, Table
 from artisync.errors import ArtisyncError
 from artisync.sdk import (
     Api,
     Artifact,
     Run,
+    agent,
     current_run,
     finish,
     init,
     log_artifact,
+    sweep,
     use_artifact,
 )
 from artisync.sdk.init_options import Settings
@@ -37,11 +39,13 @@ __all__ = [
     "Api",
     "Artifact",
     "ArtisyncError",
+    "Image",
     "PartitionedTable",
     "Run",
     "Settings",
     "Table",
     "__version__",
+    "agent",
     "alert",
     "data_types",
     "define_metric",
@@ -52,6 +56,7 @@ __all__ = [
     "login",
     "mark_preempting",
     "save",
+    "sweep",
     "unwatch",
     "use_artifact",
     "watch",

@@ -17,6 +17,7 @@ __all__ = [
     "ForbiddenError",
     "InvalidInputError",
     "ManifestError",
+    "MissingDependencyError",
     "NoDaemonWarning",
     "NotFoundError",
     "RegistryError",
@@ -123,6 +124,14 @@ class DiskFullError(ArtisyncError, OSError):
 
     def __str__(self) -> str:
         return str(self.strerror)
+
+
+class MissingDependencyError(ArtisyncError, ImportError):
+    """An optional package a feature needs is not installed (Pillow for images).
+
+    An :class:`ImportError`, so code that already guards optional imports catches it;
+    the message names the package and the ``pip install`` line that brings it.
+    """
 
 
 class NoDaemonWarning(UserWarning):

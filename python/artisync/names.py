@@ -343,8 +343,7 @@ def check_list_length(values: list[str], what: str, *, per: str = "artifact vers
     (``per``)."""
     if len(values) > LIST_MAX_ITEMS:
         raise InvalidInputError(
-            f"Invalid {what}: {len(values):,} given; at most {LIST_MAX_ITEMS} are allowed "
-            f"per {per}"
+            f"Invalid {what}: {len(values):,} given; at most {LIST_MAX_ITEMS} are allowed per {per}"
         )
     return values
 

@@ -3,10 +3,11 @@
 A training script reads ``registry.db`` directly, but on a shared node only the daemon
 may write it (the file is 0640, ``registry/sqlite/files.py``), so the writes that
 belong to the script come here: its run (``ensure_run``, ``set_run_state``,
-``set_run_summary``), the versions it uses (``record_use``) and edits of committed
-versions (``update_version``, ``set_aliases``, ``delete_version``). The body is a JSON
-object of the method's keyword arguments, as the ``Registry`` protocol names them; the
-answer is ``{"result": ...}`` (a run or a version as ``to_json`` gives it, or null).
+``set_run_summary``, ``append_history``), the sweeps it creates (``create_sweep``), the
+versions it uses (``record_use``) and edits of committed versions (``update_version``,
+``set_aliases``, ``delete_version``). The body is a JSON object of the method's keyword
+arguments, as the ``Registry`` protocol names them; the answer is ``{"result": ...}``
+(a run, a sweep or a version as ``to_json`` gives it, or null).
 A shared server's HTTP registry will take the same shape.
 
 Every caller is untrusted: each argument is checked (its type, names by
@@ -35,9 +36,16 @@ from artisync.daemon.app_key import DAEMON_KEY
 from artisync.daemon.peer import peer_of
 from artisync.errors import InvalidInputError, NotFoundError, RegistryError, TypeConflictError
 from artisync.logs import get_logger
-from artisync.names import validate_alias, validate_project
-from artisync.registry import RUN_STATES, UNSET, Registry, Run, Version
+from artisync.names import (
+    check_notes,
+    validate_alias,
+    validate_project,
+    validate_run_tag,
+    validate_sweep_id,
+)
+from artisync.registry import RUN_STATES, UNSET, Registry, Run, Sweep, Version
 from artisync.registry.contract import MAX_JSON_DEPTH, json_depth
+from artisync.registry.run_rules import MAX_HISTORY_ROWS
 
 __all__ = ["CLIENT_WRITES", "DAEMON_ONLY", "MAX_DEPTH", "add_registry_routes"]
 
@@ -147,17 +155,51 @@ class _Arguments:
 
     def aliases(self, field: str) -> list[str]:
         """A list of aliases, each valid by ``names.validate_alias``."""
-        value = self._take(field, True)
+        out = self.labels(field, validate_alias, required=True)
+        assert out is not None
+        return out
+
+    def labels(
+        self, field: str, check: Callable[[str], str], *, required: bool = False
+    ) -> list[str] | None:
+        """A list of strings, each valid by ``check`` (None when absent or null and not
+        required)."""
+        value = self._take(field, required)
+        if value is None and not required:
+            return None
         if not isinstance(value, list):
             raise _BadArgument(field, f"must be a list of strings, not {_kind(value)}")
         out: list[str] = []
-        for i, alias in enumerate(value):
-            text = _text(f"{field}[{i}]", alias)
+        for i, item in enumerate(value):
+            text = _text(f"{field}[{i}]", item)
             try:
-                out.append(validate_alias(text))
+                out.append(check(text))
             except InvalidInputError as exc:
                 raise _BadArgument(f"{field}[{i}]", str(exc)) from None
         return out
+
+    def notes(self, field: str) -> str | None:
+        """Run notes: a str within ``names.check_notes``' bound, or None."""
+        value = self.free_text(field)
+        try:
+            return check_notes(value)
+        except InvalidInputError as exc:
+            raise _BadArgument(field, str(exc)) from None
+
+    def json_objects(self, field: str, *, limit: int) -> list[dict[str, Any]]:
+        """A list of at most ``limit`` JSON objects, each nested at most
+        :data:`MAX_DEPTH` deep."""
+        value = self._take(field, True)
+        if not isinstance(value, list):
+            raise _BadArgument(field, f"must be a list of JSON objects, not {_kind(value)}")
+        if len(value) > limit:
+            raise _BadArgument(field, f"holds {len(value)} items; at most {limit} at once")
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise _BadArgument(f"{field}[{i}]", f"must be a JSON object, not {_kind(item)}")
+            if json_depth(item) > MAX_DEPTH:
+                raise _BadArgument(f"{field}[{i}]", f"nests deeper than {MAX_DEPTH} levels")
+        return value
 
     def finish(self, method: str) -> None:
         """Refuse a field the method does not take (a typo must not pass silently)."""
@@ -212,6 +254,9 @@ def _ensure_run(args: _Arguments) -> Callable[[Registry], Any]:
     key = _run_key(args)
     name, job_type = args.free_text("name"), args.free_text("job_type")
     group, config = args.free_text("group"), args.json_object("config", required=False)
+    tags = args.labels("tags", validate_run_tag)
+    notes = args.notes("notes")
+    sweep = args.identifier("sweep", required=False, check=validate_sweep_id)
     return lambda r: r.ensure_run(
         key["project"],
         key["entity"],
@@ -220,7 +265,25 @@ def _ensure_run(args: _Arguments) -> Callable[[Registry], Any]:
         job_type=job_type,
         group=group,
         config=config,
+        tags=tags,
+        notes=notes,
+        sweep=sweep,
     )
+
+
+def _append_history(args: _Arguments) -> Callable[[Registry], Any]:
+    key = _run_key(args)
+    rows = args.json_objects("rows", limit=MAX_HISTORY_ROWS)
+    return lambda r: r.append_history(key["project"], key["run_id"], rows, entity=key["entity"])
+
+
+def _create_sweep(args: _Arguments) -> Callable[[Registry], Any]:
+    project = args.required_identifier("project", validate_project)
+    sweep_id = args.required_identifier("sweep_id", validate_sweep_id)
+    entity = args.identifier("entity", required=False, check=_entity)
+    config = args.json_object("config")
+    assert config is not None
+    return lambda r: r.create_sweep(project, sweep_id, config, entity=entity)
 
 
 def _set_run_state(args: _Arguments) -> Callable[[Registry], Any]:
@@ -278,6 +341,8 @@ CLIENT_WRITES: Final[Mapping[str, Callable[[_Arguments], Callable[[Registry], An
     "ensure_run": _ensure_run,
     "set_run_state": _set_run_state,
     "set_run_summary": _set_run_summary,
+    "append_history": _append_history,
+    "create_sweep": _create_sweep,
     "update_version": _update_version,
     "set_aliases": _set_aliases,
     "delete_version": _delete_version,
@@ -300,7 +365,7 @@ def _answer(status: int, message: str, **extra: Any) -> web.Response:
 
 
 def _result_json(result: object) -> Any:
-    if isinstance(result, Run | Version):
+    if isinstance(result, Run | Sweep | Version):
         return result.to_json()
     return None
 
@@ -348,7 +413,11 @@ async def registry_write(request: web.Request) -> web.Response:
             "registry_write_refused", method=method, field=exc.field, reason=str(exc), **who
         )
         return _answer(400, str(exc), field=exc.field)
-    what = {k: body.get(k) for k in ("project", "entity", "run_id", "version_id") if k in body}
+    what = {
+        k: body.get(k)
+        for k in ("project", "entity", "run_id", "sweep_id", "version_id")
+        if k in body
+    }
     registry = daemon.pipeline.registry
     try:
         result = await asyncio.to_thread(call, registry)

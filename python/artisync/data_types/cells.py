@@ -1,7 +1,8 @@
 """What a table cell may hold, and the column types W&B writes beside the rows.
 
-A cell is a JSON value: None, bool, int, float, str, or a list or dict (string keys)
-of those. :func:`check_cell` copies a value into that form and infers its type;
+A cell is a JSON value (None, bool, int, float, str, or a list or dict (string keys)
+of those) or an :class:`~artisync.data_types.image.Image`, at the top or inside lists
+and dicts, as in W&B. :func:`check_cell` copies a value into that form and infers its type;
 :func:`merge` combines the types of a column's cells, or says where they conflict;
 :func:`column_type_json` is the type in W&B's JSON (``{"wb_type": ..., "params":
 ...}``), which W&B's reader checks every row against, so the types written here
@@ -14,7 +15,20 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["ANY", "NONE", "CellError", "CellType", "check_cell", "column_type_json", "merge"]
+from artisync.data_types.image import IMAGE_TYPE, IMAGE_TYPE_PARAMS, Image
+from artisync.data_types.media import MediaWriter
+from artisync.errors import InvalidInputError
+
+__all__ = [
+    "ANY",
+    "NONE",
+    "CellError",
+    "CellType",
+    "cell_json",
+    "check_cell",
+    "column_type_json",
+    "merge",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +36,7 @@ class CellType:
     """What the cells of a column (or the items of a list cell) hold so far.
 
     ``kind`` is ``unknown`` (nothing but None seen), ``number``, ``string``,
-    ``boolean``, ``list``, ``dict`` or ``any`` (mixed types allowed); ``optional``
+    ``boolean``, ``image-file``, ``list``, ``dict`` or ``any`` (mixed types allowed); ``optional``
     says None was seen (or, for a dict key, that some dicts lack it).
     """
 
@@ -41,8 +55,14 @@ ANY = CellType("any")
 
 _UNKNOWN = CellType("unknown")
 _STRING = CellType("string")
+_IMAGE = CellType(IMAGE_TYPE)
 _SCALARS = {bool: CellType("boolean"), int: CellType("number"), float: CellType("number")}
-_PLURALS = {"number": "numbers", "string": "strings", "boolean": "booleans"}
+_PLURALS = {
+    "number": "numbers",
+    "string": "strings",
+    "boolean": "booleans",
+    IMAGE_TYPE: "images",
+}
 
 
 class CellError(Exception):
@@ -69,8 +89,8 @@ def merge(a: CellType, b: CellType, where: str = "") -> CellType:
     if a.kind == "list":
         assert a.element is not None and b.element is not None
         element = merge(a.element, b.element, where + "[...]")
-        length = a.length if a.length == b.length else None
-        return CellType("list", optional, element, length)
+        # W&B types each new list from the value itself: the length is the latest one's.
+        return CellType("list", optional, element, b.length)
     if a.kind == "dict":
         left, right = dict(a.fields), dict(b.fields)
         fields: dict[str, CellType] = {}
@@ -86,10 +106,13 @@ def merge(a: CellType, b: CellType, where: str = "") -> CellType:
 def check_cell(value: Any, *, infer: bool = True, where: str = "") -> tuple[Any, CellType]:
     """A plain-JSON copy of ``value`` and its type, or ``CellError``.
 
-    NumPy values become their ``tolist()``; NaN becomes None, as W&B writes it.
+    NumPy values become their ``tolist()``; NaN becomes None, as W&B writes it. An
+    ``Image`` is kept as it is (its JSON is written with the table, into an artifact).
     With ``infer=False`` (mixed types allowed) only JSON-ness is checked and the
     type returned is meaningless.
     """
+    if isinstance(value, Image):
+        return value, _IMAGE
     if type(value).__module__.partition(".")[0] == "numpy" and hasattr(value, "tolist"):
         value = value.tolist()
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -121,7 +144,8 @@ def check_cell(value: Any, *, infer: bool = True, where: str = "") -> tuple[Any,
     raise CellError(
         where,
         f"{kind.__module__}.{kind.__qualname__} {value!r:.60} is not a JSON value; cells "
-        "hold None, bool, int, float, str, and lists and dicts (str keys) of those",
+        "hold None, bool, int, float, str, artisync.Image, and lists and dicts (str keys) "
+        "of those",
     )
 
 
@@ -147,6 +171,8 @@ def _type_json(t: CellType, *, column: bool = False) -> dict[str, Any]:
     elif t.kind == "dict":
         type_map = {key: _type_json(value) for key, value in t.fields}
         base = {"params": {"type_map": type_map}, "wb_type": "typedDict"}
+    elif t.kind == IMAGE_TYPE:
+        base = {"params": IMAGE_TYPE_PARAMS, "wb_type": IMAGE_TYPE}
     else:
         base = {"wb_type": t.kind}
     if not (t.optional or column):
@@ -161,3 +187,20 @@ def _type_json(t: CellType, *, column: bool = False) -> dict[str, Any]:
 def column_type_json(t: CellType) -> dict[str, Any]:
     """A column's type in W&B's JSON: always "None or ..." (W&B columns are optional)."""
     return _type_json(t, column=True)
+
+
+def cell_json(value: Any, media: MediaWriter | None) -> Any:
+    """A checked cell as the table's JSON holds it: each ``Image`` in it replaced by
+    its JSON, its file stored through ``media`` (the artifact being written)."""
+    if isinstance(value, Image):
+        if media is None:
+            raise InvalidInputError(
+                "a table holding images is written into an artifact, which stores the "
+                "image files beside it: artifact.add(table, name)"
+            )
+        return value.to_json(media)
+    if isinstance(value, list):
+        return [cell_json(item, media) for item in value]
+    if isinstance(value, dict):
+        return {key: cell_json(item, media) for key, item in value.items()}
+    return value

@@ -10,10 +10,12 @@ from artisync.data_types.cells import (
     NONE,
     CellError,
     CellType,
+    cell_json,
     check_cell,
     column_type_json,
     merge,
 )
+from artisync.data_types.media import MediaWriter
 from artisync.errors import InvalidInputError
 
 __all__ = ["DEFAULT_COLUMNS", "LOG_MODE", "TABLE_TYPE", "ColumnKey", "Table"]
@@ -44,7 +46,9 @@ class Table:
     one value per column; ``dataframe`` (or a pandas DataFrame passed as ``data``)
     gives columns and rows at once. Without ``columns`` a table has W&B's default
     ``["Input", "Output", "Expected"]``. Cells are JSON values (None, bool, int,
-    float, str, and lists and string-keyed dicts of those); NumPy values are
+    float, str, and lists and string-keyed dicts of those) and images
+    (:class:`~artisync.data_types.image.Image`, whose files the artifact stores
+    beside the table); NumPy values are
     converted with ``tolist()`` and NaN is stored as None, as W&B stores them. Each
     column holds one type of value, None aside, unless ``allow_mixed_types`` is
     True. A bad cell raises :class:`~artisync.errors.InvalidInputError` naming its
@@ -158,11 +162,13 @@ class Table:
         """Yield ``(index, row)`` for every row, top to bottom."""
         yield from enumerate(self.data)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, media: MediaWriter | None = None) -> dict[str, Any]:
         """The table's JSON, as W&B writes a table entry of an artifact.
 
         The rows are checked again: ``data`` is a public list, which the caller
-        may have changed since the rows were added.
+        may have changed since the rows were added. Image cells store their files
+        through ``media`` (the artifact the table is added to), which a table holding
+        images needs.
         """
         check = Table(self.columns, self.data, allow_mixed_types=self.allow_mixed_types)
         type_map = {
@@ -173,7 +179,7 @@ class Table:
             "_type": TABLE_TYPE,
             "column_types": {"params": {"type_map": type_map}, "wb_type": "typedDict"},
             "columns": check.columns,
-            "data": check.data,
+            "data": [[cell_json(cell, media) for cell in row] for row in check.data],
             "log_mode": LOG_MODE,
             "ncols": len(check.columns),
             "nrows": len(check.data),

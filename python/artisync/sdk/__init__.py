@@ -6,6 +6,7 @@ from artisync.sdk.client import DaemonClient
 from artisync.sdk.contents import EntryNotFoundError
 from artisync.sdk.manifest_view import ArtifactManifest, PendingEntry
 from artisync.sdk.public_run import PublicRun
+from artisync.sdk.public_sweep import PublicSweep
 from artisync.sdk.run import (
     ResumeError,
     Run,
@@ -15,6 +16,7 @@ from artisync.sdk.run import (
     log_artifact,
     use_artifact,
 )
+from artisync.sdk.sweep_agent import agent, sweep
 
 __all__ = [
     "Api",
@@ -26,11 +28,14 @@ __all__ = [
     "EntryNotFoundError",
     "PendingEntry",
     "PublicRun",
+    "PublicSweep",
     "ResumeError",
     "Run",
+    "agent",
     "current_run",
     "finish",
     "init",
     "log_artifact",
+    "sweep",
     "use_artifact",
 ]

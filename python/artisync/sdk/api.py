@@ -22,6 +22,7 @@ from artisync.registry.model import LATEST, Collection
 from artisync.sdk.artifact import Artifact
 from artisync.sdk.current import active_run
 from artisync.sdk.public_run import PublicRun
+from artisync.sdk.public_sweep import PublicSweep, created_here, split_sweep_path
 from artisync.sdk.registry_access import default_entity, registry_for
 from artisync.sdk.run_filters import order_runs, run_matches
 from artisync.sdk.validation import check_run_id
@@ -199,6 +200,27 @@ class Api:
         return [
             PublicRun(r, self.settings, Artifact._from_version) for r in order_runs(chosen, order)
         ]
+
+    # -- sweeps ------------------------------------------------------------------------
+
+    def sweep(self, path: str = "") -> PublicSweep[Artifact]:
+        """The sweep ``[[entity/]project/]sweep_id`` (see :mod:`artisync.sdk.public_sweep`);
+        a bare id is looked for in this Api's project, else where this process created it.
+
+        Raises:
+            NotFoundError: the project has no sweep with that id.
+        """
+        entity, project, sweep_id = split_sweep_path(path)
+        if project is None and self.project is None and (known := created_here(sweep_id)):
+            entity, project = entity or known[0], known[1]
+        return PublicSweep.load(
+            self._registry,
+            validate_project(project) if project else self._default_project(f"sweep {path!r}"),
+            sweep_id,
+            entity or self._entity(),
+            self.settings,
+            Artifact._from_version,
+        )
 
     # -- names -------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,7 @@ from typing import IO, Any, Final, Literal
 
 from artisync import data_types
 from artisync.config import Config
-from artisync.data_types import PartitionedTable, Table
+from artisync.data_types import Stored
 from artisync.errors import ArtisyncError, InvalidInputError, RejectedError
 from artisync.names import (
     check_description,
@@ -49,6 +50,7 @@ from artisync.sdk.manifest_view import (
     PendingEntry,
     read_committed_manifest,
 )
+from artisync.sdk.media_entries import MediaPlan
 from artisync.sdk.patience import patiently
 from artisync.sdk.public_run import PublicRun
 from artisync.sdk.registry_access import registry_for
@@ -94,6 +96,9 @@ class Artifact:
         self._tags: list[str] = []
         self._ttl: timedelta | None = None
         self._contents = Contents(self._name, self._id)
+        # The local path each snapshotted file came from (W&B's "added local paths"):
+        # an Image of one of them names its entry instead of storing it again.
+        self._local_names: dict[str, str] = {}
         # Set when the artifact is logged; the daemon's answer when wait() has it.
         self._client: DaemonClient | None = None
         self._result: dict[str, Any] | None = None
@@ -366,6 +371,7 @@ class Artifact:
         """
         self._check_draft("add files to")
         path = self._contents.add_file(local_path, name, policy, overwrite)
+        self._local_names[os.fspath(local_path)] = path
         entry = self._contents.get(path)
         assert entry is not None  # just added
         return entry
@@ -381,7 +387,7 @@ class Artifact:
         the directory, which the daemon lists and hashes later.
         """
         self._check_draft("add directories to")
-        self._contents.add_dir(local_path, name, policy)
+        self._local_names.update(self._contents.add_dir(local_path, name, policy))
 
     def new_file(
         self, name: str, mode: str = "x", encoding: str | None = "utf-8"
@@ -612,26 +618,45 @@ class Artifact:
         version, _ = self._require_committed("verify")
         committed.verify(self.manifest.entries, committed.download_root(version, root))
 
-    def add(self, obj: Table | PartitionedTable, name: str) -> PendingEntry:
-        """Add a ``Table`` or ``PartitionedTable`` as the JSON entry ``name`` (W&B's
-        ``<name>.table.json`` / ``<name>.partitioned-table.json``)."""
+    def add(self, obj: Stored, name: str) -> PendingEntry:
+        """Add a ``Table``, ``PartitionedTable`` or ``Image`` as the JSON entry ``name``
+        (W&B's ``<name>.table.json``, ``<name>.partitioned-table.json``,
+        ``<name>.image-file.json``).
+
+        The files of the images it holds become entries too, where W&B puts them
+        (``media/images/...``); if anything fails, nothing of it is added.
+        """
         self._check_draft("add objects to")
         path = data_types.entry_path(obj, name)
-        with self.new_file(path, mode="xb") as f:
-            f.write(data_types.to_json_bytes(obj))
+        target = self.new_file(path, mode="xb")  # checks now that the name is free
+        media = MediaPlan(self._contents, self._local_names)
+        data = data_types.to_json_bytes(obj, media)
+        media.add_files()
+        try:
+            with target as f:
+                f.write(data)
+        except BaseException:
+            media.undo()
+            raise
+        self._local_names.update(media.planned_names)
         return self._contents.get(normalize_entry_path(path))  # type: ignore[return-value]
 
-    def get(self, name: str) -> Table | PartitionedTable | None:
-        """The ``Table`` or ``PartitionedTable`` stored as ``name`` (with or without its
-        suffix); ``None`` if there is none, as in W&B."""
-        _, settings = self._require_committed("read tables from")
+    def get(self, name: str) -> Stored | None:
+        """The ``Table``, ``PartitionedTable`` or ``Image`` stored as ``name`` (with or
+        without its suffix); ``None`` if there is none, as in W&B.
+
+        The files of the images it holds are downloaded (all at once) into the
+        artifact's download root, ``./artifacts/<name>:<vN>`` as in W&B, and each
+        ``Image`` reads its file there.
+        """
+        version, settings = self._require_committed("read tables from")
         entries = self.manifest.entries
         base = normalize_entry_path(name)
-        for path in (base + data_types.TABLE_SUFFIX, base + data_types.PARTITIONED_TABLE_SUFFIX):
+        suffixes = tuple(data_types.SUFFIXES.values())
+        for path in (base + suffix for suffix in suffixes):
             if path in entries:
                 break
         else:
-            suffixes = (data_types.TABLE_SUFFIX, data_types.PARTITIONED_TABLE_SUFFIX)
             if base not in entries or not base.endswith(suffixes):
                 return None
             path = base
@@ -645,6 +670,17 @@ class Artifact:
             start = prefix.rstrip("/") + "/"
             return sorted(p for p in entries if p.startswith(start))
 
+        def fetch(paths: Sequence[str]) -> dict[str, str]:
+            for media_path in paths:
+                if media_path not in entries:
+                    raise InvalidInputError(
+                        f"{path!r} in {version.qualified_name} names the file {media_path!r}, "
+                        "which the version does not hold"
+                    )
+            root = committed.download_root(version, None).absolute()
+            committed.download(settings, {p: entries[p] for p in paths}, root, None)
+            return {p: str(root / p) for p in paths}
+
         return data_types.from_json_bytes(
-            read(path), name=path, read_entry=read, list_entries=under
+            read(path), name=path, read_entry=read, list_entries=under, fetch_media=fetch
         )

@@ -108,15 +108,22 @@ class Contents:
             self._put(immutable_file(src, path))
         return path
 
-    def add_dir(self, local_path: str | os.PathLike[str], name: str | None, policy: str) -> None:
-        """Add a directory's files under ``name`` (the root when ``None``)."""
+    def add_dir(
+        self, local_path: str | os.PathLike[str], name: str | None, policy: str
+    ) -> dict[str, str]:
+        """Add a directory's files under ``name`` (the root when ``None``).
+
+        Returns, for each file snapshotted now, its local path (``local_path`` joined
+        with its path inside the directory, as W&B records it) and its entry path;
+        an immutable directory is listed later, by the daemon, so it returns nothing.
+        """
         mode = check_policy(policy)
         src = local_dir(local_path)
         prefix = "" if name is None else normalize_entry_path(name)
         if mode == "immutable":
             self._check_immutable_dir(src, prefix)
             self.expanded.append(immutable_dir(src, prefix))
-            return
+            return {}
         stage = self.stage()
         entries = stage.snapshot_dir(src, prefix)
         try:
@@ -136,6 +143,11 @@ class Contents:
             raise
         for entry in entries:
             self._put(entry)
+        given = os.fspath(local_path)
+        return {
+            os.path.join(given, entry.path[len(prefix) :].lstrip("/")): entry.path
+            for entry in entries
+        }
 
     def new_file(
         self, name: str, mode: str, encoding: str | None

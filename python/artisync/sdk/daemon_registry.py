@@ -3,17 +3,18 @@
 On a shared node ``registry.db`` belongs to the daemon's user and its group may only
 read it (0640), so that no job rewrites the registry behind the daemon's back. A job
 reads the file directly (fast, and WAL lets it read beside the daemon's commits) and
-sends the writes that belong to it (its run, the versions it uses, edits of committed
-versions) to the daemon: ``POST /v1/registry/<method>`` on the socket
-(``daemon/registry_routes.py``). The daemon's refusals come back as the exceptions
-``SqliteRegistry`` raises (``NotFoundError``, ``TypeConflictError``,
-``InvalidInputError``), so callers cannot tell the two apart.
+sends the writes that belong to it (its run and its history, the sweeps it creates, the
+versions it uses, edits of committed versions) to the daemon: ``POST
+/v1/registry/<method>`` on the socket (``daemon/registry_routes.py``). The daemon's
+refusals come back as the exceptions ``SqliteRegistry`` raises (``NotFoundError``,
+``TypeConflictError``, ``InvalidInputError``), so callers cannot tell the two apart.
 
 When the daemon does not answer, a registry file that is this user's own (the single
 user's ``~/.local/share/artisync``) is written directly, as before daemons took the
 writes: nothing a single user does needs the daemon. Anyone else is told to start it.
 Every client write is idempotent (setting a state, replacing aliases, recording a use
-twice), so a write repeated directly after a daemon died mid-answer changes nothing.
+twice, writing a history step again, creating a sweep with the same config), so a write
+repeated directly after a daemon died mid-answer changes nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from artisync.errors import InvalidInputError, NotFoundError, RegistryError, TypeConflictError
+from artisync.names import validate_sweep_id
 from artisync.registry import (
     UNSET,
     Collection,
@@ -38,9 +40,11 @@ from artisync.registry import (
     Project,
     Run,
     SqliteRegistry,
+    Sweep,
     Unset,
     Version,
 )
+from artisync.registry.run_rules import check_run_fields, history_chunks, history_rows, sweep_config
 from artisync.sdk.client import UnixHTTPConnection
 
 __all__ = ["STARTING_WAIT", "WRITE_TIMEOUT", "DaemonRegistry"]
@@ -192,9 +196,12 @@ class DaemonRegistry:
         job_type: str | None = None,
         group: str | None = None,
         config: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        notes: str | None = None,
+        sweep: str | None = None,
     ) -> Run:
         """Create the run if new, else update the fields given; return it."""
-        body = {
+        body: dict[str, Any] = {
             "project": project,
             "entity": entity,
             "run_id": run_id,
@@ -203,6 +210,9 @@ class DaemonRegistry:
             "group": group,
             "config": None if config is None else dict(config),
         }
+        # Sent only when given: a daemon older than run tags still takes a plain run.
+        extra = check_run_fields(run_id, tags, notes, sweep)
+        body.update({key: value for key, value in extra.items() if value is not None})
         return self._write(
             "ensure_run",
             body,
@@ -214,8 +224,55 @@ class DaemonRegistry:
                 job_type=job_type,
                 group=group,
                 config=config,
+                tags=tags,
+                notes=notes,
+                sweep=sweep,
             ),
             Run.from_json,
+        )
+
+    def append_history(
+        self,
+        project: str,
+        run_id: str,
+        rows: Sequence[Mapping[str, Any]],
+        entity: str | None = None,
+    ) -> None:
+        """Store history rows of a run; a row whose ``_step`` is stored replaces it.
+
+        Checked here first; a large batch goes to the daemon as several requests (its
+        socket takes bodies up to 1 MiB), which a step's idempotency makes safe.
+        """
+        checked = history_rows(rows, run=run_id)
+        for chunk in history_chunks(checked) if checked else [[]]:
+            self._append_chunk(project, run_id, [json.loads(text) for _, text in chunk], entity)
+
+    def _append_chunk(
+        self, project: str, run_id: str, rows: list[dict[str, Any]], entity: str | None
+    ) -> None:
+        body = {"project": project, "run_id": run_id, "entity": entity, "rows": rows}
+        self._write(
+            "append_history",
+            body,
+            lambda r: r.append_history(project, run_id, rows, entity),
+            lambda _: None,
+        )
+
+    def create_sweep(
+        self,
+        project: str,
+        sweep_id: str,
+        config: Mapping[str, Any],
+        entity: str | None = None,
+    ) -> Sweep:
+        """Create a sweep, or return it when it exists with the same config."""
+        sweep_config(config, sweep_id=validate_sweep_id(sweep_id))  # refused as locally
+        body = {"project": project, "sweep_id": sweep_id, "config": dict(config), "entity": entity}
+        return self._write(
+            "create_sweep",
+            body,
+            lambda r: r.create_sweep(project, sweep_id, config, entity),
+            Sweep.from_json,
         )
 
     def set_run_summary(
@@ -335,6 +392,16 @@ class DaemonRegistry:
     def list_runs(self, project: str, entity: str | None = None) -> list[Run]:
         """A project's runs, oldest first."""
         return self._file().list_runs(project, entity)
+
+    def run_history(
+        self, project: str, run_id: str, entity: str | None = None
+    ) -> list[dict[str, Any]]:
+        """A run's history rows, by ``_step``."""
+        return self._file().run_history(project, run_id, entity)
+
+    def get_sweep(self, project: str, sweep_id: str, entity: str | None = None) -> Sweep:
+        """One sweep of a project."""
+        return self._file().get_sweep(project, sweep_id, entity)
 
     def submission_result(self, submission_id: str) -> CommitResult | None:
         """What committing a submission produced (maybe deleted since), or None."""

@@ -1,20 +1,23 @@
 """``PublicRun``: a run as the registry knows it, what ``Api().run()`` returns.
 
 The counterpart of W&B's ``wandb.apis.public.Run``: a read-only snapshot of a run's
-fields (``config``, ``summary``, ``group``, ``job_type``, ``state``) with the lineage
-walks ``logged_artifacts()`` and ``used_artifacts()``. The training script's own
+fields (``config``, ``summary``, ``group``, ``job_type``, ``state``, ``tags``, ``notes``,
+``sweep_id``) with its history (``history()``, ``scan_history()``: read from the
+registry at each call) and the lineage walks ``logged_artifacts()`` and
+``used_artifacts()``. The training script's own
 :class:`~artisync.sdk.run.Run` is a different object: it logs; this one only reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from artisync.config import Config
 from artisync.registry.model import Run as RunRecord
 from artisync.registry.model import Version
+from artisync.sdk.history_view import check_keys, sampled, scanned, to_frame
 from artisync.sdk.registry_access import registry_for
 
 __all__ = ["PublicRun"]
@@ -94,6 +97,61 @@ class PublicRun(Generic[A]):
     @property
     def created_at(self) -> datetime:
         return datetime.fromtimestamp(self._record.created_at, UTC)
+
+    @property
+    def tags(self) -> list[str]:
+        """The run's tags (``artisync.init(tags=...)``), in the order given."""
+        return list(self._record.tags)
+
+    @property
+    def notes(self) -> str | None:
+        """The run's notes (``artisync.init(notes=...)``), or None."""
+        return self._record.notes
+
+    @property
+    def sweep_id(self) -> str | None:
+        """The id of the sweep this run is a trial of, or None."""
+        return self._record.sweep
+
+    def _rows(self) -> list[dict[str, Any]]:
+        registry = registry_for(self._settings)
+        return registry.run_history(self.project, self.id, self.entity)
+
+    def history(
+        self,
+        samples: int = 500,
+        keys: list[str] | None = None,
+        x_axis: str = "_step",
+        pandas: bool = True,
+        stream: str = "default",
+    ) -> Any:
+        """The run's history rows (what ``run.log`` recorded), as W&B's ``Run.history``.
+
+        At most ``samples`` rows, spread evenly over the run; with ``keys``, the rows
+        that hold at least one of them, each cut to ``x_axis`` and those keys. A pandas
+        ``DataFrame`` when ``pandas`` is true and pandas is installed (a warning and a
+        list otherwise), else a list of dicts. ``stream="system"`` is empty: artisync
+        records no machine metrics.
+        """
+        chosen = check_keys(keys, "history()")
+        rows = sampled(self._rows(), samples=samples, keys=chosen, x_axis=x_axis, stream=stream)
+        return to_frame(rows, pandas)
+
+    def scan_history(
+        self,
+        keys: list[str] | None = None,
+        page_size: int = 1000,
+        min_step: int | None = None,
+        max_step: int | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Every history row with ``min_step <= _step < max_step``, by step, as W&B's
+        ``Run.scan_history``; with ``keys``, only the rows that hold all of them, each cut
+        to ``_step`` and those keys. ``page_size`` is accepted as W&B's is (the rows come
+        from the registry in one read)."""
+        chosen = check_keys(keys, "scan_history()")
+        return scanned(
+            self._rows(), keys=chosen, page_size=page_size, min_step=min_step, max_step=max_step
+        )
 
     def logged_artifacts(self) -> list[A]:
         """The committed versions this run logged (or wrote a part of), oldest first."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import dataclasses
 import json
 import os
 import posixpath
@@ -43,6 +44,7 @@ from artisync.names import (
     validate_entity,
     validate_project,
     validate_run_label,
+    validate_run_tag,
     validate_tag,
 )
 from artisync.sdk import in_flight, log_code
@@ -61,6 +63,7 @@ from artisync.sdk.run_summary import Summary
 from artisync.sdk.validation import check_run_id, optional_str, require_json, str_list
 from artisync.spool import RunInfo
 from artisync.spool.submission import Action
+from artisync.sweeps.trial import trial_for_init
 
 __all__ = [
     "ResumeError",
@@ -101,7 +104,7 @@ def _generate_run_id() -> str:
 
 
 def _checked_tags(tags: Sequence[str]) -> tuple[str, ...]:
-    return tuple(validate_tag(t) for t in check_list_length(list(tags), "run tags"))
+    return tuple(validate_run_tag(t) for t in check_list_length(list(tags), "run tags"))
 
 
 def _checked_notes(notes: object) -> str | None:
@@ -215,6 +218,7 @@ def init(
         mode=mode,
         dir=dir,
         settings=settings,
+        sweep=None if trial is None else trial.sweep_id,
     )
     how = resolve_reinit(reinit)
     previous = current_run()
@@ -228,6 +232,14 @@ def init(
                     "run.finish(), or pass reinit='create_new' to artisync.init()"
                 )
             return previous
+    trial = trial_for_init()
+    if trial is not None:  # a sweep agent's trial: W&B ignores init's project, entity, id
+        options = dataclasses.replace(
+            options,
+            project=trial.project or options.project,
+            entity=trial.entity or options.entity,
+            id=trial.run_id or options.id,
+        )
     items = _initial_config(config, options, config_include_keys, config_exclude_keys)
     run: Run | DisabledRun
     if options.mode == "disabled":
@@ -235,6 +247,9 @@ def init(
     else:
         artisync_settings = Config.load(None if home is None else Path(home))
         run = Run(options, items, settings=artisync_settings)
+        if trial is not None:
+            run.sweep_id = trial.sweep_id
+            run.config.update_locked(trial.parameters)  # the sweep's values win
         run._start()
     if how != "create_new":
         make_current(run)
@@ -283,6 +298,7 @@ class Run:
         config: Mapping[str, Any],
         *,
         settings: Config,
+        sweep: str | None = None,
     ) -> None:
         self.project: str = validate_project(options.project or DEFAULT_PROJECT)
         self.entity = _checked(options.entity, "entity")

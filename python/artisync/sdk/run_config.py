@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import math
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
@@ -39,7 +40,11 @@ class ConfigError(InvalidInputError):
 
 def json_friendly(value: Any) -> Any:
     """``value`` with numpy scalars and arrays (and anything with ``tolist``/``item``)
-    made plain Python, tuples made lists and sets sorted lists, as W&B stores them."""
+    made plain Python, tuples made lists and sets sorted lists, as W&B stores them.
+    NaN and infinities become None: the registry stores strict JSON (a diverged
+    ``loss`` must not stop the training loop)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, Mapping):
         return {str(k): json_friendly(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -51,6 +56,8 @@ def json_friendly(value: Any) -> Any:
     tolist = getattr(value, "tolist", None)  # numpy arrays and scalars, torch tensors
     if callable(tolist) and not isinstance(value, str | bytes | int | float | bool):
         return json_friendly(tolist())
+    if isinstance(value, float):
+        return value
     return value
 
 

@@ -45,6 +45,7 @@ from artisync.server import (
     routes_commits,
     routes_lineage,
     routes_runs,
+    routes_sweeps,
     routes_transfers,
     routes_versions,
 )
@@ -68,6 +69,7 @@ log = get_logger("artisync.server")
 ROUTES: Final[tuple[Route, ...]] = (
     *routes_access.ROUTES,
     *routes_runs.ROUTES,
+    *routes_sweeps.ROUTES,
     *routes_versions.ROUTES,
     *routes_commits.ROUTES,
     *routes_lineage.ROUTES,

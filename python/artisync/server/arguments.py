@@ -137,6 +137,29 @@ class Arguments:
             raise self.bad(field, f"nests deeper than {MAX_DEPTH} levels")
         return value
 
+    def json_objects(self, field: str, *, limit: int) -> list[dict[str, Any]]:
+        """A list of at most ``limit`` JSON objects, each nested at most
+        :data:`MAX_DEPTH` deep (what the registry checks further is its own)."""
+        value = self._take(field, True)
+        if not isinstance(value, list):
+            raise self.bad(field, f"must be a list of JSON objects, not {_kind(value)}")
+        if len(value) > limit:
+            raise self.bad(field, f"holds {len(value)} items; at most {limit} are taken at once")
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                raise self.bad(f"{field}[{i}]", f"must be a JSON object, not {_kind(item)}")
+            if json_depth(item) > MAX_DEPTH:
+                raise self.bad(f"{field}[{i}]", f"nests deeper than {MAX_DEPTH} levels")
+        return value
+
+    def checked_text(self, field: str, check: Callable[[str | None], str | None]) -> str | None:
+        """A str or None (absent or null) that ``check`` accepts (it bounds the length)."""
+        value = self.free_text(field, limit=None)
+        try:
+            return check(value)
+        except InvalidInputError as exc:
+            raise self.bad(field, str(exc)) from None
+
     def count(self, field: str, *, required: bool = True, default: int = 0) -> int:
         """A whole number >= 0."""
         value = self._take(field, required)

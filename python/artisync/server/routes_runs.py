@@ -4,15 +4,26 @@ A run is addressed by its project and id, as W&B's run paths are. ``PUT`` is
 ``ensure_run`` (create, or update the fields given: repeating it is harmless, as PUT
 promises); ``PATCH`` replaces the summary or sets the state, one per request, since each
 is its own registry call and a request that did half would leave a caller guessing.
+``…/history`` holds the run's history rows: ``POST`` stores a batch (a step stored
+already gets the new row, so sending a batch again is harmless), ``GET`` reads them all.
+Writing history is a write to the project, reading it a read of the run.
 """
 
 from __future__ import annotations
 
-from typing import Final, NoReturn
+from typing import Any, Final, NoReturn
 
 from artisync.errors import InvalidInputError, NotFoundError
-from artisync.names import LABEL_MAX_LENGTH, RUN_NAME_MAX_LENGTH, validate_project
+from artisync.names import (
+    LABEL_MAX_LENGTH,
+    RUN_NAME_MAX_LENGTH,
+    check_notes,
+    validate_project,
+    validate_run_tag,
+    validate_sweep_id,
+)
 from artisync.registry import RUN_STATES, Project, Registry, Run
+from artisync.registry.run_rules import MAX_HISTORY_ROWS
 from artisync.server.access.policy import Action
 from artisync.server.routes import API, Call, Operation, Route
 
@@ -57,13 +68,47 @@ def ensure_run(call: Call) -> Operation:
     job_type = body.free_text("job_type", limit=LABEL_MAX_LENGTH)
     group = body.free_text("group", limit=LABEL_MAX_LENGTH)
     config = body.json_object("config", required=False)
+    # Absent: leave the run's tags as they are (an empty list clears them).
+    tags = body.names("tags", validate_run_tag) if body.given("tags") else None
+    notes = body.checked_text("notes", check_notes)
+    sweep = body.optional_name("sweep", validate_sweep_id)
     body.finish("a run's fields (PUT)")
 
     def run(r: Registry) -> Run:
         writing(call, entity, project)
         return r.ensure_run(
-            project, entity, run_id, name=name, job_type=job_type, group=group, config=config
+            project,
+            entity,
+            run_id,
+            name=name,
+            job_type=job_type,
+            group=group,
+            config=config,
+            tags=tags,
+            notes=notes,
+            sweep=sweep,
         )
+
+    return run
+
+
+def append_history(call: Call) -> Operation:
+    entity, project, run_id = run_key(call)
+    rows = call.body.json_objects("rows", limit=MAX_HISTORY_ROWS)
+
+    def run(r: Registry) -> None:
+        writing(call, entity, project)
+        r.append_history(project, run_id, rows, entity)
+
+    return run
+
+
+def run_history(call: Call) -> Operation:
+    entity, project, run_id = run_key(call)
+
+    def run(r: Registry) -> list[dict[str, Any]]:
+        reading_run(call, entity, project, run_id)
+        return r.run_history(project, run_id, entity)
 
     return run
 
@@ -154,4 +199,6 @@ ROUTES: Final = (
     Route("PUT", RUN, ensure_run, "Create a run, or update the fields given"),
     Route("GET", RUN, get_run, "One run"),
     Route("PATCH", RUN, patch_run, "Replace a run's summary, or set its state"),
+    Route("POST", f"{RUN}/history", append_history, "Store history rows of a run"),
+    Route("GET", f"{RUN}/history", run_history, "A run's history rows, by step"),
 )

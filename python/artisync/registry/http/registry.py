@@ -13,11 +13,13 @@ keep-alive connections (``http.transport``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from artisync.credentials import api_key_for
 from artisync.errors import InvalidInputError, NotFoundError
+from artisync.names import validate_sweep_id
 from artisync.registry.contract import UNSET, Closing, Unset, check_ttl, to_json
 from artisync.registry.http.transport import Transport, segment
 from artisync.registry.model import (
@@ -29,8 +31,10 @@ from artisync.registry.model import (
     Part,
     Project,
     Run,
+    Sweep,
     Version,
 )
+from artisync.registry.run_rules import check_run_fields, history_chunks, history_rows, sweep_config
 
 __all__ = ["HttpRegistry"]
 
@@ -103,11 +107,17 @@ class HttpRegistry(Closing):
         job_type: str | None = None,
         group: str | None = None,
         config: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        notes: str | None = None,
+        sweep: str | None = None,
     ) -> Run:
         """Create the run if new, else update the fields given; return it."""
         if config is not None:
             to_json(config, what=f"config of run {run_id!r}")  # refused here, as locally
         fields = {"name": name, "job_type": job_type, "group": group, "config": config}
+        fields.update(check_run_fields(run_id, tags, notes, sweep))
+        # Only what is given travels: a server older than tags, notes and sweeps still
+        # takes a run that has none.
         body = {key: value for key, value in fields.items() if value is not None}
         return Run.from_json(
             self._http.call("PUT", self._run_path(project, run_id, entity), body=body)
@@ -147,6 +157,50 @@ class HttpRegistry(Closing):
         """A project's runs, oldest first."""
         answer = self._http.call("GET", _path("runs", entity or DEFAULT_ENTITY, project))
         return [Run.from_json(item) for item in answer]
+
+    def append_history(
+        self,
+        project: str,
+        run_id: str,
+        rows: Sequence[Mapping[str, Any]],
+        entity: str | None = None,
+    ) -> None:
+        """Store history rows of a run; a row whose ``_step`` is stored replaces it.
+
+        Checked here as the database backends check them; a large batch travels as
+        several requests (each row's step makes sending it again harmless), so a batch
+        the server refuses part of may be stored in part: write it again to finish it.
+        """
+        checked = history_rows(rows, run=run_id)
+        path = self._run_path(project, run_id, entity, "history")
+        for chunk in history_chunks(checked) if checked else [[]]:
+            self._http.call("POST", path, body={"rows": [json.loads(text) for _, text in chunk]})
+
+    def run_history(
+        self, project: str, run_id: str, entity: str | None = None
+    ) -> list[dict[str, Any]]:
+        """A run's history rows, by ``_step``."""
+        answer = self._http.call("GET", self._run_path(project, run_id, entity, "history"))
+        return [dict(row) for row in answer]
+
+    # -- sweeps -----------------------------------------------------------------------
+
+    def create_sweep(
+        self,
+        project: str,
+        sweep_id: str,
+        config: Mapping[str, Any],
+        entity: str | None = None,
+    ) -> Sweep:
+        """Create a sweep, or return it when it exists with the same config."""
+        sweep_config(config, sweep_id=validate_sweep_id(sweep_id))
+        path = _path("sweeps", entity or DEFAULT_ENTITY, project, sweep_id)
+        return Sweep.from_json(self._http.call("PUT", path, body={"config": dict(config)}))
+
+    def get_sweep(self, project: str, sweep_id: str, entity: str | None = None) -> Sweep:
+        """One sweep of a project; ``NotFoundError`` if there is none."""
+        path = _path("sweeps", entity or DEFAULT_ENTITY, project, sweep_id)
+        return Sweep.from_json(self._http.call("GET", path))
 
     # -- versions ---------------------------------------------------------------------
 

@@ -3,10 +3,11 @@ PostgreSQL database, keeping every id, number, time and answer it gave.
 
 :func:`import_registry` reads the node's ``registry.db`` read-only, as one snapshot (the
 daemon may be running: ``importing.source``), and writes the server's database in steps,
-each one transaction: projects and runs; then collections, whole, a batch at a time,
-with their versions (tombstones included, so numbers are never given out again), tags,
-aliases, submissions (the idempotency map) and parts (``importing.versions``); then
-lineage, in the order it was recorded (``importing.target``). A step that fails or is
+each one transaction: projects, runs and sweeps; then collections, whole, a batch at a
+time, with their versions (tombstones included, so numbers are never given out again),
+tags, aliases, submissions (the idempotency map) and parts (``importing.versions``); then
+lineage, in the order it was recorded, and runs' history, a batch of rows at a time
+(``importing.target``). A step that fails or is
 killed leaves the database as the previous step left it, and every step finds what an
 earlier run already copied, so running the import again completes it, and running it
 once more changes nothing.
@@ -29,7 +30,13 @@ from artisync.crashpoints import crash_point
 from artisync.registry.contract import check_store
 from artisync.registry.importing.report import Conflict, Counts, ImportReport
 from artisync.registry.importing.source import SourceSnapshot
-from artisync.registry.importing.target import Outcome, merge_edges, merge_runs
+from artisync.registry.importing.target import (
+    Outcome,
+    merge_edges,
+    merge_history,
+    merge_runs,
+    merge_sweeps,
+)
 from artisync.registry.importing.versions import CollectionWork, merge_collections
 from artisync.registry.postgres.connection import Pool
 
@@ -75,6 +82,16 @@ def import_registry(
                 functools.partial(merge_runs, projects=source.projects, runs=source.runs),
             )
             _add(report, outcome)
+            outcome = pool.write(
+                "importing sweeps",
+                functools.partial(
+                    merge_sweeps,
+                    sweeps=source.sweeps,
+                    projects=source.projects,
+                    project_ids=project_ids,
+                ),
+            )
+            _add(report, outcome)
             crash_point("after_import_step")
             for batch in _batches(source, max(1, batch_versions)):
                 outcome = pool.write(
@@ -93,6 +110,16 @@ def import_registry(
                 outcome = pool.write(
                     "importing lineage",
                     functools.partial(merge_edges, edges=edges, run_ids=run_ids),
+                )
+                _add(report, outcome)
+                crash_point("after_import_step")
+            run_names = _run_names(source, run_ids)
+            for rows in source.history():
+                outcome = pool.write(
+                    "importing run history",
+                    functools.partial(
+                        merge_history, rows=rows, run_ids=run_ids, run_names=run_names
+                    ),
                 )
                 _add(report, outcome)
                 crash_point("after_import_step")
@@ -117,6 +144,12 @@ def _batches(source: SourceSnapshot, size: int) -> Iterator[list[CollectionWork]
             batch, versions = [], 0
     if batch:
         yield batch
+
+
+def _run_names(source: SourceSnapshot, run_ids: dict[int, int]) -> dict[int, str]:
+    """``entity/project/run_id`` of each run, by its key on the server (for conflicts)."""
+    projects = {p.key: f"{p.entity}/{p.name}" for p in source.projects}
+    return {run_ids[r.key]: f"{projects[r.project_key]}/{r.run_id}" for r in source.runs}
 
 
 def _describe(batch: Sequence[CollectionWork]) -> str:

@@ -10,10 +10,12 @@ __all__ = ["Conflict", "Counts", "ImportReport"]
 
 @dataclass(slots=True)
 class Counts:
-    """How many of each kind of record; ``lineage`` counts edges (produced and used)."""
+    """How many of each kind of record; ``lineage`` counts edges (produced and used),
+    ``history`` rows of runs' history."""
 
     projects: int = 0
     runs: int = 0
+    sweeps: int = 0
     collections: int = 0
     versions: int = 0
     aliases: int = 0
@@ -21,6 +23,7 @@ class Counts:
     submissions: int = 0
     parts: int = 0
     lineage: int = 0
+    history: int = 0
 
     def add(self, other: Counts) -> None:
         """Add ``other``'s counts to these."""
@@ -33,8 +36,9 @@ class Counts:
 
     def describe(self) -> str:
         """``3 projects, 10 runs, ...``: the kinds with a non-zero count, or ``nothing``."""
+        label = {"lineage": "lineage edges", "history": "history rows"}
         shown = [
-            f"{getattr(self, f.name)} {f.name if f.name != 'lineage' else 'lineage edges'}"
+            f"{getattr(self, f.name)} {label.get(f.name, f.name)}"
             for f in fields(self)
             if getattr(self, f.name)
         ]

@@ -11,7 +11,8 @@ store) is read with the ``default_store`` the snapshot was opened with, the node
 configured store, which is where its content is: on the server, readers of other nodes
 have no other way to learn it.
 
-JSON columns (config, summary, metadata) stay the text SQLite holds: PostgreSQL's
+JSON columns (config, summary, metadata, tags, history rows, sweep configs) stay the
+text SQLite holds: PostgreSQL's
 ``json`` type keeps text as given, so key order and number spelling survive the copy
 untouched, with no parse and dump in between.
 """
@@ -29,17 +30,21 @@ from artisync.registry.sqlite.schema import check_readable, connect
 __all__ = [
     "CollectionContent",
     "Edge",
+    "HistoryRow",
     "SourceCollection",
     "SourcePart",
     "SourceProject",
     "SourceRun",
     "SourceSnapshot",
+    "SourceSweep",
     "SourceVersion",
     "Submission",
 ]
 
 # Rows fetched from SQLite at a time when streaming a table (lineage).
 _FETCH = 10_000
+# History rows fetched at a time: rows may be large (up to 256 KiB each).
+_HISTORY_FETCH = 1_000
 
 
 class SourceProject(NamedTuple):
@@ -52,7 +57,7 @@ class SourceProject(NamedTuple):
 
 
 class SourceRun(NamedTuple):
-    """A run row, with its config and summary as JSON text."""
+    """A run row, with its config, summary and tags as JSON text."""
 
     key: int
     project_key: int
@@ -63,8 +68,29 @@ class SourceRun(NamedTuple):
     config: str
     summary: str
     state: str
+    tags: str
+    notes: str | None
+    sweep: str | None
     created_at: float
     updated_at: float
+
+
+class SourceSweep(NamedTuple):
+    """A sweep row, with its config as JSON text."""
+
+    project_key: int
+    sweep_id: str
+    config: str
+    state: str
+    created_at: float
+
+
+class HistoryRow(NamedTuple):
+    """One history row of a run: its step and its JSON text."""
+
+    run_key: int
+    step: int
+    data: str
 
 
 class SourceCollection(NamedTuple):
@@ -145,10 +171,11 @@ class CollectionContent:
 class SourceSnapshot(Closing):
     """An embedded registry opened read-only, inside one read transaction.
 
-    Small tables (projects, runs, collections) and the per-collection maps that SQLite
+    Small tables (projects, runs, sweeps, collections) and the per-collection maps that SQLite
     has no index for (submissions and parts by collection) are read whole when opened;
     versions, aliases and tags are read one collection at a time, through the indexes
-    that lead with the collection; lineage is streamed in the order it was recorded.
+    that lead with the collection; lineage is streamed in the order it was recorded,
+    history run by run.
     Versions and parts with no store recorded are read with ``default_store``.
     Use it in a ``with`` block: closing ends the read transaction.
     """
@@ -174,7 +201,14 @@ class SourceSnapshot(Closing):
                 SourceRun(*row)
                 for row in self._conn.execute(
                     "SELECT id, project_id, run_id, name, job_type, group_name, config,"
-                    " summary, state, created_at, updated_at FROM runs ORDER BY id"
+                    " summary, state, tags, notes, sweep_id, created_at, updated_at FROM runs"
+                    " ORDER BY id"
+                )
+            ]
+            self.sweeps = [
+                SourceSweep(*row)
+                for row in self._conn.execute(
+                    "SELECT project_id, sweep_id, config, state, created_at FROM sweeps ORDER BY id"
                 )
             ]
             self.collections = [
@@ -248,6 +282,12 @@ class SourceSnapshot(Closing):
             self._submissions.get(collection, []),
             self._parts.get(collection, []),
         )
+
+    def history(self) -> Iterator[list[HistoryRow]]:
+        """Every run's history rows, run by run and by step, a batch at a time."""
+        cursor = self._conn.execute("SELECT run_id, step, data FROM history ORDER BY run_id, step")
+        while batch := cursor.fetchmany(_HISTORY_FETCH):
+            yield [HistoryRow(*row) for row in batch]
 
     def edges(self) -> Iterator[list[Edge]]:
         """Every lineage edge in the order it was recorded, a batch at a time."""

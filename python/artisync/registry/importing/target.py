@@ -1,6 +1,6 @@
 """Writing an embedded registry's records into the server's PostgreSQL database, for
-``import_registry``: projects and runs first, lineage last (the collections between them
-are ``importing.versions``'s).
+``import_registry``: projects, runs and sweeps first, then lineage and history (the
+collections between them are ``importing.versions``'s).
 
 Each function runs inside the caller's transaction and returns what it did instead of
 changing shared state, so that a transaction the pool runs again (after a deadlock)
@@ -10,7 +10,8 @@ name, run id, artifact name, version id, submission id, alias); what matches is 
 the server has it; what is missing is added with its ids, numbers and times; what the
 server holds otherwise is a :class:`Conflict`, never overwritten. Runs are the one
 exception: the same run id is the same run (W&B's resume), and the side that changed it
-last wins.
+last wins (its fields, tags, notes and sweep; history rows are matched by step like any
+other record).
 
 Rows go in as arrays, ``INSERT ... SELECT FROM unnest(...)``: one statement per table
 and batch instead of one per row. ``WITH ORDINALITY ... ORDER BY`` keeps the source's
@@ -25,11 +26,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from artisync.registry.importing.report import Conflict, Counts
-from artisync.registry.importing.source import Edge, SourceProject, SourceRun
+from artisync.registry.importing.source import (
+    Edge,
+    HistoryRow,
+    SourceProject,
+    SourceRun,
+    SourceSweep,
+)
 from artisync.registry.model import COMMITTED
 from artisync.registry.postgres.connection import Conn
+from artisync.registry.run_rules import same_json
 
-__all__ = ["Outcome", "chunks", "columns", "merge_edges", "merge_runs"]
+__all__ = [
+    "Outcome",
+    "chunks",
+    "columns",
+    "merge_edges",
+    "merge_history",
+    "merge_runs",
+    "merge_sweeps",
+]
 
 # Rows per INSERT: large enough that statements are few, small enough that one array
 # parameter stays a few megabytes.
@@ -88,7 +104,8 @@ def merge_runs(
     existing: dict[int, tuple[Any, ...]] = {}
     for row in conn.execute(
         "SELECT s.o, r.name, r.job_type, r.group_name, r.config::text, r.summary::text,"
-        " r.state, r.created_at, r.updated_at FROM unnest(%s::bigint[], %s::text[])"
+        " r.state, r.tags::text, r.notes, r.sweep_id, r.created_at, r.updated_at"
+        " FROM unnest(%s::bigint[], %s::text[])"
         " WITH ORDINALITY AS s(pid, rid, o)"
         " JOIN runs AS r ON r.project_id = s.pid AND r.run_id = s.rid",
         columns(keys, 2),
@@ -96,12 +113,23 @@ def merge_runs(
         existing[runs[row[0] - 1].key] = tuple(row[1:])
     new: list[tuple[Any, ...]] = []
     newer: list[tuple[Any, ...]] = []
+    width = 9  # the fields compared and copied: name to sweep
     for run, (pid, run_id) in zip(runs, keys, strict=True):
-        mine = (run.name, run.job_type, run.group, run.config, run.summary, run.state)
+        mine = (
+            run.name,
+            run.job_type,
+            run.group,
+            run.config,
+            run.summary,
+            run.state,
+            run.tags,
+            run.notes,
+            run.sweep,
+        )
         theirs = existing.get(run.key)
         if theirs is None:
             new.append((pid, run_id, *mine, run.created_at, run.updated_at))
-        elif theirs[:6] == mine or run.updated_at <= theirs[7]:
+        elif theirs[:width] == mine or run.updated_at <= theirs[width + 1]:
             # The same, or changed on the server since (a node that already commits
             # there): the server's record is the newer one.
             out.present.runs += 1
@@ -110,12 +138,13 @@ def merge_runs(
     for chunk in chunks(new):
         cursor = conn.execute(
             "INSERT INTO runs (project_id, run_id, name, job_type, group_name, config, summary,"
-            " state, created_at, updated_at)"
-            " SELECT pid, rid, n, j, g, cf, sm, st, c, u FROM unnest(%s::bigint[], %s::text[],"
-            " %s::text[], %s::text[], %s::text[], %s::json[], %s::json[], %s::text[],"
+            " state, tags, notes, sweep_id, created_at, updated_at)"
+            " SELECT pid, rid, n, j, g, cf, sm, st, tg, nt, sw, c, u"
+            " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],"
+            " %s::json[], %s::json[], %s::text[], %s::json[], %s::text[], %s::text[],"
             " %s::float8[], %s::float8[]) WITH ORDINALITY AS s(pid, rid, n, j, g, cf, sm, st,"
-            " c, u, o) ORDER BY o ON CONFLICT (project_id, run_id) DO NOTHING",
-            columns(chunk, 10),
+            " tg, nt, sw, c, u, o) ORDER BY o ON CONFLICT (project_id, run_id) DO NOTHING",
+            columns(chunk, 13),
         )
         out.copied.runs += cursor.rowcount
         # A run the node's daemon created on the server meanwhile: already there.
@@ -124,8 +153,9 @@ def merge_runs(
         with conn.cursor() as cursor:
             cursor.executemany(
                 "UPDATE runs SET name = %s, job_type = %s, group_name = %s, config = %s::json,"
-                " summary = %s::json, state = %s, created_at = least(created_at, %s),"
-                " updated_at = %s WHERE project_id = %s AND run_id = %s",
+                " summary = %s::json, state = %s, tags = %s::json, notes = %s, sweep_id = %s,"
+                " created_at = least(created_at, %s), updated_at = %s"
+                " WHERE project_id = %s AND run_id = %s",
                 newer,
             )
         out.runs_updated = len(newer)
@@ -140,7 +170,46 @@ def merge_runs(
     return project_ids, run_ids, out
 
 
-# -- lineage ----------------------------------------------------------------------------
+def merge_sweeps(
+    conn: Conn,
+    sweeps: Sequence[SourceSweep],
+    projects: Sequence[SourceProject],
+    project_ids: dict[int, int],
+) -> Outcome:
+    """Add the node's sweeps; one the server has with another config is a conflict, left
+    as the server has it (a sweep's config never changes)."""
+    out = Outcome()
+    names = {p.key: f"{p.entity}/{p.name}" for p in projects}
+    for sweep in sweeps:
+        pid = project_ids[sweep.project_key]
+        created = conn.execute(
+            "INSERT INTO sweeps (project_id, sweep_id, config, state, created_at)"
+            " VALUES (%s, %s, %s::json, %s, %s)"
+            " ON CONFLICT (project_id, sweep_id) DO NOTHING RETURNING id",
+            (pid, sweep.sweep_id, sweep.config, sweep.state, sweep.created_at),
+        ).fetchone()
+        if created is not None:
+            out.copied.sweeps += 1
+            continue
+        row = conn.execute(
+            "SELECT config::text FROM sweeps WHERE project_id = %s AND sweep_id = %s",
+            (pid, sweep.sweep_id),
+        ).fetchone()
+        assert row is not None, "a sweep that conflicted on insert exists"
+        if same_json(row[0], sweep.config):
+            out.present.sweeps += 1
+        else:
+            out.conflicts.append(
+                Conflict(
+                    f"sweep {names[sweep.project_key]}/{sweep.sweep_id}",
+                    "the server has a sweep of this id with another config; kept the "
+                    "server's (the node's runs of it still name it)",
+                )
+            )
+    return out
+
+
+# -- lineage and history ----------------------------------------------------------------
 
 
 def merge_edges(conn: Conn, edges: Sequence[Edge], run_ids: dict[int, int]) -> Outcome:
@@ -165,4 +234,47 @@ def merge_edges(conn: Conn, edges: Sequence[Edge], run_ids: dict[int, int]) -> O
         assert row is not None, "a SELECT of two counts returns one row"
         out.copied.lineage += int(row[1])
         out.present.lineage += int(row[0]) - int(row[1])
+    return out
+
+
+def merge_history(
+    conn: Conn, rows: Sequence[HistoryRow], run_ids: dict[int, int], run_names: dict[int, str]
+) -> Outcome:
+    """Add the history rows the server lacks (by run and step). A step the server holds
+    with another row is counted as a conflict of its run, and the server's row kept."""
+    out = Outcome()
+    keyed = [(run_ids[r.run_key], r.step, r.data) for r in rows]
+    for chunk in chunks(keyed):
+        added = {
+            (int(run), int(step))
+            for run, step in conn.execute(
+                "INSERT INTO history (run_id, step, data)"
+                " SELECT r, s, d::json FROM unnest(%s::bigint[], %s::bigint[], %s::text[])"
+                " AS u(r, s, d) ON CONFLICT (run_id, step) DO NOTHING RETURNING run_id, step",
+                columns(chunk, 3),
+            )
+        }
+        out.copied.history += len(added)
+        kept = [row for row in chunk if (row[0], row[1]) not in added]
+        theirs = {
+            (int(run), int(step)): str(text)
+            for run, step, text in conn.execute(
+                "SELECT h.run_id, h.step, h.data::text FROM unnest(%s::bigint[], %s::bigint[])"
+                " AS u(r, s) JOIN history AS h ON h.run_id = u.r AND h.step = u.s",
+                columns([row[:2] for row in kept], 2),
+            )
+        }
+        differing: dict[int, int] = {}
+        for run, step, text in kept:
+            if same_json(theirs[(run, step)], text):
+                out.present.history += 1
+            else:
+                differing[run] = differing.get(run, 0) + 1
+        for run, count in differing.items():
+            out.conflicts.append(
+                Conflict(
+                    f"run {run_names[run]}",
+                    f"{count} history step(s) hold other rows on the server; kept the server's",
+                )
+            )
     return out

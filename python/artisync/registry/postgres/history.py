@@ -22,7 +22,7 @@ def append_history(
     conn: Conn, entity: str, project: str, run_id: str, rows: Sequence[tuple[int, str]]
 ) -> None:
     """Store ``rows`` (``(step, JSON text)``, by step, each step once, as
-    ``contract.history_rows`` gives them), replacing stored rows of the same steps;
+    ``run_rules.history_rows`` gives them), replacing stored rows of the same steps;
     :class:`NotFoundError` for an unknown run."""
     pid = project_id(conn, entity, project)
     found = None

@@ -23,14 +23,7 @@ from typing import Any
 
 from artisync.errors import ArtisyncError, RegistryError, RegistryUnavailableError
 from artisync.names import validate_sweep_id
-from artisync.registry.contract import (
-    UNSET,
-    Closing,
-    Unset,
-    check_run_fields,
-    history_rows,
-    sweep_config,
-)
+from artisync.registry.contract import UNSET, Closing, Unset
 from artisync.registry.model import (
     DEFAULT_ENTITY,
     Collection,
@@ -48,6 +41,7 @@ from artisync.registry.postgres import edits as edits
 from artisync.registry.postgres import history, sweeps
 from artisync.registry.postgres import queries as reads
 from artisync.registry.postgres.connection import Conn, Pool, PoolStats
+from artisync.registry.run_rules import check_run_fields, history_rows, sweep_config
 
 __all__ = ["PostgresRegistry"]
 

@@ -6,12 +6,12 @@ compared with the one stored."""
 from __future__ import annotations
 
 from artisync.errors import InvalidInputError, NotFoundError
-from artisync.registry.contract import describe_missing_sweep, describe_sweep_conflict, same_json
 from artisync.registry.model import Sweep
 from artisync.registry.postgres.commit import ensure_project
 from artisync.registry.postgres.connection import Conn
 from artisync.registry.postgres.queries import NOW
 from artisync.registry.rows import SWEEP_COLUMNS, sweep_from_row
+from artisync.registry.run_rules import describe_missing_sweep, describe_sweep_conflict, same_json
 
 __all__ = ["create_sweep", "get_sweep"]
 

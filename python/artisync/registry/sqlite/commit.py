@@ -60,7 +60,7 @@ def ensure_run(
 
     ``fields`` maps ``name``, ``job_type``, ``group``, ``config``, ``tags``, ``notes``
     and ``sweep`` to values (``tags``, ``notes`` and ``sweep`` checked by
-    ``contract.check_run_fields``); a None value keeps what is stored, so resuming a run
+    ``run_rules.check_run_fields``); a None value keeps what is stored, so resuming a run
     with fewer arguments than it started with loses nothing. A new run is ``running``,
     with no tags, notes or sweep unless given; an existing one keeps its state and
     summary. Either way ``updated_at`` becomes now.

@@ -26,7 +26,7 @@ def append_history(
     run_id: str,
     rows: Sequence[tuple[int, str]],
 ) -> None:
-    """Store ``rows`` (``(step, JSON text)``, checked by ``contract.history_rows``) of
+    """Store ``rows`` (``(step, JSON text)``, checked by ``run_rules.history_rows``) of
     the run, replacing the rows of steps already stored; the run's ``updated_at``
     becomes now. An unknown run is :class:`NotFoundError`."""
     pid = project_id(conn, entity, project)

@@ -19,14 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from artisync.names import validate_sweep_id
-from artisync.registry.contract import (
-    UNSET,
-    Closing,
-    Unset,
-    check_run_fields,
-    history_rows,
-    sweep_config,
-)
+from artisync.registry.contract import UNSET, Closing, Unset
 from artisync.registry.model import (
     DEFAULT_ENTITY,
     Collection,
@@ -39,6 +32,7 @@ from artisync.registry.model import (
     Sweep,
     Version,
 )
+from artisync.registry.run_rules import check_run_fields, history_rows, sweep_config
 from artisync.registry.sqlite import commit as writes
 from artisync.registry.sqlite import edits as edits
 from artisync.registry.sqlite import history, sweeps
@@ -180,7 +174,7 @@ class SqliteRegistry(Closing):
         Each row is a JSON object with an int ``_step`` >= 0; a step already stored gets
         the new row in place of its old one, so a batch written again (a retry, a
         resumed run) adds nothing. A batch holds at most 1,000 rows of at most 256 KiB
-        of JSON each, 4 MiB in all (``contract.history_rows``): else
+        of JSON each, 4 MiB in all (``run_rules.history_rows``): else
         ``InvalidInputError`` naming the row. An unknown run is ``NotFoundError``.
         """
         checked = history_rows(rows, run=run_id)

@@ -7,9 +7,9 @@ import sqlite3
 import time
 
 from artisync.errors import InvalidInputError, NotFoundError
-from artisync.registry.contract import describe_missing_sweep, describe_sweep_conflict, same_json
 from artisync.registry.model import Sweep
 from artisync.registry.rows import SWEEP_COLUMNS, sweep_from_row
+from artisync.registry.run_rules import describe_missing_sweep, describe_sweep_conflict, same_json
 from artisync.registry.sqlite.commit import ensure_project
 
 __all__ = ["create_sweep", "get_sweep"]
