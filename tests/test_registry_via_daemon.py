@@ -131,7 +131,7 @@ def test_sdk_writes_go_through_the_daemon_and_reach_the_registry(
     assert "readonly" in done["direct"], "the member could write registry.db itself"
     with SqliteRegistry(registry_path, read_only=True) as registry:
         run = registry.get_run("shared", "carol-run")
-        assert (run.state, run.summary, run.config) == ("finished", {"loss": 0.25}, {"lr": 0.1})
+        assert (run.state, run.summary["loss"], run.config) == ("finished", 0.25, {"lr": 0.1})
         assert (run.tags, run.notes, run.sweep) == (["mine", "v1.0"], "n", "carol-sweep")
         assert done["history"] == registry.run_history("shared", "carol-run")
         assert done["history"][-1] == {"_step": 0, "loss": 0.5}

@@ -55,7 +55,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 @pytest.fixture
 def run(home: Path) -> Iterator[artisync.Run]:
     with artisync.init(
-        "proj",
+        project="proj",
         entity="team",
         job_type="train",
         group="sweep-1",

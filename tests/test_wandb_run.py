@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import artisync
-from artisync.errors import ArtisyncError, InvalidInputError, RejectedError
+from artisync.errors import ArtisyncError, InvalidInputError, NoDaemonWarning, RejectedError
 from artisync.sdk.run_config import ConfigError
 from daemon_harness import DaemonProcess
 
@@ -313,6 +313,6 @@ def test_finish_without_a_daemon_does_not_wait(home: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run.log_artifact(artifact)
-    with pytest.warns(UserWarning, match="without waiting for 1 logged artifact"):
+    with pytest.warns(NoDaemonWarning, match="without waiting for 1 logged artifact"):
         run.finish()
     assert os.listdir(home / "spool" / "new")

@@ -102,6 +102,7 @@ class Artifact:
         # Set when the artifact is logged; the daemon's answer when wait() has it.
         self._client: DaemonClient | None = None
         self._result: dict[str, Any] | None = None
+        self._rejection_raised = False  # wait() raised this version's rejection
         # Set once committed: the version as the registry has it, and whose home it is in.
         self._version: Version | None = None
         self._settings: Config | None = None
@@ -522,6 +523,7 @@ class Artifact:
             self._result = self._client.wait(self._id, timeout, f"artifact {self._name!r}")
         if self._result.get("status") == "rejected":
             reason = self._result.get("reason") or "the daemon gave no reason"
+            self._rejection_raised = True  # run.finish() need not raise it again
             raise RejectedError(str(reason), submission_id=self._id)
         if isinstance(self._result.get("version_id"), str):
             settings = self._client.config

@@ -36,7 +36,12 @@ from typing import Any, Final
 from urllib.parse import unquote, urlparse
 
 from artisync.config import Config
-from artisync.errors import ArtisyncError, InvalidInputError, RegistryUnavailableError
+from artisync.errors import (
+    ArtisyncError,
+    InvalidInputError,
+    NoDaemonWarning,
+    RegistryUnavailableError,
+)
 from artisync.names import (
     check_list_length,
     validate_alias,
@@ -218,7 +223,6 @@ def init(
         mode=mode,
         dir=dir,
         settings=settings,
-        sweep=None if trial is None else trial.sweep_id,
     )
     how = resolve_reinit(reinit)
     previous = current_run()
@@ -246,9 +250,9 @@ def init(
         run = DisabledRun(options, items)
     else:
         artisync_settings = Config.load(None if home is None else Path(home))
-        run = Run(options, items, settings=artisync_settings)
+        sweep = None if trial is None else trial.sweep_id
+        run = Run(options, items, settings=artisync_settings, sweep=sweep)
         if trial is not None:
-            run.sweep_id = trial.sweep_id
             run.config.update_locked(trial.parameters)  # the sweep's values win
         run._start()
     if how != "create_new":
@@ -300,6 +304,8 @@ class Run:
         settings: Config,
         sweep: str | None = None,
     ) -> None:
+        """``sweep`` is the id of the sweep this run is a trial of (W&B's
+        ``run.sweep_id``)."""
         self.project: str = validate_project(options.project or DEFAULT_PROJECT)
         self.entity = _checked(options.entity, "entity")
         self.job_type = _checked(options.job_type, "job_type")
@@ -317,7 +323,7 @@ class Run:
         self.resumed = False
         self.settings = settings
         self.exit_code: int | None = None
-        self.sweep_id: str | None = None
+        self.sweep_id = sweep
         self.start_time = time.time()
         self._root_dir = options.dir
         self._dir: Path | None = None
@@ -587,7 +593,9 @@ class Run:
 
         With no daemon running and none that can be started, nothing would commit them
         while this process waits: warn and return (they commit once a daemon runs)."""
-        pending = [a for a in self._logged if a._version is None]
+        pending = [
+            a for a in self._logged if a._version is None and not a._rejection_raised
+        ]
         if not pending:
             return None
         if self._client.queue_status() is None and self._client.start_daemon() is not None:
@@ -595,6 +603,7 @@ class Run:
                 f"run {self.id!r} finishes without waiting for {len(pending)} logged "
                 f"artifact(s): no artisync daemon runs; they wait in {self.settings.spool} "
                 "and commit once one starts",
+                NoDaemonWarning,
                 stacklevel=3,
             )
             return None
@@ -810,7 +819,6 @@ class Run:
         alias_list = [validate_alias(a) for a in check_list_length(alias_list, "aliases")]
         tag_list = [] if tags is None else str_list(tags, "tags", single=True)
         tag_list = [validate_tag(t) for t in check_list_length(tag_list, "tags")]
-        require_json(self.config, "run config")
         submission = artifact._submission(
             project=self.project,
             entity=self.entity,
