@@ -101,10 +101,10 @@ def _member_session(home: Path, files: Path) -> dict[str, Any]:
         try:
             registry.create_sweep("shared", "carol-sweep", {"method": "grid"})
             registry.ensure_run(
-                "shared", None, "carol-run", tags=["mine", "v1.0"], notes="n", sweep="carol-sweep"
+                "shared", None, "carol-trial", tags=["mine", "v1.0"], notes="n", sweep="carol-sweep"
             )
-            registry.append_history("shared", "carol-run", [{"_step": 0, "loss": 0.5}])
-            history = registry.run_history("shared", "carol-run")
+            registry.append_history("shared", "carol-trial", [{"_step": 0, "loss": 0.5}])
+            history = registry.run_history("shared", "carol-trial")
             sweep = registry.get_sweep("shared", "carol-sweep").config
         finally:
             registry.close()
@@ -132,8 +132,10 @@ def test_sdk_writes_go_through_the_daemon_and_reach_the_registry(
     with SqliteRegistry(registry_path, read_only=True) as registry:
         run = registry.get_run("shared", "carol-run")
         assert (run.state, run.summary["loss"], run.config) == ("finished", 0.25, {"lr": 0.1})
-        assert (run.tags, run.notes, run.sweep) == (["mine", "v1.0"], "n", "carol-sweep")
-        assert done["history"] == registry.run_history("shared", "carol-run")
+        assert [r["loss"] for r in registry.run_history("shared", "carol-run")] == [0.25]
+        trial = registry.get_run("shared", "carol-trial")
+        assert (trial.tags, trial.notes, trial.sweep) == (["mine", "v1.0"], "n", "carol-sweep")
+        assert done["history"] == registry.run_history("shared", "carol-trial")
         assert done["history"][-1] == {"_step": 0, "loss": 0.5}
         assert done["sweep"] == registry.get_sweep("shared", "carol-sweep").config
         rows = registry.get_version_by_id(done["rows"])

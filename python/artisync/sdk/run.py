@@ -328,8 +328,9 @@ class Run:
         self._root_dir = options.dir
         self._dir: Path | None = None
         self._recorder = RunRecorder(self._send, what=f"run {self.id!r}")
-        self.config = RunConfig(on_change=lambda: self._recorder.changed("config"))
-        self.config.update(config, allow_val_change=True)
+        self.config = RunConfig()
+        self.config.update(config, allow_val_change=True)  # recorded by _start
+        self.config._notify(lambda: self._recorder.changed("config"))
         self.summary = Summary(on_change=lambda: self._recorder.changed("summary"))
         self._history = History(started_at=self.start_time)
         self._client = DaemonClient(settings)
@@ -371,8 +372,7 @@ class Run:
             if self._given.notes is None:
                 self._notes = existing.notes
             given = self.config.as_dict()
-            self.config = RunConfig(on_change=lambda: self._recorder.changed("config"))
-            self.config.update({**existing.config, **given}, allow_val_change=True)
+            self.config = self.config._over(existing.config)
             self.summary = Summary(
                 existing.summary, on_change=lambda: self._recorder.changed("summary")
             )
@@ -621,13 +621,14 @@ class Run:
         if batch.rows:
             registry.append_history(self.project, self.id, batch.rows, entity=self.entity)
         if "config" in batch.changed or "run" in batch.changed:
+            tags_or_notes = "run" in batch.changed
             registry.ensure_run(
                 self.project,
                 self.entity,
                 self.id,
-                config=self.config.as_dict(),
-                tags=list(self._tags),
-                notes=self._notes,
+                config=self.config.as_dict() if "config" in batch.changed else None,
+                tags=list(self._tags) if tags_or_notes else None,
+                notes=self._notes if tags_or_notes else None,
             )
         if "summary" in batch.changed:
             summary = self.summary.as_dict()

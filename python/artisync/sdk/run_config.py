@@ -248,6 +248,19 @@ class Config(MutableMapping[str, Any]):
         """W&B's explicit "send the config now": the next flush sends it anyway."""
         self._changed()
 
+    def _notify(self, on_change: Callable[[], None] | None) -> None:
+        """Call ``on_change`` after each change from now on."""
+        object.__setattr__(self, "_on_change", on_change)
+
+    def _over(self, stored: Mapping[str, Any]) -> Config:
+        """A resumed run's config: what it had (``stored``) with this one's items and
+        locks over it, calling the same ``on_change``."""
+        merged = Config(self._on_change)
+        merged._items.update(stored)
+        merged._items.update(self._items)
+        merged._locked.update(self._locked)
+        return merged
+
     def _apply(self, items: Mapping[str, Any], *, allow_val_change: bool) -> None:
         clean = self._sanitized(items)
         ignored: list[str] = []
