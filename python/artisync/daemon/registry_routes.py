@@ -3,8 +3,10 @@
 A training script reads ``registry.db`` directly, but on a shared node only the daemon
 may write it (the file is 0640, ``registry/sqlite/files.py``), so the writes that
 belong to the script come here: its run (``ensure_run``, ``set_run_state``,
-``set_run_summary``), the versions it uses (``record_use``) and edits of committed
-versions (``update_version``, ``set_aliases``, ``delete_version``). The body is a JSON
+``set_run_summary``), the versions it uses (``record_use``), edits of committed
+versions (``update_version``, ``set_aliases``, ``delete_version``) and links of them
+into other collections (``link_version``, a commit the registry builds from the
+source version itself, so a client names a version, never content). The body is a JSON
 object of the method's keyword arguments, as the ``Registry`` protocol names them; the
 answer is ``{"result": ...}`` (a run or a version as ``to_json`` gives it, or null).
 A shared server's HTTP registry will take the same shape.
@@ -35,8 +37,8 @@ from artisync.daemon.app_key import DAEMON_KEY
 from artisync.daemon.peer import peer_of
 from artisync.errors import InvalidInputError, NotFoundError, RegistryError, TypeConflictError
 from artisync.logs import get_logger
-from artisync.names import validate_alias, validate_project
-from artisync.registry import RUN_STATES, UNSET, Registry, Run, Version
+from artisync.names import validate_alias, validate_artifact_name, validate_project
+from artisync.registry import RUN_STATES, UNSET, CommitResult, Registry, Run, Version
 from artisync.registry.contract import MAX_JSON_DEPTH, json_depth
 
 __all__ = ["CLIENT_WRITES", "DAEMON_ONLY", "MAX_DEPTH", "add_registry_routes"]
@@ -274,6 +276,23 @@ def _record_use(args: _Arguments) -> Callable[[Registry], Any]:
     return lambda r: r.record_use(run_id, version_id, project=project, entity=entity)
 
 
+def _link_version(args: _Arguments) -> Callable[[Registry], Any]:
+    version_id = args.required_identifier("version_id")
+    project = args.required_identifier("project", validate_project)
+    name = args.required_identifier("name", validate_artifact_name)
+    entity = args.identifier("entity", required=False, check=_entity)
+    aliases = args.aliases("aliases")
+    submission_id = args.required_identifier("submission_id")
+    return lambda r: r.link_version(
+        version_id,
+        project=project,
+        name=name,
+        entity=entity,
+        aliases=aliases,
+        submission_id=submission_id,
+    )
+
+
 CLIENT_WRITES: Final[Mapping[str, Callable[[_Arguments], Callable[[Registry], Any]]]] = {
     "ensure_run": _ensure_run,
     "set_run_state": _set_run_state,
@@ -282,6 +301,7 @@ CLIENT_WRITES: Final[Mapping[str, Callable[[_Arguments], Callable[[Registry], An
     "set_aliases": _set_aliases,
     "delete_version": _delete_version,
     "record_use": _record_use,
+    "link_version": _link_version,
 }
 """The ``Registry`` methods a client may call through the daemon, each with the reader
 of its arguments, which returns the call to make."""
@@ -300,7 +320,7 @@ def _answer(status: int, message: str, **extra: Any) -> web.Response:
 
 
 def _result_json(result: object) -> Any:
-    if isinstance(result, Run | Version):
+    if isinstance(result, Run | Version | CommitResult):
         return result.to_json()
     return None
 

@@ -176,8 +176,8 @@ class Contents:
 
     def add_reference(
         self, uri: str, name: str | None, checksum: bool, max_objects: int | None
-    ) -> None:
-        """Record a reference for the daemon to expand."""
+    ) -> ReferenceEntry:
+        """Record a reference for the daemon to expand; return it."""
         check_reference_uri(uri)
         if uri.split(":", 1)[0].lower() in REMOTE_SCHEMES:
             parse_remote(uri)  # a bad version (?versionId=, #generation) fails here, not later
@@ -201,6 +201,7 @@ class Contents:
                 "for the reference, or remove() the existing entry first"
             )
         self.expanded.append(entry)
+        return entry
 
     # -- removing --------------------------------------------------------------------
 
