@@ -6,7 +6,7 @@ every backend; the SDK end to end through a real daemon on SQLite."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,10 @@ import pytest
 import artisync
 from artisync.errors import ArtisyncError, InvalidInputError, NotFoundError, TypeConflictError
 from artisync.registry import Registry
+from artisync.registry.http import HttpRegistry
+from artisync.registry.linking import linked_version
 from daemon_harness import DaemonProcess
+from granted_team import Team
 from registry_backends import commit
 
 
@@ -188,3 +191,61 @@ def test_linking_into_a_collection_of_another_type_is_a_type_conflict(
             f.write("a\n")
         with pytest.raises(TypeConflictError, match="with type 'model'"):
             run.link_artifact(data, "model-registry/Classifier")
+
+
+# -- on a team's server, whose bucket the node reaches through grants -------------------------
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[DaemonProcess]]:
+    started: list[DaemonProcess] = []
+    yield started
+    for daemon in started:
+        daemon.kill()
+
+
+def test_a_link_on_a_server_passes_its_content_proof_and_a_forged_one_does_not(
+    s3_team: Team,
+    node: Callable[[Team], Path],
+    daemons: list[DaemonProcess],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    home = node(s3_team)
+    daemon = DaemonProcess(home)
+    daemons.append(daemon)
+    daemon.start({"ARTISYNC_API_KEY": s3_team.keys["alice"]})
+    monkeypatch.setenv("ARTISYNC_API_KEY", s3_team.keys["alice"])
+    with artisync.init(project="detector", entity="vision", home=home) as run:
+        source = run.log_artifact(_model(b"team weights")).wait(timeout=120)
+        # Alice may read the source, which proves she holds its blobs: the server commits.
+        linked = run.link_artifact(source, "model-registry/Classifier", aliases=["staging"])
+    assert (linked.entity, linked.project, linked.version) == ("vision", "model-registry", "v0")
+    reader = artisync.Api(home=node(s3_team)).artifact("vision/model-registry/Classifier:staging")
+    assert (Path(reader.download(tmp_path / "got")) / "model.pt").read_bytes() == b"team weights"
+
+    # Mallory cannot read it, so she can link nothing of it, nor commit its manifest as hers.
+    mallory = s3_team.keys["mallory"]
+    registry = HttpRegistry(s3_team.server.url, api_key=mallory)
+    try:
+        with pytest.raises(NotFoundError):
+            registry.link_version(
+                source.id or "",
+                project="mine",
+                name="Stolen",
+                entity="mallory",
+                submission_id=uuid.uuid4().hex,
+            )
+        assert source._version is not None
+        forged = linked_version(
+            source._version,
+            submission_id=uuid.uuid4().hex,
+            project="mine",
+            name="Stolen",
+            entity="mallory",
+            aliases=[],
+        )
+        with pytest.raises(InvalidInputError, match="not uploaded by this caller"):
+            registry.commit_version(forged)
+    finally:
+        registry.close()

@@ -14,6 +14,7 @@ in the spool and, later, its submission.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import time
@@ -58,7 +59,7 @@ from artisync.sdk.public_run import PublicRun
 from artisync.sdk.registry_access import registry_for
 from artisync.sdk.same_content import warn_unapplied
 from artisync.sdk.validation import require_json, require_json_object, str_list
-from artisync.spool import ArtifactInfo, RunInfo, Submission, staged_list
+from artisync.spool import ArtifactInfo, BaseInfo, RunInfo, Submission, staged_list
 from artisync.spool.submission import Action
 
 __all__ = ["Artifact", "ArtifactFinalizedError"]
@@ -348,6 +349,23 @@ class Artifact:
             )
         return self._committed
 
+    def new_draft(self) -> Artifact:
+        """A draft with this committed version's name, type, description, metadata and
+        entries, as W&B's ``new_draft``: add, replace (``overwrite=True``) or remove
+        entries, then log it as the next version. Only what the draft adds is read and
+        uploaded; the entries it keeps are the version's, already stored.
+
+        Raises:
+            ArtisyncError: the artifact is not committed (log it and ``wait()`` first).
+        """
+        version, _ = self._require_committed("make a new draft of")
+        draft = Artifact(version.name, version.type, _internal=True)
+        draft.description = version.description
+        draft.metadata = copy.deepcopy(version.metadata)
+        plain = {path: committed.plain_entry(e) for path, e in self.manifest.entries.items()}
+        draft._contents.start_from(version.id, plain)
+        return draft
+
     def get_entry(self, name: str) -> AnyEntry:
         """The entry at path ``name``.
 
@@ -471,6 +489,13 @@ class Artifact:
                     f"artifact {self._name!r} was already logged (submission {self._id}); "
                     "an artifact can be logged once. Create a new Artifact for a new version"
                 )
+            base = self._contents.base_version_id
+            if base is not None and action != "log":
+                raise InvalidInputError(
+                    f"artifact {self._name!r} is a draft of a committed version "
+                    "(new_draft()): log it with run.log_artifact(), not as a part of a "
+                    "distributed version"
+                )
             staged_in = self._contents.spool_root
             if staged_in is not None and staged_in.resolve() != Path(spool_root).resolve():
                 raise InvalidInputError(
@@ -501,6 +526,7 @@ class Artifact:
             entries=self._contents.entries(),
             action=action,
             distributed_id=distributed_id,
+            base=None if base is None else BaseInfo(base, self._contents.base_removed()),
         )
         # A big snapshot's entries go to a file of their own (spool.staged_list).
         return staged_list.pack(submission, spool_root)
@@ -519,9 +545,12 @@ class Artifact:
 
         Then :attr:`version`, :attr:`digest`, :attr:`id`, :attr:`aliases` and
         :attr:`manifest` describe the committed version, and :attr:`state` is
-        ``"COMMITTED"``. Content identical to an existing version gives that version.
-        A part given to ``upsert_artifact`` has no version of its own: ``wait()``
-        returns once the daemon has it, and the artifact stays ``"PENDING"``.
+        ``"COMMITTED"``. Content identical to an existing version gives that version
+        (with this log's aliases, and ``latest``); a description, metadata or TTL this
+        log gave that it does not have is not applied, and a
+        :class:`~artisync.errors.SameContentWarning` says so. A part given to
+        ``upsert_artifact`` has no version of its own: ``wait()`` returns once the
+        daemon has it, and the artifact stays ``"PENDING"``.
 
         Raises:
             RejectedError: the daemon rejected the version; the message says why.

@@ -20,6 +20,7 @@ __all__ = [
     "CommittedEntry",
     "download",
     "download_root",
+    "plain_entry",
     "read_entry",
     "reading_store",
     "remove_strays",
@@ -105,6 +106,11 @@ def download_root(version: Version, root: str | os.PathLike[str] | None) -> Path
     if root is not None:
         return Path(root)
     return Path(ARTIFACTS_DIR) / f"{version.name}:{version.version}"
+
+
+def plain_entry(entry: Any) -> ManifestEntry:
+    """The :class:`ManifestEntry` of a committed entry (or the entry itself)."""
+    return entry.manifest_entry if isinstance(entry, CommittedEntry) else entry
 
 
 def _manifest(entries: Mapping[str, Any]) -> Manifest:
