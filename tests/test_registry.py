@@ -71,7 +71,7 @@ def test_rejected_submission_takes_no_version_number(registry: Registry) -> None
     assert commit(registry, "d4").version.version == "v1"
 
 
-def test_identical_content_returns_existing_version_with_new_aliases(
+def test_identical_content_returns_existing_version_with_new_aliases_and_latest(
     registry: Registry,
 ) -> None:
     v0 = commit(registry, "same", tags=["a"]).version
@@ -79,10 +79,12 @@ def test_identical_content_returns_existing_version_with_new_aliases(
     again = commit(registry, "same", aliases=["latest", "best"], tags=["b"])
     assert again.created is False
     assert again.version.id == v0.id
-    assert again.version.aliases == ["best"]
+    # As W&B's server: the aliases of the log, `latest` included, go to that version.
+    assert again.version.aliases == ["best", "latest"]
     assert again.version.tags == ["a", "b"]
-    assert aliases_of(registry, "v1") == ["latest"]
+    assert aliases_of(registry, "v1") == []
     assert commit(registry, "third").version.version == "v2"
+    assert aliases_of(registry, "v2") == ["latest"]
 
 
 def test_name_with_another_type_raises_type_conflict_naming_both_types(

@@ -80,11 +80,12 @@ def fill(path: Path, *, project: str = "proj", prefix: str = "") -> Filled:
             )
             filled.submissions.append(sid)
             ids.append(result.version.id)
-        # Identical content again: no new version, the submission maps to v2.
+        # Identical content again: no new version, the submission maps to v2, which
+        # becomes latest (W&B's rule; stored as an aliases row named 'latest').
         commit(reg, f"{prefix}d2", submission_id=f"{prefix}dup", project=project, tags=["again"])
         filled.submissions.append(f"{prefix}dup")
         reg.delete_version(ids[1])
-        reg.delete_version(ids[5])  # the highest: latest moves back to v4
+        reg.delete_version(ids[5])  # the highest: latest stays on v2
         reg.set_aliases(ids[2], ["prod", "stable"])
         reg.update_version(ids[0], description="edited", metadata={"y": 1, "x": 2})
         reg.record_use(f"{prefix}eval", ids[2], project=project, entity="team")
@@ -177,7 +178,8 @@ def test_import_gives_every_answer_the_node_gave(home: Filled, postgres_dsn: str
     assert (copied.projects, copied.runs, copied.collections) == (2, 3, 3)
     # 6 of model (2 tombstones), corpus's one, ds's merged one; the duplicate made none.
     assert (copied.versions, copied.submissions, copied.parts) == (8, 9, 3)
-    assert copied.lineage > 0 and copied.aliases == 3 and copied.tags > 0
+    # best, prod, stable, and the row that moved latest to v2.
+    assert copied.lineage > 0 and copied.aliases == 4 and copied.tags > 0
     assert (copied.sweeps, copied.history) == (1, 5)
     assert postgres_answers(postgres_dsn, home) == sqlite_answers(home)
     assert digest_of(home.path) == before, "the import wrote to the node's registry"

@@ -198,6 +198,7 @@ def test_migration_0002_records_no_store_for_existing_rows_and_applies_once(
         (4, "0004_access.sql"),
         (5, "0005_blob_index.sql"),
         (6, "0006_runs_history_sweeps.sql"),
+        (7, "0007_latest_follows_relog.sql"),
     ]
 
 

@@ -65,13 +65,15 @@ def test_a_batch_answers_each_commit_as_if_committed_alone_in_order(
     # Each answer is the version as it was right after its own commit, as alone.
     assert first.version.aliases == ["best", "latest"] and first.version.tags == ["a", "b"]
     assert second.version.aliases == ["latest"]
-    assert again.version.aliases == ["best"]
+    # Same content again: that version, and `latest` moves to it until the next version.
+    assert again.version.aliases == ["best", "latest"]
     assert third.version.aliases == ["best", "latest"] and third.version.metadata == {
         "z": 1,
         "a": [1.5, None],
     }
     assert first.version.created_at <= second.version.created_at <= third.version.created_at
     assert registry.get_version("proj", "model", "best").id == third.version.id
+    assert registry.get_version("proj", "model", "latest").id == third.version.id
     assert registry.get_version("proj", "other", "best").id == other.version.id
     assert [v.id for v in registry.used_by(first.version.id)] == []
     assert [r.id for r in registry.writers(first.version.id)] == ["run-1"]

@@ -151,7 +151,7 @@ def test_config_has_wandb_semantics(home: Path, clean_env: pytest.MonkeyPatch) -
         config["--act"] = "relu"  # leading dashes are stripped, as W&B does
         assert config.act == "relu" and "hidden" in config
         config.update({"lr": 0.01})  # the same value again is fine
-        with pytest.raises(ConfigError, match="from 0.01 to 0.1"):
+        with pytest.raises(ConfigError, match=r"from 0\.01 to 0\.1"):
             config.update({"lr": 0.1})
         config.update({"lr": 0.1}, allow_val_change=True)
         config.setdefaults({"lr": 5, "seed": 7})
@@ -164,7 +164,7 @@ def test_config_has_wandb_semantics(home: Path, clean_env: pytest.MonkeyPatch) -
         run_id = run.id
     with artisync.init(project="p", config="extra.yaml", home=home) as run:
         assert run.config.dropout == 0.5 and run.config.epochs == 3
-    with pytest.raises(InvalidInputError, match="config file 'nope.yaml' does not exist"):
+    with pytest.raises(InvalidInputError, match=r"config file 'nope\.yaml' does not exist"):
         artisync.init(project="p", config="nope.yaml", home=home)
     stored = artisync.Api(home=home).run(f"p/{run_id}")
     assert stored.config == {
@@ -199,7 +199,7 @@ def test_log_keeps_history_with_wandb_step_rules(home: Path) -> None:
             run.log({"old": 1}, step=4)
         run.log({"last": True}, step=12, commit=True)
         assert run.step == 13
-        with pytest.raises(InvalidInputError, match="run.log takes a dict"):
+        with pytest.raises(InvalidInputError, match=r"run\.log takes a dict"):
             run.log([1, 2])  # type: ignore[arg-type]
         with pytest.raises(InvalidInputError, match="Invalid step -1"):
             run.log({"x": 1}, step=-1)

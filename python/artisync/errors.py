@@ -23,6 +23,7 @@ __all__ = [
     "RegistryError",
     "RegistryUnavailableError",
     "RejectedError",
+    "SameContentWarning",
     "SealedKeyError",
     "SubmissionError",
     "SymlinkLoopError",
@@ -137,3 +138,9 @@ class MissingDependencyError(ArtisyncError, ImportError):
 class NoDaemonWarning(UserWarning):
     """A submission was queued in the spool and no daemon will pick it up by itself
     (autostart is off, or systemd manages the home): someone has to start one."""
+
+
+class SameContentWarning(UserWarning):
+    """A logged artifact's content was identical to an existing version, which was
+    returned instead of a new one, and what the log gave that a version records once
+    (description, metadata, TTL) differed from that version's and was not applied."""

@@ -33,6 +33,7 @@ from artisync import tracking
 from artisync.crashpoints import crash_point
 from artisync.daemon.caller_keys import CallerKeys, refusal
 from artisync.daemon.callers import Caller, CoreCaller, caller_of, cannot_act_as
+from artisync.daemon.drafts import drafted
 from artisync.daemon.expand import Item, Rejected, check_unchanged, hash_items, plan
 from artisync.daemon.gate import Gate
 from artisync.daemon.ingest import Ingest
@@ -559,12 +560,38 @@ class Pipeline:
         key = await self.store.put_manifest(digest, data)
         return _Merged(sub, p.entries, digest, key, merged)
 
+    async def _with_base(self, p: _Prepared) -> _Prepared:
+        """For a draft of a committed version (``new_draft``): that version's entries,
+        changed as the draft changed them (``daemon.drafts``)."""
+        sub = p.sub
+        assert sub.base is not None
+        try:
+            base = await asyncio.to_thread(self.registry.get_version_by_id, sub.base.version_id)
+        except NotFoundError as e:
+            raise Rejected(
+                "commit",
+                f"artifact {sub.artifact.name!r} was drafted from version "
+                f"{sub.base.version_id}, which cannot be read now ({e}); log a new artifact",
+            ) from None
+        data = await self.store.get_manifest(base.manifest_key)
+        base_manifest = await asyncio.to_thread(_parse_manifest, data)
+        own = list(p.entries.entries())
+        merged = drafted(
+            sub.artifact.name, base, base_manifest, sub.base.removed, own, self.store.url
+        )
+        data = json.dumps(merged.to_json(), separators=(",", ":")).encode()
+        digest = merged.digest()
+        key = await self.store.put_manifest(digest, data)
+        return _Merged(sub, p.entries, digest, key, merged)
+
     async def _commit(self, p: _Prepared) -> CommitResult:
         sub, art = p.sub, p.sub.artifact
         async with self._commit_lock:
             await self.store.sync()
             if sub.action == "finish":
                 p = await self._merge_parts(p)
+            elif sub.base is not None:
+                p = await self._with_base(p)
             try:
                 await self._ensure_run(sub)
                 version = NewVersion(

@@ -4,10 +4,12 @@ A training script reads ``registry.db`` directly, but on a shared node only the 
 may write it (the file is 0640, ``registry/sqlite/files.py``), so the writes that
 belong to the script come here: its run (``ensure_run``, ``set_run_state``,
 ``set_run_summary``, ``append_history``), the sweeps it creates (``create_sweep``), the
-versions it uses (``record_use``) and edits of committed versions (``update_version``,
-``set_aliases``, ``delete_version``). The body is a JSON object of the method's keyword
-arguments, as the ``Registry`` protocol names them; the answer is ``{"result": ...}``
-(a run, a sweep or a version as ``to_json`` gives it, or null).
+versions it uses (``record_use``), edits of committed versions (``update_version``,
+``set_aliases``, ``delete_version``) and links of them into other collections
+(``link_version``, a commit the registry builds from the source version itself, so a
+client names a version, never content). The body is a JSON object of the method's
+keyword arguments, as the ``Registry`` protocol names them; the answer is
+``{"result": ...}`` (a run, a sweep or a version as ``to_json`` gives it, or null).
 A shared server's HTTP registry will take the same shape.
 
 Every caller is untrusted: each argument is checked (its type, names by
@@ -39,11 +41,12 @@ from artisync.logs import get_logger
 from artisync.names import (
     check_notes,
     validate_alias,
+    validate_artifact_name,
     validate_project,
     validate_run_tag,
     validate_sweep_id,
 )
-from artisync.registry import RUN_STATES, UNSET, Registry, Run, Sweep, Version
+from artisync.registry import RUN_STATES, UNSET, CommitResult, Registry, Run, Sweep, Version
 from artisync.registry.contract import MAX_JSON_DEPTH, json_depth
 from artisync.registry.run_rules import MAX_HISTORY_ROWS
 
@@ -337,6 +340,23 @@ def _record_use(args: _Arguments) -> Callable[[Registry], Any]:
     return lambda r: r.record_use(run_id, version_id, project=project, entity=entity)
 
 
+def _link_version(args: _Arguments) -> Callable[[Registry], Any]:
+    version_id = args.required_identifier("version_id")
+    project = args.required_identifier("project", validate_project)
+    name = args.required_identifier("name", validate_artifact_name)
+    entity = args.identifier("entity", required=False, check=_entity)
+    aliases = args.aliases("aliases")
+    submission_id = args.required_identifier("submission_id")
+    return lambda r: r.link_version(
+        version_id,
+        project=project,
+        name=name,
+        entity=entity,
+        aliases=aliases,
+        submission_id=submission_id,
+    )
+
+
 CLIENT_WRITES: Final[Mapping[str, Callable[[_Arguments], Callable[[Registry], Any]]]] = {
     "ensure_run": _ensure_run,
     "set_run_state": _set_run_state,
@@ -347,6 +367,7 @@ CLIENT_WRITES: Final[Mapping[str, Callable[[_Arguments], Callable[[Registry], An
     "set_aliases": _set_aliases,
     "delete_version": _delete_version,
     "record_use": _record_use,
+    "link_version": _link_version,
 }
 """The ``Registry`` methods a client may call through the daemon, each with the reader
 of its arguments, which returns the call to make."""
@@ -365,7 +386,7 @@ def _answer(status: int, message: str, **extra: Any) -> web.Response:
 
 
 def _result_json(result: object) -> Any:
-    if isinstance(result, Run | Sweep | Version):
+    if isinstance(result, Run | Sweep | Version | CommitResult):
         return result.to_json()
     return None
 

@@ -54,9 +54,11 @@ __all__ = [
     "describe_deleted",
     "describe_versions",
     "json_depth",
+    "latest_refused",
     "parse_version_label",
     "refuse_mixed_stores",
     "to_json",
+    "type_conflict",
     "user_aliases",
     "when_deleted",
 ]
@@ -194,6 +196,18 @@ class Registry(Protocol):
     def submission_result(self, submission_id: str) -> CommitResult | None:
         """What committing a submission produced (maybe deleted since), or None."""
 
+    def link_version(
+        self,
+        version_id: str,
+        *,
+        project: str,
+        name: str,
+        entity: str | None = None,
+        aliases: Sequence[str] = (),
+        submission_id: str,
+    ) -> CommitResult:
+        """Link a live version into ``entity/project/name`` (``registry.linking``)."""
+
     def add_part(self, part: NewPart) -> None:
         """Record a part of a distributed version, idempotently."""
 
@@ -308,6 +322,15 @@ def user_aliases(aliases: Iterable[str], *, artifact: str) -> list[str]:
     return kept
 
 
+def latest_refused(label: str) -> InvalidInputError:
+    """The refusal of putting ``latest`` on version ``label`` (``name:vN``) by hand."""
+    return InvalidInputError(
+        f"cannot put alias 'latest' on {label}: 'latest' moves by itself to the version "
+        "logged last (a new version, or the one whose content was logged again); use "
+        "another alias (for example 'best' or 'production')"
+    )
+
+
 def _listing(names: Sequence[str]) -> str:
     shown = ", ".join(names[:MAX_LISTED])
     more = len(names) - MAX_LISTED
@@ -352,6 +375,17 @@ def describe_collections(project: str, name: str, collections: Sequence[tuple[st
         return f"artifact {name!r} not found: project {project!r} has no artifacts yet"
     listed = _listing([f"{n} ({t})" for n, t in collections])
     return f"artifact {name!r} not found in project {project!r}; it has: {listed}"
+
+
+def type_conflict(project: str, name: str, existing: str, wanted: str) -> TypeConflictError:
+    """The refusal of logging artifact ``name`` with type ``wanted`` when the project
+    (``entity/project``) has it with type ``existing``: the same words from every
+    backend's commit and from the SDK's early check at ``log_artifact``."""
+    return TypeConflictError(
+        f"artifact {name!r} already exists in project {project!r} with type {existing!r}, "
+        f"so it cannot be logged with type {wanted!r}; an artifact name has one type per "
+        "project: use the same type or another name"
+    )
 
 
 def to_json(value: Mapping[str, Any], *, what: str) -> str:

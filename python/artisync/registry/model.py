@@ -95,7 +95,8 @@ which keeps ``(entity, project)`` a plain unique key in every backend.
 """
 
 LATEST = "latest"
-"""The alias the registry maintains itself: it always names the highest version."""
+"""The alias the registry maintains itself: it names the version logged last, which is
+the highest one unless content logged again was an older version's (W&B's rule)."""
 
 COMMITTED = "COMMITTED"
 """The state of a version whose content is all in the store: the only state reads show."""
@@ -229,7 +230,7 @@ class Version:
     """One committed version of an artifact collection.
 
     ``id`` is a registry-wide stable string. ``aliases`` includes ``"latest"`` when
-    this is the collection's highest version. ``run_id`` is the run that created
+    this is the version :data:`LATEST` names. ``run_id`` is the run that created
     the version (the first producer when identical content was logged again; the
     run that called ``finish_artifact`` for a version merged from parts).
     ``manifest_key`` is where the manifest lives in the store. ``state`` is

@@ -18,7 +18,7 @@ from artisync.config import Config
 from artisync.errors import InvalidInputError, NotFoundError
 from artisync.names import parse_artifact_path, validate_artifact_type, validate_project
 from artisync.registry.contract import Registry
-from artisync.registry.model import LATEST, Collection
+from artisync.registry.model import DEFAULT_ENTITY, LATEST, Collection
 from artisync.sdk.artifact import Artifact
 from artisync.sdk.current import active_run
 from artisync.sdk.public_run import PublicRun
@@ -27,7 +27,7 @@ from artisync.sdk.registry_access import default_entity, registry_for
 from artisync.sdk.run_filters import order_runs, run_matches
 from artisync.sdk.validation import check_run_id
 
-__all__ = ["Api", "ArtifactCollection"]
+__all__ = ["Api", "ArtifactCollection", "ArtifactType"]
 
 PROJECT_ENV = "ARTISYNC_PROJECT"
 
@@ -69,6 +69,45 @@ class ArtifactCollection:
         return [Artifact._from_version(v, self._settings) for v in versions]
 
     artifacts = versions  # W&B's name for the same list
+
+
+class ArtifactType:
+    """An artifact type of a project (W&B's ``ArtifactType``): its collections."""
+
+    def __init__(self, entity: str, project: str, type_name: str, settings: Config) -> None:
+        self.entity = entity
+        self.project = project
+        self.type = type_name
+        self._settings = settings
+
+    def __repr__(self) -> str:
+        return f"<ArtifactType {self.type}>"
+
+    @property
+    def name(self) -> str:
+        """The type's name, e.g. ``"model"``."""
+        return self.type
+
+    def collections(self, per_page: int = 50) -> list[ArtifactCollection]:
+        """The project's artifact collections of this type, by name (``per_page`` is
+        W&B's page size: the registry answers the whole list at once)."""
+        del per_page
+        registry = registry_for(self._settings)
+        found = registry.list_collections(self.project, type=self.type, entity=self.entity)
+        return [ArtifactCollection(c, self._settings) for c in found]
+
+    def collection(self, name: str) -> ArtifactCollection:
+        """The collection ``name`` of this type.
+
+        Raises:
+            NotFoundError: the project has no artifact of this type with that name.
+        """
+        for c in self.collections():
+            if c.name == name:
+                return c
+        raise NotFoundError(
+            f"no artifact {name!r} of type {self.type!r} in project {self.entity}/{self.project}"
+        )
 
 
 class Api:
@@ -115,12 +154,47 @@ class Api:
         return Artifact._from_version(version, self.settings)
 
     def artifact_exists(self, name: str, type: str | None = None) -> bool:
-        """Whether :meth:`artifact` would find ``name``."""
+        """Whether :meth:`artifact` would find the version ``name``, as W&B: False when
+        it does not exist; a malformed name, another type than ``type``, or a registry
+        that does not answer raise as :meth:`artifact` raises."""
         try:
             self.artifact(name, type)
         except NotFoundError:
             return False
         return True
+
+    def artifact_versions(self, type_name: str, name: str, per_page: int = 50) -> list[Artifact]:
+        """W&B's deprecated name of :meth:`artifacts`: the same list."""
+        return self.artifacts(type_name, name, per_page=per_page)
+
+    def artifact_type(self, type_name: str, project: str | None = None) -> ArtifactType:
+        """The artifact type ``type_name`` of ``[entity/]project`` (this Api's project by
+        default), as W&B's ``ArtifactType``.
+
+        Raises:
+            NotFoundError: the project has no artifact of that type (naming those it has).
+        """
+        wanted = validate_artifact_type(type_name)
+        entity, name = self._project_path(project)
+        types = self._types(entity, name)
+        for found in types:
+            if found.type == wanted:
+                return found
+        known = ", ".join(t.type for t in types) or "none yet"
+        raise NotFoundError(
+            f"project {entity or DEFAULT_ENTITY}/{name} has no artifact of type {wanted!r}; "
+            f"its types: {known}"
+        )
+
+    def artifact_types(self, project: str | None = None) -> list[ArtifactType]:
+        """The artifact types of ``[entity/]project`` that have a collection, by name."""
+        return self._types(*self._project_path(project))
+
+    def _types(self, entity: str | None, project: str) -> list[ArtifactType]:
+        collections = self._registry.list_collections(project, entity=entity)
+        owner = entity or DEFAULT_ENTITY
+        types = sorted({c.type for c in collections})
+        return [ArtifactType(owner, project, t, self.settings) for t in types]
 
     def artifacts(self, type_name: str, name: str, per_page: int = 50) -> list[Artifact]:
         """Every committed version of ``[entity/]project/name`` of type ``type_name``."""

@@ -14,11 +14,12 @@ in the spool and, later, its submission.
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -41,21 +42,25 @@ from artisync.names import (
 from artisync.registry.contract import user_aliases
 from artisync.registry.model import Version
 from artisync.sdk import committed
+from artisync.sdk.artifact_files import ArtifactFiles
 from artisync.sdk.client import DaemonClient
 from artisync.sdk.contents import Contents, EntryNotFoundError
 from artisync.sdk.current import active_run
+from artisync.sdk.links import commit_link, default_project, link_aliases, parse_target
 from artisync.sdk.manifest_view import (
     AnyEntry,
     ArtifactManifest,
     PendingEntry,
+    pending_entries,
     read_committed_manifest,
 )
 from artisync.sdk.media_entries import MediaPlan
 from artisync.sdk.patience import patiently
 from artisync.sdk.public_run import PublicRun
 from artisync.sdk.registry_access import registry_for
+from artisync.sdk.same_content import warn_unapplied
 from artisync.sdk.validation import require_json, require_json_object, str_list
-from artisync.spool import ArtifactInfo, RunInfo, Submission, staged_list
+from artisync.spool import ArtifactInfo, BaseInfo, RunInfo, Submission, staged_list
 from artisync.spool.submission import Action
 
 __all__ = ["Artifact", "ArtifactFinalizedError"]
@@ -67,6 +72,19 @@ _LOG_LOCK: Final = threading.Lock()
 
 class ArtifactFinalizedError(ArtisyncError):
     """The artifact was already logged: its content and attributes are fixed."""
+
+
+def _reference_of(entry: object) -> str:
+    """The URI of a reference entry given to ``add_reference`` instead of a URI."""
+    ref = getattr(entry, "ref", None)
+    if not isinstance(ref, str):
+        path = getattr(entry, "path", None)
+        raise InvalidInputError(
+            f"add_reference takes a URI, or an entry that is a reference; "
+            f"{type(entry).__name__} {path!r} is stored content: add the file itself "
+            "(download it with entry.download(), then add_file)"
+        )
+    return ref
 
 
 class Artifact:
@@ -341,6 +359,23 @@ class Artifact:
             )
         return self._committed
 
+    def new_draft(self) -> Artifact:
+        """A draft with this committed version's name, type, description, metadata and
+        entries, as W&B's ``new_draft``: add, replace (``overwrite=True``) or remove
+        entries, then log it as the next version. Only what the draft adds is read and
+        uploaded; the entries it keeps are the version's, already stored.
+
+        Raises:
+            ArtisyncError: the artifact is not committed (log it and ``wait()`` first).
+        """
+        version, _ = self._require_committed("make a new draft of")
+        draft = Artifact(version.name, version.type, _internal=True)
+        draft.description = version.description
+        draft.metadata = copy.deepcopy(version.metadata)
+        plain = {path: committed.plain_entry(e) for path, e in self.manifest.entries.items()}
+        draft._contents.start_from(version.id, plain)
+        return draft
+
     def get_entry(self, name: str) -> AnyEntry:
         """The entry at path ``name``.
 
@@ -405,19 +440,29 @@ class Artifact:
 
     def add_reference(
         self,
-        uri: str,
+        uri: str | AnyEntry,
         name: str | None = None,
         checksum: bool = True,
         max_objects: int | None = None,
-    ) -> None:
-        """Add a reference to ``uri`` (``file://``, ``s3://``, ``gs://``, ``http(s)://``).
+    ) -> list[PendingEntry]:
+        """Add a reference to ``uri`` (``file://``, ``s3://``, ``gs://``, ``http(s)://``,
+        or an entry of another artifact that is a reference: its URI).
 
         The daemon expands it: one entry for an object or file, one per object under a
         prefix or directory (at most ``max_objects``, default 10,000, or it rejects the
         version). With ``checksum=False`` the URI itself is the entry's digest.
+
+        Returns the entries added, as W&B does: here the reference as one entry under
+        its name, since the daemon lists a prefix and hashes its objects only later
+        (without blocking the script); after ``wait()`` the manifest has each object.
         """
         self._check_draft("add references to")
-        self._contents.add_reference(uri, name, checksum, max_objects)
+        if not isinstance(uri, str):
+            # An entry keeps its path as the default name, as W&B's entry references do.
+            name = name if name is not None else getattr(uri, "path", None)
+            uri = _reference_of(uri)
+        entry = self._contents.add_reference(uri, name, checksum, max_objects)
+        return list(pending_entries([entry], self._contents.spool_root).values())
 
     def remove(self, item: str | os.PathLike[str] | AnyEntry) -> None:
         """Remove the entry at path ``item``, or every entry under the directory ``item``.
@@ -455,6 +500,13 @@ class Artifact:
                     f"artifact {self._name!r} was already logged (submission {self._id}); "
                     "an artifact can be logged once. Create a new Artifact for a new version"
                 )
+            base = self._contents.base_version_id
+            if base is not None and action != "log":
+                raise InvalidInputError(
+                    f"artifact {self._name!r} is a draft of a committed version "
+                    "(new_draft()): log it with run.log_artifact(), not as a part of a "
+                    "distributed version"
+                )
             staged_in = self._contents.spool_root
             if staged_in is not None and staged_in.resolve() != Path(spool_root).resolve():
                 raise InvalidInputError(
@@ -485,6 +537,7 @@ class Artifact:
             entries=self._contents.entries(),
             action=action,
             distributed_id=distributed_id,
+            base=None if base is None else BaseInfo(base, self._contents.base_removed()),
         )
         # A big snapshot's entries go to a file of their own (spool.staged_list).
         return staged_list.pack(submission, spool_root)
@@ -503,9 +556,12 @@ class Artifact:
 
         Then :attr:`version`, :attr:`digest`, :attr:`id`, :attr:`aliases` and
         :attr:`manifest` describe the committed version, and :attr:`state` is
-        ``"COMMITTED"``. Content identical to an existing version gives that version.
-        A part given to ``upsert_artifact`` has no version of its own: ``wait()``
-        returns once the daemon has it, and the artifact stays ``"PENDING"``.
+        ``"COMMITTED"``. Content identical to an existing version gives that version
+        (with this log's aliases, and ``latest``); a description, metadata or TTL this
+        log gave that it does not have is not applied, and a
+        :class:`~artisync.errors.SameContentWarning` says so. A part given to
+        ``upsert_artifact`` has no version of its own: ``wait()`` returns once the
+        daemon has it, and the artifact stays ``"PENDING"``.
 
         Raises:
             RejectedError: the daemon rejected the version; the message says why.
@@ -541,6 +597,15 @@ class Artifact:
                     f"the daemon committed artifact {self._name!r} (submission {self._id}) "
                     f"but the registry at {settings.registry} does not know it: does the "
                     "daemon use another registry?"
+                )
+            if not done.created:
+                warn_unapplied(
+                    self._name,
+                    done.version,
+                    description=self._description,
+                    metadata=self._metadata,
+                    ttl_seconds=None if self._ttl is None else self._ttl.total_seconds(),
+                    stacklevel=3,
                 )
             self._adopt(done.version, settings)
         return self
@@ -610,6 +675,62 @@ class Artifact:
         entries = self.manifest.entries
         committed.download(settings, entries, target, path_prefix)
         return str(target)
+
+    def checkout(self, root: str | os.PathLike[str] | None = None) -> str:
+        """Make ``root`` (default ``./artifacts/<name>``) hold exactly this version:
+        every file under it that is not an entry is deleted, then the version is
+        downloaded into it (unchanged files stay). Returns ``root``, as W&B.
+
+        Raises:
+            InvalidInputError: ``root`` is a file.
+        """
+        version, settings = self._require_committed("check out")
+        target = Path(root) if root is not None else Path(committed.ARTIFACTS_DIR) / version.name
+        entries = self.manifest.entries
+        committed.remove_strays(entries, target)
+        committed.download(settings, entries, target, None)
+        return str(target)
+
+    def files(self, names: list[str] | None = None, per_page: int = 50) -> ArtifactFiles:
+        """The version's files (W&B's ``File`` objects), in path order; only those at
+        the paths ``names`` when given. ``per_page`` is W&B's page size, unused here:
+        the whole list is the committed manifest, already read."""
+        del per_page
+        version, settings = self._require_committed("list the files of")
+        return ArtifactFiles(self.manifest.entries, version, settings.store, names)
+
+    def link(self, target_path: str, aliases: Iterable[str] | str | None = None) -> Artifact:
+        """Link this version into the collection ``target_path``
+        (``[entity/]project/collection``: ``model-registry/Classifier``,
+        ``wandb-registry-model/Classifier``) with ``aliases`` (and ``latest``); return
+        the linked version, which ``Api().artifact("model-registry/Classifier:latest")``
+        finds. Linking the same version again moves the aliases to the same linked
+        version. A draft is logged in the current run first, and one in flight is
+        waited for, as W&B does.
+
+        Raises:
+            InvalidInputError: a bad target path or alias.
+            TypeConflictError: the target collection has another type.
+        """
+        target = parse_target(target_path)
+        names = link_aliases(aliases)
+        self._logged_for_link()
+        version, settings = self._require_committed("link")
+        linked = commit_link(version, settings, target, names, project=default_project())
+        return Artifact._from_version(linked, settings)
+
+    def _logged_for_link(self) -> None:
+        """Log a draft in the current run (W&B's ``link`` saves it), then wait for it."""
+        if self.is_draft():
+            run = active_run()
+            if run is None:
+                raise ArtisyncError(
+                    f"cannot link artifact {self._name!r}: it was never logged and no run "
+                    "is active; call artisync.init() first (link then logs it), or log it "
+                    "with run.log_artifact() and link the result"
+                )
+            run.log_artifact(self)
+        self.wait()
 
     def verify(self, root: str | os.PathLike[str] | None = None) -> None:
         """Check that ``root`` holds exactly this version's files, re-hashing each.

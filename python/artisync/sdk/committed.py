@@ -11,7 +11,7 @@ from typing import Any
 
 from artisync.config import Config
 from artisync.download import download_manifest, open_cache, read_entry_bytes, verify_root
-from artisync.errors import ArtisyncError
+from artisync.errors import ArtisyncError, InvalidInputError
 from artisync.manifest import Manifest, ManifestEntry
 from artisync.registry.model import Version
 from artisync.store import Store, shared_store
@@ -20,8 +20,10 @@ __all__ = [
     "CommittedEntry",
     "download",
     "download_root",
+    "plain_entry",
     "read_entry",
     "reading_store",
+    "remove_strays",
     "verify",
 ]
 
@@ -106,6 +108,11 @@ def download_root(version: Version, root: str | os.PathLike[str] | None) -> Path
     return Path(ARTIFACTS_DIR) / f"{version.name}:{version.version}"
 
 
+def plain_entry(entry: Any) -> ManifestEntry:
+    """The :class:`ManifestEntry` of a committed entry (or the entry itself)."""
+    return entry.manifest_entry if isinstance(entry, CommittedEntry) else entry
+
+
 def _manifest(entries: Mapping[str, Any]) -> Manifest:
     plain = {
         path: e.manifest_entry if isinstance(e, CommittedEntry) else e
@@ -137,6 +144,22 @@ def download(
         cache=open_cache(settings),
         home=settings.home,
     )
+
+
+def remove_strays(entries: Mapping[str, Any], root: Path) -> None:
+    """Delete every file under ``root`` that is not one of ``entries`` (W&B's
+    ``checkout``: the directory becomes the version). Directories stay, as in W&B; a
+    symbolic link is removed as a file, never followed."""
+    if os.path.lexists(root) and not root.is_dir():
+        raise InvalidInputError(
+            f"cannot check out into {str(root)!r}: it is a file, not a directory; pass "
+            "checkout(root=...) a directory (it is created if missing)"
+        )
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            path = Path(dirpath) / name
+            if path.relative_to(root).as_posix() not in entries:
+                path.unlink()
 
 
 def verify(entries: Mapping[str, Any], root: Path) -> None:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final
 
 from artisync.disk_full import explaining_disk_full
 from artisync.errors import ArtisyncError, InvalidInputError
+from artisync.manifest import ManifestEntry
 from artisync.names import normalize_entry_path
 from artisync.references.uri import REMOTE_SCHEMES, parse_remote
 from artisync.sdk.current import active_config
@@ -33,7 +35,7 @@ from artisync.sdk.snapshot import (
 from artisync.sdk.validation import check_reference_uri
 from artisync.spool import DirEntry, Entry, FileEntry, ReferenceEntry, Spool, StagedEntry
 
-__all__ = ["Contents", "EntryNotFoundError"]
+__all__ = ["BaseEntry", "Contents", "EntryNotFoundError"]
 
 # `new_file` modes: write-only and new, as W&B allows; "w" replaces an existing entry.
 NEW_FILE_MODES: Final = frozenset({"x", "xt", "xb", "w", "wt", "wb"})
@@ -47,13 +49,33 @@ class EntryNotFoundError(ArtisyncError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+@dataclass(frozen=True, slots=True)
+class BaseEntry:
+    """An entry of the committed version a draft was made from (``new_draft``): its
+    content is stored already, and the daemon takes it from that version's manifest."""
+
+    path: str
+    entry: ManifestEntry
+
+    def pending(self) -> PendingEntry:
+        """The entry as ``artifact.manifest`` shows it."""
+        e = self.entry
+        return PendingEntry(e.path, e.digest, e.size, e.ref, None, e.extra)
+
+
+_FileLike = StagedEntry | FileEntry | BaseEntry
+
+
 class Contents:
     """The entries of one draft artifact (``name``, submission ``sub_id``)."""
 
     def __init__(self, name: str, sub_id: str) -> None:
         self.name = name
         self.sub_id = sub_id
-        self.files: dict[str, StagedEntry | FileEntry] = {}
+        self.files: dict[str, _FileLike] = {}
+        # The version a draft was made from (new_draft), and every path it had.
+        self.base_version_id: str | None = None
+        self._base_paths: frozenset[str] = frozenset()
         # How many of `files` each directory holds (at any depth): "a/b/c" counts for
         # "a" and "a/b", so a file named like a directory is found with one lookup.
         self._dirs: dict[str, int] = {}
@@ -62,8 +84,21 @@ class Contents:
         self.staging: Staging | None = None
 
     def entries(self) -> list[Entry]:
-        """The submission's entries."""
-        return [*self.files.values(), *self.expanded]
+        """The submission's own entries (not those kept from a base version)."""
+        own = [e for e in self.files.values() if not isinstance(e, BaseEntry)]
+        return [*own, *self.expanded]
+
+    def start_from(self, version_id: str, entries: Mapping[str, ManifestEntry]) -> None:
+        """Hold the entries of the committed version ``version_id`` (``new_draft``)."""
+        self.base_version_id = version_id
+        self._base_paths = frozenset(entries)
+        for path, entry in entries.items():
+            self._put(BaseEntry(path, entry))
+
+    def base_removed(self) -> list[str]:
+        """The base version's paths the draft removed or replaced, sorted."""
+        kept = {p for p, e in self.files.items() if isinstance(e, BaseEntry)}
+        return sorted(self._base_paths - kept)
 
     @property
     def spool_root(self) -> Path | None:
@@ -80,17 +115,24 @@ class Contents:
 
     def view(self) -> dict[str, PendingEntry]:
         """Every entry as ``artifact.manifest`` shows it before commit."""
-        return pending_entries(self.entries(), self.spool_root)
+        kept = {p: e.pending() for p, e in self.files.items() if isinstance(e, BaseEntry)}
+        return {**kept, **pending_entries(self.entries(), self.spool_root)}
 
     def get(self, path: str) -> PendingEntry | None:
         """The entry at ``path``, listing immutable directories only if needed."""
-        if path in self.files:
-            return pending_entries([self.files[path]], self.spool_root)[path]
+        found = self.files.get(path)
+        if isinstance(found, BaseEntry):
+            return found.pending()
+        if found is not None:
+            return pending_entries([found], self.spool_root)[path]
         return self.view().get(path)
 
     def fully_hashed(self) -> bool:
-        """Whether every entry's digest is known (only snapshots, nothing to expand)."""
-        return not self.expanded and all(isinstance(e, StagedEntry) for e in self.files.values())
+        """Whether every entry's digest is known (snapshots and entries of the base
+        version only, nothing to expand)."""
+        return not self.expanded and all(
+            isinstance(e, StagedEntry | BaseEntry) for e in self.files.values()
+        )
 
     # -- adding ----------------------------------------------------------------------
 
@@ -130,7 +172,9 @@ class Contents:
             for entry in entries:
                 old = self.files.get(entry.path)
                 # As W&B's add_dir: the same content again is fine, other content is not.
-                same = isinstance(old, StagedEntry) and old.digest == entry.digest
+                same = (isinstance(old, StagedEntry) and old.digest == entry.digest) or (
+                    isinstance(old, BaseEntry) and old.entry.digest == entry.digest
+                )
                 if old is not None and not same:
                     raise InvalidInputError(
                         f"artifact {self.name!r} already has an entry {entry.path!r} with other "
@@ -188,8 +232,8 @@ class Contents:
 
     def add_reference(
         self, uri: str, name: str | None, checksum: bool, max_objects: int | None
-    ) -> None:
-        """Record a reference for the daemon to expand."""
+    ) -> ReferenceEntry:
+        """Record a reference for the daemon to expand; return it."""
         check_reference_uri(uri)
         if uri.split(":", 1)[0].lower() in REMOTE_SCHEMES:
             parse_remote(uri)  # a bad version (?versionId=, #generation) fails here, not later
@@ -213,6 +257,7 @@ class Contents:
                 "for the reference, or remove() the existing entry first"
             )
         self.expanded.append(entry)
+        return entry
 
     # -- removing --------------------------------------------------------------------
 
@@ -242,7 +287,12 @@ class Contents:
         """Raise unless ``path`` can be added (or, with ``overwrite``, replaced)."""
         old = self.files.get(path)
         if old is not None and not overwrite:
-            source = old.local_path if isinstance(old, FileEntry) else "a snapshot"
+            if isinstance(old, FileEntry):
+                source = old.local_path
+            elif isinstance(old, BaseEntry):
+                source = "the version it was drafted from"
+            else:
+                source = "a snapshot"
             raise InvalidInputError(
                 f"artifact {self.name!r} already has an entry {path!r} (from {source}); "
                 "pass overwrite=True to replace it"
@@ -305,14 +355,14 @@ class Contents:
                         f"directory {str(src)!r} would add again; remove() it first"
                     )
 
-    def _pop(self, path: str) -> StagedEntry | FileEntry:
+    def _pop(self, path: str) -> _FileLike:
         for directory in _directories(path):
             self._dirs[directory] -= 1
             if not self._dirs[directory]:
                 del self._dirs[directory]
         return self.files.pop(path)
 
-    def _put(self, entry: StagedEntry | FileEntry) -> None:
+    def _put(self, entry: _FileLike) -> None:
         old = self._pop(entry.path) if entry.path in self.files else None
         self.files[entry.path] = entry
         for directory in _directories(entry.path):

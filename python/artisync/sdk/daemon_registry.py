@@ -4,10 +4,11 @@ On a shared node ``registry.db`` belongs to the daemon's user and its group may 
 read it (0640), so that no job rewrites the registry behind the daemon's back. A job
 reads the file directly (fast, and WAL lets it read beside the daemon's commits) and
 sends the writes that belong to it (its run and its history, the sweeps it creates, the
-versions it uses, edits of committed versions) to the daemon: ``POST
-/v1/registry/<method>`` on the socket (``daemon/registry_routes.py``). The daemon's
-refusals come back as the exceptions ``SqliteRegistry`` raises (``NotFoundError``,
-``TypeConflictError``, ``InvalidInputError``), so callers cannot tell the two apart.
+versions it uses, edits of committed versions, links of them into other collections)
+to the daemon: ``POST /v1/registry/<method>`` on the socket
+(``daemon/registry_routes.py``). The daemon's refusals come back as the exceptions
+``SqliteRegistry`` raises (``NotFoundError``, ``TypeConflictError``,
+``InvalidInputError``), so callers cannot tell the two apart.
 
 When the daemon does not answer, a registry file that is this user's own (the single
 user's ``~/.local/share/artisync``) is written directly, as before daemons took the
@@ -361,6 +362,41 @@ class DaemonRegistry:
             body,
             lambda r: r.record_use(run_id, version_id, project=project, entity=entity),
             lambda _: None,
+        )
+
+    def link_version(
+        self,
+        version_id: str,
+        *,
+        project: str,
+        name: str,
+        entity: str | None = None,
+        aliases: Sequence[str] = (),
+        submission_id: str,
+    ) -> CommitResult:
+        """Link a live version into ``entity/project/name`` (``registry.linking``); the
+        daemon commits it, as it commits every version, unless the file is this user's
+        and no daemon answers. ``submission_id`` makes a repeat return the first answer."""
+        body = {
+            "version_id": version_id,
+            "project": project,
+            "name": name,
+            "entity": entity,
+            "aliases": list(aliases),
+            "submission_id": submission_id,
+        }
+        return self._write(
+            "link_version",
+            body,
+            lambda r: r.link_version(
+                version_id,
+                project=project,
+                name=name,
+                entity=entity,
+                aliases=aliases,
+                submission_id=submission_id,
+            ),
+            CommitResult.from_json,
         )
 
     # -- the daemon's own writes ----------------------------------------------------------

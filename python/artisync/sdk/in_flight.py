@@ -8,6 +8,7 @@ and ``finish()`` raise it); the name then resolves to what is committed.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Protocol
 
@@ -45,9 +46,8 @@ def settle(name: str, *, entity: str | None, project: str) -> None:
             if p == project and a.name == name and (e == entity or None in (e, entity))
         ]
     for artifact in waiting:
-        try:
+        # A rejection is raised by wait()/finish(); here the name resolves to what committed.
+        with contextlib.suppress(ArtisyncError):
             artifact.wait()
-        except ArtisyncError:
-            pass  # raised by wait()/finish(); here the name resolves to what committed
     with _lock:
         _pending[:] = [p for p in _pending if not p[2]._settled()]

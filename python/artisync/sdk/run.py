@@ -56,12 +56,15 @@ from artisync.sdk import in_flight, log_code
 from artisync.sdk.api import Api
 from artisync.sdk.artifact import Artifact
 from artisync.sdk.client import DaemonClient
+from artisync.sdk.collection_types import refuse_type_conflict
 from artisync.sdk.current import active_run, forget, make_current
 from artisync.sdk.disabled_run import DisabledRun
 from artisync.sdk.init_options import InitOptions, Mode, resolve_reinit
+from artisync.sdk.links import commit_link, is_registry_project, link_aliases, parse_target
 from artisync.sdk.patience import RUN_PATIENCE, patiently
 from artisync.sdk.registry_access import default_entity, registry_for
-from artisync.sdk.run_config import DEFAULTS_FILE, Config as RunConfig, config_items
+from artisync.sdk.run_config import DEFAULTS_FILE, config_items
+from artisync.sdk.run_config import Config as RunConfig
 from artisync.sdk.run_history import History
 from artisync.sdk.run_recorder import Batch, RunRecorder
 from artisync.sdk.run_summary import Summary
@@ -371,7 +374,6 @@ class Run:
                 self._tags = tuple(existing.tags)
             if self._given.notes is None:
                 self._notes = existing.notes
-            given = self.config.as_dict()
             self.config = self.config._over(existing.config)
             self.summary = Summary(
                 existing.summary, on_change=lambda: self._recorder.changed("summary")
@@ -593,9 +595,7 @@ class Run:
 
         With no daemon running and none that can be started, nothing would commit them
         while this process waits: warn and return (they commit once a daemon runs)."""
-        pending = [
-            a for a in self._logged if a._version is None and not a._rejection_raised
-        ]
+        pending = [a for a in self._logged if a._version is None and not a._rejection_raised]
         if not pending:
             return None
         if self._client.queue_status() is None and self._client.start_daemon() is not None:
@@ -820,6 +820,8 @@ class Run:
         alias_list = [validate_alias(a) for a in check_list_length(alias_list, "aliases")]
         tag_list = [] if tags is None else str_list(tags, "tags", single=True)
         tag_list = [validate_tag(t) for t in check_list_length(tag_list, "tags")]
+        # W&B raises a type conflict here, not at wait(): so do we, when the registry knows.
+        refuse_type_conflict(self.settings, self.entity, self.project, artifact.name, artifact.type)
         submission = artifact._submission(
             project=self.project,
             entity=self.entity,
@@ -880,6 +882,38 @@ class Run:
                 "Artifact, a file, a directory or a reference URI such as 's3://bucket/key')"
             )
         return artifact
+
+    # -- links -------------------------------------------------------------------------
+
+    def link_artifact(
+        self,
+        artifact: Artifact,
+        target_path: str,
+        aliases: list[str] | None = None,
+    ) -> Artifact:
+        """Link ``artifact`` into the collection ``target_path`` with ``aliases`` (and
+        ``latest``); return the linked version (see :meth:`Artifact.link`). A draft is
+        logged in this run first; one in flight is waited for. A target without a
+        project is in this run's project; a target that is not a registry
+        (``wandb-registry-*``) and names no entity is in this run's entity, as W&B.
+        """
+        self._check_running("link artifacts")
+        if not isinstance(artifact, Artifact):
+            raise InvalidInputError(
+                f"link_artifact takes an Artifact, not {type(artifact).__name__}; fetch a "
+                "logged one with run.use_artifact('name:alias')"
+            )
+        target = parse_target(target_path)
+        names = link_aliases(aliases)
+        if artifact.is_draft():
+            self.log_artifact(artifact)
+        artifact.wait()
+        version, settings = artifact._require_committed("link")
+        project = target.project or self.project
+        if target.entity is None and not is_registry_project(project):
+            target = target._replace(entity=self.entity)
+        linked = commit_link(version, settings, target, names, project=project)
+        return Artifact._from_version(linked, settings)
 
 
 def _require_run(action: str) -> Run | DisabledRun:

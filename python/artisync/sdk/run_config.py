@@ -89,8 +89,8 @@ def _from_yaml(path: str | Path, *, must_exist: bool) -> dict[str, Any]:
     for key, value in loaded.items():
         if key == "wandb_version" or key == "_wandb":
             continue
-        is_wrapped = isinstance(value, dict) and set(value) <= {"value", "desc"} and "value" in value
-        out[str(key)] = value["value"] if is_wrapped else value
+        wrapped = isinstance(value, dict) and set(value) <= {"value", "desc"} and "value" in value
+        out[str(key)] = value["value"] if wrapped else value
     return out
 
 

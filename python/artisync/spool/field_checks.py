@@ -50,6 +50,7 @@ KNOWN_KEYS: Final = frozenset(
         "artifact",
         "entries",
         "sealed_key",
+        "base",
     }
 )
 

@@ -14,6 +14,7 @@ short or changed rejects the submission, never drops entries silently.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import os
@@ -69,17 +70,8 @@ def pack(sub: Submission, spool_root: Path) -> Submission:
         size=sum(e.size for e in staged),
     )
     others: list[Entry] = [e for e in sub.entries if not isinstance(e, StagedEntry)]
-    return Submission(
-        id=sub.id,
-        created_ns=sub.created_ns,
-        project=sub.project,
-        entity=sub.entity,
-        run=sub.run,
-        artifact=sub.artifact,
-        entries=[listed, *others],
-        action=sub.action,
-        distributed_id=sub.distributed_id,
-    )
+    # Every other field as it is (the version a draft was made from among them).
+    return dataclasses.replace(sub, entries=[listed, *others])
 
 
 def read_rows(entry: StagedListEntry, spool_root: Path, sub_id: str) -> Iterator[StagedEntry]:

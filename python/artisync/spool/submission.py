@@ -11,6 +11,10 @@ it, and its entries in one of four kinds, each saying how far the SDK got:
   daemon lists and hashes it, rejecting files modified after that time;
 - ``reference``: a URI the daemon expands (``file://`` now; S3, GCS, HTTP later).
 
+A draft made from a committed version (``artifact.new_draft()``) also names that version
+(``base``): its entries are the base version's, but those the draft removed or replaced,
+plus its own, and the daemon reads them from the base version's manifest.
+
 The file carries ``format`` and ``format_version``; a version this code does not know
 is rejected, never guessed at. With a registry server, it also carries the caller's API
 key sealed for the daemon (``sealed_key``, :mod:`artisync.sealed_keys`), never the key.
@@ -56,6 +60,7 @@ __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
     "ArtifactInfo",
+    "BaseInfo",
     "DirEntry",
     "Entry",
     "FileEntry",
@@ -188,6 +193,18 @@ class SealedKey:
 
 
 @dataclass(slots=True)
+class BaseInfo:
+    """The committed version a draft was made from (``artifact.new_draft()``): the new
+    version holds that version's entries but the paths in ``removed`` (removed from the
+    draft, or replaced by an entry of its own), besides the submission's own entries.
+    The daemon reads them from that version's manifest: a client names a version it
+    may read, never stored content by digest."""
+
+    version_id: str
+    removed: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
 class Submission:
     """One ``log_artifact`` call, as written to the spool."""
 
@@ -201,6 +218,7 @@ class Submission:
     action: Action = "log"
     distributed_id: str | None = None
     sealed_key: SealedKey | None = None
+    base: BaseInfo | None = None
 
     @property
     def collection_key(self) -> tuple[str | None, str, str]:
@@ -226,6 +244,9 @@ class Submission:
             # Only when there is one: a submission for the embedded registry stays
             # what daemons before sealed keys read.
             obj["sealed_key"] = asdict(self.sealed_key)
+        if self.base is not None:
+            # Likewise: a daemon that does not know drafts refuses one, naming the field.
+            obj["base"] = asdict(self.base)
         return obj
 
     def dumps(self) -> bytes:
@@ -274,6 +295,7 @@ class Submission:
                 artifact=artifact,
                 entries=entries,
                 sealed_key=_sealed_key(obj.get("sealed_key")),
+                base=_base(obj.get("base")),
             )
         except TypeError as e:
             raise SubmissionError(f"malformed submission: {e}") from None
@@ -289,6 +311,11 @@ class Submission:
             raise SubmissionError(
                 f"action {self.action!r} "
                 + ("needs a distributed_id" if distributed else "takes no distributed_id")
+            )
+        if distributed and self.base is not None:
+            raise SubmissionError(
+                f"action {self.action!r} takes no base version: a draft made by new_draft() "
+                "is logged with log_artifact"
             )
         try:
             # The SDK's rules again (names.py): a submission may come from anywhere.
@@ -311,6 +338,8 @@ class Submission:
                 validate_alias(alias)
             for tag in check_list_length(self.artifact.tags, "tags"):
                 validate_tag(tag)
+            if self.base is not None:
+                self.base.removed = [normalize_entry_path(p) for p in self.base.removed]
             for entry in self.entries:
                 if isinstance(entry, StagedListEntry):
                     if entry.path != "":
@@ -454,6 +483,18 @@ def _sealed_key(value: Any) -> SealedKey | None:
                 f"sealed_key {name} must be a string of 1 to {SEALED_KEY_MAX} characters"
             )
     return key
+
+
+def _base(value: Any) -> BaseInfo | None:
+    if value is None:
+        return None
+    base = BaseInfo(**_require_dict(value, "base"))
+    if not isinstance(base.version_id, str) or not 0 < len(base.version_id) <= SEALED_KEY_MAX:
+        raise SubmissionError(
+            f"base version_id must be a string of 1 to {SEALED_KEY_MAX} characters"
+        )
+    check_str_list(base.removed, "base removed")
+    return base
 
 
 def _require_dict(value: Any, where: str) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from artisync.errors import InvalidInputError, NotFoundError
 from artisync.names import validate_sweep_id
 from artisync.registry.contract import UNSET, Closing, Unset, check_ttl, to_json
 from artisync.registry.http.transport import Transport, segment
+from artisync.registry.linking import linked_version
 from artisync.registry.model import (
     DEFAULT_ENTITY,
     Collection,
@@ -212,6 +213,33 @@ class HttpRegistry(Closing):
         check_ttl(version.ttl_seconds, what=f"artifact {version.name!r}")
         answer = self._http.call("POST", _path("commits"), body=version.to_json())
         return CommitResult.from_json(answer)
+
+    def link_version(
+        self,
+        version_id: str,
+        *,
+        project: str,
+        name: str,
+        entity: str | None = None,
+        aliases: Sequence[str] = (),
+        submission_id: str,
+    ) -> CommitResult:
+        """Link a live version into ``entity/project/name`` (``registry.linking``): the
+        source is read and the link committed with this client's key, so the server
+        checks both as for any read and commit (the caller may read the source, which
+        proves they hold its blobs, and may write the target project)."""
+        earlier = self.submission_result(submission_id)
+        if earlier is not None:
+            return earlier
+        link = linked_version(
+            self.get_version_by_id(version_id),
+            submission_id=submission_id,
+            project=project,
+            name=name,
+            entity=entity,
+            aliases=aliases,
+        )
+        return self.commit_version(link)
 
     def submission_result(self, submission_id: str) -> CommitResult | None:
         """What committing a submission produced (maybe deleted since), or None."""

@@ -38,7 +38,7 @@ from artisync.registry.importing.source import (
     Submission,
 )
 from artisync.registry.importing.target import Outcome, chunks, columns
-from artisync.registry.model import COMMITTED
+from artisync.registry.model import COMMITTED, LATEST
 from artisync.registry.postgres.connection import Conn
 
 __all__ = ["CollectionWork", "merge_collections"]
@@ -109,8 +109,14 @@ def _merge_one(
     else:
         out.present.collections += 1
 
+    copied_before = out.copied.versions
     kept = _merge_versions(conn, work, collection, run_ids, renumber, out)
     _merge_tags(conn, content, kept, out)
+    if out.copied.versions > copied_before:
+        # The node's versions are the collection's newest now: its `latest` is the one.
+        conn.execute(
+            "DELETE FROM aliases WHERE collection_id = %s AND alias = %s", (collection, LATEST)
+        )
     _merge_aliases(conn, work, collection, kept, out)
     _merge_submissions(conn, work, kept, out)
     _merge_parts(conn, work, collection, kept, run_ids, out)

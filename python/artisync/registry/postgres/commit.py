@@ -37,6 +37,7 @@ from artisync.registry.contract import (
     check_ttl,
     refuse_mixed_stores,
     to_json,
+    type_conflict,
     user_aliases,
 )
 from artisync.registry.model import DEFAULT_ENTITY, CommitResult, NewPart, NewVersion
@@ -273,16 +274,6 @@ def _outcome(version: NewVersion, row: Sequence[Any]) -> CommitResult | Artisync
     # Its aliases carry `latest` already, as they were right after this commit.
     record = version_from_row(row[4:22], aliases=list(row[22]), tags=list(row[23]), latest=False)
     return CommitResult(record, bool(created))
-
-
-def type_conflict(project: str, name: str, existing: str, wanted: str) -> TypeConflictError:
-    """The refusal of logging artifact ``name`` with type ``wanted`` when the project
-    (``entity/project``) has it with type ``existing``."""
-    return TypeConflictError(
-        f"artifact {name!r} already exists in project {project!r} with type {existing!r}, "
-        f"so it cannot be logged with type {wanted!r}; an artifact name has one type per "
-        "project: use the same type or another name"
-    )
 
 
 def _pending_part_stores(

@@ -15,7 +15,14 @@ from typing import Any
 
 from artisync.errors import InvalidInputError, NotFoundError
 from artisync.names import validate_alias
-from artisync.registry.contract import UNSET, Unset, check_ttl, to_json, user_aliases
+from artisync.registry.contract import (
+    UNSET,
+    Unset,
+    check_ttl,
+    latest_refused,
+    to_json,
+    user_aliases,
+)
 from artisync.registry.model import COMMITTED, DELETED, LATEST, RUN_STATES
 from artisync.registry.postgres.commit import lock_collection, move_aliases
 from artisync.registry.postgres.connection import Conn
@@ -49,15 +56,12 @@ def set_aliases(conn: Conn, version_id: str, aliases: Sequence[str]) -> None:
     for alias in aliases:
         validate_alias(alias)
     if LATEST in aliases and latest_version_id(conn, key.collection) != version_id:
-        raise InvalidInputError(
-            f"cannot put alias 'latest' on {key.label()}: 'latest' always names the "
-            "highest version and moves by itself when a new version is committed; "
-            "use another alias (for example 'best' or 'production')"
-        )
+        raise latest_refused(key.label())
     kept = user_aliases(aliases, artifact=key.name)
     conn.execute(
-        "DELETE FROM aliases WHERE version_id = %s AND NOT (alias = ANY(%s::text[]))",
-        (version_id, kept),
+        "DELETE FROM aliases WHERE version_id = %s AND NOT (alias = ANY(%s::text[]))"
+        " AND alias <> %s",
+        (version_id, kept, LATEST),
     )
     move_aliases(conn, key.collection, version_id, kept)
 
@@ -102,10 +106,13 @@ def delete_version(conn: Conn, version_id: str, *, delete_aliases: bool) -> None
     if row is not None and row[0] == DELETED:
         return
     key = _lock_version(conn, version_id)
+    # `latest` does not hold a version back: deleting its row hands it to the highest
+    # version left.
     aliases = [
         str(r[0])
         for r in conn.execute(
-            "SELECT alias FROM aliases WHERE version_id = %s ORDER BY alias", (version_id,)
+            "SELECT alias FROM aliases WHERE version_id = %s AND alias <> %s ORDER BY alias",
+            (version_id, LATEST),
         )
     ]
     if aliases and not delete_aliases:

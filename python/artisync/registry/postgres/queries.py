@@ -93,7 +93,15 @@ def _collection_or_raise(conn: Conn, entity: str, project: str, name: str) -> in
 
 
 def latest_version_id(conn: Conn, collection: int) -> str | None:
-    """The id of the collection's highest live version (what ``latest`` names)."""
+    """The id of the version ``latest`` names: the one content logged again moved it to
+    (its ``latest`` row), else the collection's highest live version."""
+    moved = _scalar(
+        conn,
+        "SELECT version_id FROM aliases WHERE collection_id = %s AND alias = %s",
+        (collection, LATEST),
+    )
+    if moved is not None:
+        return moved
     return _scalar(
         conn,
         f"SELECT v.id FROM versions AS v WHERE v.collection_id = %s AND {LIVE}"
@@ -112,8 +120,11 @@ def _per_version(conn: Conn, sql: str, version_ids: Sequence[str]) -> dict[str, 
 def _load_versions(conn: Conn, rows: Iterable[Sequence[Any]]) -> list[Version]:
     rows = list(rows)
     ids = [str(row[0]) for row in rows]
+    # `latest` comes from latest_version_id, whether its row is stored or not.
     aliases = _per_version(
-        conn, "SELECT version_id, alias FROM aliases WHERE version_id = ANY(%s)", ids
+        conn,
+        f"SELECT version_id, alias FROM aliases WHERE version_id = ANY(%s) AND alias <> '{LATEST}'",
+        ids,
     )
     tags = _per_version(conn, "SELECT version_id, tag FROM tags WHERE version_id = ANY(%s)", ids)
     collections = {int(row[COLLECTION]) for row in rows}

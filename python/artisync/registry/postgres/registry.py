@@ -24,6 +24,7 @@ from typing import Any
 from artisync.errors import ArtisyncError, RegistryError, RegistryUnavailableError
 from artisync.names import validate_sweep_id
 from artisync.registry.contract import UNSET, Closing, Unset
+from artisync.registry.linking import linked_version
 from artisync.registry.model import (
     DEFAULT_ENTITY,
     Collection,
@@ -266,6 +267,32 @@ class PostgresRegistry(Closing):
             return self.commit_version(version)
         except ArtisyncError as exc:
             return exc
+
+    def link_version(
+        self,
+        version_id: str,
+        *,
+        project: str,
+        name: str,
+        entity: str | None = None,
+        aliases: Sequence[str] = (),
+        submission_id: str,
+    ) -> CommitResult:
+        """Link a live version into ``entity/project/name``; see
+        :meth:`SqliteRegistry.link_version`. The source is read, then the link committed
+        as any commit (its submission id keeps a retry to its first answer)."""
+        earlier = self.submission_result(submission_id)
+        if earlier is not None:
+            return earlier
+        link = linked_version(
+            self.get_version_by_id(version_id),
+            submission_id=submission_id,
+            project=project,
+            name=name,
+            entity=entity,
+            aliases=aliases,
+        )
+        return self.commit_version(link)
 
     def submission_result(self, submission_id: str) -> CommitResult | None:
         """What committing ``submission_id`` produced (maybe a tombstone), or None; see

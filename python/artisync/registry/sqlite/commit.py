@@ -15,16 +15,24 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from artisync.errors import InvalidInputError, TypeConflictError
+from artisync.errors import InvalidInputError
 from artisync.registry.contract import (
     check_store,
     check_ttl,
     refuse_mixed_stores,
     to_json,
+    type_conflict,
     user_aliases,
 )
-from artisync.registry.model import COMMITTED, DEFAULT_ENTITY, CommitResult, NewPart, NewVersion
-from artisync.registry.sqlite.queries import LIVE, project_id, versions_where
+from artisync.registry.model import (
+    COMMITTED,
+    DEFAULT_ENTITY,
+    LATEST,
+    CommitResult,
+    NewPart,
+    NewVersion,
+)
+from artisync.registry.sqlite.queries import LIVE, highest_version_id, project_id, versions_where
 
 __all__ = [
     "add_part",
@@ -32,6 +40,7 @@ __all__ = [
     "ensure_project",
     "ensure_run",
     "move_aliases",
+    "move_latest",
     "record_edge",
     "submission_result",
 ]
@@ -128,11 +137,7 @@ def _collection(conn: sqlite3.Connection, pid: int, project: str, name: str, typ
         )
         return int(cursor.lastrowid or 0)
     if row[1] != type_:
-        raise TypeConflictError(
-            f"artifact {name!r} already exists in project {project!r} with type {row[1]!r}, "
-            f"so it cannot be logged with type {type_!r}; an artifact name has one type per "
-            "project: use the same type or another name"
-        )
+        raise type_conflict(project, name, str(row[1]), type_)
     return int(row[0])
 
 
@@ -147,6 +152,18 @@ def move_aliases(
         " ON CONFLICT (collection_id, alias) DO UPDATE SET version_id = excluded.version_id",
         [(collection, alias, version_id) for alias in aliases],
     )
+
+
+def move_latest(conn: sqlite3.Connection, collection: int, version_id: str) -> None:
+    """Make ``latest`` name the version just logged, as W&B does when content logged
+    again is an older version's: a ``latest`` row when it is not the highest version,
+    none when it is (the highest is what ``latest`` names without one)."""
+    if highest_version_id(conn, collection) == version_id:
+        conn.execute(
+            "DELETE FROM aliases WHERE collection_id = ? AND alias = ?", (collection, LATEST)
+        )
+    else:
+        move_aliases(conn, collection, version_id, [LATEST])
 
 
 def record_edge(conn: sqlite3.Connection, run: int, version_id: str, direction: str) -> None:
@@ -224,6 +241,7 @@ def commit_version(conn: sqlite3.Connection, version: NewVersion) -> CommitResul
         [(version_id, tag) for tag in dict.fromkeys(version.tags)],
     )
     move_aliases(conn, collection, version_id, kept)
+    move_latest(conn, collection, version_id)
     writers = (
         []
         if version.distributed_id is None

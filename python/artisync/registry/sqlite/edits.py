@@ -16,7 +16,14 @@ from typing import Any
 
 from artisync.errors import InvalidInputError, NotFoundError
 from artisync.names import validate_alias
-from artisync.registry.contract import UNSET, Unset, check_ttl, to_json, user_aliases
+from artisync.registry.contract import (
+    UNSET,
+    Unset,
+    check_ttl,
+    latest_refused,
+    to_json,
+    user_aliases,
+)
 from artisync.registry.model import COMMITTED, DELETED, LATEST, RUN_STATES
 from artisync.registry.sqlite.commit import move_aliases
 from artisync.registry.sqlite.queries import latest_version_id, live_version_key, project_id
@@ -33,24 +40,22 @@ __all__ = [
 def set_aliases(conn: sqlite3.Connection, version_id: str, aliases: Sequence[str]) -> None:
     """Make ``aliases`` the version's user aliases: add or move these, drop the others.
 
-    ``latest`` is not a user alias: listing it is accepted for the highest version
-    (a no-op) and refused for any other, since the registry would have to move it
-    back at once; leaving it out never removes it. Every alias is checked before
-    anything changes, so a bad one leaves all aliases where they were.
+    ``latest`` is not a user alias: listing it is accepted for the version it names
+    (a no-op) and refused for any other, since it moves by itself to each version
+    logged; leaving it out never removes it. Every alias is checked before anything
+    changes, so a bad one leaves all aliases where they were.
     """
     key = live_version_key(conn, version_id)
     for alias in aliases:
         validate_alias(alias)
     if LATEST in aliases and latest_version_id(conn, key.collection) != version_id:
-        raise InvalidInputError(
-            f"cannot put alias 'latest' on {key.label()}: 'latest' always names the "
-            "highest version and moves by itself when a new version is committed; "
-            "use another alias (for example 'best' or 'production')"
-        )
+        raise latest_refused(key.label())
     kept = user_aliases(aliases, artifact=key.name)
     current = [
         str(r[0])
-        for r in conn.execute("SELECT alias FROM aliases WHERE version_id = ?", (version_id,))
+        for r in conn.execute(
+            "SELECT alias FROM aliases WHERE version_id = ? AND alias <> ?", (version_id, LATEST)
+        )
     ]
     conn.executemany(
         "DELETE FROM aliases WHERE collection_id = ? AND alias = ?",
@@ -99,10 +104,13 @@ def delete_version(conn: sqlite3.Connection, version_id: str, *, delete_aliases:
     if row is not None and row[0] == DELETED:
         return
     key = live_version_key(conn, version_id)
+    # `latest` does not hold a version back: deleting its row hands it to the highest
+    # version left.
     aliases = [
         str(r[0])
         for r in conn.execute(
-            "SELECT alias FROM aliases WHERE version_id = ? ORDER BY alias", (version_id,)
+            "SELECT alias FROM aliases WHERE version_id = ? AND alias <> ? ORDER BY alias",
+            (version_id, LATEST),
         )
     ]
     if aliases and not delete_aliases:

@@ -35,6 +35,7 @@ __all__ = [
     "expired_versions",
     "find_collection",
     "find_run",
+    "highest_version_id",
     "latest_version_id",
     "list_collections",
     "list_parts",
@@ -92,7 +93,19 @@ def _collection_or_raise(conn: sqlite3.Connection, entity: str, project: str, na
 
 
 def latest_version_id(conn: sqlite3.Connection, collection: int) -> str | None:
-    """The id of the collection's highest committed version (what ``latest`` names)."""
+    """The id of the version ``latest`` names: the one content logged again moved it to
+    (its ``latest`` row), else the collection's highest committed version."""
+    moved = conn.execute(
+        "SELECT version_id FROM aliases WHERE collection_id = ? AND alias = ?",
+        (collection, LATEST),
+    ).fetchone()
+    if moved is not None:
+        return str(moved[0])
+    return highest_version_id(conn, collection)
+
+
+def highest_version_id(conn: sqlite3.Connection, collection: int) -> str | None:
+    """The id of the collection's highest committed version."""
     # The partial index versions_live holds live versions only, so this is one step
     # however many of the newest versions were deleted.
     row = conn.execute(
@@ -119,8 +132,12 @@ def load_versions(conn: sqlite3.Connection, rows: Iterable[Sequence[Any]]) -> li
     """Turn rows selected with the version columns into :class:`Version` records."""
     rows = list(rows)
     ids = [str(row[0]) for row in rows]
+    # `latest` comes from latest_version_id, whether its row is stored or not.
     aliases = _per_version(
-        conn, "SELECT version_id, alias FROM aliases WHERE version_id IN ({marks})", ids
+        conn,
+        f"SELECT version_id, alias FROM aliases WHERE version_id IN ({{marks}})"
+        f" AND alias <> '{LATEST}'",
+        ids,
     )
     tags = _per_version(conn, "SELECT version_id, tag FROM tags WHERE version_id IN ({marks})", ids)
     collections = {int(row[COLLECTION]) for row in rows}

@@ -20,6 +20,7 @@ from typing import Any
 
 from artisync.names import validate_sweep_id
 from artisync.registry.contract import UNSET, Closing, Unset
+from artisync.registry.linking import linked_version
 from artisync.registry.model import (
     DEFAULT_ENTITY,
     Collection,
@@ -225,12 +226,14 @@ class SqliteRegistry(Closing):
         - A new version gets ``max(index) + 1`` in its collection (from 0), counting
           deleted versions, so a number is never reused; numbers are assigned here,
           so a submission rejected earlier never takes one.
-        - Content (``digest``) identical to a live version of the collection creates
-          nothing: that version gets the aliases and tags and is returned with
-          ``created=False``, and ``latest`` stays where it is. A deleted version's
-          content logged again is a new version.
-        - ``latest`` names the highest version by itself; passing it is a no-op. Other
-          aliases move here from whichever version of the collection had them.
+        - Content (``digest``) identical to a live version of the collection (in the
+          same store) creates nothing: that version gets the aliases and tags and is
+          returned with ``created=False``; its description, metadata and TTL stay as
+          they are. A deleted version's content logged again is a new version.
+        - ``latest`` moves by itself to the version committed, new or existing (W&B's
+          rule: an older version whose content is logged again becomes ``latest``);
+          passing it is a no-op. Other aliases move here from whichever version of the
+          collection had them.
         - ``name`` has one type per project, else ``TypeConflictError``.
         - ``run_id`` records a "produced" edge, creating the run if it is unknown.
         - ``ttl_seconds`` (positive, or None) makes the version expire that long after
@@ -246,6 +249,35 @@ class SqliteRegistry(Closing):
         """
         with self._db.transaction("committing a version", write=True) as conn:
             return writes.commit_version(conn, version)
+
+    def link_version(
+        self,
+        version_id: str,
+        *,
+        project: str,
+        name: str,
+        entity: str | None = None,
+        aliases: Sequence[str] = (),
+        submission_id: str,
+    ) -> CommitResult:
+        """Commit the live version ``version_id`` as a version of ``entity/project/name``
+        with ``aliases``, in one transaction; see ``artisync.registry.linking``. The same
+        ``submission_id`` again returns the first answer, as :meth:`commit_version` does.
+        An unknown or deleted source is ``NotFoundError``."""
+        with self._db.transaction("linking a version", write=True) as conn:
+            earlier = writes.submission_result(conn, submission_id)
+            if earlier is not None:
+                return earlier
+            source = reads.live_version(conn, version_id)
+            link = linked_version(
+                source,
+                submission_id=submission_id,
+                project=project,
+                name=name,
+                entity=entity,
+                aliases=aliases,
+            )
+            return writes.commit_version(conn, link)
 
     def submission_result(self, submission_id: str) -> CommitResult | None:
         """What committing ``submission_id`` produced, or None if it has not committed.
