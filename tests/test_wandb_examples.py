@@ -474,7 +474,8 @@ def test_docstring_run_link_artifact(daemon: DaemonProcess, project_dir: Path) -
     run_script(EXAMPLES / "docstring_run_link_artifact.py", daemon.home, project_dir)
     reader = api(daemon)
     source = reader.artifact("team_entity/project_name/artifact_name:v0")
-    linked = reader.artifact("wandb-registry-registry_name/collection_name:latest")
+    # A registry collection lives in the linking entity (artisync has no organisations).
+    linked = reader.artifact("team_entity/wandb-registry-registry_name/collection_name:latest")
     assert linked.digest == source.digest
     assert contents(linked) == {"file": b64md5(PROJECT_FILES["path/to/local/file"])}
 

@@ -1,6 +1,7 @@
 """The API key a client sends to ``artisync server``: where it comes from.
 
-In order: ``ARTISYNC_API_KEY``, then ``WANDB_API_KEY`` (so a cluster set up for W&B
+In order: a key the process gave (``Api(api_key=...)``, :func:`use_key`), then
+``ARTISYNC_API_KEY``, then ``WANDB_API_KEY`` (so a cluster set up for W&B
 works unchanged), then the key ``artisync login`` saved for that server in the user's
 config directory (``$XDG_CONFIG_HOME/artisync/keys``, default ``~/.config``), a 0600
 file of ``URL KEY`` lines, as ``wandb login`` keeps keys per host in ``~/.netrc``.
@@ -15,10 +16,20 @@ from typing import Final
 
 from artisync import atomic_files
 
-__all__ = ["ENV_KEYS", "api_key_for", "keys_file", "save_key"]
+__all__ = ["ENV_KEYS", "api_key_for", "keys_file", "save_key", "use_key"]
 
 ENV_KEYS: Final = ("ARTISYNC_API_KEY", "WANDB_API_KEY")
 """The environment variables a key is read from, first found wins."""
+
+
+_given: str | None = None
+
+
+def use_key(key: str) -> None:
+    """Send ``key`` from this process from now on, before any other (W&B's
+    ``Api(api_key=...)``)."""
+    global _given
+    _given = key
 
 
 def keys_file() -> Path:
@@ -33,6 +44,8 @@ def _normal(url: str) -> str:
 
 def api_key_for(url: str) -> str | None:
     """The key to send to the server at ``url``, or None when none is set."""
+    if _given is not None:
+        return _given
     for variable in ENV_KEYS:
         if value := os.environ.get(variable, "").strip():
             return value

@@ -111,8 +111,9 @@ class ReferenceChangedError(ContentMismatchError):
         )
 
 
-class VerificationError(DownloadError):
-    """A download root does not hold exactly a version's files.
+class VerificationError(DownloadError, ValueError):
+    """A download root does not hold exactly a version's files (a ``ValueError`` too,
+    as W&B's ``verify`` raises).
 
     Attributes:
         root: The directory checked.

@@ -102,7 +102,7 @@ def check_supported(entries: Iterable[ManifestEntry]) -> None:
     """Raise :class:`UnsupportedEntryError` naming every entry whose file cannot be
     checked by its MD5: those that cannot be downloaded, and remote references whose
     digest is their server's ETag (S3, HTTP) rather than an MD5 of their bytes."""
-    _raise_bad((e, _unverifiable(e)) for e in entries if e.ref is not None)
+    _raise_bad((e, unverifiable(e)) for e in entries if e.ref is not None)
 
 
 def _raise_bad(found: Iterable[tuple[ManifestEntry, str | None]]) -> None:
@@ -111,7 +111,8 @@ def _raise_bad(found: Iterable[tuple[ManifestEntry, str | None]]) -> None:
         raise UnsupportedEntryError([p for p, _ in bad], [r for _, r in bad])
 
 
-def _unverifiable(entry: ManifestEntry) -> str | None:
+def unverifiable(entry: ManifestEntry) -> str | None:
+    """Why the file of reference ``entry`` cannot be checked by its MD5, or None."""
     reason = _unsupported(entry)
     if reason is None and is_remote(entry) and not expected_md5(entry):
         return (

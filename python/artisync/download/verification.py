@@ -12,7 +12,7 @@ from pathlib import Path
 
 from artisync import _core
 from artisync.download.errors import VerificationError
-from artisync.download.plan import check_supported, make_task, select_entries
+from artisync.download.plan import check_supported, make_task, select_entries, unverifiable
 from artisync.manifest import Manifest
 
 __all__ = ["verify_root"]
@@ -24,11 +24,16 @@ def verify_root(
     *,
     path_prefix: str | None = None,
     threads: int | None = None,
-) -> None:
+    skip_unverifiable: bool = False,
+) -> int:
     """Check that ``root`` holds exactly ``manifest``'s files, re-hashing each one.
 
     With ``path_prefix``, only the entries whose path starts with it are expected, and
     only files under that prefix count as extra. Symlinks under ``root`` are followed.
+
+    With ``skip_unverifiable`` (W&B's ``verify``: "references are not verified"),
+    references whose file cannot be checked by an MD5 are left out instead of refused:
+    neither hashed nor missing nor extra. Returns how many were left out.
 
     Raises:
         VerificationError: listing every modified, missing and extra file.
@@ -37,6 +42,10 @@ def verify_root(
         OSError: a file under ``root`` cannot be read.
     """
     entries = select_entries(manifest, path_prefix)
+    skipped: set[str] = set()
+    if skip_unverifiable:
+        skipped = {e.path for e in entries if e.ref is not None and unverifiable(e)}
+        entries = [e for e in entries if e.path not in skipped]
     check_supported(entries)
     root_path = Path(os.path.abspath(root))
     expected = {entry.path: make_task(str(root_path), entry) for entry in entries}
@@ -45,7 +54,9 @@ def verify_root(
         found = {w.path for w in _core.walk(root_path, threads=threads)}
     missing = [path for path in expected if path not in found]
     extra = sorted(
-        path for path in found if path not in expected and path.startswith(path_prefix or "")
+        path
+        for path in found
+        if path not in expected and path not in skipped and path.startswith(path_prefix or "")
     )
     present = [task for path, task in expected.items() if path in found]
     digests = _core.hash_files([task.target for task in present], threads=threads)
@@ -56,3 +67,4 @@ def verify_root(
     ]
     if modified or missing or extra:
         raise VerificationError(root_path, modified, missing, extra)
+    return len(skipped)

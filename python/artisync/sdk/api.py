@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from artisync.config import Config
+from artisync.credentials import use_key
 from artisync.errors import InvalidInputError, NotFoundError
 from artisync.names import parse_artifact_path, validate_artifact_type, validate_project
 from artisync.registry.contract import Registry
 from artisync.registry.model import DEFAULT_ENTITY, LATEST, Collection
 from artisync.sdk.artifact import Artifact
 from artisync.sdk.current import active_run
+from artisync.sdk.init_options import env_value
 from artisync.sdk.public_run import PublicRun
 from artisync.sdk.public_sweep import PublicSweep, created_here, split_sweep_path
 from artisync.sdk.registry_access import default_entity, registry_for
@@ -115,19 +117,32 @@ class Api:
 
     def __init__(
         self,
+        overrides: Mapping[str, Any] | None = None,
+        timeout: int | None = None,
+        api_key: str | None = None,
         *,
         home: str | os.PathLike[str] | None = None,
         project: str | None = None,
         entity: str | None = None,
     ) -> None:
+        """W&B's arguments: ``overrides`` may name the default ``entity`` and
+        ``project`` (other keys, such as ``base_url``, name W&B's servers and are
+        ignored); ``api_key`` is sent to the registry server from this process on;
+        ``timeout`` is accepted (each request has its own)."""
+        del timeout
+        given = dict(overrides or {})
+        if api_key is not None:
+            use_key(api_key)
         run = active_run()
         if home is None and run is not None:
             self.settings = run.settings
         else:
             self.settings = Config.load(None if home is None else Path(home))
         from_run = (run.project, run.entity) if run is not None else (None, None)
-        self.project: str | None = project or os.environ.get(PROJECT_ENV) or from_run[0]
-        self.entity: str | None = entity or from_run[1]
+        self.project: str | None = (
+            project or given.get("project") or env_value("project") or from_run[0]
+        )
+        self.entity: str | None = entity or given.get("entity") or from_run[1]
 
     def __repr__(self) -> str:
         return f"<Api {self.settings.home}>"

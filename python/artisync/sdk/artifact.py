@@ -19,6 +19,7 @@ import os
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -735,11 +736,22 @@ class Artifact:
     def verify(self, root: str | os.PathLike[str] | None = None) -> None:
         """Check that ``root`` holds exactly this version's files, re-hashing each.
 
+        As W&B's, references whose files cannot be checked by an MD5 (S3 and HTTP
+        references keep their server's ETag) are skipped, with a warning.
+
         Raises:
-            VerificationError: listing every missing, changed and unexpected file.
+            VerificationError: listing every missing, changed and unexpected file (a
+                ``ValueError``, as W&B raises).
         """
         version, _ = self._require_committed("verify")
-        committed.verify(self.manifest.entries, committed.download_root(version, root))
+        skipped = committed.verify(self.manifest.entries, committed.download_root(version, root))
+        if skipped:
+            warnings.warn(
+                f"skipped verification of {skipped} references: their digest is their "
+                "server's ETag, not an MD5 of the bytes (a download checks them against "
+                "the server instead)",
+                stacklevel=2,
+            )
 
     def add(self, obj: Stored, name: str) -> PendingEntry:
         """Add a ``Table``, ``PartitionedTable`` or ``Image`` as the JSON entry ``name``

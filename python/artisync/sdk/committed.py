@@ -162,9 +162,11 @@ def remove_strays(entries: Mapping[str, Any], root: Path) -> None:
                 path.unlink()
 
 
-def verify(entries: Mapping[str, Any], root: Path) -> None:
-    """Re-hash ``root`` against ``entries``; raises listing every difference."""
-    verify_root(_manifest(entries), root)
+def verify(entries: Mapping[str, Any], root: Path) -> int:
+    """Re-hash ``root`` against ``entries``; raises listing every difference. References
+    whose files cannot be checked by an MD5 (S3 and HTTP ETags) are skipped, as W&B
+    skips references: returns how many."""
+    return verify_root(_manifest(entries), root, skip_unverifiable=True)
 
 
 def read_entry(settings: Config, entry: CommittedEntry | ManifestEntry) -> bytes:
