@@ -24,3 +24,8 @@ def test_write_benchmark_runs_end_to_end_against_a_real_daemon() -> None:
     rows = verdict_rows(out)
     # Two W&B figures only when wandb is installed (it is the peer, not a dependency).
     assert len(rows) in (6, 8), out
+
+
+def test_loop_benchmark_compares_the_training_loop_with_wandb() -> None:
+    out = run_benchmark(BENCHMARKS / "bench_loop.py", "--quick", "--repeat", "1", timeout=300)
+    assert len(verdict_rows(out)) == 2, out
