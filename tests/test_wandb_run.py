@@ -316,3 +316,21 @@ def test_finish_without_a_daemon_does_not_wait(home: Path) -> None:
     with pytest.warns(NoDaemonWarning, match="without waiting for 1 logged artifact"):
         run.finish()
     assert os.listdir(home / "spool" / "new")
+
+
+def test_a_table_logged_in_a_row_becomes_a_run_table_artifact(daemon: DaemonProcess) -> None:
+    with artisync.init(project="p", id="evals", home=daemon.home) as run:
+        table = artisync.Table(columns=["x", "pred"], data=[[1, 0.5], [2, 0.25]])
+        run.log({"predictions": table, "acc": 0.5})
+    api = artisync.Api(home=daemon.home)
+    [row] = api.run("p/evals").history(pandas=False)
+    assert row["acc"] == 0.5
+    assert row["predictions"] == {
+        "_type": "table-file",
+        "artifact": "run-evals-predictions",
+        "path": "predictions.table.json",
+    }
+    stored = api.artifact("p/run-evals-predictions:latest")
+    assert stored.type == "run_table" and stored.metadata == {"_step": 0}
+    got = stored.get("predictions")
+    assert isinstance(got, artisync.Table) and got.data == [[1, 0.5], [2, 0.25]]

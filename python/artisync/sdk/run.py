@@ -42,9 +42,11 @@ from artisync.errors import (
     NoDaemonWarning,
     RegistryUnavailableError,
 )
+from artisync.data_types.entries import Stored
 from artisync.names import (
     check_list_length,
     validate_alias,
+    validate_artifact_name,
     validate_distributed_id,
     validate_entity,
     validate_project,
@@ -500,10 +502,33 @@ class Run:
     ) -> None:
         """Record metrics as a history row (W&B's step and ``commit`` rules, see
         :mod:`artisync.sdk.run_history`); the summary keeps each key's last value.
-        Returns at once: rows reach the registry from a background thread."""
+        Returns at once: rows reach the registry from a background thread.
+
+        A ``Table``, ``PartitionedTable`` or ``Image`` value is logged as the artifact
+        ``run-<run id>-<key>`` (type ``run_table``, W&B's name for tables a run logs),
+        one version per logged value; the row keeps a pointer to it."""
         self._check_running("log")
+        if not isinstance(data, Mapping):
+            raise InvalidInputError(f"run.log takes a dict, not {type(data).__name__}")
+        if any(isinstance(v, Stored) for v in data.values()):
+            at = self.step if step is None else step
+            data = {k: self._logged_media(k, v, at) for k, v in data.items()}
         rows = self._history.log(data, step=step, commit=commit)
         self._rows_done(rows)
+
+    def _logged_media(self, key: str, value: Any, step: int) -> Any:
+        """A media value of ``run.log`` logged as an artifact; what the row keeps of it."""
+        if not isinstance(value, Stored):
+            return value
+        name = validate_artifact_name(f"run-{self.id}-{key}".replace("/", "_"))
+        artifact = Artifact(name, "run_table", metadata={"_step": step}, _internal=True)
+        entry = artifact.add(value, key.replace("/", "_"))
+        self.log_artifact(artifact)
+        return {
+            "_type": f"{type(value).__name__.lower()}-file",
+            "artifact": name,
+            "path": entry.path,
+        }
 
     def _rows_done(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
