@@ -36,13 +36,13 @@ from typing import Any, Final
 from urllib.parse import unquote, urlparse
 
 from artisync.config import Config
+from artisync.data_types.entries import Stored
 from artisync.errors import (
     ArtisyncError,
     InvalidInputError,
     NoDaemonWarning,
     RegistryUnavailableError,
 )
-from artisync.data_types.entries import Stored
 from artisync.names import (
     check_list_length,
     validate_alias,
