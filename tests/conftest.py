@@ -40,9 +40,9 @@ def _no_run_left_active() -> Iterator[None]:
     """A test that fails with a run active leaves it to nobody: W&B's ``init`` returns
     an active run, so the next test would get this one."""
     yield
-    import artisync.sdk.run
+    import artisync.sdk.top_level
 
-    if (run := artisync.sdk.run.current_run()) is not None:
+    if (run := artisync.sdk.top_level.current_run()) is not None:
         run._abandon()
 
 

@@ -7,16 +7,10 @@ from artisync.sdk.contents import EntryNotFoundError
 from artisync.sdk.manifest_view import ArtifactManifest, PendingEntry
 from artisync.sdk.public_run import PublicRun
 from artisync.sdk.public_sweep import PublicSweep
-from artisync.sdk.run import (
-    ResumeError,
-    Run,
-    current_run,
-    finish,
-    init,
-    log_artifact,
-    use_artifact,
-)
+from artisync.sdk.run import ResumeError, Run
+from artisync.sdk.run_init import init
 from artisync.sdk.sweep_agent import agent, sweep
+from artisync.sdk.top_level import current_run, finish, log_artifact, use_artifact
 
 __all__ = [
     "Api",

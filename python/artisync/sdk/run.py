@@ -1,11 +1,5 @@
-"""``artisync.init`` and ``Run``: the run that logs artifacts, and the current run.
-
-``init`` takes W&B's whole signature and reads the ``WANDB_*`` variables a cluster sets
-(:mod:`artisync.sdk.init_options`). As in W&B, it makes the run the current one, so
-module-level ``artisync.log_artifact(...)``, ``artisync.log(...)`` and
-``artisync.config`` act on it; while a run is active another ``init`` returns it
-(W&B's default ``reinit`` outside notebooks), ``reinit="finish_previous"`` finishes it
-first and ``reinit="create_new"`` starts one beside it.
+"""``Run``: the run that logs artifacts and metrics (:mod:`artisync.sdk.run_init` starts
+one).
 
 A run is a record in the registry: its name, group, job type, config, tags, notes,
 summary, history rows (``run.log``) and state, and the versions it logged and used.
@@ -17,16 +11,12 @@ committed, and raises the first rejection.
 
 from __future__ import annotations
 
-import argparse
-import atexit
-import dataclasses
 import json
 import os
 import posixpath
 import secrets
 import string
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -59,13 +49,11 @@ from artisync.sdk.api import Api
 from artisync.sdk.artifact import Artifact
 from artisync.sdk.client import DaemonClient
 from artisync.sdk.collection_types import refuse_type_conflict
-from artisync.sdk.current import active_run, forget, make_current
-from artisync.sdk.disabled_run import DisabledRun
-from artisync.sdk.init_options import InitOptions, Mode, resolve_reinit
+from artisync.sdk.current import forget
+from artisync.sdk.init_options import InitOptions, Mode
 from artisync.sdk.links import commit_link, is_registry_project, link_aliases, parse_target
 from artisync.sdk.patience import RUN_PATIENCE, patiently
 from artisync.sdk.registry_access import default_entity, registry_for
-from artisync.sdk.run_config import DEFAULTS_FILE, config_items
 from artisync.sdk.run_config import Config as RunConfig
 from artisync.sdk.run_history import History
 from artisync.sdk.run_recorder import Batch, RunRecorder
@@ -73,17 +61,8 @@ from artisync.sdk.run_summary import Summary
 from artisync.sdk.validation import check_run_id, optional_str, require_json, str_list
 from artisync.spool import RunInfo
 from artisync.spool.submission import Action
-from artisync.sweeps.trial import trial_for_init
 
-__all__ = [
-    "ResumeError",
-    "Run",
-    "current_run",
-    "finish",
-    "init",
-    "log_artifact",
-    "use_artifact",
-]
+__all__ = ["ResumeError", "Run"]
 
 RUN_ID_LENGTH: Final = 8
 _RUN_ID_ALPHABET: Final = string.ascii_lowercase + string.digits
@@ -91,14 +70,6 @@ DEFAULT_TYPE: Final = "unspecified"
 DEFAULT_PROJECT: Final = "uncategorized"  # W&B's project when none is given
 RESUME_FILE: Final = "wandb-resume.json"  # where resume="auto" keeps the last run id
 MAX_NOTES: Final = 64 * 1024
-
-_exit_hook_installed = threading.Event()
-
-
-def current_run() -> Run | DisabledRun | None:
-    """The run the last ``artisync.init()`` started, unless it has finished."""
-    run = active_run()
-    return run if isinstance(run, Run | DisabledRun) else None
 
 
 def _checked(value: object, what: str) -> str | None:
@@ -130,23 +101,6 @@ def _checked_notes(notes: object) -> str | None:
     return notes
 
 
-def _initial_config(
-    config: object,
-    options: InitOptions,
-    include: list[str] | None,
-    exclude: list[str] | None,
-) -> dict[str, Any]:
-    """``config-defaults.yaml`` in the working directory, then ``WANDB_CONFIG_PATHS``,
-    then ``init(config=...)`` (a dict, a YAML path, a Namespace…), as W&B merges them."""
-    merged: dict[str, Any] = {}
-    if Path(DEFAULTS_FILE).is_file():
-        merged.update(config_items(DEFAULTS_FILE))
-    for path in options.config_paths:
-        merged.update(config_items(path))
-    merged.update(config_items(config, include=include, exclude=exclude))
-    return merged
-
-
 def _auto_resume_id(options: InitOptions) -> tuple[str | None, Path]:
     """``resume="auto"``: the id of the run that last started in ``dir`` and did not
     finish cleanly (W&B keeps it in ``wandb/wandb-resume.json``), and that file."""
@@ -156,141 +110,6 @@ def _auto_resume_id(options: InitOptions) -> tuple[str | None, Path]:
     except (OSError, ValueError, AttributeError):
         known = None
     return (known if isinstance(known, str) else None), path
-
-
-def init(
-    entity: str | None = None,
-    project: str | None = None,
-    dir: str | os.PathLike[str] | None = None,
-    id: str | None = None,
-    name: str | None = None,
-    notes: str | None = None,
-    tags: Sequence[str] | None = None,
-    config: Mapping[str, Any] | argparse.Namespace | str | object | None = None,
-    config_exclude_keys: list[str] | None = None,
-    config_include_keys: list[str] | None = None,
-    allow_val_change: bool | None = None,
-    group: str | None = None,
-    job_type: str | None = None,
-    mode: str | None = None,
-    force: bool | None = None,
-    reinit: bool | str | None = None,
-    resume: bool | str | None = None,
-    resume_from: str | None = None,
-    fork_from: str | None = None,
-    save_code: bool | None = None,
-    tensorboard: bool | None = None,
-    sync_tensorboard: bool | None = None,
-    monitor_gym: bool | None = None,
-    settings: Mapping[str, Any] | object | None = None,
-    anonymous: str | None = None,
-    *,
-    home: str | os.PathLike[str] | None = None,
-    **legacy: Any,
-) -> Run | DisabledRun:
-    """Start a run and make it the current one; usable as a context manager.
-
-    W&B's signature (docs/wandb-compat.md says what each argument does here). Each of
-    ``project``, ``name``, ``id``, ``group``, ``job_type``, ``notes``, ``tags``,
-    ``resume``, ``mode`` and ``dir`` falls back on its ``WANDB_*`` (or ``ARTISYNC_*``)
-    variable; ``project`` then on ``"uncategorized"``. ``id`` defaults to 8 random
-    lowercase letters and digits and ``name`` to the id. ``home`` is the artisync home
-    (default ``ARTISYNC_HOME``).
-
-    ``resume``: ``"allow"`` (or ``True``, or unset) continues an existing run with this
-    ``id``, keeping what it had unless given again; ``"must"`` fails when there is no
-    such run, ``"never"`` (or ``False``) when there is one; ``"auto"`` continues the run
-    that last started in ``dir`` if it did not finish. ``mode="disabled"`` returns a run
-    whose calls all succeed and record nothing.
-
-    Raises:
-        ResumeError: ``resume`` says the run must (not) exist, and it does not (does).
-        InvalidInputError: a bad argument, named.
-    """
-    # W&B's arguments that tune its own UI or integrations: accepted, no effect here.
-    del allow_val_change, force, tensorboard, sync_tensorboard, monitor_gym, anonymous
-    _accept_legacy(legacy)
-    if resume_from is not None or fork_from is not None:
-        raise InvalidInputError(
-            "resume_from and fork_from (rewinding or forking a run's history) are not "
-            "supported: start the run with resume='allow' and its id instead"
-        )
-    options = InitOptions.resolve(
-        project=project,
-        entity=entity,
-        name=name,
-        id=id,
-        group=group,
-        job_type=job_type,
-        notes=notes,
-        tags=tags,
-        resume=resume,
-        mode=mode,
-        dir=dir,
-        settings=settings,
-    )
-    how = resolve_reinit(reinit)
-    previous = current_run()
-    if previous is not None:
-        if how == "finish_previous":
-            previous.finish()
-        elif how == "return_previous":
-            if options.resume == "must":
-                raise ArtisyncError(
-                    "cannot resume a run while another run is active: finish it with "
-                    "run.finish(), or pass reinit='create_new' to artisync.init()"
-                )
-            return previous
-    trial = trial_for_init()
-    if trial is not None:  # a sweep agent's trial: W&B ignores init's project, entity, id
-        options = dataclasses.replace(
-            options,
-            project=trial.project or options.project,
-            entity=trial.entity or options.entity,
-            id=trial.run_id or options.id,
-        )
-    items = _initial_config(config, options, config_include_keys, config_exclude_keys)
-    run: Run | DisabledRun
-    if options.mode == "disabled":
-        run = DisabledRun(options, items)
-    else:
-        artisync_settings = Config.load(None if home is None else Path(home))
-        sweep = None if trial is None else trial.sweep_id
-        run = Run(options, items, settings=artisync_settings, sweep=sweep)
-        if trial is not None:
-            run.config.update_locked(trial.parameters)  # the sweep's values win
-        run._start()
-    if how != "create_new":
-        make_current(run)
-    if not _exit_hook_installed.is_set():
-        _exit_hook_installed.set()
-        atexit.register(_finish_at_exit)
-    if save_code and isinstance(run, Run):
-        run._save_main_program()
-    return run
-
-
-def _accept_legacy(legacy: Mapping[str, Any]) -> None:
-    """Keywords of older W&B versions (``magic``, ``config_exclude_keys``…) that scripts
-    still pass: accepted with no effect; anything else is a mistake, named."""
-    unknown = sorted(set(legacy) - {"magic", "sync_tensorboard", "settings", "tensorboard"})
-    if unknown:
-        raise InvalidInputError(
-            f"artisync.init() got unexpected keyword argument(s) {', '.join(unknown)}: "
-            "see docs/wandb-compat.md for the arguments init takes"
-        )
-
-
-def _finish_at_exit() -> None:
-    """At interpreter exit, finish the current run as W&B does (waiting for what it
-    logged); an error is printed, not raised, since the script is over."""
-    run = current_run()
-    if run is None:
-        return
-    try:
-        run.finish()
-    except Exception as e:
-        print(f"artisync: finishing run {run.id!r} at exit: {e}", file=sys.stderr)
 
 
 class ResumeError(ArtisyncError):
@@ -939,34 +758,3 @@ class Run:
             target = target._replace(entity=self.entity)
         linked = commit_link(version, settings, target, names, project=project)
         return Artifact._from_version(linked, settings)
-
-
-def _require_run(action: str) -> Run | DisabledRun:
-    run = current_run()
-    if run is None:
-        raise ArtisyncError(f"no active run: call artisync.init() first, then {action}")
-    return run
-
-
-def log_artifact(
-    artifact_or_path: Artifact | str | os.PathLike[str],
-    name: str | None = None,
-    type: str | None = None,
-    aliases: list[str] | str | None = None,
-    tags: list[str] | str | None = None,
-) -> Artifact:
-    """:meth:`Run.log_artifact` on the current run (the last :func:`init`)."""
-    run = _require_run("artisync.log_artifact()")
-    return run.log_artifact(artifact_or_path, name=name, type=type, aliases=aliases, tags=tags)
-
-
-def use_artifact(artifact_or_name: Artifact | str, type: str | None = None) -> Artifact:
-    """:meth:`Run.use_artifact` on the current run."""
-    return _require_run("artisync.use_artifact()").use_artifact(artifact_or_name, type)
-
-
-def finish(exit_code: int | None = None) -> None:
-    """Finish the current run, if there is one."""
-    run = current_run()
-    if run is not None:
-        run.finish(exit_code=exit_code)

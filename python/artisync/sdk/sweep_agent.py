@@ -43,7 +43,7 @@ from artisync.sdk.public_sweep import (
     sweep_members,
 )
 from artisync.sdk.registry_access import default_entity, registry_for
-from artisync.sdk.run import finish
+from artisync.sdk.top_level import finish
 from artisync.sdk.validation import check_run_id, require_json_object
 from artisync.sweeps.config import SweepPlan, parse_sweep_config
 from artisync.sweeps.search import next_grid_point, point_key, sample

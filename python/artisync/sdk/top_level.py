@@ -8,6 +8,7 @@ raise on use saying to call ``init`` first, and the calls raise the same way.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,20 +16,32 @@ from typing import Any
 from artisync.config import Config
 from artisync.credentials import save_key
 from artisync.errors import ArtisyncError, InvalidInputError
+from artisync.sdk.artifact import Artifact
+from artisync.sdk.current import active_run
 from artisync.sdk.disabled_run import DisabledRun
-from artisync.sdk.run import Run, current_run
+from artisync.sdk.run import Run
 
 __all__ = [
     "PreInit",
     "alert",
+    "current_run",
     "define_metric",
+    "finish",
     "log",
+    "log_artifact",
     "login",
     "mark_preempting",
     "save",
     "unwatch",
+    "use_artifact",
     "watch",
 ]
+
+
+def current_run() -> Run | DisabledRun | None:
+    """The run the last ``artisync.init()`` started, unless it has finished."""
+    run = active_run()
+    return run if isinstance(run, Run | DisabledRun) else None
 
 
 class PreInit:
@@ -130,3 +143,34 @@ def login(
             registry.viewer()
     save_key(server, key.strip())
     return True
+
+
+def _require_run(action: str) -> Run | DisabledRun:
+    run = current_run()
+    if run is None:
+        raise ArtisyncError(f"no active run: call artisync.init() first, then {action}")
+    return run
+
+
+def log_artifact(
+    artifact_or_path: Artifact | str | os.PathLike[str],
+    name: str | None = None,
+    type: str | None = None,
+    aliases: list[str] | str | None = None,
+    tags: list[str] | str | None = None,
+) -> Artifact:
+    """:meth:`Run.log_artifact` on the current run (the last :func:`init`)."""
+    run = _require_run("artisync.log_artifact()")
+    return run.log_artifact(artifact_or_path, name=name, type=type, aliases=aliases, tags=tags)
+
+
+def use_artifact(artifact_or_name: Artifact | str, type: str | None = None) -> Artifact:
+    """:meth:`Run.use_artifact` on the current run."""
+    return _require_run("artisync.use_artifact()").use_artifact(artifact_or_name, type)
+
+
+def finish(exit_code: int | None = None) -> None:
+    """Finish the current run, if there is one."""
+    run = current_run()
+    if run is not None:
+        run.finish(exit_code=exit_code)
