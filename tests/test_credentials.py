@@ -90,7 +90,8 @@ def test_a_wrong_aws_profile_name_is_one_clear_error(
 
     # On the local store the daemon runs; a reference that needs the profile is refused.
     daemon.start(store=str(daemon.home / "store"))
-    with artisync.init(project="proj", home=daemon.home) as run:
+    # finish() raises the rejection of what the run logged; wait() says it again.
+    with pytest.raises(RejectedError), artisync.init(project="proj", home=daemon.home) as run:
         artifact = artisync.Artifact("refs", "dataset")
         artifact.add_reference(f"s3://{bucket}/a.txt")
         run.log_artifact(artifact)
@@ -124,7 +125,8 @@ def test_an_unusable_google_credentials_file_is_one_clear_error(
     assert f"GOOGLE_APPLICATION_CREDENTIALS={key}: {says}" in said[0]
 
     daemon.start(store=str(daemon.home / "store"))
-    with artisync.init(project="proj", home=daemon.home) as run:
+    # finish() raises the rejection of what the run logged; wait() says it again.
+    with pytest.raises(RejectedError), artisync.init(project="proj", home=daemon.home) as run:
         artifact = artisync.Artifact("gs-refs", "dataset")
         artifact.add_reference("gs://some-bucket/a.txt")
         run.log_artifact(artifact)

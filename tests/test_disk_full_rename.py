@@ -105,6 +105,7 @@ def test_a_submission_refused_at_accept_is_queued_by_the_client_and_commits_once
         model = tmp_path / "model.bin"
         model.write_bytes(b"weights")
         with artisync.init(project="proj", home=home) as run:
+            run.wait_at_finish = False  # the daemon cannot take it until space is freed
             # One block left once full: the client's file fits, work/ cannot grow.
             slack = spool.root / "slack"
             slack.write_bytes(b"\0" * 4096)

@@ -229,7 +229,7 @@ def test_migration_0006_keeps_the_runs_with_no_tags_history_or_sweep(postgres_ds
         assert reg.logged_by_run("r1") == [version]
         reg.append_history("proj", "r1", [{"_step": 0, "loss": 1.0}])
         assert reg.create_sweep("proj", "s", {"method": "grid"}).id == "s"
-    assert len(_versions_recorded(postgres_dsn)) == SCHEMA_VERSION == 6
+    assert len(_versions_recorded(postgres_dsn)) == SCHEMA_VERSION == 7
 
 
 def test_database_newer_than_the_code_is_refused(postgres_dsn: str) -> None:

@@ -206,7 +206,7 @@ def test_a_known_name_of_another_type_is_refused_at_log_artifact(
         assert other.is_draft()  # nothing was handed over
         assert not list((daemon.config.spool / "new").glob(f"*{other.submission_id}*"))
         # Another project may use the name with another type.
-        with artisync.init(project="other", home=daemon.home) as run2:
+        with artisync.init(project="other", reinit="create_new", home=daemon.home) as run2:
             assert run2.log_artifact(other).wait().version == "v0"
 
 

@@ -282,14 +282,15 @@ def test_finish_waits_for_what_the_run_logged(daemon: DaemonProcess, tmp_path: P
 
 
 def test_finish_raises_a_rejection(daemon: DaemonProcess, tmp_path: Path) -> None:
-    path = tmp_path / "big.bin"
-    path.write_bytes(b"x" * 1000)
+    folder = tmp_path / "three"
+    folder.mkdir()
+    for name in "abc":
+        (folder / name).write_text(name)
     run = artisync.init(project="p", home=daemon.home)
-    artifact = artisync.Artifact("imm", "dataset")
-    artifact.add_file(str(path), policy="immutable")
+    artifact = artisync.Artifact("refs", "dataset")
+    artifact.add_reference(f"file://{folder}", max_objects=2)  # the daemon refuses it
     run.log_artifact(artifact)
-    path.write_bytes(b"y" * 2000)  # changed before the daemon hashed it
-    with pytest.raises(RejectedError):
+    with pytest.raises(RejectedError, match="more than max_objects=2"):
         run.finish()
     assert run.finished
     assert artisync.Api(home=daemon.home).run(f"p/{run.id}").state == "finished"

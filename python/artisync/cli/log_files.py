@@ -38,6 +38,8 @@ def _log(args: argparse.Namespace) -> int:
         project=args.project, job_type="artisync-log", mode="online", home=args.home
     )
     assert isinstance(run, artisync.Run)
+    # The command waits itself (bars, --timeout, Ctrl-C); finishing the run must not.
+    run.wait_at_finish = False
     with run:
         artifact = artisync.Artifact(name, args.type)
         if path.is_dir():

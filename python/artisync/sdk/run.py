@@ -70,6 +70,8 @@ DEFAULT_TYPE: Final = "unspecified"
 DEFAULT_PROJECT: Final = "uncategorized"  # W&B's project when none is given
 RESUME_FILE: Final = "wandb-resume.json"  # where resume="auto" keeps the last run id
 MAX_NOTES: Final = 64 * 1024
+# How often finish() checks that a daemon is still there to commit what it waits for.
+_FINISH_CHECK: Final = 2.0
 
 
 def _checked(value: object, what: str) -> str | None:
@@ -159,6 +161,9 @@ class Run:
         self._history = History(started_at=self.start_time)
         self._client = DaemonClient(settings)
         self._finished = False
+        # Whether finish() waits for what the run logged (W&B's finish does; a caller
+        # that waits in its own way, such as `artisync log`, turns it off).
+        self.wait_at_finish = True
         self._logged: list[Artifact] = []
         self._given = options  # what init was given, kept over a resumed run's own
 
@@ -411,7 +416,7 @@ class Run:
         self._finished = True
         self.exit_code = exit_code
         forget(self)
-        rejected = self._wait_for_logged()
+        rejected = self._wait_for_logged() if self.wait_at_finish else None
         self._rows_done(self._history.close())
         state = "crashed" if exit_code not in (None, 0) else "finished"
         registry = registry_for(self.settings)
@@ -442,22 +447,36 @@ class Run:
         pending = [a for a in self._logged if a._version is None and not a._rejection_raised]
         if not pending:
             return None
-        if self._client.queue_status() is None and self._client.start_daemon() is not None:
-            warnings.warn(
-                f"run {self.id!r} finishes without waiting for {len(pending)} logged "
-                f"artifact(s): no artisync daemon runs; they wait in {self.settings.spool} "
-                "and commit once one starts",
-                NoDaemonWarning,
-                stacklevel=3,
-            )
+        if self._no_daemon_will_commit(pending):
             return None
         first: Exception | None = None
         for artifact in pending:
-            try:
-                artifact.wait()
-            except ArtisyncError as e:
-                first = first or e
+            while True:
+                try:
+                    artifact.wait(timeout=_FINISH_CHECK)
+                    break
+                except TimeoutError:
+                    if self._no_daemon_will_commit(pending):
+                        return first
+                except ArtisyncError as e:
+                    first = first or e
+                    break
         return first
+
+    def _no_daemon_will_commit(self, pending: list[Artifact]) -> bool:
+        """Whether no daemon answers and none can be started (then nothing commits
+        while this process waits): if so, warn with what is left."""
+        if self._client.queue_status() is not None or self._client.start_daemon() is None:
+            return False
+        waiting = sum(1 for a in pending if not a._settled())
+        warnings.warn(
+            f"run {self.id!r} finishes without waiting for {waiting} logged "
+            f"artifact(s): no artisync daemon runs; they wait in {self.settings.spool} "
+            "and commit once one starts",
+            NoDaemonWarning,
+            stacklevel=4,
+        )
+        return True
 
     def _send(self, batch: Batch) -> None:
         """The recorder's send: rows first, then the run's changed fields."""
