@@ -335,3 +335,12 @@ def test_a_table_logged_in_a_row_becomes_a_run_table_artifact(daemon: DaemonProc
     assert stored.type == "run_table" and stored.metadata == {"_step": 0}
     got = stored.get("predictions")
     assert isinstance(got, artisync.Table) and got.data == [[1, 0.5], [2, 0.25]]
+
+
+def test_many_rows_logged_at_once_all_reach_the_registry(home: Path) -> None:
+    # More rows than the registry takes in one call wait in the buffer at once.
+    with artisync.init(project="p", id="many", home=home) as run:
+        for step in range(2_500):
+            run.log({"loss": 1.0 / (step + 1)})
+    rows = artisync.Api(home=home).run("p/many").history(samples=3_000, pandas=False)
+    assert [r["_step"] for r in rows] == list(range(2_500))

@@ -55,7 +55,7 @@ from artisync.sdk.links import commit_link, is_registry_project, link_aliases, p
 from artisync.sdk.patience import RUN_PATIENCE, patiently
 from artisync.sdk.registry_access import default_entity, registry_for
 from artisync.sdk.run_config import Config as RunConfig
-from artisync.sdk.run_history import History
+from artisync.sdk.run_history import History, history_batches
 from artisync.sdk.run_recorder import Batch, RunRecorder
 from artisync.sdk.run_summary import Summary
 from artisync.sdk.validation import check_run_id, optional_str, require_json, str_list
@@ -481,8 +481,8 @@ class Run:
     def _send(self, batch: Batch) -> None:
         """The recorder's send: rows first, then the run's changed fields."""
         registry = registry_for(self.settings)
-        if batch.rows:
-            registry.append_history(self.project, self.id, batch.rows, entity=self.entity)
+        for rows in history_batches(batch.rows):
+            registry.append_history(self.project, self.id, rows, entity=self.entity)
         if "config" in batch.changed or "run" in batch.changed:
             tags_or_notes = "run" in batch.changed
             registry.ensure_run(
