@@ -28,4 +28,5 @@ def test_write_benchmark_runs_end_to_end_against_a_real_daemon() -> None:
 
 def test_loop_benchmark_compares_the_training_loop_with_wandb() -> None:
     out = run_benchmark(BENCHMARKS / "bench_loop.py", "--quick", "--repeat", "1", timeout=300)
-    assert len(verdict_rows(out)) == 2, out
+    # run.log against its target; log_artifact for information (not the same work).
+    assert len(verdict_rows(out)) == 1 and "(information)" in out, out
