@@ -34,6 +34,7 @@ TTL: Final = 30.0
 
 _USE_FLUSH: Final = 60.0  # seconds between last_used_at writes
 _LISTEN_POLL: Final = 1.0  # seconds the listener waits for a notification at a time
+_WAKE: Final = "wake"  # the payload that only wakes a listener (see Gate._wake_listener)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,7 @@ class Gate:
     def close(self) -> None:
         """Stop listening and close the connections."""
         self._stop.set()
+        self._wake_listener()
         self._listener.join(_LISTEN_POLL * 3)
         self._flush_use()
         self._pool.close()
@@ -137,8 +139,9 @@ class Gate:
                     # Whatever changed while not listening is unknown: start afresh.
                     self._forget()
                     while not self._stop.is_set():
-                        for _ in conn.notifies(timeout=_LISTEN_POLL, stop_after=1):
-                            self._forget()
+                        for note in conn.notifies(timeout=_LISTEN_POLL, stop_after=1):
+                            if note.payload != _WAKE:
+                                self._forget()
                         if time.monotonic() - last_flush > _USE_FLUSH:
                             last_flush = time.monotonic()
                             self._flush_use()
@@ -146,6 +149,16 @@ class Gate:
                 log.warning("access_listener_lost", reason=str(exc).strip())
                 self._forget()
                 self._stop.wait(_LISTEN_POLL)
+
+    def _wake_listener(self) -> None:
+        """End the listener's wait for a notification now rather than after up to
+        :data:`_LISTEN_POLL` seconds (a stopping server, a test's teardown). Listeners
+        of other processes receive it too and ignore it: nothing changed."""
+        try:
+            with self._pool.connection("waking the access listener") as conn:
+                conn.execute("SELECT pg_notify(%s, %s)", (CHANGES, _WAKE))
+        except (psycopg.Error, RegistryUnavailableError):
+            pass  # the listener then stops at its next poll
 
     def _flush_use(self) -> None:
         used, self._used = self._used, set()
