@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon_harness import short_home
+from daemon_harness import DaemonProcess, short_home
 
 pytest_plugins = [
     "servers",
@@ -50,3 +50,12 @@ def _no_run_left_active() -> Iterator[None]:
 def home() -> Iterator[Path]:
     """A fresh ARTISYNC_HOME under a short /tmp path (Unix socket paths stay short)."""
     yield from short_home()
+
+
+@pytest.fixture
+def daemon(home: Path) -> Iterator[DaemonProcess]:
+    """A daemon on the test's home with its defaults (a test file may define its own)."""
+    d = DaemonProcess(home)
+    d.start()
+    yield d
+    d.kill()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,14 +25,6 @@ with artisync.init(group=group_name, home=home) as run:
     run.upsert_artifact(artifact)
     artifact.wait(timeout=60)
 """
-
-
-@pytest.fixture
-def daemon(home: Path) -> Iterator[DaemonProcess]:
-    d = DaemonProcess(home)
-    d.start()
-    yield d
-    d.kill()
 
 
 def test_five_writers_and_a_partitioned_table(daemon: DaemonProcess) -> None:

@@ -104,14 +104,6 @@ def test_bad_links_are_refused_naming_what_is_wrong(registry: Registry) -> None:
 # -- the SDK through a daemon (SQLite) --------------------------------------------------------
 
 
-@pytest.fixture
-def daemon(home: Path) -> Iterator[DaemonProcess]:
-    d = DaemonProcess(home)
-    d.start()
-    yield d
-    d.kill()
-
-
 def _model(content: bytes) -> artisync.Artifact:
     artifact = artisync.Artifact("resnet", "model", metadata={"acc": 0.9})
     with artifact.new_file("model.pt", mode="wb") as f:

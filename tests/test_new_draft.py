@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,14 +22,6 @@ from granted_team import Team
 
 def b64md5(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode()
-
-
-@pytest.fixture
-def daemon(home: Path) -> Iterator[DaemonProcess]:
-    d = DaemonProcess(home)
-    d.start()
-    yield d
-    d.kill()
 
 
 @pytest.fixture

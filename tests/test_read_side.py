@@ -4,7 +4,6 @@ edits and deletes of committed versions, runs with summaries, resume, downloads.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,14 +13,6 @@ import artisync
 from artisync.errors import InvalidInputError, NotFoundError
 from artisync.sdk import ResumeError
 from daemon_harness import DaemonProcess
-
-
-@pytest.fixture
-def daemon(home: Path) -> Iterator[DaemonProcess]:
-    d = DaemonProcess(home)
-    d.start()
-    yield d
-    d.kill()
 
 
 def _log(

@@ -5,9 +5,6 @@ runs on every backend; the SDK end to end through a real daemon on SQLite."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 import artisync
@@ -98,14 +95,6 @@ def test_a_retried_submission_does_not_move_latest_again(registry: Registry) -> 
 
 
 # -- the SDK through a daemon (SQLite) --------------------------------------------------------
-
-
-@pytest.fixture
-def daemon(home: Path) -> Iterator[DaemonProcess]:
-    d = DaemonProcess(home)
-    d.start()
-    yield d
-    d.kill()
 
 
 def _dataset(content: bytes, **fields: object) -> artisync.Artifact:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import os
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,14 +16,6 @@ import artisync
 from artisync.errors import ArtisyncError, InvalidInputError, NoDaemonWarning, RejectedError
 from artisync.sdk.run_config import ConfigError
 from daemon_harness import DaemonProcess
-
-
-@pytest.fixture
-def daemon(home: Path) -> Iterator[DaemonProcess]:
-    d = DaemonProcess(home)
-    d.start()
-    yield d
-    d.kill()
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,14 +20,6 @@ import artisync
 from artisync.errors import RejectedError
 from daemon_harness import DaemonProcess, check_store_consistent
 from file_digests import b64_md5
-
-
-@pytest.fixture
-def daemon(home: Path) -> Iterator[DaemonProcess]:
-    d = DaemonProcess(home)
-    d.start()
-    yield d
-    d.kill()
 
 
 def test_loop_logged_versions_keep_log_order(daemon: DaemonProcess, tmp_path: Path) -> None:

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from artisync.errors import InvalidInputError
 from artisync.names import check_list_length, check_notes, validate_run_tag, validate_sweep_id
 from artisync.registry.contract import MAX_JSON_DEPTH, json_depth, to_json
+
+T = TypeVar("T")
 
 __all__ = [
     "HISTORY_REQUEST_BYTES",
@@ -30,6 +32,7 @@ __all__ = [
     "check_run_fields",
     "describe_missing_sweep",
     "describe_sweep_conflict",
+    "history_batches",
     "history_chunks",
     "history_rows",
     "same_json",
@@ -142,14 +145,29 @@ def history_chunks(
     """``rows`` (as :func:`history_rows` gives them) in consecutive groups of at most
     ``max_bytes`` of text each (a row larger than that alone), for clients that send a
     batch as several requests."""
-    group: list[tuple[int, str]] = []
-    size = 0
-    for row in rows:
-        if group and size + len(row[1]) > max_bytes:
+    return _grouped(rows, [len(text) for _, text in rows], max_bytes, len(rows))
+
+
+def history_batches(rows: Sequence[Mapping[str, Any]]) -> Iterator[list[Mapping[str, Any]]]:
+    """``rows`` in consecutive batches that one ``append_history`` call takes: at most
+    :data:`MAX_HISTORY_ROWS` rows and :data:`MAX_HISTORY_BATCH_BYTES` of JSON each."""
+    sizes = [len(json.dumps(row)) for row in rows]
+    return _grouped(rows, sizes, MAX_HISTORY_BATCH_BYTES, MAX_HISTORY_ROWS)
+
+
+def _grouped(
+    items: Sequence[T], sizes: Sequence[int], max_bytes: int, max_count: int
+) -> Iterator[list[T]]:
+    """``items`` in consecutive groups of at most ``max_count`` items and ``max_bytes``
+    of ``sizes`` (an item larger than that alone)."""
+    group: list[T] = []
+    total = 0
+    for item, size in zip(items, sizes, strict=True):
+        if group and (len(group) >= max_count or total + size > max_bytes):
             yield group
-            group, size = [], 0
-        group.append(row)
-        size += len(row[1])
+            group, total = [], 0
+        group.append(item)
+        total += size
     if group:
         yield group
 

@@ -35,6 +35,8 @@ from artisync.errors import (
 )
 from artisync.names import (
     check_list_length,
+    check_notes,
+    parse_artifact_path,
     validate_alias,
     validate_artifact_name,
     validate_distributed_id,
@@ -44,6 +46,7 @@ from artisync.names import (
     validate_run_tag,
     validate_tag,
 )
+from artisync.registry.run_rules import history_batches
 from artisync.sdk import in_flight, log_code
 from artisync.sdk.api import Api
 from artisync.sdk.artifact import Artifact
@@ -55,7 +58,7 @@ from artisync.sdk.links import commit_link, is_registry_project, link_aliases, p
 from artisync.sdk.patience import RUN_PATIENCE, patiently
 from artisync.sdk.registry_access import default_entity, registry_for
 from artisync.sdk.run_config import Config as RunConfig
-from artisync.sdk.run_history import History, history_batches
+from artisync.sdk.run_history import History
 from artisync.sdk.run_recorder import Batch, RunRecorder
 from artisync.sdk.run_summary import Summary
 from artisync.sdk.validation import check_run_id, optional_str, require_json, str_list
@@ -69,7 +72,6 @@ _RUN_ID_ALPHABET: Final = string.ascii_lowercase + string.digits
 DEFAULT_TYPE: Final = "unspecified"
 DEFAULT_PROJECT: Final = "uncategorized"  # W&B's project when none is given
 RESUME_FILE: Final = "wandb-resume.json"  # where resume="auto" keeps the last run id
-MAX_NOTES: Final = 64 * 1024
 # How often finish() checks that a daemon is still there to commit what it waits for.
 _FINISH_CHECK: Final = 2.0
 
@@ -88,19 +90,6 @@ def _generate_run_id() -> str:
 
 def _checked_tags(tags: Sequence[str]) -> tuple[str, ...]:
     return tuple(validate_run_tag(t) for t in check_list_length(list(tags), "run tags"))
-
-
-def _checked_notes(notes: object) -> str | None:
-    if notes is None:
-        return None
-    if not isinstance(notes, str):
-        raise InvalidInputError(f"Invalid run notes {notes!r}: must be a str")
-    if len(notes.encode()) > MAX_NOTES:
-        raise InvalidInputError(
-            f"run notes are {len(notes.encode()):,} bytes, above {MAX_NOTES:,}: keep notes "
-            "short and put long texts in an artifact"
-        )
-    return notes
 
 
 def _auto_resume_id(options: InitOptions) -> tuple[str | None, Path]:
@@ -145,7 +134,7 @@ class Run:
         self.id: str = _generate_run_id() if run_id is None else check_run_id(run_id)
         self.name: str = _checked(options.name, "run name") or self.id
         self._tags = _checked_tags(options.tags or ())
-        self._notes = _checked_notes(options.notes)
+        self._notes = check_notes(options.notes)
         self.resumed = False
         self.settings = settings
         self.exit_code: int | None = None
@@ -286,7 +275,7 @@ class Run:
 
     @notes.setter
     def notes(self, value: str | None) -> None:
-        self._notes = _checked_notes(value)
+        self._notes = check_notes(value)
         self._recorder.changed("run")
 
     @property
@@ -356,7 +345,7 @@ class Run:
 
     def _rows_done(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
-            self.summary.update(row)
+            self.summary._absorb(row)
         self._recorder.add_rows(rows)
 
     def define_metric(self, name: str, *args: Any, **kwargs: Any) -> Any:
@@ -420,7 +409,6 @@ class Run:
         self._rows_done(self._history.close())
         state = "crashed" if exit_code not in (None, 0) else "finished"
         registry = registry_for(self.settings)
-        self._recorder.changed("summary")
 
         def record() -> None:
             self._recorder.close()
@@ -560,10 +548,8 @@ class Run:
 
     def _settle(self, name: str) -> None:
         """Wait for this process's in-flight versions of the collection ``name`` names."""
-        path = name.split(":", 1)[0].split("/")
-        project = path[-2] if len(path) >= 2 else self.project
-        entity = path[-3] if len(path) >= 3 else self.entity
-        in_flight.settle(path[-1], entity=entity, project=project)
+        entity, project, collection, _ = parse_artifact_path(name)
+        in_flight.settle(collection, entity=entity or self.entity, project=project or self.project)
 
     def log_code(
         self,

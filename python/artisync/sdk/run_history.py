@@ -20,19 +20,15 @@ import json
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
 from artisync.errors import InvalidInputError
-from artisync.registry.run_rules import (
-    MAX_HISTORY_BATCH_BYTES,
-    MAX_HISTORY_ROW_BYTES,
-    MAX_HISTORY_ROWS,
-)
+from artisync.registry.run_rules import MAX_HISTORY_ROW_BYTES
 from artisync.sdk.run_config import json_friendly
 from artisync.sdk.validation import require_json
 
-__all__ = ["MAX_ROW_BYTES", "History", "history_batches"]
+__all__ = ["MAX_ROW_BYTES", "History"]
 
 MAX_ROW_BYTES: Final = MAX_HISTORY_ROW_BYTES
 """The largest history row, as JSON (the registry's bound): media and tables belong in
@@ -110,20 +106,3 @@ class History:
         self._open = {}
         self._step += 1
         return row
-
-
-def history_batches(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    """``rows`` in the batches the registry takes in one call (at most
-    :data:`~artisync.registry.run_rules.MAX_HISTORY_ROWS` rows and
-    :data:`~artisync.registry.run_rules.MAX_HISTORY_BATCH_BYTES` of JSON each)."""
-    batch: list[dict[str, Any]] = []
-    size = 0
-    for row in rows:
-        row_size = len(json.dumps(row)) + 1
-        if batch and (len(batch) >= MAX_HISTORY_ROWS or size + row_size > MAX_HISTORY_BATCH_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append(row)
-        size += row_size
-    if batch:
-        yield batch

@@ -54,7 +54,6 @@ class RunRecorder:
             return
         with self._wake:
             self._pending.rows.extend(rows)
-            self._pending.changed.add("summary")
             if len(self._pending.rows) >= FLUSH_ROWS:
                 self._wake.notify()
         self._ensure_thread()

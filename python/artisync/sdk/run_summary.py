@@ -104,6 +104,13 @@ class Summary(_Node):
         object.__setattr__(self, "_lock", threading.Lock())
         object.__setattr__(self, "_on_change", on_change)
 
+    def _absorb(self, row: Mapping[str, Any]) -> None:
+        """Take a completed ``run.log`` row's values: already plain JSON (the history
+        checked them), so not converted and checked a second time."""
+        with self._lock:
+            self._data.update(row)
+        self._changed()
+
     def as_dict(self) -> dict[str, Any]:
         """A deep-enough copy of the summary (what the registry stores)."""
         with self._lock:

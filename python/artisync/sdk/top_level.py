@@ -72,7 +72,10 @@ class PreInit:
 def _run(call: str) -> Run | DisabledRun:
     run = current_run()
     if run is None:
-        raise ArtisyncError(f"You must call artisync.init() before artisync.{call}()")
+        raise ArtisyncError(
+            f"You must call artisync.init() before artisync.{call}(): no run is active; "
+            "call artisync.init() first"
+        )
     return run
 
 
@@ -145,13 +148,6 @@ def login(
     return True
 
 
-def _require_run(action: str) -> Run | DisabledRun:
-    run = current_run()
-    if run is None:
-        raise ArtisyncError(f"no active run: call artisync.init() first, then {action}")
-    return run
-
-
 def log_artifact(
     artifact_or_path: Artifact | str | os.PathLike[str],
     name: str | None = None,
@@ -160,13 +156,13 @@ def log_artifact(
     tags: list[str] | str | None = None,
 ) -> Artifact:
     """:meth:`Run.log_artifact` on the current run (the last :func:`init`)."""
-    run = _require_run("artisync.log_artifact()")
+    run = _run("log_artifact")
     return run.log_artifact(artifact_or_path, name=name, type=type, aliases=aliases, tags=tags)
 
 
 def use_artifact(artifact_or_name: Artifact | str, type: str | None = None) -> Artifact:
     """:meth:`Run.use_artifact` on the current run."""
-    return _require_run("artisync.use_artifact()").use_artifact(artifact_or_name, type)
+    return _run("use_artifact").use_artifact(artifact_or_name, type)
 
 
 def finish(exit_code: int | None = None) -> None:
