@@ -7,7 +7,7 @@ use std::os::unix::io::AsRawFd;
 use std::path::Path;
 use std::thread;
 
-use md5::{Digest, Md5};
+use md5_many::Md5State;
 use rayon::prelude::*;
 
 use crate::error::{AtPath, CoreError, Result};
@@ -104,7 +104,7 @@ fn copy_in_kernel_while_hashing(
     thread::scope(|scope| {
         let copier = scope.spawn(move || copy_writing_back(src_file, dst_file));
         let hashed = with_buffer(|buf| {
-            let mut hasher = Md5::new();
+            let mut hasher = Md5State::new();
             let mut offset = 0u64;
             loop {
                 match src_file.read_at(buf, offset) {
@@ -119,7 +119,7 @@ fn copy_in_kernel_while_hashing(
                     Err(e) => return Err(CoreError::io(src, e)),
                 }
             }
-            Ok((<[u8; 16]>::from(hasher.finalize()), offset))
+            Ok((hasher.finalize(), offset))
         });
         let copied = copier
             .join()
@@ -169,7 +169,7 @@ fn copy_small(
     progress: Option<&Counter>,
 ) -> Result<([u8; 16], u64)> {
     with_buffer(|buf| {
-        let mut hasher = Md5::new();
+        let mut hasher = Md5State::new();
         let mut total = 0u64;
         loop {
             let n = match src_file.read(buf) {
@@ -183,7 +183,7 @@ fn copy_small(
             total += n as u64;
             progress::add_bytes(progress, n as u64);
         }
-        Ok((hasher.finalize().into(), total))
+        Ok((hasher.finalize(), total))
     })
 }
 
@@ -230,6 +230,7 @@ pub fn copy_tree_and_hash(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use md5::{Digest, Md5};
 
     #[test]
     fn copies_are_identical_and_digests_match_for_every_size_class() {

@@ -1,5 +1,6 @@
 //! MD5 of whole files, as W&B records it, many files per call across threads.
 
+use std::borrow::Borrow;
 use std::cell::RefCell;
 use std::fs::{File, Metadata};
 use std::io::{self, Read};
@@ -7,11 +8,11 @@ use std::os::unix::fs::MetadataExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use md5::{Digest, Md5};
-use rayon::prelude::*;
+use md5_many::Md5State;
 
 use crate::caller::{open_source, Caller};
 use crate::error::{AtPath, CoreError, Result};
+use crate::hash_lanes::{hash_jobs, Job, Lanes};
 use crate::progress::{self, Counted, Counter};
 
 /// Read buffer per thread: large enough that the read syscalls cost little next to
@@ -57,7 +58,7 @@ pub fn with_buffer<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
 /// Read `reader` to its end, returning the MD5 and the number of bytes read.
 pub fn md5_stream(mut reader: impl Read) -> io::Result<(Md5Digest, u64)> {
     with_buffer(|buf| {
-        let mut hasher = Md5::new();
+        let mut hasher = Md5State::new();
         let mut total = 0u64;
         loop {
             match reader.read(buf) {
@@ -70,7 +71,7 @@ pub fn md5_stream(mut reader: impl Read) -> io::Result<(Md5Digest, u64)> {
                 Err(e) => return Err(e),
             }
         }
-        Ok((hasher.finalize().into(), total))
+        Ok((hasher.finalize(), total))
     })
 }
 
@@ -124,38 +125,97 @@ pub fn hash_file_as(
     // No more than the stat said: a file that keeps growing is not read without end.
     let limited = Read::take(&file, meta.len());
     let (md5, size) = md5_stream(Counted::new(limited, progress)).at(path)?;
-    let (mtime_ns, inode) = mtime_ns_inode(&meta);
-    let now = file.metadata().at(path)?;
-    if size != meta.len() || now.len() != meta.len() || mtime_ns_inode(&now).0 != mtime_ns {
-        let message = "it changed while it was read; leave it unchanged until it is committed";
-        return Err(CoreError::io(
-            path,
-            io::Error::new(io::ErrorKind::InvalidData, message),
-        ));
+    if size != meta.len() {
+        return Err(changed(path));
     }
+    let digest = unchanged(path, &file, &meta, md5)?;
     progress::add_file(progress);
+    Ok(digest)
+}
+
+/// The digest of `file`, opened at `path` with the stat `meta` and read to `meta.len()`,
+/// or an error if its stat says it changed meanwhile.
+fn unchanged(path: &Path, file: &File, meta: &Metadata, md5: Md5Digest) -> Result<FileDigest> {
+    let (mtime_ns, inode) = mtime_ns_inode(meta);
+    let now = file.metadata().at(path)?;
+    if now.len() != meta.len() || mtime_ns_inode(&now).0 != mtime_ns {
+        return Err(changed(path));
+    }
     Ok(FileDigest {
         path: path.to_path_buf(),
         md5,
-        size,
+        size: meta.len(),
         mtime_ns,
         inode,
     })
 }
 
-/// Hash many files on the current rayon pool. Results keep the order of `paths`;
-/// on failure the error of the first failing path (in that order) is returned.
-/// Each file is opened with `caller`'s rights.
+fn changed(path: &Path) -> CoreError {
+    let message = "it changed while it was read; leave it unchanged until it is committed";
+    CoreError::io(path, io::Error::new(io::ErrorKind::InvalidData, message))
+}
+
+/// Hash many files on the current rayon pool, many at once in SIMD lanes (`hash_lanes`).
+/// Results keep the order of `paths`; on failure the error of the first failing path
+/// (in that order) is returned. Each file is opened with `caller`'s rights.
 pub fn hash_files(
     caller: Option<&Caller>,
     paths: &[PathBuf],
     progress: Option<&Counter>,
+    lanes: Lanes,
 ) -> Result<Vec<FileDigest>> {
-    let results: Vec<Result<FileDigest>> = paths
-        .par_iter()
-        .map(|p| hash_file_as(caller, p, progress))
+    let jobs: Vec<WholeFile> = paths
+        .iter()
+        .map(|path| WholeFile {
+            caller,
+            path,
+            progress,
+        })
         .collect();
-    results.into_iter().collect()
+    hash_jobs(lanes, &jobs, progress).into_iter().collect()
+}
+
+/// One file hashed whole, as [`hash_file_as`] hashes it.
+struct WholeFile<'a> {
+    caller: Option<&'a Caller>,
+    path: &'a Path,
+    progress: Option<&'a Counter>,
+}
+
+/// A file being hashed, and its stat when it was opened.
+struct Opened(File, Metadata);
+
+impl Borrow<File> for Opened {
+    fn borrow(&self) -> &File {
+        &self.0
+    }
+}
+
+impl Job for WholeFile<'_> {
+    type Open = Opened;
+    type Out = FileDigest;
+
+    fn open(&self) -> Result<(Opened, u64, u64)> {
+        let (file, meta) = open_source(self.caller, self.path, false)?;
+        advise_sequential(&file, meta.len());
+        // No more than the stat said: a file that keeps growing is not read without end.
+        let len = meta.len();
+        Ok((Opened(file, meta), 0, len))
+    }
+
+    fn read_error(&self, err: io::Error) -> CoreError {
+        if err.kind() == io::ErrorKind::UnexpectedEof {
+            changed(self.path)
+        } else {
+            CoreError::io(self.path, err)
+        }
+    }
+
+    fn finish(&self, Opened(file, meta): Opened, md5: Md5Digest) -> Result<FileDigest> {
+        let digest = unchanged(self.path, &file, &meta, md5)?;
+        progress::add_file(self.progress);
+        Ok(digest)
+    }
 }
 
 /// Run `f` on a pool of `threads` workers, or on rayon's global pool (one worker per
@@ -177,6 +237,7 @@ pub fn on_pool<R: Send>(threads: Option<usize>, f: impl FnOnce() -> Result<R> + 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use md5::{Digest, Md5};
     use std::io::Write;
 
     fn md5_of(data: &[u8]) -> Md5Digest {
@@ -248,7 +309,7 @@ mod tests {
             })
             .collect();
         let counter = Counter::new();
-        let out = hash_files(None, &paths, Some(&counter)).unwrap();
+        let out = hash_files(None, &paths, Some(&counter), Lanes::best()).unwrap();
         let total: usize = (0..50).map(|i: usize| i.to_string().len()).sum();
         assert_eq!((counter.bytes(), counter.files()), (total as u64, 50));
         for (i, d) in out.iter().enumerate() {
@@ -258,7 +319,7 @@ mod tests {
         let mut bad = paths.clone();
         bad.insert(10, dir.path().join("missing-a"));
         bad.insert(20, dir.path().join("missing-b"));
-        match hash_files(None, &bad, None) {
+        match hash_files(None, &bad, None, Lanes::best()) {
             Err(CoreError::Io { path, .. }) => assert!(path.ends_with("missing-a")),
             other => panic!("unexpected {other:?}"),
         }

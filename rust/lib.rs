@@ -8,6 +8,7 @@ pub mod copy;
 pub mod error;
 pub mod fetch;
 pub mod hash;
+pub mod hash_lanes;
 pub mod local_store;
 pub mod parts;
 pub mod progress;

@@ -13,6 +13,7 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 
 use crate::error::CoreError;
+use crate::hash_lanes::Lanes;
 use crate::local_store as store;
 use crate::walk as tree;
 use crate::{caller, copy, fetch, hash, parts, progress};
@@ -296,21 +297,37 @@ fn counter_of(progress: Option<&Bound<'_, Progress>>) -> Option<Arc<progress::Co
     progress.map(|p| Arc::clone(&p.get().0))
 }
 
+/// The SIMD level called `simd` (None: the CPU's best).
+fn lanes_of(simd: Option<&str>) -> PyResult<Lanes> {
+    Ok(simd
+        .map(Lanes::named)
+        .transpose()?
+        .unwrap_or_else(Lanes::best))
+}
+
+/// The SIMD levels `simd=` can name on this CPU, best first ("scalar" last).
+#[pyfunction]
+fn simd_levels() -> Vec<&'static str> {
+    Lanes::names()
+}
+
 /// MD5, size, mtime_ns and inode of each file, in the order given.
 #[pyfunction]
-#[pyo3(signature = (paths, *, threads=None, progress=None, caller=None))]
+#[pyo3(signature = (paths, *, threads=None, progress=None, caller=None, simd=None))]
 fn hash_files(
     py: Python<'_>,
     paths: Vec<PathBuf>,
     threads: Option<usize>,
     progress: Option<&Bound<'_, Progress>>,
     caller: Option<CallerArg>,
+    simd: Option<&str>,
 ) -> PyResult<Vec<FileDigest>> {
     let counter = counter_of(progress);
     let caller = caller.map(to_caller);
+    let lanes = lanes_of(simd)?;
     let digests = py.detach(|| {
         hash::on_pool(threads, || {
-            hash::hash_files(caller.as_ref(), &paths, counter.as_deref())
+            hash::hash_files(caller.as_ref(), &paths, counter.as_deref(), lanes)
         })
     })?;
     Ok(digests.into_iter().map(FileDigest).collect())
@@ -361,15 +378,17 @@ fn copy_tree_and_hash(
 
 /// Per-part MD5s of `path` cut into `part_size`-byte parts, and the multipart ETag.
 #[pyfunction]
-#[pyo3(signature = (path, part_size, *, threads=None))]
+#[pyo3(signature = (path, part_size, *, threads=None, simd=None))]
 fn part_md5s(
     py: Python<'_>,
     path: PathBuf,
     part_size: u64,
     threads: Option<usize>,
+    simd: Option<&str>,
 ) -> PyResult<PartDigests> {
+    let lanes = lanes_of(simd)?;
     Ok(PartDigests(py.detach(|| {
-        hash::on_pool(threads, || parts::part_md5s(&path, part_size))
+        hash::on_pool(threads, || parts::part_md5s(&path, part_size, lanes))
     })?))
 }
 
@@ -687,6 +706,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BlobOutcome>()?;
     m.add_class::<Progress>()?;
     m.add_function(wrap_pyfunction!(hash_files, m)?)?;
+    m.add_function(wrap_pyfunction!(simd_levels, m)?)?;
     m.add_function(wrap_pyfunction!(can_act_as, m)?)?;
     m.add_function(wrap_pyfunction!(copy_and_hash, m)?)?;
     m.add_function(wrap_pyfunction!(copy_tree_and_hash, m)?)?;

@@ -11,8 +11,6 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::thread;
 
-use md5::{Digest, Md5};
-
 use crate::caller::{dir_has_no_link, open_source};
 use crate::error::CoreError;
 use crate::hash::{advise_sequential, mtime_ns_inode, with_buffer, FileDigest, Md5Digest};
@@ -232,7 +230,7 @@ fn copy_to_tmp_trusting(
             let (md5, hashed) = match request.md5 {
                 Some(md5) => (md5, None),
                 None => {
-                    let md5 = Md5::digest(bytes).into();
+                    let md5 = md5_many::md5(bytes);
                     progress::add_bytes(layout.hashed.as_deref(), len);
                     progress::add_file(layout.hashed.as_deref());
                     (md5, Some(read(md5)))
