@@ -95,9 +95,11 @@ def wandb_version() -> str | None:
 
 
 @contextmanager
-def daemon(home: Path, store: str | None = None) -> Iterator[Config]:
-    """A daemon on ``home`` (with ``--store`` if given), logging (with per-stage
-    timings) to home/daemon.log."""
+def daemon(
+    home: Path, store: str | None = None, env: dict[str, str] | None = None
+) -> Iterator[Config]:
+    """A daemon on ``home`` (with ``--store`` if given, in the environment ``env`` if
+    given), logging (with per-stage timings) to home/daemon.log."""
     home.mkdir(parents=True, exist_ok=True)
     store_args = ["--store", store] if store else []
     with open(home / "daemon.log", "wb") as log:
@@ -105,6 +107,7 @@ def daemon(home: Path, store: str | None = None) -> Iterator[Config]:
             [sys.executable, "-m", "artisync.cli", "--home", str(home), "daemon", *store_args],
             stdout=log,
             stderr=subprocess.STDOUT,
+            env=env,
         )
         config = Config.load(home)
         deadline = time.monotonic() + 30
