@@ -225,14 +225,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-lanes-", dir=args.dir) as tmp:
         work = Path(tmp)
         paths = write_files(work / "lanes", sizes.lane_files, sizes.lane_size)
-        figures = lane_figures(paths, sizes, args.repeat)
-        if against is not None:
-            figures += against_figures(work, paths, against, sizes, args.repeat)
+        lanes = lane_figures(paths, sizes, args.repeat)
+        builds = against_figures(work, paths, against, sizes, args.repeat) if against else []
     levels = ", ".join(_core.simd_levels())
     print(f"{os.cpu_count()} cores; SIMD levels {levels}; {args.repeat} rounds")
-    report(figures, title="MD5 in SIMD lanes", peer=against.name if against else "hashlib")
+    report(lanes, title="MD5 in SIMD lanes", peer="hashlib")
     if against is None:
         print("(--against TREE adds the figures against another build)")
+    else:
+        report(builds, title=f"this build vs {against}", peer="that one")
     return 0
 
 

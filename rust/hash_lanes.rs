@@ -4,17 +4,16 @@
 //! One MD5 stream is a chain of 64-byte blocks, each needing the one before, so it runs
 //! no faster than one core's scalar unit. Independent streams run side by side, 8 to an
 //! AVX2 register and 16 to an AVX-512 one (the `md5-many` crate; docs/decisions.md says
-//! why that crate). Each worker thread keeps up to [`SLOTS`] streams open, reads the
-//! next piece of each, and hashes the pieces in one call; a stream that ends makes room
-//! for the next job, so the lanes stay full until the jobs run out. A worker left with
-//! one stream hashes it on the single-stream path, as fast as one MD5 can go.
+//! why that crate). Each round, a worker thread takes up to [`SLOTS`] open streams,
+//! reads the next piece of each, and hashes the pieces in one call; a stream that ends
+//! makes room for the next job, so the lanes stay full until the jobs run out. A lone
+//! stream is hashed on the single-stream path, as fast as one MD5 can go.
 
 use std::borrow::Borrow;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use fearless_simd::Level;
 use md5_many::{Md5Many, Md5State};
@@ -104,7 +103,7 @@ fn levels() -> Vec<(&'static str, Level)> {
 /// One stream to hash, as the engine sees it.
 pub trait Job: Sync {
     /// What an open stream holds: the file to read, and whatever `finish` checks.
-    type Open: Borrow<File>;
+    type Open: Borrow<File> + Send;
     /// What a hashed stream gives.
     type Out: Send + Sync;
 
@@ -119,170 +118,197 @@ pub trait Job: Sync {
     fn finish(&self, open: Self::Open, md5: Md5Digest) -> Result<Self::Out>;
 }
 
-/// Hash every job on the current rayon pool, [`SLOTS`] streams a worker at most.
-/// Results keep the jobs' order; a job that fails does not stop the others. Bytes are
-/// added to `progress` as they are hashed.
+/// Hash every job on the current rayon pool. Results keep the jobs' order; a job that
+/// fails does not stop the others. Bytes are added to `progress` as they are hashed.
+///
+/// Streams are shared, not dealt: each round a worker takes the open streams no one is
+/// hashing (opening jobs when there are too few), hashes one piece of each and puts
+/// them back. A worker slowed by another process on its core only does fewer rounds.
 pub fn hash_jobs<J: Job>(
     lanes: Lanes,
     jobs: &[J],
     progress: Option<&Counter>,
 ) -> Vec<Result<J::Out>> {
-    let results: Vec<OnceLock<Result<J::Out>>> = jobs.iter().map(|_| OnceLock::new()).collect();
     let workers = rayon::current_num_threads().clamp(1, jobs.len().max(1));
-    // Jobs spread evenly: 64 files on 2 workers are 32 streams each, not 48 and 16.
-    let width = jobs.len().div_ceil(workers).clamp(1, SLOTS);
-    let next = AtomicUsize::new(0);
-    (0..workers).into_par_iter().for_each(|_| {
-        Worker::new(lanes, width).run(jobs, &next, &results, progress);
-    });
-    results
+    // Whole registers, and the jobs spread over the workers: 64 files on 2 workers
+    // are 32 streams each, not 48 and 16.
+    let width = jobs
+        .len()
+        .div_ceil(workers)
+        .next_multiple_of(lanes.width())
+        .clamp(1, SLOTS);
+    let shared = Shared {
+        jobs,
+        queue: Mutex::new(Queue {
+            idle: Vec::new(),
+            next: 0,
+        }),
+        results: jobs.iter().map(|_| OnceLock::new()).collect(),
+        progress,
+    };
+    (0..workers)
+        .into_par_iter()
+        .for_each(|_| shared.work(lanes, width));
+    shared
+        .results
         .into_iter()
-        .map(|cell| cell.into_inner().expect("every job is taken by a worker"))
+        .map(|cell| cell.into_inner().expect("every job is settled by a worker"))
         .collect()
 }
 
-/// An open stream in a worker's slot.
-struct Slot<O> {
+/// A stream being hashed: its job, what it reads, how far it is, and its MD5 so far.
+struct Stream<O> {
     job: usize,
     open: O,
     /// Offset of the next byte to read, and of the stream's end.
     offset: u64,
     end: u64,
-    /// This round's piece: `buf[..filled]`.
-    buf: Vec<u8>,
-    filled: usize,
+    md5: Md5State,
 }
 
-struct Worker<O> {
-    lanes: Lanes,
-    width: usize,
-    slots: Vec<Slot<O>>,
-    /// The MD5 state of `slots[i]` is `states[i]`: the crate hashes a slice of states.
-    states: Vec<Md5State>,
-    /// Buffers of streams that ended, for the next ones.
-    spare: Vec<Vec<u8>>,
+/// What the workers take their streams from.
+struct Queue<O> {
+    /// Open streams no worker is hashing.
+    idle: Vec<Stream<O>>,
+    /// The first job not opened yet.
+    next: usize,
 }
 
-impl<O: Borrow<File>> Worker<O> {
-    fn new(lanes: Lanes, width: usize) -> Self {
-        Worker {
-            lanes,
-            width,
-            slots: Vec::with_capacity(width),
-            states: Vec::with_capacity(width),
-            spare: Vec::new(),
-        }
-    }
+struct Shared<'a, J: Job> {
+    jobs: &'a [J],
+    queue: Mutex<Queue<J::Open>>,
+    results: Vec<OnceLock<Result<J::Out>>>,
+    progress: Option<&'a Counter>,
+}
 
-    fn run<J: Job<Open = O>>(
-        mut self,
-        jobs: &[J],
-        next: &AtomicUsize,
-        results: &[OnceLock<Result<J::Out>>],
-        progress: Option<&Counter>,
-    ) {
-        let settle = |job: usize, outcome: Result<J::Out>| {
-            // Each job is taken by one worker and settled once.
-            let _ = results[job].set(outcome);
-        };
+impl<J: Job> Shared<'_, J> {
+    /// One worker: rounds of up to `width` streams until no stream is idle and no job
+    /// is left (streams other workers hold, they finish).
+    fn work(&self, lanes: Lanes, width: usize) {
+        let mut batch: Vec<Stream<J::Open>> = Vec::with_capacity(width);
+        let mut buffers: Vec<Vec<u8>> = (0..width).map(|_| Vec::new()).collect();
         loop {
-            while self.slots.len() < self.width {
-                let job = next.fetch_add(1, Ordering::Relaxed);
-                let Some(spec) = jobs.get(job) else { break };
-                match spec.open() {
-                    Ok((open, start, len)) => self.push(job, open, start, len),
-                    Err(e) => settle(job, Err(e)),
+            let opening = self.take(&mut batch, width);
+            let opened = !opening.is_empty();
+            for job in opening {
+                match self.jobs[job].open() {
+                    Ok((open, start, len)) => batch.push(Stream {
+                        job,
+                        open,
+                        offset: start,
+                        end: start + len,
+                        md5: Md5State::new(),
+                    }),
+                    Err(e) => self.settle(job, Err(e)),
                 }
             }
-            if self.slots.is_empty() {
+            if batch.is_empty() {
+                if opened {
+                    continue; // every job it opened failed: there may be more
+                }
                 return;
             }
-            for i in (0..self.slots.len()).rev() {
-                if let Err(e) = self.read_piece(i) {
-                    let slot = self.remove(i);
-                    settle(slot.job, Err(jobs[slot.job].read_error(e)));
+            let filled = self.read_pieces(&mut batch, &mut buffers);
+            let pieces: Vec<&[u8]> = buffers.iter().zip(&filled).map(|(b, &n)| &b[..n]).collect();
+            hash_round(lanes, &mut batch, &pieces);
+            progress::add_bytes(self.progress, filled.iter().map(|&n| n as u64).sum());
+            self.finish_ended(lanes, &mut batch);
+            if !batch.is_empty() {
+                self.queue
+                    .lock()
+                    .expect("no worker panics holding the queue")
+                    .idle
+                    .append(&mut batch);
+            }
+        }
+    }
+
+    /// Move up to `width` idle streams into `batch`, and claim the jobs that make up
+    /// the rest: the claimed jobs, for the caller to open outside the lock.
+    fn take(&self, batch: &mut Vec<Stream<J::Open>>, width: usize) -> std::ops::Range<usize> {
+        let mut queue = self
+            .queue
+            .lock()
+            .expect("no worker panics holding the queue");
+        let from = queue.idle.len().saturating_sub(width);
+        batch.extend(queue.idle.drain(from..));
+        let start = queue.next;
+        queue.next = (start + width - batch.len()).min(self.jobs.len());
+        start..queue.next
+    }
+
+    /// Read each stream's next piece into its buffer; a stream that fails is settled
+    /// and dropped. The bytes read into each buffer, in the batch's order.
+    fn read_pieces(&self, batch: &mut Vec<Stream<J::Open>>, buffers: &mut [Vec<u8>]) -> Vec<usize> {
+        let mut filled = Vec::with_capacity(batch.len());
+        let mut kept = 0;
+        for i in 0..batch.len() {
+            let stream = &mut batch[i];
+            let want = PIECE.min((stream.end - stream.offset) as usize);
+            let buf = &mut buffers[kept];
+            if buf.len() < want {
+                buf.resize(want, 0);
+            }
+            match stream
+                .open
+                .borrow()
+                .read_exact_at(&mut buf[..want], stream.offset)
+            {
+                Ok(()) => {
+                    stream.offset += want as u64;
+                    filled.push(want);
+                    batch.swap(kept, i);
+                    kept += 1;
                 }
-            }
-            let hashed = self.hash_pieces();
-            progress::add_bytes(progress, hashed);
-            self.finish_ended(|slot, md5| settle(slot.job, jobs[slot.job].finish(slot.open, md5)));
-        }
-    }
-
-    fn push(&mut self, job: usize, open: O, start: u64, len: u64) {
-        self.slots.push(Slot {
-            job,
-            open,
-            offset: start,
-            end: start + len,
-            buf: self.spare.pop().unwrap_or_default(),
-            filled: 0,
-        });
-        self.states.push(Md5State::new());
-    }
-
-    fn remove(&mut self, i: usize) -> Slot<O> {
-        self.states.swap_remove(i);
-        let mut slot = self.slots.swap_remove(i);
-        self.spare.push(std::mem::take(&mut slot.buf));
-        slot
-    }
-
-    /// Read slot `i`'s next piece into its buffer.
-    fn read_piece(&mut self, i: usize) -> io::Result<()> {
-        let slot = &mut self.slots[i];
-        let want = PIECE.min((slot.end - slot.offset) as usize);
-        if slot.buf.len() < want {
-            slot.buf.resize(want, 0);
-        }
-        slot.open
-            .borrow()
-            .read_exact_at(&mut slot.buf[..want], slot.offset)?;
-        slot.filled = want;
-        slot.offset += want as u64;
-        Ok(())
-    }
-
-    /// Hash every slot's piece, in lanes when there are several; the bytes hashed.
-    fn hash_pieces(&mut self) -> u64 {
-        let mut pieces: Vec<&[u8]> = self.slots.iter().map(|s| &s.buf[..s.filled]).collect();
-        let hashed = pieces.iter().map(|p| p.len() as u64).sum();
-        let count = pieces.len();
-        match count {
-            0 => {}
-            1 => self.states[0].update(pieces[0]),
-            _ => {
-                // Whole registers only: the crate's kernels for a count that fills none
-                // (5 streams in AVX2's 8 lanes) measured 4 to 25 times slower than a
-                // full register here, so the rest is filled with copies of the last
-                // stream, hashed and dropped.
-                let full = count.next_multiple_of(self.lanes.width());
-                let (last_state, last_piece) = (self.states[count - 1], pieces[count - 1]);
-                self.states.resize(full, last_state);
-                pieces.resize(full, last_piece);
-                self.lanes.0.update_many(&mut self.states, &pieces);
-                self.states.truncate(count);
+                Err(e) => self.settle(stream.job, Err(self.jobs[stream.job].read_error(e))),
             }
         }
-        hashed
+        batch.truncate(kept);
+        filled
     }
 
     /// Finalize the streams that reached their end (their padding hashed in lanes too),
-    /// hand each to `done`, and free their slots.
-    fn finish_ended(&mut self, mut done: impl FnMut(Slot<O>, Md5Digest)) {
-        let ended: Vec<usize> = (0..self.slots.len())
-            .filter(|&i| self.slots[i].offset == self.slots[i].end)
-            .collect();
+    /// settle them, and leave the others in `batch`.
+    fn finish_ended(&self, lanes: Lanes, batch: &mut Vec<Stream<J::Open>>) {
+        let (ended, going): (Vec<_>, Vec<_>) = batch.drain(..).partition(|s| s.offset == s.end);
+        *batch = going;
         if ended.is_empty() {
             return;
         }
-        let states: Vec<Md5State> = ended.iter().map(|&i| self.states[i]).collect();
+        let states: Vec<Md5State> = ended.iter().map(|s| s.md5).collect();
         let mut digests = vec![[0u8; 16]; ended.len()];
-        self.lanes.0.finalize_many(&states, &mut digests);
-        // Highest index first, so each swap_remove leaves the lower ones in place.
-        for (&i, md5) in ended.iter().zip(digests).rev() {
-            let slot = self.remove(i);
-            done(slot, md5);
+        lanes.0.finalize_many(&states, &mut digests);
+        for (stream, md5) in ended.into_iter().zip(digests) {
+            self.settle(stream.job, self.jobs[stream.job].finish(stream.open, md5));
+        }
+    }
+
+    fn settle(&self, job: usize, outcome: Result<J::Out>) {
+        // Each job is opened by one worker and settled once.
+        let _ = self.results[job].set(outcome);
+    }
+}
+
+/// Hash `pieces[i]` into `batch[i]`'s MD5: in lanes when there are several.
+fn hash_round<O>(lanes: Lanes, batch: &mut [Stream<O>], pieces: &[&[u8]]) {
+    match batch {
+        [] => {}
+        [one] => one.md5.update(pieces[0]),
+        _ => {
+            // Whole registers only: the crate's kernels for a count that fills none (5
+            // streams in AVX2's 8 lanes) measured 4 to 25 times slower than a full
+            // register here, so the rest is filled with copies of the last stream,
+            // hashed and dropped.
+            let count = batch.len();
+            let full = count.next_multiple_of(lanes.width());
+            let mut states: Vec<Md5State> = batch.iter().map(|s| s.md5).collect();
+            let mut inputs = pieces.to_vec();
+            states.resize(full, states[count - 1]);
+            inputs.resize(full, inputs[count - 1]);
+            lanes.0.update_many(&mut states, &inputs);
+            for (stream, md5) in batch.iter_mut().zip(states) {
+                stream.md5 = md5;
+            }
         }
     }
 }
