@@ -34,6 +34,7 @@ __all__ = [
     "part_md5s",
     "put_blobs",
     "recover_blobs",
+    "simd_levels",
     "start_writeback",
     "sync_filesystem",
     "walk",
