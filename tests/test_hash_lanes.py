@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from artisync._core import hash_files, part_md5s, simd_levels
 
 # The sizes around MD5's 64-byte block and its 56-byte padding limit, a page, and one
-# past the core's 1 MiB buffer (and its 256 KiB lane piece).
+# past the core's 1 MiB buffer (and its 128 KiB lane piece).
 ISSUE_SIZES = [0, 1, 55, 56, 63, 64, 65, 119, 120, 4096, (1 << 20) + 1]
-PIECE = 256 << 10
+PIECE = 128 << 10
 LEVELS = ["auto", *simd_levels()]
 
 

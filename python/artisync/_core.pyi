@@ -205,7 +205,7 @@ def hash_files(
     """MD5, size, mtime_ns and inode of each file, in the order given.
 
     Files are spread over ``threads`` workers, each hashing up to 48 files at once in
-    SIMD lanes, 256 KiB of each at a time (a lone file runs on the single-stream path).
+    SIMD lanes, 128 KiB of each at a time (a lone file runs on the single-stream path).
     ``simd`` names the level (one of :func:`simd_levels`, or ``"auto"``; default the
     CPU's best): a level this CPU lacks, or an unknown name, is a ``ValueError``.
     If any file fails, the error of the first failing one (in input order) is raised.
