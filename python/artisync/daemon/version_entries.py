@@ -33,6 +33,7 @@ from artisync.manifest import (
     ManifestEntry,
     entry_json,
 )
+from artisync.spool.batch_checks import all_canonical_md5
 
 if TYPE_CHECKING:
     from artisync.daemon.expand import Item
@@ -157,6 +158,23 @@ class _Paths(_Texts):
         self._last = name
         self.append(name)
 
+    def extend(self, paths: list[str]) -> None:
+        """:meth:`add` for many paths at once."""
+        names = [path.encode("utf-8", "surrogatepass") for path in paths]
+        if not names:
+            return
+        first = len(self)
+        if not self.runs or names[0] <= self._last:
+            self.runs.append(first)
+        # A new run wherever a path does not sort after the one before it.
+        self.runs.extend(
+            first + i for i, (a, b) in enumerate(itertools.pairwise(names), start=1) if b <= a
+        )
+        self._last = names[-1]
+        ends = itertools.accumulate(map(len, names), initial=len(self._data))
+        self._ends.extend(itertools.islice(ends, 1, None))
+        self._data += b"".join(names)
+
     def sorted_runs(self, base: int) -> list[Iterator[tuple[str, int]]]:
         """Each run as ``(path, base + index)`` pairs, in order."""
         bounds = [*self.runs, len(self)]
@@ -193,6 +211,9 @@ class VersionEntries:
 
     def add(self, items: Iterable[Item]) -> None:
         """Record items whose digest and size are final."""
+        items = list(items)
+        if self._add_plain(items):
+            return
         for item in items:
             if item.stored:
                 self.stored_bytes += item.size or 0
@@ -211,6 +232,27 @@ class VersionEntries:
             self._paths.add(item.path)
             self._md5 += raw
             self._sizes.append(size)
+
+    def _add_plain(self, items: list[Item]) -> bool:
+        """Record ``items`` as a batch if every one is a plain entry (stored, no ``ref``
+        or ``extra``, a size, a canonical digest: what :meth:`add` makes of each one at a
+        time); else record nothing and return False."""
+        digests: list[str] = []
+        sizes: list[int] = []
+        for item in items:
+            if not item.stored or item.ref is not None or item.extra:
+                return False
+            if item.digest is None or item.size is None:
+                return False
+            digests.append(item.digest)
+            sizes.append(item.size)
+        if not all_canonical_md5(digests):
+            return False
+        self._paths.extend([item.path for item in items])
+        self._md5 += b"".join(map(binascii.a2b_base64, digests))
+        self._sizes.extend(sizes)
+        self.stored_bytes += sum(sizes)
+        return True
 
     def _ordered(self) -> Iterator[tuple[str, int]]:
         """Every entry's path and index, by path: plain entries are ``0..n-1``, the
