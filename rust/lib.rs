@@ -9,6 +9,7 @@ pub mod error;
 pub mod fetch;
 pub mod hash;
 pub mod local_store;
+pub mod manifest;
 pub mod parts;
 pub mod progress;
 pub mod walk;
