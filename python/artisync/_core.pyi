@@ -29,6 +29,7 @@ __all__ = [
     "copy_tree_and_hash",
     "copy_verify_many",
     "hash_files",
+    "manifest_contents",
     "name_blobs",
     "part_md5",
     "part_md5s",
