@@ -300,7 +300,7 @@ class Bench:
             self.cp_r,
         )
         for policy, ours in (("mutable", mutable), ("immutable", immutable)):
-            out.append(Figure(f"{n} files of 4 KiB committed ({policy}) vs cp -r", ours, peer, 0.5))
+            out.append(Figure(f"{n} files of 4 KiB committed ({policy}) vs cp -r", ours, peer, 0.6))
         if only == "small":
             return out
         mutable, immutable, peer = rounds(
