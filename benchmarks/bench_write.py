@@ -2,6 +2,7 @@
 
     python benchmarks/bench_write.py            # the sizes (10,000 files, 1 GiB)
     python benchmarks/bench_write.py --quick    # small sizes: checks the script runs
+    python benchmarks/bench_write.py --only small  # 10,000 files committed vs cp -r only
 
 Peers: ``wandb.Artifact.add_dir`` (``pip install wandb``; its figures are skipped when
 it is missing; it runs in a child process, because wandb leaves threads and a service
@@ -36,7 +37,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -286,9 +287,9 @@ class Bench:
 
         return go
 
-    def figures(self, with_wandb: bool) -> list[Figure]:
+    def figures(self, with_wandb: bool, only: str | None = None) -> list[Figure]:
         n, out = f"{self.sizes.files:,}", []
-        if with_wandb:
+        if with_wandb and only is None:
             for policy, target in (("immutable", 20.0), ("mutable", 3.0)):
                 ours, peer = rounds(
                     self.repeat, self.log_dir(policy, wait=False), self.wandb_add_dir(policy)
@@ -302,7 +303,9 @@ class Bench:
             self.cp_r,
         )
         for policy, ours in (("mutable", mutable), ("immutable", immutable)):
-            out.append(Figure(f"{n} files of 4 KiB committed ({policy}) vs cp -r", ours, peer, 0.5))
+            out.append(Figure(f"{n} files of 4 KiB committed ({policy}) vs cp -r", ours, peer, 0.6))
+        if only == "small":
+            return out
         mutable, immutable, peer = rounds(
             self.repeat, self.log_stream("mutable"), self.log_stream("immutable"), self.cp_r_stream
         )
@@ -373,6 +376,9 @@ def main() -> int:
         metavar="NAME",
         help="also time snapshots another user submits (run as root; NAME must exist)",
     )
+    parser.add_argument(
+        "--only", choices=("small",), help="only the 10,000 small files committed vs cp -r"
+    )
     args = parser.parse_args()
     peer_version = None if args.without_wandb else wandb_version()
     os.environ.setdefault("WANDB_SILENT", "true")
@@ -387,9 +393,12 @@ def main() -> int:
             os.environ[var] = str(work / sub)
         if args.other_user:
             work.chmod(0o755)  # the other user reads the trees
-        bench = Bench(work, QUICK if args.quick else FULL, args.repeat)
+        sizes = QUICK if args.quick else FULL
+        if args.only == "small":  # neither the stream's other trees nor the big file
+            sizes = replace(sizes, big=0, stream=1)
+        bench = Bench(work, sizes, args.repeat)
         bench.other_user = pwd.getpwnam(args.other_user) if args.other_user else None
-        figures = bench.figures(peer_version is not None)
+        figures = bench.figures(peer_version is not None, args.only)
     if peer_version is None:
         print("wandb is not installed (pip install wandb): its figures are skipped")
     versions = f", wandb {peer_version}" if peer_version else ""

@@ -10,6 +10,7 @@ pub mod fetch;
 pub mod hash;
 pub mod hash_lanes;
 pub mod local_store;
+pub mod manifest;
 pub mod parts;
 pub mod progress;
 pub mod walk;

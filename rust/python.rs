@@ -695,6 +695,70 @@ fn recover_blobs(py: Python<'_>, blobs: PathBuf, journal: PathBuf) -> PyResult<u
         .map_err(|e| CoreError::io(&journal, e).into())
 }
 
+// Manifests (rust/manifest.rs): the daemon's version entries written from columns.
+
+use crate::manifest;
+use pyo3::types::PyBytes;
+
+/// The plain entries of a manifest, from the columns `daemon/version_entries.py`
+/// keeps: `paths` (ASCII, end to end), `ends` and `sizes` (native int64s, as
+/// `array("q").tobytes()` gives them), `md5` (16 raw bytes each). Returns the
+/// `contents` members, the artifact digest's lines, and `None`; or, for two entries
+/// no version may hold, `(b"", b"", (i, j))`: `i == j` for a path entry `i` repeats,
+/// else entry `i` is a file where entry `j` needs a directory.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn manifest_contents(
+    py: Python<'_>,
+    paths: &[u8],
+    ends: &[u8],
+    md5: &[u8],
+    sizes: &[u8],
+) -> PyResult<(Py<PyBytes>, Py<PyBytes>, Option<(usize, usize)>)> {
+    let int64s = |column: &[u8]| -> PyResult<Vec<i64>> {
+        if column.len() % 8 != 0 {
+            return Err(PyValueError::new_err(
+                "an int64 column's length is not a multiple of 8",
+            ));
+        }
+        Ok(column
+            .chunks_exact(8)
+            .map(|b| i64::from_ne_bytes(b.try_into().expect("8 bytes")))
+            .collect())
+    };
+    let ends: Vec<usize> = int64s(ends)?
+        .into_iter()
+        .map(|end| usize::try_from(end).unwrap_or(usize::MAX))
+        .collect();
+    let sizes = int64s(sizes)?;
+    let fits =
+        ends.windows(2).all(|w| w[0] <= w[1]) && ends.last().is_none_or(|&e| e <= paths.len());
+    if md5.len() != 16 * ends.len() || sizes.len() != ends.len() || !fits || !paths.is_ascii() {
+        return Err(PyValueError::new_err(
+            "manifest columns disagree: one end, 16 MD5 bytes and one size per ASCII path",
+        ));
+    }
+    let written = py.detach(|| manifest::write_plain(paths, &ends, md5, &sizes));
+    Ok(match written {
+        Ok(w) => (
+            PyBytes::new(py, &w.contents).unbind(),
+            PyBytes::new(py, &w.lines).unbind(),
+            None,
+        ),
+        Err(clash) => {
+            let pair = match clash {
+                manifest::Clash::Duplicate(i) => (i, i),
+                manifest::Clash::FileIsDirectory(file, inside) => (file, inside),
+            };
+            (
+                PyBytes::new(py, b"").unbind(),
+                PyBytes::new(py, b"").unbind(),
+                Some(pair),
+            )
+        }
+    })
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
@@ -722,5 +786,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(start_writeback, m)?)?;
     m.add_function(wrap_pyfunction!(sync_filesystem, m)?)?;
     m.add_function(wrap_pyfunction!(recover_blobs, m)?)?;
+    // Manifests.
+    m.add_function(wrap_pyfunction!(manifest_contents, m)?)?;
     Ok(())
 }

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from artisync.daemon.expand import Item
-from artisync.daemon.version_entries import DuplicatePathError, VersionEntries
+from artisync.daemon.version_entries import DuplicatePathError, PathConflictError, VersionEntries
 from artisync.manifest import Manifest, ManifestEntry
 from artisync.store import LocalStore
 
@@ -129,3 +129,47 @@ async def test_the_local_store_takes_a_manifest_from_a_file(tmp_path: Path) -> N
     key = await store.put_manifest_file("0" * 32, tmp_path / "m.json")
     assert key == await store.put_manifest("0" * 32, b"ignored: the first one stays")
     assert await store.get_manifest(key) == data
+
+
+# Paths the core writes (ASCII, quotes, backslashes and control characters included).
+_ascii_part = st.text(
+    alphabet=st.characters(max_codepoint=127, blacklist_characters="/"), min_size=1, max_size=6
+)
+_ascii_paths = st.lists(_ascii_part, min_size=1, max_size=3).map("/".join)
+
+
+def _written_in_python(entries: VersionEntries) -> tuple[str, bytes]:
+    out = bytearray()
+    return entries.write_manifest(out.extend), bytes(out)
+
+
+@given(st.lists(st.lists(_ascii_paths, max_size=12), min_size=1, max_size=4))
+@settings(max_examples=300, deadline=None)
+def test_a_version_of_files_is_written_by_the_core_as_by_python(
+    chunks: list[list[str]],
+) -> None:
+    entries = VersionEntries()
+    for chunk in chunks:  # each chunk a run of its own, in no order
+        entries.add([Item(p, "/s", len(p), digest=_md5_b64(p.encode())) for p in chunk])
+    try:
+        expected: tuple[str, bytes] | BaseException = _written_in_python(entries)
+    except DuplicatePathError as e:
+        expected = e
+    try:
+        digest, data = entries.manifest()
+        got: tuple[str, bytes] | BaseException = (digest, bytes(data))
+    except DuplicatePathError as e:
+        got = e
+    if isinstance(expected, BaseException):
+        assert isinstance(got, BaseException), got
+        assert (type(got), str(got)) == (type(expected), str(expected))
+    else:
+        assert got == expected
+
+
+def test_a_file_that_is_also_a_directory_is_refused_by_the_core_by_name() -> None:
+    entries = VersionEntries()
+    entries.add([Item("a/b", "/1", 1, digest=_md5_b64(b"1"))])
+    entries.add([Item("a", "/2", 1, digest=_md5_b64(b"2"))])
+    with pytest.raises(PathConflictError, match=r"an entry 'a' and an entry 'a/b' inside"):
+        entries.manifest()

@@ -29,6 +29,7 @@ __all__ = [
     "copy_tree_and_hash",
     "copy_verify_many",
     "hash_files",
+    "manifest_contents",
     "name_blobs",
     "part_md5",
     "part_md5s",
@@ -377,4 +378,21 @@ def walk(
     With ``follow_symlinks``, symlinked files and directories are followed and a
     symlink leading back to an enclosing directory raises :class:`SymlinkLoopError`;
     without it, symlinks are skipped. Sockets, FIFOs and devices are skipped.
+    """
+
+# Manifests (rust/manifest.rs).
+
+def manifest_contents(
+    paths: bytes, ends: bytes, md5: bytes, sizes: bytes
+) -> tuple[bytes, bytes, tuple[int, int] | None]:
+    """The plain entries of a manifest (``daemon/version_entries.py``), written from
+    columns: ``paths`` ASCII end to end, ``ends`` and ``sizes`` native int64s
+    (``array("q").tobytes()``), ``md5`` 16 raw bytes each.
+
+    Returns the ``contents`` members as ``json.dumps(..., separators=(",", ":"))``
+    writes them, sorted by path, the ``path:digest\\n`` lines the artifact digest
+    hashes, and ``None``; or, for two entries no version may hold, ``(b"", b"", (i,
+    j))``: ``i == j`` when entry ``i`` repeats an earlier path, else entry ``i`` is a
+    file where entry ``j`` needs a directory. Raises :class:`ValueError` if the columns
+    disagree or a path is not ASCII.
     """

@@ -34,7 +34,14 @@ from artisync.crashpoints import crash_point
 from artisync.daemon.caller_keys import CallerKeys, refusal
 from artisync.daemon.callers import Caller, CoreCaller, caller_of, cannot_act_as
 from artisync.daemon.drafts import drafted
-from artisync.daemon.expand import Item, Rejected, check_unchanged, hash_items, plan
+from artisync.daemon.expand import (
+    Item,
+    Rejected,
+    check_unchanged,
+    hash_items,
+    md5_hexes,
+    plan,
+)
 from artisync.daemon.gate import Gate
 from artisync.daemon.ingest import Ingest
 from artisync.daemon.merge import Contribution, merge
@@ -482,9 +489,9 @@ class Pipeline:
         can (:attr:`Store.reads_as_caller`), else copied into the daemon's keeping
         first (see ``ingest``)."""
         unique: dict[str, Item] = {}
-        for item in items:
-            if item.stored and id(item) not in skip:
-                unique.setdefault(item.md5_hex, item)
+        todo_items = [item for item in items if item.stored and id(item) not in skip]
+        for md5_hex, item in zip(md5_hexes(todo_items), todo_items, strict=True):
+            unique.setdefault(md5_hex, item)
         # The store skips blobs it already has (one stat each), including a snapshot
         # it took by rename before a restart, whose source is gone by now.
         todo = [

@@ -44,6 +44,11 @@ from artisync.names import (
     validate_tag,
 )
 from artisync.references.uri import check_reference
+from artisync.spool.batch_checks import (
+    all_canonical_md5,
+    all_normal_paths,
+    all_of_type,
+)
 from artisync.spool.field_checks import (
     INT64_MAX,
     UINT64_MAX,
@@ -283,7 +288,11 @@ class Submission:
             artifact = ArtifactInfo(**_object(obj, "artifact"))
             run_obj = obj.get("run")
             run = None if run_obj is None else RunInfo(**_require_dict(run_obj, "run"))
-            entries = [_entry(i, e) for i, e in enumerate(_list(obj, "entries"))]
+            listed = _list(obj, "entries")
+            # The common submission's entries are checked as a batch; any other, one
+            # at a time (which names what is wrong).
+            batch = _plain_staged(listed)
+            entries = batch if batch is not None else [_entry(i, e) for i, e in enumerate(listed)]
             sub = cls(
                 id=_str(obj, "id"),
                 created_ns=_int(obj, "created_ns"),
@@ -299,11 +308,13 @@ class Submission:
             )
         except TypeError as e:
             raise SubmissionError(f"malformed submission: {e}") from None
-        sub._validate()
+        sub._validate(entries_checked=batch is not None)
         return sub
 
-    def _validate(self) -> None:
-        self._check_fields()
+    def _validate(self, entries_checked: bool = False) -> None:
+        """Every check of the fields; those of the entries but when ``entries_checked``
+        (:func:`_plain_staged` found them all of the form that passes them)."""
+        self._check_fields(entries_checked)
         if self.action not in _ACTIONS:
             raise SubmissionError(f"unknown action {self.action!r}: expected one of {_ACTIONS}")
         distributed = self.action != "log"
@@ -340,7 +351,7 @@ class Submission:
                 validate_tag(tag)
             if self.base is not None:
                 self.base.removed = [normalize_entry_path(p) for p in self.base.removed]
-            for entry in self.entries:
+            for entry in () if entries_checked else self.entries:
                 if isinstance(entry, StagedListEntry):
                     if entry.path != "":
                         raise SubmissionError("a staged_list entry has no path of its own")
@@ -356,7 +367,7 @@ class Submission:
         if not isinstance(self.artifact.metadata, dict):
             raise SubmissionError("artifact metadata must be a JSON object")
 
-    def _check_fields(self) -> None:
+    def _check_fields(self, entries_checked: bool = False) -> None:
         """Types and ranges the dataclasses do not enforce (see ``field_checks``)."""
         check_int(self.created_ns, "created_ns", 0, INT64_MAX)
         check_optional_str(self.entity, "entity")
@@ -374,7 +385,7 @@ class Submission:
                 check_optional_str(getattr(run, key), f"run {key}")
             if not isinstance(run.config, dict):
                 raise SubmissionError("run config must be a JSON object")
-        for i, entry in enumerate(self.entries):
+        for i, entry in enumerate(() if entries_checked else self.entries):
             _check_entry(i, entry)
 
 
@@ -407,6 +418,17 @@ _FIELDS: Final = {cls: tuple(f.name for f in fields(cls)) for cls in _KINDS.valu
 
 
 def _entry_json(entry: Entry) -> dict[str, Any]:
+    if type(entry) is StagedEntry:
+        # The common entry, written out rather than looked up field by field (once per
+        # file of a version); its keys in field order, as the generic form has them.
+        e = entry
+        return {
+            "path": e.path,
+            "staged": e.staged,
+            "digest": e.digest,
+            "size": e.size,
+            "kind": e.kind,
+        }
     return {name: getattr(entry, name) for name in _FIELDS[type(entry)]}
 
 
@@ -434,6 +456,37 @@ def _entry(where: int | str, obj: Any) -> Entry:
         return entry_type(**item)
     except TypeError as e:
         raise SubmissionError(f"{_where(where)} ({kind}): {e}") from None
+
+
+_STAGED_KEYS: Final = frozenset(_FIELDS[StagedEntry])
+
+
+def _plain_staged(listed: list[Any]) -> list[Entry] | None:
+    """The entries, if every one is a staged snapshot as the SDK writes it (every field,
+    of the right type and range, a canonical digest, a path in normal form), checked a
+    column at a time (:mod:`artisync.spool.batch_checks`); else None, for the checks
+    one entry at a time. All or nothing, so that a bad entry is always reported by
+    those, in the same words and order."""
+    if not listed or not all(type(e) is dict and e.keys() == _STAGED_KEYS for e in listed):
+        return None
+    if any(e["kind"] != "staged" for e in listed):
+        return None
+    paths = [e["path"] for e in listed]
+    staged = [e["staged"] for e in listed]
+    digests = [e["digest"] for e in listed]
+    sizes = [e["size"] for e in listed]
+    if not (
+        all_of_type(paths, str)
+        and all_of_type(staged, str)
+        and all_of_type(digests, str)
+        and all_of_type(sizes, int)
+    ):
+        return None
+    if min(sizes) < 0 or max(sizes) > INT64_MAX:
+        return None
+    if not (all_canonical_md5(digests) and all_normal_paths(paths)):
+        return None
+    return list(map(StagedEntry, paths, staged, digests, sizes))
 
 
 def _check_entry(where: int | str, entry: Entry) -> None:
