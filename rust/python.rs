@@ -716,7 +716,7 @@ fn manifest_contents(
     sizes: &[u8],
 ) -> PyResult<(Py<PyBytes>, Py<PyBytes>, Option<(usize, usize)>)> {
     let int64s = |column: &[u8]| -> PyResult<Vec<i64>> {
-        if column.len() % 8 != 0 {
+        if !column.len().is_multiple_of(8) {
             return Err(PyValueError::new_err(
                 "an int64 column's length is not a multiple of 8",
             ));
