@@ -88,6 +88,7 @@ test: check-system-tools install test-rust test-python
 bench: install
 	$(PIP) install --quiet --editable '.[bench]'
 	$(PYTHON) benchmarks/bench_hash.py
+	$(PYTHON) benchmarks/bench_lanes.py
 	$(PYTHON) benchmarks/bench_registry.py
 	$(PYTHON) benchmarks/bench_read.py
 	$(PYTHON) benchmarks/bench_write.py

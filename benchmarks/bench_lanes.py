@@ -15,7 +15,7 @@ The figures:
   download.
 
 ``--against TREE`` is a checkout of the build to compare with, its core built: for the
-build before MD5 in lanes, ``git worktree add /tmp/before d23ba04~1``, then in it
+build before MD5 in lanes, ``git worktree add /tmp/before 43998b3``, then in it
 ``cargo build --release && cp target/release/lib_core.so
 python/artisync/_core$(python3-config --extension-suffix)``. Without it, only the
 hashlib figures are printed. Every side but hashlib runs in a child process with that

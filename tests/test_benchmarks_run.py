@@ -30,3 +30,21 @@ def test_loop_benchmark_compares_the_training_loop_with_wandb() -> None:
     out = run_benchmark(BENCHMARKS / "bench_loop.py", "--quick", "--repeat", "1", timeout=300)
     # run.log against its target; log_artifact for information (not the same work).
     assert len(verdict_rows(out)) == 1 and "(information)" in out, out
+
+
+def test_lanes_benchmark_compares_with_another_build() -> None:
+    # This tree against itself: the figures' plumbing (children with the other tree's
+    # python/ first on their path, a daemon of each, verify of one download), not a speed.
+    tree = BENCHMARKS.parent
+    out = run_benchmark(
+        BENCHMARKS / "bench_lanes.py",
+        "--quick",
+        "--repeat",
+        "1",
+        "--against",
+        str(tree),
+        timeout=300,
+    )
+    # One thread against hashlib and every core against the other build carry targets;
+    # the reference and verify() figures are for information.
+    assert len(verdict_rows(out)) == 2 and out.count("(information)") == 2, out
