@@ -39,7 +39,7 @@ from pathlib import Path
 
 from artisync import _core
 from bench_write import daemon
-from figures import Figure, add_common_arguments, report
+from figures import Figure, add_common_arguments, child_output, report
 
 MiB = 1 << 20
 THIS_TREE = Path(__file__).resolve().parents[1]
@@ -116,16 +116,7 @@ def timed(fn: Callable[[], object]) -> float:
 def child(tree: Path, mode: str, args: dict[str, object], env: dict[str, str]) -> float:
     """Seconds of one timed call by ``tree``'s build, in a child process."""
     env = {**env, "PYTHONPATH": str(tree / "python")}
-    done = subprocess.run(
-        [sys.executable, "-c", _CHILD, mode, json.dumps(args)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=1800,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{mode} with {tree} failed:\n{done.stderr[-4000:]}")
-    return float(done.stdout.strip().splitlines()[-1])
+    return float(child_output(f"{mode} with {tree}", _CHILD, [mode, json.dumps(args)], env))
 
 
 def lane_figures(paths: list[Path], sizes: Sizes, repeat: int) -> list[Figure]:

@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from importlib.util import find_spec
 from pathlib import Path
 
 from bench_write import daemon
-from figures import Figure, add_common_arguments, report
+from figures import Figure, add_common_arguments, child_output, report
 
 # One child's loop; prints {"log": seconds, "artifact": seconds}.
 _LOOP = """
@@ -59,16 +58,8 @@ print(json.dumps({"log": log_s / logs, "artifact": artifact_s / max(artifacts, 1
 
 def _child(side: str, logs: int, artifacts: int, env: dict[str, str]) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix=f"loop-{side}-") as work:
-        done = subprocess.run(
-            [sys.executable, "-c", _LOOP, side, str(logs), str(artifacts), work],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-        )
-    if done.returncode != 0:
-        raise RuntimeError(f"the {side} loop failed:\n{done.stderr[-4000:]}")
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+        line = child_output(f"the {side} loop", _LOOP, [side, str(logs), str(artifacts), work], env)
+    result: dict[str, float] = json.loads(line)
     return result
 
 

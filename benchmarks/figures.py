@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Figure", "add_common_arguments", "report", "verdict"]
+__all__ = ["Figure", "add_common_arguments", "child_output", "report", "verdict"]
 
 LEGEND = "(times: best round; ratio: best against best; median: of the per-round ratios)"
 
@@ -66,3 +68,18 @@ def add_common_arguments(
     parser.add_argument("--quick", action="store_true", help="small sizes, to check it runs")
     parser.add_argument("--repeat", type=int, default=repeat, help="rounds per figure")
     parser.add_argument("--dir", type=Path, default=None, help=dir_help)
+
+
+def child_output(what: str, code: str, args: list[str], env: dict[str, str]) -> str:
+    """The last line ``python -c code *args`` prints, run in ``env`` (a side measured in
+    a process of its own); a RuntimeError naming ``what`` with its stderr if it fails."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{what} failed:\n{done.stderr[-4000:]}")
+    return done.stdout.strip().splitlines()[-1]
