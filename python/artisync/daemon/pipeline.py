@@ -86,9 +86,11 @@ log = get_logger("artisync.daemon")
 _REFUSALS: Final = (TypeConflictError, UnauthorizedError, ForbiddenError, NotFoundError)
 
 # Backoff for transient failures (store or registry unreachable): retried for as long
-# as it takes, holding back later versions of the same collection only.
+# as it takes, holding back later versions of the same collection only. The ceiling is
+# how late a node may notice that its server or bucket is back (with the jitter, up to
+# 1.5 times it): 10 s asks a down server once every 5-15 s per waiting collection.
 _BACKOFF_FIRST = 0.2
-_BACKOFF_MAX = 30.0
+_BACKOFF_MAX = 10.0
 # A full disk is retried at least this often: freeing space is the user's next move,
 # and a failed write costs next to nothing.
 _DISK_FULL_BACKOFF_MAX = 5.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import stat
@@ -144,6 +145,11 @@ class Daemon:
         log.info(
             "ready", home=self.config.home, store=store.url, socket=self.config.socket, **made_keys
         )
+        # What start-up made (modules, config, store, registry) lives as long as the
+        # daemon: frozen, Python's cycle collector stops walking it at every full
+        # collection, which a big submission's objects set off (building the items of
+        # 10,000 snapshots took 0.11-0.17 s of CPU, 0.035-0.045 s frozen).
+        gc.freeze()
         systemd.notify("READY=1", f"STATUS={self._status_line()}")
         watchdog = asyncio.create_task(self._watchdog())
         try:
