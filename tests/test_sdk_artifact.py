@@ -11,6 +11,7 @@ import gc
 import hashlib
 import math
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,6 +124,32 @@ def test_add_dir_over_an_entry_with_other_content_raises(run: artisync.Run) -> N
     with pytest.raises(InvalidInputError, match=r"already has an entry 'cat.png'"):
         artifact.add_dir("images")
     assert artifact.get_entry("cat.png").digest == b64md5(b"cat")
+
+
+def test_a_first_add_dir_keeps_the_same_path_rules_as_one_file_at_a_time(
+    run: artisync.Run, tmp_path: Path
+) -> None:
+    # A directory added to an empty draft is recorded in one pass (contents._put_new):
+    # the directories its files make must still be known to every later check.
+    tree = tmp_path / "tree"
+    (tree / "a" / "b").mkdir(parents=True)
+    for rel in ("a/b/c.bin", "a/d.bin", "e.bin"):
+        (tree / rel).write_bytes(rel.encode())
+    (tmp_path / "f").write_bytes(b"f")
+    artifact = artisync.Artifact("tree", "dataset")
+    artifact.add_dir(tree, name="data")
+
+    for is_a_dir in ("data", "data/a", "data/a/b"):
+        with pytest.raises(InvalidInputError, match=f"so {is_a_dir!r} is a directory"):
+            artifact.add_file(tmp_path / "f", name=is_a_dir)
+    with pytest.raises(InvalidInputError, match=re.escape("already has a file 'data/e.bin'")):
+        artifact.add_file(tmp_path / "f", name="data/e.bin/x")
+    artifact.remove("data/a")
+    artifact.add_file(tmp_path / "f", name="data/a")  # no longer a directory
+    assert sorted(artifact.manifest.entries) == ["data/a", "data/e.bin"]
+    # Where each file came from, as W&B records it (for media reuse).
+    assert artifact._local_names[str(tree / "e.bin")] == "data/e.bin"
+    assert artifact._local_names[str(tree / "a/b/c.bin")] == "data/a/b/c.bin"
 
 
 # -- policies ----------------------------------------------------------------------------

@@ -24,6 +24,7 @@ import pytest
 from artisync import _core
 from artisync.errors import InvalidInputError
 from artisync.store import (
+    BlobItem,
     LocalStore,
     StoreUnavailableError,
     blob_key,
@@ -60,6 +61,20 @@ def tmp_entries(store: LocalStore) -> list[str]:
 
 
 # -- blobs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", ["A" * 32, "a" * 31, "a" * 32 + "\n" + "b" * 32, "../" + "a" * 29])
+async def test_a_bad_digest_anywhere_in_a_batch_is_named_and_nothing_is_stored(
+    store: LocalStore, tmp_path: Path, bad: str
+) -> None:
+    # The batch's digests are checked as one match; a bad one is still named by itself.
+    good = [source(tmp_path / "src", b"%d" % i) for i in range(50)]
+    items = [*good[:20], (bad, good[20][1]), *good[20:]]
+    with pytest.raises(InvalidInputError, match=re.escape(repr(bad))):
+        await store.put_blobs([BlobItem(md5_hex, path, None) for md5_hex, path in items])
+    assert not (store.root / "blobs" / "md5").exists() or not any(
+        (store.root / "blobs" / "md5").iterdir()
+    )
 
 
 async def test_move_links_the_source_into_place(store: LocalStore, tmp_path: Path) -> None:

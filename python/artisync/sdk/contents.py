@@ -168,6 +168,21 @@ class Contents:
             return {}
         stage = self.stage()
         entries = stage.snapshot_dir(src, prefix)
+        if not self.files and not self.expanded:
+            # Nothing to clash with (one directory's files are distinct paths, none a
+            # directory of another): recorded in one pass, not checked one at a time.
+            self._put_new(entries)
+        else:
+            self._put_checked(entries, src, stage)
+        given = os.fspath(local_path)
+        base = given if given.endswith("/") or not given else given + "/"
+        skip = len(prefix) + 1 if prefix else 0
+        # os.path.join(given, relative path) for each, as W&B records it.
+        return {base + entry.path[skip:]: entry.path for entry in entries}
+
+    def _put_checked(self, entries: list[StagedEntry], src: Path, stage: Staging) -> None:
+        """Record a directory's snapshots one at a time, each checked against what the
+        draft holds already; on a clash, none of them (their copies removed)."""
         try:
             for entry in entries:
                 old = self.files.get(entry.path)
@@ -187,11 +202,22 @@ class Contents:
             raise
         for entry in entries:
             self._put(entry)
-        given = os.fspath(local_path)
-        return {
-            os.path.join(given, entry.path[len(prefix) :].lstrip("/")): entry.path
-            for entry in entries
-        }
+
+    def _put_new(self, entries: list[StagedEntry]) -> None:
+        """Record entries into a draft that holds no file yet: `_put` for each, with the
+        directory counts made per directory instead of per file."""
+        files = self.files
+        per_parent: dict[str, int] = {}
+        for entry in entries:
+            path = entry.path
+            files[path] = entry
+            parent = path.rpartition("/")[0]
+            per_parent[parent] = per_parent.get(parent, 0) + 1
+        dirs = self._dirs
+        for parent, count in per_parent.items():
+            if parent:
+                for directory in (*_directories(parent), parent):
+                    dirs[directory] = dirs.get(directory, 0) + count
 
     def new_file(
         self, name: str, mode: str, encoding: str | None

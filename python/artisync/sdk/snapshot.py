@@ -172,14 +172,11 @@ class Staging:
                 shutil.rmtree(dst, ignore_errors=True)
                 raise
         base = self.relative(dst)
+        # Positional, each of the core's fields read once: this runs once per file.
         return [
-            StagedEntry(
-                path=join_entry_path(prefix, d.path),
-                staged=f"{base}/{d.path}",
-                digest=d.digest,
-                size=d.size,
-            )
+            StagedEntry(join_entry_path(prefix, rel), f"{base}/{rel}", d.digest, d.size)
             for d in digests
+            for rel in (d.path,)
         ]
 
     def new_file_path(self, path: str) -> Path:

@@ -23,6 +23,7 @@ key sealed for the daemon (``sealed_key``, :mod:`artisync.sealed_keys`), never t
 from __future__ import annotations
 
 import json
+import operator
 import os
 import re
 from dataclasses import asdict, dataclass, field, fields
@@ -232,6 +233,10 @@ class Submission:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object written to the spool."""
+        return {**self._fields_json(), "entries": [_entry_json(e) for e in self.entries]}
+
+    def _fields_json(self) -> dict[str, Any]:
+        """Every field of the JSON object but ``entries``."""
         obj: dict[str, Any] = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
@@ -243,7 +248,6 @@ class Submission:
             "action": self.action,
             "distributed_id": self.distributed_id,
             "artifact": asdict(self.artifact),
-            "entries": [_entry_json(e) for e in self.entries],
         }
         if self.sealed_key is not None:
             # Only when there is one: a submission for the embedded registry stays
@@ -257,12 +261,15 @@ class Submission:
     def dumps(self) -> bytes:
         """The spool file's bytes; fails on metadata that is not JSON (names the key)."""
         try:
-            return json.dumps(self.to_json(), allow_nan=False, separators=(",", ":")).encode()
+            fields = json.dumps(self._fields_json(), allow_nan=False, separators=(",", ":"))
         except (TypeError, ValueError) as e:
             raise InvalidInputError(
                 f"artifact {self.artifact.name!r}: metadata, config and description must be "
                 f"JSON-serialisable (str, int, float, bool, None, lists and dicts of them): {e}"
             ) from None
+        # The entries last, each written as json.dumps would (see _entry_text).
+        entries = ",".join(map(_entry_text, self.entries))
+        return f'{fields[:-1]},"entries":[{entries}]}}'.encode()
 
     @classmethod
     def loads(cls, data: bytes) -> Submission:
@@ -432,6 +439,22 @@ def _entry_json(entry: Entry) -> dict[str, Any]:
     return {name: getattr(entry, name) for name in _FIELDS[type(entry)]}
 
 
+_quoted: Final = json.encoder.encode_basestring_ascii  # json.dumps's own, in C
+
+
+def _entry_text(entry: Entry) -> str:
+    """An entry's JSON text, as ``json.dumps(_entry_json(entry))`` writes it compactly:
+    the common entry (once per file of a version) formatted directly, not through a
+    dict and the generic encoder."""
+    if type(entry) is StagedEntry and type(entry.size) is int:
+        e = entry
+        return (
+            f'{{"path":{_quoted(e.path)},"staged":{_quoted(e.staged)},'
+            f'"digest":{_quoted(e.digest)},"size":{e.size},"kind":"staged"}}'
+        )
+    return json.dumps(_entry_json(entry), allow_nan=False, separators=(",", ":"))
+
+
 def _where(where: int | str) -> str:
     """An entry's place for messages: its index in ``entries``, or said by the caller."""
     return f"entries[{where}]" if isinstance(where, int) else where
@@ -459,6 +482,7 @@ def _entry(where: int | str, obj: Any) -> Entry:
 
 
 _STAGED_KEYS: Final = frozenset(_FIELDS[StagedEntry])
+_STAGED_COLUMNS: Final = operator.itemgetter("path", "staged", "digest", "size", "kind")
 
 
 def _plain_staged(listed: list[Any]) -> list[Entry] | None:
@@ -467,14 +491,17 @@ def _plain_staged(listed: list[Any]) -> list[Entry] | None:
     column at a time (:mod:`artisync.spool.batch_checks`); else None, for the checks
     one entry at a time. All or nothing, so that a bad entry is always reported by
     those, in the same words and order."""
-    if not listed or not all(type(e) is dict and e.keys() == _STAGED_KEYS for e in listed):
+    if not listed or not all_of_type(listed, dict):
         return None
-    if any(e["kind"] != "staged" for e in listed):
+    # Each object has exactly the staged keys: as many, and each of them there.
+    if set(map(len, listed)) != {len(_STAGED_KEYS)}:
         return None
-    paths = [e["path"] for e in listed]
-    staged = [e["staged"] for e in listed]
-    digests = [e["digest"] for e in listed]
-    sizes = [e["size"] for e in listed]
+    try:
+        paths, staged, digests, sizes, kinds = zip(*map(_STAGED_COLUMNS, listed), strict=True)
+    except KeyError:
+        return None
+    if set(kinds) != {"staged"}:
+        return None
     if not (
         all_of_type(paths, str)
         and all_of_type(staged, str)

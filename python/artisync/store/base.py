@@ -64,6 +64,7 @@ __all__ = [
     "blob_key",
     "check_manifest_key",
     "check_md5_hex",
+    "check_md5_hexes",
     "manifest_key",
     "md5_base64",
 ]
@@ -88,6 +89,7 @@ CallerRights = tuple[int, int, list[int]]
 """``(uid, gid, groups)``: whose rights a store opens sources with (None: its own)."""
 
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
+_MD5_HEXES = re.compile(r"[0-9a-f]{32}(?:\n[0-9a-f]{32})*")
 _MANIFEST_KEY = re.compile(r"manifests/([0-9a-f]{2})/(\1[0-9a-f]{30})\.json")
 
 
@@ -176,6 +178,19 @@ def check_md5_hex(md5_hex: str) -> str:
             f"{md5_hex!r} is not an MD5 digest: expected 32 lower-case hex digits"
         )
     return md5_hex
+
+
+def check_md5_hexes(md5_hexes: Sequence[str]) -> None:
+    """:func:`check_md5_hex` of each, as one match over them all (a batch of 10,000
+    blobs); the first bad one is named the same way."""
+    if not md5_hexes:
+        return
+    # All of 32 characters, so no "\n" inside one can pass for a boundary.
+    if set(map(len, md5_hexes)) == {32} and _MD5_HEXES.fullmatch("\n".join(md5_hexes)):
+        return
+    for md5_hex in md5_hexes:
+        check_md5_hex(md5_hex)
+    raise AssertionError("a batch check refused hexes that each pass")  # pragma: no cover
 
 
 def md5_base64(md5_hex: str) -> str:

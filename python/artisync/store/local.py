@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import operator
 import os
 import secrets
 import shutil
@@ -30,6 +31,7 @@ import stat
 import threading
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Final
 
 from artisync import _core, tracking
 from artisync.logs import get_logger
@@ -46,6 +48,7 @@ from artisync.store.base import (
     blob_key,
     check_manifest_key,
     check_md5_hex,
+    check_md5_hexes,
     manifest_key,
 )
 from artisync.store.files import CREATE, NO_HARD_LINKS, close_quietly, fsync_path, unlink_quietly
@@ -113,7 +116,8 @@ class LocalStore(Store):
         for given in items:
             # Plain (md5_hex, source, size, move) tuples too.
             item = given if isinstance(given, BlobItem) else BlobItem(*given)
-            unique.setdefault(check_md5_hex(item.md5_hex), item)  # all before writing any
+            unique.setdefault(item.md5_hex, item)
+        check_md5_hexes(list(unique))  # all before writing any
         written = 0
         for batch in batches(list(unique.values()), BATCH_FILES, BATCH_BYTES):
             written += await asyncio.to_thread(self._put_batch, batch, caller)
@@ -425,6 +429,8 @@ def _unlink_all(paths: list[str]) -> None:
 def _raise_first_failure(outcomes: list[_core.BlobOutcome], sources: Sequence[str | Path]) -> None:
     """Raise for the first failed request: a bad source first (the submission's fault,
     rejected), else the store's failure (retried)."""
+    if set(map(_status, outcomes)) <= _FINE:  # the common batch: one look at each
+        return
     for outcome, source in zip(outcomes, sources, strict=True):
         if outcome.status == "source":
             assert outcome.error is not None
@@ -438,6 +444,10 @@ def _raise_first_failure(outcomes: list[_core.BlobOutcome], sources: Sequence[st
             error = outcome.error
             assert error is not None
             raise StoreUnavailableError.from_os_error(error, error.filename)
+
+
+_status = operator.attrgetter("status")
+_FINE: Final = frozenset({"stored", "present", "staged", "not_stored"})
 
 
 def _write_manifest(tmp: str, data: bytes | bytearray) -> None:
