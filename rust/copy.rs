@@ -1,10 +1,11 @@
 //! Copy a file while hashing it, in one read pass: the snapshot of the "mutable" policy.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
 use md5_many::Md5State;
@@ -15,8 +16,9 @@ use crate::hash::{
     advise_sequential, md5_stream, mtime_ns_inode, open_regular, start_writeback, with_buffer,
     FileDigest, BUF_SIZE, WRITEBACK_PIECE,
 };
+use crate::hash_lanes::{md5_of_buffers, Lanes};
 use crate::progress::{self, Counted, Counter};
-use crate::walk::walk;
+use crate::walk::{walk, WalkEntry};
 
 /// Copy `src` to the new file `dst` (which must not exist) and return the MD5 of the
 /// bytes copied, with `src`'s stat. Where the filesystem can share extents (FICLONE:
@@ -209,22 +211,146 @@ pub fn copy_tree_and_hash(
         let dir = dst_root.join(parent);
         fs::create_dir_all(&dir).at(&dir)?;
     }
+    let copy = GroupCopy {
+        src_root,
+        dst_root,
+        fsync,
+        progress,
+        lanes: Lanes::best(),
+        reflinks: AtomicBool::new(true),
+    };
     let results: Vec<Result<FileDigest>> = entries
-        .par_iter()
-        .map(|entry| {
-            let digest = copy_and_hash_counted(
-                &src_root.join(&entry.path),
-                &dst_root.join(&entry.path),
-                fsync,
-                progress,
-            )?;
-            Ok(FileDigest {
-                path: entry.path.clone(),
-                ..digest
-            })
-        })
+        .par_chunks(GROUP)
+        .flat_map_iter(|group| copy.group(group))
         .collect();
     results.into_iter().collect()
+}
+
+/// Files up to this size are copied [`GROUP`] at a time: each read into memory, all
+/// hashed together in SIMD lanes, then each written. One at a time, 10,000 files of
+/// 4 KiB spent more on MD5 (one stream per thread) than `cp -r` takes per file.
+const GROUP_MAX: u64 = 64 << 10;
+
+/// Files a rayon task takes at once: AVX-512's 16 lanes (two AVX2 registers).
+const GROUP: usize = 16;
+
+/// One `copy_tree_and_hash` call's settings, shared by its tasks.
+struct GroupCopy<'a> {
+    src_root: &'a Path,
+    dst_root: &'a Path,
+    fsync: bool,
+    progress: Option<&'a Counter>,
+    lanes: Lanes,
+    /// Cleared at the first reflink the filesystems refuse (ext4 refuses every one):
+    /// the small files after it are written without asking again.
+    reflinks: AtomicBool,
+}
+
+impl GroupCopy<'_> {
+    /// Copy consecutive entries of the walk: the small ones as a group, the others
+    /// one by one; a result per entry, in order.
+    fn group(&self, entries: &[WalkEntry]) -> Vec<Result<FileDigest>> {
+        let mut results: Vec<Option<Result<FileDigest>>> = Vec::with_capacity(entries.len());
+        let mut read: Vec<(usize, File, Metadata, Vec<u8>)> = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let src = self.src_root.join(&entry.path);
+            let small = if entry.size <= GROUP_MAX {
+                read_small(&src)
+            } else {
+                Ok(None)
+            };
+            results.push(match small {
+                Ok(Some((file, meta, bytes))) => {
+                    read.push((i, file, meta, bytes));
+                    None
+                }
+                // Large, or grown past the limit since the walk: on its own.
+                Ok(None) => Some(self.one(entry)),
+                Err(e) => Some(Err(e)),
+            });
+        }
+        let buffers: Vec<&[u8]> = read.iter().map(|(.., bytes)| bytes.as_slice()).collect();
+        let digests = md5_of_buffers(self.lanes, &buffers);
+        for ((i, file, meta, bytes), md5) in read.into_iter().zip(digests) {
+            let entry = &entries[i];
+            let written = self.write(&file, &entry.path, &bytes);
+            results[i] = Some(written.map(|()| {
+                progress::add_bytes(self.progress, bytes.len() as u64);
+                progress::add_file(self.progress);
+                let (mtime_ns, inode) = mtime_ns_inode(&meta);
+                FileDigest {
+                    path: entry.path.clone(),
+                    md5,
+                    size: bytes.len() as u64,
+                    mtime_ns,
+                    inode,
+                }
+            }));
+        }
+        results
+            .into_iter()
+            .map(|r| r.expect("every entry settled"))
+            .collect()
+    }
+
+    fn one(&self, entry: &WalkEntry) -> Result<FileDigest> {
+        let digest = copy_and_hash_counted(
+            &self.src_root.join(&entry.path),
+            &self.dst_root.join(&entry.path),
+            self.fsync,
+            self.progress,
+        )?;
+        Ok(FileDigest {
+            path: entry.path.clone(),
+            ..digest
+        })
+    }
+
+    /// Write the new file `rel` under the destination with `bytes` (a reflink of
+    /// `src` where the filesystems share extents); removed again on any failure.
+    fn write(&self, src: &File, rel: &Path, bytes: &[u8]) -> Result<()> {
+        let dst = self.dst_root.join(rel);
+        let mut out = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&dst)
+            .at(&dst)?;
+        let shared = self.reflinks.load(Ordering::Relaxed) && {
+            let shared = reflink(src, &out);
+            if !shared {
+                self.reflinks.store(false, Ordering::Relaxed);
+            }
+            shared
+        };
+        let written = (if shared { Ok(()) } else { out.write_all(bytes) }).and_then(|()| {
+            if self.fsync {
+                out.sync_all()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = written {
+            drop(out);
+            let _ = fs::remove_file(&dst);
+            return Err(CoreError::io(&dst, e));
+        }
+        Ok(())
+    }
+}
+
+/// `src` opened and read whole if it holds at most [`GROUP_MAX`] bytes (`None` if it
+/// holds more), with the stat it was opened with.
+fn read_small(src: &Path) -> Result<Option<(File, Metadata, Vec<u8>)>> {
+    let (file, meta) = open_regular(src)?;
+    let mut bytes = Vec::with_capacity(meta.len().min(GROUP_MAX) as usize + 1);
+    (&file)
+        .take(GROUP_MAX + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| CoreError::io(src, e))?;
+    if bytes.len() as u64 > GROUP_MAX {
+        return Ok(None);
+    }
+    Ok(Some((file, meta, bytes)))
 }
 
 #[cfg(test)]

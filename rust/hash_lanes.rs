@@ -292,6 +292,24 @@ impl<J: Job> Shared<'_, J> {
     }
 }
 
+/// The MD5 of each of `buffers`, whole messages in memory (a group of small files read
+/// at once), hashed side by side in lanes; padded to whole registers as below.
+pub fn md5_of_buffers(lanes: Lanes, buffers: &[&[u8]]) -> Vec<Md5Digest> {
+    match buffers {
+        [] => Vec::new(),
+        [one] => vec![md5_many::md5(one)],
+        [.., last] => {
+            let full = buffers.len().next_multiple_of(lanes.width());
+            let mut inputs = buffers.to_vec();
+            inputs.resize(full, last);
+            let mut digests = vec![[0u8; 16]; full];
+            lanes.0.hash_many(&inputs, &mut digests);
+            digests.truncate(buffers.len());
+            digests
+        }
+    }
+}
+
 /// Hash `pieces[i]` into `batch[i]`'s MD5: in lanes when there are several.
 fn hash_round<O>(lanes: Lanes, batch: &mut [Stream<O>], pieces: &[&[u8]]) {
     match batch {
@@ -455,6 +473,25 @@ mod tests {
                     assert_eq!(path, &jobs[i].0);
                 }
                 Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn whole_buffers_match_md5_on_every_level() {
+        let sizes = [
+            0, 1, 55, 56, 63, 64, 65, 119, 120, 4096, 4096, 4096, 65536, 3, 4096,
+        ];
+        let buffers: Vec<Vec<u8>> = sizes.iter().enumerate().map(|(i, &n)| data(n, i)).collect();
+        let views: Vec<&[u8]> = buffers.iter().map(Vec::as_slice).collect();
+        let expected: Vec<Md5Digest> = views.iter().map(|b| Md5::digest(b).into()).collect();
+        for (name, lanes) in all_lanes() {
+            for count in 0..=views.len() {
+                assert_eq!(
+                    md5_of_buffers(lanes, &views[..count]),
+                    expected[..count],
+                    "{name}, {count} buffers"
+                );
             }
         }
     }

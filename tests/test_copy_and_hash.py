@@ -131,3 +131,24 @@ def test_copy_tree_copies_a_nested_tree_identically_sorted_by_relative_path(
         for f in files
     }
     assert copied == set(TREE)
+
+
+def test_copy_tree_groups_of_small_files_around_the_limit_match_their_sources(
+    tmp_path: Path,
+) -> None:
+    # Files up to 64 KiB are copied 16 at a time, hashed together in SIMD lanes
+    # (rust/copy.rs); 40 files of sizes around that limit cross several groups.
+    sizes = [0, 1, 55, 64, 65, 4096, 65535, 65536, 65537, 200_000] * 4
+    src_root, dst_root = tmp_path / "src", tmp_path / "dst"
+    contents = {
+        f"d{i % 3}/f{i:02d}": write(src_root / f"d{i % 3}/f{i:02d}", os.urandom(size)).read_bytes()
+        for i, size in enumerate(sizes)
+    }
+
+    results = copy_tree_and_hash(src_root, dst_root)
+
+    assert [r.path for r in results] == sorted(contents)
+    for result in results:
+        data = contents[result.path]
+        assert (dst_root / result.path).read_bytes() == data
+        assert_digest_of_source(result, src_root / result.path, data)
