@@ -306,6 +306,18 @@ impl GroupCopy<'_> {
         })
     }
 
+    /// Share `src`'s extents with `out`, unless a reflink was refused before.
+    fn try_reflink(&self, src: &File, out: &File) -> bool {
+        if !self.reflinks.load(Ordering::Relaxed) {
+            return false;
+        }
+        let shared = reflink(src, out);
+        if !shared {
+            self.reflinks.store(false, Ordering::Relaxed);
+        }
+        shared
+    }
+
     /// Write the new file `rel` under the destination with `bytes` (a reflink of
     /// `src` where the filesystems share extents); removed again on any failure.
     fn write(&self, src: &File, rel: &Path, bytes: &[u8]) -> Result<()> {
@@ -315,20 +327,12 @@ impl GroupCopy<'_> {
             .create_new(true)
             .open(&dst)
             .at(&dst)?;
-        let shared = self.reflinks.load(Ordering::Relaxed) && {
-            let shared = reflink(src, &out);
-            if !shared {
-                self.reflinks.store(false, Ordering::Relaxed);
-            }
-            shared
-        };
-        let written = (if shared { Ok(()) } else { out.write_all(bytes) }).and_then(|()| {
-            if self.fsync {
-                out.sync_all()
-            } else {
-                Ok(())
-            }
-        });
+        let written = (if self.try_reflink(src, &out) {
+            Ok(())
+        } else {
+            out.write_all(bytes)
+        })
+        .and_then(|()| if self.fsync { out.sync_all() } else { Ok(()) });
         if let Err(e) = written {
             drop(out);
             let _ = fs::remove_file(&dst);

@@ -262,13 +262,13 @@ class Submission:
         """The spool file's bytes; fails on metadata that is not JSON (names the key)."""
         try:
             fields = json.dumps(self._fields_json(), allow_nan=False, separators=(",", ":"))
+            # The entries last, each written as json.dumps would (see _entry_text).
+            entries = ",".join(map(_entry_text, self.entries))
         except (TypeError, ValueError) as e:
             raise InvalidInputError(
                 f"artifact {self.artifact.name!r}: metadata, config and description must be "
                 f"JSON-serialisable (str, int, float, bool, None, lists and dicts of them): {e}"
             ) from None
-        # The entries last, each written as json.dumps would (see _entry_text).
-        entries = ",".join(map(_entry_text, self.entries))
         return f'{fields[:-1]},"entries":[{entries}]}}'.encode()
 
     @classmethod
@@ -482,7 +482,7 @@ def _entry(where: int | str, obj: Any) -> Entry:
 
 
 _STAGED_KEYS: Final = frozenset(_FIELDS[StagedEntry])
-_STAGED_COLUMNS: Final = operator.itemgetter("path", "staged", "digest", "size", "kind")
+_STAGED_COLUMNS: Final = operator.itemgetter(*_FIELDS[StagedEntry])  # path, ..., kind
 
 
 def _plain_staged(listed: list[Any]) -> list[Entry] | None:
