@@ -39,36 +39,39 @@ pub fn copy_and_hash_counted(
     progress: Option<&Counter>,
 ) -> Result<FileDigest> {
     let (src_file, meta) = open_regular(src)?;
-    let dst_file = OpenOptions::new()
+    let (md5, size) = write_new(dst, fsync, |dst_file| {
+        copy_open_files(src, &src_file, dst, dst_file, meta.len(), progress)
+    })?;
+    progress::add_file(progress);
+    let (mtime_ns, inode) = mtime_ns_inode(&meta);
+    Ok(FileDigest {
+        path: src.to_path_buf(),
+        md5,
+        size,
+        mtime_ns,
+        inode,
+    })
+}
+
+/// Create the new file `dst` (it must not exist), fill it with `fill` and fsync it if
+/// asked; on any failure `dst` is removed again.
+fn write_new<T>(dst: &Path, fsync: bool, fill: impl FnOnce(&File) -> Result<T>) -> Result<T> {
+    let file = OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(dst)
         .at(dst)?;
-    let copied =
-        copy_open_files(src, &src_file, dst, &dst_file, meta.len(), progress).and_then(|d| {
-            if fsync {
-                dst_file.sync_all().at(dst)?;
-            }
-            Ok(d)
-        });
-    match copied {
-        Ok((md5, size)) => {
-            progress::add_file(progress);
-            let (mtime_ns, inode) = mtime_ns_inode(&meta);
-            Ok(FileDigest {
-                path: src.to_path_buf(),
-                md5,
-                size,
-                mtime_ns,
-                inode,
-            })
+    let filled = fill(&file).and_then(|t| {
+        if fsync {
+            file.sync_all().at(dst)?;
         }
-        Err(e) => {
-            drop(dst_file);
-            let _ = fs::remove_file(dst);
-            Err(e)
-        }
+        Ok(t)
+    });
+    if filled.is_err() {
+        drop(file);
+        let _ = fs::remove_file(dst);
     }
+    filled
 }
 
 fn copy_open_files(
@@ -322,23 +325,12 @@ impl GroupCopy<'_> {
     /// `src` where the filesystems share extents); removed again on any failure.
     fn write(&self, src: &File, rel: &Path, bytes: &[u8]) -> Result<()> {
         let dst = self.dst_root.join(rel);
-        let mut out = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&dst)
-            .at(&dst)?;
-        let written = (if self.try_reflink(src, &out) {
-            Ok(())
-        } else {
-            out.write_all(bytes)
+        write_new(&dst, self.fsync, |mut out| {
+            if self.try_reflink(src, out) {
+                return Ok(());
+            }
+            out.write_all(bytes).at(&dst)
         })
-        .and_then(|()| if self.fsync { out.sync_all() } else { Ok(()) });
-        if let Err(e) = written {
-            drop(out);
-            let _ = fs::remove_file(&dst);
-            return Err(CoreError::io(&dst, e));
-        }
-        Ok(())
     }
 }
 

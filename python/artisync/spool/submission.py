@@ -425,17 +425,6 @@ _FIELDS: Final = {cls: tuple(f.name for f in fields(cls)) for cls in _KINDS.valu
 
 
 def _entry_json(entry: Entry) -> dict[str, Any]:
-    if type(entry) is StagedEntry:
-        # The common entry, written out rather than looked up field by field (once per
-        # file of a version); its keys in field order, as the generic form has them.
-        e = entry
-        return {
-            "path": e.path,
-            "staged": e.staged,
-            "digest": e.digest,
-            "size": e.size,
-            "kind": e.kind,
-        }
     return {name: getattr(entry, name) for name in _FIELDS[type(entry)]}
 
 

@@ -429,7 +429,7 @@ def _unlink_all(paths: list[str]) -> None:
 def _raise_first_failure(outcomes: list[_core.BlobOutcome], sources: Sequence[str | Path]) -> None:
     """Raise for the first failed request: a bad source first (the submission's fault,
     rejected), else the store's failure (retried)."""
-    if set(map(_status, outcomes)) <= _FINE:  # the common batch: one look at each
+    if _FAILED.isdisjoint(map(_status, outcomes)):  # the common batch: one look at each
         return
     for outcome, source in zip(outcomes, sources, strict=True):
         if outcome.status == "source":
@@ -447,7 +447,7 @@ def _raise_first_failure(outcomes: list[_core.BlobOutcome], sources: Sequence[st
 
 
 _status = operator.attrgetter("status")
-_FINE: Final = frozenset({"stored", "present", "staged", "not_stored"})
+_FAILED: Final = frozenset({"source", "changed", "store"})  # what the loops above raise for
 
 
 def _write_manifest(tmp: str, data: bytes | bytearray) -> None:
